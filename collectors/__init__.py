@@ -1,0 +1,1 @@
+"""Adapters to the outside world: platforms, metric sources, traffic routers, alert sinks."""

@@ -1,0 +1,44 @@
+"""Durations as people write them in specs ("500ms", "30s", "2m", "1h30m")."""
+
+from __future__ import annotations
+
+import re
+
+_UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0}
+_PART = re.compile(r"(\d+(?:\.\d+)?)(ms|s|m|h|d)")
+
+
+def parse_duration(text: str | int | float) -> float:
+    """Return seconds; a bare number means seconds. Raises ValueError with a readable message."""
+    if isinstance(text, bool):
+        raise ValueError(f"expected a duration like '30s', got {text!r}")
+    if isinstance(text, int | float):
+        if text < 0:
+            raise ValueError(f"duration must not be negative, got {text}")
+        return float(text)
+    if not isinstance(text, str):
+        raise ValueError(f"expected a duration like '30s', got {text!r}")
+    value = text.strip()
+    pos, total = 0, 0.0
+    for match in _PART.finditer(value):
+        if match.start() != pos:
+            break
+        total += float(match.group(1)) * _UNITS[match.group(2)]
+        pos = match.end()
+    if pos != len(value) or not value:
+        raise ValueError(f"expected a duration like '30s', '2m' or '1h30m', got {text!r}")
+    return total
+
+
+def format_duration(seconds: float) -> str:
+    """Short human form used on screen and in events ("1m05s", "12s", "250ms")."""
+    if seconds < 1:
+        return f"{round(seconds * 1000)}ms"
+    whole = round(seconds)
+    hours, rest = divmod(whole, 3600)
+    minutes, secs = divmod(rest, 60)
+    if hours:
+        return f"{hours}h{minutes:02d}m"
+    if minutes:
+        return f"{minutes}m{secs:02d}s"
+    return f"{secs}s"

@@ -1,0 +1,556 @@
+"""The rollout engine: a state machine that turns snapshots and commands into decisions.
+
+Every decision is journaled, then folded into the RolloutState by `fold` — the same function a
+restart uses to rebuild the state from the journal. So the live state and the resumed state can
+never drift apart. The engine reads no clock: `now` is always passed in.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, replace
+from typing import Any
+
+from strategies.gates import GateTracker
+from strategies.journal import RunId, decision_to_record, record_to_decision
+from strategies.model import (
+    Action,
+    Command,
+    CommandKind,
+    Decision,
+    Event,
+    GateResult,
+    GateStatus,
+    MetricSample,
+    Phase,
+    RolloutState,
+    Severity,
+    Snapshot,
+    frozen_map,
+)
+from strategies.plans import Plan, build_plan
+from strategies.spec import ReleaseSpec
+
+JournalSink = Callable[[Mapping[str, Any]], None]
+
+TRANSITIONS = frozenset({
+    "started", "step", "paused", "resumed", "weight_set", "promoting", "promoted",
+    "rolling_back", "rolled_back", "aborted", "scaled_down",
+})
+
+
+@dataclass(frozen=True)
+class CheckResult:
+    """Outcome of an external check (a webhook gate) passed in with the snapshot."""
+
+    name: str
+    kind: str  # pre-rollout | confirm-promotion | rollout
+    ok: bool | None  # None: not run yet or timed out without an answer
+    detail: str = ""
+
+
+# --------------------------------------------------------------------------- the fold
+
+
+def fold(state: RolloutState, decision: Decision) -> RolloutState:
+    """Apply one journaled decision to the state. Pure; used live and on resume alike."""
+    seq = state.seq + 1
+    kind = decision.kind
+    if decision.refused or kind not in TRANSITIONS | {"gate", "action_done", "action_failed"}:
+        return replace(state, seq=seq)
+    if kind == "gate":
+        return replace(state, seq=seq, gate_failing_since=_gate_clock(state, decision))
+    if kind in ("action_done", "action_failed"):
+        if kind == "action_failed":
+            return replace(state, seq=seq)
+        done = {str(e.get("action")) for e in decision.evidence}
+        return replace(state, seq=seq, done_actions=state.done_actions | done,
+                       pending=tuple(a for a in state.pending if a.id not in done))
+    pending = _supersede(state.pending, decision.actions)
+    new = replace(state, seq=seq, phase=decision.phase, step=decision.step,
+                  weight=decision.weight, reason=decision.reason, pending=pending)
+    if kind in ("started", "step", "promoting"):
+        new = replace(new, step_started=decision.at, hold_elapsed_before_pause=0.0,
+                      paused_by="", pause_reason="", paused_at=None, manual_weight=False)
+        if decision.phase is Phase.PAUSED:  # entering a manual pause step
+            new = replace(new, paused_by=decision.actor, pause_reason=decision.reason,
+                          paused_at=decision.at)
+    elif kind in ("paused", "weight_set"):
+        used = state.hold_elapsed(decision.at)
+        new = replace(new, step_started=decision.at, hold_elapsed_before_pause=used,
+                      paused_by=decision.actor, pause_reason=decision.reason,
+                      paused_at=decision.at, manual_weight=kind == "weight_set"
+                      or state.manual_weight)
+        if state.phase is Phase.PAUSED:  # already paused: the clock was already frozen
+            new = replace(new, hold_elapsed_before_pause=state.hold_elapsed_before_pause,
+                          paused_by=state.paused_by or decision.actor)
+    elif kind == "resumed":
+        new = replace(new, step_started=decision.at, paused_by="", pause_reason="",
+                      paused_at=None)
+    if kind in ("rolling_back", "aborted", "promoted", "rolled_back"):
+        cause = decision.evidence or state.cause
+        new = replace(new, cause=tuple(cause))
+        if kind in ("aborted", "promoted", "rolled_back"):
+            new = replace(new, finished_at=decision.at)
+        if kind == "rolling_back":
+            new = replace(new, hold_elapsed_before_pause=state.hold_elapsed(decision.at))
+    if kind == "scaled_down":
+        new = replace(new, cleaned=True)
+    if kind == "promoted":
+        new = replace(new, cleaned=True)
+    return new
+
+
+def _gate_clock(state: RolloutState, decision: Decision) -> Mapping[str, float]:
+    clocks = dict(state.gate_failing_since)
+    for evidence in decision.evidence:
+        name = str(evidence.get("gate"))
+        status = evidence.get("status")
+        since = evidence.get("failing_since")
+        if status == GateStatus.PASS.value:
+            clocks.pop(name, None)
+        elif status == GateStatus.FAIL.value and since is not None:
+            clocks.setdefault(name, float(since))
+    return frozen_map(clocks)
+
+
+def _supersede(pending: tuple[Action, ...], new: tuple[Action, ...]) -> tuple[Action, ...]:
+    """A new target for a lever replaces any target for it still waiting to be applied."""
+    levers = {(a.kind, a.version) for a in new}
+    kept = tuple(a for a in pending if (a.kind, a.version) not in levers)
+    return kept + tuple(new)
+
+
+# --------------------------------------------------------------------------- the engine
+
+
+class Engine:
+    """Walks a plan. `tick` and `command` return the decisions made, already journaled."""
+
+    def __init__(
+        self,
+        spec: ReleaseSpec,
+        *,
+        read_only: bool = False,
+        journal: JournalSink | None = None,
+        records: Iterable[Mapping[str, Any]] = (),
+        run: str | None = None,
+    ):
+        self.spec = spec
+        self.plan: Plan = build_plan(spec)
+        self.read_only = read_only
+        self._journal = journal
+        self.state = RolloutState()
+        records = list(records)
+        for record in records:
+            self.state = fold(self.state, record_to_decision(record))
+        resumed_run = str(records[-1].get("run")) if records else None
+        self.resumed = bool(records)
+        self.run = RunId(spec.release.service, spec.release.baseline, spec.release.candidate,
+                         run or resumed_run or uuid.uuid4().hex[:12])
+        self.gates: tuple[GateResult, ...] = ()
+        self._gate_status: dict[str, GateStatus] = {
+            name: GateStatus.FAIL for name in self.state.gate_failing_since}
+        self._last_metrics: dict[str, MetricSample] = {}
+        self._metrics_ok_at: float | None = None
+        self._first_tick: float | None = None
+        self._stale_reported = False
+        self.stale = True
+        self.stale_reason = "no metrics yet"
+
+    # ------------------------------------------------------------------ helpers
+
+    @property
+    def baseline(self) -> str:
+        return self.spec.release.baseline
+
+    @property
+    def candidate(self) -> str:
+        return self.spec.release.candidate
+
+    def _emit(self, kind: str, now: float, *, phase: Phase | None = None,
+              step: int | None = None, weight: int | None = None, actor: str = "engine",
+              reason: str = "", evidence: Iterable[Mapping[str, Any]] = (),
+              actions: Iterable[tuple[str, int, str]] = (), refused: bool = False) -> Decision:
+        seq = self.state.seq + 1
+        built = tuple(Action(id=f"{self.run.run}.{seq}.{i}", kind=k, value=v, version=ver)
+                      for i, (k, v, ver) in enumerate(actions))
+        decision = Decision(
+            kind=kind, at=now,
+            phase=self.state.phase if phase is None else phase,
+            step=self.state.step if step is None else step,
+            weight=self.state.weight if weight is None else weight,
+            actor=actor, reason=reason, evidence=tuple(dict(e) for e in evidence),
+            actions=built, refused=refused)
+        if self._journal is not None:
+            self._journal(decision_to_record(decision, seq, self.run))
+        self.state = fold(self.state, decision)
+        return decision
+
+    def _step_actions(self, index: int) -> list[tuple[str, int, str]]:
+        step = self.plan.steps[index]
+        actions: list[tuple[str, int, str]] = [("scale", n, v) for v, n in step.replicas.items()]
+        if step.weight is not None:
+            actions.append(("set_weight", step.weight, ""))
+        return actions
+
+    def _enter_step(self, index: int, now: float, actor: str, reason: str,
+                    kind: str = "step") -> Decision:
+        step = self.plan.steps[index]
+        phase = Phase.PAUSED if step.pause else Phase.PROGRESSING
+        weight = self.plan.weight_at(index)
+        return self._emit(kind, now, phase=phase, step=index, weight=weight, actor=actor,
+                          reason=reason or f"step {index + 1}/{len(self.plan.steps)}: "
+                          f"{step.label}", actions=self._step_actions(index))
+
+    def _promote(self, now: float, actor: str, reason: str) -> Decision:
+        return self._emit("promoting", now, phase=Phase.PROMOTING, step=len(self.plan.steps),
+                          weight=100, actor=actor, reason=reason,
+                          actions=[("scale", n, v) for v, n in self.plan.full.items() if n > 0]
+                          + [("set_weight", 100, "")])
+
+    def _rollback(self, now: float, actor: str, reason: str,
+                  evidence: Iterable[Mapping[str, Any]] = (), *, abort: bool = False
+                  ) -> Decision:
+        actions = [("set_weight", 0, "")] + [
+            ("scale", n, v) for v, n in self.plan.rollback.items() if n > 0]
+        if abort:
+            return self._emit("aborted", now, phase=Phase.ABORTED, weight=0, actor=actor,
+                              reason=reason, evidence=evidence, actions=actions)
+        return self._emit("rolling_back", now, phase=Phase.ROLLING_BACK, weight=0, actor=actor,
+                          reason=reason, evidence=evidence, actions=actions)
+
+    def refuse(self, cmd: Command, now: float, why: str) -> Decision:
+        return self._emit("refused", now, actor=cmd.actor, reason=why, refused=True,
+                          evidence=[{"command": cmd.kind.value, "value": cmd.value}])
+
+    # ------------------------------------------------------------------ public API
+
+    @property
+    def finished(self) -> bool:
+        """Terminal, the losing side scaled down, and every action confirmed."""
+        return self.state.phase.terminal and self.state.cleaned and not self.state.pending
+
+    def step_hold(self) -> float:
+        if self.state.phase is Phase.PROMOTING:
+            return self.plan.scale_down_delay
+        if 0 <= self.state.step < len(self.plan.steps):
+            return self.plan.steps[self.state.step].hold
+        return 0.0
+
+    def action_done(self, action: Action, now: float, ok: bool = True,
+                    error: str = "") -> list[Decision]:
+        """Record the outcome of an action the driver carried out."""
+        if action.id in self.state.done_actions:
+            return []
+        kind = "action_done" if ok else "action_failed"
+        out = [self._emit(kind, now, reason=error or action.describe(),
+                          evidence=[{"action": action.id, **action.to_dict()}])]
+        if ok:
+            out.extend(self._after_actions(now))
+        return out
+
+    def _after_actions(self, now: float) -> list[Decision]:
+        if self.state.phase is Phase.ROLLING_BACK and not any(
+                a.kind == "set_weight" for a in self.state.pending):
+            return [self._emit("rolled_back", now, phase=Phase.ROLLED_BACK, weight=0,
+                               actor=self.state.cause[0].get("actor", "engine")
+                               if self.state.cause and "actor" in self.state.cause[0]
+                               else "engine",
+                               reason=self.state.reason, evidence=self.state.cause)]
+        return []
+
+    def tick(self, snapshot: Snapshot, now: float,
+             checks: Iterable[CheckResult] = ()) -> list[Decision]:
+        """Evaluate gates on this snapshot and move the rollout if it should move."""
+        if self._first_tick is None:
+            self._first_tick = now
+        decisions: list[Decision] = []
+        decisions.extend(self._observe_metrics(snapshot, now))
+        decisions.extend(self._evaluate_gates(now))
+        decisions.extend(self._advance(snapshot, now, tuple(checks)))
+        return decisions
+
+    # ------------------------------------------------------------------ tick parts
+
+    def _observe_metrics(self, snapshot: Snapshot, now: float) -> list[Decision]:
+        metrics = snapshot.metrics
+        reason = ""
+        if metrics is None:
+            reason = "metric collection timed out"
+        elif metrics.error:
+            reason = metrics.error
+        else:
+            self._metrics_ok_at = metrics.at
+            self._last_metrics.update(metrics.samples)
+        limit = self.spec.metrics.stale_after
+        since = self._metrics_ok_at if self._metrics_ok_at is not None else self._first_tick
+        stale = self._metrics_ok_at is None or (now - self._metrics_ok_at) > limit
+        if stale:
+            self.stale_reason = reason or (
+                "no metrics yet" if self._metrics_ok_at is None
+                else f"no fresh metrics for {now - self._metrics_ok_at:.0f}s")
+        self.stale = stale
+        out: list[Decision] = []
+        due = since is not None and now - since > limit
+        if stale and due and not self._stale_reported:
+            self._stale_reported = True
+            out.append(self._emit("stale", now, reason=self.stale_reason,
+                                  evidence=[{"age": None if self._metrics_ok_at is None
+                                             else round(now - self._metrics_ok_at, 3),
+                                             "stale_after": limit}]))
+        elif not stale and self._stale_reported:
+            self._stale_reported = False
+            out.append(self._emit("fresh", now, reason="metrics are fresh again"))
+        return out
+
+    def _sample(self, version: str, now: float) -> MetricSample | None:
+        sample = self._last_metrics.get(version)
+        if sample is None or now - sample.at > self.spec.metrics.stale_after:
+            return None
+        return sample
+
+    def _evaluate_gates(self, now: float) -> list[Decision]:
+        tracker = GateTracker(self.state.gate_failing_since)
+        baseline_expected = self.state.weight < 100
+        self.gates = tracker.results(
+            self.spec.gates, self._sample(self.candidate, now), self._sample(self.baseline, now),
+            now, stale=self.stale, baseline_expected=baseline_expected)
+        out: list[Decision] = []
+        for result in self.gates:
+            previous = self._gate_status.get(result.name, GateStatus.UNKNOWN)
+            if result.status is not previous:
+                self._gate_status[result.name] = result.status
+                evidence = {**result.evidence(), "failing_since": result.failing_since,
+                            "previous": previous.value}
+                out.append(self._emit("gate", now, actor=f"gate:{result.name}",
+                                      reason=f"{result.name}: {previous.value} → "
+                                      f"{result.status.value}: {result.reason}",
+                                      evidence=[evidence]))
+        return out
+
+    def _breached(self, severity: Severity) -> list[GateResult]:
+        return [g for g in self.gates if g.breached and g.severity is severity]
+
+    def _advance(self, snapshot: Snapshot, now: float,
+                 checks: tuple[CheckResult, ...]) -> list[Decision]:
+        phase = self.state.phase
+        if phase is Phase.PENDING:
+            failing = [c for c in checks if c.kind == "pre-rollout" and c.ok is not True]
+            if failing:
+                return []
+            return [self._enter_step(0, now, "engine", "rollout started", kind="started")]
+        if phase in (Phase.PROGRESSING, Phase.PAUSED, Phase.PROMOTING):
+            critical = self._breached(Severity.CRITICAL)
+            if critical:
+                names = ", ".join(g.name for g in critical)
+                return [self._rollback(
+                    now, f"gate:{critical[0].name}", f"critical gate failed: {names}",
+                    evidence=[{**g.evidence(), "actor": f"gate:{g.name}"} for g in critical])]
+        if phase is Phase.PROGRESSING:
+            warning = self._breached(Severity.WARNING)
+            if warning:
+                names = ", ".join(g.name for g in warning)
+                return [self._emit("paused", now, phase=Phase.PAUSED,
+                                   actor=f"gate:{warning[0].name}",
+                                   reason=f"warning gate failed: {names}",
+                                   evidence=[g.evidence() for g in warning])]
+            if self._step_complete(snapshot, now, checks):
+                return [self._next(now, "engine", "")]
+            return []
+        if phase is Phase.PROMOTING:
+            if self.state.hold_elapsed(now) >= self.plan.scale_down_delay \
+                    and not self.state.pending and self._gates_pass():
+                return [self._finish_promotion(now, "engine", "promotion complete")]
+            return []
+        if phase in (Phase.ROLLED_BACK, Phase.ABORTED) and not self.state.cleaned:
+            finished = self.state.finished_at or now
+            if now - finished >= self.plan.scale_down_delay:
+                return [self._emit("scaled_down", now, reason="scale-down delay over",
+                                   actions=[("scale", n, v) for v, n in
+                                            self.plan.rollback.items() if n == 0])]
+        return []
+
+    def _finish_promotion(self, now: float, actor: str, reason: str) -> Decision:
+        return self._emit("promoted", now, phase=Phase.SUCCEEDED, step=len(self.plan.steps),
+                          weight=100, actor=actor, reason=reason,
+                          evidence=[g.evidence() for g in self.gates],
+                          actions=[("scale", n, v) for v, n in self.plan.full.items() if n == 0])
+
+    def _gates_pass(self) -> bool:
+        return all(g.status is GateStatus.PASS for g in self.gates)
+
+    def holding_reasons(self, snapshot: Snapshot | None, now: float,
+                        checks: Iterable[CheckResult] = ()) -> list[str]:
+        """Why the current step has not advanced yet: what the screen shows under the bar."""
+        reasons: list[str] = []
+        state = self.state
+        if state.phase is not Phase.PROGRESSING:
+            return reasons
+        if state.step >= len(self.plan.steps):
+            return reasons
+        step = self.plan.steps[state.step]
+        left = step.hold - state.hold_elapsed(now)
+        if left > 0:
+            reasons.append(f"hold: {left:.0f}s left")
+        if state.pending:
+            reasons.append(f"waiting for {len(state.pending)} action(s) to apply")
+        if step.analysis:
+            for gate in self.gates:
+                if gate.status is not GateStatus.PASS:
+                    reasons.append(f"gate {gate.name} {gate.status.value}: {gate.reason}")
+        wanted = step_replicas(self.plan, state.step).get(self.candidate)
+        if snapshot is not None and wanted:
+            platform = snapshot.platform
+            ready = platform.version(self.candidate).ready if platform and not platform.error \
+                else None
+            if ready is None:
+                reasons.append("platform state unknown")
+            elif ready < wanted:
+                reasons.append(f"{self.candidate}: {ready}/{wanted} ready")
+        for check in checks:
+            if check.ok is not True and (check.kind == "rollout" or (
+                    check.kind == "confirm-promotion"
+                    and state.step + 1 >= len(self.plan.steps))):
+                reasons.append(f"webhook {check.name}: {check.detail or 'not confirmed'}")
+        return reasons
+
+    def _step_complete(self, snapshot: Snapshot, now: float,
+                       checks: tuple[CheckResult, ...]) -> bool:
+        return not self.holding_reasons(snapshot, now, checks)
+
+    def _next(self, now: float, actor: str, reason: str) -> Decision:
+        index = self.state.step + 1
+        if index >= len(self.plan.steps):
+            return self._promote(now, actor, reason or "all steps passed")
+        return self._enter_step(index, now, actor, reason)
+
+    # ------------------------------------------------------------------ operator commands
+
+    def command(self, cmd: Command, now: float) -> list[Decision]:
+        """Carry out an operator command, or refuse it with a reason (never silently)."""
+        if self.read_only:
+            return [self.refuse(cmd, now, "read-only: this session cannot change the rollout")]
+        phase = self.state.phase
+        if phase.terminal or phase is Phase.ROLLING_BACK:
+            word = {Phase.SUCCEEDED: "already promoted", Phase.ROLLED_BACK: "already rolled back",
+                    Phase.ABORTED: "aborted", Phase.ROLLING_BACK: "rolling back"}[phase]
+            return [self.refuse(cmd, now, f"{cmd.kind.value} refused: release {word}")]
+        handler = {
+            CommandKind.PROMOTE: self._cmd_promote,
+            CommandKind.PROMOTE_FULL: self._cmd_promote_full,
+            CommandKind.PAUSE: self._cmd_pause,
+            CommandKind.RESUME: self._cmd_resume,
+            CommandKind.ROLLBACK: self._cmd_rollback,
+            CommandKind.ABORT: self._cmd_abort,
+            CommandKind.SET_WEIGHT: self._cmd_set_weight,
+        }[cmd.kind]
+        return handler(cmd, now)
+
+    def _why(self, cmd: Command, default: str) -> str:
+        return cmd.reason or default
+
+    def _cmd_promote(self, cmd: Command, now: float) -> list[Decision]:
+        if self.state.phase is Phase.PENDING:
+            return [self._enter_step(0, now, cmd.actor, self._why(cmd, "started by operator"),
+                                     kind="started")]
+        if self.state.phase is Phase.PROMOTING:
+            return [self._finish_promotion(now, cmd.actor, self._why(cmd, "promoted by operator"))]
+        return [self._next(now, cmd.actor, self._why(cmd, "promoted to next step by operator"))]
+
+    def _cmd_promote_full(self, cmd: Command, now: float) -> list[Decision]:
+        if self.state.phase is Phase.PROMOTING:
+            return [self._finish_promotion(now, cmd.actor, self._why(cmd, "promoted by operator"))]
+        return [self._promote(now, cmd.actor, self._why(cmd, "full promotion by operator"))]
+
+    def _cmd_pause(self, cmd: Command, now: float) -> list[Decision]:
+        if self.state.phase is Phase.PAUSED:
+            return [self.refuse(cmd, now, "pause refused: already paused")]
+        if self.state.phase is Phase.PROMOTING:
+            return [self.refuse(cmd, now, "pause refused: promotion is finishing; "
+                                          "roll back to stop it")]
+        return [self._emit("paused", now, phase=Phase.PAUSED, actor=cmd.actor,
+                           reason=self._why(cmd, "paused by operator"))]
+
+    def _cmd_resume(self, cmd: Command, now: float) -> list[Decision]:
+        if self.state.phase is not Phase.PAUSED:
+            return [self.refuse(cmd, now, f"resume refused: not paused "
+                                          f"(phase {self.state.phase.value})")]
+        if self.state.step < len(self.plan.steps) and self.plan.steps[self.state.step].pause:
+            return [self._next(now, cmd.actor, self._why(cmd, "resumed past manual pause"))]
+        return [self._emit("resumed", now, phase=Phase.PROGRESSING, actor=cmd.actor,
+                           reason=self._why(cmd, "resumed by operator"))]
+
+    def _cmd_rollback(self, cmd: Command, now: float) -> list[Decision]:
+        return [self._rollback(now, cmd.actor, self._why(cmd, "rolled back by operator"),
+                               evidence=[{"actor": cmd.actor, "command": "rollback"}])]
+
+    def _cmd_abort(self, cmd: Command, now: float) -> list[Decision]:
+        return [self._rollback(now, cmd.actor, self._why(cmd, "aborted by operator"),
+                               evidence=[{"actor": cmd.actor, "command": "abort"}], abort=True)]
+
+    def _cmd_set_weight(self, cmd: Command, now: float) -> list[Decision]:
+        value = cmd.value
+        if value is None or not 0 <= value <= 100:
+            return [self.refuse(cmd, now, f"set_weight refused: weight must be 0..100, "
+                                          f"got {value}")]
+        if self.state.phase is Phase.PENDING:
+            return [self.refuse(cmd, now, "set_weight refused: rollout not started")]
+        if self.state.phase is Phase.PROMOTING:
+            return [self.refuse(cmd, now, "set_weight refused: promotion is finishing")]
+        return [self._emit("weight_set", now, phase=Phase.PAUSED, weight=value, actor=cmd.actor,
+                           reason=self._why(cmd, f"weight set to {value}% by operator; "
+                                                 "paused until resumed"),
+                           actions=[("set_weight", value, "")])]
+
+    # ------------------------------------------------------------------ events
+
+    def event_for(self, decision: Decision) -> Event:
+        return decision_event(decision, self.spec.release.service, len(self.plan.steps),
+                              self.plan)
+
+
+def step_replicas(plan: Plan, index: int) -> Mapping[str, int]:
+    """Replicas in force at step `index`: the latest target per version so far."""
+    wanted: dict[str, int] = {}
+    for step in plan.steps[: index + 1]:
+        wanted.update(step.replicas)
+    return wanted
+
+
+_SEVERITY = {"rolling_back": "critical", "rolled_back": "critical", "aborted": "critical",
+             "paused": "warning", "stale": "warning", "refused": "warning",
+             "action_failed": "warning"}
+
+
+def decision_event(decision: Decision, release: str, steps: int, plan: Plan | None = None
+                   ) -> Event:
+    """The public event line for one decision: its evidence flattened where there is one."""
+    details: dict[str, Any] = {
+        "phase": decision.phase.value,
+        "step": decision.step,
+        "steps": steps,
+        "weight": decision.weight,
+        "actor": decision.actor,
+        "reason": decision.reason,
+    }
+    if plan is not None and decision.kind in ("started", "step") \
+            and decision.step < len(plan.steps):
+        details["label"] = plan.steps[decision.step].label
+    if decision.evidence:
+        first = decision.evidence[0]
+        for key in ("gate", "metric", "value", "threshold", "baseline", "comparison"):
+            if key in first:
+                details[key] = first[key]
+        details["evidence"] = [dict(e) for e in decision.evidence]
+    if decision.actions:
+        details["actions"] = [a.to_dict() for a in decision.actions]
+    name = decision.kind
+    severity = _SEVERITY.get(name, "info")
+    if name == "gate":
+        status = decision.evidence[0].get("status") if decision.evidence else ""
+        severity = str(decision.evidence[0].get("severity", "info")) \
+            if status == "fail" else "info"
+    return Event(at=decision.at, release=release, event=name, details=frozen_map(details),
+                 severity=severity)

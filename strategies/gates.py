@@ -1,0 +1,175 @@
+"""Gates: the automatic alert thresholds that hold, pause or roll back a rollout.
+
+Evaluation is split in two. `judge` compares one tick's numbers (pure, stateless). `GateTracker`
+(also pure) carries when each gate started failing, so a gate only acts after failing for its
+whole `for` duration, the way a Prometheus alert's `for` works. Missing, thin or stale data is
+UNKNOWN, which never lets a step advance.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass, replace
+
+from strategies.model import GateResult, GateStatus, MetricSample
+from strategies.spec import GateSpec
+
+LOWER_IS_BETTER = frozenset({"error_rate", "latency_p50", "latency_p95", "latency_p99"})
+
+
+@dataclass(frozen=True)
+class Verdict:
+    status: GateStatus
+    value: float | None = None
+    baseline: float | None = None
+    threshold: float | None = None
+    comparison: str = ""
+    reason: str = ""
+    samples: float | None = None
+
+
+def _fmt(metric: str, value: float | None) -> str:
+    if value is None:
+        return "n/a"
+    if metric == "error_rate":
+        return f"{value * 100:.2f}%"
+    if metric.startswith("latency"):
+        return f"{value * 1000:.0f}ms"
+    if metric == "throughput":
+        return f"{value:.1f}/s"
+    return f"{value:.4g}"
+
+
+def proportion_p_value(bad_a: float, total_a: float, bad_b: float, total_b: float) -> float:
+    """One-sided two-proportion z-test: p-value that A's failure ratio exceeds B's by chance."""
+    if total_a <= 0 or total_b <= 0:
+        return 1.0
+    p_a, p_b = bad_a / total_a, bad_b / total_b
+    pooled = (bad_a + bad_b) / (total_a + total_b)
+    spread = math.sqrt(pooled * (1 - pooled) * (1 / total_a + 1 / total_b))
+    if spread == 0:
+        return 1.0 if p_a <= p_b else 0.0
+    z = (p_a - p_b) / spread
+    return 0.5 * math.erfc(z / math.sqrt(2))
+
+
+def judge(
+    gate: GateSpec,
+    candidate: MetricSample | None,
+    baseline: MetricSample | None,
+    *,
+    stale: bool,
+    baseline_expected: bool,
+) -> Verdict:
+    """Compare this tick's candidate sample against the gate's bounds and the baseline."""
+    if stale:
+        return Verdict(GateStatus.UNKNOWN, reason="metrics are stale")
+    if candidate is None:
+        return Verdict(GateStatus.UNKNOWN, reason="no data for the candidate")
+    requests = candidate.requests
+    if requests is None or requests < gate.min_requests:
+        seen = 0 if requests is None else requests
+        return Verdict(GateStatus.UNKNOWN, samples=requests,
+                       reason=f"only {seen:.0f} requests, need {gate.min_requests:.0f}")
+    value = candidate.value(gate.metric)
+    if value is None or not math.isfinite(value):
+        return Verdict(GateStatus.UNKNOWN, samples=requests, reason=f"no {gate.metric} value")
+    base_value = baseline.value(gate.metric) if baseline is not None else None
+    checks: list[Verdict] = []
+    if gate.max is not None:
+        ok = value <= gate.max
+        checks.append(Verdict(
+            GateStatus.PASS if ok else GateStatus.FAIL, value, base_value, gate.max, "max",
+            f"{_fmt(gate.metric, value)} {'≤' if ok else '>'} max {_fmt(gate.metric, gate.max)}"))
+    if gate.min is not None:
+        ok = value >= gate.min
+        checks.append(Verdict(
+            GateStatus.PASS if ok else GateStatus.FAIL, value, base_value, gate.min, "min",
+            f"{_fmt(gate.metric, value)} {'≥' if ok else '<'} min {_fmt(gate.metric, gate.min)}"))
+    relative = gate.max_ratio is not None or gate.compare != "none"
+    if relative and baseline_expected:
+        base_requests = baseline.requests if baseline is not None else None
+        if base_value is None or base_requests is None or base_requests < gate.min_requests:
+            checks.append(Verdict(GateStatus.UNKNOWN, value, base_value, None, "baseline",
+                                  "not enough baseline data to compare"))
+        else:
+            if gate.max_ratio is not None:
+                checks.append(_ratio_check(gate, value, base_value))
+            if gate.compare == "proportion":
+                checks.append(_proportion_check(gate, candidate, baseline))
+    elif relative and not checks:
+        # The baseline takes no traffic (e.g. at 100%): a relative bound cannot apply, and the
+        # gate still needed enough candidate requests to get here.
+        return Verdict(GateStatus.PASS, value, base_value, None, "n/a", samples=requests,
+                       reason="baseline takes no traffic; relative bound not applicable")
+    failing = [c for c in checks if c.status is GateStatus.FAIL]
+    unknown = [c for c in checks if c.status is GateStatus.UNKNOWN]
+    pick = failing[0] if failing else unknown[0] if unknown else checks[0]
+    return replace(pick, samples=requests, value=value, baseline=base_value)
+
+
+def _ratio_check(gate: GateSpec, value: float, base_value: float) -> Verdict:
+    assert gate.max_ratio is not None
+    # A tiny floor keeps "0 errors on baseline" from making any single candidate error a failure
+    # of an infinite ratio; absolute bounds are the tool for that case.
+    floor = 0.001 if gate.metric == "error_rate" else 1e-6
+    bound = max(base_value, floor) * gate.max_ratio
+    ok = value <= bound
+    word = "≤" if ok else ">"
+    return Verdict(
+        GateStatus.PASS if ok else GateStatus.FAIL, value, base_value, bound, "max_ratio",
+        f"{_fmt(gate.metric, value)} {word} {gate.max_ratio:g}× baseline "
+        f"{_fmt(gate.metric, base_value)} = {_fmt(gate.metric, bound)}")
+
+
+def _proportion_check(gate: GateSpec, candidate: MetricSample,
+                      baseline: MetricSample | None) -> Verdict:
+    if baseline is None or candidate.errors is None or baseline.errors is None \
+            or candidate.requests is None or baseline.requests is None:
+        return Verdict(GateStatus.UNKNOWN, comparison="proportion",
+                       reason="error counts missing for the comparison")
+    p = proportion_p_value(candidate.errors, candidate.requests, baseline.errors, baseline.requests)
+    alpha = 1 - gate.confidence
+    ok = p >= alpha
+    return Verdict(
+        GateStatus.PASS if ok else GateStatus.FAIL, threshold=alpha, comparison="proportion",
+        reason=(f"candidate errors {'not ' if ok else ''}significantly above baseline "
+                f"(p={p:.4f}, alpha={alpha:g})"))
+
+
+@dataclass(frozen=True)
+class GateTracker:
+    """Remembers when each failing gate started failing. Pure: every update returns a new one."""
+
+    failing_since: Mapping[str, float]
+
+    def results(
+        self,
+        gates: tuple[GateSpec, ...],
+        candidate: MetricSample | None,
+        baseline: MetricSample | None,
+        now: float,
+        *,
+        stale: bool,
+        baseline_expected: bool,
+    ) -> tuple[GateResult, ...]:
+        out: list[GateResult] = []
+        for gate in gates:
+            verdict = judge(gate, candidate, baseline, stale=stale,
+                            baseline_expected=baseline_expected)
+            since = self.failing_since.get(gate.name)
+            if verdict.status is GateStatus.FAIL and since is None:
+                since = now
+            elif verdict.status is GateStatus.PASS:
+                since = None
+            # UNKNOWN keeps a running failure clock, but cannot breach by itself.
+            breached = (verdict.status is GateStatus.FAIL and since is not None
+                        and now - since >= gate.for_seconds)
+            out.append(GateResult(
+                name=gate.name, metric=gate.metric, severity=gate.severity,
+                status=verdict.status, value=verdict.value, baseline=verdict.baseline,
+                threshold=verdict.threshold, comparison=verdict.comparison,
+                reason=verdict.reason, failing_since=since, for_seconds=gate.for_seconds,
+                breached=breached, samples=verdict.samples))
+        return tuple(out)

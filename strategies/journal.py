@@ -1,0 +1,140 @@
+"""The journal: an append-only JSON-lines file of every decision, written before it is acted on.
+
+A restart reads it back and folds the records into the same RolloutState, so the rollout is
+never lost and no action the journal shows as done is taken again. Local file I/O only.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from strategies.model import Action, Decision, Phase, rfc3339
+
+FORMAT = 1
+
+
+@dataclass(frozen=True)
+class RunId:
+    """Which release a journal record belongs to."""
+
+    service: str
+    baseline: str
+    candidate: str
+    run: str  # opaque id of one attempt, set when the run starts
+
+
+def decision_to_record(decision: Decision, seq: int, run: RunId) -> dict[str, Any]:
+    return {
+        "journal": FORMAT,
+        "ts": rfc3339(decision.at),
+        "at": decision.at,
+        "seq": seq,
+        "release": run.service,
+        "baseline": run.baseline,
+        "candidate": run.candidate,
+        "run": run.run,
+        "kind": decision.kind,
+        "phase": decision.phase.value,
+        "step": decision.step,
+        "weight": decision.weight,
+        "actor": decision.actor,
+        "reason": decision.reason,
+        "evidence": [dict(e) for e in decision.evidence],
+        "actions": [a.to_dict() for a in decision.actions],
+        "refused": decision.refused,
+    }
+
+
+def record_to_decision(record: Mapping[str, Any]) -> Decision:
+    return Decision(
+        kind=str(record["kind"]),
+        at=float(record["at"]),
+        phase=Phase(record["phase"]),
+        step=int(record["step"]),
+        weight=int(record["weight"]),
+        actor=str(record.get("actor", "engine")),
+        reason=str(record.get("reason", "")),
+        evidence=tuple(record.get("evidence", ())),
+        actions=tuple(Action.from_dict(a) for a in record.get("actions", ())),
+        refused=bool(record.get("refused", False)),
+    )
+
+
+@dataclass(frozen=True)
+class JournalRead:
+    records: list[dict[str, Any]]
+    problems: list[str]  # lines that could not be read (e.g. a write cut short by a crash)
+
+
+def read_records(path: str | Path) -> JournalRead:
+    """All readable records, in order. A torn or garbled line is reported, not fatal."""
+    records: list[dict[str, Any]] = []
+    problems: list[str] = []
+    target = Path(path)
+    if not target.exists():
+        return JournalRead(records, problems)
+    with target.open(encoding="utf-8", errors="replace") as handle:
+        for number, line in enumerate(handle, start=1):
+            text = line.strip()
+            if not text:
+                continue
+            try:
+                record = json.loads(text)
+                record_to_decision(record)
+            except (ValueError, KeyError, TypeError) as exc:
+                problems.append(f"{target}:{number}: unreadable journal line ({exc})")
+                continue
+            records.append(record)
+    return JournalRead(records, problems)
+
+
+def last_run(records: Iterable[Mapping[str, Any]], service: str, baseline: str,
+             candidate: str) -> list[dict[str, Any]]:
+    """The records of the newest run of this release, or [] if the journal has none."""
+    chosen: list[dict[str, Any]] = []
+    current = None
+    for record in records:
+        if (record.get("release"), record.get("baseline"), record.get("candidate")) != (
+                service, baseline, candidate):
+            continue
+        if record.get("run") != current:
+            current = record.get("run")
+            chosen = []
+        chosen.append(dict(record))
+    return chosen
+
+
+class JournalWriter:
+    """Appends records durably: each line is flushed and fsynced before the caller acts."""
+
+    def __init__(self, path: str | Path):
+        self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._handle = self.path.open("a", encoding="utf-8")
+
+    def __call__(self, record: Mapping[str, Any]) -> None:
+        self._handle.write(json.dumps(record, separators=(",", ":")) + "\n")
+        self._handle.flush()
+        os.fsync(self._handle.fileno())
+
+    def close(self) -> None:
+        if not self._handle.closed:
+            self._handle.close()
+
+
+class MemoryJournal:
+    """A journal kept in a list: for tests, replays and runs that asked for no file."""
+
+    def __init__(self) -> None:
+        self.records: list[dict[str, Any]] = []
+
+    def __call__(self, record: Mapping[str, Any]) -> None:
+        self.records.append(json.loads(json.dumps(record)))
+
+    def close(self) -> None:
+        return None

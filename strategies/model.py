@@ -1,0 +1,427 @@
+"""The model every layer shares: what runs, how it behaves, where the rollout is, what was decided.
+
+All objects are frozen: the engine publishes one `State` per tick and nobody mutates it after.
+Times are plain epoch seconds (floats) passed in by the caller; nothing here reads a clock.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from enum import StrEnum
+from types import MappingProxyType
+from typing import Any
+
+EMPTY: Mapping[str, Any] = MappingProxyType({})
+
+
+def no_entries() -> Mapping[str, Any]:
+    """Default factory for mapping fields of frozen dataclasses (a shared empty view)."""
+    return EMPTY
+
+
+def frozen_map(data: Mapping[str, Any] | None = None) -> Mapping[str, Any]:
+    """A read-only view of a copy, so frozen dataclasses stay frozen all the way down."""
+    return MappingProxyType(dict(data or {}))
+
+
+def rfc3339(ts: float) -> str:
+    """UTC timestamp with milliseconds and a trailing Z, as used on every event line."""
+    moment = datetime.fromtimestamp(ts, tz=UTC)
+    return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
+
+
+def parse_rfc3339(text: str) -> float:
+    """Inverse of `rfc3339`; accepts any ISO 8601 form Python understands, 'Z' included."""
+    value = text.strip()
+    if value.endswith(("Z", "z")):
+        value = value[:-1] + "+00:00"
+    moment = datetime.fromisoformat(value)
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    return moment.timestamp()
+
+
+class Role(StrEnum):
+    BASELINE = "baseline"
+    CANDIDATE = "candidate"
+
+
+# --------------------------------------------------------------------------- what runs
+
+
+@dataclass(frozen=True)
+class Instance:
+    """One running copy of a version: a process, a container or a pod."""
+
+    id: str
+    version: str
+    ready: bool
+    address: str = ""  # host:port the service answers on, if known
+    state: str = "running"  # platform's own word: running, exited, Pending, ...
+    restarts: int = 0
+    image: str = ""
+    metrics_url: str = ""  # where /metrics can be scraped, if the platform knows
+
+
+@dataclass(frozen=True)
+class VersionStatus:
+    """The platform's view of one version: its instances and how many are wanted."""
+
+    version: str
+    instances: tuple[Instance, ...] = ()
+    desired: int | None = None
+    image: str = ""
+
+    @property
+    def ready(self) -> int:
+        return sum(1 for i in self.instances if i.ready)
+
+    @property
+    def total(self) -> int:
+        return len(self.instances)
+
+
+@dataclass(frozen=True)
+class PlatformSnapshot:
+    """What the platform and router report at one moment. `error` set means the read failed."""
+
+    at: float
+    versions: Mapping[str, VersionStatus] = field(default_factory=no_entries)
+    weights: Mapping[str, float] = field(default_factory=no_entries)  # actual traffic percent per version, as routed
+    error: str | None = None
+    weight_note: str = ""  # e.g. "weight ≈ replicas" where the lever is approximate
+
+    def version(self, name: str) -> VersionStatus:
+        return self.versions.get(name) or VersionStatus(version=name)
+
+
+# --------------------------------------------------------------------------- how it behaves
+
+
+@dataclass(frozen=True)
+class MetricSample:
+    """One version's behaviour over the analysis window ending at `at`.
+
+    `None` means "not measured" (no data, no traffic): gates treat it as unknown, never as zero.
+    Latencies are in seconds, error_ratio in 0..1, throughput in requests per second.
+    """
+
+    version: str
+    at: float
+    requests: float | None = None  # requests seen in the window (the sample size)
+    throughput: float | None = None
+    error_ratio: float | None = None
+    latency_p50: float | None = None
+    latency_p95: float | None = None
+    latency_p99: float | None = None
+    errors: float | None = None  # failed requests in the window
+    custom: Mapping[str, float | None] = field(default_factory=no_entries)
+
+    def value(self, metric: str) -> float | None:
+        """Look a metric up by its spec name (error_rate, latency_p99, ..., or a custom name)."""
+        attr = METRIC_ATTRS.get(metric)
+        if attr is not None:
+            return getattr(self, attr)
+        return self.custom.get(metric)
+
+
+METRIC_ATTRS: Mapping[str, str] = MappingProxyType(
+    {
+        "error_rate": "error_ratio",
+        "latency_p50": "latency_p50",
+        "latency_p95": "latency_p95",
+        "latency_p99": "latency_p99",
+        "throughput": "throughput",
+        "requests": "requests",
+    }
+)
+BUILTIN_METRICS = frozenset(METRIC_ATTRS)
+
+
+@dataclass(frozen=True)
+class MetricsSnapshot:
+    """What the metric source answered at one collection. `error` set means the read failed."""
+
+    at: float
+    samples: Mapping[str, MetricSample] = field(default_factory=no_entries)
+    source: str = ""
+    error: str | None = None
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    """Everything collected in one tick. Either part may be None when its collection timed out."""
+
+    at: float
+    platform: PlatformSnapshot | None = None
+    metrics: MetricsSnapshot | None = None
+
+
+# --------------------------------------------------------------------------- gates
+
+
+class GateStatus(StrEnum):
+    PASS = "pass"
+    FAIL = "fail"
+    UNKNOWN = "unknown"
+
+
+class Severity(StrEnum):
+    CRITICAL = "critical"  # roll back
+    WARNING = "warning"  # pause
+    INFO = "info"  # event only
+
+    @property
+    def rank(self) -> int:
+        return {"info": 0, "warning": 1, "critical": 2}[self.value]
+
+
+@dataclass(frozen=True)
+class GateResult:
+    """One gate's verdict at one tick, with the evidence that explains it.
+
+    `status` is this tick's comparison; `breached` says it has failed for the whole `for`
+    duration, which is when its severity acts.
+    """
+
+    name: str
+    metric: str
+    severity: Severity
+    status: GateStatus
+    value: float | None = None
+    baseline: float | None = None
+    threshold: float | None = None  # the bound that decided (absolute, or baseline × ratio)
+    comparison: str = ""  # "max", "min", "max_ratio", "compare" ...
+    reason: str = ""
+    failing_since: float | None = None
+    for_seconds: float = 0.0
+    breached: bool = False
+    samples: float | None = None
+
+    def for_progress(self, now: float) -> float:
+        """0..1: how much of the `for` window the current failure has used."""
+        if self.failing_since is None:
+            return 0.0
+        if self.for_seconds <= 0:
+            return 1.0
+        return max(0.0, min(1.0, (now - self.failing_since) / self.for_seconds))
+
+    def evidence(self) -> dict[str, Any]:
+        return {
+            "gate": self.name,
+            "metric": self.metric,
+            "status": self.status.value,
+            "value": _clean(self.value),
+            "baseline": _clean(self.baseline),
+            "threshold": _clean(self.threshold),
+            "comparison": self.comparison,
+            "severity": self.severity.value,
+            "reason": self.reason,
+        }
+
+
+def _clean(value: float | None) -> float | None:
+    if value is None or (isinstance(value, float) and not math.isfinite(value)):
+        return None
+    return round(value, 6)
+
+
+# --------------------------------------------------------------------------- the rollout
+
+
+class Phase(StrEnum):
+    PENDING = "pending"
+    PROGRESSING = "progressing"
+    PAUSED = "paused"
+    PROMOTING = "promoting"  # last step reached; finishing (e.g. scale-down delay)
+    SUCCEEDED = "succeeded"
+    ROLLING_BACK = "rolling_back"
+    ROLLED_BACK = "rolled_back"
+    ABORTED = "aborted"
+
+    @property
+    def terminal(self) -> bool:
+        return self in (Phase.SUCCEEDED, Phase.ROLLED_BACK, Phase.ABORTED)
+
+
+class CommandKind(StrEnum):
+    PROMOTE = "promote"  # next step
+    PROMOTE_FULL = "promote_full"  # skip remaining steps and analysis
+    PAUSE = "pause"
+    RESUME = "resume"
+    ROLLBACK = "rollback"
+    ABORT = "abort"
+    SET_WEIGHT = "set_weight"
+
+
+@dataclass(frozen=True)
+class Command:
+    kind: CommandKind
+    value: int | None = None  # the weight for set_weight
+    actor: str = "operator"
+    reason: str = ""
+
+
+@dataclass(frozen=True)
+class Action:
+    """A lever to pull. Idempotent by construction: it states a target, not a delta."""
+
+    id: str
+    kind: str  # "set_weight" (candidate percent) | "scale" (replicas of one version)
+    value: int
+    version: str = ""
+
+    def describe(self) -> str:
+        if self.kind == "scale":
+            return f"scale {self.version} to {self.value}"
+        return f"set candidate weight to {self.value}%"
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"id": self.id, "kind": self.kind, "value": self.value, "version": self.version}
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> Action:
+        return cls(
+            id=str(data["id"]),
+            kind=str(data["kind"]),
+            value=int(data["value"]),
+            version=str(data.get("version", "")),
+        )
+
+
+@dataclass(frozen=True)
+class RolloutState:
+    """Where the rollout is. Derived only by folding journal records, so a restart rebuilds it."""
+
+    phase: Phase = Phase.PENDING
+    step: int = 0  # index into the plan's steps; == len(steps) once fully promoted
+    step_started: float | None = None  # when the current step's hold began
+    weight: int = 0  # desired candidate traffic percent
+    paused_by: str = ""  # "operator" | "gate:<name>" | "plan" when paused
+    pause_reason: str = ""
+    paused_at: float | None = None
+    hold_elapsed_before_pause: float = 0.0  # hold time used before the current pause
+    reason: str = ""  # why the last transition happened
+    finished_at: float | None = None
+    seq: int = 0  # number of journal records folded in
+    done_actions: frozenset[str] = frozenset()
+    pending: tuple[Action, ...] = ()  # decided, not yet confirmed done
+    gate_failing_since: Mapping[str, float] = field(default_factory=no_entries)
+    manual_weight: bool = False  # set_weight overrode the plan's weight for this step
+    cause: tuple[Mapping[str, Any], ...] = ()  # evidence of the decision that ended the rollout
+    cleaned: bool = False  # the losing side has been scaled down after the delay
+
+    @property
+    def paused(self) -> bool:
+        return self.phase is Phase.PAUSED
+
+    def hold_elapsed(self, now: float) -> float:
+        """Hold time used in this step: frozen while paused, so a pause stops the timer."""
+        if self.step_started is None:
+            return 0.0
+        if self.phase is Phase.PAUSED or self.phase.terminal:
+            return self.hold_elapsed_before_pause
+        return self.hold_elapsed_before_pause + max(0.0, now - self.step_started)
+
+
+@dataclass(frozen=True)
+class Decision:
+    """One thing the engine decided, with its evidence. Journaled before any action is taken."""
+
+    kind: str  # started | step | paused | resumed | promoted | rolling_back | rolled_back | ...
+    at: float
+    phase: Phase  # the phase after this decision
+    step: int
+    weight: int
+    actor: str = "engine"  # engine | operator | gate:<name> | plan
+    reason: str = ""
+    evidence: tuple[Mapping[str, Any], ...] = ()
+    actions: tuple[Action, ...] = ()
+    refused: bool = False  # a command the engine would not carry out
+
+
+# --------------------------------------------------------------------------- events
+
+
+@dataclass(frozen=True)
+class Event:
+    """One line of the event stream: JSON with ts (RFC 3339 UTC), release, event and details."""
+
+    at: float
+    release: str
+    event: str
+    details: Mapping[str, Any] = field(default_factory=no_entries)
+    severity: str = "info"
+
+    def to_dict(self) -> dict[str, Any]:
+        body: dict[str, Any] = {"ts": rfc3339(self.at), "release": self.release, "event": self.event}
+        for key, value in self.details.items():
+            if key not in body:
+                body[key] = value
+        return body
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict(), separators=(",", ":"), default=_json_default)
+
+
+def _json_default(value: Any) -> Any:
+    if isinstance(value, StrEnum):
+        return value.value
+    if isinstance(value, MappingProxyType):
+        return dict(value)
+    if isinstance(value, frozenset | set | tuple):
+        return list(value)
+    raise TypeError(f"not JSON serialisable: {type(value).__name__}")
+
+
+# --------------------------------------------------------------------------- what is published
+
+
+@dataclass(frozen=True)
+class VersionView:
+    """One row of the versions table: platform facts and metrics for one version, merged."""
+
+    version: str
+    role: Role
+    desired_weight: int
+    actual_weight: float | None
+    ready: int
+    total: int
+    sample: MetricSample | None
+    image: str = ""
+
+
+@dataclass(frozen=True)
+class State:
+    """Everything a surface needs to draw one frame. Widgets render this and nothing else."""
+
+    at: float
+    release: str
+    strategy: str
+    platform_kind: str
+    metrics_source: str
+    rollout: RolloutState
+    steps: tuple[str, ...]  # human labels of the plan's steps
+    hold: float  # hold of the current step in seconds (0 when none)
+    gates: tuple[GateResult, ...] = ()
+    versions: tuple[VersionView, ...] = ()
+    history: Mapping[str, tuple[MetricSample, ...]] = field(default_factory=no_entries)
+    events: tuple[Event, ...] = ()
+    metrics_at: float | None = None  # when metrics were last read successfully
+    metrics_error: str | None = None
+    platform_error: str | None = None
+    stale: bool = False
+    read_only: bool = False
+    weight_note: str = ""
+    extra: Mapping[str, Any] = field(default_factory=no_entries)
+
+    @property
+    def metrics_age(self) -> float | None:
+        return None if self.metrics_at is None else max(0.0, self.at - self.metrics_at)
+
+    def hold_left(self) -> float:
+        return max(0.0, self.hold - self.rollout.hold_elapsed(self.at))

@@ -1,0 +1,142 @@
+"""Plans: each strategy kind unrolled into one list of steps the engine walks through.
+
+A step states a target (candidate weight, replicas per version), how long to hold it, whether
+the gates must pass to leave it, and whether it waits for the operator. The engine knows nothing
+about canary versus blue-green: it only walks steps.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+from strategies.model import EMPTY, frozen_map, no_entries
+from strategies.spec import ReleaseSpec, StepSpec
+
+
+@dataclass(frozen=True)
+class PlanStep:
+    label: str
+    weight: int | None  # candidate traffic percent to set on entry; None keeps the current one
+    hold: float = 0.0  # seconds to stay before the step may be left
+    pause: bool = False  # wait for the operator (promote or resume)
+    analysis: bool = True  # gates must pass to leave the step
+    replicas: Mapping[str, int] = field(default_factory=no_entries)  # scale targets on entry, applied in this order
+
+
+@dataclass(frozen=True)
+class Plan:
+    kind: str
+    steps: tuple[PlanStep, ...]
+    full: Mapping[str, int]  # replicas per version once promoted (old side scaled to 0 after)
+    rollback: Mapping[str, int]  # replicas per version after a rollback
+    scale_down_delay: float
+
+    def labels(self) -> tuple[str, ...]:
+        return tuple(s.label for s in self.steps)
+
+    def weight_at(self, index: int) -> int:
+        """Candidate weight in force at step `index` (the last explicit weight so far)."""
+        weight = 0
+        for step in self.steps[: index + 1]:
+            if step.weight is not None:
+                weight = step.weight
+        return weight
+
+
+def build_plan(spec: ReleaseSpec) -> Plan:
+    strategy = spec.strategy
+    base, cand = spec.release.baseline, spec.release.candidate
+    n = max(1, spec.platform.replicas)
+    builders = {
+        "canary": _weighted, "ring": _weighted, "ab": _ab, "flag": _flag,
+        "blue-green": _blue_green, "rolling": _rolling,
+    }
+    steps = builders[strategy.kind](spec, base, cand, n)
+    return Plan(
+        kind=strategy.kind,
+        steps=steps,
+        full=frozen_map({cand: n, base: 0}),
+        rollback=frozen_map({base: n, cand: 0}),
+        scale_down_delay=strategy.scale_down_delay,
+    )
+
+
+def _from_specs(specs: tuple[StepSpec, ...], default_hold: float, start: Mapping[str, int],
+                unit: str = "%") -> tuple[PlanStep, ...]:
+    steps: list[PlanStep] = []
+    for i, item in enumerate(specs):
+        replicas = start if i == 0 else EMPTY
+        if item.pause:
+            steps.append(PlanStep(item.name or "pause (manual)", None, 0.0, pause=True,
+                                  analysis=False, replicas=replicas))
+        elif item.weight is None:
+            hold = item.hold if item.hold is not None else default_hold
+            steps.append(PlanStep(item.name or f"pause {hold:g}s", None, hold, replicas=replicas))
+        else:
+            hold = item.hold if item.hold is not None else default_hold
+            label = item.name or f"{item.weight}{unit}"
+            if item.name:
+                label = f"{item.name} {item.weight}{unit}"
+            steps.append(PlanStep(label, item.weight, hold, replicas=replicas))
+    return _ensure_full(tuple(steps))
+
+
+def _ensure_full(steps: tuple[PlanStep, ...]) -> tuple[PlanStep, ...]:
+    """Plans that stop short of 100% end with a step that sends all traffic to the candidate."""
+    weights = [s.weight for s in steps if s.weight is not None]
+    if weights and weights[-1] == 100:
+        return steps
+    return (*steps, PlanStep("100%", 100, 0.0))
+
+
+def _weighted(spec: ReleaseSpec, base: str, cand: str, n: int) -> tuple[PlanStep, ...]:
+    return _from_specs(spec.strategy.steps, spec.strategy.hold, {cand: n, base: n})
+
+
+def _ab(spec: ReleaseSpec, base: str, cand: str, n: int) -> tuple[PlanStep, ...]:
+    split = spec.strategy.split
+    return (
+        PlanStep(f"A/B {100 - split}/{split}", split, spec.strategy.duration,
+                 replicas=frozen_map({cand: n, base: n})),
+        PlanStep("100%", 100, spec.strategy.hold),
+    )
+
+
+def _flag(spec: ReleaseSpec, base: str, cand: str, n: int) -> tuple[PlanStep, ...]:
+    s = spec.strategy
+    weights: list[int] = []
+    weight = s.start_weight if s.start_weight > 0 else s.step_weight
+    while weight < s.max_weight:
+        weights.append(weight)
+        weight += s.step_weight
+    weights.append(s.max_weight)
+    specs = tuple(StepSpec(weight=w, name=f"{s.flag}") for w in weights)
+    return _from_specs(specs, s.hold, {cand: n, base: n})
+
+
+def _blue_green(spec: ReleaseSpec, base: str, cand: str, n: int) -> tuple[PlanStep, ...]:
+    s = spec.strategy
+    steps = [PlanStep("preview", 0, s.preview_hold, analysis=False,
+                      replicas=frozen_map({base: n, cand: n}))]
+    if not s.auto_promote:
+        steps.append(PlanStep("await promotion", None, 0.0, pause=True, analysis=False))
+    steps.append(PlanStep("switch", 100, s.hold))
+    return tuple(steps)
+
+
+def _rolling(spec: ReleaseSpec, base: str, cand: str, n: int) -> tuple[PlanStep, ...]:
+    """Replace instances batch by batch; batch size is max_surge + max_unavailable."""
+    s = spec.strategy
+    batch = max(1, s.max_surge + s.max_unavailable)
+    batches = math.ceil(n / batch)
+    steps: list[PlanStep] = []
+    for i in range(1, batches + 1):
+        new = min(n, i * batch)
+        old = n - new
+        # Surge first (new up, then old down) unless only unavailability is allowed.
+        order = {cand: new, base: old} if s.max_surge > 0 else {base: old, cand: new}
+        steps.append(PlanStep(f"batch {i}/{batches} ({new}/{n})", round(100 * new / n), s.hold,
+                              replicas=frozen_map(order)))
+    return tuple(steps)
