@@ -363,6 +363,13 @@ class Engine:
             if failing:
                 return []
             return [self._enter_step(0, now, "engine", "rollout started", kind="started")]
+        # One move per instant: a rollout that moved at `now` (entered a step, paused, resumed)
+        # does not move again at the same `now`. Live, two ticks never share a `now`; after a
+        # crash, re-running the interrupted tick must not move twice where the run that never
+        # crashed moved once. A breached gate still acts on the next tick.
+        just_moved = self.state.step_started is not None and now <= self.state.step_started
+        if just_moved and phase in (Phase.PROGRESSING, Phase.PAUSED, Phase.PROMOTING):
+            return []
         if phase in (Phase.PROGRESSING, Phase.PAUSED, Phase.PROMOTING):
             critical = self._breached(Severity.CRITICAL)
             if critical:
@@ -370,10 +377,6 @@ class Engine:
                 return [self._rollback(
                     now, f"gate:{critical[0].name}", f"critical gate failed: {names}",
                     evidence=[{**g.evidence(), "actor": f"gate:{g.name}"} for g in critical])]
-        # A step entered at this very instant is not left in the same instant. Live, two ticks
-        # never share a `now`; after a crash, re-running the interrupted tick must not advance
-        # twice where the uninterrupted run advanced once.
-        just_moved = self.state.step_started is not None and now <= self.state.step_started
         if phase is Phase.PROGRESSING:
             warning = self._breached(Severity.WARNING)
             if warning:
@@ -382,11 +385,11 @@ class Engine:
                                    actor=f"gate:{warning[0].name}",
                                    reason=f"warning gate failed: {names}",
                                    evidence=[g.evidence() for g in warning])]
-            if not just_moved and self._step_complete(snapshot, now, checks):
+            if self._step_complete(snapshot, now, checks):
                 return [self._next(now, "engine", "")]
             return []
         if phase is Phase.PROMOTING:
-            if not just_moved and self.state.hold_elapsed(now) >= self.plan.scale_down_delay \
+            if self.state.hold_elapsed(now) >= self.plan.scale_down_delay \
                     and not self.state.pending and not self.stale and self._gates_pass():
                 return [self._finish_promotion(now, "engine", "promotion complete")]
             return []
