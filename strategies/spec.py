@@ -316,6 +316,25 @@ def _hint(word: str, options: tuple[str, ...]) -> str:
     return f" (did you mean {close[0]!r}?)" if close else ""
 
 
+PLACEHOLDERS = ("service", "version", "window", "version_label", "quantile")
+
+
+def _check_template(r: _Reader, key: str, template: str) -> bool:
+    """A PromQL template must only use the known placeholders (literal braces doubled)."""
+    try:
+        template.format(**dict.fromkeys(PLACEHOLDERS, "x"))
+    except KeyError as exc:
+        name = str(exc.args[0])
+        r.problem(key, f"unknown placeholder {{{name}}}" + _hint(name, PLACEHOLDERS)
+                  + f"; known: {', '.join('{' + p + '}' for p in PLACEHOLDERS)}; "
+                  "write PromQL's own braces doubled ({{ }})")
+        return False
+    except (ValueError, IndexError) as exc:
+        r.problem(key, f"is not a valid template ({exc}); write PromQL's own braces doubled ({{{{ }}}})")
+        return False
+    return True
+
+
 # --------------------------------------------------------------------------- sections
 
 
@@ -379,9 +398,10 @@ def _platform(problems: list, data: Mapping[str, Any]) -> PlatformSpec:
         replicas=r.integer("replicas", 1, low=0, high=1000),
     )
     allowed = _PLATFORM_OPTIONS.get(kind, {})
+    kind_ok = data.get("kind", "local") in PLATFORM_KINDS
     options: dict[str, Any] = {}
     for key, value in data.items():
-        if key in r.seen:
+        if key in r.seen or not kind_ok:  # options of an unknown kind cannot be judged
             continue
         check = allowed.get(key)
         if check is None:
@@ -431,7 +451,7 @@ def _metrics(problems: list, data: Mapping[str, Any], platform: PlatformSpec) ->
                                + _hint(key, tuple(DEFAULT_QUERIES))))
         elif not isinstance(value, str) or not value.strip():
             r.problems.append((f"metrics.queries.{key}", "must be a non-empty PromQL string"))
-        else:
+        elif _check_template(r, f"queries.{key}", value):
             queries[key] = value
     spec = MetricsSpec(
         source=source,
@@ -511,12 +531,18 @@ def _strategy(problems: list, data: Mapping[str, Any]) -> StrategySpec:
         if not isinstance(rings, list) or not all(isinstance(x, dict) for x in rings):
             r.problem("rings", "must be a list of tables like {name = 'internal', weight = 5}")
         else:
+            last = max((s.weight for s in steps if s.weight is not None), default=-1)
             for i, ring in enumerate(rings):
                 sub = _Reader(problems, ring, r.at(f"rings[{i}]"))
                 name = sub.text("name", required=True)
+                if sub.raw("weight") is None:
+                    sub.problem("weight", "is required (percent of traffic this ring gets)")
                 weight = sub.integer("weight", 0, low=0, high=100)
                 ring_hold = sub.duration("hold", hold)
                 sub.finish()
+                if weight < last:
+                    sub.problem("weight", f"must not go down from the ring before ({weight} after {last})")
+                last = max(last, weight)
                 steps = (*steps, StepSpec(weight=weight, hold=ring_hold, name=name))
     spec = StrategySpec(
         kind=kind,
@@ -540,6 +566,8 @@ def _strategy(problems: list, data: Mapping[str, Any]) -> StrategySpec:
         r.problem("max_surge", "max_surge and max_unavailable cannot both be 0")
     if kind == "flag" and not spec.flag:
         r.problem("flag", "is required for a flag plan (the feature flag's name)")
+    if kind == "flag" and spec.start_weight > spec.max_weight:
+        r.problem("start_weight", f"is above max_weight ({spec.start_weight} > {spec.max_weight})")
     r.finish()
     return spec
 
@@ -553,6 +581,10 @@ def _gates(problems: list, items: Any) -> tuple[GateSpec, ...]:
     gates: list[GateSpec] = []
     names: set[str] = set()
     for i, item in enumerate(items):
+        if not isinstance(item, dict):
+            problems.append((f"gate[{i}]", f"must be a table like {{metric = 'error_rate', max = 0.01}}, "
+                                           f"got {item!r}"))
+            continue
         r = _Reader(problems, item, f"gate[{i}]")
         metric = r.text("metric", required=True)
         query = r.text("query")
@@ -575,6 +607,10 @@ def _gates(problems: list, items: Any) -> tuple[GateSpec, ...]:
         if gate.max is None and gate.min is None and gate.max_ratio is None \
                 and gate.compare == "none":
             r.problem("", "needs at least one of max, min, max_ratio or compare")
+        if gate.max_ratio is not None and gate.max_ratio <= 0:
+            r.problem("max_ratio", f"must be greater than 0, got {gate.max_ratio:g}")
+        if query:
+            _check_template(r, "query", query)
         if gate.max is not None and gate.min is not None and gate.min > gate.max:
             r.problem("min", f"is above max ({gate.min:g} > {gate.max:g})")
         if gate.name in names:
@@ -593,6 +629,9 @@ def _alerts(problems: list, items: Any) -> tuple[AlertSpec, ...]:
         return ()
     alerts: list[AlertSpec] = []
     for i, item in enumerate(items):
+        if not isinstance(item, dict):
+            problems.append((f"alert[{i}]", f"must be a table ([[alert]]), got {item!r}"))
+            continue
         r = _Reader(problems, item, f"alert[{i}]")
         kind = r.text("kind", required=True, choices=ALERT_KINDS)
         url = r.text("url")
@@ -620,6 +659,9 @@ def _webhooks(problems: list, items: Any) -> tuple[WebhookSpec, ...]:
         return ()
     hooks: list[WebhookSpec] = []
     for i, item in enumerate(items):
+        if not isinstance(item, dict):
+            problems.append((f"webhook[{i}]", f"must be a table ([[webhook]]), got {item!r}"))
+            continue
         r = _Reader(problems, item, f"webhook[{i}]")
         hooks.append(WebhookSpec(
             name=r.text("name", f"webhook-{i}"),
@@ -650,8 +692,10 @@ def parse_spec(data: Mapping[str, Any], path: str = "<spec>") -> ReleaseSpec:
         return value
 
     if "release" not in data:
-        problems.append(("release", "section is required"))
-    release = _release(problems, section("release"))
+        problems.append(("release", "section is required (service, baseline and candidate)"))
+        release = ReleaseInfo(service="", baseline="", candidate="")
+    else:
+        release = _release(problems, section("release"))
     platform = _platform(problems, section("platform"))
     router = _router(problems, section("router"), platform)
     metrics = _metrics(problems, section("metrics"), platform)

@@ -223,7 +223,7 @@ def test_set_weight_sets_the_lever_and_pauses_until_resumed() -> None:
         assert kinds(tick(engine, world, now + 1 + i)) == []
     command(engine, world, CommandKind.RESUME, now + 40)
     assert engine.state.phase is Phase.PROGRESSING and engine.state.weight == 30
-    _, seen = run_until(engine, world, now + 41, until=("step",))
+    _, _seen = run_until(engine, world, now + 41, until=("step",))
     assert engine.state.step == 1 and world.weight == 50 and not engine.state.manual_weight
 
 
@@ -231,7 +231,7 @@ def test_set_weight_sets_the_lever_and_pauses_until_resumed() -> None:
 
 
 def test_first_tick_starts_and_applies_step_zero() -> None:
-    engine, world, journal = _engine()
+    engine, world, _journal = _engine()
     decisions = tick(engine, world, T0)
     started = decisions[0] if decisions[0].kind == "started" else next(
         d for d in decisions if d.kind == "started")
@@ -309,7 +309,7 @@ def test_critical_gate_rolls_back_from_any_live_phase(setup: str) -> None:
     rolling = next(d for d in decisions if d.kind == "rolling_back")
     assert rolling.actor == "gate:errors"
     assert rolling.evidence[0]["value"] == 0.5 and rolling.evidence[0]["threshold"] == 0.05
-    assert [(a.kind, a.value) for a in rolling.actions][0] == ("set_weight", 0)  # traffic first
+    assert next((a.kind, a.value) for a in rolling.actions) == ("set_weight", 0)  # traffic first
     assert world.weight == 0 and world.replicas["v1"] == 1
     assert engine.state.phase is Phase.ROLLED_BACK and engine.state.cause
     assert engine.state.cause[0]["gate"] == "errors"
@@ -379,7 +379,7 @@ def test_action_done_twice_is_ignored() -> None:
 
 
 def test_platform_not_ready_holds_the_step() -> None:
-    engine, world, _journal, now = progressing()
+    engine, world, _journal, _now = progressing()
     world.replicas["v2"] = 0
     at = T0 + 30
     assert kinds(tick(engine, world, at)) == []
