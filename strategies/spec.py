@@ -7,6 +7,7 @@ and all problems of a file are reported together, so one `releasedeck check` run
 from __future__ import annotations
 
 import difflib
+import re
 import tomllib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -230,12 +231,12 @@ class _Reader:
             return default
         kinds = kind if isinstance(kind, tuple) else (kind,)
         if isinstance(value, bool) and bool not in kinds:
-            self.problem(key, f"must be {_kind_name(kinds)}, got {value!r}")
+            self.problem(key, f"must be {_kind_name(kinds)}, got {_show(value)}")
             return default
         if float in kinds and isinstance(value, int) and not isinstance(value, bool):
             return float(value)
         if not isinstance(value, kinds):
-            self.problem(key, f"must be {_kind_name(kinds)}, got {value!r}")
+            self.problem(key, f"must be {_kind_name(kinds)}, got {_show(value)}")
             return default
         return value
 
@@ -247,7 +248,7 @@ class _Reader:
         if required and not value.strip():
             self.problem(key, "must not be empty")
         if choices and value not in choices:
-            self.problem(key, f"must be one of {', '.join(choices)}, got {value!r}"
+            self.problem(key, f"must be one of {', '.join(choices)}, got {_show(value)}"
                          + _hint(value, choices))
             return default
         return value
@@ -302,6 +303,21 @@ class _Reader:
         for key in self.table:
             if key not in self.seen and key not in known:
                 self.problem(key, "unknown key" + _hint(key, tuple(self.seen) + tuple(known)))
+
+
+def _show(value: Any) -> str:
+    """A value as the user wrote it in TOML (true, not True), shortened if long."""
+    if isinstance(value, bool):
+        text = "true" if value else "false"
+    elif isinstance(value, str):
+        text = '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
+    elif isinstance(value, dict):
+        text = "{" + ", ".join(f"{k} = {_show(v)}" for k, v in value.items()) + "}"
+    elif isinstance(value, list):
+        text = "[" + ", ".join(_show(v) for v in value) + "]"
+    else:
+        text = str(value)
+    return text if len(text) <= 60 else text[:57] + "..."
 
 
 def _kind_name(kinds: tuple[type, ...]) -> str:
@@ -409,9 +425,9 @@ def _platform(problems: list, data: Mapping[str, Any]) -> PlatformSpec:
                       + _hint(key, tuple(allowed) + tuple(r.seen)))
         elif not check(value):
             if key == "lever":
-                r.problem(key, f"must be one of {', '.join(KUBERNETES_LEVERS)}, got {value!r}")
+                r.problem(key, f"must be one of {', '.join(KUBERNETES_LEVERS)}, got {_show(value)}")
             else:
-                r.problem(key, f"has the wrong type: {value!r}")
+                r.problem(key, f"has the wrong type: {_show(value)}")
         else:
             options[key] = value
     return PlatformSpec(kind=spec.kind, selector=spec.selector, version_label=spec.version_label,
@@ -482,14 +498,14 @@ def _steps(r: _Reader, default_hold: float) -> tuple[StepSpec, ...]:
     if raw is None:
         return ()
     if not isinstance(raw, list):
-        r.problem("steps", f"must be a list, got {raw!r}")
+        r.problem("steps", f"must be a list, got {_show(raw)}")
         return ()
     steps: list[StepSpec] = []
     last = -1
     for i, item in enumerate(raw):
         where = f"steps[{i}]"
         if isinstance(item, bool):
-            r.problem(where, f"must be a weight, 'pause' or a table, got {item!r}")
+            r.problem(where, f"must be a weight, 'pause' or a table, got {_show(item)}")
         elif isinstance(item, int):
             steps.append(StepSpec(weight=item))
         elif item == "pause":
@@ -509,7 +525,7 @@ def _steps(r: _Reader, default_hold: float) -> tuple[StepSpec, ...]:
                                       name=sub.text("name")))
             sub.finish()
         else:
-            r.problem(where, f"must be a weight, 'pause' or a table, got {item!r}")
+            r.problem(where, f"must be a weight, 'pause' or a table, got {_show(item)}")
             continue
         weight = steps[-1].weight if steps else None
         if weight is not None:
@@ -583,7 +599,7 @@ def _gates(problems: list, items: Any) -> tuple[GateSpec, ...]:
     for i, item in enumerate(items):
         if not isinstance(item, dict):
             problems.append((f"gate[{i}]", f"must be a table like {{metric = 'error_rate', max = 0.01}}, "
-                                           f"got {item!r}"))
+                                           f"got {_show(item)}"))
             continue
         r = _Reader(problems, item, f"gate[{i}]")
         metric = r.text("metric", required=True)
@@ -604,8 +620,7 @@ def _gates(problems: list, items: Any) -> tuple[GateSpec, ...]:
             compare=r.text("compare", "none", choices=COMPARISONS),
             confidence=r.number("confidence", 0.95, low=0.5, high=0.9999) or 0.95,
         )
-        if gate.max is None and gate.min is None and gate.max_ratio is None \
-                and gate.compare == "none":
+        if not any(key in item for key in ("max", "min", "max_ratio", "compare")):
             r.problem("", "needs at least one of max, min, max_ratio or compare")
         if gate.max_ratio is not None and gate.max_ratio <= 0:
             r.problem("max_ratio", f"must be greater than 0, got {gate.max_ratio:g}")
@@ -630,7 +645,7 @@ def _alerts(problems: list, items: Any) -> tuple[AlertSpec, ...]:
     alerts: list[AlertSpec] = []
     for i, item in enumerate(items):
         if not isinstance(item, dict):
-            problems.append((f"alert[{i}]", f"must be a table ([[alert]]), got {item!r}"))
+            problems.append((f"alert[{i}]", f"must be a table ([[alert]]), got {_show(item)}"))
             continue
         r = _Reader(problems, item, f"alert[{i}]")
         kind = r.text("kind", required=True, choices=ALERT_KINDS)
@@ -660,7 +675,7 @@ def _webhooks(problems: list, items: Any) -> tuple[WebhookSpec, ...]:
     hooks: list[WebhookSpec] = []
     for i, item in enumerate(items):
         if not isinstance(item, dict):
-            problems.append((f"webhook[{i}]", f"must be a table ([[webhook]]), got {item!r}"))
+            problems.append((f"webhook[{i}]", f"must be a table ([[webhook]]), got {_show(item)}"))
             continue
         r = _Reader(problems, item, f"webhook[{i}]")
         hooks.append(WebhookSpec(
@@ -722,5 +737,19 @@ def load_spec(path: str | Path) -> ReleaseSpec:
     try:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
-        raise SpecError(where, [("", f"not valid TOML: {exc}")]) from exc
+        raise SpecError(where, [_toml_problem(text, exc)]) from exc
     return parse_spec(data, where)
+
+
+def _toml_problem(text: str, exc: tomllib.TOMLDecodeError) -> tuple[str, str]:
+    """Where the TOML broke, with the offending line quoted so it can be found at a glance."""
+    message = str(exc)
+    found = re.search(r"\(at line (\d+), column (\d+)\)", message)
+    if found is None:
+        return ("", f"not valid TOML: {message}")
+    line, column = int(found.group(1)), int(found.group(2))
+    reason = message[: found.start()].strip()
+    lines = text.splitlines()
+    quoted = lines[line - 1].strip() if 0 < line <= len(lines) else ""
+    shown = f": {quoted[:80]}" if quoted else ""
+    return (f"line {line}, column {column}", f"not valid TOML ({reason}){shown}")
