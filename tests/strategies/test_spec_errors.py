@@ -174,7 +174,7 @@ def test_good_durations(text: str | float, seconds: float) -> None:
 
 
 def test_format_duration() -> None:
-    assert [format_duration(x) for x in (0.25, 12, 65, 3720)] == ["250ms", "12s", "1m05s", "1h02m"]
+    assert [format_duration(x) for x in (0, 0.25, 12, 65, 3720)] == ["0s", "250ms", "12s", "1m05s", "1h02m"]
 
 
 @pytest.mark.parametrize(("extra", "where", "reason"), [
