@@ -241,10 +241,10 @@ commands_b = st.sampled_from(list(CommandKind)).flatmap(
     lambda kind: st.builds(Cmd, st.floats(0.5, 3.0), st.just(kind),
                            st.integers(0, 100) if kind is CommandKind.SET_WEIGHT else st.none()))
 ticks_b = st.builds(Tick, st.floats(0.5, 3.0), st.sampled_from(HEALTH))
-scripts = st.lists(st.one_of(ticks_b, ticks_b, ticks_b, ticks_b, ticks_b, commands_b), min_size=1, max_size=40)
+scripts = st.lists(st.one_of(ticks_b, ticks_b, ticks_b, ticks_b, ticks_b, commands_b), min_size=1, max_size=30)
 
 
-@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=50, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(key=st.sampled_from(SPEC_KEYS), inputs=scripts)
 def test_resume_from_any_journal_cut_matches_the_uninterrupted_run(key: tuple[str, str],
                                                                    inputs: list[Input]) -> None:
