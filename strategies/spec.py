@@ -24,7 +24,7 @@ ROUTER_KINDS = ("local", "haproxy", "platform", "none")
 ALERT_KINDS = ("stdout", "webhook", "slack", "alertmanager")
 WEBHOOK_TYPES = ("pre-rollout", "confirm-promotion", "rollout")
 KUBERNETES_LEVERS = ("replicas", "service", "httproute", "rolling", "argo")
-COMPARISONS = ("none", "proportion")
+COMPARISONS = ("none", "proportion", "mannwhitney")
 
 DEFAULT_QUERIES: Mapping[str, str] = frozen_map(
     {
@@ -622,6 +622,12 @@ def _gates(problems: list, items: Any) -> tuple[GateSpec, ...]:
         )
         if not any(key in item for key in ("max", "min", "max_ratio", "compare")):
             r.problem("", "needs at least one of max, min, max_ratio or compare")
+        if gate.compare == "proportion" and metric and metric != "error_rate":
+            r.problem("compare", f"'proportion' compares error rates; use it on metric 'error_rate', "
+                                 f"not {metric!r} (latency: compare = 'mannwhitney')")
+        if gate.compare == "mannwhitney" and metric and not metric.startswith("latency_"):
+            r.problem("compare", f"'mannwhitney' compares latency histograms; use it on a latency_* "
+                                 f"metric, not {metric!r} (error rate: compare = 'proportion')")
         if gate.max_ratio is not None and gate.max_ratio <= 0:
             r.problem("max_ratio", f"must be greater than 0, got {gate.max_ratio:g}")
         if query:

@@ -244,7 +244,7 @@ def test_strategy_problems(strategy: str, where: str, reason: str) -> None:
     ("min = 5.0\nmax = 1.0", "gate[0].min", "is above max (5 > 1)"),
     ("max = 1\nconfidence = 0.2", "gate[0].confidence", "must be at least 0.5, got 0.2"),
     ("max = 1\nmin_requests = -1", "gate[0].min_requests", "must be at least 0, got -1"),
-    ('compare = "ttest"', "gate[0].compare", 'must be one of none, proportion, got "ttest"'),
+    ('compare = "ttest"', "gate[0].compare", 'must be one of none, proportion, mannwhitney, got "ttest"'),
     ('max = 1\nquery = "rate(x{{version=\\"{verison}\\"}}[{window}])"', "gate[0].query",
      "unknown placeholder {verison} (did you mean 'version'?)"),
     ('max = 1\nquery = "rate(x{job=\\"a\\"}[1m])"', "gate[0].query", "unknown placeholder"),
@@ -299,3 +299,14 @@ def test_unreadable_file_is_a_clean_error(tmp_path: Path) -> None:
     with pytest.raises(SpecError) as caught:
         load_spec(tmp_path / "missing.toml")
     assert str(caught.value) == f"{tmp_path / 'missing.toml'}: cannot read file: No such file or directory"
+
+
+def test_comparisons_must_fit_the_metric() -> None:
+    found = problems(GOOD.replace('max = 0.01', 'max = 0.01\ncompare = "mannwhitney"'))
+    assert found["gate[0].compare"].startswith("'mannwhitney' compares latency histograms")
+    found = problems(GOOD.replace('metric = "error_rate"\nmax = 0.01',
+                                  'metric = "latency_p95"\ncompare = "proportion"'))
+    assert found["gate[0].compare"].startswith("'proportion' compares error rates")
+    spec = parse_spec(tomllib.loads(GOOD.replace('metric = "error_rate"\nmax = 0.01',
+                                                 'metric = "latency_p95"\ncompare = "mannwhitney"')))
+    assert spec.gates[0].compare == "mannwhitney"
