@@ -286,3 +286,13 @@ def test_resume_after_pause_needs_gates_again() -> None:
     tick(engine, world, T0 + 1, p99=0.9)
     command(engine, world, CommandKind.RESUME, T0 + 2)
     assert kinds(tick(engine, world, T0 + 3, p99=0.9)) == ["paused"]
+
+
+def test_a_version_missing_from_a_good_read_has_no_data() -> None:
+    spec = make_spec()
+    engine, world = Engine(spec), World.for_spec(spec)
+    tick(engine, world, T0)
+    assert engine.gates[0].status is GateStatus.PASS
+    only_base = metrics(T0 + 1, sample("v1", T0 + 1))
+    engine.tick(Snapshot(at=T0 + 1, platform=world.platform(T0 + 1), metrics=only_base), T0 + 1)
+    assert engine.gates[0].status is GateStatus.UNKNOWN and engine.current_sample("v2", T0 + 1) is None
