@@ -36,7 +36,7 @@ JournalSink = Callable[[Mapping[str, Any]], None]
 
 TRANSITIONS = frozenset({
     "started", "step", "paused", "resumed", "weight_set", "promoting", "promoted",
-    "rolling_back", "rolled_back", "aborted", "scaled_down",
+    "rolling_back", "rolled_back", "aborted", "scaled_down", "retried",
 })
 
 
@@ -67,10 +67,15 @@ def fold(state: RolloutState, decision: Decision) -> RolloutState:
         done = {str(e.get("action")) for e in decision.evidence}
         return replace(state, seq=seq, done_actions=state.done_actions | done,
                        pending=tuple(a for a in state.pending if a.id not in done))
+    if kind == "retried":
+        # A new attempt: forget where the last one ended, keep what is known about the world
+        # (actions done or pending) and the gates' failure clocks (the candidate is the same).
+        state = RolloutState(seq=state.seq, done_actions=state.done_actions, pending=state.pending,
+                             gate_failing_since=state.gate_failing_since)
     pending = _supersede(state.pending, decision.actions)
     new = replace(state, seq=seq, phase=decision.phase, step=decision.step,
                   weight=decision.weight, reason=decision.reason, pending=pending)
-    if kind in ("started", "step", "promoting"):
+    if kind in ("started", "step", "promoting", "retried"):
         new = replace(new, step_started=decision.at, hold_elapsed_before_pause=0.0,
                       paused_by="", pause_reason="", paused_at=None, manual_weight=False)
         if decision.phase is Phase.PAUSED:  # entering a manual pause step
@@ -472,6 +477,8 @@ class Engine:
         if self.read_only:
             return [self.refuse(cmd, now, "read-only: this session cannot change the rollout")]
         phase = self.state.phase
+        if cmd.kind is CommandKind.RETRY:
+            return self._cmd_retry(cmd, now)
         if phase.terminal or phase is Phase.ROLLING_BACK:
             word = {Phase.SUCCEEDED: "already promoted", Phase.ROLLED_BACK: "already rolled back",
                     Phase.ABORTED: "aborted", Phase.ROLLING_BACK: "rolling back"}[phase]
@@ -531,6 +538,14 @@ class Engine:
         return [self._rollback(now, cmd.actor, self._why(cmd, "aborted by operator"),
                                evidence=[{"actor": cmd.actor, "command": "abort"}], abort=True)]
 
+    def _cmd_retry(self, cmd: Command, now: float) -> list[Decision]:
+        phase = self.state.phase
+        if phase not in (Phase.ABORTED, Phase.ROLLED_BACK):
+            return [self.refuse(cmd, now, f"retry refused: only an aborted or rolled-back release "
+                                          f"can be retried (phase {phase.value})")]
+        return [self._enter_step(0, now, cmd.actor, self._why(cmd, "retried by operator from the "
+                                                               "first step"), kind="retried")]
+
     def _cmd_set_weight(self, cmd: Command, now: float) -> list[Decision]:
         value = cmd.value
         if value is None or not 0 <= value <= 100:
@@ -576,7 +591,7 @@ def decision_event(decision: Decision, release: str, steps: int, plan: Plan | No
         "actor": decision.actor,
         "reason": decision.reason,
     }
-    if plan is not None and decision.kind in ("started", "step") \
+    if plan is not None and decision.kind in ("started", "step", "retried") \
             and decision.step < len(plan.steps):
         details["label"] = plan.steps[decision.step].label
     if decision.evidence:

@@ -259,6 +259,7 @@ class CommandKind(StrEnum):
     ROLLBACK = "rollback"
     ABORT = "abort"
     SET_WEIGHT = "set_weight"
+    RETRY = "retry"  # start an aborted or rolled-back release again from its first step
 
 
 @dataclass(frozen=True)

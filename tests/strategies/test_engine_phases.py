@@ -115,7 +115,7 @@ MATRIX: dict[str, dict[CommandKind, tuple[str, Phase, int | None] | str]] = {
         CommandKind.PAUSE: R, CommandKind.RESUME: R,
         CommandKind.ROLLBACK: ("rolling_back", Phase.ROLLING_BACK, 0),
         CommandKind.ABORT: ("aborted", Phase.ABORTED, 0),
-        CommandKind.SET_WEIGHT: R,
+        CommandKind.SET_WEIGHT: R, CommandKind.RETRY: R,
     },
     "progressing": {
         CommandKind.PROMOTE: ("step", Phase.PROGRESSING, 1),
@@ -123,7 +123,7 @@ MATRIX: dict[str, dict[CommandKind, tuple[str, Phase, int | None] | str]] = {
         CommandKind.PAUSE: ("paused", Phase.PAUSED, 0), CommandKind.RESUME: R,
         CommandKind.ROLLBACK: ("rolling_back", Phase.ROLLING_BACK, 0),
         CommandKind.ABORT: ("aborted", Phase.ABORTED, 0),
-        CommandKind.SET_WEIGHT: ("weight_set", Phase.PAUSED, 0),
+        CommandKind.SET_WEIGHT: ("weight_set", Phase.PAUSED, 0), CommandKind.RETRY: R,
     },
     "paused_operator": {
         CommandKind.PROMOTE: ("step", Phase.PROGRESSING, 1),
@@ -131,7 +131,7 @@ MATRIX: dict[str, dict[CommandKind, tuple[str, Phase, int | None] | str]] = {
         CommandKind.PAUSE: R, CommandKind.RESUME: ("resumed", Phase.PROGRESSING, 0),
         CommandKind.ROLLBACK: ("rolling_back", Phase.ROLLING_BACK, 0),
         CommandKind.ABORT: ("aborted", Phase.ABORTED, 0),
-        CommandKind.SET_WEIGHT: ("weight_set", Phase.PAUSED, 0),
+        CommandKind.SET_WEIGHT: ("weight_set", Phase.PAUSED, 0), CommandKind.RETRY: R,
     },
     "paused_plan": {
         CommandKind.PROMOTE: ("step", Phase.PROGRESSING, 1),
@@ -139,7 +139,7 @@ MATRIX: dict[str, dict[CommandKind, tuple[str, Phase, int | None] | str]] = {
         CommandKind.PAUSE: R, CommandKind.RESUME: ("step", Phase.PROGRESSING, 1),
         CommandKind.ROLLBACK: ("rolling_back", Phase.ROLLING_BACK, 0),
         CommandKind.ABORT: ("aborted", Phase.ABORTED, 0),
-        CommandKind.SET_WEIGHT: ("weight_set", Phase.PAUSED, 0),
+        CommandKind.SET_WEIGHT: ("weight_set", Phase.PAUSED, 0), CommandKind.RETRY: R,
     },
     "promoting": {
         CommandKind.PROMOTE: ("promoted", Phase.SUCCEEDED, 3),
@@ -147,11 +147,13 @@ MATRIX: dict[str, dict[CommandKind, tuple[str, Phase, int | None] | str]] = {
         CommandKind.PAUSE: R, CommandKind.RESUME: R,
         CommandKind.ROLLBACK: ("rolling_back", Phase.ROLLING_BACK, 3),
         CommandKind.ABORT: ("aborted", Phase.ABORTED, 3),
-        CommandKind.SET_WEIGHT: R,
+        CommandKind.SET_WEIGHT: R, CommandKind.RETRY: R,
     },
     **{name: dict.fromkeys(CommandKind, R)
        for name in ("succeeded", "rolling_back", "rolled_back", "aborted")},
 }
+for _ended in ("rolled_back", "aborted"):
+    MATRIX[_ended][CommandKind.RETRY] = ("retried", Phase.PROGRESSING, 0)
 MATRIX["paused_gate"] = dict(MATRIX["paused_operator"])
 
 
@@ -179,7 +181,7 @@ def test_command_in_phase(phase: str, kind: CommandKind) -> None:
     assert journal.records[-1]["kind"] == decision.kind
     if expected == R:
         assert decision.refused and decision.kind == "refused"
-        assert kind.value in decision.reason and "refused" in decision.reason
+        assert kind.value in decision.reason and "refused" in decision.reason, decision.reason
         assert engine.event_for(decision).severity == "warning"
         after = engine.state
         assert (after.phase, after.step, after.weight, after.pending) == (
@@ -397,3 +399,18 @@ def test_journal_rebuilds_each_phase_exactly() -> None:
         assert again.state == live.state, name
         if journal.records:  # the resumed engine continues the same run
             assert again.run.run == "run1" and again.resumed
+
+
+@pytest.mark.parametrize("ended", ["rolled_back", "aborted"])
+def test_retry_starts_again_from_the_first_step_and_can_promote(ended: str) -> None:
+    engine, world, journal, now = PHASES[ended]()
+    decisions = command(engine, world, CommandKind.RETRY, now)
+    assert kinds(decisions) == ["retried"]
+    state = engine.state
+    assert (state.phase, state.step, state.weight) == (Phase.PROGRESSING, 0, 10)
+    assert state.finished_at is None and state.cause == () and not state.cleaned and not engine.finished
+    assert world.weight == 10 and world.replicas == {"v1": 1, "v2": 1}
+    assert engine.event_for(decisions[0]).to_dict()["label"] == "10%"
+    run_until(engine, world, now + 1)
+    assert engine.state.phase is Phase.SUCCEEDED and engine.finished
+    assert Engine(engine.spec, records=journal.records).state == engine.state

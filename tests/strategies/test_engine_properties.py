@@ -83,7 +83,7 @@ Input = Tick | Cmd
 DEFECTS = ("none_metrics", "nan", "error", "timeout", "old_sample", "old_snapshot", "few", "missing",
            "no_requests")
 SAFE_COMMANDS = (CommandKind.PAUSE, CommandKind.RESUME, CommandKind.ROLLBACK, CommandKind.ABORT,
-                 CommandKind.SET_WEIGHT)
+                 CommandKind.SET_WEIGHT, CommandKind.RETRY)
 
 
 def unknown_snapshot(world: World, now: float, defect: str, values: float, requests: int) -> Snapshot:
