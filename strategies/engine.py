@@ -7,6 +7,7 @@ never drift apart. The engine reads no clock: `now` is always passed in.
 
 from __future__ import annotations
 
+import math
 import uuid
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, replace
@@ -396,8 +397,7 @@ class Engine:
                 return [self._next(now, "engine", "")]
             return []
         if phase is Phase.PROMOTING:
-            if self.state.hold_elapsed(now) >= self.plan.scale_down_delay \
-                    and not self.state.pending and not self.stale and self._gates_pass():
+            if not self.holding_reasons(snapshot, now, checks):
                 return [self._finish_promotion(now, "engine", "promotion complete")]
             return []
         if phase is Phase.ROLLING_BACK:
@@ -418,16 +418,16 @@ class Engine:
                           evidence=[g.evidence() for g in self.gates],
                           actions=[("scale", n, v) for v, n in self.plan.full.items() if n == 0])
 
-    def _gates_pass(self) -> bool:
-        """Every gate that can act has passed. Info gates only report, so they never hold."""
-        return all(g.status is GateStatus.PASS for g in self.gates
-                   if g.severity is not Severity.INFO)
-
     def holding_reasons(self, snapshot: Snapshot | None, now: float,
                         checks: Iterable[CheckResult] = ()) -> list[str]:
         """Why the current step has not advanced yet: what the screen shows under the bar."""
         reasons: list[str] = []
         state = self.state
+        if state.phase is Phase.PROMOTING:
+            left = self.plan.scale_down_delay - state.hold_elapsed(now)
+            if left > 0:
+                reasons.append(f"scale-down delay: {math.ceil(left)}s left")
+            return reasons + self._waiting_reasons(analysis=True)
         if state.phase is not Phase.PROGRESSING:
             return reasons
         if state.step >= len(self.plan.steps):
@@ -435,15 +435,8 @@ class Engine:
         step = self.plan.steps[state.step]
         left = step.hold - state.hold_elapsed(now)
         if left > 0:
-            reasons.append(f"hold: {left:.0f}s left")
-        if state.pending:
-            reasons.append(f"waiting for {len(state.pending)} action(s) to apply")
-        if step.analysis:
-            if self.stale:
-                reasons.append(f"metrics stale: {self.stale_reason}")
-            for gate in self.gates:
-                if gate.status is not GateStatus.PASS and gate.severity is not Severity.INFO:
-                    reasons.append(f"gate {gate.name} {gate.status.value}: {gate.reason}")
+            reasons.append(f"hold: {math.ceil(left)}s left")
+        reasons += self._waiting_reasons(analysis=step.analysis)
         wanted = step_replicas(self.plan, state.step).get(self.candidate)
         if snapshot is not None and wanted:
             platform = snapshot.platform
@@ -458,6 +451,20 @@ class Engine:
                     check.kind == "confirm-promotion"
                     and state.step + 1 >= len(self.plan.steps))):
                 reasons.append(f"webhook {check.name}: {check.detail or 'not confirmed'}")
+        return reasons
+
+    def _waiting_reasons(self, *, analysis: bool) -> list[str]:
+        reasons: list[str] = []
+        if self.state.pending:
+            reasons.append(f"waiting for {len(self.state.pending)} action(s) to apply")
+        if analysis:
+            if self.stale:  # one line says it; every gate is unknown for the same reason
+                reasons.append(f"metrics stale: {self.stale_reason}")
+            for gate in self.gates:
+                if gate.severity is Severity.INFO or gate.status is GateStatus.PASS:
+                    continue
+                if not (self.stale and gate.status is GateStatus.UNKNOWN):
+                    reasons.append(f"gate {gate.name} {gate.status.value}: {gate.reason}")
         return reasons
 
     def _step_complete(self, snapshot: Snapshot, now: float,

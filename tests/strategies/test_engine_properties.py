@@ -9,6 +9,7 @@
 from __future__ import annotations
 
 import math
+import os
 from dataclasses import dataclass
 
 import pytest
@@ -61,6 +62,8 @@ SPECS: dict[tuple[str, str], ReleaseSpec] = {
     for kind, body in FAST.items() for error_for in ("0s", "2s")
 }
 SPEC_KEYS = sorted(SPECS)
+# More examples for a deeper hunt: BRAIN_EXAMPLES=2000 pytest tests/strategies/test_engine_properties.py
+SCALE = max(1, int(os.environ.get("BRAIN_EXAMPLES", "0")) // 100) if os.environ.get("BRAIN_EXAMPLES") else 1
 
 
 @dataclass(frozen=True)
@@ -120,7 +123,7 @@ unknown_ticks = st.tuples(st.floats(0.5, 4.0), st.sampled_from(DEFECTS), st.floa
 safe_commands = st.tuples(st.floats(0.5, 4.0), st.sampled_from(SAFE_COMMANDS), st.integers(0, 100))
 
 
-@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=150 * SCALE, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(key=st.sampled_from(SPEC_KEYS),
        script=st.lists(st.one_of(unknown_ticks, unknown_ticks, unknown_ticks, safe_commands),
                        min_size=1, max_size=60))
@@ -244,13 +247,14 @@ ticks_b = st.builds(Tick, st.floats(0.5, 3.0), st.sampled_from(HEALTH))
 scripts = st.lists(st.one_of(ticks_b, ticks_b, ticks_b, ticks_b, ticks_b, commands_b), min_size=1, max_size=30)
 
 
-@settings(max_examples=50, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=50 * SCALE, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(key=st.sampled_from(SPEC_KEYS), inputs=scripts)
 def test_resume_from_any_journal_cut_matches_the_uninterrupted_run(key: tuple[str, str],
                                                                    inputs: list[Input]) -> None:
     spec = SPECS[key]
     reference, ref_world, ref_journal, _, _ = run(spec, inputs)
     expected = final(reference, ref_world)
+    assert Engine(spec, records=ref_journal.records).state == reference.state  # live == folded
     at = times(inputs)
     for cut in range(len(ref_journal.records) + 1):
         crashed, world, journal, index, decided = run(spec, inputs, crash_at=cut)

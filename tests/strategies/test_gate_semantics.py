@@ -296,3 +296,16 @@ def test_a_version_missing_from_a_good_read_has_no_data() -> None:
     only_base = metrics(T0 + 1, sample("v1", T0 + 1))
     engine.tick(Snapshot(at=T0 + 1, platform=world.platform(T0 + 1), metrics=only_base), T0 + 1)
     assert engine.gates[0].status is GateStatus.UNKNOWN and engine.current_sample("v2", T0 + 1) is None
+
+
+def test_holding_reasons_while_promoting() -> None:
+    spec = make_spec()  # scale_down_delay 5s
+    engine, world = Engine(spec), World.for_spec(spec)
+    tick(engine, world, T0)
+    command(engine, world, CommandKind.PROMOTE_FULL, T0 + 1)
+    tick(engine, world, T0 + 2, requests=3)
+    reasons = engine.holding_reasons(world.healthy(T0 + 2), T0 + 2)
+    assert reasons[0] == "scale-down delay: 4s left"
+    assert any(r.startswith("gate errors unknown") for r in reasons)
+    assert kinds(tick(engine, world, T0 + 6, requests=3)) == []  # delay over, but no data
+    assert kinds(tick(engine, world, T0 + 7)) == ["promoted"]
