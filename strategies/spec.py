@@ -513,6 +513,10 @@ def _steps(r: _Reader, default_hold: float) -> tuple[StepSpec, ...]:
         elif isinstance(item, dict):
             sub = _Reader(r.problems, item, r.at(where))
             if "pause" in item:
+                if "weight" in item:
+                    sub.raw("weight")
+                    sub.problem("weight", "a step is a weight or a pause, not both; "
+                                          "make them two steps")
                 pause = sub.raw("pause")
                 if pause in (True, "manual"):
                     steps.append(StepSpec(pause=True, name=sub.text("name")))
