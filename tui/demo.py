@@ -14,6 +14,7 @@ import contextlib
 import sys
 import tempfile
 from collections.abc import AsyncIterator
+from dataclasses import replace
 from pathlib import Path
 
 from strategies.engine import Engine
@@ -31,6 +32,9 @@ def _load(args: argparse.Namespace, prometheus_url: str | None) -> ReleaseSpec:
             raise SpecError(args.spec, [("platform.kind", "the demo runs on the local platform "
                                          f"only, got {spec.platform.kind!r}; use "
                                          "`releasedeck watch` for other platforms")])
+        if prometheus_url:
+            spec = replace(spec, metrics=replace(spec.metrics, source="prometheus",
+                                                 url=prometheus_url))
         return spec
     return demo_spec(args.strategy, prometheus_url)
 
