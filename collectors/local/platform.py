@@ -209,9 +209,10 @@ class LocalPlatform:
         return [c.address for c in self._children.get(version, [])
                 if c.alive and (c.ready or not ready_only)]
 
-    def pids(self) -> list[int]:
-        """Process ids of live instances (diagnostics and tests)."""
-        return [c.proc.pid for group in self._children.values() for c in group if c.alive]
+    def pids(self, version: str | None = None) -> list[int]:
+        """Process ids of live instances, of one version or all (diagnostics and tests)."""
+        groups = [self._children.get(version, [])] if version else list(self._children.values())
+        return [c.proc.pid for group in groups for c in group if c.alive]
 
     async def wait_ready(self, timeout: float | None = None) -> None:
         """Wait (bounded) until every wanted instance answers /healthz; else say which did not."""

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import signal
 
 import pytest
 
@@ -49,7 +50,8 @@ def test_stack_runs_the_demo_and_cleans_up() -> None:
             assert load.stats.errors_by_version["v1"] == 0
             # a crashed instance comes back and the sync loop points the router at its new port
             old = stack.platform.addresses("v1")
-            os.kill(stack.platform.pids()[0] if stack.platform.addresses("v1") else 0, 9)
+            (victim,) = stack.platform.pids("v1")
+            os.kill(victim, signal.SIGKILL)
             await until(lambda: stack.platform.addresses("v1") and stack.platform.addresses("v1") != old,
                         what="v1 restarted on a new port")
             await until(lambda: stack.sync_error is None, what="sync to succeed")
