@@ -239,6 +239,15 @@ class Engine:
             return self.plan.steps[self.state.step].hold
         return 0.0
 
+    @property
+    def metrics_ok_at(self) -> float | None:
+        """When metrics were last read successfully (None: never)."""
+        return self._metrics_ok_at
+
+    def current_sample(self, version: str, now: float) -> MetricSample | None:
+        """The latest sample of a version, or None once it is older than stale_after."""
+        return self._sample(version, now)
+
     def action_done(self, action: Action, now: float, ok: bool = True,
                     error: str = "") -> list[Decision]:
         """Record the outcome of an action the driver carried out."""
