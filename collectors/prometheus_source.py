@@ -20,11 +20,12 @@ from typing import Any
 
 import requests
 from prometheus_api_client import PrometheusApiClientException, PrometheusConnect
+from requests.adapters import HTTPAdapter
 from urllib3.util.retry import Retry
 
 from strategies.model import EMPTY, MetricSample, MetricsSnapshot, PlatformSnapshot, frozen_map
 from strategies.ports import RawCounters
-from strategies.spec import MetricsSpec
+from strategies.spec import MetricsSpec, ReleaseSpec
 
 QUANTILES: Mapping[str, float] = {"latency_p50": 0.5, "latency_p95": 0.95, "latency_p99": 0.99}
 # Metrics whose NaN means garbage; a NaN quantile or custom value just means "no observations".
@@ -63,7 +64,7 @@ class PrometheusSource:
 
     def __init__(self, spec: MetricsSpec, service: str, *,
                  custom_queries: Mapping[str, str] = EMPTY, record_raw: bool = True,
-                 max_workers: int = 8):
+                 max_workers: int = 16):
         self.spec = spec
         self.service = service
         self.url = spec.url.rstrip("/")
@@ -72,11 +73,20 @@ class PrometheusSource:
         self.record_raw = record_raw
         for key, template in {**spec.queries, **self.custom_queries}.items():
             self._check_template(key, template)
-        # No retries: a retry with back-off would blow the timeout we promise.
-        self._client = PrometheusConnect(url=self.url, timeout=self.budget,
-                                         retry=Retry(total=0, raise_on_status=False))
+        # No retries (a back-off would blow the timeout we promise), and a connection pool as
+        # large as the thread pool, so concurrent queries reuse connections instead of
+        # discarding them with a warning on the screen.
+        session = requests.Session()
+        self._client = PrometheusConnect(url=self.url, timeout=self.budget, session=session)
+        session.mount(self.url, HTTPAdapter(max_retries=Retry(total=0, raise_on_status=False),
+                                            pool_connections=1, pool_maxsize=max_workers))
         self._pool = ThreadPoolExecutor(max_workers=max_workers, thread_name_prefix="prometheus")
         self._raw: tuple[RawCounters, ...] = ()
+
+    @classmethod
+    def for_release(cls, release: ReleaseSpec, **options: Any) -> PrometheusSource:
+        """The source a release needs: its metrics spec, service and the gates' own PromQL."""
+        return cls(release.metrics, release.release.service, custom_queries=gate_queries(release), **options)
 
     # ------------------------------------------------------------------ building queries
 
@@ -188,7 +198,9 @@ class PrometheusSource:
         errors = get("errors")
         if errors is None and requests_ is not None:
             errors = 0.0  # no series with an error code in the window: no errors
-        ratio = errors / requests_ if requests_ and errors is not None else None
+        ratio = None
+        if requests_ and errors is not None:  # two queries may straddle a scrape: keep it a ratio
+            ratio = min(1.0, max(0.0, errors / requests_))
         return MetricSample(
             version=version, at=now, requests=requests_, throughput=get("throughput"),
             error_ratio=ratio, errors=errors,
@@ -217,6 +229,11 @@ class PrometheusSource:
     async def close(self) -> None:
         self._pool.shutdown(wait=False, cancel_futures=True)
         await asyncio.to_thread(self._client.close)
+
+
+def gate_queries(release: ReleaseSpec) -> dict[str, str]:
+    """Custom metric name -> PromQL template, from the gates that bring their own `query`."""
+    return {gate.metric: gate.query for gate in release.gates if gate.query}
 
 
 def _vector(result: Any, query: _Query) -> dict[tuple[str, ...], float]:

@@ -22,7 +22,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from strategies.model import MetricSample, MetricsSnapshot, PlatformSnapshot, frozen_map
 from strategies.ports import RawCounters
 from strategies.rates import counter_increase, histogram_quantile, parse_bound
-from strategies.spec import MetricsSpec
+from strategies.spec import MetricsSpec, ReleaseSpec
 
 QUANTILES = (0.5, 0.95, 0.99)
 MAX_POINTS = 4096  # per instance: a hard bound whatever the collection rate
@@ -89,12 +89,17 @@ class ScrapeSource:
         self.service = service
         self.budget = max(0.05, spec.timeout * 0.9)  # answer before the driver's own deadline
         self._codes = re.compile(spec.error_codes)
-        self._client = httpx.AsyncClient(timeout=self.budget)
+        # Instances are scraped directly: a proxy from the environment must not sit in between.
+        self._client = httpx.AsyncClient(timeout=self.budget, trust_env=False)
         self._history: dict[str, _History] = {}  # instance key -> its recent counters
         self._raw: tuple[RawCounters, ...] = ()
         self._platform: PlatformSnapshot | None = None  # last good one: where the instances are
         self.failures: Mapping[str, str] = frozen_map()  # last collection: instance -> reason
         self.failed_total = 0  # scrapes that failed since start
+
+    @classmethod
+    def for_release(cls, release: ReleaseSpec) -> ScrapeSource:
+        return cls(release.metrics, release.release.service)
 
     def _targets(self, versions: Sequence[str], platform: PlatformSnapshot) -> dict[str, tuple[str, str]]:
         """instance key -> (version, metrics URL) for every ready instance we can reach."""

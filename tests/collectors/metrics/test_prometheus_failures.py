@@ -17,7 +17,7 @@ import pytest
 from collectors.prometheus_source import PrometheusSource
 from strategies.model import MetricsSnapshot
 from strategies.ports import MetricSource, RawCounterSource
-from strategies.spec import MetricsSpec
+from strategies.spec import MetricsSpec, parse_spec
 from tests.collectors.metrics.fake_prometheus import FakePrometheus
 
 VERSIONS = ("v1", "v2")
@@ -131,3 +131,30 @@ def test_a_template_with_an_unknown_placeholder_is_refused_at_construction() -> 
     spec = MetricsSpec(source="prometheus", url="http://127.0.0.1:1")
     with pytest.raises(ValueError, match=r"'gate_q'.*bad template"):
         PrometheusSource(spec, "checkout", custom_queries={"gate_q": "rate(x[{windw}])"})
+
+
+def test_gate_queries_reach_the_sample_as_custom_metrics() -> None:
+    with FakePrometheus(answer=lambda q: vector(({"version": "v1"}, "0.75"), ({"version": "v2"}, "0.5"))
+                        if "queue_depth" in q else vector(({"version": "v1"}, "10"))) as fake:
+        release = parse_spec({
+            "release": {"service": "checkout", "baseline": "v1", "candidate": "v2"},
+            "metrics": {"source": "prometheus", "url": fake.url, "timeout": "1s"},
+            "strategy": {"kind": "canary", "steps": [50, 100]},
+            "gate": [{"metric": "saturation", "max": 0.8,
+                      "query": 'max by ({version_label}) (queue_depth{{service="{service}"}})'}],
+        })
+
+        async def run() -> MetricsSnapshot:
+            source = PrometheusSource.for_release(release, record_raw=False)
+            try:
+                return await source.collect(release.versions, None, 1.0)
+            finally:
+                await source.close()
+
+        snapshot = asyncio.run(run())
+    assert snapshot.error is None, snapshot.error
+    assert snapshot.samples["v1"].value("saturation") == 0.75
+    assert snapshot.samples["v2"].value("saturation") == 0.5
+    assert snapshot.samples["v2"].requests is None  # v2 absent from the answers: unknown, not 0
+    assert 'max by (version) (queue_depth{service="checkout"})' in "".join(
+        parse_qs(urlparse(p).query)["query"][0] for p in fake.queries)
