@@ -23,6 +23,7 @@ from prometheus_api_client import PrometheusApiClientException, PrometheusConnec
 from requests.adapters import HTTPAdapter
 from urllib3.util.retry import Retry
 
+from collectors.deadlines import answer_budget
 from strategies.model import EMPTY, MetricSample, MetricsSnapshot, PlatformSnapshot, frozen_map
 from strategies.ports import RawCounters
 from strategies.spec import MetricsSpec, ReleaseSpec
@@ -52,11 +53,6 @@ def _window(seconds: float) -> str:
     return f"{max(1, round(seconds * 1000))}ms"
 
 
-def _budget(timeout: float) -> float:
-    """Our own deadline, a little under the driver's, so we answer before it gives up on us."""
-    return max(0.05, timeout * 0.9)
-
-
 class PrometheusSource:
     """MetricSource (and RawCounterSource) backed by a Prometheus HTTP API."""
 
@@ -68,7 +64,7 @@ class PrometheusSource:
         self.spec = spec
         self.service = service
         self.url = spec.url.rstrip("/")
-        self.budget = _budget(spec.timeout)
+        self.budget = answer_budget(spec.timeout)
         self.custom_queries = dict(custom_queries)
         self.record_raw = record_raw
         for key, template in {**spec.queries, **self.custom_queries}.items():

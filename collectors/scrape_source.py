@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 import httpx
 from prometheus_client.parser import text_string_to_metric_families
 
+from collectors.deadlines import answer_budget
 from strategies.model import MetricSample, MetricsSnapshot, PlatformSnapshot, frozen_map
 from strategies.ports import RawCounters
 from strategies.rates import counter_increase, histogram_quantile, parse_bound
@@ -87,7 +88,7 @@ class ScrapeSource:
     def __init__(self, spec: MetricsSpec, service: str):
         self.spec = spec
         self.service = service
-        self.budget = max(0.05, spec.timeout * 0.9)  # answer before the driver's own deadline
+        self.budget = answer_budget(spec.timeout)  # answer before the driver's own deadline
         self._codes = re.compile(spec.error_codes)
         # Instances are scraped directly: a proxy from the environment must not sit in between.
         self._client = httpx.AsyncClient(timeout=self.budget, trust_env=False)

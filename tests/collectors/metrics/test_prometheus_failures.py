@@ -21,7 +21,7 @@ from strategies.spec import MetricsSpec, parse_spec
 from tests.collectors.metrics.fake_prometheus import FakePrometheus
 
 VERSIONS = ("v1", "v2")
-TIMEOUT = 0.6
+TIMEOUT = 1.0
 
 
 def closed_port_url() -> str:
