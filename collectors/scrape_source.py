@@ -117,8 +117,8 @@ class ScrapeSource:
             response = await asyncio.wait_for(self._client.get(url), timeout=self.budget)
         except TimeoutError as exc:
             raise ScrapeError(f"no answer within {self.budget:g}s") from exc
-        except httpx.ConnectError as exc:
-            raise ScrapeError("connection refused") from exc
+        except httpx.ConnectError as exc:  # httpx does not say why (refused, unroutable ...)
+            raise ScrapeError("cannot connect") from exc
         except httpx.HTTPError as exc:
             raise ScrapeError(f"request failed ({type(exc).__name__})") from exc
         if response.status_code != 200:
