@@ -89,8 +89,8 @@ class AlertDispatcher:
             lane.current = alert
             try:
                 await self._deliver(lane, alert)
+                lane.current = None  # on cancel it stays set, so close() can report it
             finally:
-                lane.current = None
                 lane.queue.task_done()
 
     async def _deliver(self, lane: _Lane, alert: Alert) -> None:
