@@ -149,7 +149,7 @@ def test_dispatcher_retries_a_down_receiver_then_reports_without_the_secret(dead
 
     asyncio.run(go())
     assert emitted.names() == ["alert_failed"]
-    name, details, severity = emitted.events[0]
+    _name, details, severity = emitted.events[0]
     assert details["attempts"] == 3 and details["sink"] == "webhook" and severity == "warning"
     assert "unreachable" in details["error"]
     assert dispatcher.undelivered == 1 and dispatcher.delivered == 0
