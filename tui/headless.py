@@ -167,11 +167,11 @@ def _outcome(driver: Driver, state: State, goal: Until, watch: _Watch, stopping:
     phase = state.rollout.phase
     unreachable = watch.unreachable_for(state.at)
     if "unreachable" in stopping:
-        return exitcodes.UNREACHABLE, f"unreachable for {unreachable:.0f}s " \
+        return exitcodes.UNREACHABLE, f"unreachable for {unreachable:.1f}s " \
                                       f"(> {UNREACHABLE_FACTOR:g}× stale_after {stale_after:g}s)"
     if observe:
         if unreachable > stale_after:
-            return exitcodes.UNREACHABLE, f"observed; unreachable for {unreachable:.0f}s"
+            return exitcodes.UNREACHABLE, f"observed; unreachable for {unreachable:.1f}s"
         if watch.critical_seen:
             return exitcodes.ROLLED_BACK, "observed a critical gate breach"
         return exitcodes.PROMOTED, "observed, no critical gate breached"
@@ -184,7 +184,7 @@ def _outcome(driver: Driver, state: State, goal: Until, watch: _Watch, stopping:
         return exitcodes.PROMOTED, f"reached step {goal.step}"
     why = stopping[0] if stopping else "timed out"
     if unreachable > stale_after:
-        return exitcodes.UNREACHABLE, f"{why} while unreachable for {unreachable:.0f}s"
+        return exitcodes.UNREACHABLE, f"{why} while unreachable for {unreachable:.1f}s"
     return exitcodes.ROLLED_BACK, f"{why} before promotion"
 
 
@@ -204,8 +204,10 @@ def summary(driver: Driver, state: State, outcome: str, duration: float, alerts:
         holding = state.extra.get("holding") or ()
         if holding:
             parts.append(f"holding: {holding[0]}")
-        elif state.stale:
-            parts.append(f"metrics: {state.extra.get('stale_reason') or 'stale'}")
+    if state.metrics_error:
+        parts.append(f"metrics: {state.metrics_error}")
+    elif state.stale and rollout.phase not in (Phase.SUCCEEDED, *FAILED):
+        parts.append(f"metrics: {state.extra.get('stale_reason') or 'stale'}")
     if state.platform_error:
         parts.append(f"platform: {state.platform_error}")
     if alerts is not None:
