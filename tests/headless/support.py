@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
 import copy
+import io
+import json
 from collections.abc import Mapping, Sequence
+from pathlib import Path
 from typing import Any
 
 from strategies.model import (
@@ -15,6 +19,8 @@ from strategies.model import (
     frozen_map,
 )
 from strategies.spec import ReleaseSpec, parse_spec
+from tui.headless import run_headless_async
+from tui.watch import wire
 
 BASE_SPEC: dict[str, Any] = {
     "release": {"service": "checkout", "baseline": "v1", "candidate": "v2"},
@@ -97,3 +103,24 @@ class Source:
 
     async def close(self) -> None:
         return None
+
+
+def run(spec: Any, platform: Platform, source: Source, tmp_path: Path, *, until: str = "done",
+        timeout: float | None = 20.0, observe: bool = False, flush: float = 10.0,
+        fresh: bool = False) -> tuple[int, list[dict[str, Any]], str, Any]:
+    out, err = io.StringIO(), io.StringIO()
+    wired = wire(spec, (platform, None, source), observe=observe,
+                 journal_path=str(tmp_path / "journal"), fresh=fresh, out=out, err=err,
+                 alert_backoff=0.01)
+    try:
+        code = asyncio.run(run_headless_async(
+            wired.driver, until=until, timeout=timeout, out=out, err=err, observe=observe,
+            alerts=wired.alerts, closers=tuple(wired.closers), flush_timeout=flush))
+    finally:
+        wired.journal.close()
+    events = [json.loads(line) for line in out.getvalue().splitlines()]
+    return code, events, err.getvalue(), wired
+
+
+def names(events: list[dict[str, Any]]) -> list[str]:
+    return [e["event"] for e in events]

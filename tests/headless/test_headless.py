@@ -7,44 +7,21 @@ receivers and a real Alertmanager got, and what the platform was asked to do.
 from __future__ import annotations
 
 import argparse
-import asyncio
 import io
 import json
 import os
 import signal
 import threading
-from pathlib import Path
 from typing import Any
 
 import pytest
 
 from strategies.journal import read_records
 from tests.headless.conftest import am_alerts
-from tests.headless.support import Platform, Source, make_spec
+from tests.headless.support import Platform, Source, make_spec, names, run
 from tui import exitcodes
-from tui.headless import run_headless, run_headless_async
+from tui.headless import run_headless
 from tui.watch import watch_command, wire
-
-
-def run(spec: Any, platform: Platform, source: Source, tmp_path: Path, *, until: str = "done",
-        timeout: float | None = 20.0, observe: bool = False, flush: float = 10.0,
-        fresh: bool = False) -> tuple[int, list[dict[str, Any]], str, Any]:
-    out, err = io.StringIO(), io.StringIO()
-    wired = wire(spec, (platform, None, source), observe=observe,
-                 journal_path=str(tmp_path / "journal"), fresh=fresh, out=out, err=err,
-                 alert_backoff=0.01)
-    try:
-        code = asyncio.run(run_headless_async(
-            wired.driver, until=until, timeout=timeout, out=out, err=err, observe=observe,
-            alerts=wired.alerts, closers=tuple(wired.closers), flush_timeout=flush))
-    finally:
-        wired.journal.close()
-    events = [json.loads(line) for line in out.getvalue().splitlines()]
-    return code, events, err.getvalue(), wired
-
-
-def names(events: list[dict[str, Any]]) -> list[str]:
-    return [e["event"] for e in events]
 
 
 def test_healthy_release_promotes_and_exits_0(tmp_path, receiver):
