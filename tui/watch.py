@@ -8,6 +8,8 @@ repeats an action. --observe keeps no journal at all: it never acts, so it has n
 from __future__ import annotations
 
 import argparse
+import asyncio
+import contextlib
 import sys
 from dataclasses import dataclass, field
 from typing import Any, TextIO
@@ -16,11 +18,12 @@ from collectors.alerts import AlertDispatcher, build_dispatcher
 from collectors.webhooks import WebhookChecks
 from strategies.engine import Engine
 from strategies.journal import JournalWriter, MemoryJournal, last_run, read_records
+from strategies.plans import build_plan
 from strategies.ports import MetricSource, Platform, TrafficRouter
 from strategies.spec import ReleaseSpec, SpecError, load_spec
 from tui import exitcodes
 from tui.driver import Driver
-from tui.headless import run_headless
+from tui.headless import Until, run_headless
 
 
 @dataclass
@@ -84,6 +87,20 @@ def watch_command(args: argparse.Namespace, *, out: TextIO | None = None,
         return exitcodes.USAGE
     if not getattr(args, "headless", False):
         return _interactive(spec, args, err)
+    observe = bool(getattr(args, "observe", False))
+    until = getattr(args, "until", "done") or "done"
+    try:  # usage errors before anything is started
+        goal = Until.parse(until, len(build_plan(spec).steps))
+    except ValueError as exc:
+        print(f"releasedeck: {exc}", file=err)
+        return exitcodes.USAGE
+    if observe and goal.kind != "done":
+        print("releasedeck: --until does not apply with --observe; use --timeout", file=err)
+        return exitcodes.USAGE
+    record = getattr(args, "record", None)
+    recorder = _recorder(record, spec, err) if record else None
+    if record and recorder is None:
+        return exitcodes.USAGE
     if adapters is None:
         from tui.wiring import AdapterUnavailable, build_adapters
 
@@ -92,23 +109,31 @@ def watch_command(args: argparse.Namespace, *, out: TextIO | None = None,
         except AdapterUnavailable as exc:
             print(f"releasedeck: {exc}", file=err)
             return exitcodes.USAGE
-    observe = bool(getattr(args, "observe", False))
-    wired = wire(spec, adapters, observe=observe, read_only=bool(getattr(args, "read_only", False)),
-                 journal_path=getattr(args, "journal", None), fresh=bool(getattr(args, "fresh", False)),
-                 out=out, err=err)
-    record = getattr(args, "record", None)
     try:
-        if record:
-            recorder = _recorder(record, spec, err)
-            if recorder is None:
-                return exitcodes.USAGE
-            wired.driver.add_listener(recorder)
-            wired.closers.append(recorder)
-        return run_headless(wired.driver, until=getattr(args, "until", "done") or "done",
+        wired = wire(spec, adapters, observe=observe,
+                     read_only=bool(getattr(args, "read_only", False)),
+                     journal_path=getattr(args, "journal", None),
+                     fresh=bool(getattr(args, "fresh", False)), out=out, err=err)
+    except OSError as exc:  # e.g. the journal cannot be written
+        print(f"releasedeck: cannot open the journal: {exc}", file=err)
+        asyncio.run(_close_all(adapters))
+        return exitcodes.USAGE
+    if recorder is not None:
+        wired.driver.add_listener(recorder)
+        wired.closers.append(recorder)
+    try:
+        return run_headless(wired.driver, until=until,
                             timeout=getattr(args, "timeout", None), out=out, err=err,
                             observe=observe, alerts=wired.alerts, closers=tuple(wired.closers))
     finally:
         wired.journal.close()
+
+
+async def _close_all(parts: Any) -> None:
+    for part in parts:
+        if part is not None:
+            with contextlib.suppress(Exception):
+                await part.close()
 
 
 def _recorder(path: str, spec: ReleaseSpec, err: TextIO) -> Any:

@@ -137,16 +137,18 @@ def test_down_and_slow_alert_receivers_never_hold_the_release(tmp_path, receiver
 
 
 def test_observe_takes_no_action_and_alerts(tmp_path, receiver):
-    spec = make_spec(alert=[{"kind": "webhook", "url": receiver.url}])
+    spec = make_spec(alert=[{"kind": "webhook", "url": receiver.url, "reminder": "100ms"}])
     platform = Platform()
     code, events, err, _wired = run(spec, platform, Source(bad=True), tmp_path, observe=True,
-                                   timeout=0.4)
+                                    timeout=0.5)
     assert platform.calls == []  # not one lever pulled
     seen = names(events)
     assert "gate" in seen and not {"started", "step", "rolling_back"} & set(seen)
     assert code == exitcodes.ROLLED_BACK and "critical gate breach" in err
-    [fired] = [b for b in receiver.bodies() if b["alertname"] == "ReleaseGateFailing"]
-    assert fired["details"]["action"] == "none (observe)"
+    fired, *reminders = [b for b in receiver.bodies() if b["alertname"] == "ReleaseGateFailing"]
+    assert fired["details"]["action"] == "none (observe)" and "reminder" not in fired["details"]
+    assert reminders and all(r["details"]["reminder"] is True for r in reminders)
+    assert {r["startsAt"] for r in reminders} == {fired["startsAt"]}  # the same alert, re-sent
     assert not (tmp_path / "journal").exists()  # observe keeps no journal
 
 
