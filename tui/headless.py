@@ -189,14 +189,14 @@ def _outcome(driver: Driver, state: State, goal: Until, watch: _Watch, stopping:
 
 
 def summary(driver: Driver, state: State, outcome: str, duration: float, alerts: Any) -> str:
-    """One line: outcome, duration, steps, the deciding gate, undelivered alerts."""
+    """One line: outcome, duration, the step it ended at, the deciding gate, undelivered alerts."""
     rollout = state.rollout
     steps = len(driver.engine.plan.steps)
-    done = min(rollout.step + (1 if rollout.phase in (Phase.PROMOTING, Phase.SUCCEEDED) else 0),
-               steps) if rollout.phase is not Phase.PENDING else 0
+    where = "not started" if rollout.phase is Phase.PENDING \
+        else f"at step {min(rollout.step + 1, steps)}/{steps}"
     release = driver.spec.release
     parts = [f"releasedeck: {release.service} {release.baseline}→{release.candidate} {outcome} "
-             f"after {duration:.1f}s", f"step {min(done, steps)}/{steps}, weight {rollout.weight}%"]
+             f"after {duration:.1f}s", f"{where}, weight {rollout.weight}%"]
     decisive = _deciding(state)
     if decisive:
         parts.append(decisive)

@@ -36,7 +36,7 @@ def test_healthy_release_promotes_and_exits_0(tmp_path, receiver):
                for e in events)
     assert [c for c in platform.calls if c[0] == "set_weights"][-1][1] == {"v1": 0, "v2": 100}
     [summary] = err.strip().splitlines()
-    assert "promoted" in summary and "step 3/3" in summary and "0 undelivered" in summary
+    assert "promoted" in summary and "at step 3/3" in summary and "0 undelivered" in summary
     promoted = [b for b in receiver.bodies() if b["alertname"] == "ReleasePromoted"]
     assert len(promoted) == 1 and promoted[0]["severity"] == "info"
     assert any(e["event"] == "alert" and e["alertname"] == "ReleasePromoted" for e in events)

@@ -42,7 +42,7 @@ def test_failing_pre_rollout_hook_never_starts(tmp_path, receiver):
     spec = make_spec(webhook=[hook("pre-rollout", receiver.url)])
     code, events, err, wired = run(spec, platform, Source(), tmp_path, timeout=0.3)
     assert code == exitcodes.ROLLED_BACK and "timed out before promotion" in err
-    assert "started" not in names(events) and platform.calls == []
+    assert "not started" in err and "started" not in names(events) and platform.calls == []
     assert wired.driver.state.rollout.phase is Phase.PENDING
     [event] = [e for e in events if e["event"] == "webhook"]  # one event per change, not per call
     assert (event["ok"], event["detail"]) == (False, "HTTP 500")
