@@ -156,10 +156,14 @@ class Engine:
         journal: JournalSink | None = None,
         records: Iterable[Mapping[str, Any]] = (),
         run: str | None = None,
+        observe: bool = False,
     ):
         self.spec = spec
         self.plan: Plan = build_plan(spec)
-        self.read_only = read_only
+        # observe: gates are evaluated but the rollout never moves and no action is decided,
+        # for teams whose rollout is driven elsewhere. It implies read-only.
+        self.observe = observe
+        self.read_only = read_only or observe
         self._journal = journal
         self.state = RolloutState()
         records = list(records)
@@ -297,7 +301,8 @@ class Engine:
         decisions: list[Decision] = []
         decisions.extend(self._observe_metrics(snapshot, now))
         decisions.extend(self._evaluate_gates(now))
-        decisions.extend(self._advance(snapshot, now, tuple(checks)))
+        if not self.observe:
+            decisions.extend(self._advance(snapshot, now, tuple(checks)))
         return decisions
 
     # ------------------------------------------------------------------ tick parts
