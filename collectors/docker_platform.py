@@ -39,10 +39,16 @@ PORT = "releasedeck.port"
 INDEX = "releasedeck.index"
 LIVE_STATES = ("running", "restarting", "paused")
 LOOPBACK = "127.0.0.1"
+SETTLE = 0.5
+"""Seconds a container without a healthcheck must stay running before a scale counts it ready."""
 
 
 class DockerPlatformError(RuntimeError):
     """A Docker read or lever failed; the message is one line for people."""
+
+
+class EngineUnreachable(DockerPlatformError):
+    """No connection to the engine at all (socket missing, refused, permission, TLS)."""
 
 
 @dataclass(frozen=True)
@@ -57,7 +63,8 @@ class Template:
     labels: Mapping[str, str] = field(default_factory=dict)
     network_mode: str = "host"
     port: int | None = None  # port the service listens on inside the container
-    base_port: int | None = None  # host mode: first port to hand out, one per instance
+    base_port: int | Mapping[str, int] | None = None  # host mode: first port per instance,
+    # or per version ({v1 = 8101, v2 = 8201}) so a static HAProxy config knows every address
     volumes: Mapping[str, Any] | Sequence[str] = field(default_factory=dict)
     healthcheck: Mapping[str, Any] = field(default_factory=dict)
     restart: str = "on-failure"  # Docker restart policy; "no" to disable
@@ -208,7 +215,7 @@ class DockerPlatform:
             else:
                 client = docker.DockerClient.from_env(timeout=int(self.api_timeout))
         except Exception as exc:
-            raise DockerPlatformError(explain(exc, self.where)) from exc
+            raise EngineUnreachable(explain(exc, self.where)) from exc
         self._client = client
         return client
 
@@ -217,6 +224,8 @@ class DockerPlatform:
         try:
             return await asyncio.wait_for(asyncio.to_thread(fn),
                                           limit or self.api_timeout + 1.0)
+        except EngineUnreachable as exc:
+            raise DockerPlatformError(f"{what}: {exc}") from exc
         except DockerPlatformError:
             raise
         except TimeoutError as exc:
@@ -365,7 +374,7 @@ class DockerPlatform:
         if not image:
             raise DockerPlatformError(
                 f"no image for {version}: set [platform] images.{version} (or image = \"...:{{version}}\")")
-        port = self._pick_port(taken)
+        port = self._pick_port(version, taken)
         if port is not None:
             taken.add(port)
         values = {"service": self.service, "version": version, "index": index,
@@ -403,11 +412,12 @@ class DockerPlatform:
         container.start()
         return container
 
-    def _pick_port(self, taken: set[int]) -> int | None:
+    def _pick_port(self, version: str, taken: set[int]) -> int | None:
         t = self.template
         if t.network_mode != "host":
             return None
-        if t.base_port is None:
+        base = t.base_port.get(version) if isinstance(t.base_port, Mapping) else t.base_port
+        if base is None:
             if t.port is not None:
                 return t.port  # one instance per host, listening where the image says
             if not self.local_engine:
@@ -415,26 +425,38 @@ class DockerPlatform:
             with socket.socket() as sock:
                 sock.bind((LOOPBACK, 0))
                 return int(sock.getsockname()[1])
-        for port in range(t.base_port, min(t.base_port + 1000, 65536)):
+        for port in range(base, min(base + 1000, 65536)):
             if port not in taken and (not self.local_engine or _bindable(port)):
                 return port
-        raise DockerPlatformError(f"no free port from base_port {t.base_port}")
+        raise DockerPlatformError(f"no free port for {version} from base_port {base}")
 
     async def _wait_ready(self, version: str, names: list[str]) -> None:
+        """Poll until every new container is ready. Without a healthcheck "ready" is only
+        "running", so it must also stay up (same restart count) for SETTLE seconds: a process
+        that dies at once would otherwise count as ready for a moment."""
         deadline = time.monotonic() + self.ready_timeout
+        settle = 0.0 if self.template.healthcheck else SETTLE
+        since: dict[str, tuple[float, int]] = {}
         while True:
             found = {c.name: c for c in await self._call(self._list, f"waiting for {version}")}
             pending = []
+            now = time.monotonic()
             for name in names:
                 c = found.get(name)
                 if c is None:
                     raise DockerPlatformError(f"scale {version}: container {name} disappeared")
                 inst = self._instance(c, version)
-                if c.status == "exited" and c.attrs.get("RestartCount", 0) == 0 \
-                        and self.template.restart in ("no", ""):
+                if c.status == "exited" and self.template.restart in ("no", ""):
                     raise DockerPlatformError(f"scale {version}: {name} {inst.state}: "
                                               f"{await self._last_log(c)}")
-                if not inst.ready:
+                first = since.get(name)
+                if not inst.ready or (first is not None and first[1] != inst.restarts):
+                    since.pop(name, None)
+                    pending.append((c, inst))
+                    continue
+                if first is None:
+                    since[name] = first = (now, inst.restarts)
+                if now - first[0] < settle:
                     pending.append((c, inst))
             if not pending:
                 return

@@ -348,7 +348,8 @@ _PLATFORM_OPTIONS: Mapping[str, Mapping[str, Callable[[Any], bool]]] = {
         "labels": lambda v: isinstance(v, dict),
         "network_mode": lambda v: isinstance(v, str),
         "port": lambda v: isinstance(v, int),
-        "base_port": lambda v: isinstance(v, int),
+        "base_port": lambda v: isinstance(v, int) or (
+            isinstance(v, dict) and all(isinstance(x, int) for x in v.values())),
         "volumes": lambda v: isinstance(v, dict | list),
         "tls": lambda v: isinstance(v, dict),
         "healthcheck": lambda v: isinstance(v, dict),
