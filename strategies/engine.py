@@ -93,13 +93,27 @@ def fold(state: RolloutState, decision: Decision) -> RolloutState:
         new = replace(new, cause=tuple(cause))
         if kind in ("aborted", "promoted", "rolled_back"):
             new = replace(new, finished_at=decision.at)
-        if kind == "rolling_back":
-            new = replace(new, hold_elapsed_before_pause=state.hold_elapsed(decision.at))
+        # The hold clock stops where the rollout stopped, so the screen keeps showing it.
+        new = replace(new, hold_elapsed_before_pause=state.hold_elapsed(decision.at))
     if kind == "scaled_down":
         new = replace(new, cleaned=True)
     if kind == "promoted":
         new = replace(new, cleaned=True)
     return new
+
+
+def _gate_statuses(records: Iterable[Mapping[str, Any]]) -> dict[str, GateStatus]:
+    """Each gate's last journaled status, so a resumed engine only reports real changes."""
+    statuses: dict[str, GateStatus] = {}
+    for record in records:
+        if record.get("kind") != "gate":
+            continue
+        for evidence in record.get("evidence", ()):
+            try:
+                statuses[str(evidence.get("gate"))] = GateStatus(evidence.get("status"))
+            except ValueError:
+                continue
+    return statuses
 
 
 def _gate_clock(state: RolloutState, decision: Decision) -> Mapping[str, float]:
@@ -150,8 +164,7 @@ class Engine:
         self.run = RunId(spec.release.service, spec.release.baseline, spec.release.candidate,
                          run or resumed_run or uuid.uuid4().hex[:12])
         self.gates: tuple[GateResult, ...] = ()
-        self._gate_status: dict[str, GateStatus] = {
-            name: GateStatus.FAIL for name in self.state.gate_failing_since}
+        self._gate_status: dict[str, GateStatus] = _gate_statuses(records)
         self._last_metrics: dict[str, MetricSample] = {}
         self._metrics_ok_at: float | None = None
         self._first_tick: float | None = None
@@ -238,6 +251,15 @@ class Engine:
         if 0 <= self.state.step < len(self.plan.steps):
             return self.plan.steps[self.state.step].hold
         return 0.0
+
+    @property
+    def metrics_ok_at(self) -> float | None:
+        """When metrics were last read successfully (None: never)."""
+        return self._metrics_ok_at
+
+    def current_sample(self, version: str, now: float) -> MetricSample | None:
+        """The latest sample of a version, or None once it is older than stale_after."""
+        return self._sample(version, now)
 
     def action_done(self, action: Action, now: float, ok: bool = True,
                     error: str = "") -> list[Decision]:
@@ -348,6 +370,10 @@ class Engine:
                 return [self._rollback(
                     now, f"gate:{critical[0].name}", f"critical gate failed: {names}",
                     evidence=[{**g.evidence(), "actor": f"gate:{g.name}"} for g in critical])]
+        # A step entered at this very instant is not left in the same instant. Live, two ticks
+        # never share a `now`; after a crash, re-running the interrupted tick must not advance
+        # twice where the uninterrupted run advanced once.
+        just_moved = self.state.step_started is not None and now <= self.state.step_started
         if phase is Phase.PROGRESSING:
             warning = self._breached(Severity.WARNING)
             if warning:
@@ -356,17 +382,21 @@ class Engine:
                                    actor=f"gate:{warning[0].name}",
                                    reason=f"warning gate failed: {names}",
                                    evidence=[g.evidence() for g in warning])]
-            if self._step_complete(snapshot, now, checks):
+            if not just_moved and self._step_complete(snapshot, now, checks):
                 return [self._next(now, "engine", "")]
             return []
         if phase is Phase.PROMOTING:
-            if self.state.hold_elapsed(now) >= self.plan.scale_down_delay \
-                    and not self.state.pending and self._gates_pass():
+            if not just_moved and self.state.hold_elapsed(now) >= self.plan.scale_down_delay \
+                    and not self.state.pending and not self.stale and self._gates_pass():
                 return [self._finish_promotion(now, "engine", "promotion complete")]
             return []
+        if phase is Phase.ROLLING_BACK:
+            # Normally action_done finishes the rollback; this catches a restart that happened
+            # after the last action was journaled as done but before `rolled_back` was.
+            return self._after_actions(now)
         if phase in (Phase.ROLLED_BACK, Phase.ABORTED) and not self.state.cleaned:
-            finished = self.state.finished_at or now
-            if now - finished >= self.plan.scale_down_delay:
+            finished = self.state.finished_at if self.state.finished_at is not None else now
+            if now > finished and now - finished >= self.plan.scale_down_delay:
                 return [self._emit("scaled_down", now, reason="scale-down delay over",
                                    actions=[("scale", n, v) for v, n in
                                             self.plan.rollback.items() if n == 0])]
@@ -379,7 +409,9 @@ class Engine:
                           actions=[("scale", n, v) for v, n in self.plan.full.items() if n == 0])
 
     def _gates_pass(self) -> bool:
-        return all(g.status is GateStatus.PASS for g in self.gates)
+        """Every gate that can act has passed. Info gates only report, so they never hold."""
+        return all(g.status is GateStatus.PASS for g in self.gates
+                   if g.severity is not Severity.INFO)
 
     def holding_reasons(self, snapshot: Snapshot | None, now: float,
                         checks: Iterable[CheckResult] = ()) -> list[str]:
@@ -397,8 +429,10 @@ class Engine:
         if state.pending:
             reasons.append(f"waiting for {len(state.pending)} action(s) to apply")
         if step.analysis:
+            if self.stale:
+                reasons.append(f"metrics stale: {self.stale_reason}")
             for gate in self.gates:
-                if gate.status is not GateStatus.PASS:
+                if gate.status is not GateStatus.PASS and gate.severity is not Severity.INFO:
                     reasons.append(f"gate {gate.name} {gate.status.value}: {gate.reason}")
         wanted = step_replicas(self.plan, state.step).get(self.candidate)
         if snapshot is not None and wanted:
@@ -465,6 +499,8 @@ class Engine:
         return [self._promote(now, cmd.actor, self._why(cmd, "full promotion by operator"))]
 
     def _cmd_pause(self, cmd: Command, now: float) -> list[Decision]:
+        if self.state.phase is Phase.PENDING:
+            return [self.refuse(cmd, now, "pause refused: rollout not started yet")]
         if self.state.phase is Phase.PAUSED:
             return [self.refuse(cmd, now, "pause refused: already paused")]
         if self.state.phase is Phase.PROMOTING:

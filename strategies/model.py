@@ -320,10 +320,14 @@ class RolloutState:
         return self.phase is Phase.PAUSED
 
     def hold_elapsed(self, now: float) -> float:
-        """Hold time used in this step: frozen while paused, so a pause stops the timer."""
+        """Hold time used in this step: frozen while paused, so a pause stops the timer.
+
+        Also frozen once the rollout stops moving forward (rolling back or finished), and never
+        negative when `now` is earlier than the step's start (a clock that stepped back).
+        """
         if self.step_started is None:
-            return 0.0
-        if self.phase is Phase.PAUSED or self.phase.terminal:
+            return self.hold_elapsed_before_pause
+        if self.phase in (Phase.PAUSED, Phase.ROLLING_BACK) or self.phase.terminal:
             return self.hold_elapsed_before_pause
         return self.hold_elapsed_before_pause + max(0.0, now - self.step_started)
 

@@ -1,0 +1,41 @@
+"""`releasedeck check SPEC...`: validate specs and show the plan they unroll to."""
+
+from __future__ import annotations
+
+from typing import TextIO
+
+from strategies.duration import format_duration
+from strategies.plans import build_plan
+from strategies.spec import SpecError, load_spec
+from tui import exitcodes
+
+
+def run_check(paths: list[str], out: TextIO, err: TextIO) -> int:
+    """Print every problem of every spec; exit 2 if any spec is bad, else 0."""
+    worst = exitcodes.PROMOTED
+    for path in paths:
+        try:
+            spec = load_spec(path)
+        except SpecError as exc:
+            for line in exc.lines():
+                print(line, file=err)
+            count = len(exc.problems)
+            print(f"{path}: {count} problem{'s' if count != 1 else ''}", file=err)
+            worst = exitcodes.USAGE
+            continue
+        plan = build_plan(spec)
+        steps = ", ".join(
+            s.label + (f" (hold {format_duration(s.hold)})" if s.hold else "") for s in plan.steps)
+        print(f"{path}: ok — {spec.release.service} {spec.release.baseline} → "
+              f"{spec.release.candidate}, {spec.strategy.kind} on {spec.platform.kind}, "
+              f"metrics from {spec.metrics.source}, {len(spec.gates)} gate(s)", file=out)
+        print(f"  steps: {steps}", file=out)
+        for gate in spec.gates:
+            bounds = [f"{k} {v:g}" for k, v in
+                      (("max", gate.max), ("min", gate.min), ("max_ratio", gate.max_ratio))
+                      if v is not None]
+            if gate.compare != "none":
+                bounds.append(f"compare {gate.compare} @ {gate.confidence:g}")
+            print(f"  gate {gate.name}: {gate.metric} {', '.join(bounds)} for "
+                  f"{format_duration(gate.for_seconds)} → {gate.severity.value}", file=out)
+    return worst

@@ -1,0 +1,100 @@
+"""The `releasedeck` command line: demo, watch, check, replay.
+
+Exit codes everywhere: 0 promoted, 1 rolled back or aborted, 2 usage/spec/trace error,
+3 platform or metrics unreachable.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+
+from tui import exitcodes
+
+
+def _surface_flags(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--headless", action="store_true",
+                        help="no screen: JSON-line events on stdout, exit code says the outcome")
+    parser.add_argument("--read-only", action="store_true",
+                        help="watch only: every command is refused (shared screens)")
+    parser.add_argument("--wallboard", action="store_true",
+                        help="large-figure layout for a wall screen (implies --read-only)")
+    parser.add_argument("--record", metavar="FILE",
+                        help="write a trace of raw counters and events for replay")
+    parser.add_argument("--refresh", type=float, default=1.0, metavar="SECONDS",
+                        help="screen refresh interval (default 1s)")
+    parser.add_argument("--timeout", type=float, default=None, metavar="SECONDS",
+                        help="give up after this long (headless: exit 1 unless promoted)")
+    parser.add_argument("--until", default="done", metavar="promoted|step:N",
+                        help="headless: stop successfully once promoted or step N is reached")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="releasedeck",
+        description="Watch and steer software releases from the terminal.",
+        epilog="Exit codes: 0 promoted, 1 rolled back or aborted, 2 usage/spec/trace error, "
+               "3 platform or metrics unreachable.")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    demo = sub.add_parser("demo", help="a real canary release on local processes, end to end")
+    _surface_flags(demo)
+    demo.add_argument("--fault-at", type=float, metavar="SECONDS",
+                      help="inject a fault into the candidate this many seconds in")
+    demo.add_argument("--prometheus", metavar="URL",
+                      help="read metrics from this running Prometheus instead of scraping")
+    demo.add_argument("--with-prometheus", action="store_true",
+                      help="start a prometheus binary from PATH on 127.0.0.1 for the demo")
+    demo.add_argument("--rate", type=float, default=50.0, help="load in requests/s (default 50)")
+    demo.add_argument("--strategy", default="canary",
+                      choices=("canary", "blue-green", "rolling", "ab", "ring", "flag"),
+                      help="rollout strategy for the demo (default canary)")
+    demo.add_argument("--spec", metavar="FILE", help="use this release.toml instead of the "
+                      "embedded default (platform kind must be local)")
+
+    watch = sub.add_parser("watch", help="watch and drive the release a spec describes")
+    watch.add_argument("spec", metavar="SPEC")
+    _surface_flags(watch)
+    watch.add_argument("--observe", action="store_true",
+                       help="take no action at all: watch and alert only")
+    watch.add_argument("--journal", metavar="FILE", help="journal path (default: next to SPEC)")
+    watch.add_argument("--fresh", action="store_true",
+                       help="start a new run instead of resuming the journal's last one")
+
+    check = sub.add_parser("check", help="validate release specs and show their plans")
+    check.add_argument("specs", nargs="+", metavar="SPEC")
+
+    replay = sub.add_parser("replay", help="replay a recorded trace through the gates and engine")
+    replay.add_argument("spec", metavar="SPEC")
+    replay.add_argument("trace", metavar="TRACE")
+    replay.add_argument("--summary", action="store_true",
+                        help="print one JSON summary object at the end")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    if getattr(args, "wallboard", False):
+        args.read_only = True
+    if args.command == "check":
+        from tui.check import run_check
+
+        return run_check(args.specs, sys.stdout, sys.stderr)
+    if args.command == "replay":
+        from tui.replay import replay_command
+
+        return replay_command(args)
+    if args.command == "demo":
+        from tui.demo import demo_command
+
+        return demo_command(args)
+    if args.command == "watch":
+        from tui.watch import watch_command
+
+        return watch_command(args)
+    return exitcodes.USAGE
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,322 @@
+"""The one path data takes each tick: collect → evaluate → decide → act → publish.
+
+The app, the headless runner and the demo all run this same loop; only what listens to it
+differs. Every outside call is bounded by a timeout, so a slow Prometheus or a hung platform
+shows up as stale data and a held rollout, never as a frozen screen.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections import deque
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from typing import Any
+
+from strategies.engine import CheckResult, Engine
+from strategies.model import (
+    Action,
+    Command,
+    Decision,
+    Event,
+    MetricSample,
+    MetricsSnapshot,
+    PlatformSnapshot,
+    Role,
+    Snapshot,
+    State,
+    VersionView,
+    frozen_map,
+)
+from strategies.ports import MetricSource, Platform, RawCounters, RawCounterSource, TrafficRouter
+from strategies.spec import ReleaseSpec
+
+log = logging.getLogger("releasedeck.driver")
+
+MAX_EVENTS = 1000
+RETRY_CAP = 30.0
+
+
+def describe_error(exc: BaseException) -> str:
+    """One line a person can act on, never a traceback."""
+    if isinstance(exc, TimeoutError | asyncio.TimeoutError):
+        return "timed out"
+    text = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
+
+
+class Driver:
+    """Runs the engine against real adapters and publishes one immutable State per tick."""
+
+    def __init__(
+        self,
+        spec: ReleaseSpec,
+        engine: Engine,
+        platform: Platform | None,
+        router: TrafficRouter | None,
+        source: MetricSource,
+        *,
+        clock: Callable[[], float] = time.time,
+        listeners: Iterable[Any] = (),
+        history_seconds: float = 300.0,
+        checks: Callable[[float], Any] | None = None,
+        extra: Mapping[str, Any] | None = None,
+    ):
+        self.spec = spec
+        self.engine = engine
+        self.platform = platform
+        self.router = router
+        self.source = source
+        self.clock = clock
+        self.listeners: list[Any] = list(listeners)
+        self.history_seconds = history_seconds
+        self.events: deque[Event] = deque(maxlen=MAX_EVENTS)
+        self.check_runner = checks  # async callable(now) -> list[CheckResult], e.g. webhooks
+        self.extra = dict(extra or {})
+        self._history: dict[str, deque[MetricSample]] = {v: deque() for v in spec.versions}
+        self._platform_snapshot: PlatformSnapshot | None = None
+        self._metrics: MetricsSnapshot | None = None
+        self._snapshot: Snapshot | None = None
+        self._checks: list[CheckResult] = []
+        self._retry_at: dict[str, float] = {}
+        self._failures: dict[str, int] = {}
+        self._lock = asyncio.Lock()
+        self.ticks = 0
+        self.holding: list[str] = []
+        self.state = self._publish(self.clock())
+
+    # ------------------------------------------------------------------ listeners & events
+
+    def add_listener(self, listener: Any) -> None:
+        self.listeners.append(listener)
+
+    def _notify(self, method: str, *args: Any) -> None:
+        for listener in list(self.listeners):
+            handler = getattr(listener, method, None)
+            if handler is None:
+                continue
+            try:
+                handler(*args)
+            except Exception as exc:  # a broken listener must never stop the release
+                log.warning("listener %s.%s failed: %s", type(listener).__name__, method,
+                            describe_error(exc))
+
+    def _record(self, event: Event) -> Event:
+        self.events.append(event)
+        self._notify("on_event", event)
+        return event
+
+    def emit(self, name: str, details: Mapping[str, Any] | None = None,
+             severity: str = "info") -> Event:
+        """A non-decision event (fault_injected, alert, alert_failed ...) for every listener."""
+        event = Event(at=self.clock(), release=self.spec.release.service, event=name,
+                      details=frozen_map(details or {}), severity=severity)
+        return self._record(event)
+
+    def _decided(self, decisions: Sequence[Decision]) -> None:
+        for decision in decisions:
+            self._record(self.engine.event_for(decision))
+
+    # ------------------------------------------------------------------ collect
+
+    async def _bounded(self, coro: Any) -> Any:
+        return await asyncio.wait_for(coro, timeout=self.spec.metrics.timeout)
+
+    async def _collect_platform(self, now: float) -> PlatformSnapshot | None:
+        if self.platform is None:
+            return None
+        try:
+            snap = await self._bounded(self.platform.snapshot(self.spec.versions, now))
+        except Exception as exc:
+            return PlatformSnapshot(at=now, error=f"platform {self.platform.kind}: "
+                                                 f"{describe_error(exc)}")
+        if self.router is not None and not snap.error:
+            sync = getattr(self.router, "sync_backends", None)
+            try:
+                if sync is not None:
+                    await self._bounded(sync(snap))
+                weights = await self._bounded(self.router.weights())
+                snap = PlatformSnapshot(at=snap.at, versions=snap.versions,
+                                        weights=frozen_map(weights), error=snap.error,
+                                        weight_note=snap.weight_note)
+            except Exception as exc:
+                snap = PlatformSnapshot(at=snap.at, versions=snap.versions, weights=snap.weights,
+                                        error=f"router {self.router.kind}: {describe_error(exc)}",
+                                        weight_note=snap.weight_note)
+        return snap
+
+    async def _collect_metrics(self, now: float) -> MetricsSnapshot:
+        # The scrape source needs instance addresses: it uses the last platform snapshot so
+        # both collections can run at once.
+        try:
+            return await self._bounded(
+                self.source.collect(self.spec.versions, self._platform_snapshot, now))
+        except Exception as exc:
+            return MetricsSnapshot(at=now, source=self.source.name,
+                                   error=f"{self.source.name}: {describe_error(exc)}")
+
+    async def _collect_checks(self, now: float) -> list[CheckResult]:
+        if self.check_runner is None:
+            return []
+        try:
+            return list(await self.check_runner(now))
+        except Exception as exc:
+            log.warning("checks failed: %s", describe_error(exc))
+            return [CheckResult("checks", "rollout", None, describe_error(exc))]
+
+    # ------------------------------------------------------------------ act
+
+    async def _apply(self, action: Action) -> None:
+        if action.kind == "set_weight":
+            weights = {self.spec.release.baseline: 100 - action.value,
+                       self.spec.release.candidate: action.value}
+            lever = self.router if self.router is not None else self.platform
+            setter = getattr(lever, "set_weights", None)
+            if setter is None:
+                raise RuntimeError("no traffic router configured to set weights")
+            await self._bounded(setter(weights))
+        elif action.kind == "scale":
+            if self.platform is None:
+                raise RuntimeError("no platform configured to scale")
+            await asyncio.wait_for(self.platform.scale(action.version, action.value),
+                                   timeout=max(self.spec.metrics.timeout, 30.0))
+        else:
+            raise RuntimeError(f"unknown action kind {action.kind!r}")
+
+    async def _act(self, now: float) -> None:
+        """Carry out pending actions in order; the first failure stops the rest until retry."""
+        for action in list(self.engine.state.pending):
+            if action.id in self.engine.state.done_actions:
+                continue
+            if self._retry_at.get(action.id, 0.0) > now:
+                break
+            try:
+                await self._apply(action)
+            except Exception as exc:
+                count = self._failures.get(action.id, 0) + 1
+                self._failures[action.id] = count
+                self._retry_at[action.id] = now + min(RETRY_CAP, 2.0 ** (count - 1))
+                self._decided(self.engine.action_done(
+                    action, self.clock(), ok=False,
+                    error=f"{action.describe()} failed: {describe_error(exc)}"))
+                break
+            self._failures.pop(action.id, None)
+            self._retry_at.pop(action.id, None)
+            self._decided(self.engine.action_done(action, self.clock()))
+
+    # ------------------------------------------------------------------ the tick
+
+    async def tick(self) -> State:
+        now = self.clock()
+        platform, metrics, checks = await asyncio.gather(
+            self._collect_platform(now), self._collect_metrics(now), self._collect_checks(now))
+        if platform is not None:
+            self._platform_snapshot = platform
+        self._metrics = metrics
+        self._checks = checks
+        snapshot = Snapshot(at=now, platform=platform, metrics=metrics)
+        self._snapshot = snapshot
+        self._remember(metrics)
+        raw: Sequence[RawCounters] = ()
+        if isinstance(self.source, RawCounterSource) and not metrics.error:
+            with contextlib.suppress(Exception):
+                raw = tuple(self.source.last_raw())
+        self._notify("on_snapshot", snapshot, raw)
+        async with self._lock:
+            now = self.clock()
+            self._decided(self.engine.tick(snapshot, now, checks))
+            await self._act(now)
+            self.ticks += 1
+            self.state = self._publish(self.clock())
+        self._notify("on_state", self.state)
+        return self.state
+
+    async def command(self, cmd: Command) -> list[Decision]:
+        """An operator command: decided and journaled at once, then acted on."""
+        async with self._lock:
+            now = self.clock()
+            decisions = self.engine.command(cmd, now)
+            self._decided(decisions)
+            await self._act(now)
+            self.state = self._publish(self.clock())
+        self._notify("on_state", self.state)
+        return decisions
+
+    async def run(self, *, stop: Callable[[State], bool] | None = None,
+                  timeout: float | None = None) -> State:
+        """Tick every interval until the release is finished, `stop` says so, or timeout."""
+        started = self.clock()
+        interval = self.spec.metrics.interval
+        while True:
+            began = self.clock()
+            state = await self.tick()
+            if self.engine.finished or (stop is not None and stop(state)):
+                return state
+            if timeout is not None and self.clock() - started >= timeout:
+                return state
+            await asyncio.sleep(max(0.0, interval - (self.clock() - began)))
+
+    async def close(self) -> None:
+        for part in (self.source, self.router, self.platform):
+            if part is None:
+                continue
+            try:
+                await asyncio.wait_for(part.close(), timeout=10.0)
+            except Exception as exc:
+                log.warning("closing %s failed: %s", type(part).__name__, describe_error(exc))
+
+    # ------------------------------------------------------------------ publish
+
+    def _remember(self, metrics: MetricsSnapshot) -> None:
+        if metrics.error:
+            return
+        for version, sample in metrics.samples.items():
+            series = self._history.setdefault(version, deque())
+            if series and series[-1].at >= sample.at:
+                continue
+            series.append(sample)
+            while series and sample.at - series[0].at > self.history_seconds:
+                series.popleft()
+
+    def _publish(self, now: float) -> State:
+        engine = self.engine
+        rollout = engine.state
+        platform = self._platform_snapshot
+        metrics_at = engine.metrics_ok_at
+        views = []
+        for version, role in ((self.spec.release.baseline, Role.BASELINE),
+                              (self.spec.release.candidate, Role.CANDIDATE)):
+            desired = rollout.weight if role is Role.CANDIDATE else 100 - rollout.weight
+            status = platform.version(version) if platform is not None else None
+            actual = platform.weights.get(version) if platform is not None else None
+            views.append(VersionView(
+                version=version, role=role, desired_weight=desired, actual_weight=actual,
+                ready=status.ready if status else 0, total=status.total if status else 0,
+                sample=engine.current_sample(version, now), image=status.image if status else ""))
+        self.holding = engine.holding_reasons(self._snapshot, now, self._checks)
+        return State(
+            at=now,
+            release=self.spec.release.service,
+            strategy=self.spec.strategy.kind,
+            platform_kind=self.spec.platform.kind,
+            metrics_source=self.source.name,
+            rollout=rollout,
+            steps=engine.plan.labels(),
+            hold=engine.step_hold(),
+            gates=engine.gates,
+            versions=tuple(views),
+            history=frozen_map({v: tuple(s) for v, s in self._history.items()}),
+            events=tuple(self.events)[-200:],
+            metrics_at=metrics_at,
+            metrics_error=self._metrics.error if self._metrics is not None else None,
+            platform_error=platform.error if platform is not None else None,
+            stale=engine.stale,
+            read_only=engine.read_only,
+            weight_note=platform.weight_note if platform is not None else "",
+            extra=frozen_map({**self.extra, "holding": tuple(self.holding),
+                              "baseline": self.spec.release.baseline,
+                              "candidate": self.spec.release.candidate,
+                              "stale_reason": engine.stale_reason if engine.stale else ""}),
+        )
