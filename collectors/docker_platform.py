@@ -136,7 +136,7 @@ class DockerPlatform:
     def __init__(self, service: str, *, selector: str = "", version_label: str = "version",
                  template: Template | None = None, host: str = "",
                  tls: Mapping[str, Any] | None = None, api_timeout: float = 10.0,
-                 ready_timeout: float = 30.0, stop_timeout: int = 5,
+                 ready_timeout: float = 20.0, stop_timeout: int = 5,
                  metrics_path: str = "/metrics",
                  client_factory: Callable[[], docker.DockerClient] | None = None):
         self.service = service
@@ -160,7 +160,7 @@ class DockerPlatform:
         o = spec.platform.options
         base = Path(spec.path).parent if spec.path and Path(spec.path).exists() else Path.cwd()
         try:
-            ready = parse_duration(o.get("ready_timeout", 30.0))
+            ready = parse_duration(o.get("ready_timeout", 20.0))
             api = parse_duration(o.get("api_timeout", 10.0))
             stop = int(parse_duration(o.get("stop_timeout", 5)))
             health = _healthcheck(o.get("healthcheck") or {})
@@ -401,8 +401,16 @@ class DockerPlatform:
             kwargs["restart_policy"] = {"Name": t.restart}
         if t.network_mode != "host" and t.port:
             kwargs["ports"] = {f"{t.port}/tcp": (LOOPBACK, None) if self.local_engine else None}
-        with contextlib.suppress(docker.errors.NotFound):  # a leftover from a crashed run
-            client.containers.get(name).remove(force=True)
+        try:
+            existing = client.containers.get(name)
+        except docker.errors.NotFound:
+            existing = None
+        if existing is not None:  # a stopped leftover of ours from a crashed run makes room;
+            if existing.labels.get(MANAGED) != "true" or existing.status in LIVE_STATES:
+                raise DockerPlatformError(  # anything else is someone's container: never touch
+                    f"scale {version}: a container named {name} already exists and is not a "
+                    "stopped releasedeck leftover; remove or rename it")
+            existing.remove(force=True)
         try:
             container = client.containers.create(image, **kwargs)
         except docker.errors.ImageNotFound as exc:

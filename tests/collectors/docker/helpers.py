@@ -152,16 +152,19 @@ def version_servers(names: list[str]) -> Iterator[dict[str, int]]:
 
 
 class Load:
-    """Background traffic through a URL, bounded in time; counts answers by body and code."""
+    """Background traffic through a URL from a few threads, bounded in time; counts answers by
+    code and by the version that served them. Several clients because a keep-alive request to
+    the demo service costs ~40 ms here (small writes meet delayed ACKs), so one client is slow."""
 
-    def __init__(self, url: str, *, pause: float = 0.004, limit: float = 60.0):
+    def __init__(self, url: str, *, workers: int = 8, pause: float = 0.004, limit: float = 60.0):
         self.url = url
         self.pause = pause
         self.limit = limit
-        self.bodies: dict[str, int] = {}
+        self._lock = threading.Lock()
+        self.versions: dict[str, int] = {}  # by the X-Releasedeck-Version header
         self.codes: dict[int, int] = {}
         self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._threads = [threading.Thread(target=self._run, daemon=True) for _ in range(workers)]
 
     def _run(self) -> None:
         deadline = time.monotonic() + self.limit
@@ -169,15 +172,21 @@ class Load:
             while not self._stop.is_set() and time.monotonic() < deadline:
                 try:
                     answer = client.get(self.url)
-                    self.codes[answer.status_code] = self.codes.get(answer.status_code, 0) + 1
+                    code, version = answer.status_code, answer.headers.get(
+                        "x-releasedeck-version", "?")
                 except httpx.HTTPError:
-                    self.codes[0] = self.codes.get(0, 0) + 1
+                    code, version = 0, "?"
+                with self._lock:
+                    self.codes[code] = self.codes.get(code, 0) + 1
+                    self.versions[version] = self.versions.get(version, 0) + 1
                 self._stop.wait(self.pause)
 
     def __enter__(self) -> Load:
-        self._thread.start()
+        for thread in self._threads:
+            thread.start()
         return self
 
     def __exit__(self, *exc: object) -> None:
         self._stop.set()
-        self._thread.join(timeout=10)
+        for thread in self._threads:
+            thread.join(timeout=10)
