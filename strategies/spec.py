@@ -19,7 +19,7 @@ from strategies.model import BUILTIN_METRICS, Severity, frozen_map, no_entries
 
 STRATEGY_KINDS = ("canary", "blue-green", "rolling", "ab", "ring", "flag")
 PLATFORM_KINDS = ("local", "docker", "kubernetes")
-METRIC_SOURCES = ("scrape", "prometheus")
+METRIC_SOURCES = ("scrape", "prometheus", "haproxy")
 ROUTER_KINDS = ("local", "haproxy", "platform", "none")
 ALERT_KINDS = ("stdout", "webhook", "slack", "alertmanager")
 WEBHOOK_TYPES = ("pre-rollout", "confirm-promotion", "rollout")
@@ -383,10 +383,17 @@ _PLATFORM_OPTIONS: Mapping[str, Mapping[str, Callable[[Any], bool]]] = {
         "labels": lambda v: isinstance(v, dict),
         "network_mode": lambda v: isinstance(v, str),
         "port": lambda v: isinstance(v, int),
-        "base_port": lambda v: isinstance(v, int),
+        "base_port": lambda v: isinstance(v, int) or (
+            isinstance(v, dict) and all(isinstance(x, int) for x in v.values())),
         "volumes": lambda v: isinstance(v, dict | list),
         "tls": lambda v: isinstance(v, dict),
         "healthcheck": lambda v: isinstance(v, dict),
+        "image": lambda v: isinstance(v, str),
+        "ready_timeout": lambda v: isinstance(v, int | float | str),
+        "stop_timeout": lambda v: isinstance(v, int | float | str),
+        "api_timeout": lambda v: isinstance(v, int | float | str),
+        "restart": lambda v: v in ("no", "on-failure", "always", "unless-stopped"),
+        "init": lambda v: isinstance(v, bool),
     },
     "kubernetes": {
         "namespace": lambda v: isinstance(v, str),
