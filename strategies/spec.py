@@ -364,7 +364,10 @@ _PLATFORM_OPTIONS: Mapping[str, Mapping[str, Callable[[Any], bool]]] = {
         "service": lambda v: isinstance(v, str),
         "httproute": lambda v: isinstance(v, str),
         "rollout": lambda v: isinstance(v, str),
-        "backends": lambda v: isinstance(v, dict),
+        "backends": lambda v: isinstance(v, dict) and all(isinstance(x, str) for x in v.values()),
+        "images": lambda v: isinstance(v, dict) and all(isinstance(x, str) for x in v.values()),
+        "container": lambda v: isinstance(v, str),
+        "request_timeout": lambda v: isinstance(v, int | float) and not isinstance(v, bool) and v > 0,
     },
 }
 

@@ -1,0 +1,109 @@
+"""The Kubernetes platform: one object that is both the release's Platform and its router.
+
+It reports what runs (pods grouped by the version label, with their Deployments or Rollout)
+and pulls the lever named in the spec. Connection happens on first use, so a missing
+kubeconfig or an unreachable API server shows up as the snapshot's error line while the app
+keeps running; levers raise `PlatformError` with one line for the driver to show.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Mapping, Sequence
+
+from collectors.kubernetes.api import Kube, connect
+from collectors.kubernetes.discovery import group_pods, version_statuses
+from collectors.kubernetes.errors import describe
+from collectors.kubernetes.levers import LEVERS, Lever
+from strategies.model import PlatformSnapshot, frozen_map
+from strategies.ports import PlatformError
+from strategies.spec import ReleaseSpec
+
+DEFAULT_LEVER = "replicas"
+
+
+class KubernetesPlatform:
+    """Platform and TrafficRouter for `[platform] kind = "kubernetes"`."""
+
+    kind = "kubernetes"
+
+    def __init__(self, spec: ReleaseSpec, kube: Kube | None = None):
+        self.spec = spec
+        self.lever_name = str(spec.platform.options.get("lever") or DEFAULT_LEVER)
+        self._kube = kube
+        self._lever: Lever | None = None
+        self._lock = asyncio.Lock()
+
+    async def lever(self) -> Lever:
+        """The lever, connecting to the API server on first use."""
+        async with self._lock:
+            if self._lever is None:
+                if self._kube is None:
+                    options = self.spec.platform.options
+                    api, namespace, server = await asyncio.to_thread(connect, options)
+                    timeout = float(options.get("request_timeout") or max(1.0, self.spec.metrics.timeout))
+                    self._kube = Kube(api, namespace, timeout=timeout, server=server)
+                self._lever = LEVERS[self.lever_name](self._kube, self.spec)
+            return self._lever
+
+    # ------------------------------------------------------------------ Platform
+
+    async def snapshot(self, versions: Sequence[str], now: float) -> PlatformSnapshot:
+        try:
+            lever = await self.lever()
+            kube = lever.kube
+            selector = self.spec.platform.selector
+            pods = group_pods(await kube.list_pods(selector), self.spec.platform.version_label, selector,
+                              self.spec.metrics.metrics_path)
+            view = await lever.view(pods)
+        except PlatformError as exc:
+            return PlatformSnapshot(at=now, error=str(exc), weight_note=self._note())
+        except Exception as exc:  # a bug or an odd object must not take the app down
+            return PlatformSnapshot(at=now, error=str(describe(exc, "read the release", self._where())),
+                                    weight_note=self._note())
+        statuses = version_statuses(list(versions), pods, view.workloads,
+                                    str(self.spec.platform.options.get("container") or ""))
+        return PlatformSnapshot(at=now, versions=frozen_map(statuses), weights=frozen_map(view.weights),
+                                weight_note=self._note(), status=view.status)
+
+    async def scale(self, version: str, replicas: int) -> None:
+        await self._act(f"scale {version} to {replicas}", lambda lever: lever.scale(version, replicas))
+
+    # ------------------------------------------------------------------ TrafficRouter
+
+    async def set_weights(self, weights: Mapping[str, int]) -> None:
+        cand = self.spec.release.candidate
+        base = self.spec.release.baseline
+        weight = int(weights[cand]) if cand in weights else 100 - int(weights.get(base, 100))
+        await self._act(f"set candidate weight to {weight}%", lambda lever: lever.set_weight(weight))
+
+    async def weights(self) -> Mapping[str, float]:
+        snap = await self.snapshot(self.spec.versions, 0.0)
+        if snap.error:
+            raise PlatformError(snap.error)
+        return snap.weights
+
+    async def close(self) -> None:
+        if self._kube is not None:
+            await asyncio.to_thread(self._kube.close)
+
+    # ------------------------------------------------------------------ helpers
+
+    async def _act(self, what: str, call) -> None:
+        try:
+            await call(await self.lever())
+        except PlatformError:
+            raise
+        except Exception as exc:  # one line, never a traceback
+            raise describe(exc, what, self._where()) from None
+
+    def _note(self) -> str:
+        return LEVERS[self.lever_name].weight_note
+
+    def _where(self) -> str:
+        return self._kube.where if self._kube is not None else "the cluster"
+
+
+def open_kubernetes(spec: ReleaseSpec) -> KubernetesPlatform:
+    """The adapter for a spec with `kind = "kubernetes"`; use it as platform and as router."""
+    return KubernetesPlatform(spec)
