@@ -7,6 +7,7 @@ kubectl's (the STATUS column), which is what our users read in k9s every day.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
@@ -20,7 +21,7 @@ def selector_matches(labels: Mapping[str, str], selector: str) -> bool:
     object out of the snapshot if an older server or a proxy ignores the parameter. Set-based
     terms (`in`, `notin`) are left to the server.
     """
-    for term in (t.strip() for t in selector.split(",")):
+    for term in (t.strip() for t in re.split(r",(?![^(]*\))", selector)):
         if not term or " in " in term or " notin " in term:
             continue
         if "!=" in term:
