@@ -125,9 +125,13 @@ def deployments_by_version(deployments: Iterable[Mapping[str, Any]], version_lab
 
 
 def version_statuses(versions: Sequence[str], pods: Mapping[str, list[Instance]],
-                     workloads: Mapping[str, Mapping[str, Any]], container: str = ""
-                     ) -> dict[str, VersionStatus]:
-    """One VersionStatus per version asked for and per version seen running."""
+                     workloads: Mapping[str, Mapping[str, Any]], container: str = "",
+                     desired: Mapping[str, int] | None = None) -> dict[str, VersionStatus]:
+    """One VersionStatus per version asked for and per version seen running.
+
+    `desired` (from the lever) wins over a workload's spec.replicas where both exist.
+    """
+    desired = desired or {}
     names = list(dict.fromkeys([*versions, *pods]))
     result: dict[str, VersionStatus] = {}
     for name in names:
@@ -139,7 +143,8 @@ def version_statuses(versions: Sequence[str], pods: Mapping[str, list[Instance]]
         result[name] = VersionStatus(
             version=name,
             instances=instances,
-            desired=int(spec["replicas"]) if workload and spec.get("replicas") is not None else None,
+            desired=desired[name] if name in desired else (
+                int(spec["replicas"]) if workload and spec.get("replicas") is not None else None),
             image=image,
             updated=int(status.get("updatedReplicas") or 0) if workload else None,
         )

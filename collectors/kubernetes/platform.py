@@ -12,7 +12,7 @@ import asyncio
 from collections.abc import Mapping, Sequence
 
 from collectors.kubernetes.api import Kube, connect
-from collectors.kubernetes.discovery import group_pods, version_statuses
+from collectors.kubernetes.discovery import group_pods, percents, version_statuses
 from collectors.kubernetes.errors import describe
 from collectors.kubernetes.levers import LEVERS, Lever
 from strategies.model import PlatformSnapshot, frozen_map
@@ -49,21 +49,28 @@ class KubernetesPlatform:
     # ------------------------------------------------------------------ Platform
 
     async def snapshot(self, versions: Sequence[str], now: float) -> PlatformSnapshot:
+        """Pods and the lever's objects, read concurrently; any failure is the snapshot's error."""
         try:
             lever = await self.lever()
-            kube = lever.kube
             selector = self.spec.platform.selector
-            pods = group_pods(await kube.list_pods(selector), self.spec.platform.version_label, selector,
-                              self.spec.metrics.metrics_path)
-            view = await lever.view(pods)
+            results = await asyncio.gather(lever.kube.list_pods(selector), lever.view(), return_exceptions=True)
+            for result in results:  # report the first failure in a fixed order, not the fastest one
+                if isinstance(result, BaseException):
+                    raise result
+            items, view = results
         except PlatformError as exc:
             return PlatformSnapshot(at=now, error=str(exc), weight_note=self._note())
         except Exception as exc:  # a bug or an odd object must not take the app down
             return PlatformSnapshot(at=now, error=str(describe(exc, "read the release", self._where())),
                                     weight_note=self._note())
+        pods = group_pods(items, self.spec.platform.version_label, selector, self.spec.metrics.metrics_path)
+        weights = view.weights
+        if weights is None:
+            weights = percents({v: float(sum(1 for i in pods.get(v, ()) if i.ready))
+                                for v in dict.fromkeys([*versions, *pods])})
         statuses = version_statuses(list(versions), pods, view.workloads,
-                                    str(self.spec.platform.options.get("container") or ""))
-        return PlatformSnapshot(at=now, versions=frozen_map(statuses), weights=frozen_map(view.weights),
+                                    str(self.spec.platform.options.get("container") or ""), view.desired)
+        return PlatformSnapshot(at=now, versions=frozen_map(statuses), weights=frozen_map(weights),
                                 weight_note=self._note(), status=view.status)
 
     async def scale(self, version: str, replicas: int) -> None:

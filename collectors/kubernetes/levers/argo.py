@@ -10,6 +10,7 @@ weight than the Rollout's current setWeight promotes past the current pause.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from typing import Any
 
@@ -17,7 +18,6 @@ from collectors.kubernetes.api import MERGE, ROLLOUT
 from collectors.kubernetes.discovery import template_labels
 from collectors.kubernetes.errors import KubeError
 from collectors.kubernetes.levers.base import Lever, LeverView
-from strategies.model import Instance
 
 
 class ArgoRollout(Lever):
@@ -30,16 +30,24 @@ class ArgoRollout(Lever):
     async def read(self) -> dict[str, Any]:
         return await self.kube.get_custom(ROLLOUT, self.rollout)
 
-    async def view(self, pods: Mapping[str, list[Instance]]) -> LeverView:
+    async def view(self) -> LeverView:
         ro = await self.read()
         current = template_labels(ro).get(self.label, "")
         status = ro.get("status") or {}
+        total = int((ro.get("spec") or {}).get("replicas") or 0)
         if status.get("stableRS") and status.get("currentPodHash") == status.get("stableRS") and current:
             weights = {current: 100.0}
+            desired = {current: total}
         else:
             weight = set_weight(ro)
             weights = {self.base: float(100 - weight), self.cand: float(weight)}
-        return LeverView(workloads={current: ro} if current else {}, weights=weights, status=describe(ro))
+            canary = math.ceil(total * weight / 100)
+            routed = bool(((ro.get("spec") or {}).get("strategy") or {}).get("canary", {}).get("trafficRouting"))
+            # Argo's basic canary shrinks the stable side as the canary grows; with a traffic
+            # router the stable side stays at full size.
+            desired = {self.cand: canary, self.base: total if routed else max(0, total - canary)}
+        return LeverView(workloads={current: ro} if current else {}, weights=weights, status=describe(ro),
+                         desired=desired)
 
     async def set_weight(self, weight: int) -> None:
         if weight <= 0:

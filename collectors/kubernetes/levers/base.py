@@ -15,7 +15,7 @@ from typing import Any
 from collectors.kubernetes.api import Kube
 from collectors.kubernetes.discovery import deployments_by_version
 from collectors.kubernetes.errors import KubeError
-from strategies.model import Instance, no_entries
+from strategies.model import no_entries
 from strategies.ports import PlatformError
 from strategies.spec import ReleaseSpec
 
@@ -24,11 +24,17 @@ CONFLICT_RETRIES = 3
 
 @dataclass(frozen=True)
 class LeverView:
-    """The lever's objects as read now: workloads per version, routed weights, a status line."""
+    """The lever's objects as read now.
+
+    `weights` None means "traffic follows ready pods" (the platform counts them); `desired`
+    overrides the replicas wanted per version where the lever, not a Deployment per version,
+    sizes them (a rolling update's batch, an Argo canary's share).
+    """
 
     workloads: Mapping[str, Mapping[str, Any]] = field(default_factory=no_entries)
-    weights: Mapping[str, float] = field(default_factory=no_entries)
+    weights: Mapping[str, float] | None = None
     status: str = ""
+    desired: Mapping[str, int] = field(default_factory=no_entries)
 
 
 class Lever:
@@ -46,7 +52,7 @@ class Lever:
         self.label = spec.platform.version_label
         self.size = max(1, spec.platform.replicas)
 
-    async def view(self, pods: Mapping[str, list[Instance]]) -> LeverView:
+    async def view(self) -> LeverView:
         raise NotImplementedError
 
     async def set_weight(self, weight: int) -> None:

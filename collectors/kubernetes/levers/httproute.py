@@ -15,7 +15,6 @@ from typing import Any
 from collectors.kubernetes.api import HTTPROUTE, MERGE
 from collectors.kubernetes.discovery import percents
 from collectors.kubernetes.levers.base import Lever, LeverView, retry_on_conflict
-from strategies.model import Instance
 from strategies.ports import PlatformError
 
 
@@ -32,7 +31,7 @@ class HTTPRouteWeights(Lever):
         named = self.options.get("backends") or {}
         return {v: str(named.get(v) or f"{self.spec.release.service}-{v}") for v in (self.base, self.cand)}
 
-    async def view(self, pods: Mapping[str, list[Instance]]) -> LeverView:
+    async def view(self) -> LeverView:
         route = await self.kube.get_custom(HTTPROUTE, self.route)
         by_name = {name: v for v, name in self.backends.items()}
         totals: dict[str, float] = {}

@@ -8,11 +8,8 @@ says: "weight ≈ replicas". Like Argo Rollouts' basic canary, the total stays n
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-
 from collectors.kubernetes.discovery import percents
 from collectors.kubernetes.levers.base import Lever, LeverView
-from strategies.model import Instance
 
 
 class ReplicaRatio(Lever):
@@ -33,7 +30,7 @@ class ReplicaRatio(Lever):
         cand = max(1, round(n * weight / 100))
         return {self.base: max(1, n - cand), self.cand: cand}
 
-    async def view(self, pods: Mapping[str, list[Instance]]) -> LeverView:
+    async def view(self) -> LeverView:
         found = await self.deployments()
         ready = {v: float((found[v].get("status") or {}).get("readyReplicas") or 0)
                  for v in (self.base, self.cand) if v in found}

@@ -16,9 +16,8 @@ from collections.abc import Mapping
 from typing import Any
 
 from collectors.kubernetes.api import JSON_PATCH
-from collectors.kubernetes.discovery import labels_of, percents, rollout_status, template_labels
+from collectors.kubernetes.discovery import labels_of, rollout_status, template_labels
 from collectors.kubernetes.levers.base import Lever, LeverView
-from strategies.model import Instance
 from strategies.ports import PlatformError
 
 REVISION = "deployment.kubernetes.io/revision"
@@ -53,20 +52,26 @@ class RollingUpdate(Lever):
                                 "set platform.deployment")
         return found[0]
 
-    async def view(self, pods: Mapping[str, list[Instance]]) -> LeverView:
+    async def view(self) -> LeverView:
         dep = await self.deployment()
         spec = dep.get("spec") or {}
-        updated = int((dep.get("status") or {}).get("updatedReplicas") or 0)
+        status = dep.get("status") or {}
+        updated = int(status.get("updatedReplicas") or 0)
+        current = template_labels(dep).get(self.label, "")
         if self._hold_at is not None and updated >= self._hold_at and not spec.get("paused") \
-                and template_labels(dep).get(self.label) == self.cand:
+                and current == self.cand:
             dep = await self.pause()
             spec = dep.get("spec") or {}
         _, message = rollout_status(dep)
         if spec.get("paused"):
             message = f'deployment "{dep["metadata"]["name"]}" paused: {message}'
-        current = template_labels(dep).get(self.label, "")
-        ready = {v: float(sum(1 for i in items if i.ready)) for v, items in pods.items()}
-        return LeverView(workloads={current: dep} if current else {}, weights=percents(ready), status=message)
+        total = int(spec.get("replicas") or 0)
+        new = min(total, self._hold_at) if self._hold_at is not None and current == self.cand else total
+        desired = {current: new} if current else {}
+        old = self.base if current == self.cand else self.cand
+        if current and old != current:
+            desired[old] = total - new
+        return LeverView(workloads={current: dep} if current else {}, status=message, desired=desired)
 
     async def set_weight(self, weight: int) -> None:
         dep = await self.deployment()

@@ -6,10 +6,7 @@ every other selector key stays as the user wrote it. Switching back is the same 
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-
 from collectors.kubernetes.levers.base import Lever, LeverView
-from strategies.model import Instance
 from strategies.ports import PlatformError
 
 
@@ -20,7 +17,7 @@ class ServiceSwitch(Lever):
     def service(self) -> str:
         return str(self.options.get("service") or self.spec.release.service)
 
-    async def view(self, pods: Mapping[str, list[Instance]]) -> LeverView:
+    async def view(self) -> LeverView:
         svc = await self.kube.get_service(self.service)
         selected = str(((svc.get("spec") or {}).get("selector") or {}).get(self.label) or "")
         weights = {v: (100.0 if v == selected else 0.0) for v in (self.base, self.cand)}

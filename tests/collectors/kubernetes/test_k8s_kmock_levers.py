@@ -212,6 +212,9 @@ def test_rolling_lever_updates_pauses_and_reports(tmp_path: Path) -> None:
             assert stored(k, DEPLOYMENTS, "checkout")["spec"]["paused"] is True  # batch held
             assert snap.status.startswith('deployment "checkout" paused: Waiting for deployment')
             assert snap.weight_note == "weight ≈ ready pods"
+            # the 50% batch of 4: two new pods wanted, two old ones kept while the batch is held
+            assert (snap.versions["v2"].desired, snap.versions["v1"].desired) == (2, 2)
+            assert snap.versions["v2"].updated == 2
             await platform.set_weights({"v1": 0, "v2": 100})  # the last batch: resume
             await platform.close()
             assert "paused" not in stored(k, DEPLOYMENTS, "checkout")["spec"]
@@ -229,7 +232,8 @@ def test_argo_lever_reads_and_promotes_like_the_plugin(tmp_path: Path) -> None:
             assert snap.error is None
             assert snap.status == "Rollout checkout: Paused, step 1/6, setWeight 20, CanaryPauseStep"
             assert dict(snap.weights) == {"v1": 80.0, "v2": 20.0}
-            assert snap.versions["v2"].desired == 4
+            # basic canary (no trafficRouting): 20% of 4 is one canary pod, the stable side shrinks to 3
+            assert (snap.versions["v2"].desired, snap.versions["v1"].desired) == (1, 3)
             await platform.set_weights({"v1": 80, "v2": 20})  # already there: nothing to do
             assert writes(k) == []
             await platform.set_weights({"v1": 50, "v2": 50})  # past the pause: promote
