@@ -39,12 +39,17 @@ class KubernetesPlatform:
         async with self._lock:
             if self._lever is None:
                 if self._kube is None:
-                    options = self.spec.platform.options
-                    api, namespace, server = await asyncio.to_thread(connect, options)
-                    timeout = float(options.get("request_timeout") or max(1.0, self.spec.metrics.timeout))
-                    self._kube = Kube(api, namespace, timeout=timeout, server=server)
+                    # In a thread: reading the kubeconfig may run an exec credential plugin, and the
+                    # client's API classes take seconds to import on first use.
+                    self._kube = await asyncio.to_thread(self._connect)
                 self._lever = LEVERS[self.lever_name](self._kube, self.spec)
             return self._lever
+
+    def _connect(self) -> Kube:
+        options = self.spec.platform.options
+        api, namespace, server = connect(options)
+        timeout = float(options.get("request_timeout") or max(1.0, self.spec.metrics.timeout))
+        return Kube(api, namespace, timeout=timeout, server=server)
 
     # ------------------------------------------------------------------ Platform
 

@@ -293,3 +293,12 @@ def test_bad_kubeconfig_context_is_one_line(tmp_path: Path) -> None:
     snap = asyncio.run(platform_for(spec).snapshot(["v1"], 1.0))
     assert snap.error is not None and "\n" not in snap.error
     assert snap.error.startswith(f"kubernetes: cannot load kubeconfig {kubeconfig} context 'nope':")
+
+
+def test_in_cluster_outside_a_pod_is_one_line(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("KUBERNETES_SERVICE_HOST", raising=False)
+    monkeypatch.delenv("KUBERNETES_SERVICE_PORT", raising=False)
+    spec = make_spec(tmp_path / "unused", "replicas", in_cluster=True)
+    snap = asyncio.run(platform_for(spec).snapshot(["v1"], 1.0))
+    assert snap.error is not None and "\n" not in snap.error
+    assert snap.error.startswith("kubernetes: cannot load in-cluster service account:")
