@@ -3,7 +3,7 @@
 A Service spreads connections over ready endpoints, so the candidate's share is roughly its
 share of ready replicas. That is approximate (and coarse with few replicas), which the screen
 says: "weight ≈ replicas". Like Argo Rollouts' basic canary, the total stays near
-`platform.replicas`, and each side keeps one pod while both are in play.
+`platform.replicas`, and each side keeps at least one pod while both are in play.
 """
 
 from __future__ import annotations
@@ -27,8 +27,10 @@ class ReplicaRatio(Lever):
             return {self.base: n, self.cand: 0}
         if weight >= 100:
             return {self.base: 0, self.cand: n}
-        cand = max(1, round(n * weight / 100))
-        return {self.base: max(1, n - cand), self.cand: cand}
+        if n == 1:  # one pod each: about half the traffic, never all of it too early
+            return {self.base: 1, self.cand: 1}
+        cand = min(n - 1, max(1, round(n * weight / 100)))
+        return {self.base: n - cand, self.cand: cand}
 
     async def view(self) -> LeverView:
         found = await self.deployments()

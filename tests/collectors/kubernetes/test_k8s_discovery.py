@@ -110,3 +110,19 @@ def test_argo_set_weight_and_patches() -> None:
     done["status"]["currentPodHash"] = done["status"]["stableRS"]
     assert promote_patches(done, full=True) == (None, None, None)
     assert describe(fixture("rollout")) == "Rollout checkout: Paused, step 1/6, setWeight 20, CanaryPauseStep"
+
+
+@pytest.mark.parametrize(("size", "weight", "expected"), [
+    (4, 0, {"v1": 4, "v2": 0}), (4, 5, {"v1": 3, "v2": 1}), (4, 50, {"v1": 2, "v2": 2}),
+    (4, 90, {"v1": 1, "v2": 3}), (4, 100, {"v1": 0, "v2": 4}),
+    (1, 10, {"v1": 1, "v2": 1}),  # one replica each while both are in play: ≈50%, never 100% early
+    (10, 25, {"v1": 8, "v2": 2}),
+])
+def test_replica_split(size: int, weight: int, expected: dict) -> None:
+    from collectors.kubernetes.levers.replicas import ReplicaRatio
+    from strategies.spec import parse_spec
+
+    spec = parse_spec({"release": {"service": "checkout", "baseline": "v1", "candidate": "v2"},
+                       "platform": {"kind": "kubernetes", "replicas": size, "lever": "replicas"},
+                       "strategy": {"kind": "canary", "steps": [weight or 1]}})
+    assert ReplicaRatio(None, spec).split(weight) == expected  # type: ignore[arg-type]
