@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from kubernetes import client, config
+from urllib3.util.retry import Retry
 
 from collectors.kubernetes.errors import KubeError, describe
 
@@ -57,16 +58,20 @@ def connect(options: Mapping[str, Any]) -> tuple[client.ApiClient, str, str]:
             and os.environ.get("KUBERNETES_SERVICE_HOST"):
         in_cluster = True
     try:
+        cfg = client.Configuration()
         if in_cluster:
-            cfg = client.Configuration()
             config.load_incluster_config(client_configuration=cfg)
-            api = client.ApiClient(cfg)
             if not namespace and SERVICE_ACCOUNT_NAMESPACE.exists():
                 namespace = SERVICE_ACCOUNT_NAMESPACE.read_text().strip()
         else:
-            api = config.new_client_from_config(config_file=kubeconfig, context=context)
+            config.load_kube_config(config_file=kubeconfig, context=context, client_configuration=cfg)
             if not namespace:
                 namespace = _context_namespace(kubeconfig, context)
+        # No silent read retries: each call is bounded by its own timeout and the next tick is
+        # the retry (urllib3 would retry a GET three times, quadrupling the wait). A failed
+        # connect, which sent nothing, may be tried once more.
+        cfg.retries = Retry(total=1, connect=1, read=0, redirect=0, status=0, other=0)
+        api = client.ApiClient(cfg)
     except (config.ConfigException, OSError, ValueError, TypeError) as exc:
         source = "in-cluster service account" if in_cluster else f"kubeconfig {kubeconfig or default_path}"
         where = f" context {context!r}" if context and not in_cluster else ""

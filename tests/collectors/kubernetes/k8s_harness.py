@@ -121,6 +121,8 @@ class RecordedAPI:
     routes: dict[tuple[str, str], list[tuple[int, Any]]] = field(default_factory=dict)
     seen: list[Seen] = field(default_factory=list)
     url: str = ""
+    delay: float = 0.0  # seconds to wait before answering (a slow API server)
+    released: threading.Event = field(default_factory=threading.Event)
 
     def on(self, method: str, path: str, *responses: tuple[int, Any]) -> None:
         self.routes[(method, path)] = list(responses)
@@ -146,6 +148,8 @@ def recorded() -> Iterator[RecordedAPI]:
             raw = self.rfile.read(length) if length else b""
             api.seen.append(Seen(self.command, parts.path, parse_qs(parts.query),
                                  self.headers.get("Content-Type", ""), json.loads(raw) if raw else None))
+            if api.delay:
+                api.released.wait(api.delay)
             code, body = api.answer(self.command, parts.path)
             if isinstance(body, str):  # the API server's plain-text answer for paths it does not serve
                 data, kind = body.encode(), "text/plain; charset=utf-8"
@@ -169,6 +173,7 @@ def recorded() -> Iterator[RecordedAPI]:
     try:
         yield api
     finally:
+        api.released.set()
         server.shutdown()
         server.server_close()
         thread.join(timeout=5)

@@ -201,3 +201,13 @@ def test_argo_promote_mid_analysis_steps_forward(recorded: RecordedAPI, tmp_path
                            "analysis checkout-7c9f6d4b8-5-2 Running")
     assert dict(snap.weights) == {"v1": 50.0, "v2": 50.0}
     assert snap.versions["v2"].instances[0].state == "CrashLoopBackOff"
+
+
+def test_slow_api_server_times_out_with_one_line(recorded: RecordedAPI, tmp_path: Path) -> None:
+    recorded.on("GET", f"/api/v1/namespaces/{NS}/pods", (200, fixture("pods")))
+    recorded.delay = 5.0  # far beyond request_timeout; released when the test ends
+    platform = platform_for(spec_for(recorded, tmp_path, "service", request_timeout=0.3))
+    snap = asyncio.run(platform.snapshot(["v1", "v2"], 1.0))
+    assert snap.error == (f"kubernetes: cannot list pods in namespace {NS} on {recorded.url}: "
+                          "API server did not answer in time")
+    assert [c.path for c in recorded.seen].count(f"/api/v1/namespaces/{NS}/pods") == 1  # not retried
