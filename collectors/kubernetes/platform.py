@@ -9,7 +9,7 @@ keeps running; levers raise `PlatformError` with one line for the driver to show
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 
 from collectors.kubernetes.api import Kube, connect
 from collectors.kubernetes.discovery import group_pods, percents, version_statuses
@@ -101,7 +101,7 @@ class KubernetesPlatform:
 
     # ------------------------------------------------------------------ helpers
 
-    async def _act(self, what: str, call) -> None:
+    async def _act(self, what: str, call: Callable[[Lever], Awaitable[None]]) -> None:
         try:
             await call(await self.lever())
         except PlatformError:

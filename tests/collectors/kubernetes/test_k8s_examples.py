@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 import yaml
-from k8s_harness import DEPLOYMENTS, HTTPROUTES, NS, ROLLOUTS, SERVICES, kmock_cluster, seed, stored
+from k8s_harness import DEPLOYMENTS, HTTPROUTES, NS, ROLLOUTS, SERVICES, kmock_cluster, seed, stored, writes
 
 from collectors.kubernetes import KubernetesPlatform
 from strategies.spec import load_spec, parse_spec
@@ -102,3 +102,22 @@ def test_example_lever_moves_on_its_manifests(lever: str, tmp_path: Path) -> Non
         "argo": {"abort": True},
     }
     assert asyncio.run(scenario()) == expected[lever]
+
+
+@pytest.mark.parametrize("lever", sorted(MANIFESTS))
+def test_watching_writes_nothing(lever: str, tmp_path: Path) -> None:
+    """A read-only session only takes snapshots and asks for weights: not one write may go out."""
+    async def scenario() -> list:
+        async with kmock_cluster(tmp_path) as (k, kubeconfig):
+            for doc in manifests(*MANIFESTS[lever]):
+                seed(k, RESOURCES[doc["kind"]], doc)
+            platform = KubernetesPlatform(_spec_on(kubeconfig, lever))
+            for tick in range(3):
+                snap = await platform.snapshot(["v1", "v2"], float(tick))
+                assert snap.error is None, snap.error
+                await platform.weights()
+            await platform.close()
+            return writes(k) + [r for r in list(k) if r.method.value == "GET"][:1]
+
+    sent = asyncio.run(scenario())
+    assert len(sent) == 1 and sent[0].method.value == "GET"  # reads happened, writes did not
