@@ -15,7 +15,7 @@ import yaml
 from k8s_harness import DEPLOYMENTS, HTTPROUTES, NS, ROLLOUTS, SERVICES, kmock_cluster, seed, stored, writes
 
 from collectors.kubernetes import KubernetesPlatform
-from strategies.spec import load_spec, parse_spec
+from strategies.spec import SpecError, load_spec, parse_spec
 
 EXAMPLES = Path(__file__).resolve().parents[3] / "examples" / "kubernetes"
 RESOURCES = {"Deployment": DEPLOYMENTS, "Service": SERVICES, "HTTPRoute": HTTPROUTES, "Rollout": ROLLOUTS}
@@ -121,3 +121,19 @@ def test_watching_writes_nothing(lever: str, tmp_path: Path) -> None:
 
     sent = asyncio.run(scenario())
     assert len(sent) == 1 and sent[0].method.value == "GET"  # reads happened, writes did not
+
+
+@pytest.mark.parametrize(("lever", "strategy", "problems"), [
+    ("service", "canary", ["platform.lever: 'service' switches all traffic at once: use it with strategy kind "
+                           "'blue-green', or lever 'replicas' or 'httproute' for 'canary'"]),
+    ("rolling", "blue-green", ["platform.lever: 'rolling' drives a rolling update: use it with strategy kind "
+                               "'rolling', not 'blue-green'",
+                               "platform.images: lever 'rolling' needs the candidate's image (images.v2 = \"...\")"]),
+])
+def test_lever_and_strategy_must_fit(lever: str, strategy: str, problems: list[str]) -> None:
+    data = tomllib.loads((EXAMPLES / f"{lever}.toml").read_text())
+    data["strategy"] = {"kind": strategy, "steps": [50]}
+    data["platform"].pop("images", None)
+    with pytest.raises(SpecError) as err:
+        parse_spec(data, "x.toml")
+    assert err.value.lines() == [f"x.toml: {p}" for p in problems]

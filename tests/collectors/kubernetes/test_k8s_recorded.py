@@ -119,6 +119,7 @@ def test_rolling_undo_sends_kubectls_patch(recorded: RecordedAPI, tmp_path: Path
     recorded.on("PATCH", f"{APPS}/deployments/checkout", (200, resumed), (200, resumed))
     recorded.on("GET", f"{APPS}/replicasets", (200, fixture("replicasets")))
     platform = platform_for(spec_for(recorded, tmp_path, "rolling", deployment="checkout",
+                                     images={"v2": "ghcr.io/acme/checkout:1.5.0"},
                                      strategy={"kind": "rolling", "max_surge": 1}))
     asyncio.run(platform.set_weights({"v1": 100, "v2": 0}))
     resume, undo = recorded.calls("PATCH")
@@ -146,6 +147,7 @@ def test_rolling_undo_without_history(recorded: RecordedAPI, tmp_path: Path) -> 
     only["items"] = only["items"][:1]
     recorded.on("GET", f"{APPS}/replicasets", (200, only))
     platform = platform_for(spec_for(recorded, tmp_path, "rolling", deployment="checkout",
+                                     images={"v2": "ghcr.io/acme/checkout:1.5.0"},
                                      strategy={"kind": "rolling", "max_surge": 1}))
     with pytest.raises(PlatformError) as err:
         asyncio.run(platform.set_weights({"v1": 100, "v2": 0}))
@@ -206,7 +208,8 @@ def test_argo_promote_mid_analysis_steps_forward(recorded: RecordedAPI, tmp_path
 def test_slow_api_server_times_out_with_one_line(recorded: RecordedAPI, tmp_path: Path) -> None:
     recorded.on("GET", f"/api/v1/namespaces/{NS}/pods", (200, fixture("pods")))
     recorded.delay = 5.0  # far beyond request_timeout; released when the test ends
-    platform = platform_for(spec_for(recorded, tmp_path, "service", request_timeout=0.3))
+    platform = platform_for(spec_for(recorded, tmp_path, "service", request_timeout=0.3,
+                                     strategy={"kind": "blue-green"}))
     snap = asyncio.run(platform.snapshot(["v1", "v2"], 1.0))
     assert snap.error == (f"kubernetes: cannot list pods in namespace {NS} on {recorded.url}: "
                           "API server did not answer in time")
