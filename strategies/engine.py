@@ -445,8 +445,12 @@ class Engine:
         wanted = step_replicas(self.plan, state.step).get(self.candidate)
         if snapshot is not None and wanted:
             platform = snapshot.platform
-            ready = platform.version(self.candidate).ready if platform and not platform.error \
-                else None
+            status = platform.version(self.candidate) if platform and not platform.error else None
+            ready = status.ready if status is not None else None
+            if status is not None and status.desired:
+                # Where the lever sizes versions itself (replica-ratio canary, rolling batch,
+                # Argo canary), the platform wants fewer candidate pods than full size.
+                wanted = min(wanted, status.desired)
             if ready is None:
                 reasons.append("platform state unknown")
             elif ready < wanted:
