@@ -39,7 +39,7 @@ replicas = 2
 
 [metrics]
 source = "scrape"
-interval = "1s"
+interval = "250ms"
 window = "10s"
 stale_after = "5s"
 
