@@ -42,8 +42,8 @@ def holding_lines(state: State) -> list[str]:
     lines = [str(r) for r in state.extra.get("holding", ())]
     rollout = state.rollout
     if rollout.paused:
-        lines.insert(0, f"paused by {rollout.paused_by or 'operator'}: {rollout.pause_reason} "
-                        "— resume with space")
+        why = rollout.pause_reason or f"paused by {rollout.paused_by or 'operator'}"
+        lines.insert(0, f"{why} — resume with space")
     return lines
 
 

@@ -44,8 +44,8 @@ class RolloutBar(Static):
                 top.append(" (timer stopped)", style="yellow")
         if rollout.paused:
             top.append("  ⏸ PAUSED ", style="bold black on yellow")
-            who = rollout.paused_by or "operator"
-            top.append(f" by {who}: {rollout.pause_reason}", style="yellow")
+            top.append(f" {rollout.pause_reason or 'by ' + (rollout.paused_by or 'operator')}",
+                       style="yellow")
         elif rollout.phase.terminal or rollout.phase is Phase.ROLLING_BACK:
             top.append(f"  {rollout.reason}", style=PHASE_STYLE[rollout.phase])
         if state.weight_note:
