@@ -11,7 +11,6 @@ the previous ReplicaSet's template and annotations are written back with a JSON 
 
 from __future__ import annotations
 
-import math
 from collections.abc import Mapping
 from typing import Any
 
@@ -82,7 +81,7 @@ class RollingUpdate(Lever):
                 await self.undo(dep)
             return
         replicas = int((dep.get("spec") or {}).get("replicas") or self.size)
-        self._hold_at = math.ceil(replicas * weight / 100) if weight < 100 else None
+        self._hold_at = batch_target(replicas, weight)
         if current != self.cand:
             await self.kube.patch_deployment(dep["metadata"]["name"], self.update_patch(dep))
         elif (dep.get("spec") or {}).get("paused"):
@@ -153,6 +152,14 @@ class RollingUpdate(Lever):
             raise PlatformError(f'kubernetes: no rollout history found for deployment "{dep["metadata"]["name"]}" '
                                 "(nothing to undo to)")
         return ranked[1]
+
+
+def batch_target(replicas: int, weight: int) -> int | None:
+    """Updated pods at which to hold a batch; None for the last one (let the rollout finish).
+
+    The plan's weights are rounded shares of whole batches, so rounding back gives the batch.
+    """
+    return max(1, round(replicas * weight / 100)) if weight < 100 else None
 
 
 def undo_patch(dep: Mapping[str, Any], previous: Mapping[str, Any], template: Mapping[str, Any]) -> list[dict]:

@@ -126,3 +126,19 @@ def test_replica_split(size: int, weight: int, expected: dict) -> None:
                        "platform": {"kind": "kubernetes", "replicas": size, "lever": "replicas"},
                        "strategy": {"kind": "canary", "steps": [weight or 1]}})
     assert ReplicaRatio(None, spec).split(weight) == expected  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("size", [1, 2, 3, 4, 5, 7, 10])
+@pytest.mark.parametrize(("surge", "unavailable"), [(1, 0), (2, 0), (1, 1), (0, 1)])
+def test_rolling_batches_hold_where_the_plan_expects(size: int, surge: int, unavailable: int) -> None:
+    from collectors.kubernetes.levers.rolling import batch_target
+    from strategies.plans import build_plan
+    from strategies.spec import parse_spec
+
+    spec = parse_spec({"release": {"service": "c", "baseline": "v1", "candidate": "v2"},
+                       "platform": {"kind": "kubernetes", "lever": "rolling", "replicas": size, "images": {"v2": "x"}},
+                       "strategy": {"kind": "rolling", "max_surge": surge, "max_unavailable": unavailable}})
+    steps = build_plan(spec).steps
+    targets = [batch_target(size, s.weight) for s in steps]
+    assert targets[-1] is None  # the last batch runs to the end
+    assert targets[:-1] == [s.replicas["v2"] for s in steps[:-1]]
