@@ -252,3 +252,11 @@ def _signals(on_signal: Any) -> Any:
     finally:
         for sig in installed:
             loop.remove_signal_handler(sig)
+
+
+def outcome_code(driver: Driver) -> int:
+    """Exit code for a run that ended without the headless rules (e.g. the app was quit)."""
+    phase = driver.engine.state.phase
+    if phase is Phase.SUCCEEDED:
+        return exitcodes.PROMOTED
+    return exitcodes.ROLLED_BACK

@@ -23,7 +23,7 @@ from strategies.ports import MetricSource, Platform, TrafficRouter
 from strategies.spec import ReleaseSpec, SpecError, load_spec
 from tui import exitcodes
 from tui.driver import Driver
-from tui.headless import Until, run_headless
+from tui.headless import Until, outcome_code, run_headless_async
 
 
 @dataclass
@@ -85,8 +85,7 @@ def watch_command(args: argparse.Namespace, *, out: TextIO | None = None,
         for line in exc.lines():
             print(line, file=err)
         return exitcodes.USAGE
-    if not getattr(args, "headless", False):
-        return _interactive(spec, args, err)
+    headless = bool(getattr(args, "headless", False))
     observe = bool(getattr(args, "observe", False))
     until = getattr(args, "until", "done") or "done"
     try:  # usage errors before anything is started
@@ -101,32 +100,54 @@ def watch_command(args: argparse.Namespace, *, out: TextIO | None = None,
     recorder = _recorder(record, spec, err) if record else None
     if record and recorder is None:
         return exitcodes.USAGE
-    if adapters is None:
-        from tui.wiring import AdapterUnavailable, build_adapters
+    try:
+        return asyncio.run(_watch(spec, args, adapters, recorder, headless=headless,
+                                  observe=observe, until=until, out=out, err=err))
+    except KeyboardInterrupt:
+        return exitcodes.ROLLED_BACK
 
+
+async def _watch(spec: ReleaseSpec, args: argparse.Namespace, adapters: Any, recorder: Any, *,
+                 headless: bool, observe: bool, until: str, out: TextIO, err: TextIO) -> int:
+    async with contextlib.AsyncExitStack() as resources:
+        if adapters is None:
+            from tui.wiring import AdapterUnavailable, build_adapters, build_source
+
+            try:
+                if spec.platform.kind == "local":
+                    # Local processes are ours to run: the same stack as the demo, with load.
+                    from collectors.local.stack import LocalStack, LocalStackError
+
+                    try:
+                        stack = await resources.enter_async_context(LocalStack(spec))
+                    except LocalStackError as exc:
+                        print(f"releasedeck: {exc}", file=err)
+                        return exitcodes.UNREACHABLE
+                    adapters = (stack.platform, stack.router, build_source(spec))
+                else:
+                    adapters = build_adapters(spec)
+            except AdapterUnavailable as exc:
+                print(f"releasedeck: {exc}", file=err)
+                return exitcodes.USAGE
         try:
-            adapters = build_adapters(spec)
-        except AdapterUnavailable as exc:
-            print(f"releasedeck: {exc}", file=err)
+            wired = wire(spec, adapters, observe=observe,
+                         read_only=bool(getattr(args, "read_only", False)),
+                         journal_path=getattr(args, "journal", None),
+                         fresh=bool(getattr(args, "fresh", False)), out=out, err=err)
+        except OSError as exc:  # e.g. the journal cannot be written
+            print(f"releasedeck: cannot open the journal: {exc}", file=err)
+            await _close_all(adapters)
             return exitcodes.USAGE
-    try:
-        wired = wire(spec, adapters, observe=observe,
-                     read_only=bool(getattr(args, "read_only", False)),
-                     journal_path=getattr(args, "journal", None),
-                     fresh=bool(getattr(args, "fresh", False)), out=out, err=err)
-    except OSError as exc:  # e.g. the journal cannot be written
-        print(f"releasedeck: cannot open the journal: {exc}", file=err)
-        asyncio.run(_close_all(adapters))
-        return exitcodes.USAGE
-    if recorder is not None:
-        wired.driver.add_listener(recorder)
-        wired.closers.append(recorder)
-    try:
-        return run_headless(wired.driver, until=until,
-                            timeout=getattr(args, "timeout", None), out=out, err=err,
-                            observe=observe, alerts=wired.alerts, closers=tuple(wired.closers))
-    finally:
-        wired.journal.close()
+        resources.callback(wired.journal.close)
+        if recorder is not None:
+            wired.driver.add_listener(recorder)
+            wired.closers.append(recorder)
+        if headless:
+            return await run_headless_async(
+                wired.driver, until=until, timeout=getattr(args, "timeout", None), out=out,
+                err=err, observe=observe, alerts=wired.alerts, closers=tuple(wired.closers))
+        return await _interactive(wired, args)
+    return exitcodes.USAGE  # unreachable: the block above always returns
 
 
 async def _close_all(parts: Any) -> None:
@@ -138,23 +159,28 @@ async def _close_all(parts: Any) -> None:
 
 def _recorder(path: str, spec: ReleaseSpec, err: TextIO) -> Any:
     """--record: the trace writer (tui.record, another module); None with a message if absent."""
+    from tui.recorder import TraceRecorder
+
     try:
-        from tui.record import TraceRecorder  # type: ignore[import-not-found]
-    except ImportError:
-        print("releasedeck: --record is not available in this build", file=err)
+        return TraceRecorder(path, spec.release.service)
+    except OSError as exc:
+        print(f"releasedeck: cannot write the trace {path}: {exc}", file=err)
         return None
-    return TraceRecorder(path, spec)
 
 
-def _interactive(spec: ReleaseSpec, args: argparse.Namespace, err: TextIO) -> int:
-    # HOOK (interactive path): the Textual app is written elsewhere (tui.app.ReleaseApp);
-    # the lead wires its constructor here at merge. Until then this says so plainly.
+async def _interactive(wired: Wired, args: argparse.Namespace) -> int:
+    """The operator's screen (or wallboard) over the wired driver; q leaves the journal as is."""
+    from tui.app import ReleaseApp
+
+    app = ReleaseApp(wired.driver, read_only=bool(getattr(args, "read_only", False)),
+                     wallboard=bool(getattr(args, "wallboard", False)),
+                     refresh=float(getattr(args, "refresh", 1.0) or 1.0))
     try:
-        from tui.app import ReleaseApp  # type: ignore[import-not-found]
-    except ImportError:
-        print("releasedeck: the interactive app is not available in this build; "
-              "use --headless", file=err)
-        return exitcodes.USAGE
-    app = ReleaseApp(spec, args)  # the lead adjusts this call at merge
-    result = app.run()
-    return int(result) if isinstance(result, int) else exitcodes.PROMOTED
+        await app.run_async()
+    finally:
+        await wired.alerts.close(2.0)
+        for closer in wired.closers:
+            with contextlib.suppress(Exception):
+                await closer.close()
+        await wired.driver.close()
+    return outcome_code(wired.driver)

@@ -267,7 +267,7 @@ def test_q_quits_and_stops_ticking() -> None:
         app = app_for(world)
         async with app.run_test(size=(100, 30)) as pilot:
             await pilot.press("q")
-            assert await until(pilot, lambda: app._exit)  # noqa: SLF001
+            assert await until(pilot, lambda: app._exit)
         ticks = world.driver.ticks
         await asyncio.sleep(0)
         assert world.driver.ticks == ticks
