@@ -156,10 +156,14 @@ class Engine:
         journal: JournalSink | None = None,
         records: Iterable[Mapping[str, Any]] = (),
         run: str | None = None,
+        observe: bool = False,
     ):
         self.spec = spec
         self.plan: Plan = build_plan(spec)
-        self.read_only = read_only
+        # observe: gates are evaluated but the rollout never moves and no action is decided,
+        # for teams whose rollout is driven elsewhere. It implies read-only.
+        self.observe = observe
+        self.read_only = read_only or observe
         self._journal = journal
         self.state = RolloutState()
         records = list(records)
@@ -300,7 +304,8 @@ class Engine:
         decisions: list[Decision] = []
         decisions.extend(self._observe_metrics(snapshot, now))
         decisions.extend(self._evaluate_gates(now))
-        decisions.extend(self._advance(snapshot, now, tuple(checks)))
+        if not self.observe:
+            decisions.extend(self._advance(snapshot, now, tuple(checks)))
         return decisions
 
     # ------------------------------------------------------------------ tick parts
@@ -443,8 +448,12 @@ class Engine:
         wanted = step_replicas(self.plan, state.step).get(self.candidate)
         if snapshot is not None and wanted:
             platform = snapshot.platform
-            ready = platform.version(self.candidate).ready if platform and not platform.error \
-                else None
+            status = platform.version(self.candidate) if platform and not platform.error else None
+            ready = status.ready if status is not None else None
+            if status is not None and status.desired:
+                # Where the lever sizes versions itself (replica-ratio canary, rolling batch,
+                # Argo canary), the platform wants fewer candidate pods than full size.
+                wanted = min(wanted, status.desired)
             if ready is None:
                 reasons.append("platform state unknown")
             elif ready < wanted:

@@ -75,6 +75,7 @@ class VersionStatus:
     instances: tuple[Instance, ...] = ()
     desired: int | None = None
     image: str = ""
+    updated: int | None = None  # instances already on the newest template (rolling updates)
 
     @property
     def ready(self) -> int:
@@ -94,6 +95,7 @@ class PlatformSnapshot:
     weights: Mapping[str, float] = field(default_factory=no_entries)  # actual traffic percent per version, as routed
     error: str | None = None
     weight_note: str = ""  # e.g. "weight ≈ replicas" where the lever is approximate
+    status: str = ""  # the platform's own one-line progress note (rollout status, Argo phase/step)
 
     def version(self, name: str) -> VersionStatus:
         return self.versions.get(name) or VersionStatus(version=name)

@@ -19,7 +19,7 @@ from strategies.model import BUILTIN_METRICS, Severity, frozen_map, no_entries
 
 STRATEGY_KINDS = ("canary", "blue-green", "rolling", "ab", "ring", "flag")
 PLATFORM_KINDS = ("local", "docker", "kubernetes")
-METRIC_SOURCES = ("scrape", "prometheus")
+METRIC_SOURCES = ("scrape", "prometheus", "haproxy")
 ROUTER_KINDS = ("local", "haproxy", "platform", "none")
 ALERT_KINDS = ("stdout", "webhook", "slack", "alertmanager")
 WEBHOOK_TYPES = ("pre-rollout", "confirm-promotion", "rollout")
@@ -383,10 +383,17 @@ _PLATFORM_OPTIONS: Mapping[str, Mapping[str, Callable[[Any], bool]]] = {
         "labels": lambda v: isinstance(v, dict),
         "network_mode": lambda v: isinstance(v, str),
         "port": lambda v: isinstance(v, int),
-        "base_port": lambda v: isinstance(v, int),
+        "base_port": lambda v: isinstance(v, int) or (
+            isinstance(v, dict) and all(isinstance(x, int) for x in v.values())),
         "volumes": lambda v: isinstance(v, dict | list),
         "tls": lambda v: isinstance(v, dict),
         "healthcheck": lambda v: isinstance(v, dict),
+        "image": lambda v: isinstance(v, str),
+        "ready_timeout": lambda v: isinstance(v, int | float | str),
+        "stop_timeout": lambda v: isinstance(v, int | float | str),
+        "api_timeout": lambda v: isinstance(v, int | float | str),
+        "restart": lambda v: v in ("no", "on-failure", "always", "unless-stopped"),
+        "init": lambda v: isinstance(v, bool),
     },
     "kubernetes": {
         "namespace": lambda v: isinstance(v, str),
@@ -399,7 +406,10 @@ _PLATFORM_OPTIONS: Mapping[str, Mapping[str, Callable[[Any], bool]]] = {
         "service": lambda v: isinstance(v, str),
         "httproute": lambda v: isinstance(v, str),
         "rollout": lambda v: isinstance(v, str),
-        "backends": lambda v: isinstance(v, dict),
+        "backends": lambda v: isinstance(v, dict) and all(isinstance(x, str) for x in v.values()),
+        "images": lambda v: isinstance(v, dict) and all(isinstance(x, str) for x in v.values()),
+        "container": lambda v: isinstance(v, str),
+        "request_timeout": lambda v: isinstance(v, int | float) and not isinstance(v, bool) and v > 0,
     },
 }
 
@@ -701,6 +711,25 @@ def _webhooks(problems: list, items: Any) -> tuple[WebhookSpec, ...]:
     return tuple(hooks)
 
 
+def _kubernetes_levers(problems: list, platform: PlatformSpec, strategy: StrategySpec,
+                       release: ReleaseInfo) -> None:
+    """Lever and strategy must fit together; say so at load time, not at the first step."""
+    if platform.kind != "kubernetes":
+        return
+    lever = platform.options.get("lever", "replicas")
+    if lever == "service" and strategy.kind != "blue-green":
+        problems.append(("platform.lever", "'service' switches all traffic at once: use it with strategy "
+                         f"kind 'blue-green', or lever 'replicas' or 'httproute' for {strategy.kind!r}"))
+    if lever == "rolling":
+        if strategy.kind != "rolling":
+            problems.append(("platform.lever", f"'rolling' drives a rolling update: use it with strategy kind "
+                             f"'rolling', not {strategy.kind!r}"))
+        images = platform.options.get("images") or {}
+        if release.candidate and release.candidate not in images:
+            problems.append(("platform.images", f"lever 'rolling' needs the candidate's image "
+                             f"(images.{release.candidate} = \"...\")"))
+
+
 _TOP = ("release", "platform", "router", "metrics", "strategy", "gate", "alert", "webhook", "demo")
 
 
@@ -730,6 +759,7 @@ def parse_spec(data: Mapping[str, Any], path: str = "<spec>") -> ReleaseSpec:
     gates = _gates(problems, data.get("gate"))
     alerts = _alerts(problems, data.get("alert"))
     webhooks = _webhooks(problems, data.get("webhook"))
+    _kubernetes_levers(problems, platform, strategy, release)
     if problems:
         raise SpecError(path, problems)
     return ReleaseSpec(
