@@ -7,11 +7,11 @@ from __future__ import annotations
 from collections.abc import Callable
 
 import pytest
-from brain_kit import ERROR_GATE, STRATEGIES, T0, World, command, kinds, make_spec, run_until, tick
 
 from strategies.engine import CheckResult, Engine
 from strategies.journal import MemoryJournal
 from strategies.model import Command, CommandKind, Phase, Snapshot
+from tests.strategies.brain_kit import ERROR_GATE, STRATEGIES, T0, World, command, kinds, make_spec, run_until, tick
 
 WARN_GATE = """
 [[gate]]

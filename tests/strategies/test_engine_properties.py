@@ -13,7 +13,6 @@ import os
 from dataclasses import dataclass
 
 import pytest
-from brain_kit import T0, World, make_spec, metrics, sample
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -21,6 +20,7 @@ from strategies.engine import Engine
 from strategies.journal import MemoryJournal
 from strategies.model import Command, CommandKind, MetricsSnapshot, Phase, Snapshot
 from strategies.spec import ReleaseSpec
+from tests.strategies.brain_kit import T0, World, make_spec, metrics, sample
 
 GATES = """
 [[gate]]

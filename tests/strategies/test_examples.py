@@ -5,11 +5,11 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from brain_kit import T0, World
 
 from strategies.engine import Engine
 from strategies.model import Command, CommandKind, Phase
 from strategies.spec import STRATEGY_KINDS, load_spec
+from tests.strategies.brain_kit import T0, World
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 ALL = sorted(EXAMPLES.rglob("*.toml"))
