@@ -666,6 +666,10 @@ def parse_spec(data: Mapping[str, Any], path: str = "<spec>") -> ReleaseSpec:
     gates = _gates(problems, data.get("gate"))
     alerts = _alerts(problems, data.get("alert"))
     webhooks = _webhooks(problems, data.get("webhook"))
+    if metrics.source == "haproxy" and (router.kind != "haproxy"
+                                        or not router.options.get("stats_url")):
+        problems.append(("metrics.source", "'haproxy' reads HAProxy's exporter: it needs "
+                         "[router] kind = \"haproxy\" with stats_url"))
     if problems:
         raise SpecError(path, problems)
     return ReleaseSpec(

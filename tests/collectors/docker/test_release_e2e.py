@@ -17,7 +17,7 @@ import pytest
 
 from collectors.docker_platform import DockerPlatform
 from collectors.haproxy import HAProxyRouter
-from collectors.haproxy_stats import HAProxyMetricSource, HAProxyStats
+from collectors.haproxy_stats import HAProxyMetricSource
 from collectors.local.net import free_port
 from strategies.engine import Engine
 from strategies.model import Event, Phase, State
@@ -121,7 +121,7 @@ def release(dockerd, busybox_image, haproxy_factory, tmp_path: Path) -> Iterator
                      strategy=strategy, tmp=tmp_path)
         platform = DockerPlatform.from_spec(spec)
         platforms.append(platform)
-        source = HAProxyMetricSource(HAProxyStats.from_spec(spec), window=spec.metrics.window)
+        source = HAProxyMetricSource.from_spec(spec)
         asyncio.run(platform.scale("v1", replicas))
         return proxy, spec, platform, HAProxyRouter.from_spec(spec), source
 
