@@ -119,6 +119,7 @@ class Handler(BaseHTTPRequestHandler):
     """Routes the few paths; HTTP/1.1 keep-alive so a proxy can reuse connections."""
 
     protocol_version = "HTTP/1.1"
+    disable_nagle_algorithm = True  # headers and body go out as separate writes: no 40 ms delayed-ACK stall
     server_version = "releasedeck-demo/1"
     demo: DemoService  # set on the subclass built in `serve`
 

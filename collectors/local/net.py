@@ -5,6 +5,8 @@ from __future__ import annotations
 import socket
 
 LOOPBACK = "127.0.0.1"
+PIN_HEADER = "X-Releasedeck-Version"  # request header: send me to this version (A/B tests)
+ROUTED_HEADER = "X-Releasedeck-Routed"  # response header from the local router: who answered
 
 
 def free_port(host: str = LOOPBACK) -> int:

@@ -250,7 +250,7 @@ def test_from_spec_builds_the_template(tmp_path: Path) -> None:
     data["platform"]["imagez"] = {}
     with pytest.raises(SpecError) as info:
         parse_spec(data, "release.toml")
-    assert "platform.restart: has the wrong type: 'sometimes'" in str(info.value)
+    assert "platform.restart: has the wrong type: \"sometimes\"" in str(info.value)
     assert "platform.imagez: unknown key for platform kind 'docker' (did you mean 'image'" \
         in str(info.value)
 

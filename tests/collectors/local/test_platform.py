@@ -150,8 +150,9 @@ def test_custom_command_with_placeholders_and_bad_commands() -> None:
         exits = LocalPlatform("web", command=[sys.executable, "-c", "import sys; sys.exit('boom {port}')"])
         try:
             await exits.scale("a", 1)
-            with pytest.raises(LocalPlatformError, match=r"not ready after 1s: web-a-1 \(exited\(1\): boom"):
-                await exits.wait_ready(timeout=1)
+            # exited, or already restarting after its backoff: either way the log line says why
+            with pytest.raises(LocalPlatformError, match=r"not ready after 2s: web-a-1 \((exited\(1\)|starting): boom"):
+                await exits.wait_ready(timeout=2)
         finally:
             await exits.close()
 
@@ -163,12 +164,14 @@ def test_custom_command_with_placeholders_and_bad_commands() -> None:
 PARENT = """
 import asyncio, json, sys, time
 from collectors.local.platform import LocalPlatform
+from collectors.local.router import LocalRouter
 
 async def main():
-    platform = LocalPlatform("checkout", command=None)
+    platform = LocalPlatform("checkout")
     await platform.scale("v1", 2)
     await platform.wait_ready(timeout=20)
-    print(json.dumps(platform.pids()), flush=True)
+    router = await LocalRouter().start()
+    print(json.dumps([*platform.pids(), router.pid]), flush=True)
     await asyncio.sleep(60)  # until the test kills us
 
 asyncio.run(main())
@@ -184,7 +187,7 @@ def test_no_orphans_when_the_parent_dies(how: signal.Signals) -> None:
         line = parent.stdout.readline() if parent.stdout else ""
         assert line, f"parent failed: {parent.stderr.read() if parent.stderr else ''}"
         pids = json.loads(line)
-        assert len(pids) == 2 and all(pid_alive(p) for p in pids)
+        assert len(pids) == 3 and all(pid_alive(p) for p in pids)  # two instances and the router
         assert set(pids) == set(children_of(parent.pid))
         assert set(processes_with(marker)) == {parent.pid, *pids}
         parent.send_signal(how)
