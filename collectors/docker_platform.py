@@ -374,7 +374,7 @@ class DockerPlatform:
         if not image:
             raise DockerPlatformError(
                 f"no image for {version}: set [platform] images.{version} (or image = \"...:{{version}}\")")
-        port = self._pick_port(version, taken)
+        port = self._pick_port(version, index, taken)
         if port is not None:
             taken.add(port)
         values = {"service": self.service, "version": version, "index": index,
@@ -420,11 +420,22 @@ class DockerPlatform:
         container.start()
         return container
 
-    def _pick_port(self, version: str, taken: set[int]) -> int | None:
+    def _pick_port(self, version: str, index: int, taken: set[int]) -> int | None:
+        """Host network: a per-version base port is a fixed slot (instance n on base + n - 1,
+        the address a static HAProxy server line names); a shared base port hands out the
+        first free one; no base port asks the kernel (local engines only)."""
         t = self.template
         if t.network_mode != "host":
             return None
-        base = t.base_port.get(version) if isinstance(t.base_port, Mapping) else t.base_port
+        if isinstance(t.base_port, Mapping):
+            if version not in t.base_port:
+                raise DockerPlatformError(f"no port for {version}: add it to [platform] base_port")
+            port = t.base_port[version] + index - 1
+            if port in taken or (self.local_engine and not _bindable(port)):
+                raise DockerPlatformError(f"port {port} for {version} instance {index} is in use "
+                                          "on 127.0.0.1 (base_port + index - 1)")
+            return port
+        base = t.base_port
         if base is None:
             if t.port is not None:
                 return t.port  # one instance per host, listening where the image says
@@ -502,7 +513,10 @@ def _fmt_map(data: Mapping[str, str], values: Mapping[str, Any]) -> dict[str, st
 
 
 def _bindable(port: int) -> bool:
+    """Free for a server to listen on: SO_REUSEADDR like servers use, so connections of a
+    stopped instance lingering in TIME_WAIT do not count as busy."""
     with socket.socket() as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             sock.bind((LOOPBACK, port))
         except OSError:

@@ -15,6 +15,7 @@ import csv
 import io
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 
 from strategies.spec import ReleaseSpec
 
@@ -104,7 +105,7 @@ class RuntimeAPI:
         addr = self.address
         if addr.startswith("unix:"):
             return "unix", addr[5:].removeprefix("//")
-        if addr.startswith("/") or addr.startswith("."):
+        if addr.startswith(("/", ".")) or ("://" not in addr and ":" not in addr):
             return "unix", addr
         host, _, port = addr.removeprefix("tcp://").rpartition(":")
         if not port.isdigit():
@@ -166,6 +167,9 @@ class HAProxyRouter:
         if not isinstance(socket, str) or not socket:
             raise HAProxyError(f"{spec.path}: router.socket: the HAProxy runtime API address is "
                                "required (a unix socket path or host:port)")
+        if socket.startswith(".") or (not socket.startswith(("/", "unix:", "tcp://"))
+                                      and ":" not in socket):
+            socket = str(Path(spec.path).parent / socket)  # relative to the spec, like paths
         servers: dict[str, list[str]] = {}
         for version, names in dict(o.get("servers") or {}).items():
             servers[str(version)] = [names] if isinstance(names, str) else [str(n) for n in names]

@@ -760,6 +760,10 @@ def parse_spec(data: Mapping[str, Any], path: str = "<spec>") -> ReleaseSpec:
     alerts = _alerts(problems, data.get("alert"))
     webhooks = _webhooks(problems, data.get("webhook"))
     _kubernetes_levers(problems, platform, strategy, release)
+    if metrics.source == "haproxy" and (router.kind != "haproxy"
+                                        or not router.options.get("stats_url")):
+        problems.append(("metrics.source", "'haproxy' reads HAProxy's exporter: it needs "
+                         "[router] kind = \"haproxy\" with stats_url"))
     if problems:
         raise SpecError(path, problems)
     return ReleaseSpec(

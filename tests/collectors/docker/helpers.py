@@ -55,7 +55,8 @@ defaults
     timeout connect 1s
     timeout client 5s
     timeout server 5s
-    retries 0
+    retries 3
+    option redispatch 1
 frontend web
     bind 127.0.0.1:{port}
     default_backend {backend}

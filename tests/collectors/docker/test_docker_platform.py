@@ -267,3 +267,35 @@ def test_cleanup_finds_everything_releasedeck_started(dockerd, docker_client,
     assert asyncio.run(platform.cleanup()) == 3
     assert docker_client.containers.list(all=True, filters={"label": f"app={service}"}) == []
     asyncio.run(platform.close())
+
+
+def test_per_version_base_ports_are_fixed_slots(dockerd, busybox_image) -> None:
+    """Instance n of a version always listens on base + n - 1 (what a static HAProxy config
+    names), also right after a restart when the old port still has TIME_WAIT connections."""
+    from collectors.local.net import free_port
+
+    service = _service()
+    bases = {"v1": free_port(), "v2": free_port()}
+    platform = _platform(dockerd, busybox_image, service, base_port=bases)
+
+    async def ports(version: str) -> list[str]:
+        snap = await platform.snapshot([version], 1.0)
+        return [i.address for i in snap.versions[version].instances]
+
+    async def scenario() -> None:
+        await platform.scale("v1", 2)
+        assert await ports("v1") == [f"127.0.0.1:{bases['v1']}", f"127.0.0.1:{bases['v1'] + 1}"]
+        with httpx.Client(timeout=2) as client:  # busybox httpd closes: TIME_WAIT on its port
+            for _ in range(5):
+                assert client.get(f"http://127.0.0.1:{bases['v1']}/").text.strip() == "v1-1"
+        await platform.scale("v1", 0)
+        await platform.scale("v1", 1)
+        assert await ports("v1") == [f"127.0.0.1:{bases['v1']}"]
+        with pytest.raises(DockerPlatformError, match=r"no port for v3: add it to \[platform\] base_port"):
+            await platform.scale("v3", 1)
+
+    try:
+        asyncio.run(scenario())
+    finally:
+        asyncio.run(platform.cleanup())
+        asyncio.run(platform.close())
