@@ -1,0 +1,210 @@
+"""`LocalRouter`: the TrafficRouter port over the built-in proxy process (`router_process`).
+
+The proxy needs to know where each version's instances listen. Whoever owns the platform feeds
+it: `await router.sync_backends(snapshot)` with a `PlatformSnapshot` sends the addresses of the
+*ready* instances (only when they changed). `LocalStack` does this on its own every half second;
+a hand-wired driver can call it after each `platform.snapshot(...)`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import shutil
+import subprocess
+import sys
+import tempfile
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import httpx
+from prometheus_client.parser import text_string_to_metric_families
+
+from collectors.local import reaper
+from collectors.local.net import PIN_HEADER, ROUTED_HEADER
+from strategies.model import PlatformSnapshot
+from strategies.spec import ReleaseSpec
+
+__all__ = ["PIN_HEADER", "ROUTED_HEADER", "LocalRouter", "LocalRouterError"]
+
+
+class LocalRouterError(RuntimeError):
+    """The local router could not start or did not take a change; one line for people."""
+
+
+class LocalRouter:
+    """`strategies.ports.TrafficRouter` (kind "local") driving the proxy's admin API."""
+
+    kind = "local"
+
+    def __init__(self, *, port: int = 0, weights: Mapping[str, int] | None = None,
+                 start_timeout: float = 10.0, request_timeout: float = 2.0):
+        self.port = port
+        self.initial = dict(weights or {})
+        self.start_timeout = start_timeout
+        self.request_timeout = request_timeout
+        self._proc: subprocess.Popen[bytes] | None = None
+        self._client: httpx.AsyncClient | None = None
+        self._logdir: Path | None = None
+        self._sent_backends: dict[str, list[str]] | None = None
+        self._closed = False
+
+    @classmethod
+    def from_spec(cls, spec: ReleaseSpec) -> LocalRouter:
+        """`[router] port = 8080` or `listen = "127.0.0.1:8080"`; starts baseline 100, candidate 0."""
+        options = spec.router.options
+        port = options.get("port", 0)
+        listen = options.get("listen")
+        if isinstance(listen, str) and listen:
+            host, _, text = listen.rpartition(":")
+            if host not in ("", "127.0.0.1", "localhost") or not text.isdigit():
+                raise LocalRouterError(f"router.listen: the local router binds 127.0.0.1 only; "
+                                       f"give '127.0.0.1:PORT', got {listen!r}")
+            port = int(text)
+        if isinstance(port, bool) or not isinstance(port, int) or not 0 <= port <= 65535:
+            raise LocalRouterError(f"router.port: must be a port number, got {port!r}")
+        return cls(port=port, weights={spec.release.baseline: 100, spec.release.candidate: 0})
+
+    # ----------------------------------------------------------------- lifecycle
+
+    @property
+    def url(self) -> str:
+        """Where clients send traffic, e.g. http://127.0.0.1:40123 (after `start`)."""
+        if self._proc is None:
+            raise LocalRouterError("local router is not started")
+        return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def pid(self) -> int | None:
+        return self._proc.pid if self._proc is not None else None
+
+    async def start(self) -> LocalRouter:
+        """Start the proxy process and wait (bounded) until it listens. Idempotent."""
+        if self._closed:
+            raise LocalRouterError("local router is closed")
+        if self._proc is not None:
+            return self
+        self._logdir = Path(tempfile.mkdtemp(prefix="releasedeck-router-"))
+        log = self._logdir / "router.log"
+        argv = [sys.executable, "-m", "collectors.local.router_process", "--port", str(self.port),
+                "--weights", json.dumps(self.initial)]
+        with open(log, "ab") as sink:
+            proc = reaper.spawn(argv, env=reaper.package_env(), stdout=subprocess.PIPE, stderr=sink)
+        self._proc = proc
+        assert proc.stdout is not None
+        try:
+            line = await asyncio.wait_for(asyncio.to_thread(proc.stdout.readline), self.start_timeout)
+        except TimeoutError:
+            line = b""
+        text = line.decode(errors="replace").strip()
+        if not text.startswith("listening on "):
+            await reaper.stop(proc)
+            why = reaper.log_tail(log) or ("timed out" if proc.returncode is None else f"exit {proc.returncode}")
+            self._proc = None
+            raise LocalRouterError(f"local router did not start on 127.0.0.1:{self.port}: {why}")
+        self.port = int(text.rsplit(":", 1)[1])
+        self._client = httpx.AsyncClient(base_url=self.url, trust_env=False, timeout=self.request_timeout)
+        return self
+
+    async def close(self) -> None:
+        """Stop the proxy process. Safe to call twice."""
+        if self._closed:
+            return
+        self._closed = True
+        if self._client is not None:
+            await self._client.aclose()
+        if self._proc is not None:
+            proc, self._proc = self._proc, None
+            await reaper.stop(proc)
+            if proc.stdout is not None:
+                proc.stdout.close()
+        if self._logdir is not None:
+            shutil.rmtree(self._logdir, ignore_errors=True)
+
+    # ----------------------------------------------------------------- the port
+
+    async def set_weights(self, weights: Mapping[str, int]) -> None:
+        """Route `weights` percents (they must add up to 100); applies to the next request."""
+        for version, value in weights.items():
+            if isinstance(value, bool) or not isinstance(value, int | float) or not 0 <= value <= 100:
+                raise LocalRouterError(f"weight of {version} must be 0..100, got {value!r}")
+        if round(sum(weights.values())) != 100:
+            raise LocalRouterError(f"weights must add up to 100, got {dict(weights)} "
+                                   f"(sum {sum(weights.values()):g})")
+        await self._admin("PUT", "/-/weights", dict(weights))
+
+    async def weights(self) -> Mapping[str, float]:
+        """Percent per version the proxy really routes (versions without backends get 0)."""
+        body = await self._admin("GET", "/-/weights")
+        return {str(k): float(v) for k, v in body["effective"].items()}
+
+    # ----------------------------------------------------------------- feeding it
+
+    async def set_backends(self, backends: Mapping[str, Sequence[str]]) -> None:
+        """Replace every version's backend list (host:port strings)."""
+        body = {version: list(addresses) for version, addresses in backends.items()}
+        await self._admin("PUT", "/-/backends", body)
+        self._sent_backends = body
+
+    async def sync_backends(self, snapshot: PlatformSnapshot) -> dict[str, list[str]]:
+        """Point each version at its ready instances as the snapshot saw them; returns the table.
+
+        Only sends when the table changed. A snapshot with `error` set changes nothing.
+        """
+        if snapshot.error:
+            return dict(self._sent_backends or {})
+        table = {name: sorted(i.address for i in status.instances if i.ready and i.address)
+                 for name, status in snapshot.versions.items()}
+        if table != self._sent_backends:
+            await self.set_backends(table)
+        return table
+
+    async def routed(self) -> dict[str, float]:
+        """Requests proxied so far per version (all status codes), from the proxy's /-/metrics."""
+        text = await self._admin_text("/-/metrics")
+        counts: dict[str, float] = {}
+        for family in text_string_to_metric_families(text):
+            if family.name != "releasedeck_router_requests":
+                continue
+            for sample in family.samples:
+                if sample.name.endswith("_total"):
+                    version = sample.labels.get("version", "")
+                    counts[version] = counts.get(version, 0.0) + sample.value
+        return counts
+
+    # ----------------------------------------------------------------- inside
+
+    def _http(self) -> httpx.AsyncClient:
+        if self._client is None or self._closed:
+            raise LocalRouterError("local router is not running (start it first)")
+        return self._client
+
+    async def _admin(self, method: str, path: str, body: Any = None) -> Any:
+        client = self._http()
+        try:
+            answer = await client.request(method, path, json=body)
+        except httpx.HTTPError as exc:
+            raise LocalRouterError(f"local router at {self.url}{path}: {type(exc).__name__}: {exc}") from exc
+        if answer.status_code != 200:
+            raise LocalRouterError(f"local router refused {method} {path}: {_reason(answer)}")
+        return answer.json()
+
+    async def _admin_text(self, path: str) -> str:
+        client = self._http()
+        try:
+            answer = await client.get(path)
+            answer.raise_for_status()
+        except httpx.HTTPError as exc:
+            raise LocalRouterError(f"local router at {self.url}{path}: {type(exc).__name__}: {exc}") from exc
+        return answer.text
+
+
+def _reason(answer: httpx.Response) -> str:
+    try:
+        body = answer.json()
+    except ValueError:
+        body = None
+    if isinstance(body, dict) and body.get("error"):
+        return str(body["error"])
+    return f"HTTP {answer.status_code}"

@@ -1,0 +1,160 @@
+"""`LocalStack`: the whole embedded demo on one machine, started and stopped as one thing.
+
+    async with LocalStack(spec, rate=50) as stack:
+        driver = Driver(spec, engine, stack.platform, stack.router, source)
+        ...
+        await stack.inject_fault(error_ratio=0.3)   # the candidate by default
+
+On entry: baseline and candidate at `spec.platform.replicas` instances each, all ready (bounded
+wait), the router in front (baseline 100 / candidate 0, backends synced) and the load generator
+sending to the router. While running, a background task keeps the router's backends in step with
+the platform every `sync_interval` (so restarts and scale changes reach the router without the
+driver knowing about it). On exit, everything is stopped, also on errors and cancellation.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from types import TracebackType
+
+from collectors.local.loadgen import LoadGenerator
+from collectors.local.platform import LocalPlatform, LocalPlatformError
+from collectors.local.router import LocalRouter, LocalRouterError
+from strategies.spec import ReleaseSpec
+
+
+class LocalStackError(RuntimeError):
+    """The local stack could not start; the message says which part and why, in one line."""
+
+
+class LocalStack:
+    """Platform + router + load generator for a spec with `[platform] kind = "local"`."""
+
+    def __init__(self, spec: ReleaseSpec, *, rate: float = 50.0, load_duration: float | None = 3600.0,
+                 ready_timeout: float | None = None, sync_interval: float = 0.5, load: bool = True):
+        if spec.platform.kind != "local":
+            raise LocalStackError(f"{spec.path}: platform.kind is {spec.platform.kind!r}; "
+                                  "the local stack needs kind = \"local\"")
+        if spec.platform.replicas < 1:
+            raise LocalStackError(f"{spec.path}: platform.replicas must be at least 1 for a local stack")
+        self.spec = spec
+        self.rate = rate
+        self.load_duration = load_duration
+        self.ready_timeout = ready_timeout
+        self.sync_interval = sync_interval
+        self.with_load = load
+        self._platform: LocalPlatform | None = None
+        self._router: LocalRouter | None = None
+        self._load: LoadGenerator | None = None
+        self._sync_task: asyncio.Task[None] | None = None
+        self.sync_error: str | None = None  # the last backend-sync failure, None once it works again
+
+    # ----------------------------------------------------------------- parts
+
+    @property
+    def platform(self) -> LocalPlatform:
+        if self._platform is None:
+            raise LocalStackError("local stack is not started")
+        return self._platform
+
+    @property
+    def router(self) -> LocalRouter:
+        if self._router is None:
+            raise LocalStackError("local stack is not started")
+        return self._router
+
+    @property
+    def load(self) -> LoadGenerator | None:
+        """The load generator (None when started with load=False)."""
+        return self._load
+
+    @property
+    def url(self) -> str:
+        """Where the service answers through the router."""
+        return self.router.url
+
+    # ----------------------------------------------------------------- lifecycle
+
+    async def __aenter__(self) -> LocalStack:
+        await self.start()
+        return self
+
+    async def __aexit__(self, kind: type[BaseException] | None, exc: BaseException | None,
+                        tb: TracebackType | None) -> None:
+        await self.close()
+
+    async def start(self) -> None:
+        """Start everything, or nothing: a failure stops what was started and raises LocalStackError."""
+        try:
+            await self._start()
+        except BaseException as exc:
+            await self.close()
+            if isinstance(exc, LocalPlatformError | LocalRouterError):
+                raise LocalStackError(f"local stack did not start: {exc}") from exc
+            raise
+
+    async def _start(self) -> None:
+        spec = self.spec
+        self._platform = LocalPlatform.from_spec(spec)
+        for version in spec.versions:
+            await self._platform.scale(version, spec.platform.replicas)
+        await self._platform.wait_ready(self.ready_timeout)
+        self._router = LocalRouter.from_spec(spec)
+        await self._router.start()
+        await self.sync()
+        await self._router.set_weights({spec.release.baseline: 100, spec.release.candidate: 0})
+        self._sync_task = asyncio.create_task(self._sync_forever(), name="releasedeck-local-sync")
+        if self.with_load:
+            self._load = LoadGenerator(self._router.url, rate=self.rate, duration=self.load_duration)
+            self._load.start()
+
+    async def close(self) -> None:
+        """Stop load, sync, router and platform, in that order; finishes even if cancelled."""
+        teardown = asyncio.ensure_future(self._teardown())
+        cancelled = False
+        while not teardown.done():
+            try:
+                await asyncio.shield(teardown)
+            except asyncio.CancelledError:
+                cancelled = True
+        if cancelled:
+            raise asyncio.CancelledError
+
+    async def _teardown(self) -> None:
+        if self._load is not None:
+            with contextlib.suppress(Exception):
+                await self._load.stop()
+        if self._sync_task is not None:
+            self._sync_task.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await self._sync_task
+        if self._router is not None:
+            with contextlib.suppress(Exception):
+                await self._router.close()
+        if self._platform is not None:
+            with contextlib.suppress(Exception):
+                await self._platform.close()
+
+    # ----------------------------------------------------------------- levers
+
+    async def inject_fault(self, version: str | None = None, *, error_ratio: float | None = None,
+                           latency_ms: float | None = None) -> int:
+        """Make `version` (default: the candidate) fail or slow down; returns instances changed."""
+        target = version or self.spec.release.candidate
+        return await self.platform.inject_fault(target, error_ratio=error_ratio, latency_ms=latency_ms)
+
+    async def sync(self) -> dict[str, list[str]]:
+        """One backend sync: platform snapshot → router backends (ready instances only)."""
+        snapshot = await self.platform.snapshot(self.spec.versions, time.time())
+        return await self.router.sync_backends(snapshot)
+
+    async def _sync_forever(self) -> None:
+        while True:
+            await asyncio.sleep(self.sync_interval)
+            try:
+                await asyncio.wait_for(self.sync(), timeout=max(5.0, self.sync_interval * 4))
+                self.sync_error = None
+            except Exception as exc:  # keep syncing: the next round may work, the app must not die
+                self.sync_error = f"router backend sync failed: {str(exc) or type(exc).__name__}"
