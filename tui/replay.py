@@ -8,8 +8,9 @@ JSON-line events on `out`, problems on `err`, and the exit code.
 Exit codes: 0 promoted; 1 rolled back or aborted, and also 1 when the trace ends before the
 release finished (like a headless --timeout: not promoted; `--summary` says "incomplete" and
 the phase it stopped in); 2 spec or trace error (unreadable file, no usable counters line).
-Gaps between collections are ticked every metrics.interval as failed collections (at most
-MAX_GAP_TICKS per gap), so staleness and scale-down delays run as they did live.
+Ticks follow the recorded "tick" lines (failed collections included) when the trace has them;
+otherwise each collection is a tick and gaps of two intervals or more are ticked every
+metrics.interval as failed collections, so staleness and delays run as they did live.
 Webhook checks are not called during a replay.
 """
 
@@ -23,7 +24,14 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, TextIO
 
-from collectors.trace import Collection, TraceMetricSource, TracePlatform, TraceRouter, group_collections
+from collectors.trace import (
+    Collection,
+    TraceMetricSource,
+    TracePlatform,
+    TraceRouter,
+    group_collections,
+    timeline,
+)
 from strategies.engine import TRANSITIONS, Engine
 from strategies.journal import MemoryJournal
 from strategies.model import Event, Phase, State, rfc3339
@@ -31,8 +39,6 @@ from strategies.spec import ReleaseSpec, SpecError, load_spec
 from strategies.trace import TraceRead, read_trace
 from tui import exitcodes
 from tui.driver import Driver
-
-MAX_GAP_TICKS = 10_000
 
 
 class TraceClock:
@@ -113,16 +119,6 @@ def _outcome(phase: Phase) -> tuple[str, int]:
     return "incomplete", exitcodes.ROLLED_BACK
 
 
-def gap_ticks(previous: float, following: float, interval: float) -> list[float]:
-    """Times a live driver would have ticked (and failed to collect) inside a gap."""
-    out: list[float] = []
-    t = previous + interval
-    while t < following - interval / 2 and len(out) < MAX_GAP_TICKS:
-        out.append(t)
-        t += interval
-    return out
-
-
 @dataclass
 class ReplayRun:
     engine: Engine
@@ -131,34 +127,35 @@ class ReplayRun:
     last_at: float = 0.0  # trace time of the last tick replayed
 
 
-async def replay_collections(spec: ReleaseSpec, collections: Sequence[Collection], *,
-                             listeners: Sequence[Any] = ()) -> ReplayRun:
-    """Tick the live Driver over the collections on the trace's clock; stop once finished."""
-    clock = TraceClock(collections[0].at)
+async def replay_timeline(spec: ReleaseSpec, ticks: Sequence[tuple[float, Collection | None]],
+                          *, listeners: Sequence[Any] = ()) -> ReplayRun:
+    """Tick the live Driver along the timeline on the trace's clock; stop once finished."""
+    clock = TraceClock(ticks[0][0])
     source, platform, router = TraceMetricSource(spec), TracePlatform(spec), TraceRouter(spec)
     engine = Engine(spec, journal=MemoryJournal(), run="replay")
     driver = Driver(spec, engine, platform, router, source, clock=clock,
                     listeners=listeners, history_seconds=spec.metrics.window)
     run = ReplayRun(engine, last_at=clock.now)
-    previous: float | None = None
     try:
-        for collection in collections:
-            pending = gap_ticks(previous, collection.at, spec.metrics.interval) \
-                if previous is not None else []
-            for at, feed in [*((t, None) for t in pending), (collection.at, collection)]:
-                clock.now = run.last_at = at
-                source.feed(feed)
-                platform.feed(feed)
-                router.feed(feed)
-                await driver.tick()
-                run.ticks += 1
-                run.gap_ticks += feed is None
-                if engine.finished:
-                    return run
-            previous = collection.at
+        for at, collection in ticks:
+            clock.now = run.last_at = at
+            for part in (source, platform, router):
+                part.feed(collection)
+            await driver.tick()
+            run.ticks += 1
+            run.gap_ticks += collection is None
+            if engine.finished:
+                break
         return run
     finally:
         await driver.close()
+
+
+async def replay_collections(spec: ReleaseSpec, collections: Sequence[Collection], *,
+                             listeners: Sequence[Any] = ()) -> ReplayRun:
+    """Replay collections without tick lines (gaps ticked every interval as failures)."""
+    return await replay_timeline(spec, timeline(collections, (), spec.metrics.interval),
+                                 listeners=listeners)
 
 
 def run_replay(spec: ReleaseSpec, trace_path: str, *, summary: bool, out: TextIO,
@@ -180,10 +177,12 @@ def run_replay(spec: ReleaseSpec, trace_path: str, *, summary: bool, out: TextIO
                   f"{len(read.problems)} bad)\n")
         return exitcodes.USAGE
     collections = group_collections(usable, spec.metrics.interval)
-    start = collections[0].at
+    ticks = timeline(collections, [t.at for t in read.ticks if not t.service
+                                   or t.service == service], spec.metrics.interval)
+    start = ticks[0][0]
     printer = EventPrinter(out)
     collector = SummaryListener(start)
-    run = asyncio.run(replay_collections(spec, collections, listeners=(printer, collector)))
+    run = asyncio.run(replay_timeline(spec, ticks, listeners=(printer, collector)))
     engine = run.engine
     state = engine.state
     outcome, code = _outcome(state.phase)
@@ -195,7 +194,7 @@ def run_replay(spec: ReleaseSpec, trace_path: str, *, summary: bool, out: TextIO
                  f"{run.last_at - start:.1f}s into the trace: release not finished")
         err.write(f"{trace_path}: {ended}\n")
     if summary:
-        body = build_summary(trace_path, read, usable, collections, run, collector,
+        body = build_summary(trace_path, read, usable, collections, ticks, run, collector,
                              outcome, code, ended)
         out.write(json.dumps(body, separators=(",", ":")) + "\n")
     out.flush()
@@ -203,7 +202,8 @@ def run_replay(spec: ReleaseSpec, trace_path: str, *, summary: bool, out: TextIO
 
 
 def build_summary(trace_path: str, read: TraceRead, usable: Sequence[Any],
-                  collections: Sequence[Collection], run: ReplayRun,
+                  collections: Sequence[Collection],
+                  ticks: Sequence[tuple[float, Collection | None]], run: ReplayRun,
                   collector: SummaryListener, outcome: str, code: int,
                   ended: str | None) -> dict[str, Any]:
     """The --summary object (one JSON line)."""
@@ -214,7 +214,7 @@ def build_summary(trace_path: str, read: TraceRead, usable: Sequence[Any],
     if final is not None and final["event"] == "rolled_back":
         final = next((d for d in reversed(collector.decisions)
                       if d["event"] == "rolling_back"), final)
-    start, end = collections[0].at, collections[-1].at
+    start, end = ticks[0][0], ticks[-1][0]
     return {
         "outcome": outcome,
         "exit_code": code,
@@ -240,6 +240,7 @@ def build_summary(trace_path: str, read: TraceRead, usable: Sequence[Any],
             "collections": len(collections),
             "ticks": run.ticks,
             "gap_ticks": run.gap_ticks,
+            "tick_lines": len(read.ticks),
             "counters_lines": len(read.records),
             "used_lines": len(usable),
             "other_lines": read.skipped,

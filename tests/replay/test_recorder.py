@@ -40,6 +40,8 @@ def test_a_recording_replays_to_the_same_decisions(tmp_path: Path):
     lines = [json.loads(line) for line in recorded.read_text().splitlines()]
     counters = [line for line in lines if "kind" not in line]
     events = [line for line in lines if line.get("kind") == "event"]
+    ticks = [line for line in lines if line.get("kind") == "tick"]
+    assert len(ticks) == 37 and all("error" not in t for t in ticks)
     assert len(counters) == 2 * 37  # both versions, collections 0..36: fails 34, rolls back 35,
     # scaled down (finished) 36
     assert {c["service"] for c in counters} == {"checkout"}

@@ -151,8 +151,10 @@ def test_candidate_gone_stale_holds_and_the_trace_ends_incomplete(tmp_path: Path
     assert body["ended"].startswith("trace ended in phase progressing")
     unknown = [e for e in events if e["event"] == "gate" and e["evidence"][0]["status"]
                == "unknown"]
-    # its last sample (29) is older than 5s at 35
-    assert {e["ts"] for e in unknown} == {"2027-01-15T08:00:35.000Z"}
+    # Its last line is at 29: at 33 the 5s window (28, 33] holds one scrape, too few for a
+    # rate (Prometheus gives nothing either); from 35 it is stale and gets no sample at all.
+    assert {e["ts"] for e in unknown} == {"2027-01-15T08:00:33.000Z"}
+    assert "only 0 requests" in unknown[0]["reason"]
     assert times(body, "step") == [20.0]
 
 
