@@ -23,7 +23,8 @@ ROOT = Path(__file__).resolve().parents[2]
 def _summary(path: Path) -> tuple[int, dict]:
     out, err = io.StringIO(), io.StringIO()
     code = run_replay(SPEC, str(path), summary=True, out=out, err=err)
-    assert err.getvalue() == ""
+    assert err.getvalue().startswith("releasedeck: checkout v1→v2 ")
+    assert len(err.getvalue().splitlines()) == 1
     return code, json.loads(out.getvalue().splitlines()[-1])
 
 
