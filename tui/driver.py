@@ -187,6 +187,8 @@ class Driver:
 
     async def _act(self, now: float) -> None:
         """Carry out pending actions in order; the first failure stops the rest until retry."""
+        if getattr(self.engine, "observe", False):
+            return  # observe mode never pulls a lever, whatever the journal says
         for action in list(self.engine.state.pending):
             if action.id in self.engine.state.done_actions:
                 continue

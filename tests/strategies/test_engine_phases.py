@@ -115,7 +115,7 @@ MATRIX: dict[str, dict[CommandKind, tuple[str, Phase, int | None] | str]] = {
         CommandKind.PAUSE: R, CommandKind.RESUME: R,
         CommandKind.ROLLBACK: ("rolling_back", Phase.ROLLING_BACK, 0),
         CommandKind.ABORT: ("aborted", Phase.ABORTED, 0),
-        CommandKind.SET_WEIGHT: R,
+        CommandKind.SET_WEIGHT: R, CommandKind.RETRY: R,
     },
     "progressing": {
         CommandKind.PROMOTE: ("step", Phase.PROGRESSING, 1),
@@ -123,7 +123,7 @@ MATRIX: dict[str, dict[CommandKind, tuple[str, Phase, int | None] | str]] = {
         CommandKind.PAUSE: ("paused", Phase.PAUSED, 0), CommandKind.RESUME: R,
         CommandKind.ROLLBACK: ("rolling_back", Phase.ROLLING_BACK, 0),
         CommandKind.ABORT: ("aborted", Phase.ABORTED, 0),
-        CommandKind.SET_WEIGHT: ("weight_set", Phase.PAUSED, 0),
+        CommandKind.SET_WEIGHT: ("weight_set", Phase.PAUSED, 0), CommandKind.RETRY: R,
     },
     "paused_operator": {
         CommandKind.PROMOTE: ("step", Phase.PROGRESSING, 1),
@@ -131,7 +131,7 @@ MATRIX: dict[str, dict[CommandKind, tuple[str, Phase, int | None] | str]] = {
         CommandKind.PAUSE: R, CommandKind.RESUME: ("resumed", Phase.PROGRESSING, 0),
         CommandKind.ROLLBACK: ("rolling_back", Phase.ROLLING_BACK, 0),
         CommandKind.ABORT: ("aborted", Phase.ABORTED, 0),
-        CommandKind.SET_WEIGHT: ("weight_set", Phase.PAUSED, 0),
+        CommandKind.SET_WEIGHT: ("weight_set", Phase.PAUSED, 0), CommandKind.RETRY: R,
     },
     "paused_plan": {
         CommandKind.PROMOTE: ("step", Phase.PROGRESSING, 1),
@@ -139,7 +139,7 @@ MATRIX: dict[str, dict[CommandKind, tuple[str, Phase, int | None] | str]] = {
         CommandKind.PAUSE: R, CommandKind.RESUME: ("step", Phase.PROGRESSING, 1),
         CommandKind.ROLLBACK: ("rolling_back", Phase.ROLLING_BACK, 0),
         CommandKind.ABORT: ("aborted", Phase.ABORTED, 0),
-        CommandKind.SET_WEIGHT: ("weight_set", Phase.PAUSED, 0),
+        CommandKind.SET_WEIGHT: ("weight_set", Phase.PAUSED, 0), CommandKind.RETRY: R,
     },
     "promoting": {
         CommandKind.PROMOTE: ("promoted", Phase.SUCCEEDED, 3),
@@ -147,11 +147,13 @@ MATRIX: dict[str, dict[CommandKind, tuple[str, Phase, int | None] | str]] = {
         CommandKind.PAUSE: R, CommandKind.RESUME: R,
         CommandKind.ROLLBACK: ("rolling_back", Phase.ROLLING_BACK, 3),
         CommandKind.ABORT: ("aborted", Phase.ABORTED, 3),
-        CommandKind.SET_WEIGHT: R,
+        CommandKind.SET_WEIGHT: R, CommandKind.RETRY: R,
     },
     **{name: dict.fromkeys(CommandKind, R)
        for name in ("succeeded", "rolling_back", "rolled_back", "aborted")},
 }
+for _ended in ("rolled_back", "aborted"):
+    MATRIX[_ended][CommandKind.RETRY] = ("retried", Phase.PROGRESSING, 0)
 MATRIX["paused_gate"] = dict(MATRIX["paused_operator"])
 
 
@@ -179,7 +181,7 @@ def test_command_in_phase(phase: str, kind: CommandKind) -> None:
     assert journal.records[-1]["kind"] == decision.kind
     if expected == R:
         assert decision.refused and decision.kind == "refused"
-        assert kind.value in decision.reason and "refused" in decision.reason
+        assert kind.value in decision.reason and "refused" in decision.reason, decision.reason
         assert engine.event_for(decision).severity == "warning"
         after = engine.state
         assert (after.phase, after.step, after.weight, after.pending) == (
@@ -223,7 +225,7 @@ def test_set_weight_sets_the_lever_and_pauses_until_resumed() -> None:
         assert kinds(tick(engine, world, now + 1 + i)) == []
     command(engine, world, CommandKind.RESUME, now + 40)
     assert engine.state.phase is Phase.PROGRESSING and engine.state.weight == 30
-    _, seen = run_until(engine, world, now + 41, until=("step",))
+    _, _seen = run_until(engine, world, now + 41, until=("step",))
     assert engine.state.step == 1 and world.weight == 50 and not engine.state.manual_weight
 
 
@@ -231,7 +233,7 @@ def test_set_weight_sets_the_lever_and_pauses_until_resumed() -> None:
 
 
 def test_first_tick_starts_and_applies_step_zero() -> None:
-    engine, world, journal = _engine()
+    engine, world, _journal = _engine()
     decisions = tick(engine, world, T0)
     started = decisions[0] if decisions[0].kind == "started" else next(
         d for d in decisions if d.kind == "started")
@@ -309,7 +311,7 @@ def test_critical_gate_rolls_back_from_any_live_phase(setup: str) -> None:
     rolling = next(d for d in decisions if d.kind == "rolling_back")
     assert rolling.actor == "gate:errors"
     assert rolling.evidence[0]["value"] == 0.5 and rolling.evidence[0]["threshold"] == 0.05
-    assert [(a.kind, a.value) for a in rolling.actions][0] == ("set_weight", 0)  # traffic first
+    assert next((a.kind, a.value) for a in rolling.actions) == ("set_weight", 0)  # traffic first
     assert world.weight == 0 and world.replicas["v1"] == 1
     assert engine.state.phase is Phase.ROLLED_BACK and engine.state.cause
     assert engine.state.cause[0]["gate"] == "errors"
@@ -379,7 +381,7 @@ def test_action_done_twice_is_ignored() -> None:
 
 
 def test_platform_not_ready_holds_the_step() -> None:
-    engine, world, _journal, now = progressing()
+    engine, world, _journal, _now = progressing()
     world.replicas["v2"] = 0
     at = T0 + 30
     assert kinds(tick(engine, world, at)) == []
@@ -397,3 +399,18 @@ def test_journal_rebuilds_each_phase_exactly() -> None:
         assert again.state == live.state, name
         if journal.records:  # the resumed engine continues the same run
             assert again.run.run == "run1" and again.resumed
+
+
+@pytest.mark.parametrize("ended", ["rolled_back", "aborted"])
+def test_retry_starts_again_from_the_first_step_and_can_promote(ended: str) -> None:
+    engine, world, journal, now = PHASES[ended]()
+    decisions = command(engine, world, CommandKind.RETRY, now)
+    assert kinds(decisions) == ["retried"]
+    state = engine.state
+    assert (state.phase, state.step, state.weight) == (Phase.PROGRESSING, 0, 10)
+    assert state.finished_at is None and state.cause == () and not state.cleaned and not engine.finished
+    assert world.weight == 10 and world.replicas == {"v1": 1, "v2": 1}
+    assert engine.event_for(decisions[0]).to_dict()["label"] == "10%"
+    run_until(engine, world, now + 1)
+    assert engine.state.phase is Phase.SUCCEEDED and engine.finished
+    assert Engine(engine.spec, records=journal.records).state == engine.state

@@ -1,0 +1,174 @@
+"""Alert policy: which alerts fire and resolve, decided from the event stream and States.
+
+Pure: no I/O and no clock (every time comes from an Event or a State), so the same stream always
+gives the same alerts. Two kinds of alert:
+
+- *conditions* (a gate breached, paused by a gate, rolled back, metrics stale, platform errors,
+  an action failing) fire once when they start, are reminded every `reminder` seconds while they
+  hold, and resolve once when they clear (or when the release finishes, for the ones that only
+  mean something while it runs);
+- *notices* (promoted) fire once and are never tracked.
+
+Deduplication is by key: one alert per state change per key, plus the reminders.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, replace
+from typing import Any
+
+from strategies.model import Event, GateStatus, Phase, Severity, State, frozen_map
+from strategies.ports import Alert
+
+ACTION_BY_SEVERITY = {Severity.CRITICAL: "rollback", Severity.WARNING: "pause",
+                      Severity.INFO: "none"}
+
+# Conditions that only mean something while the release runs: resolved once it is over.
+RUNTIME_ONLY = ("gate:", "stale", "platform", "paused", "action:")
+
+
+@dataclass
+class _Firing:
+    alert: Alert
+    last_sent: float
+
+
+class AlertPolicy:
+    """Turns events and States into Alerts (firing, reminder, resolved). Feed it in order."""
+
+    def __init__(self, service: str, candidate: str, *, stale_after: float = 30.0,
+                 reminder: float = 300.0, acting: bool = True):
+        self.service = service
+        self.candidate = candidate
+        self.stale_after = stale_after
+        self.reminder = reminder
+        self.acting = acting  # False in observe mode: no action is ever taken
+        self.firing: dict[str, _Firing] = {}
+        self._stale_since: float | None = None
+        self._platform_since: float | None = None
+        self._failed_actions: dict[str, Mapping[str, Any]] = {}  # action id -> event details
+
+    # ------------------------------------------------------------------ inputs
+
+    def on_event(self, event: Event) -> list[Alert]:
+        """Notices and action failures come from events; everything else from States."""
+        details = event.details
+        if event.event == "promoted":
+            return [self._alert(
+                "promoted", "ReleasePromoted", Severity.INFO, event.at,
+                f"{self.service}: {self.candidate} promoted to 100%",
+                {"reason": details.get("reason", ""), "action": "promoted"})]
+        if event.event in ("action_failed", "action_done"):
+            for item in details.get("evidence", ()) or ():
+                action_id = str(item.get("action", ""))
+                if event.event == "action_failed":
+                    self._failed_actions[action_id] = {
+                        "action": action_id, "kind": item.get("kind"), "value": item.get("value"),
+                        "version": item.get("version"), "reason": details.get("reason", "")}
+                else:
+                    self._failed_actions.pop(action_id, None)
+        return []
+
+    def on_state(self, state: State) -> list[Alert]:
+        """Compare what holds now with what is firing; fire, remind and resolve accordingly."""
+        now = state.at
+        wanted = self._conditions(state)
+        out: list[Alert] = []
+        for key, (name, severity, summary, details) in wanted.items():
+            current = self.firing.get(key)
+            if current is None:
+                alert = self._alert(key, name, severity, now, summary, details)
+                self.firing[key] = _Firing(alert, now)
+                out.append(alert)
+            elif self.reminder > 0 and now - current.last_sent >= self.reminder:
+                current.last_sent = now
+                out.append(replace(current.alert, summary=summary, details=frozen_map(
+                    {**details, "reminder": True})))
+        for key in [k for k in self.firing if k not in wanted]:
+            old = self.firing.pop(key).alert
+            out.append(replace(old, status="resolved", ends_at=now,
+                               summary=f"resolved: {old.summary}"))
+        return out
+
+    # ------------------------------------------------------------------ what holds now
+
+    def _conditions(self, state: State) -> dict[str, tuple[str, Severity, str, dict[str, Any]]]:
+        now = state.at
+        over = state.rollout.phase.terminal
+        held: dict[str, tuple[str, Severity, str, dict[str, Any]]] = {}
+        phase = state.rollout.phase
+        if phase in (Phase.ROLLING_BACK, Phase.ROLLED_BACK, Phase.ABORTED):
+            cause = dict(state.rollout.cause[0]) if state.rollout.cause else {}
+            word = "aborted" if phase is Phase.ABORTED else "rolled back"
+            name = "ReleaseAborted" if phase is Phase.ABORTED else "ReleaseRolledBack"
+            because = state.rollout.reason or "no reason given"
+            held["rollback"] = (name, Severity.CRITICAL,
+                                f"{self.service}: {self.candidate} {word}: {because}",
+                                {**_cause(cause), "reason": because, "action": word,
+                                 "phase": phase.value})
+        if over:
+            self._stale_since = self._platform_since = None
+            self._failed_actions.clear()
+            return held  # everything else only matters while the release runs
+        for gate in state.gates:
+            key = f"gate:{gate.name}"
+            if gate.breached and gate.status is GateStatus.FAIL:
+                action = ACTION_BY_SEVERITY[gate.severity] if self.acting else "none (observe)"
+                held[key] = ("ReleaseGateFailing", gate.severity,
+                             f"{self.service}: gate {gate.name} failing on {self.candidate}: "
+                             f"{gate.reason}", {**gate.evidence(), "action": action})
+            elif gate.status is not GateStatus.PASS and key in self.firing:
+                held[key] = self._still(key)  # unknown keeps a failure firing until it passes
+        if phase is Phase.PAUSED and state.rollout.paused_by.startswith("gate:"):
+            held["paused"] = ("ReleasePausedByGate", Severity.WARNING,
+                              f"{self.service}: {self.candidate} paused by "
+                              f"{state.rollout.paused_by}: {state.rollout.pause_reason}",
+                              {"gate": state.rollout.paused_by[5:], "action": "pause",
+                               "reason": state.rollout.pause_reason, "step": state.rollout.step,
+                               "weight": state.rollout.weight})
+        self._stale_since = _since(self._stale_since, state.stale, now)
+        if self._stale_since is not None and now - self._stale_since > self.stale_after:
+            age = state.metrics_age
+            why = str(state.extra.get("stale_reason") or state.metrics_error or "no fresh data")
+            held["stale"] = ("ReleaseMetricsStale", Severity.WARNING,
+                             f"{self.service}: metrics stale or missing for "
+                             f"{now - self._stale_since:.0f}s: {why}",
+                             {"reason": why, "age": None if age is None else round(age, 3),
+                              "stale_after": self.stale_after, "action": "hold"})
+        self._platform_since = _since(self._platform_since, bool(state.platform_error), now)
+        if self._platform_since is not None and now - self._platform_since > self.stale_after:
+            held["platform"] = ("ReleasePlatformError", Severity.WARNING,
+                                f"{self.service}: platform errors for "
+                                f"{now - self._platform_since:.0f}s: {state.platform_error}",
+                                {"reason": state.platform_error, "action": "hold"})
+        pending = {a.id for a in state.rollout.pending}
+        for action_id in [a for a in self._failed_actions if a not in pending]:
+            del self._failed_actions[action_id]  # superseded or done: no longer failing
+        for action_id, info in self._failed_actions.items():
+            held[f"action:{action_id}"] = (
+                "ReleaseActionFailed", Severity.WARNING,
+                f"{self.service}: action failing: {info.get('reason', '')}",
+                {**info, "action": "retry"})
+        return held
+
+    def _still(self, key: str) -> tuple[str, Severity, str, dict[str, Any]]:
+        alert = self.firing[key].alert
+        return alert.name, alert.severity, alert.summary, dict(alert.details)
+
+    def _alert(self, key: str, name: str, severity: Severity, at: float, summary: str,
+               details: Mapping[str, Any]) -> Alert:
+        return Alert(key=f"{self.service}/{key}", name=name, service=self.service,
+                     version=self.candidate, severity=severity, status="firing",
+                     summary=summary, starts_at=at, details=frozen_map(details))
+
+
+def _since(since: float | None, holds: bool, now: float) -> float | None:
+    if not holds:
+        return None
+    return now if since is None else since
+
+
+def _cause(cause: Mapping[str, Any]) -> dict[str, Any]:
+    return {k: cause[k] for k in ("gate", "metric", "value", "threshold", "baseline", "actor")
+            if k in cause}

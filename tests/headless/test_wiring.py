@@ -1,0 +1,70 @@
+"""Adapter wiring: a missing or broken adapter is one clear line and exit 2, never a traceback."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.headless.support import make_spec
+from tui import wiring
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+class Broken:
+    def __init__(self, spec: object) -> None:
+        raise RuntimeError("docker daemon not reachable at unix:///nope.sock\nmore detail")
+
+
+def test_missing_module_is_reported_as_not_available(monkeypatch):
+    monkeypatch.setitem(wiring.PLATFORMS, "local", ("collectors.nowhere", "Nothing"))
+    with pytest.raises(wiring.AdapterUnavailable, match=r"platform 'local' is not available: "
+                       r"collectors\.nowhere\.Nothing cannot be loaded"):
+        wiring.build_adapters(make_spec())
+
+
+def test_failing_constructor_is_one_line(monkeypatch):
+    monkeypatch.setitem(wiring.PLATFORMS, "local", (__name__, "Broken"))
+    with pytest.raises(wiring.AdapterUnavailable) as caught:
+        wiring.build_adapters(make_spec())
+    assert str(caught.value) == ("platform 'local' could not be set up: "
+                                 "docker daemon not reachable at unix:///nope.sock")
+
+
+def test_router_none_and_platform_build_no_router(monkeypatch):
+    class Fake:
+        def __init__(self, spec: object) -> None:
+            self.spec = spec
+
+    globals()["Fake"] = Fake
+    monkeypatch.setitem(wiring.PLATFORMS, "local", (__name__, "Fake"))
+    monkeypatch.setitem(wiring.SOURCES, "scrape", (__name__, "Fake"))
+    platform, router, source = wiring.build_adapters(make_spec())
+    assert isinstance(platform, Fake) and router is None and isinstance(source, Fake)
+
+
+def cli(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "tui.cli", *args], cwd=cwd, text=True,
+                          capture_output=True, timeout=60, env={"PYTHONPATH": str(ROOT),
+                                                                "PATH": "/usr/bin:/bin"})
+
+
+def test_cli_spec_error_exits_2_with_every_problem_and_no_traceback(tmp_path):
+    spec = tmp_path / "release.toml"
+    spec.write_text('[release]\nservice = "x"\n[[gate]]\nmetric = "error_rat"\nmax = 1\n')
+    result = cli("watch", str(spec), "--headless", cwd=tmp_path)
+    assert result.returncode == 2
+    assert "release.baseline" in result.stderr and "gate[0].metric" in result.stderr
+    assert "Traceback" not in result.stderr and result.stdout == ""
+
+
+def test_cli_bad_until_exits_2_before_starting_anything(tmp_path):
+    spec = tmp_path / "release.toml"
+    spec.write_text('[release]\nservice = "x"\nbaseline = "a"\ncandidate = "b"\n'
+                    '[strategy]\nsteps = [50, 100]\n')
+    result = cli("watch", str(spec), "--headless", "--until", "step:7", cwd=tmp_path)
+    assert result.returncode == 2 and "step must be a number from 1 to 2" in result.stderr
+    assert not (tmp_path / ".release.releasedeck.journal").exists()

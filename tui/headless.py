@@ -1,0 +1,262 @@
+"""Headless runner: the same driver loop with no screen, for pipelines and terminals.
+
+Every event is one JSON line on `out`; one human line on `err` at the end says how it went; the
+exit code says the outcome, so a CI/CD job can use a release as a gate:
+
+- 0  promoted (or `--until` reached; in observe mode: no critical gate breached)
+- 1  rolled back or aborted, or stopped (timeout, Ctrl-C, SIGTERM) before promotion
+     (observe mode: a critical gate breached)
+- 3  platform or metrics unreachable: platform errors or stale/missing metrics continuously for
+     more than UNREACHABLE_FACTOR × metrics.stale_after (nothing could be decided meanwhile), or a
+     timeout/stop while they had lasted longer than metrics.stale_after.
+
+Ctrl-C / SIGTERM stop ticking after the current tick, deliver queued alerts (bounded), close
+the adapters and exit; the journal already holds the state, so `watch` resumes from it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import signal
+from dataclasses import dataclass
+from typing import Any, TextIO
+
+from strategies.model import Event, GateStatus, Phase, Severity, State
+from tui import exitcodes
+from tui.driver import Driver, describe_error
+
+UNREACHABLE_FACTOR = 3.0
+FLUSH_TIMEOUT = 10.0
+FAILED = (Phase.ROLLING_BACK, Phase.ROLLED_BACK, Phase.ABORTED)
+
+
+@dataclass(frozen=True)
+class Until:
+    """When a headless run may stop successfully: done | promoted | step:N (1-based)."""
+
+    kind: str
+    step: int = 0
+
+    @classmethod
+    def parse(cls, text: str, steps: int) -> Until:
+        value = (text or "done").strip().lower()
+        if value in ("done", "promoted"):
+            return cls(value)
+        if value.startswith("step:"):
+            number = value[5:]
+            if not number.isdigit() or not 1 <= int(number) <= steps:
+                raise ValueError(f"--until {text!r}: step must be a number from 1 to {steps}")
+            return cls("step", int(number))
+        raise ValueError(f"--until {text!r}: expected done, promoted or step:N")
+
+    def reached(self, driver: Driver, state: State) -> bool:
+        rollout = state.rollout
+        if self.kind == "done":
+            return driver.engine.finished
+        if self.kind == "promoted":
+            return rollout.phase is Phase.SUCCEEDED
+        return (rollout.phase in (Phase.PROGRESSING, Phase.PAUSED, Phase.PROMOTING, Phase.SUCCEEDED)
+                and rollout.step >= self.step - 1 and not rollout.pending)
+
+
+class _Printer:
+    """Listener: each event as one JSON line, flushed so a pipeline sees it at once."""
+
+    def __init__(self, out: TextIO):
+        self.out = out
+
+    def on_event(self, event: Event) -> None:
+        self.out.write(event.to_json() + "\n")
+        self.out.flush()
+
+
+class _Watch:
+    """Listener that keeps what the exit code and the summary need."""
+
+    def __init__(self, stale_after: float):
+        self.stale_after = stale_after
+        self.bad_since: float | None = None  # platform errors or stale metrics since
+        self.critical_seen: tuple[Any, ...] = ()  # evidence of a breached critical gate
+
+    def on_state(self, state: State) -> None:
+        bad = bool(state.platform_error) or state.stale
+        if not bad or state.rollout.phase.terminal:
+            self.bad_since = None
+        elif self.bad_since is None:
+            self.bad_since = state.at
+        for gate in state.gates:
+            if gate.breached and gate.severity is Severity.CRITICAL and not self.critical_seen:
+                self.critical_seen = (gate.evidence(),)
+
+    def unreachable_for(self, now: float) -> float:
+        return 0.0 if self.bad_since is None else now - self.bad_since
+
+
+def run_headless(driver: Driver, *, until: str = "done", timeout: float | None = None,
+                 out: TextIO, err: TextIO, observe: bool = False, alerts: Any = None,
+                 closers: tuple[Any, ...] = ()) -> int:
+    """Run to an outcome in a new event loop; return the exit code."""
+    return asyncio.run(run_headless_async(driver, until=until, timeout=timeout, out=out, err=err,
+                                          observe=observe, alerts=alerts, closers=closers))
+
+
+async def run_headless_async(driver: Driver, *, until: str = "done",
+                             timeout: float | None = None, out: TextIO, err: TextIO,
+                             observe: bool = False, alerts: Any = None,
+                             closers: tuple[Any, ...] = (),
+                             flush_timeout: float = FLUSH_TIMEOUT) -> int:
+    """The runner itself. `alerts` is an AlertDispatcher (flushed and counted at the end);
+    `closers` are extra things with an async close() (e.g. webhook checks)."""
+    try:
+        goal = Until.parse(until, len(driver.engine.plan.steps))
+    except ValueError as exc:
+        print(f"releasedeck: {exc}", file=err)
+        return exitcodes.USAGE
+    if observe and goal.kind != "done":
+        print("releasedeck: --until does not apply with --observe (nothing moves); "
+              "use --timeout", file=err)
+        return exitcodes.USAGE
+    stale_after = driver.spec.metrics.stale_after
+    watch = _Watch(stale_after)
+    driver.add_listener(_Printer(out))
+    driver.add_listener(watch)
+    if alerts is not None and alerts not in driver.listeners:
+        driver.add_listener(alerts)
+    stopping: list[str] = []
+    started = driver.clock()
+
+    def stop(state: State) -> bool:
+        if stopping:
+            return True
+        if not observe and (goal.reached(driver, state)
+                            or (goal.kind != "done" and _settled_failure(state))):
+            return True
+        if watch.unreachable_for(state.at) > UNREACHABLE_FACTOR * stale_after:
+            stopping.append("unreachable")
+            return True
+        return False
+
+    crashed = ""
+    with _signals(lambda name: stopping.append(name)):
+        try:
+            state = await driver.run(stop=stop, timeout=timeout)
+        except Exception as exc:  # a bug must still end in one line and a clean shutdown
+            crashed = describe_error(exc)
+            state = driver.state
+    if alerts is not None:
+        await alerts.close(flush_timeout)
+    for closer in closers:
+        with contextlib.suppress(Exception):
+            await closer.close()
+    await driver.close()
+    code, outcome = _outcome(driver, state, goal, watch, stopping, observe, stale_after)
+    if crashed:
+        code, outcome = exitcodes.UNREACHABLE, f"stopped by an error ({crashed})"
+    print(summary(driver, state, outcome, driver.clock() - started, alerts), file=err)
+    return code
+
+
+def _settled_failure(state: State) -> bool:
+    """Rolled back (traffic back on the baseline) or aborted: the outcome is known."""
+    return state.rollout.phase in (Phase.ROLLED_BACK, Phase.ABORTED) and not state.rollout.pending
+
+
+def _outcome(driver: Driver, state: State, goal: Until, watch: _Watch, stopping: list[str],
+             observe: bool, stale_after: float) -> tuple[int, str]:
+    phase = state.rollout.phase
+    unreachable = watch.unreachable_for(state.at)
+    if "unreachable" in stopping:
+        return exitcodes.UNREACHABLE, f"unreachable for {unreachable:.1f}s " \
+                                      f"(> {UNREACHABLE_FACTOR:g}× stale_after {stale_after:g}s)"
+    if observe:
+        if unreachable > stale_after:
+            return exitcodes.UNREACHABLE, f"observed; unreachable for {unreachable:.1f}s"
+        if watch.critical_seen:
+            return exitcodes.ROLLED_BACK, "observed a critical gate breach"
+        return exitcodes.PROMOTED, "observed, no critical gate breached"
+    if phase is Phase.SUCCEEDED:
+        return exitcodes.PROMOTED, "promoted"
+    if phase in FAILED:
+        return exitcodes.ROLLED_BACK, {Phase.ABORTED: "aborted", Phase.ROLLING_BACK:
+                                       "rolling back"}.get(phase, "rolled back")
+    if goal.kind == "step" and goal.reached(driver, state):
+        return exitcodes.PROMOTED, f"reached step {goal.step}"
+    why = stopping[0] if stopping else "timed out"
+    if unreachable > stale_after:
+        return exitcodes.UNREACHABLE, f"{why} while unreachable for {unreachable:.1f}s"
+    return exitcodes.ROLLED_BACK, f"{why} before promotion"
+
+
+def summary(driver: Driver, state: State, outcome: str, duration: float, alerts: Any) -> str:
+    """One line: outcome, duration, the step it ended at, the deciding gate, undelivered alerts."""
+    rollout = state.rollout
+    steps = len(driver.engine.plan.steps)
+    where = "not started" if rollout.phase is Phase.PENDING \
+        else f"at step {min(rollout.step + 1, steps)}/{steps}"
+    release = driver.spec.release
+    parts = [f"releasedeck: {release.service} {release.baseline}→{release.candidate} {outcome} "
+             f"after {duration:.1f}s", f"{where}, weight {rollout.weight}%"]
+    decisive = _deciding(state)
+    if decisive:
+        parts.append(decisive)
+    elif rollout.phase not in (Phase.SUCCEEDED, *FAILED):
+        holding = state.extra.get("holding") or ()
+        if holding:
+            parts.append(f"holding: {holding[0]}")
+    if state.metrics_error:
+        parts.append(f"metrics: {state.metrics_error}")
+    elif state.stale and rollout.phase not in (Phase.SUCCEEDED, *FAILED):
+        parts.append(f"metrics: {state.extra.get('stale_reason') or 'stale'}")
+    if state.platform_error:
+        parts.append(f"platform: {state.platform_error}")
+    if alerts is not None:
+        parts.append(f"alerts {alerts.delivered} delivered, {alerts.undelivered} undelivered")
+    return "; ".join(parts)
+
+
+def _deciding(state: State) -> str:
+    """The gate, value and threshold behind the outcome, if a gate decided it."""
+    for evidence in state.rollout.cause:
+        if "gate" in evidence and evidence.get("status") == GateStatus.FAIL.value:
+            return (f"gate {evidence['gate']}: value {_num(evidence.get('value'))} vs "
+                    f"threshold {_num(evidence.get('threshold'))} ({evidence.get('reason', '')})")
+        if "command" in evidence:
+            return f"{evidence['command']} by {evidence.get('actor', 'operator')}"
+    for gate in state.gates:
+        if gate.breached:
+            return f"gate {gate.name}: value {_num(gate.value)} vs threshold " \
+                   f"{_num(gate.threshold)} ({gate.reason})"
+    return ""
+
+
+def _num(value: Any) -> str:
+    if isinstance(value, float):
+        return f"{value:.4g}"
+    return "n/a" if value is None else str(value)
+
+
+@contextlib.contextmanager
+def _signals(on_signal: Any) -> Any:
+    """SIGINT/SIGTERM set a stop flag instead of killing the loop mid-action."""
+    loop = asyncio.get_running_loop()
+    installed = []
+    for sig, name in ((signal.SIGINT, "interrupted"), (signal.SIGTERM, "terminated")):
+        try:
+            loop.add_signal_handler(sig, on_signal, name)
+            installed.append(sig)
+        except (NotImplementedError, RuntimeError, ValueError):
+            pass  # not the main thread: the caller handles signals
+    try:
+        yield
+    finally:
+        for sig in installed:
+            loop.remove_signal_handler(sig)
+
+
+def outcome_code(driver: Driver) -> int:
+    """Exit code for a run that ended without the headless rules (e.g. the app was quit)."""
+    phase = driver.engine.state.phase
+    if phase is Phase.SUCCEEDED:
+        return exitcodes.PROMOTED
+    return exitcodes.ROLLED_BACK

@@ -1,0 +1,186 @@
+"""`releasedeck watch SPEC`: drive (or, with --observe, only watch) the release a spec describes.
+
+With --headless it runs without a screen (tui.headless); otherwise it opens the app. Either way
+it resumes the journal's last run of this release unless --fresh, so a restarted watch never
+repeats an action. --observe keeps no journal at all: it never acts, so it has nothing to keep.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import sys
+from dataclasses import dataclass, field
+from typing import Any, TextIO
+
+from collectors.alerts import AlertDispatcher, build_dispatcher
+from collectors.webhooks import WebhookChecks
+from strategies.engine import Engine
+from strategies.journal import JournalWriter, MemoryJournal, last_run, read_records
+from strategies.plans import build_plan
+from strategies.ports import MetricSource, Platform, TrafficRouter
+from strategies.spec import ReleaseSpec, SpecError, load_spec
+from tui import exitcodes
+from tui.driver import Driver
+from tui.headless import Until, outcome_code, run_headless_async
+
+
+@dataclass
+class Wired:
+    """A driver with everything around it that must be closed at the end."""
+
+    driver: Driver
+    alerts: AlertDispatcher
+    journal: Any
+    closers: list[Any] = field(default_factory=list)
+
+
+def wire(spec: ReleaseSpec, adapters: tuple[Platform | None, TrafficRouter | None, MetricSource],
+         *, observe: bool = False, read_only: bool = False, journal_path: str | None = None,
+         fresh: bool = False, out: TextIO | None = None, err: TextIO | None = None,
+         clock: Any = None, alert_backoff: float = 0.5) -> Wired:
+    """Engine (resumed from the journal), driver, webhook checks and alert dispatcher."""
+    err = err if err is not None else sys.stderr
+    platform, router, source = adapters
+    records: list[dict[str, Any]] = []
+    journal: Any
+    if observe:
+        journal = MemoryJournal()
+    else:
+        path = journal_path or str(spec.journal_path())
+        read = read_records(path)
+        for problem in read.problems:
+            print(f"releasedeck: warning: {problem}", file=err)
+        if not fresh:
+            release = spec.release
+            records = last_run(read.records, release.service, release.baseline, release.candidate)
+        journal = JournalWriter(path)
+    engine = Engine(spec, read_only=read_only or observe, observe=observe, journal=journal,
+                    records=records)
+    checks = WebhookChecks(spec, engine) if spec.webhooks and not observe else None
+    extra: dict[str, Any] = {"observe": observe, "resumed": engine.resumed}
+    kwargs: dict[str, Any] = {"checks": checks, "extra": extra}
+    if clock is not None:
+        kwargs["clock"] = clock
+    driver = Driver(spec, engine, platform, router, source, **kwargs)
+    alerts = build_dispatcher(spec, emit=driver.emit, acting=not observe, stream=out,
+                              backoff=alert_backoff)
+    driver.add_listener(alerts)
+    wired = Wired(driver, alerts, journal)
+    if checks is not None:
+        checks.emit = driver.emit
+        wired.closers.append(checks)
+    return wired
+
+
+def watch_command(args: argparse.Namespace, *, out: TextIO | None = None,
+                  err: TextIO | None = None, adapters: Any = None) -> int:
+    """The CLI entry. `adapters` lets tests pass in-process adapters instead of the spec's."""
+    out = out if out is not None else sys.stdout
+    err = err if err is not None else sys.stderr
+    try:
+        spec = load_spec(args.spec)
+    except SpecError as exc:
+        for line in exc.lines():
+            print(line, file=err)
+        return exitcodes.USAGE
+    headless = bool(getattr(args, "headless", False))
+    observe = bool(getattr(args, "observe", False))
+    until = getattr(args, "until", "done") or "done"
+    try:  # usage errors before anything is started
+        goal = Until.parse(until, len(build_plan(spec).steps))
+    except ValueError as exc:
+        print(f"releasedeck: {exc}", file=err)
+        return exitcodes.USAGE
+    if observe and goal.kind != "done":
+        print("releasedeck: --until does not apply with --observe; use --timeout", file=err)
+        return exitcodes.USAGE
+    record = getattr(args, "record", None)
+    recorder = _recorder(record, spec, err) if record else None
+    if record and recorder is None:
+        return exitcodes.USAGE
+    try:
+        return asyncio.run(_watch(spec, args, adapters, recorder, headless=headless,
+                                  observe=observe, until=until, out=out, err=err))
+    except KeyboardInterrupt:
+        return exitcodes.ROLLED_BACK
+
+
+async def _watch(spec: ReleaseSpec, args: argparse.Namespace, adapters: Any, recorder: Any, *,
+                 headless: bool, observe: bool, until: str, out: TextIO, err: TextIO) -> int:
+    async with contextlib.AsyncExitStack() as resources:
+        if adapters is None:
+            from tui.wiring import AdapterUnavailable, build_adapters, build_source
+
+            try:
+                if spec.platform.kind == "local":
+                    # Local processes are ours to run: the same stack as the demo, with load.
+                    from collectors.local.stack import LocalStack, LocalStackError
+
+                    try:
+                        stack = await resources.enter_async_context(LocalStack(spec))
+                    except LocalStackError as exc:
+                        print(f"releasedeck: {exc}", file=err)
+                        return exitcodes.UNREACHABLE
+                    adapters = (stack.platform, stack.router, build_source(spec))
+                else:
+                    adapters = build_adapters(spec)
+            except AdapterUnavailable as exc:
+                print(f"releasedeck: {exc}", file=err)
+                return exitcodes.USAGE
+        try:
+            wired = wire(spec, adapters, observe=observe,
+                         read_only=bool(getattr(args, "read_only", False)),
+                         journal_path=getattr(args, "journal", None),
+                         fresh=bool(getattr(args, "fresh", False)), out=out, err=err)
+        except OSError as exc:  # e.g. the journal cannot be written
+            print(f"releasedeck: cannot open the journal: {exc}", file=err)
+            await _close_all(adapters)
+            return exitcodes.USAGE
+        resources.callback(wired.journal.close)
+        if recorder is not None:
+            wired.driver.add_listener(recorder)
+            wired.closers.append(recorder)
+        if headless:
+            return await run_headless_async(
+                wired.driver, until=until, timeout=getattr(args, "timeout", None), out=out,
+                err=err, observe=observe, alerts=wired.alerts, closers=tuple(wired.closers))
+        return await _interactive(wired, args)
+    return exitcodes.USAGE  # unreachable: the block above always returns
+
+
+async def _close_all(parts: Any) -> None:
+    for part in parts:
+        if part is not None:
+            with contextlib.suppress(Exception):
+                await part.close()
+
+
+def _recorder(path: str, spec: ReleaseSpec, err: TextIO) -> Any:
+    """--record: the trace writer (tui.record, another module); None with a message if absent."""
+    from tui.recorder import TraceRecorder
+
+    try:
+        return TraceRecorder(path, spec.release.service)
+    except OSError as exc:
+        print(f"releasedeck: cannot write the trace {path}: {exc}", file=err)
+        return None
+
+
+async def _interactive(wired: Wired, args: argparse.Namespace) -> int:
+    """The operator's screen (or wallboard) over the wired driver; q leaves the journal as is."""
+    from tui.app import ReleaseApp
+
+    app = ReleaseApp(wired.driver, read_only=bool(getattr(args, "read_only", False)),
+                     wallboard=bool(getattr(args, "wallboard", False)),
+                     refresh=float(getattr(args, "refresh", 1.0) or 1.0))
+    try:
+        await app.run_async()
+    finally:
+        await wired.alerts.close(2.0)
+        for closer in wired.closers:
+            with contextlib.suppress(Exception):
+                await closer.close()
+        await wired.driver.close()
+    return outcome_code(wired.driver)

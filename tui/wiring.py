@@ -1,0 +1,69 @@
+"""Build the adapters a spec asks for: (platform, router, source).
+
+Imports are lazy, so a machine without the docker or kubernetes libraries can still run a local
+release, and a missing adapter is one clear line ("... is not available: ...") instead of an
+ImportError at start-up. Each adapter class is built with `from_spec(spec)` when it has one,
+`for_release(spec)` when it has that, else `Class(spec)`.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+from strategies.ports import MetricSource, Platform, TrafficRouter
+from strategies.spec import ReleaseSpec
+
+# kind -> (module, class)
+PLATFORMS: dict[str, tuple[str, str]] = {
+    "local": ("collectors.local.platform", "LocalPlatform"),
+    "docker": ("collectors.docker_platform", "DockerPlatform"),
+    "kubernetes": ("collectors.kubernetes.platform", "KubernetesPlatform"),
+}
+ROUTERS: dict[str, tuple[str, str] | None] = {
+    "local": ("collectors.local.router", "LocalRouter"),
+    "haproxy": ("collectors.haproxy", "HAProxyRouter"),
+    "platform": None,  # the platform pulls the traffic lever itself (set_weights)
+    "none": None,
+}
+SOURCES: dict[str, tuple[str, str]] = {
+    "scrape": ("collectors.scrape_source", "ScrapeSource"),
+    "prometheus": ("collectors.prometheus_source", "PrometheusSource"),
+}
+
+
+class AdapterUnavailable(Exception):
+    """An adapter the spec asks for cannot be built here (not installed, or failed to start)."""
+
+
+def _build(what: str, kind: str, where: tuple[str, str] | None, spec: ReleaseSpec) -> Any:
+    if where is None:
+        raise AdapterUnavailable(f"{what} {kind!r} is not supported")
+    module_name, class_name = where
+    try:
+        module = importlib.import_module(module_name)
+        cls = getattr(module, class_name)
+    except (ImportError, AttributeError) as exc:
+        raise AdapterUnavailable(f"{what} {kind!r} is not available: {module_name}.{class_name} "
+                                 f"cannot be loaded ({type(exc).__name__}: {exc})") from exc
+    try:
+        factory = getattr(cls, "from_spec", None) or getattr(cls, "for_release", None)
+        return factory(spec) if factory is not None else cls(spec)
+    except Exception as exc:
+        text = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise AdapterUnavailable(f"{what} {kind!r} could not be set up: {text}") from exc
+
+
+def build_adapters(spec: ReleaseSpec) -> tuple[Platform, TrafficRouter | None, MetricSource]:
+    """The three adapters for a spec. Raises AdapterUnavailable with a one-line reason."""
+    platform = _build("platform", spec.platform.kind, PLATFORMS.get(spec.platform.kind), spec)
+    router_where = ROUTERS.get(spec.router.kind)
+    router = None if router_where is None and spec.router.kind in ("platform", "none") \
+        else _build("router", spec.router.kind, router_where, spec)
+    source = _build("metric source", spec.metrics.source, SOURCES.get(spec.metrics.source), spec)
+    return platform, router, source
+
+
+def build_source(spec: ReleaseSpec) -> MetricSource:
+    """Only the metric source (the demo brings its own platform and router)."""
+    return _build("metric source", spec.metrics.source, SOURCES.get(spec.metrics.source), spec)
