@@ -73,6 +73,15 @@ def test_fault_rolls_back_exits_1_and_alertmanager_shows_the_critical_alert(
     assert [c for c in platform.calls if c[0] == "set_weights"][-1][1] == {"v1": 100, "v2": 0}
 
 
+def test_stdout_sink_lines_keep_the_event_schema_in_headless_output(tmp_path):
+    spec = make_spec(alert=[{"kind": "stdout", "min_severity": "info"}])
+    code, events, _, _ = run(spec, Platform(), Source(bad=True), tmp_path)
+    assert code == exitcodes.ROLLED_BACK
+    notes = [e for e in events if e["event"] == "notification"]
+    assert {"ReleaseGateFailing", "ReleaseRolledBack"} <= {e["alertname"] for e in notes}
+    assert all({"ts", "release", "event"} <= e.keys() for e in events)
+
+
 def test_until_step_stops_successfully_at_that_step(tmp_path):
     platform = Platform()
     code, events, err, wired = run(make_spec(), platform, Source(), tmp_path, until="step:2")
