@@ -137,10 +137,13 @@ async def run_headless_async(driver: Driver, *, until: str = "done",
             return True
         return False
 
-    crashed = ""
+    crashed = await _start_adapters(driver)
     with _signals(lambda name: stopping.append(name)):
         try:
-            state = await driver.run(stop=stop, timeout=timeout)
+            if not crashed:
+                state = await driver.run(stop=stop, timeout=timeout)
+            else:
+                state = driver.state
         except Exception as exc:  # a bug must still end in one line and a clean shutdown
             crashed = describe_error(exc)
             state = driver.state
@@ -155,6 +158,21 @@ async def run_headless_async(driver: Driver, *, until: str = "done",
         code, outcome = exitcodes.UNREACHABLE, f"stopped by an error ({crashed})"
     print(summary(driver, state, outcome, driver.clock() - started, alerts), file=err)
     return code
+
+
+async def _start_adapters(driver: Driver) -> str:
+    """Adapters that need starting in the running loop (e.g. the local router process) offer an
+    idempotent async start(); start them here. Returns "" or one line saying what failed."""
+    for part in (driver.platform, driver.router, driver.source):
+        start = getattr(part, "start", None)
+        if part is None or not asyncio.iscoroutinefunction(start):
+            continue
+        try:
+            await start()
+        except Exception as exc:
+            return f"could not start {getattr(part, 'kind', type(part).__name__)}: " \
+                   f"{describe_error(exc)}"
+    return ""
 
 
 def _settled_failure(state: State) -> bool:
