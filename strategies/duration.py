@@ -32,6 +32,8 @@ def parse_duration(text: str | int | float) -> float:
 
 def format_duration(seconds: float) -> str:
     """Short human form used on screen and in events ("1m05s", "12s", "250ms")."""
+    if seconds == 0:
+        return "0s"
     if seconds < 1:
         return f"{round(seconds * 1000)}ms"
     whole = round(seconds)

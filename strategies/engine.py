@@ -7,6 +7,7 @@ never drift apart. The engine reads no clock: `now` is always passed in.
 
 from __future__ import annotations
 
+import math
 import uuid
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, replace
@@ -36,7 +37,7 @@ JournalSink = Callable[[Mapping[str, Any]], None]
 
 TRANSITIONS = frozenset({
     "started", "step", "paused", "resumed", "weight_set", "promoting", "promoted",
-    "rolling_back", "rolled_back", "aborted", "scaled_down",
+    "rolling_back", "rolled_back", "aborted", "scaled_down", "retried",
 })
 
 
@@ -67,10 +68,15 @@ def fold(state: RolloutState, decision: Decision) -> RolloutState:
         done = {str(e.get("action")) for e in decision.evidence}
         return replace(state, seq=seq, done_actions=state.done_actions | done,
                        pending=tuple(a for a in state.pending if a.id not in done))
+    if kind == "retried":
+        # A new attempt: forget where the last one ended, keep what is known about the world
+        # (actions done or pending) and the gates' failure clocks (the candidate is the same).
+        state = RolloutState(seq=state.seq, done_actions=state.done_actions, pending=state.pending,
+                             gate_failing_since=state.gate_failing_since)
     pending = _supersede(state.pending, decision.actions)
     new = replace(state, seq=seq, phase=decision.phase, step=decision.step,
                   weight=decision.weight, reason=decision.reason, pending=pending)
-    if kind in ("started", "step", "promoting"):
+    if kind in ("started", "step", "promoting", "retried"):
         new = replace(new, step_started=decision.at, hold_elapsed_before_pause=0.0,
                       paused_by="", pause_reason="", paused_at=None, manual_weight=False)
         if decision.phase is Phase.PAUSED:  # entering a manual pause step
@@ -93,13 +99,27 @@ def fold(state: RolloutState, decision: Decision) -> RolloutState:
         new = replace(new, cause=tuple(cause))
         if kind in ("aborted", "promoted", "rolled_back"):
             new = replace(new, finished_at=decision.at)
-        if kind == "rolling_back":
-            new = replace(new, hold_elapsed_before_pause=state.hold_elapsed(decision.at))
+        # The hold clock stops where the rollout stopped, so the screen keeps showing it.
+        new = replace(new, hold_elapsed_before_pause=state.hold_elapsed(decision.at))
     if kind == "scaled_down":
         new = replace(new, cleaned=True)
     if kind == "promoted":
         new = replace(new, cleaned=True)
     return new
+
+
+def _gate_statuses(records: Iterable[Mapping[str, Any]]) -> dict[str, GateStatus]:
+    """Each gate's last journaled status, so a resumed engine only reports real changes."""
+    statuses: dict[str, GateStatus] = {}
+    for record in records:
+        if record.get("kind") != "gate":
+            continue
+        for evidence in record.get("evidence", ()):
+            try:
+                statuses[str(evidence.get("gate"))] = GateStatus(evidence.get("status"))
+            except ValueError:
+                continue
+    return statuses
 
 
 def _gate_clock(state: RolloutState, decision: Decision) -> Mapping[str, float]:
@@ -154,8 +174,7 @@ class Engine:
         self.run = RunId(spec.release.service, spec.release.baseline, spec.release.candidate,
                          run or resumed_run or uuid.uuid4().hex[:12])
         self.gates: tuple[GateResult, ...] = ()
-        self._gate_status: dict[str, GateStatus] = {
-            name: GateStatus.FAIL for name in self.state.gate_failing_since}
+        self._gate_status: dict[str, GateStatus] = _gate_statuses(records)
         self._last_metrics: dict[str, MetricSample] = {}
         self._metrics_ok_at: float | None = None
         self._first_tick: float | None = None
@@ -297,7 +316,9 @@ class Engine:
             reason = metrics.error
         else:
             self._metrics_ok_at = metrics.at
-            self._last_metrics.update(metrics.samples)
+            # A successful read is the whole truth: a version it lacks has no data now, rather
+            # than keeping an older sample that would look fresh for a while.
+            self._last_metrics = dict(metrics.samples)
         limit = self.spec.metrics.stale_after
         since = self._metrics_ok_at if self._metrics_ok_at is not None else self._first_tick
         stale = self._metrics_ok_at is None or (now - self._metrics_ok_at) > limit
@@ -355,6 +376,13 @@ class Engine:
             if failing:
                 return []
             return [self._enter_step(0, now, "engine", "rollout started", kind="started")]
+        # One move per instant: a rollout that moved at `now` (entered a step, paused, resumed)
+        # does not move again at the same `now`. Live, two ticks never share a `now`; after a
+        # crash, re-running the interrupted tick must not move twice where the run that never
+        # crashed moved once. A breached gate still acts on the next tick.
+        just_moved = self.state.step_started is not None and now <= self.state.step_started
+        if just_moved and phase in (Phase.PROGRESSING, Phase.PAUSED, Phase.PROMOTING):
+            return []
         if phase in (Phase.PROGRESSING, Phase.PAUSED, Phase.PROMOTING):
             critical = self._breached(Severity.CRITICAL)
             if critical:
@@ -374,13 +402,16 @@ class Engine:
                 return [self._next(now, "engine", "")]
             return []
         if phase is Phase.PROMOTING:
-            if self.state.hold_elapsed(now) >= self.plan.scale_down_delay \
-                    and not self.state.pending and self._gates_pass():
+            if not self.holding_reasons(snapshot, now, checks):
                 return [self._finish_promotion(now, "engine", "promotion complete")]
             return []
+        if phase is Phase.ROLLING_BACK:
+            # Normally action_done finishes the rollback; this catches a restart that happened
+            # after the last action was journaled as done but before `rolled_back` was.
+            return self._after_actions(now)
         if phase in (Phase.ROLLED_BACK, Phase.ABORTED) and not self.state.cleaned:
-            finished = self.state.finished_at or now
-            if now - finished >= self.plan.scale_down_delay:
+            finished = self.state.finished_at if self.state.finished_at is not None else now
+            if now > finished and now - finished >= self.plan.scale_down_delay:
                 return [self._emit("scaled_down", now, reason="scale-down delay over",
                                    actions=[("scale", n, v) for v, n in
                                             self.plan.rollback.items() if n == 0])]
@@ -392,14 +423,16 @@ class Engine:
                           evidence=[g.evidence() for g in self.gates],
                           actions=[("scale", n, v) for v, n in self.plan.full.items() if n == 0])
 
-    def _gates_pass(self) -> bool:
-        return all(g.status is GateStatus.PASS for g in self.gates)
-
     def holding_reasons(self, snapshot: Snapshot | None, now: float,
                         checks: Iterable[CheckResult] = ()) -> list[str]:
         """Why the current step has not advanced yet: what the screen shows under the bar."""
         reasons: list[str] = []
         state = self.state
+        if state.phase is Phase.PROMOTING:
+            left = self.plan.scale_down_delay - state.hold_elapsed(now)
+            if left > 0:
+                reasons.append(f"scale-down delay: {math.ceil(left)}s left")
+            return reasons + self._waiting_reasons(analysis=True)
         if state.phase is not Phase.PROGRESSING:
             return reasons
         if state.step >= len(self.plan.steps):
@@ -407,18 +440,17 @@ class Engine:
         step = self.plan.steps[state.step]
         left = step.hold - state.hold_elapsed(now)
         if left > 0:
-            reasons.append(f"hold: {left:.0f}s left")
-        if state.pending:
-            reasons.append(f"waiting for {len(state.pending)} action(s) to apply")
-        if step.analysis:
-            for gate in self.gates:
-                if gate.status is not GateStatus.PASS:
-                    reasons.append(f"gate {gate.name} {gate.status.value}: {gate.reason}")
+            reasons.append(f"hold: {math.ceil(left)}s left")
+        reasons += self._waiting_reasons(analysis=step.analysis)
         wanted = step_replicas(self.plan, state.step).get(self.candidate)
         if snapshot is not None and wanted:
             platform = snapshot.platform
-            ready = platform.version(self.candidate).ready if platform and not platform.error \
-                else None
+            status = platform.version(self.candidate) if platform and not platform.error else None
+            ready = status.ready if status is not None else None
+            if status is not None and status.desired:
+                # Where the lever sizes versions itself (replica-ratio canary, rolling batch,
+                # Argo canary), the platform wants fewer candidate pods than full size.
+                wanted = min(wanted, status.desired)
             if ready is None:
                 reasons.append("platform state unknown")
             elif ready < wanted:
@@ -428,6 +460,20 @@ class Engine:
                     check.kind == "confirm-promotion"
                     and state.step + 1 >= len(self.plan.steps))):
                 reasons.append(f"webhook {check.name}: {check.detail or 'not confirmed'}")
+        return reasons
+
+    def _waiting_reasons(self, *, analysis: bool) -> list[str]:
+        reasons: list[str] = []
+        if self.state.pending:
+            reasons.append(f"waiting for {len(self.state.pending)} action(s) to apply")
+        if analysis:
+            if self.stale:  # one line says it; every gate is unknown for the same reason
+                reasons.append(f"metrics stale: {self.stale_reason}")
+            for gate in self.gates:
+                if gate.severity is Severity.INFO or gate.status is GateStatus.PASS:
+                    continue
+                if not (self.stale and gate.status is GateStatus.UNKNOWN):
+                    reasons.append(f"gate {gate.name} {gate.status.value}: {gate.reason}")
         return reasons
 
     def _step_complete(self, snapshot: Snapshot, now: float,
@@ -447,6 +493,8 @@ class Engine:
         if self.read_only:
             return [self.refuse(cmd, now, "read-only: this session cannot change the rollout")]
         phase = self.state.phase
+        if cmd.kind is CommandKind.RETRY:
+            return self._cmd_retry(cmd, now)
         if phase.terminal or phase is Phase.ROLLING_BACK:
             word = {Phase.SUCCEEDED: "already promoted", Phase.ROLLED_BACK: "already rolled back",
                     Phase.ABORTED: "aborted", Phase.ROLLING_BACK: "rolling back"}[phase]
@@ -479,6 +527,8 @@ class Engine:
         return [self._promote(now, cmd.actor, self._why(cmd, "full promotion by operator"))]
 
     def _cmd_pause(self, cmd: Command, now: float) -> list[Decision]:
+        if self.state.phase is Phase.PENDING:
+            return [self.refuse(cmd, now, "pause refused: rollout not started yet")]
         if self.state.phase is Phase.PAUSED:
             return [self.refuse(cmd, now, "pause refused: already paused")]
         if self.state.phase is Phase.PROMOTING:
@@ -503,6 +553,14 @@ class Engine:
     def _cmd_abort(self, cmd: Command, now: float) -> list[Decision]:
         return [self._rollback(now, cmd.actor, self._why(cmd, "aborted by operator"),
                                evidence=[{"actor": cmd.actor, "command": "abort"}], abort=True)]
+
+    def _cmd_retry(self, cmd: Command, now: float) -> list[Decision]:
+        phase = self.state.phase
+        if phase not in (Phase.ABORTED, Phase.ROLLED_BACK):
+            return [self.refuse(cmd, now, f"retry refused: only an aborted or rolled-back release "
+                                          f"can be retried (phase {phase.value})")]
+        return [self._enter_step(0, now, cmd.actor, self._why(cmd, "retried by operator from the "
+                                                               "first step"), kind="retried")]
 
     def _cmd_set_weight(self, cmd: Command, now: float) -> list[Decision]:
         value = cmd.value
@@ -549,7 +607,7 @@ def decision_event(decision: Decision, release: str, steps: int, plan: Plan | No
         "actor": decision.actor,
         "reason": decision.reason,
     }
-    if plan is not None and decision.kind in ("started", "step") \
+    if plan is not None and decision.kind in ("started", "step", "retried") \
             and decision.step < len(plan.steps):
         details["label"] = plan.steps[decision.step].label
     if decision.evidence:

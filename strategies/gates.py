@@ -18,6 +18,12 @@ from strategies.spec import GateSpec
 LOWER_IS_BETTER = frozenset({"error_rate", "latency_p50", "latency_p95", "latency_p99"})
 
 
+SMALL_EFFECT = 0.56
+"""Vargha-Delaney A at which a latency difference counts as real ("small" effect): with enough
+traffic any difference is significant, so significance alone would fail a candidate that is
+slower by a hair. A = P(candidate request slower than baseline request), ties counted half."""
+
+
 @dataclass(frozen=True)
 class Verdict:
     status: GateStatus
@@ -52,6 +58,57 @@ def proportion_p_value(bad_a: float, total_a: float, bad_b: float, total_b: floa
         return 1.0 if p_a <= p_b else 0.0
     z = (p_a - p_b) / spread
     return 0.5 * math.erfc(z / math.sqrt(2))
+
+
+def _cumulative(buckets: Mapping[str, float]) -> dict[float, float]:
+    out: dict[float, float] = {}
+    for bound, count in buckets.items():
+        try:
+            upper = float(bound)  # "+Inf" parses to inf
+        except (TypeError, ValueError):
+            continue
+        if count is not None and math.isfinite(count) and count >= 0:
+            out[upper] = float(count)
+    return out
+
+
+def mann_whitney(candidate: Mapping[str, float], baseline: Mapping[str, float]
+                 ) -> tuple[float, float, float, float] | None:
+    """One-sided Mann-Whitney U on two binned latency samples (Prometheus cumulative buckets).
+
+    Returns (p-value that the candidate is slower by chance, effect A, candidate count,
+    baseline count), or None without a common, non-empty histogram. Requests in one bucket are
+    ties; the variance carries the usual tie correction, and the normal approximation is fine at
+    the sample sizes gates require.
+    """
+    a, b = _cumulative(candidate), _cumulative(baseline)
+    bounds = sorted(set(a) & set(b))  # common bounds: both histograms coarsened alike
+    if not bounds:
+        return None
+
+    def per_bucket(cumulative: dict[float, float]) -> list[float]:
+        counts, below = [], 0.0
+        for upper in bounds:
+            counts.append(max(0.0, cumulative[upper] - below))
+            below = max(below, cumulative[upper])
+        return counts
+
+    ca, cb = per_bucket(a), per_bucket(b)
+    na, nb = sum(ca), sum(cb)
+    if na <= 0 or nb <= 0:
+        return None
+    u, base_below = 0.0, 0.0
+    for x, y in zip(ca, cb, strict=True):
+        u += x * (base_below + 0.5 * y)  # candidate requests above, or tied with, baseline ones
+        base_below += y
+    n = na + nb
+    effect = u / (na * nb)
+    ties = sum((x + y) ** 3 - (x + y) for x, y in zip(ca, cb, strict=True))
+    variance = na * nb / 12 * ((n + 1) - ties / (n * (n - 1))) if n > 1 else 0.0
+    if variance <= 0:
+        return (1.0 if effect <= 0.5 else 0.0), effect, na, nb
+    z = (u - na * nb / 2) / math.sqrt(variance)
+    return 0.5 * math.erfc(z / math.sqrt(2)), effect, na, nb
 
 
 def judge(
@@ -98,6 +155,8 @@ def judge(
                 checks.append(_ratio_check(gate, value, base_value))
             if gate.compare == "proportion":
                 checks.append(_proportion_check(gate, candidate, baseline))
+            if gate.compare == "mannwhitney":
+                checks.append(_mann_whitney_check(gate, candidate, baseline))
     elif relative and not checks:
         # The baseline takes no traffic (e.g. at 100%): a relative bound cannot apply, and the
         # gate still needed enough candidate requests to get here.
@@ -136,6 +195,27 @@ def _proportion_check(gate: GateSpec, candidate: MetricSample,
         GateStatus.PASS if ok else GateStatus.FAIL, threshold=alpha, comparison="proportion",
         reason=(f"candidate errors {'not ' if ok else ''}significantly above baseline "
                 f"(p={p:.4f}, alpha={alpha:g})"))
+
+
+def _mann_whitney_check(gate: GateSpec, candidate: MetricSample,
+                        baseline: MetricSample | None) -> Verdict:
+    found = mann_whitney(candidate.latency_buckets, baseline.latency_buckets) \
+        if baseline is not None else None
+    if found is None:
+        return Verdict(GateStatus.UNKNOWN, comparison="mannwhitney",
+                       reason="latency histograms missing for the comparison")
+    p, effect, na, nb = found
+    if min(na, nb) < gate.min_requests:
+        return Verdict(GateStatus.UNKNOWN, comparison="mannwhitney",
+                       reason=f"only {min(na, nb):.0f} requests in a latency histogram, "
+                              f"need {gate.min_requests:.0f}")
+    alpha = 1 - gate.confidence
+    slower = p < alpha and effect >= SMALL_EFFECT
+    return Verdict(
+        GateStatus.FAIL if slower else GateStatus.PASS, threshold=alpha, comparison="mannwhitney",
+        reason=(f"candidate {'' if slower else 'not '}slower than baseline: a candidate request is "
+                f"the slower one in {effect:.0%} of pairs (p={p:.4f}, alpha={alpha:g}, "
+                f"needs ≥{SMALL_EFFECT:.0%})"))
 
 
 @dataclass(frozen=True)

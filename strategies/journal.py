@@ -69,28 +69,44 @@ def record_to_decision(record: Mapping[str, Any]) -> Decision:
 class JournalRead:
     records: list[dict[str, Any]]
     problems: list[str]  # lines that could not be read (e.g. a write cut short by a crash)
+    torn_tail: bool = False  # the last line was cut short: a crash while writing it, so never acted on
 
 
 def read_records(path: str | Path) -> JournalRead:
-    """All readable records, in order. A torn or garbled line is reported, not fatal."""
+    """All readable records, in order. A torn or garbled line is reported, not fatal.
+
+    A torn last line is the expected trace of a crash mid-write: since every decision is written
+    before it is acted on, that decision was never carried out and is safely dropped. A bad line
+    anywhere else means the file was damaged, and is reported as such.
+    """
     records: list[dict[str, Any]] = []
     problems: list[str] = []
     target = Path(path)
     if not target.exists():
         return JournalRead(records, problems)
     with target.open(encoding="utf-8", errors="replace") as handle:
-        for number, line in enumerate(handle, start=1):
-            text = line.strip()
-            if not text:
-                continue
-            try:
-                record = json.loads(text)
-                record_to_decision(record)
-            except (ValueError, KeyError, TypeError) as exc:
-                problems.append(f"{target}:{number}: unreadable journal line ({exc})")
-                continue
-            records.append(record)
-    return JournalRead(records, problems)
+        lines = handle.read().split("\n")
+    last = max((i for i, line in enumerate(lines) if line.strip()), default=-1)
+    torn = False
+    for index, line in enumerate(lines):
+        text = line.strip()
+        if not text:
+            continue
+        try:
+            record = json.loads(text)
+            if not isinstance(record, dict):
+                raise TypeError(f"expected an object, got {type(record).__name__}")
+            record_to_decision(record)
+        except (ValueError, KeyError, TypeError) as exc:
+            if index == last:
+                torn = True
+                problems.append(f"{target}:{index + 1}: last journal line cut short "
+                                f"(a crash while writing it); ignored, it was never acted on")
+            else:
+                problems.append(f"{target}:{index + 1}: unreadable journal line, skipped ({exc})")
+            continue
+        records.append(record)
+    return JournalRead(records, problems, torn)
 
 
 def last_run(records: Iterable[Mapping[str, Any]], service: str, baseline: str,
@@ -109,13 +125,29 @@ def last_run(records: Iterable[Mapping[str, Any]], service: str, baseline: str,
     return chosen
 
 
+def _ends_without_newline(path: Path) -> bool:
+    try:
+        with path.open("rb") as handle:
+            handle.seek(0, os.SEEK_END)
+            if handle.tell() == 0:
+                return False
+            handle.seek(-1, os.SEEK_END)
+            return handle.read(1) != b"\n"
+    except FileNotFoundError:
+        return False
+
+
 class JournalWriter:
     """Appends records durably: each line is flushed and fsynced before the caller acts."""
 
     def __init__(self, path: str | Path):
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
+        torn = _ends_without_newline(self.path)
         self._handle = self.path.open("a", encoding="utf-8")
+        if torn:  # end a line torn by a crash, or the next record would be glued onto it
+            self._handle.write("\n")
+            self._handle.flush()
 
     def __call__(self, record: Mapping[str, Any]) -> None:
         self._handle.write(json.dumps(record, separators=(",", ":")) + "\n")

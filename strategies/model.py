@@ -75,6 +75,7 @@ class VersionStatus:
     instances: tuple[Instance, ...] = ()
     desired: int | None = None
     image: str = ""
+    updated: int | None = None  # instances already on the newest template (rolling updates)
 
     @property
     def ready(self) -> int:
@@ -94,6 +95,7 @@ class PlatformSnapshot:
     weights: Mapping[str, float] = field(default_factory=no_entries)  # actual traffic percent per version, as routed
     error: str | None = None
     weight_note: str = ""  # e.g. "weight ≈ replicas" where the lever is approximate
+    status: str = ""  # the platform's own one-line progress note (rollout status, Argo phase/step)
 
     def version(self, name: str) -> VersionStatus:
         return self.versions.get(name) or VersionStatus(version=name)
@@ -120,6 +122,9 @@ class MetricSample:
     latency_p99: float | None = None
     errors: float | None = None  # failed requests in the window
     custom: Mapping[str, float | None] = field(default_factory=no_entries)
+    # Latency histogram over the window, Prometheus style: upper bound ("0.1", "+Inf") ->
+    # cumulative count of requests at or below it. Optional; feeds the Mann-Whitney comparison.
+    latency_buckets: Mapping[str, float] = field(default_factory=no_entries)
 
     def value(self, metric: str) -> float | None:
         """Look a metric up by its spec name (error_rate, latency_p99, ..., or a custom name)."""
@@ -256,6 +261,7 @@ class CommandKind(StrEnum):
     ROLLBACK = "rollback"
     ABORT = "abort"
     SET_WEIGHT = "set_weight"
+    RETRY = "retry"  # start an aborted or rolled-back release again from its first step
 
 
 @dataclass(frozen=True)
@@ -320,10 +326,14 @@ class RolloutState:
         return self.phase is Phase.PAUSED
 
     def hold_elapsed(self, now: float) -> float:
-        """Hold time used in this step: frozen while paused, so a pause stops the timer."""
+        """Hold time used in this step: frozen while paused, so a pause stops the timer.
+
+        Also frozen once the rollout stops moving forward (rolling back or finished), and never
+        negative when `now` is earlier than the step's start (a clock that stepped back).
+        """
         if self.step_started is None:
-            return 0.0
-        if self.phase is Phase.PAUSED or self.phase.terminal:
+            return self.hold_elapsed_before_pause
+        if self.phase in (Phase.PAUSED, Phase.ROLLING_BACK) or self.phase.terminal:
             return self.hold_elapsed_before_pause
         return self.hold_elapsed_before_pause + max(0.0, now - self.step_started)
 

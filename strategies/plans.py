@@ -127,16 +127,21 @@ def _blue_green(spec: ReleaseSpec, base: str, cand: str, n: int) -> tuple[PlanSt
 
 
 def _rolling(spec: ReleaseSpec, base: str, cand: str, n: int) -> tuple[PlanStep, ...]:
-    """Replace instances batch by batch; batch size is max_surge + max_unavailable."""
+    """Replace instances batch by batch, never beyond max_surge extra or max_unavailable missing.
+
+    A step scales each version once, in order. Surging (new up, then old down) briefly runs
+    n + batch instances, so its batch is at most max_surge; draining (old down, then new up)
+    briefly runs n - batch, so its batch is at most max_unavailable. The larger allowance wins.
+    """
     s = spec.strategy
-    batch = max(1, s.max_surge + s.max_unavailable)
+    surge = s.max_surge >= s.max_unavailable
+    batch = max(1, s.max_surge if surge else s.max_unavailable)
     batches = math.ceil(n / batch)
     steps: list[PlanStep] = []
     for i in range(1, batches + 1):
         new = min(n, i * batch)
         old = n - new
-        # Surge first (new up, then old down) unless only unavailability is allowed.
-        order = {cand: new, base: old} if s.max_surge > 0 else {base: old, cand: new}
+        order = {cand: new, base: old} if surge else {base: old, cand: new}
         steps.append(PlanStep(f"batch {i}/{batches} ({new}/{n})", round(100 * new / n), s.hold,
                               replicas=frozen_map(order)))
     return tuple(steps)

@@ -25,6 +25,10 @@ class RawCounters:
     latency_sum: float | None = None
 
 
+class PlatformError(Exception):
+    """A platform or router call failed; the message is one line meant for people."""
+
+
 @runtime_checkable
 class Platform(Protocol):
     """Where versions run: reports instances and pulls the scale lever."""

@@ -7,6 +7,7 @@ and all problems of a file are reported together, so one `releasedeck check` run
 from __future__ import annotations
 
 import difflib
+import re
 import tomllib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -18,12 +19,12 @@ from strategies.model import BUILTIN_METRICS, Severity, frozen_map, no_entries
 
 STRATEGY_KINDS = ("canary", "blue-green", "rolling", "ab", "ring", "flag")
 PLATFORM_KINDS = ("local", "docker", "kubernetes")
-METRIC_SOURCES = ("scrape", "prometheus")
+METRIC_SOURCES = ("scrape", "prometheus", "haproxy")
 ROUTER_KINDS = ("local", "haproxy", "platform", "none")
 ALERT_KINDS = ("stdout", "webhook", "slack", "alertmanager")
 WEBHOOK_TYPES = ("pre-rollout", "confirm-promotion", "rollout")
 KUBERNETES_LEVERS = ("replicas", "service", "httproute", "rolling", "argo")
-COMPARISONS = ("none", "proportion")
+COMPARISONS = ("none", "proportion", "mannwhitney")
 
 DEFAULT_QUERIES: Mapping[str, str] = frozen_map(
     {
@@ -230,12 +231,12 @@ class _Reader:
             return default
         kinds = kind if isinstance(kind, tuple) else (kind,)
         if isinstance(value, bool) and bool not in kinds:
-            self.problem(key, f"must be {_kind_name(kinds)}, got {value!r}")
+            self.problem(key, f"must be {_kind_name(kinds)}, got {_show(value)}")
             return default
         if float in kinds and isinstance(value, int) and not isinstance(value, bool):
             return float(value)
         if not isinstance(value, kinds):
-            self.problem(key, f"must be {_kind_name(kinds)}, got {value!r}")
+            self.problem(key, f"must be {_kind_name(kinds)}, got {_show(value)}")
             return default
         return value
 
@@ -247,7 +248,7 @@ class _Reader:
         if required and not value.strip():
             self.problem(key, "must not be empty")
         if choices and value not in choices:
-            self.problem(key, f"must be one of {', '.join(choices)}, got {value!r}"
+            self.problem(key, f"must be one of {', '.join(choices)}, got {_show(value)}"
                          + _hint(value, choices))
             return default
         return value
@@ -304,6 +305,21 @@ class _Reader:
                 self.problem(key, "unknown key" + _hint(key, tuple(self.seen) + tuple(known)))
 
 
+def _show(value: Any) -> str:
+    """A value as the user wrote it in TOML (true, not True), shortened if long."""
+    if isinstance(value, bool):
+        text = "true" if value else "false"
+    elif isinstance(value, str):
+        text = '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
+    elif isinstance(value, dict):
+        text = "{" + ", ".join(f"{k} = {_show(v)}" for k, v in value.items()) + "}"
+    elif isinstance(value, list):
+        text = "[" + ", ".join(_show(v) for v in value) + "]"
+    else:
+        text = str(value)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
 def _kind_name(kinds: tuple[type, ...]) -> str:
     names = {str: "a string", int: "an integer", float: "a number", bool: "true or false",
              dict: "a table", list: "a list"}
@@ -314,6 +330,25 @@ def _kind_name(kinds: tuple[type, ...]) -> str:
 def _hint(word: str, options: tuple[str, ...]) -> str:
     close = difflib.get_close_matches(word, options, n=1, cutoff=0.6)
     return f" (did you mean {close[0]!r}?)" if close else ""
+
+
+PLACEHOLDERS = ("service", "version", "window", "version_label", "quantile")
+
+
+def _check_template(r: _Reader, key: str, template: str) -> bool:
+    """A PromQL template must only use the known placeholders (literal braces doubled)."""
+    try:
+        template.format(**dict.fromkeys(PLACEHOLDERS, "x"))
+    except KeyError as exc:
+        name = str(exc.args[0])
+        r.problem(key, f"unknown placeholder {{{name}}}" + _hint(name, PLACEHOLDERS)
+                  + f"; known: {', '.join('{' + p + '}' for p in PLACEHOLDERS)}; "
+                  "write PromQL's own braces doubled ({{ }})")
+        return False
+    except (ValueError, IndexError) as exc:
+        r.problem(key, f"is not a valid template ({exc}); write PromQL's own braces doubled ({{{{ }}}})")
+        return False
+    return True
 
 
 # --------------------------------------------------------------------------- sections
@@ -348,10 +383,17 @@ _PLATFORM_OPTIONS: Mapping[str, Mapping[str, Callable[[Any], bool]]] = {
         "labels": lambda v: isinstance(v, dict),
         "network_mode": lambda v: isinstance(v, str),
         "port": lambda v: isinstance(v, int),
-        "base_port": lambda v: isinstance(v, int),
+        "base_port": lambda v: isinstance(v, int) or (
+            isinstance(v, dict) and all(isinstance(x, int) for x in v.values())),
         "volumes": lambda v: isinstance(v, dict | list),
         "tls": lambda v: isinstance(v, dict),
         "healthcheck": lambda v: isinstance(v, dict),
+        "image": lambda v: isinstance(v, str),
+        "ready_timeout": lambda v: isinstance(v, int | float | str),
+        "stop_timeout": lambda v: isinstance(v, int | float | str),
+        "api_timeout": lambda v: isinstance(v, int | float | str),
+        "restart": lambda v: v in ("no", "on-failure", "always", "unless-stopped"),
+        "init": lambda v: isinstance(v, bool),
     },
     "kubernetes": {
         "namespace": lambda v: isinstance(v, str),
@@ -364,7 +406,10 @@ _PLATFORM_OPTIONS: Mapping[str, Mapping[str, Callable[[Any], bool]]] = {
         "service": lambda v: isinstance(v, str),
         "httproute": lambda v: isinstance(v, str),
         "rollout": lambda v: isinstance(v, str),
-        "backends": lambda v: isinstance(v, dict),
+        "backends": lambda v: isinstance(v, dict) and all(isinstance(x, str) for x in v.values()),
+        "images": lambda v: isinstance(v, dict) and all(isinstance(x, str) for x in v.values()),
+        "container": lambda v: isinstance(v, str),
+        "request_timeout": lambda v: isinstance(v, int | float) and not isinstance(v, bool) and v > 0,
     },
 }
 
@@ -379,9 +424,10 @@ def _platform(problems: list, data: Mapping[str, Any]) -> PlatformSpec:
         replicas=r.integer("replicas", 1, low=0, high=1000),
     )
     allowed = _PLATFORM_OPTIONS.get(kind, {})
+    kind_ok = data.get("kind", "local") in PLATFORM_KINDS
     options: dict[str, Any] = {}
     for key, value in data.items():
-        if key in r.seen:
+        if key in r.seen or not kind_ok:  # options of an unknown kind cannot be judged
             continue
         check = allowed.get(key)
         if check is None:
@@ -389,9 +435,9 @@ def _platform(problems: list, data: Mapping[str, Any]) -> PlatformSpec:
                       + _hint(key, tuple(allowed) + tuple(r.seen)))
         elif not check(value):
             if key == "lever":
-                r.problem(key, f"must be one of {', '.join(KUBERNETES_LEVERS)}, got {value!r}")
+                r.problem(key, f"must be one of {', '.join(KUBERNETES_LEVERS)}, got {_show(value)}")
             else:
-                r.problem(key, f"has the wrong type: {value!r}")
+                r.problem(key, f"has the wrong type: {_show(value)}")
         else:
             options[key] = value
     return PlatformSpec(kind=spec.kind, selector=spec.selector, version_label=spec.version_label,
@@ -431,7 +477,7 @@ def _metrics(problems: list, data: Mapping[str, Any], platform: PlatformSpec) ->
                                + _hint(key, tuple(DEFAULT_QUERIES))))
         elif not isinstance(value, str) or not value.strip():
             r.problems.append((f"metrics.queries.{key}", "must be a non-empty PromQL string"))
-        else:
+        elif _check_template(r, f"queries.{key}", value):
             queries[key] = value
     spec = MetricsSpec(
         source=source,
@@ -462,14 +508,14 @@ def _steps(r: _Reader, default_hold: float) -> tuple[StepSpec, ...]:
     if raw is None:
         return ()
     if not isinstance(raw, list):
-        r.problem("steps", f"must be a list, got {raw!r}")
+        r.problem("steps", f"must be a list, got {_show(raw)}")
         return ()
     steps: list[StepSpec] = []
     last = -1
     for i, item in enumerate(raw):
         where = f"steps[{i}]"
         if isinstance(item, bool):
-            r.problem(where, f"must be a weight, 'pause' or a table, got {item!r}")
+            r.problem(where, f"must be a weight, 'pause' or a table, got {_show(item)}")
         elif isinstance(item, int):
             steps.append(StepSpec(weight=item))
         elif item == "pause":
@@ -489,7 +535,7 @@ def _steps(r: _Reader, default_hold: float) -> tuple[StepSpec, ...]:
                                       name=sub.text("name")))
             sub.finish()
         else:
-            r.problem(where, f"must be a weight, 'pause' or a table, got {item!r}")
+            r.problem(where, f"must be a weight, 'pause' or a table, got {_show(item)}")
             continue
         weight = steps[-1].weight if steps else None
         if weight is not None:
@@ -511,12 +557,18 @@ def _strategy(problems: list, data: Mapping[str, Any]) -> StrategySpec:
         if not isinstance(rings, list) or not all(isinstance(x, dict) for x in rings):
             r.problem("rings", "must be a list of tables like {name = 'internal', weight = 5}")
         else:
+            last = max((s.weight for s in steps if s.weight is not None), default=-1)
             for i, ring in enumerate(rings):
                 sub = _Reader(problems, ring, r.at(f"rings[{i}]"))
                 name = sub.text("name", required=True)
+                if sub.raw("weight") is None:
+                    sub.problem("weight", "is required (percent of traffic this ring gets)")
                 weight = sub.integer("weight", 0, low=0, high=100)
                 ring_hold = sub.duration("hold", hold)
                 sub.finish()
+                if weight < last:
+                    sub.problem("weight", f"must not go down from the ring before ({weight} after {last})")
+                last = max(last, weight)
                 steps = (*steps, StepSpec(weight=weight, hold=ring_hold, name=name))
     spec = StrategySpec(
         kind=kind,
@@ -540,6 +592,8 @@ def _strategy(problems: list, data: Mapping[str, Any]) -> StrategySpec:
         r.problem("max_surge", "max_surge and max_unavailable cannot both be 0")
     if kind == "flag" and not spec.flag:
         r.problem("flag", "is required for a flag plan (the feature flag's name)")
+    if kind == "flag" and spec.start_weight > spec.max_weight:
+        r.problem("start_weight", f"is above max_weight ({spec.start_weight} > {spec.max_weight})")
     r.finish()
     return spec
 
@@ -553,6 +607,10 @@ def _gates(problems: list, items: Any) -> tuple[GateSpec, ...]:
     gates: list[GateSpec] = []
     names: set[str] = set()
     for i, item in enumerate(items):
+        if not isinstance(item, dict):
+            problems.append((f"gate[{i}]", f"must be a table like {{metric = 'error_rate', max = 0.01}}, "
+                                           f"got {_show(item)}"))
+            continue
         r = _Reader(problems, item, f"gate[{i}]")
         metric = r.text("metric", required=True)
         query = r.text("query")
@@ -572,9 +630,18 @@ def _gates(problems: list, items: Any) -> tuple[GateSpec, ...]:
             compare=r.text("compare", "none", choices=COMPARISONS),
             confidence=r.number("confidence", 0.95, low=0.5, high=0.9999) or 0.95,
         )
-        if gate.max is None and gate.min is None and gate.max_ratio is None \
-                and gate.compare == "none":
+        if not any(key in item for key in ("max", "min", "max_ratio", "compare")):
             r.problem("", "needs at least one of max, min, max_ratio or compare")
+        if gate.compare == "proportion" and metric and metric != "error_rate":
+            r.problem("compare", f"'proportion' compares error rates; use it on metric 'error_rate', "
+                                 f"not {metric!r} (latency: compare = 'mannwhitney')")
+        if gate.compare == "mannwhitney" and metric and not metric.startswith("latency_"):
+            r.problem("compare", f"'mannwhitney' compares latency histograms; use it on a latency_* "
+                                 f"metric, not {metric!r} (error rate: compare = 'proportion')")
+        if gate.max_ratio is not None and gate.max_ratio <= 0:
+            r.problem("max_ratio", f"must be greater than 0, got {gate.max_ratio:g}")
+        if query:
+            _check_template(r, "query", query)
         if gate.max is not None and gate.min is not None and gate.min > gate.max:
             r.problem("min", f"is above max ({gate.min:g} > {gate.max:g})")
         if gate.name in names:
@@ -593,6 +660,9 @@ def _alerts(problems: list, items: Any) -> tuple[AlertSpec, ...]:
         return ()
     alerts: list[AlertSpec] = []
     for i, item in enumerate(items):
+        if not isinstance(item, dict):
+            problems.append((f"alert[{i}]", f"must be a table ([[alert]]), got {_show(item)}"))
+            continue
         r = _Reader(problems, item, f"alert[{i}]")
         kind = r.text("kind", required=True, choices=ALERT_KINDS)
         url = r.text("url")
@@ -620,6 +690,9 @@ def _webhooks(problems: list, items: Any) -> tuple[WebhookSpec, ...]:
         return ()
     hooks: list[WebhookSpec] = []
     for i, item in enumerate(items):
+        if not isinstance(item, dict):
+            problems.append((f"webhook[{i}]", f"must be a table ([[webhook]]), got {_show(item)}"))
+            continue
         r = _Reader(problems, item, f"webhook[{i}]")
         hooks.append(WebhookSpec(
             name=r.text("name", f"webhook-{i}"),
@@ -630,6 +703,25 @@ def _webhooks(problems: list, items: Any) -> tuple[WebhookSpec, ...]:
         ))
         r.finish()
     return tuple(hooks)
+
+
+def _kubernetes_levers(problems: list, platform: PlatformSpec, strategy: StrategySpec,
+                       release: ReleaseInfo) -> None:
+    """Lever and strategy must fit together; say so at load time, not at the first step."""
+    if platform.kind != "kubernetes":
+        return
+    lever = platform.options.get("lever", "replicas")
+    if lever == "service" and strategy.kind != "blue-green":
+        problems.append(("platform.lever", "'service' switches all traffic at once: use it with strategy "
+                         f"kind 'blue-green', or lever 'replicas' or 'httproute' for {strategy.kind!r}"))
+    if lever == "rolling":
+        if strategy.kind != "rolling":
+            problems.append(("platform.lever", f"'rolling' drives a rolling update: use it with strategy kind "
+                             f"'rolling', not {strategy.kind!r}"))
+        images = platform.options.get("images") or {}
+        if release.candidate and release.candidate not in images:
+            problems.append(("platform.images", f"lever 'rolling' needs the candidate's image "
+                             f"(images.{release.candidate} = \"...\")"))
 
 
 _TOP = ("release", "platform", "router", "metrics", "strategy", "gate", "alert", "webhook", "demo")
@@ -650,8 +742,10 @@ def parse_spec(data: Mapping[str, Any], path: str = "<spec>") -> ReleaseSpec:
         return value
 
     if "release" not in data:
-        problems.append(("release", "section is required"))
-    release = _release(problems, section("release"))
+        problems.append(("release", "section is required (service, baseline and candidate)"))
+        release = ReleaseInfo(service="", baseline="", candidate="")
+    else:
+        release = _release(problems, section("release"))
     platform = _platform(problems, section("platform"))
     router = _router(problems, section("router"), platform)
     metrics = _metrics(problems, section("metrics"), platform)
@@ -659,6 +753,7 @@ def parse_spec(data: Mapping[str, Any], path: str = "<spec>") -> ReleaseSpec:
     gates = _gates(problems, data.get("gate"))
     alerts = _alerts(problems, data.get("alert"))
     webhooks = _webhooks(problems, data.get("webhook"))
+    _kubernetes_levers(problems, platform, strategy, release)
     if problems:
         raise SpecError(path, problems)
     return ReleaseSpec(
@@ -678,5 +773,19 @@ def load_spec(path: str | Path) -> ReleaseSpec:
     try:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
-        raise SpecError(where, [("", f"not valid TOML: {exc}")]) from exc
+        raise SpecError(where, [_toml_problem(text, exc)]) from exc
     return parse_spec(data, where)
+
+
+def _toml_problem(text: str, exc: tomllib.TOMLDecodeError) -> tuple[str, str]:
+    """Where the TOML broke, with the offending line quoted so it can be found at a glance."""
+    message = str(exc)
+    found = re.search(r"\(at line (\d+), column (\d+)\)", message)
+    if found is None:
+        return ("", f"not valid TOML: {message}")
+    line, column = int(found.group(1)), int(found.group(2))
+    reason = message[: found.start()].strip()
+    lines = text.splitlines()
+    quoted = lines[line - 1].strip() if 0 < line <= len(lines) else ""
+    shown = f": {quoted[:80]}" if quoted else ""
+    return (f"line {line}, column {column}", f"not valid TOML ({reason}){shown}")

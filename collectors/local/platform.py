@@ -141,6 +141,7 @@ class LocalPlatform:
         """
         if replicas < 0:
             raise LocalPlatformError(f"cannot scale {version} to {replicas}: replicas must be >= 0")
+        victims: list[_Child] = []
         async with self._lock:
             self._check_open()
             self._desired[version] = replicas
@@ -151,7 +152,8 @@ class LocalPlatform:
                 order = sorted(children, key=lambda c: (c.ready and c.alive, -self._index(c)))
                 victims = order[: len(children) - replicas]
                 self._children[version] = [c for c in children if c not in victims]
-                await asyncio.gather(*(reaper.stop(c.proc) for c in victims))
+        # outside the lock: snapshots go on while the removed ones take their grace time
+        await asyncio.gather(*(reaper.stop(c.proc) for c in victims))
 
     async def close(self) -> None:
         """Stop every process this platform started. Safe to call twice."""

@@ -121,12 +121,14 @@ class Router:
             return pinned if self.backends.get(pinned) else None
         return self.picker.pick()
 
-    def next_backend(self, version: str, offset: int) -> str:
-        group = self.backends[version]
-        turn = self.turn.get(version, 0)
-        if offset == 0:
-            self.turn[version] = turn + 1
-        return group[(turn + offset) % len(group)]
+    def backends_in_turn(self, version: str) -> list[str]:
+        """This version's backends, starting at the next in round robin (the rest are fallbacks)."""
+        group = self.backends.get(version, [])
+        if not group:
+            return []
+        turn = self.turn.get(version, 0) % len(group)
+        self.turn[version] = turn + 1
+        return group[turn:] + group[:turn]
 
     # ------------------------------------------------------------ handlers
 
@@ -142,13 +144,9 @@ class Router:
         peer = request.remote or ""
         headers["X-Forwarded-For"] = ", ".join(x for x in (request.headers.get("X-Forwarded-For"), peer) if x)
         idempotent = request.method in ("GET", "HEAD", "OPTIONS")
-        attempts = len(self.backends[version])
         last_error = ""
         assert self.session is not None
-        for offset in range(attempts):
-            if not self.backends.get(version):
-                break
-            backend = self.next_backend(version, offset)
+        for backend in self.backends_in_turn(version):
             try:
                 async with self.session.request(
                         request.method, f"http://{backend}{request.rel_url}", headers=headers,

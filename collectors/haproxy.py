@@ -1,0 +1,226 @@
+"""HAProxy as the traffic router: version percents become server weights, changed live.
+
+Docker has no traffic weights of its own, so a release on Docker names an HAProxy backend whose
+servers belong to versions (`[router] servers = {v1 = ["v1a"], v2 = ["v2a"]}`). The runtime API
+(admin socket, unix or TCP) sets weights (`set weight`), drains servers of a version at 0 %
+(`set server ... state drain`) and reads back what HAProxy actually does (`show stat`), so the
+screen shows the routed split, not the wished one. `HAProxyStats` reads HAProxy's built-in
+Prometheus exporter for per-version request and error counts when nothing else measures them.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import csv
+import io
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+from strategies.spec import ReleaseSpec
+
+MAX_WEIGHT = 256
+"""HAProxy server weights run 0..256; a version at 100 % gets this much in total."""
+
+ROUTING_STATES = ("UP", "no check")
+"""Server statuses that receive new traffic (status text starts with one of these)."""
+
+
+class HAProxyError(RuntimeError):
+    """A runtime-API or exporter call failed; the message is one line for people."""
+
+
+@dataclass(frozen=True)
+class ServerStat:
+    """One server row of `show stat`: its state, weight and cumulative counts."""
+
+    backend: str
+    server: str
+    status: str
+    weight: int
+    requests: int  # HTTP responses, all codes
+    errors: int  # 5xx responses
+    sessions: int
+
+    @property
+    def routing(self) -> bool:
+        return self.status.startswith(ROUTING_STATES)
+
+
+def server_weights(percents: Mapping[str, int], servers: Mapping[str, Sequence[str]]
+                   ) -> dict[str, int]:
+    """Spread each version's percent over its servers as HAProxy weights (0..256).
+
+    A version with a share above zero always keeps at least weight 1 per server, so 1 % still
+    routes something; versions not named in `percents` get 0.
+    """
+    out: dict[str, int] = {}
+    for version, names in servers.items():
+        share = max(0, min(100, int(percents.get(version, 0))))
+        if not names:
+            continue
+        each = round(share * MAX_WEIGHT / 100 / len(names))
+        if share > 0:
+            each = max(1, each)
+        for name in names:
+            out[name] = min(MAX_WEIGHT, each)
+    return out
+
+
+def parse_stat(text: str) -> list[ServerStat]:
+    """`show stat` CSV (header line starts with '# ') to server rows; FRONTEND/BACKEND skipped."""
+    lines = [line for line in text.splitlines() if line.strip()]
+    start = next((i for i, line in enumerate(lines) if line.startswith("# pxname")), None)
+    if start is None:
+        raise HAProxyError(f"unexpected answer to 'show stat': {text.strip()[:120]!r}")
+    body = "\n".join([lines[start][2:], *lines[start + 1:]])
+    out = []
+    for row in csv.DictReader(io.StringIO(body)):
+        if row.get("svname") in ("FRONTEND", "BACKEND"):
+            continue
+        codes = ("hrsp_1xx", "hrsp_2xx", "hrsp_3xx", "hrsp_4xx", "hrsp_5xx", "hrsp_other")
+        out.append(ServerStat(
+            backend=row.get("pxname", ""), server=row.get("svname", ""),
+            status=row.get("status", ""), weight=_int(row.get("weight")),
+            requests=sum(_int(row.get(c)) for c in codes), errors=_int(row.get("hrsp_5xx")),
+            sessions=_int(row.get("stot"))))
+    return out
+
+
+def _int(value: str | None) -> int:
+    try:
+        return int(value or 0)
+    except ValueError:
+        return 0
+
+
+class RuntimeAPI:
+    """One command per connection on HAProxy's runtime API (non-interactive mode)."""
+
+    def __init__(self, address: str, timeout: float = 2.0):
+        self.address = address
+        self.timeout = timeout
+
+    def _target(self) -> tuple[str, str | int]:
+        addr = self.address
+        if addr.startswith("unix:"):
+            return "unix", addr[5:].removeprefix("//")
+        if addr.startswith("/") or addr.startswith("."):
+            return "unix", addr
+        host, _, port = addr.removeprefix("tcp://").rpartition(":")
+        if not port.isdigit():
+            raise HAProxyError(f"haproxy runtime API address {addr!r}: use a socket path or host:port")
+        return host or "127.0.0.1", int(port)
+
+    async def run(self, command: str) -> str:
+        """Send one command line (several may be joined with ';') and return the answer."""
+        host, port = self._target()
+
+        async def talk() -> str:
+            if host == "unix":
+                reader, writer = await asyncio.open_unix_connection(str(port))
+            else:
+                reader, writer = await asyncio.open_connection(host, int(port))
+            try:
+                writer.write(command.encode() + b"\n")
+                await writer.drain()
+                return (await reader.read()).decode(errors="replace")
+            finally:
+                writer.close()
+                await writer.wait_closed()
+
+        try:
+            return await asyncio.wait_for(talk(), self.timeout)
+        except TimeoutError as exc:
+            raise HAProxyError(f"haproxy runtime API at {self.address}: no answer within "
+                               f"{self.timeout:g}s") from exc
+        except PermissionError as exc:
+            raise HAProxyError(f"haproxy runtime API at {self.address}: permission denied "
+                               "(check the stats socket's mode/user)") from exc
+        except FileNotFoundError as exc:
+            raise HAProxyError(f"haproxy runtime API at {self.address}: no socket there "
+                               "(is haproxy running with 'stats socket ... level admin'?)") from exc
+        except OSError as exc:
+            raise HAProxyError(f"haproxy runtime API at {self.address}: "
+                               f"{exc.strerror or exc}") from exc
+
+
+class HAProxyRouter:
+    """`strategies.ports.TrafficRouter` over one HAProxy backend (kind "haproxy")."""
+
+    kind = "haproxy"
+
+    def __init__(self, socket: str, backend: str, servers: Mapping[str, Sequence[str]], *,
+                 timeout: float = 2.0):
+        if not servers:
+            raise HAProxyError("[router] servers: name the HAProxy servers of each version, "
+                               'e.g. servers = {v1 = ["v1a"], v2 = ["v2a"]}')
+        self.api = RuntimeAPI(socket, timeout)
+        self.backend = backend
+        self.servers = {v: tuple(names) for v, names in servers.items()}
+        self._owner = {s: v for v, names in self.servers.items() for s in names}
+
+    @classmethod
+    def from_spec(cls, spec: ReleaseSpec) -> HAProxyRouter:
+        o = spec.router.options
+        socket = o.get("socket")
+        if not isinstance(socket, str) or not socket:
+            raise HAProxyError(f"{spec.path}: router.socket: the HAProxy runtime API address is "
+                               "required (a unix socket path or host:port)")
+        servers: dict[str, list[str]] = {}
+        for version, names in dict(o.get("servers") or {}).items():
+            servers[str(version)] = [names] if isinstance(names, str) else [str(n) for n in names]
+        return cls(socket, str(o.get("backend") or spec.release.service), servers,
+                   timeout=spec.metrics.timeout)
+
+    async def set_weights(self, weights: Mapping[str, int]) -> None:
+        """Route `weights` (percent per version): receivers first, then the rest drained."""
+        unknown = set(weights) - set(self.servers)
+        if any(weights[v] > 0 for v in unknown):
+            raise HAProxyError(f"haproxy backend {self.backend}: no servers for version(s) "
+                               f"{', '.join(sorted(unknown))}; add them to [router] servers")
+        target = server_weights(weights, self.servers)
+        up = sorted((s for s, w in target.items() if w > 0), key=lambda s: -target[s])
+        down = [s for s, w in target.items() if w == 0]
+        commands = [f"set server {self.backend}/{s} state ready" for s in up]
+        commands += [f"set weight {self.backend}/{s} {target[s]}" for s in up]
+        commands += [f"set weight {self.backend}/{s} 0" for s in down]
+        commands += [f"set server {self.backend}/{s} state drain" for s in down]
+        answer = await self.api.run("; ".join(commands))
+        problems = [line.strip() for line in answer.splitlines() if line.strip()]
+        if problems:
+            raise HAProxyError(f"haproxy backend {self.backend}: {problems[0]}")
+
+    async def weights(self) -> Mapping[str, float]:
+        """Percent of new traffic each version gets right now, from live server states."""
+        rows = await self.stats()
+        live = {v: 0 for v in self.servers}
+        for row in rows:
+            version = self._owner.get(row.server)
+            if version is not None and row.routing:
+                live[version] += row.weight
+        total = sum(live.values())
+        return {v: (100.0 * w / total if total else 0.0) for v, w in live.items()}
+
+    async def stats(self) -> list[ServerStat]:
+        """Server rows of our backend (the servers named in the spec must all exist)."""
+        rows = [r for r in parse_stat(await self.api.run("show stat")) if r.backend == self.backend]
+        if not rows:
+            raise HAProxyError(f"haproxy at {self.api.address}: no backend {self.backend!r}")
+        missing = set(self._owner) - {r.server for r in rows}
+        if missing:
+            raise HAProxyError(f"haproxy backend {self.backend}: no server(s) "
+                               f"{', '.join(sorted(missing))}")
+        return rows
+
+    async def set_state(self, version: str, state: str) -> None:
+        """ready | drain | maint for every server of one version (e.g. drain before a stop)."""
+        if state not in ("ready", "drain", "maint"):
+            raise HAProxyError(f"server state must be ready, drain or maint, got {state!r}")
+        names = self.servers.get(version, ())
+        answer = await self.api.run("; ".join(
+            f"set server {self.backend}/{s} state {state}" for s in names))
+        if answer.strip():
+            raise HAProxyError(f"haproxy backend {self.backend}: {answer.strip().splitlines()[0]}")
+
+    async def close(self) -> None:
+        """Nothing held open: each command uses its own short connection."""

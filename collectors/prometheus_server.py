@@ -1,0 +1,102 @@
+"""Start a real Prometheus server on 127.0.0.1 for the demo (`--with-prometheus`).
+
+It discovers the demo's instances through a file_sd targets file that is rewritten whenever
+the platform's instances change, so scaling shows up in Prometheus without a reload.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import shutil
+import socket
+import tempfile
+from pathlib import Path
+
+import httpx
+
+from strategies.model import PlatformSnapshot
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+class LocalPrometheus:
+    """A Prometheus process of our own: temp storage, 1 s scrapes, file-based discovery."""
+
+    def __init__(self, binary: str = "prometheus", scrape_interval: str = "1s"):
+        found = shutil.which(binary)
+        if found is None:
+            raise FileNotFoundError(f"no {binary!r} on PATH (install Debian's 'prometheus')")
+        self.binary = found
+        self.scrape_interval = scrape_interval
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self._dir = Path(tempfile.mkdtemp(prefix="releasedeck-prom-"))
+        self.targets_file = self._dir / "targets.json"
+        self._proc: asyncio.subprocess.Process | None = None
+        self._last_targets = ""
+
+    async def start(self, ready_timeout: float = 20.0) -> None:
+        self.targets_file.write_text("[]")
+        config = self._dir / "prometheus.yml"
+        config.write_text(
+            "global:\n"
+            f"  scrape_interval: {self.scrape_interval}\n"
+            f"  evaluation_interval: {self.scrape_interval}\n"
+            "scrape_configs:\n"
+            "  - job_name: releasedeck-demo\n"
+            "    file_sd_configs:\n"
+            f"      - files: ['{self.targets_file}']\n"
+            "        refresh_interval: 1s\n")
+        self._proc = await asyncio.create_subprocess_exec(
+            self.binary, f"--config.file={config}", f"--storage.tsdb.path={self._dir / 'data'}",
+            f"--web.listen-address=127.0.0.1:{self.port}", "--log.level=warn",
+            stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.DEVNULL)
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + ready_timeout
+        async with httpx.AsyncClient(timeout=1.0) as client:
+            while loop.time() < deadline:
+                with contextlib.suppress(httpx.HTTPError):
+                    if (await client.get(f"{self.url}/-/ready")).status_code == 200:
+                        return
+                if self._proc.returncode is not None:
+                    break
+                await asyncio.sleep(0.2)
+        await self.stop()
+        raise RuntimeError(f"prometheus did not become ready on {self.url}")
+
+    def update_targets(self, snapshot: PlatformSnapshot) -> None:
+        """Rewrite the discovery file when the set of instances changed."""
+        groups = []
+        for status in snapshot.versions.values():
+            for instance in status.instances:
+                if instance.address:
+                    groups.append({"targets": [instance.address],
+                                   "labels": {"instance_id": instance.id}})
+        text = json.dumps(groups, sort_keys=True)
+        if text != self._last_targets:
+            tmp = self.targets_file.with_suffix(".tmp")
+            tmp.write_text(text)
+            tmp.replace(self.targets_file)
+            self._last_targets = text
+
+    def on_snapshot(self, snapshot: object, raw: object) -> None:
+        """Driver listener hook: keep discovery in step with the platform."""
+        platform = getattr(snapshot, "platform", None)
+        if isinstance(platform, PlatformSnapshot) and not platform.error:
+            self.update_targets(platform)
+
+    async def stop(self) -> None:
+        if self._proc is not None and self._proc.returncode is None:
+            self._proc.terminate()
+            try:
+                await asyncio.wait_for(self._proc.wait(), timeout=10)
+            except TimeoutError:
+                self._proc.kill()
+                await self._proc.wait()
+        shutil.rmtree(self._dir, ignore_errors=True)

@@ -1,0 +1,224 @@
+"""The embedded default metric source: scrape every instance's /metrics ourselves.
+
+No Prometheus needed. Each ready instance is scraped concurrently; its cumulative counters are
+kept in a short per-instance history, and a version's numbers are computed the way PromQL's
+`sum by (version) (rate(...))` would: increase per instance first, then the sum ("rate then
+sum"), so one instance restarting is a counter reset of that instance only and never a
+negative rate. The counter math itself lives in strategies.rates, shared with trace replay.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import math
+import re
+from collections import deque
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+
+import httpx
+from prometheus_client.parser import text_string_to_metric_families
+
+from collectors.deadlines import answer_budget
+from strategies.model import MetricSample, MetricsSnapshot, PlatformSnapshot, frozen_map
+from strategies.ports import RawCounters
+from strategies.rates import counter_increase, histogram_quantile, parse_bound
+from strategies.spec import MetricsSpec, ReleaseSpec
+
+QUANTILES = (0.5, 0.95, 0.99)
+MAX_POINTS = 4096  # per instance: a hard bound whatever the collection rate
+
+
+@dataclass(frozen=True)
+class Counters:
+    """One instance's cumulative counters at one scrape (summed over its other labels)."""
+
+    requests: float
+    errors: float
+    buckets: Mapping[str, float] = field(default_factory=dict)  # `le` label -> cumulative count
+    latency_sum: float | None = None
+
+
+class ScrapeError(Exception):
+    """An instance did not give us usable metrics; the message is a short reason."""
+
+
+def parse_counters(text: str, *, service: str, request_metric: str, latency_metric: str,
+                   error_codes: re.Pattern[str]) -> Counters:
+    """Text exposition format → Counters; series of another `service` label are ignored."""
+    requests = errors = 0.0
+    latency_sum: float | None = None
+    buckets: dict[str, float] = {}
+    declared = False
+    base = request_metric.removesuffix("_total")
+    try:
+        for family in text_string_to_metric_families(text):
+            if family.name in (request_metric, base):
+                declared = True
+            for sample in family.samples:
+                labels = sample.labels
+                if labels.get("service", service) != service or math.isnan(sample.value):
+                    continue
+                if sample.name == request_metric:
+                    requests += sample.value
+                    if error_codes.fullmatch(labels.get("code", "")):
+                        errors += sample.value
+                elif sample.name == f"{latency_metric}_bucket" and "le" in labels:
+                    buckets[labels["le"]] = buckets.get(labels["le"], 0.0) + sample.value
+                elif sample.name == f"{latency_metric}_sum":
+                    latency_sum = (latency_sum or 0.0) + sample.value
+    except (ValueError, IndexError, KeyError) as exc:
+        raise ScrapeError("answered something that is not Prometheus text format") from exc
+    if not declared:
+        raise ScrapeError(f"exports no {request_metric}")
+    return Counters(requests=requests, errors=errors, buckets=buckets, latency_sum=latency_sum)
+
+
+@dataclass
+class _History:
+    version: str
+    points: deque[tuple[float, Counters]] = field(default_factory=lambda: deque(maxlen=MAX_POINTS))
+
+
+class ScrapeSource:
+    """MetricSource (and RawCounterSource) that reads instances' /metrics directly."""
+
+    name = "scrape"
+
+    def __init__(self, spec: MetricsSpec, service: str):
+        self.spec = spec
+        self.service = service
+        self.budget = answer_budget(spec.timeout)  # answer before the driver's own deadline
+        self._codes = re.compile(spec.error_codes)
+        # Instances are scraped directly: a proxy from the environment must not sit in between.
+        self._client = httpx.AsyncClient(timeout=self.budget, trust_env=False)
+        self._history: dict[str, _History] = {}  # instance key -> its recent counters
+        self._raw: tuple[RawCounters, ...] = ()
+        self._platform: PlatformSnapshot | None = None  # last good one: where the instances are
+        self.failures: Mapping[str, str] = frozen_map()  # last collection: instance -> reason
+        self.failed_total = 0  # scrapes that failed since start
+
+    @classmethod
+    def for_release(cls, release: ReleaseSpec) -> ScrapeSource:
+        return cls(release.metrics, release.release.service)
+
+    def _targets(self, versions: Sequence[str], platform: PlatformSnapshot) -> dict[str, tuple[str, str]]:
+        """instance key -> (version, metrics URL) for every ready instance we can reach."""
+        out: dict[str, tuple[str, str]] = {}
+        for version in versions:
+            for inst in platform.version(version).instances:
+                url = inst.metrics_url or (f"http://{inst.address}{self.spec.metrics_path}" if inst.address else "")
+                if inst.ready and url:
+                    out[f"{version}/{inst.id}@{url}"] = (version, url)
+        return out
+
+    async def _scrape(self, url: str) -> Counters:
+        try:
+            response = await asyncio.wait_for(self._client.get(url), timeout=self.budget)
+        except TimeoutError as exc:
+            raise ScrapeError(f"no answer within {self.budget:g}s") from exc
+        except httpx.ConnectError as exc:  # httpx does not say why (refused, unroutable ...)
+            raise ScrapeError("cannot connect") from exc
+        except httpx.HTTPError as exc:
+            raise ScrapeError(f"request failed ({type(exc).__name__})") from exc
+        if response.status_code != 200:
+            raise ScrapeError(f"answered HTTP {response.status_code}")
+        return parse_counters(response.text, service=self.service, request_metric=self.spec.request_metric,
+                              latency_metric=self.spec.latency_metric, error_codes=self._codes)
+
+    async def collect(self, versions: Sequence[str], platform: PlatformSnapshot | None,
+                      now: float) -> MetricsSnapshot:
+        """Scrape, remember, and compute each version's sample over (now - window, now]."""
+        if platform is not None and not platform.error:
+            self._platform = platform
+        platform = self._platform
+        if platform is None:
+            return MetricsSnapshot(at=now, source=self.name,
+                                   error="scrape: no instances known yet (waiting for the platform)")
+        targets = self._targets(versions, platform)
+        results = await asyncio.gather(*(self._scrape(url) for _, url in targets.values()),
+                                       return_exceptions=True)
+        failures: dict[str, str] = {}
+        for (key, (version, url)), result in zip(targets.items(), results, strict=True):
+            if isinstance(result, ScrapeError):
+                failures[key.split("@")[0]] = f"{url}: {result}"
+            elif isinstance(result, BaseException):
+                raise result  # a bug of ours: let the driver report it
+            else:
+                self._history.setdefault(key, _History(version)).points.append((now, result))
+        self.failures = frozen_map(failures)
+        self.failed_total += len(failures)
+        self._prune(now)
+        if not targets:
+            return MetricsSnapshot(at=now, source=self.name,
+                                   error="scrape: no ready instance with a metrics address to scrape")
+        if len(failures) == len(targets):
+            first = next(iter(failures.values()))
+            return MetricsSnapshot(at=now, source=self.name,
+                                   error=f"scrape: none of {len(targets)} instances answered ({first})")
+        samples = {v: self._sample(v, now) for v in versions}
+        self._raw = self._summed(versions, now)
+        return MetricsSnapshot(at=now, samples=frozen_map(samples), source=self.name)
+
+    def _prune(self, now: float) -> None:
+        """Forget points no window will use again, and instances with nothing left."""
+        oldest = now - self.spec.window - 2 * self.spec.interval
+        for key in list(self._history):
+            points = self._history[key].points
+            while points and points[0][0] < oldest:
+                points.popleft()
+            if not points:
+                del self._history[key]
+
+    def _sample(self, version: str, now: float) -> MetricSample:
+        start = now - self.spec.window
+        requests = errors = None
+        buckets: dict[float, float] = {}
+        for history in self._history.values():
+            if history.version != version:
+                continue
+            points = list(history.points)
+            req = counter_increase([(t, c.requests) for t, c in points], start, now)
+            if req is None:
+                continue  # fewer than two scrapes of this instance in the window
+            requests = (requests or 0.0) + req
+            errors = (errors or 0.0) + (counter_increase([(t, c.errors) for t, c in points], start, now) or 0.0)
+            for label in {le for _, c in points for le in c.buckets}:
+                bound = parse_bound(label)
+                series = [(t, c.buckets[label]) for t, c in points if label in c.buckets]
+                increase = counter_increase(series, start, now)
+                if bound is not None and increase is not None:
+                    buckets[bound] = buckets.get(bound, 0.0) + increase
+        ratio = None
+        if requests and errors is not None:
+            ratio = min(1.0, max(0.0, errors / requests))
+        p50 = p95 = p99 = None
+        if requests and buckets:
+            p50, p95, p99 = (histogram_quantile(q, buckets) for q in QUANTILES)
+        return MetricSample(version=version, at=now, requests=requests,
+                            throughput=None if requests is None else requests / self.spec.window,
+                            error_ratio=ratio, errors=errors,
+                            latency_p50=p50, latency_p95=p95, latency_p99=p99)
+
+    def _summed(self, versions: Sequence[str], now: float) -> tuple[RawCounters, ...]:
+        """Latest counters of every remembered instance, summed per version (for --record)."""
+        out = []
+        for version in versions:
+            latest = [h.points[-1][1] for h in self._history.values() if h.version == version]
+            if not latest:
+                continue
+            buckets: dict[str, float] = {}
+            for counters in latest:
+                for le, count in counters.buckets.items():
+                    buckets[le] = buckets.get(le, 0.0) + count
+            sums = [c.latency_sum for c in latest if c.latency_sum is not None]
+            out.append(RawCounters(version=version, at=now, requests_total=sum(c.requests for c in latest),
+                                   errors_total=sum(c.errors for c in latest), latency_buckets=frozen_map(buckets),
+                                   latency_sum=sum(sums) if sums else None))
+        return tuple(out)
+
+    def last_raw(self) -> Sequence[RawCounters]:
+        return self._raw
+
+    async def close(self) -> None:
+        await self._client.aclose()

@@ -1,0 +1,171 @@
+"""A recorded trace as the outside world: metric source, platform and router for a replay.
+
+The replay runs the live Driver and Engine over these adapters, so a replayed release takes the
+same path as a live one. The loop is open: levers "work" at once (scale and set_weights are
+accepted and remembered), but the traffic the metrics show is the traffic that was recorded,
+so the engine's decisions never change the trace.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+
+from strategies.model import (
+    Instance,
+    MetricSample,
+    MetricsSnapshot,
+    PlatformSnapshot,
+    VersionStatus,
+    frozen_map,
+)
+from strategies.ports import RawCounters
+from strategies.rates import sample_from_counters
+from strategies.spec import ReleaseSpec
+from strategies.trace import TraceRecord
+
+NO_DATA = "no data in the trace at this time"
+
+
+@dataclass(frozen=True)
+class Collection:
+    """The lines of one collection: at most one record per version, ticked at `at`."""
+
+    at: float
+    records: Mapping[str, TraceRecord] = field(default_factory=dict)
+
+
+def group_collections(records: Iterable[TraceRecord], interval: float) -> list[Collection]:
+    """Records in time order, grouped into collections.
+
+    The versions of one live collection are scraped a few milliseconds apart, so lines belong
+    together while they are within half an interval of the group's first line and no version
+    repeats. A collection is ticked at its latest line, when all its scrapes were in.
+    """
+    ordered = sorted(records, key=lambda r: r.counters.at)
+    out: list[Collection] = []
+    current: dict[str, TraceRecord] = {}
+    first = 0.0
+    for record in ordered:
+        at = record.counters.at
+        if current and (record.counters.version in current or at - first > interval / 2):
+            out.append(Collection(max(r.counters.at for r in current.values()), current))
+            current = {}
+        if not current:
+            first = at
+        current[record.counters.version] = record
+    if current:
+        out.append(Collection(max(r.counters.at for r in current.values()), current))
+    return out
+
+
+class TraceMetricSource:
+    """Turns each collection's raw counters into samples with the live computation.
+
+    Only the counters of the last `window` are kept per version; a version without a line in
+    this collection gets no new sample, so the engine sees its last one age into staleness.
+    A tick with no collection (a gap in the trace) answers with an error, as a failed live
+    collection would.
+    """
+
+    name = "trace"
+
+    def __init__(self, spec: ReleaseSpec):
+        self.window = spec.metrics.window
+        self.history: dict[str, deque[RawCounters]] = {}
+        self.current: Collection | None = None
+
+    def feed(self, collection: Collection | None) -> None:
+        self.current = collection
+        if collection is None:
+            return
+        for version, record in collection.records.items():
+            series = self.history.setdefault(version, deque())
+            series.append(record.counters)
+
+    async def collect(self, versions: Sequence[str], platform: PlatformSnapshot | None,
+                      now: float) -> MetricsSnapshot:
+        if self.current is None:
+            return MetricsSnapshot(at=now, source=self.name, error=NO_DATA)
+        samples: dict[str, MetricSample] = {}
+        for version in versions:
+            if version not in self.current.records:
+                continue
+            series = self.history[version]
+            while series and series[0].at <= now - self.window:
+                series.popleft()
+            samples[version] = sample_from_counters(version, series, now, self.window)
+        return MetricsSnapshot(at=now, samples=frozen_map(samples), source=self.name)
+
+    def last_raw(self) -> Sequence[RawCounters]:
+        if self.current is None:
+            return ()
+        return tuple(r.counters for r in self.current.records.values())
+
+    async def close(self) -> None:
+        return None
+
+
+class TracePlatform:
+    """Instances as recorded (`ready`/`total` on the lines) or, if not recorded, as ordered."""
+
+    kind = "trace"
+
+    def __init__(self, spec: ReleaseSpec):
+        self.replicas: dict[str, int] = dict.fromkeys(spec.versions, spec.platform.replicas)
+        self.seen: dict[str, TraceRecord] = {}
+        self.scaled: list[tuple[str, int]] = []
+
+    def feed(self, collection: Collection | None) -> None:
+        if collection is not None:
+            self.seen.update(collection.records)
+
+    async def snapshot(self, versions: Sequence[str], now: float) -> PlatformSnapshot:
+        statuses = {}
+        for version in versions:
+            record = self.seen.get(version)
+            wanted = self.replicas.get(version, 0)
+            ready = record.ready if record is not None and record.ready is not None else wanted
+            total = record.total if record is not None and record.total is not None else ready
+            instances = tuple(Instance(id=f"{version}-{i}", version=version, ready=i < ready,
+                                       state="recorded") for i in range(max(ready, total)))
+            statuses[version] = VersionStatus(version=version, instances=instances,
+                                              desired=wanted)
+        return PlatformSnapshot(at=now, versions=frozen_map(statuses))
+
+    async def scale(self, version: str, replicas: int) -> None:
+        self.replicas[version] = replicas
+        self.scaled.append((version, replicas))
+
+    async def close(self) -> None:
+        return None
+
+
+class TraceRouter:
+    """Accepts every weight at once; reports the recorded weights where the trace has them."""
+
+    kind = "trace"
+
+    def __init__(self, spec: ReleaseSpec):
+        self.desired: dict[str, float] = {spec.release.baseline: 100.0,
+                                          spec.release.candidate: 0.0}
+        self.recorded: dict[str, float] = {}
+        self.history: list[Mapping[str, int]] = []
+
+    def feed(self, collection: Collection | None) -> None:
+        if collection is None:
+            return
+        for version, record in collection.records.items():
+            if record.weight is not None:
+                self.recorded[version] = record.weight
+
+    async def set_weights(self, weights: Mapping[str, int]) -> None:
+        self.desired.update({k: float(v) for k, v in weights.items()})
+        self.history.append(dict(weights))
+
+    async def weights(self) -> Mapping[str, float]:
+        return {**self.desired, **self.recorded}
+
+    async def close(self) -> None:
+        return None

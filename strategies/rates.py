@@ -1,0 +1,177 @@
+"""Prometheus counter math on raw samples: increase(), rate() and histogram_quantile().
+
+Live scraping and trace replay both turn cumulative counters into a MetricSample here, with the
+same rules Prometheus applies (promql/functions.go: extrapolatedRate, bucketQuantile), so a gate
+sees the same numbers whether they came from a Prometheus server or from our own scrape.
+Pure functions: no clock, no I/O.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+
+from strategies.model import MetricSample
+from strategies.ports import RawCounters
+
+Point = tuple[float, float]  # (epoch seconds, cumulative value)
+
+EXTRAPOLATION_SLACK = 1.1  # Prometheus extrapolates to an edge only if it is this close
+
+
+def _in_range(points: Sequence[Point], start: float, end: float) -> list[Point]:
+    """Points with start < t <= end, in time order (Prometheus 3 range semantics)."""
+    picked = [p for p in points if start < p[0] <= end]
+    if any(picked[i][0] > picked[i + 1][0] for i in range(len(picked) - 1)):
+        picked.sort(key=lambda p: p[0])
+    return picked
+
+
+def _raw_increase(picked: Sequence[Point]) -> float:
+    """last - first, plus the value before every drop (a drop means the counter reset to 0)."""
+    result = picked[-1][1] - picked[0][1]
+    previous = picked[0][1]
+    for _, value in picked[1:]:
+        if value < previous:
+            result += previous
+        previous = value
+    return result
+
+
+def counter_increase(points: Sequence[Point], start: float, end: float) -> float | None:
+    """Prometheus increase() over (start, end]; None with fewer than 2 points in range.
+
+    The raw increase between the first and last sample is stretched to the range edges, but
+    only to an edge within 1.1x the average sample interval (otherwise by half an interval:
+    the series probably began or ended there), and never back past the counter's zero point.
+    """
+    picked = _in_range(points, start, end)
+    if len(picked) < 2:
+        return None
+    first_t, first_v = picked[0]
+    last_t = picked[-1][0]
+    result = _raw_increase(picked)
+    sampled = last_t - first_t
+    if sampled <= 0:
+        return None
+    to_start = first_t - start
+    to_end = end - last_t
+    average = sampled / (len(picked) - 1)
+    if result > 0 and first_v >= 0:
+        to_zero = sampled * (first_v / result)
+        to_start = min(to_start, to_zero)
+    threshold = average * EXTRAPOLATION_SLACK
+    interval = sampled
+    interval += to_start if to_start < threshold else average / 2
+    interval += to_end if to_end < threshold else average / 2
+    return result * (interval / sampled)
+
+
+def counter_rate(points: Sequence[Point], start: float, end: float) -> float | None:
+    """Prometheus rate(): the extrapolated increase per second of the range."""
+    if end <= start:
+        return None
+    increase = counter_increase(points, start, end)
+    return None if increase is None else increase / (end - start)
+
+
+def histogram_quantile(q: float, buckets: Mapping[float, float]) -> float | None:
+    """Prometheus bucketQuantile on classic buckets (upper bound -> cumulative count).
+
+    None where Prometheus answers NaN (no +Inf bucket, fewer than 2 buckets, no observations,
+    q is NaN); -inf / +inf for q below 0 / above 1; the highest finite bound when the rank
+    falls in the +Inf bucket; linear interpolation inside a bucket, the lowest bucket starting
+    at 0 unless its bound is <= 0. Counts that go down with the bound (possible with rates of
+    separately extrapolated buckets) are raised to keep the buckets monotonic.
+    """
+    if math.isnan(q):
+        return None
+    if q < 0:
+        return -math.inf
+    if q > 1:
+        return math.inf
+    merged: dict[float, float] = {}
+    for bound, count in buckets.items():
+        key = float(bound)
+        merged[key] = merged.get(key, 0.0) + float(count)
+    ordered = sorted(merged.items())
+    if not ordered or not math.isinf(ordered[-1][0]) or ordered[-1][0] < 0:
+        return None
+    highest = -math.inf
+    bounds = [b for b, _ in ordered]
+    counts: list[float] = []
+    for _, count in ordered:
+        highest = max(highest, count)
+        counts.append(highest)
+    if len(bounds) < 2:
+        return None
+    observations = counts[-1]
+    if observations == 0 or math.isnan(observations):
+        return None
+    rank = q * observations
+    index = next((i for i in range(len(counts) - 1) if counts[i] >= rank), len(counts) - 1)
+    if index == len(counts) - 1:
+        return bounds[-2]
+    if index == 0 and bounds[0] <= 0:
+        return bounds[0]
+    start, end, count = 0.0, bounds[index], counts[index]
+    if index > 0:
+        start = bounds[index - 1]
+        count -= counts[index - 1]
+        rank -= counts[index - 1]
+    if count == 0:  # only when q == 0 and the lowest bucket is empty: 0/0 in Prometheus
+        return None
+    return start + (end - start) * (rank / count)
+
+
+def parse_bound(text: str) -> float | None:
+    """A bucket's `le` label as a number ("+Inf" -> inf); None if it is not one."""
+    try:
+        value = float(text)
+    except (TypeError, ValueError):
+        return None
+    return None if math.isnan(value) else value
+
+
+def sample_from_counters(version: str, series: Sequence[RawCounters], now: float,
+                         window: float) -> MetricSample:
+    """One version's MetricSample over (now - window, now] from its raw counter history.
+
+    Counters of other versions in `series` are ignored. Each latency bucket's increase is
+    computed on its own (as `rate(..._bucket[w])` does) before the quantile is taken. Fields
+    that cannot be known (fewer than two scrapes in the window, no traffic) stay None.
+    """
+    start = now - window
+    own = [c for c in series if c.version == version and start < c.at <= now]
+    requests = counter_increase([(c.at, c.requests_total) for c in own], start, now)
+    errors = counter_increase([(c.at, c.errors_total) for c in own], start, now)
+    throughput = None if requests is None or window <= 0 else requests / window
+    ratio = None
+    if requests is not None and errors is not None and requests > 0:
+        ratio = min(1.0, max(0.0, errors / requests))
+    p50 = p95 = p99 = None
+    if requests is not None and requests > 0:
+        increases = _bucket_increases(own, start, now)
+        if increases:
+            p50 = histogram_quantile(0.5, increases)
+            p95 = histogram_quantile(0.95, increases)
+            p99 = histogram_quantile(0.99, increases)
+    return MetricSample(version=version, at=now, requests=requests, throughput=throughput,
+                        error_ratio=ratio, latency_p50=p50, latency_p95=p95, latency_p99=p99,
+                        errors=errors)
+
+
+def _bucket_increases(own: Sequence[RawCounters], start: float, end: float) -> dict[float, float]:
+    """Per-bucket extrapolated increase; a bucket missing from some scrapes uses the rest."""
+    series: dict[float, list[Point]] = {}
+    for counters in own:
+        for label, count in counters.latency_buckets.items():
+            bound = parse_bound(label)
+            if bound is not None:
+                series.setdefault(bound, []).append((counters.at, float(count)))
+    out: dict[float, float] = {}
+    for bound, points in series.items():
+        increase = counter_increase(points, start, end)
+        if increase is not None:
+            out[bound] = increase
+    return out

@@ -1,0 +1,184 @@
+"""The trace format: JSON lines of raw cumulative counters, one per version per collection.
+
+Raw counters (not rates) are recorded so that any window, gate or rule can be recomputed later.
+Reading is tolerant, because traces outlive the code that wrote them: unknown fields are
+ignored, lines of another "kind" (events, decisions) are skipped, and a bad line is reported
+with its number while the rest is still read.
+
+    {"ts": "2026-11-21T10:00:01.000Z", "service": "checkout", "version": "v2",
+     "requests_total": 1520, "errors_total": 3, "latency_buckets": {"0.1": 1500, "+Inf": 1520},
+     "weight": 10.0}
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from strategies.model import Event, parse_rfc3339, rfc3339
+from strategies.ports import RawCounters
+
+KIND = "counters"
+
+
+class TraceLineError(ValueError):
+    """One line that cannot be read; the message says why (the caller adds where)."""
+
+
+@dataclass(frozen=True)
+class TraceRecord:
+    """One counters line: the counters plus what the platform said about that version."""
+
+    counters: RawCounters
+    service: str = ""
+    weight: float | None = None  # actual traffic percent of this version when scraped
+    ready: int | None = None  # ready instances of this version, if recorded
+    total: int | None = None
+    line: int = 0
+
+
+@dataclass(frozen=True)
+class TraceRead:
+    records: list[TraceRecord]
+    problems: list[str]  # "path:line: why" for each bad line
+    skipped: int  # lines of other kinds (events ...) and blank lines
+
+
+def _number(data: Mapping[str, Any], key: str, *, required: bool = True) -> float | None:
+    value = data.get(key)
+    if value is None:
+        if required:
+            raise TraceLineError(f"{key} is missing")
+        return None
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise TraceLineError(f"{key} must be a number, got {value!r}")
+    value = float(value)
+    if not math.isfinite(value) or value < 0:
+        raise TraceLineError(f"{key} must be a finite number >= 0, got {value!r}")
+    return value
+
+
+def _time(data: Mapping[str, Any]) -> float:
+    """`ts` as RFC 3339 (what we write) or epoch seconds; `at` (epoch seconds) as a fallback."""
+    value = data.get("ts", data.get("at"))
+    if value is None:
+        raise TraceLineError("ts is missing")
+    if isinstance(value, bool):
+        raise TraceLineError(f"ts must be an RFC 3339 time or epoch seconds, got {value!r}")
+    if isinstance(value, int | float):
+        return float(value)
+    if isinstance(value, str):
+        try:
+            return parse_rfc3339(value)
+        except ValueError:
+            pass
+    raise TraceLineError(f"ts must be an RFC 3339 time or epoch seconds, got {value!r}")
+
+
+def _buckets(data: Mapping[str, Any]) -> dict[str, float]:
+    raw = data.get("latency_buckets")
+    if raw is None:
+        return {}
+    if not isinstance(raw, dict):
+        raise TraceLineError(f"latency_buckets must be an object, got {raw!r}")
+    out: dict[str, float] = {}
+    for label in raw:
+        try:
+            float(label)
+        except ValueError:
+            raise TraceLineError(f"latency_buckets: bound {label!r} is not a number") from None
+        out[str(label)] = _number(raw, label) or 0.0
+    return out
+
+
+def parse_line(text: str, number: int = 0) -> TraceRecord | None:
+    """One trace line -> a TraceRecord; None for blank lines and lines of another kind.
+
+    Raises TraceLineError for a counters line that cannot be used.
+    """
+    text = text.strip()
+    if not text:
+        return None
+    try:
+        data = json.loads(text)
+    except ValueError as exc:
+        raise TraceLineError(f"not JSON ({getattr(exc, 'msg', exc)})") from None
+    if not isinstance(data, dict):
+        raise TraceLineError(f"not a JSON object: {text[:40]!r}")
+    if data.get("kind", KIND) != KIND:
+        return None
+    version = data.get("version")
+    if not isinstance(version, str) or not version:
+        raise TraceLineError(f"version must be a non-empty string, got {version!r}")
+    weight = _number(data, "weight", required=False)
+    ready = _number(data, "ready", required=False)
+    total = _number(data, "total", required=False)
+    counters = RawCounters(
+        version=version,
+        at=_time(data),
+        requests_total=_number(data, "requests_total") or 0.0,
+        errors_total=_number(data, "errors_total") or 0.0,
+        latency_buckets=_buckets(data),
+        latency_sum=_number(data, "latency_sum", required=False),
+    )
+    service = data.get("service", "")
+    return TraceRecord(counters=counters, service=service if isinstance(service, str) else "",
+                       weight=weight, ready=None if ready is None else int(ready),
+                       total=None if total is None else int(total), line=number)
+
+
+def parse_lines(lines: Iterable[str], where: str = "<trace>") -> TraceRead:
+    """Every readable counters line, in file order; bad lines become problems, not errors."""
+    records: list[TraceRecord] = []
+    problems: list[str] = []
+    skipped = 0
+    for number, text in enumerate(lines, start=1):
+        try:
+            record = parse_line(text, number)
+        except TraceLineError as exc:
+            problems.append(f"{where}:{number}: bad trace line: {exc}")
+            continue
+        if record is None:
+            skipped += 1
+        else:
+            records.append(record)
+    return TraceRead(records, problems, skipped)
+
+
+def read_trace(path: str | Path) -> TraceRead:
+    """Read a trace file. OSError (missing, unreadable) is the caller's to report."""
+    with Path(path).open(encoding="utf-8", errors="replace") as handle:
+        return parse_lines(handle, str(path))
+
+
+def counters_line(counters: RawCounters, service: str = "", *, weight: float | None = None,
+                  ready: int | None = None, total: int | None = None) -> str:
+    """Serialize one version's counters (and the platform facts seen with them) as a line."""
+    body: dict[str, Any] = {"ts": rfc3339(counters.at)}
+    if service:
+        body["service"] = service
+    body.update({
+        "version": counters.version,
+        "requests_total": counters.requests_total,
+        "errors_total": counters.errors_total,
+    })
+    if counters.latency_buckets:
+        body["latency_buckets"] = dict(counters.latency_buckets)
+    if counters.latency_sum is not None:
+        body["latency_sum"] = counters.latency_sum
+    if weight is not None:
+        body["weight"] = weight
+    if ready is not None:
+        body["ready"] = ready
+    if total is not None:
+        body["total"] = total
+    return json.dumps(body, separators=(",", ":"))
+
+
+def event_line(event: Event) -> str:
+    """An event as a trace line: kind "event", skipped by replay, kept for post-mortems."""
+    return json.dumps({"kind": "event", **json.loads(event.to_json())}, separators=(",", ":"))

@@ -1,0 +1,269 @@
+"""DockerPlatform against a real, private dockerd: discovery, scale, health, restarts, errors."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from pathlib import Path
+
+import docker
+import httpx
+import pytest
+
+from collectors.docker_platform import (
+    MANAGED,
+    DockerPlatform,
+    DockerPlatformError,
+    Template,
+    explain,
+    parse_selector,
+)
+from strategies.spec import SpecError, parse_spec
+from tests.collectors.docker.helpers import async_wait_until
+
+pytestmark = pytest.mark.docker
+
+HTTPD = ("sh", "-c", "echo {version}-{index} > /tmp/index.html && exec httpd -f -p 127.0.0.1:{port} -h /tmp")
+
+
+def _service() -> str:
+    return f"svc{uuid.uuid4().hex[:8]}"
+
+
+def _platform(dockerd: str, image: str, service: str, **template) -> DockerPlatform:
+    template.setdefault("command", HTTPD)
+    template.setdefault("init", True)
+    return DockerPlatform(service, selector=f"app={service}", host=dockerd,
+                          template=Template(image=image, **template), ready_timeout=15)
+
+
+def test_selector_parsing() -> None:
+    assert parse_selector("app=checkout, tier=web,canary") == \
+        {"app": "checkout", "tier": "web", "canary": None}
+    assert parse_selector("") == {}
+
+
+def test_discovers_containers_by_label_and_groups_by_version(dockerd, docker_client,
+                                                              busybox_image) -> None:
+    service = _service()
+    made = []
+    for version, n in (("v1", 2), ("v2", 1)):
+        for _ in range(n):
+            made.append(docker_client.containers.run(
+                busybox_image, ["sleep", "60"], detach=True, init=True, network_mode="host",
+                labels={"app": service, "version": version}))
+    other = docker_client.containers.run(busybox_image, ["sleep", "60"], detach=True, init=True,
+                                         network_mode="host",
+                                         labels={"app": "someone-else", "version": "v1"})
+    platform = DockerPlatform(service, selector=f"app={service}", host=dockerd)
+    try:
+        snap = asyncio.run(platform.snapshot(["v1", "v2", "v3"], 5.0))
+        assert snap.error is None
+        assert {v: s.total for v, s in snap.versions.items()} == {"v1": 2, "v2": 1, "v3": 0}
+        ids = {i.id for s in snap.versions.values() for i in s.instances}
+        assert other.name not in ids and len(ids) == 3
+        inst = snap.versions["v2"].instances[0]
+        assert (inst.ready, inst.state, inst.image, inst.restarts) == \
+            (True, "running", busybox_image, 0)
+        assert snap.versions["v1"].image == busybox_image
+    finally:
+        for c in [*made, other]:
+            c.remove(force=True)
+        asyncio.run(platform.close())
+
+
+def test_scale_is_idempotent_ordered_and_serves(dockerd, docker_client, busybox_image) -> None:
+    service = _service()
+    platform = _platform(dockerd, busybox_image, service)
+
+    async def scenario() -> None:
+        await platform.scale("v2", 2)
+        snap = await platform.snapshot(["v2"], 1.0)
+        first = snap.versions["v2"]
+        assert (first.total, first.ready, first.desired) == (2, 2, 2)
+        assert [i.id for i in first.instances] == \
+            [f"releasedeck-{service}-v2-1", f"releasedeck-{service}-v2-2"]
+        for inst in first.instances:  # each instance answers on its own 127.0.0.1 port
+            body = httpx.get(f"http://{inst.address}/", timeout=2).text.strip()
+            assert body == f"v2-{inst.id.rsplit('-', 1)[1]}"
+            assert inst.metrics_url == f"http://{inst.address}/metrics"
+
+        await platform.scale("v2", 2)  # same target: nothing restarts
+        again = (await platform.snapshot(["v2"], 2.0)).versions["v2"]
+        assert [i.id for i in again.instances] == [i.id for i in first.instances]
+
+        await platform.scale("v2", 1)  # newest goes first, and is removed (it was ours)
+        one = (await platform.snapshot(["v2"], 3.0)).versions["v2"]
+        assert [i.id for i in one.instances] == [f"releasedeck-{service}-v2-1"]
+        assert len(docker_client.containers.list(all=True, filters={"label": f"app={service}"})) == 1
+
+        await platform.scale("v2", 3)  # the free index 2 is reused before 3
+        ids = [i.id for i in (await platform.snapshot(["v2"], 4.0)).versions["v2"].instances]
+        assert ids == [f"releasedeck-{service}-v2-{n}" for n in (1, 2, 3)]
+
+        await platform.scale("v2", 0)
+        assert (await platform.snapshot(["v2"], 5.0)).versions["v2"].total == 0
+        assert docker_client.containers.list(all=True, filters={"label": f"app={service}"}) == []
+
+    try:
+        asyncio.run(scenario())
+    finally:
+        asyncio.run(platform.cleanup())
+        asyncio.run(platform.close())
+
+
+def test_docker_healthcheck_decides_readiness(dockerd, busybox_image) -> None:
+    service = _service()
+    platform = _platform(
+        dockerd, busybox_image, service, command=("sleep", "60"),
+        healthcheck={"test": ["CMD", "test", "-f", "/tmp/ok"], "interval": 100_000_000,
+                     "timeout": 1_000_000_000, "retries": 1})
+    platform.ready_timeout = 0  # do not wait: we want to see it unready first
+
+    async def scenario() -> None:
+        await platform.scale("v1", 1)
+        snap = await platform.snapshot(["v1"], 1.0)
+        inst = snap.versions["v1"].instances[0]
+        assert not inst.ready and inst.state.startswith("running (")
+
+        async def unhealthy() -> bool:
+            i = (await platform.snapshot(["v1"], 1.0)).versions["v1"].instances[0]
+            return i.state == "running (unhealthy)" and not i.ready
+        await async_wait_until(unhealthy, what="docker to mark the container unhealthy")
+
+        (container,) = await platform.containers("v1")
+        await asyncio.to_thread(container.exec_run, ["touch", "/tmp/ok"])
+
+        async def healthy() -> bool:
+            i = (await platform.snapshot(["v1"], 2.0)).versions["v1"].instances[0]
+            return i.ready and i.state == "running (healthy)"
+        await async_wait_until(healthy, what="docker to mark the container healthy")
+
+    try:
+        asyncio.run(scenario())
+    finally:
+        assert asyncio.run(platform.cleanup()) == 1
+        asyncio.run(platform.close())
+
+
+def test_crash_loop_counts_restarts_and_scale_reports_it(dockerd, busybox_image) -> None:
+    service = _service()
+    platform = _platform(dockerd, busybox_image, service,
+                         command=("sh", "-c", "echo boom: missing config; exit 3"))
+    platform.ready_timeout = 1.5
+
+    async def scenario() -> None:
+        with pytest.raises(DockerPlatformError) as info:
+            await platform.scale("v1", 1)
+        message = str(info.value)
+        assert "0/1 new instance(s) ready" in message and "boom: missing config" in message
+        assert "\n" not in message
+
+        async def restarted() -> bool:
+            i = (await platform.snapshot(["v1"], 1.0)).versions["v1"].instances[0]
+            return i.restarts >= 1 and not i.ready
+        await async_wait_until(restarted, what="docker to restart the crashing container")
+
+    try:
+        asyncio.run(scenario())
+    finally:
+        asyncio.run(platform.cleanup())
+        asyncio.run(platform.close())
+
+
+def test_missing_image_and_missing_template_are_clear(dockerd, busybox_image) -> None:
+    service = _service()
+
+    async def scenario() -> None:
+        missing = _platform(dockerd, "releasedeck-test/nope:{version}", service)
+        with pytest.raises(DockerPlatformError) as info:
+            await missing.scale("v9", 1)
+        assert "image 'releasedeck-test/nope:v9' not found" in str(info.value)
+        assert "\n" not in str(info.value)
+        await missing.close()
+
+        bare = DockerPlatform(service, selector=f"app={service}", host=dockerd)
+        with pytest.raises(DockerPlatformError, match=r"no image for v2: set \[platform\] images.v2"):
+            await bare.scale("v2", 1)
+        await bare.close()
+
+    asyncio.run(scenario())
+
+
+def test_engine_down_is_an_error_in_the_snapshot_and_retried(dockerd, tmp_path: Path) -> None:
+    sock = tmp_path / "docker.sock"
+    platform = DockerPlatform("checkout", host=f"unix://{sock}")
+
+    async def scenario() -> None:
+        snap = await platform.snapshot(["v1"], 7.0)
+        assert snap.at == 7.0 and snap.versions == {}
+        assert snap.error == (f"listing containers: Docker engine not found at unix://{sock}: "
+                              "no socket there (is dockerd or podman running?)")
+        with pytest.raises(DockerPlatformError, match="scale v1 to 1: Docker engine not found"):
+            await platform.scale("v1", 1)
+        sock.symlink_to(dockerd.removeprefix("unix://"))  # the engine "comes back"
+        snap = await platform.snapshot(["v1"], 8.0)
+        assert snap.error is None and "v1" in snap.versions
+        await platform.close()
+
+    asyncio.run(scenario())
+
+
+def test_explain_names_permission_problems() -> None:
+    try:
+        raise docker.errors.DockerException("Error while fetching server API version") \
+            from PermissionError(13, "Permission denied")
+    except docker.errors.DockerException as exc:
+        text = explain(exc, "unix:///var/run/docker.sock")
+    assert text.startswith("permission denied on the Docker socket unix:///var/run/docker.sock")
+
+
+def test_from_spec_builds_the_template(tmp_path: Path) -> None:
+    spec_path = tmp_path / "release.toml"
+    spec_path.write_text("")
+    data = {
+        "release": {"service": "checkout", "baseline": "v1", "candidate": "v2"},
+        "platform": {
+            "kind": "docker", "selector": "app=checkout", "replicas": 2,
+            "host": "tcp://10.0.0.5:2376",
+            "tls": {"ca_cert": "ca.pem", "client_cert": "cert.pem", "client_key": "key.pem"},
+            "images": {"v1": "shop/checkout:1.0", "v2": "shop/checkout:1.1"},
+            "command": ["serve", "--port", "{port}"], "env": {"MODE": "{version}"},
+            "base_port": {"v1": 8101, "v2": 8201}, "volumes": ["./app:/app:ro"],
+            "healthcheck": {"test": ["CMD", "true"], "interval": "2s", "retries": 3},
+            "ready_timeout": "20s", "restart": "no",
+        },
+        "router": {"kind": "haproxy", "socket": "/run/haproxy/admin.sock",
+                   "servers": {"v1": ["v1a"], "v2": ["v2a"]}},
+        "strategy": {"kind": "canary", "steps": [10, 100]},
+    }
+    platform = DockerPlatform.from_spec(parse_spec(data, str(spec_path)))
+    t = platform.template
+    assert (t.image_for("v1"), t.image_for("v2")) == ("shop/checkout:1.0", "shop/checkout:1.1")
+    assert t.base_port == {"v1": 8101, "v2": 8201} and t.restart == "no"
+    assert t.volumes == [f"{tmp_path / 'app'}:/app:ro"]
+    assert t.healthcheck == {"test": ["CMD", "true"], "interval": 2_000_000_000, "retries": 3}
+    assert platform.ready_timeout == 20 and platform.engine_host == "10.0.0.5"
+    assert platform.selector == {"app": "checkout"}
+
+    data["platform"]["restart"] = "sometimes"
+    data["platform"]["imagez"] = {}
+    with pytest.raises(SpecError) as info:
+        parse_spec(data, "release.toml")
+    assert "platform.restart: has the wrong type: 'sometimes'" in str(info.value)
+    assert "platform.imagez: unknown key for platform kind 'docker' (did you mean 'image'" \
+        in str(info.value)
+
+
+def test_cleanup_finds_everything_releasedeck_started(dockerd, docker_client,
+                                                      busybox_image) -> None:
+    service = _service()
+    platform = _platform(dockerd, busybox_image, service, command=("sleep", "60"))
+    asyncio.run(platform.scale("v1", 2))
+    asyncio.run(platform.scale("v2", 1))
+    ours = docker_client.containers.list(all=True, filters={"label": [f"{MANAGED}=true",
+                                                                      f"app={service}"]})
+    assert len(ours) == 3
+    assert asyncio.run(platform.cleanup()) == 3
+    assert docker_client.containers.list(all=True, filters={"label": f"app={service}"}) == []
+    asyncio.run(platform.close())

@@ -1,0 +1,177 @@
+"""The issue's check: a two-version release on a real Docker engine, traffic through HAProxy.
+
+The demo service runs in containers (host Python bind-mounted read-only, host network on
+127.0.0.1), HAProxy splits traffic between v1a and v2a, HAProxy's own exporter is the metric
+source, and the lead's Driver runs the engine: collect -> tick -> act, as in production.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from collectors.docker_platform import DockerPlatform
+from collectors.haproxy import HAProxyRouter
+from collectors.haproxy_stats import HAProxyMetricSource, HAProxyStats
+from collectors.local.net import free_port
+from strategies.engine import Engine
+from strategies.model import Event, Phase, State
+from strategies.spec import ReleaseSpec, parse_spec
+from tests.collectors.docker.conftest import DEMO_ENV, demo_command, python_volumes
+from tests.collectors.docker.helpers import HAProxy, Load
+from tui.driver import Driver
+
+pytestmark = [pytest.mark.docker, pytest.mark.haproxy]
+
+
+class Recorder:
+    """Listener: keeps every state and event, and can run a hook on each state."""
+
+    def __init__(self, hook: Any = None):
+        self.states: list[State] = []
+        self.events: list[Event] = []
+        self.hook = hook
+
+    def on_event(self, event: Event) -> None:
+        self.events.append(event)
+
+    def on_state(self, state: State) -> None:
+        self.states.append(state)
+        if self.hook is not None:
+            self.hook(state)
+
+    def names(self) -> list[str]:
+        return [e.event for e in self.events]
+
+    def candidate_weights(self) -> list[int]:
+        """Actual v2 weights as HAProxy reported them, rounded, consecutive repeats dropped."""
+        out: list[int] = []
+        for state in self.states:
+            view = next((v for v in state.versions if v.version == "v2"), None)
+            if view is None or view.actual_weight is None:
+                continue
+            value = round(view.actual_weight)
+            if not out or out[-1] != value:
+                out.append(value)
+        return out
+
+
+def _spec(dockerd: str, image: str, proxy: HAProxy, ports: dict[str, int], *, app: str,
+          hold: str, tmp: Path) -> ReleaseSpec:
+    return parse_spec({
+        "release": {"service": "checkout", "baseline": "v1", "candidate": "v2"},
+        "platform": {
+            "kind": "docker", "selector": f"app={app}", "replicas": 1, "host": dockerd,
+            "image": image, "command": demo_command(), "env": DEMO_ENV, "init": True,
+            "volumes": python_volumes(), "base_port": ports, "ready_timeout": "20s",
+            "healthcheck": {"test": ["CMD", "wget", "-q", "-O", "/dev/null",
+                                     "http://127.0.0.1:{port}/healthz"],
+                            "interval": "200ms", "timeout": "1s", "retries": 1},
+        },
+        "router": {"kind": "haproxy", "socket": proxy.socket, "backend": "checkout",
+                   "servers": {"v1": ["v1a"], "v2": ["v2a"]}, "stats_url": proxy.stats_url},
+        "metrics": {"source": "haproxy", "interval": "200ms", "window": "2s",
+                    "stale_after": "3s", "timeout": "2s"},
+        "strategy": {"kind": "canary", "steps": [10, 50, 100], "hold": hold,
+                     "scale_down_delay": "1s"},
+        "gate": [{"name": "errors", "metric": "error_rate", "max": 0.05, "min_requests": 5,
+                  "severity": "critical"}],
+    }, str(tmp / "release.toml"))
+
+
+@pytest.fixture
+def release(dockerd, busybox_image, haproxy_factory, tmp_path: Path) -> Iterator:
+    """HAProxy in front of two ports, v1 running in Docker as 'what runs today'."""
+    ports = {"v1": free_port(), "v2": free_port()}
+    proxy = haproxy_factory({"v1a": ("127.0.0.1", ports["v1"], 256),
+                             "v2a": ("127.0.0.1", ports["v2"], 0)})
+    platforms: list[DockerPlatform] = []
+
+    def build(app: str, hold: str) -> tuple[ReleaseSpec, DockerPlatform, HAProxyRouter,
+                                            HAProxyMetricSource]:
+        spec = _spec(dockerd, busybox_image, proxy, ports, app=app, hold=hold, tmp=tmp_path)
+        platform = DockerPlatform.from_spec(spec)
+        platforms.append(platform)
+        source = HAProxyMetricSource(HAProxyStats.from_spec(spec), window=spec.metrics.window)
+        asyncio.run(platform.scale("v1", 1))
+        return spec, platform, HAProxyRouter.from_spec(spec), source
+
+    yield proxy, build
+    for platform in platforms:
+        asyncio.run(platform.cleanup())
+        asyncio.run(platform.close())
+
+
+def test_canary_shifts_10_50_100_through_haproxy_and_promotes(release) -> None:
+    proxy, build = release
+    spec, platform, router, source = build("shop-promote", hold="1s")
+    recorder = Recorder()
+    driver = Driver(spec, Engine(spec), platform, router, source, listeners=[recorder])
+    with Load(proxy.url) as load:
+        final = asyncio.run(driver.run(timeout=40))
+    assert final.rollout.phase is Phase.SUCCEEDED, recorder.names()
+    assert driver.engine.finished
+    # What HAProxy actually routed to the candidate, step by step, in order
+    weights = recorder.candidate_weights()
+    assert [w for w in weights if w in (10, 50, 100)] == [10, 50, 100], weights
+    assert weights[-1] == 100
+    # both versions really served traffic, and nothing failed
+    assert load.versions.get("v1", 0) > 0 and load.versions.get("v2", 0) > 0, load.versions
+    assert set(load.codes) == {200}, load.codes
+    # promoted: v1 scaled away after the delay, v2 takes everything
+    snap = asyncio.run(platform.snapshot(["v1", "v2"], 0.0))
+    assert (snap.versions["v1"].total, snap.versions["v2"].ready) == (0, 1)
+    assert asyncio.run(router.weights()) == {"v1": 0.0, "v2": 100.0}
+    with httpx.Client(timeout=2) as client:
+        assert {client.get(proxy.url).headers["x-releasedeck-version"] for _ in range(10)} == {"v2"}
+    asyncio.run(driver.close())
+
+
+def test_faulted_candidate_is_rolled_back_and_stopped_after_the_delay(release) -> None:
+    proxy, build = release
+    spec, platform, router, source = build("shop-fault", hold="4s")
+    faulted: list[str] = []
+
+    def inject(state: State) -> None:
+        """Once the candidate takes its first 10 %, make every one of its requests fail."""
+        view = next((v for v in state.versions if v.version == "v2"), None)
+        if faulted or state.rollout.phase is not Phase.PROGRESSING or state.rollout.weight != 10 \
+                or view is None or not view.actual_weight:
+            return
+        port = platform.template.base_port["v2"]  # type: ignore[index]
+        httpx.post(f"http://127.0.0.1:{port}/control", json={"error_ratio": 1.0}, timeout=2)
+        faulted.append(f"v2 on {port}")
+
+    recorder = Recorder(inject)
+    driver = Driver(spec, Engine(spec), platform, router, source, listeners=[recorder])
+    with Load(proxy.url):
+        final = asyncio.run(driver.run(timeout=40))
+    assert faulted, "the candidate never reached 10 %"
+    assert final.rollout.phase is Phase.ROLLED_BACK, recorder.names()
+    assert driver.engine.finished
+    names = recorder.names()
+    assert names.index("rolling_back") < names.index("rolled_back") < names.index("scaled_down")
+    rolling = recorder.events[names.index("rolling_back")]
+    assert rolling.details["actor"] == "gate:errors" and rolling.details["weight"] == 0
+    # never went past the first step, and the router took the candidate's weight to 0
+    assert max(s.rollout.weight for s in recorder.states) == 10
+    assert recorder.candidate_weights()[-1] == 0
+    assert asyncio.run(router.weights()) == {"v1": 100.0, "v2": 0.0}
+    rows = {r.server: r.status for r in asyncio.run(router.stats())}
+    assert rows["v2a"] in ("DRAIN", "DOWN", "MAINT")
+    # the candidate's container outlived the rollback by the delay (1s), then was stopped
+    def v2_total(state: State) -> int:
+        return next(v.total for v in state.versions if v.version == "v2")
+
+    after = [v2_total(s) for s in recorder.states if s.rollout.phase is Phase.ROLLED_BACK]
+    assert after and set(after) == {1}, after
+    at = {e.event: e.at for e in recorder.events}
+    assert at["scaled_down"] - at["rolled_back"] >= 1.0
+    snap = asyncio.run(platform.snapshot(["v1", "v2"], 0.0))
+    assert (snap.versions["v1"].ready, snap.versions["v2"].total) == (1, 0)
+    asyncio.run(driver.close())

@@ -1,0 +1,70 @@
+"""`releasedeck demo --headless` end to end: real processes, real router, real load.
+
+Each test runs the CLI as a subprocess, as a pipeline would, and reads its JSON lines.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+HERE = Path(__file__).resolve().parent
+ROOT = HERE.parent.parent
+FAST = str(HERE / "fast_release.toml")
+
+
+def demo(*args: str, timeout: float = 120) -> tuple[int, list[dict], str]:
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    proc = subprocess.run([sys.executable, "-m", "tui.cli", "demo", "--headless", *args],
+                          cwd=ROOT, env=env, capture_output=True, text=True, timeout=timeout,
+                          check=False)
+    events = []
+    for line in proc.stdout.splitlines():
+        event = json.loads(line)  # every stdout line is one JSON object
+        events.append(event)
+    return proc.returncode, events, proc.stderr
+
+
+def names(events: list[dict]) -> list[str]:
+    return [e["event"] for e in events]
+
+
+def test_healthy_demo_promotes_and_exits_0() -> None:
+    code, events, err = demo("--spec", FAST, "--timeout", "90")
+    assert code == 0, err
+    seen = names(events)
+    assert seen.index("started") < seen.index("promoting") < seen.index("promoted")
+    assert "rolling_back" not in seen
+    for event in events:
+        assert {"ts", "release", "event"} <= event.keys()
+        assert event["ts"].endswith("Z") and event["release"] == "checkout"
+    steps = [e["weight"] for e in events if e["event"] in ("started", "step", "promoting")]
+    assert steps == [20, 50, 100, 100]
+
+
+def test_fault_rolls_back_by_itself_with_evidence() -> None:
+    code, events, err = demo("--spec", FAST, "--fault-at", "4", "--timeout", "90")
+    assert code == 1, err
+    seen = names(events)
+    assert "promoted" not in seen
+    assert seen.index("fault_injected") < seen.index("rolling_back") < seen.index("rolled_back")
+    rolled = next(e for e in events if e["event"] == "rolled_back")
+    assert rolled["gate"] in ("error-rate", "latency-p99")
+    assert rolled["value"] > rolled["threshold"]
+    assert rolled["weight"] == 0
+
+
+@pytest.mark.prometheus
+@pytest.mark.skipif(shutil.which("prometheus") is None, reason="needs Debian's prometheus binary")
+def test_fault_rolls_back_through_a_real_prometheus() -> None:
+    code, events, err = demo("--spec", FAST, "--with-prometheus", "--fault-at", "6",
+                             "--timeout", "90")
+    assert code == 1, err
+    seen = names(events)
+    assert seen.index("fault_injected") < seen.index("rolled_back")

@@ -1,0 +1,89 @@
+"""TraceRecorder as a Driver listener, and the `releasedeck replay` command line."""
+
+from __future__ import annotations
+
+import asyncio
+import io
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from collectors.trace import group_collections
+from strategies.trace import read_trace
+from tests.replay.test_replay import HEALTHY, SPEC
+from tests.support.traces import Behaviour, write_trace
+from tui.recorder import TraceRecorder
+from tui.replay import replay_collections, run_replay
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def _summary(path: Path) -> tuple[int, dict]:
+    out, err = io.StringIO(), io.StringIO()
+    code = run_replay(SPEC, str(path), summary=True, out=out, err=err)
+    assert err.getvalue() == ""
+    return code, json.loads(out.getvalue().splitlines()[-1])
+
+
+def test_a_recording_replays_to_the_same_decisions(tmp_path: Path):
+    """Drive a release (over a trace), record it, replay the recording: same decisions."""
+    faulty = [HEALTHY[0], Behaviour("v2", rps=10, weight=20.0, fault_at=33)]
+    source = write_trace(tmp_path / "source.jsonl", faulty, 60)
+    recorded = tmp_path / "recorded.jsonl"
+    recorder = TraceRecorder(recorded, service="checkout")
+    collections = group_collections(read_trace(source).records, SPEC.metrics.interval)
+    asyncio.run(replay_collections(SPEC, collections, listeners=[recorder]))
+    recorder.close()
+
+    lines = [json.loads(line) for line in recorded.read_text().splitlines()]
+    counters = [line for line in lines if "kind" not in line]
+    events = [line for line in lines if line.get("kind") == "event"]
+    assert len(counters) == 2 * 37  # both versions, collections 0..36: fails 34, rolls back 35,
+    # scaled down (finished) 36
+    assert {c["service"] for c in counters} == {"checkout"}
+    v2 = [c for c in counters if c["version"] == "v2"]
+    assert {c["weight"] for c in v2} == {20.0} and {c["ready"] for c in v2} == {1}
+    assert "rolling_back" in [e["event"] for e in events]
+
+    code_a, live = _summary(source)
+    code_b, again = _summary(recorded)
+    assert code_a == code_b == 1
+    assert again["decisions"] == live["decisions"]
+    assert again["gates"] == live["gates"]
+    assert again["trace"]["other_lines"] == len(events)
+
+
+def test_recorder_appends_and_learns_the_service_from_events(tmp_path: Path):
+    from strategies.model import Event
+
+    path = tmp_path / "sub" / "trace.jsonl"
+    first = TraceRecorder(path)
+    first.on_event(Event(at=1.0, release="checkout", event="started"))
+    first.close()
+    first.on_event(Event(at=2.0, release="checkout", event="late"))  # closed: ignored
+    second = TraceRecorder(path)
+    second.on_event(Event(at=3.0, release="checkout", event="resumed"))
+    second.close()
+    lines = [json.loads(line) for line in path.read_text().splitlines()]
+    assert [line["event"] for line in lines] == ["started", "resumed"]
+    assert first.service == "checkout"
+
+
+def test_cli_replay_prints_events_and_summary(tmp_path: Path):
+    trace = write_trace(tmp_path / "t.jsonl", HEALTHY, 80)
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    proc = subprocess.run(
+        [sys.executable, "-m", "tui.cli", "replay", str(Path(__file__).with_name(
+            "fast_replay.toml")), str(trace), "--summary"],
+        cwd=ROOT, env=env, capture_output=True, text=True, timeout=60, check=False)
+    assert proc.returncode == 0, proc.stderr
+    lines = [json.loads(line) for line in proc.stdout.splitlines()]
+    assert lines[-1]["outcome"] == "promoted"
+    assert [e["event"] for e in lines[:-1]].count("promoted") == 1
+    bad = subprocess.run(
+        [sys.executable, "-m", "tui.cli", "replay", str(tmp_path / "nope.toml"), str(trace)],
+        cwd=ROOT, env=env, capture_output=True, text=True, timeout=60, check=False)
+    assert bad.returncode == 2
+    assert "nope.toml" in bad.stderr and "Traceback" not in bad.stderr

@@ -1,0 +1,108 @@
+"""The trace format: tolerant parsing, bad lines with numbers, round trips, grouping."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from collectors.trace import group_collections
+from strategies.model import Event, parse_rfc3339
+from strategies.ports import RawCounters
+from strategies.trace import TraceLineError, counters_line, event_line, parse_line, parse_lines
+
+LINE = ('{"ts": "2026-11-21T10:00:01.000Z", "service": "checkout", "version": "v2", '
+        '"requests_total": 1520, "errors_total": 3, "latency_buckets": {"0.005": 10, '
+        '"0.1": 1500, "+Inf": 1520}}')
+
+
+def test_parses_the_documented_example():
+    record = parse_line(LINE, 7)
+    assert record is not None
+    c = record.counters
+    assert (c.version, c.requests_total, c.errors_total) == ("v2", 1520.0, 3.0)
+    assert c.at == parse_rfc3339("2026-11-21T10:00:01.000Z")
+    assert c.latency_buckets == {"0.005": 10.0, "0.1": 1500.0, "+Inf": 1520.0}
+    assert (record.service, record.weight, record.line) == ("checkout", None, 7)
+
+
+def test_unknown_fields_are_ignored_and_epoch_seconds_accepted():
+    data = json.loads(LINE)
+    data.update({"ts": 1800000000.25, "pod": "x", "labels": {"a": 1}, "weight": 12.5,
+                 "ready": 2, "total": 3})
+    record = parse_line(json.dumps(data))
+    assert record is not None
+    assert record.counters.at == 1800000000.25
+    assert (record.weight, record.ready, record.total) == (12.5, 2, 3)
+
+
+@pytest.mark.parametrize("text", [
+    '{"kind": "event", "ts": "x", "event": "started"}',
+    '{"kind": "decision", "anything": true}',
+    "",
+    "   ",
+])
+def test_other_kinds_and_blank_lines_are_skipped(text):
+    assert parse_line(text) is None
+
+
+@pytest.mark.parametrize(("text", "why"), [
+    ("{not json", "not JSON"),
+    ("[1, 2]", "not a JSON object"),
+    ('{"ts": 1, "requests_total": 1, "errors_total": 0}', "version"),
+    ('{"version": "v2", "requests_total": 1, "errors_total": 0}', "ts is missing"),
+    ('{"ts": "yesterday", "version": "v2", "requests_total": 1, "errors_total": 0}', "ts must"),
+    ('{"ts": 1, "version": "v2", "errors_total": 0}', "requests_total is missing"),
+    ('{"ts": 1, "version": "v2", "requests_total": "12", "errors_total": 0}', "must be a number"),
+    ('{"ts": 1, "version": "v2", "requests_total": true, "errors_total": 0}', "must be a number"),
+    ('{"ts": 1, "version": "v2", "requests_total": -4, "errors_total": 0}', ">= 0"),
+    ('{"ts": 1, "version": "v2", "requests_total": 4, "errors_total": 0, '
+     '"latency_buckets": {"fast": 1}}', "bound 'fast'"),
+    ('{"ts": 1, "version": "v2", "requests_total": 4, "errors_total": 0, '
+     '"latency_buckets": [1]}', "must be an object"),
+])
+def test_bad_lines_say_why(text, why):
+    with pytest.raises(TraceLineError, match=why):
+        parse_line(text)
+
+
+def test_bad_lines_are_reported_with_numbers_and_reading_goes_on():
+    lines = [LINE, "garbage", '{"kind": "event"}', LINE.replace("1520,", '"x",', 1), LINE, ""]
+    read = parse_lines(lines, "t.jsonl")
+    assert [r.line for r in read.records] == [1, 5]
+    assert len(read.problems) == 2
+    assert read.problems[0].startswith("t.jsonl:2: bad trace line: not JSON")
+    assert read.problems[1].startswith("t.jsonl:4: bad trace line: requests_total must be")
+    assert read.skipped == 2
+
+
+def test_counters_line_round_trips():
+    raw = RawCounters("v1", 1800000000.125, 10.0, 2.0, {"0.1": 4.0, "+Inf": 10.0}, 0.75)
+    text = counters_line(raw, "checkout", weight=80.0, ready=1, total=2)
+    record = parse_line(text)
+    assert record is not None
+    assert record.counters == raw
+    assert (record.service, record.weight, record.ready, record.total) == ("checkout", 80.0, 1, 2)
+    assert json.loads(text)["ts"] == "2027-01-15T08:00:00.125Z"
+
+
+def test_event_lines_are_skipped_by_the_reader():
+    event = Event(at=1800000000.0, release="checkout", event="rolled_back", details={"a": 1})
+    text = event_line(event)
+    assert json.loads(text)["kind"] == "event"
+    assert parse_line(text) is None
+
+
+def _rec(version: str, at: float):
+    record = parse_line(counters_line(RawCounters(version, at, 1.0, 0.0)))
+    assert record is not None
+    return record
+
+
+def test_grouping_tolerates_scrape_jitter_and_splits_on_repeats():
+    records = [_rec("v1", 100.000), _rec("v2", 100.030), _rec("v1", 101.002), _rec("v2", 100.990),
+               _rec("v1", 102.0), _rec("v1", 102.1), _rec("v2", 105.0)]
+    groups = group_collections(records, interval=1.0)
+    assert [sorted(g.records) for g in groups] == [["v1", "v2"], ["v1", "v2"], ["v1"], ["v1"],
+                                                   ["v2"]]
+    assert [g.at for g in groups] == [100.03, 101.002, 102.0, 102.1, 105.0]

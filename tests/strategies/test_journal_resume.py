@@ -1,0 +1,166 @@
+"""The journal on disk (torn lines, several runs) and the hold clock across pauses and restarts."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from brain_kit import T0, World, command, kinds, make_spec, run_until, tick
+
+from strategies.engine import Engine
+from strategies.journal import JournalWriter, MemoryJournal, last_run, read_records
+from strategies.model import Command, CommandKind, Phase, RolloutState
+
+
+def _run_to_step(path: Path) -> tuple[Engine, World]:
+    spec = make_spec()
+    writer = JournalWriter(path)
+    engine, world = Engine(spec, journal=writer, run="r1"), World.for_spec(spec)
+    run_until(engine, world, T0, until=("step",))
+    writer.close()
+    return engine, world
+
+
+def test_file_journal_round_trip(tmp_path: Path) -> None:
+    path = tmp_path / "j" / "release.journal"
+    engine, _world = _run_to_step(path)
+    read = read_records(path)
+    assert read.problems == [] and not read.torn_tail
+    assert [r["seq"] for r in read.records] == list(range(1, len(read.records) + 1))
+    assert Engine(engine.spec, records=read.records).state == engine.state
+    line = json.loads(path.read_text().splitlines()[0])
+    assert line["ts"].endswith("Z") and line["release"] == "checkout" and line["run"] == "r1"
+
+
+def test_torn_last_line_is_dropped_and_the_next_write_starts_a_fresh_line(tmp_path: Path) -> None:
+    path = tmp_path / "release.journal"
+    engine, world = _run_to_step(path)
+    whole = path.read_text()
+    path.write_text(whole + '{"journal":1,"kind":"ste')  # the crash
+    read = read_records(path)
+    assert read.torn_tail and len(read.problems) == 1 and "cut short" in read.problems[0]
+    assert read.problems[0].startswith(f"{path}:{len(whole.splitlines()) + 1}:")
+    resumed_state = Engine(engine.spec, records=read.records).state
+    assert resumed_state == engine.state
+    # Resume and keep writing: the new records must not be glued onto the torn fragment.
+    writer = JournalWriter(path)
+    resumed = Engine(engine.spec, journal=writer, records=read.records)
+    run_until(resumed, world, T0 + 100, until=("step",))
+    writer.close()
+    again = read_records(path)
+    assert not again.torn_tail and len(again.problems) == 1 and "unreadable" in again.problems[0]
+    assert Engine(engine.spec, records=again.records).state == resumed.state
+
+
+def test_garbage_in_the_middle_is_reported_not_fatal(tmp_path: Path) -> None:
+    path = tmp_path / "release.journal"
+    _run_to_step(path)
+    lines = path.read_text().splitlines()
+    lines.insert(2, "not json at all")
+    lines.insert(4, "[1, 2]")
+    lines.insert(5, '{"kind": "step"}')  # missing fields
+    path.write_text("\n".join(lines) + "\n")
+    read = read_records(path)
+    assert len(read.problems) == 3 and all("unreadable journal line, skipped" in p for p in read.problems)
+    assert [p.split(":")[1] for p in read.problems] == ["3", "5", "6"]
+    assert not read.torn_tail
+
+
+def test_missing_journal_reads_as_empty(tmp_path: Path) -> None:
+    read = read_records(tmp_path / "none")
+    assert read.records == [] and read.problems == []
+
+
+def test_last_run_picks_the_newest_run_of_this_release() -> None:
+    def rec(run: str, candidate: str = "v2", seq: int = 1) -> dict:
+        return {"release": "checkout", "baseline": "v1", "candidate": candidate, "run": run, "seq": seq}
+    records = [rec("a"), rec("a", seq=2), rec("x", candidate="v3"), rec("b"), rec("b", seq=2), rec("b", seq=3)]
+    assert [r["seq"] for r in last_run(records, "checkout", "v1", "v2")] == [1, 2, 3]
+    assert [r["run"] for r in last_run(records, "checkout", "v1", "v3")] == ["x"]
+    assert last_run(records, "other", "v1", "v2") == []
+
+
+def test_actions_the_journal_shows_done_are_not_pending_after_resume() -> None:
+    spec = make_spec()
+    journal = MemoryJournal()
+    engine, world = Engine(spec, journal=journal), World.for_spec(spec)
+    engine.tick(world.healthy(T0), T0)
+    first, *rest = engine.state.pending
+    world.apply(first)
+    engine.action_done(first, T0)
+    resumed = Engine(spec, records=journal.records)
+    assert [a.id for a in resumed.state.pending] == [a.id for a in rest]
+    assert first.id in resumed.state.done_actions
+    assert resumed.action_done(first, T0 + 1) == []  # a late duplicate confirmation is ignored
+
+
+def test_restart_between_last_action_and_rolled_back_still_finishes() -> None:
+    spec = make_spec()
+    journal = MemoryJournal()
+    engine, world = Engine(spec, journal=journal), World.for_spec(spec)
+    tick(engine, world, T0)
+    engine.command(Command(CommandKind.ROLLBACK), T0 + 1)
+    for action in list(engine.state.pending):
+        world.apply(action)
+        engine.action_done(action, T0 + 1)
+    assert engine.state.phase is Phase.ROLLED_BACK
+    # Cut the journal just before `rolled_back`, with every action already confirmed.
+    cut = [r for r in journal.records if r["kind"] != "rolled_back"]
+    resumed = Engine(spec, records=cut)
+    assert resumed.state.phase is Phase.ROLLING_BACK and not resumed.state.pending
+    assert kinds(resumed.tick(world.healthy(T0 + 2), T0 + 2)) == ["rolled_back"]
+    assert resumed.state.cause[0]["command"] == "rollback"
+
+
+# --------------------------------------------------------------------------- the hold clock
+
+
+def test_hold_elapsed_edges() -> None:
+    assert RolloutState().hold_elapsed(T0) == 0.0
+    running = RolloutState(phase=Phase.PROGRESSING, step_started=T0, hold_elapsed_before_pause=3.0)
+    assert running.hold_elapsed(T0 + 2) == 5.0
+    assert running.hold_elapsed(T0 - 50) == 3.0  # a clock stepping back never makes it negative
+    for phase in (Phase.PAUSED, Phase.ROLLING_BACK, Phase.SUCCEEDED, Phase.ROLLED_BACK, Phase.ABORTED):
+        frozen = RolloutState(phase=phase, step_started=T0, hold_elapsed_before_pause=3.0)
+        assert frozen.hold_elapsed(T0 + 1000) == 3.0, phase
+
+
+def test_hold_clock_through_pause_set_weight_and_resume() -> None:
+    spec = make_spec()  # hold 10s
+    engine, world = Engine(spec), World.for_spec(spec)
+    tick(engine, world, T0)
+    command(engine, world, CommandKind.PAUSE, T0 + 3)
+    command(engine, world, CommandKind.PAUSE, T0 + 5)  # refused; the clock stays frozen
+    command(engine, world, CommandKind.SET_WEIGHT, T0 + 7, value=20)
+    assert engine.state.hold_elapsed(T0 + 50) == pytest.approx(3)
+    assert engine.state.paused_by == "operator"
+    command(engine, world, CommandKind.RESUME, T0 + 60)
+    assert engine.state.hold_elapsed(T0 + 62) == pytest.approx(5)
+    # a new step starts a new clock, even when entered from a pause
+    command(engine, world, CommandKind.PAUSE, T0 + 63)
+    command(engine, world, CommandKind.PROMOTE, T0 + 64)
+    assert engine.state.step == 1 and engine.state.hold_elapsed(T0 + 65) == pytest.approx(1)
+
+
+def test_hold_clock_stops_where_the_rollout_stopped() -> None:
+    spec = make_spec()
+    engine, world = Engine(spec), World.for_spec(spec)
+    tick(engine, world, T0)
+    engine.command(Command(CommandKind.ROLLBACK), T0 + 4)
+    assert engine.state.hold_elapsed(T0 + 100) == pytest.approx(4)
+    world.settle(engine, T0 + 6)
+    assert engine.state.phase is Phase.ROLLED_BACK
+    assert engine.state.hold_elapsed(T0 + 100) == pytest.approx(4)
+
+
+def test_hold_clock_survives_a_restart_while_paused() -> None:
+    spec = make_spec()
+    journal = MemoryJournal()
+    engine, world = Engine(spec, journal=journal), World.for_spec(spec)
+    tick(engine, world, T0)
+    command(engine, world, CommandKind.PAUSE, T0 + 6)
+    resumed = Engine(spec, records=journal.records)
+    command(resumed, world, CommandKind.RESUME, T0 + 500)
+    assert kinds(tick(resumed, world, T0 + 503)) == []
+    assert kinds(tick(resumed, world, T0 + 504)) == ["step"]

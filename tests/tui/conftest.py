@@ -1,0 +1,6 @@
+"""Make tests/tui/support.py importable as `support` for every test here."""
+
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).parent))

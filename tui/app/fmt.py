@@ -1,0 +1,58 @@
+"""Number formatting shared by every widget, so one figure reads the same everywhere."""
+
+from __future__ import annotations
+
+from strategies.model import rfc3339
+
+
+def pct(ratio: float | None, digits: int = 2) -> str:
+    """An error ratio (0..1) as a percent; '—' when unmeasured, never a fake zero."""
+    return "—" if ratio is None else f"{ratio * 100:.{digits}f}%"
+
+
+def ms(seconds: float | None) -> str:
+    """A latency in seconds as milliseconds, the unit SREs read latencies in."""
+    if seconds is None:
+        return "—"
+    value = seconds * 1000
+    return f"{value:.0f}ms" if value >= 10 else f"{value:.1f}ms"
+
+
+def rate(per_second: float | None) -> str:
+    return "—" if per_second is None else f"{per_second:.1f}/s"
+
+
+def weight(value: float | None) -> str:
+    return "—" if value is None else f"{value:.0f}%"
+
+
+def secs(value: float | None) -> str:
+    """A duration as 1h2m, 3m04s or 12s: short enough for the rollout bar."""
+    if value is None:
+        return "—"
+    total = max(0, round(value))
+    hours, rest = divmod(total, 3600)
+    minutes, seconds = divmod(rest, 60)
+    if hours:
+        return f"{hours}h{minutes:02d}m"
+    if minutes:
+        return f"{minutes}m{seconds:02d}s"
+    return f"{seconds}s"
+
+
+def clock(ts: float) -> str:
+    """HH:MM:SS (UTC) of an epoch time, for the event log."""
+    return rfc3339(ts)[11:19]
+
+
+def metric(name: str, value: float | None) -> str:
+    """A gate's metric value in its natural unit."""
+    if name == "error_rate":
+        return pct(value)
+    if name.startswith("latency_"):
+        return ms(value)
+    if name == "throughput":
+        return rate(value)
+    if value is None:
+        return "—"
+    return f"{value:.4g}"

@@ -1,0 +1,63 @@
+"""The rollout bar: strategy, phase, step i/n with labels, weight, hold time left, PAUSED."""
+
+from __future__ import annotations
+
+from rich.text import Text
+from textual.widgets import Static
+
+from strategies.model import Phase, State
+from tui.app import fmt
+
+PHASE_STYLE = {
+    Phase.PENDING: "dim",
+    Phase.PROGRESSING: "bold green",
+    Phase.PAUSED: "bold yellow",
+    Phase.PROMOTING: "bold cyan",
+    Phase.SUCCEEDED: "bold green",
+    Phase.ROLLING_BACK: "bold red",
+    Phase.ROLLED_BACK: "bold red",
+    Phase.ABORTED: "bold red",
+}
+
+
+def phase_word(phase: Phase) -> str:
+    return phase.value.replace("_", " ").upper()
+
+
+class RolloutBar(Static):
+    """Two lines: where the rollout is, then the plan's steps with the current one marked."""
+
+    def show(self, state: State) -> None:
+        rollout = state.rollout
+        steps = state.steps
+        n = len(steps)
+        top = Text()
+        top.append(f" {state.strategy.upper()} ", style="bold reverse")
+        top.append(f" {phase_word(rollout.phase)} ", style=PHASE_STYLE[rollout.phase] + " reverse")
+        shown = min(rollout.step + 1, n)
+        top.append(f"  step {shown}/{n}")
+        top.append(f"  weight {rollout.weight}%", style="bold")
+        if rollout.phase in (Phase.PROGRESSING, Phase.PAUSED, Phase.PROMOTING) and state.hold:
+            left = state.hold_left()
+            top.append(f"  hold {fmt.secs(left)} left of {fmt.secs(state.hold)}")
+            if rollout.paused:
+                top.append(" (timer stopped)", style="yellow")
+        if rollout.paused:
+            top.append("  ⏸ PAUSED ", style="bold black on yellow")
+            top.append(f" {rollout.pause_reason or 'by ' + (rollout.paused_by or 'operator')}",
+                       style="yellow")
+        elif rollout.phase.terminal or rollout.phase is Phase.ROLLING_BACK:
+            top.append(f"  {rollout.reason}", style=PHASE_STYLE[rollout.phase])
+        if state.weight_note:
+            top.append(f"  ({state.weight_note})", style="dim")
+        line = Text(" ")
+        for index, label in enumerate(steps):
+            if index:
+                line.append(" ─ ", style="dim")
+            if index < rollout.step or rollout.phase is Phase.SUCCEEDED:
+                line.append(f"✔ {label}", style="green")
+            elif index == rollout.step and not rollout.phase.terminal:
+                line.append(f"▶ {label}", style="bold reverse")
+            else:
+                line.append(label, style="dim")
+        self.update(Text("\n").join([top, line]))

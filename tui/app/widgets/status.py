@@ -1,0 +1,35 @@
+"""The top bar: which release, where it runs, where metrics come from and how fresh they are."""
+
+from __future__ import annotations
+
+from rich.text import Text
+from textual.widgets import Static
+
+from strategies.model import State
+from tui.app import fmt
+
+
+class StatusBar(Static):
+    """One line. Stale metrics turn the whole bar red: an operator must never act on old data."""
+
+    def show(self, state: State) -> None:
+        extra = state.extra
+        text = Text()
+        text.append(" releasedeck ", style="bold reverse")
+        text.append(f" {state.release} ", style="bold")
+        text.append(f"{extra.get('baseline', '?')} → {extra.get('candidate', '?')}")
+        text.append(f"  │ {state.platform_kind}", style="dim" if not state.platform_error else "bold")
+        if state.platform_error:
+            text.append(f" ✖ {state.platform_error}", style="bold red")
+        age = state.metrics_age
+        fresh = "never" if age is None else f"{fmt.secs(age)} ago"
+        text.append(f"  │ metrics {state.metrics_source} · {fresh}")
+        if state.stale:
+            why = str(extra.get("stale_reason") or state.metrics_error or "no fresh metrics")
+            text.append(f"  ⚠ STALE DATA: {why} ", style="bold blink reverse")
+        elif state.metrics_error:
+            text.append(f"  ✖ {state.metrics_error}", style="bold")
+        if state.read_only or getattr(self.app, "read_only", False):
+            text.append("  READ-ONLY ", style="bold reverse")
+        self.set_class(state.stale, "-stale")
+        self.update(text)

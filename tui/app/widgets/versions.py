@@ -1,0 +1,78 @@
+"""The versions table: one row per version, the worse one marked where a gate compares them."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from rich.table import Table
+from rich.text import Text
+from textual.widgets import Static
+
+from strategies.model import MetricSample, Role, State, VersionView
+from tui.app import fmt
+
+# column title, metric name, formatter; higher is worse for every column but throughput
+COLUMNS: tuple[tuple[str, str, Callable[[float | None], str]], ...] = (
+    ("req/s", "throughput", fmt.rate),
+    ("err %", "error_rate", fmt.pct),
+    ("p50", "latency_p50", fmt.ms),
+    ("p95", "latency_p95", fmt.ms),
+    ("p99", "latency_p99", fmt.ms),
+)
+BASELINE_COLOUR = "#4ea1ff"
+CANDIDATE_COLOUR = "#ff9f1c"
+ROLE_STYLE = {Role.BASELINE: f"bold {BASELINE_COLOUR}", Role.CANDIDATE: f"bold {CANDIDATE_COLOUR}"}
+
+
+def compared_metrics(state: State) -> set[str]:
+    """Metrics some gate judged with both versions' numbers in hand."""
+    return {g.metric for g in state.gates if g.baseline is not None and g.value is not None}
+
+
+def worse_version(metric: str, views: tuple[VersionView, ...]) -> str | None:
+    """The version with the worse value of `metric`, or None when they tie or one is missing."""
+    values: list[tuple[float, str]] = []
+    for view in views:
+        value = view.sample.value(metric) if view.sample is not None else None
+        if value is None:
+            return None
+        values.append((value, view.version))
+    if len(values) < 2 or values[0][0] == values[1][0]:
+        return None
+    pick = min(values) if metric == "throughput" else max(values)
+    return pick[1]
+
+
+def _value(sample: MetricSample | None, metric: str) -> float | None:
+    return None if sample is None else sample.value(metric)
+
+
+class VersionsTable(Static):
+    """A Rich table inside a Static: rebuilt each refresh, cheap at two rows."""
+
+    def show(self, state: State) -> None:
+        table = Table(box=None, expand=True, padding=(0, 1, 0, 0), header_style="bold underline")
+        table.add_column("version", no_wrap=True, ratio=2)
+        table.add_column("role", no_wrap=True, ratio=2)
+        table.add_column("weight", justify="right", no_wrap=True, ratio=2)
+        table.add_column("ready", justify="right", no_wrap=True, ratio=1)
+        for title, _metric, _f in COLUMNS:
+            table.add_column(title, justify="right", no_wrap=True, ratio=2)
+        compared = compared_metrics(state)
+        worse = {m: worse_version(m, state.versions) for m in compared}
+        for view in state.versions:
+            style = ROLE_STYLE.get(view.role, "")
+            ready = Text(f"{view.ready}/{view.total}",
+                         style="bold red" if view.total and view.ready < view.total else "")
+            cells: list[Text | str] = [
+                Text(view.version, style=style), Text(view.role.value, style=style),
+                Text(f"{fmt.weight(view.actual_weight)}/{view.desired_weight}%",
+                     style="" if view.actual_weight in (None, view.desired_weight) else "bold yellow"),
+                ready]
+            for _title, metric, render in COLUMNS:
+                text = Text(render(_value(view.sample, metric)))
+                if worse.get(metric) == view.version:
+                    text.stylize("bold red reverse")
+                cells.append(text)
+            table.add_row(*cells)
+        self.update(table)

@@ -1,0 +1,141 @@
+"""`releasedeck demo`: a real release on this machine with nothing but the Python package.
+
+Two versions of a small real HTTP service run as local processes, the built-in router splits
+traffic by weight, a load generator sends requests, and the scrape source (or a Prometheus)
+reads how each version behaves. `f` in the app, or `--fault-at`, breaks the candidate so a
+newcomer sees the gates roll it back.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import sys
+import tempfile
+from collections.abc import AsyncIterator
+from dataclasses import replace
+from pathlib import Path
+
+from strategies.engine import Engine
+from strategies.journal import JournalWriter
+from strategies.spec import ReleaseSpec, SpecError, load_spec
+from tui import exitcodes
+from tui.demo_specs import FAULT, demo_spec
+from tui.driver import Driver
+
+
+def _load(args: argparse.Namespace, prometheus_url: str | None) -> ReleaseSpec:
+    if args.spec:
+        spec = load_spec(args.spec)
+        if spec.platform.kind != "local":
+            raise SpecError(args.spec, [("platform.kind", "the demo runs on the local platform "
+                                         f"only, got {spec.platform.kind!r}; use "
+                                         "`releasedeck watch` for other platforms")])
+        if prometheus_url:
+            spec = replace(spec, metrics=replace(spec.metrics, source="prometheus",
+                                                 url=prometheus_url))
+        return spec
+    return demo_spec(args.strategy, prometheus_url)
+
+
+@contextlib.asynccontextmanager
+async def demo_driver(args: argparse.Namespace, journal_dir: Path) -> AsyncIterator[Driver]:
+    """Start the whole local stack and yield a Driver over it; tears everything down after."""
+    from collectors.local.stack import LocalStack
+
+    from tui.wiring import build_source
+
+    prometheus = None
+    if args.with_prometheus:
+        from collectors.prometheus_server import LocalPrometheus
+
+        prometheus = LocalPrometheus()
+        await prometheus.start()
+    url = prometheus.url if prometheus is not None else args.prometheus
+    spec = _load(args, url)
+    writer = JournalWriter(journal_dir / "demo.journal")
+    try:
+        async with LocalStack(spec, rate=args.rate) as stack:
+            engine = Engine(spec, read_only=args.read_only, journal=writer)
+            driver = Driver(spec, engine, stack.platform, stack.router, build_source(spec),
+                            extra={"demo": True, "journal": str(writer.path)})
+            if prometheus is not None:
+                driver.add_listener(prometheus)
+            if args.record:
+                from tui.recorder import TraceRecorder
+
+                driver.add_listener(TraceRecorder(args.record))
+
+            async def inject_fault() -> None:
+                await stack.inject_fault(spec.release.candidate, **FAULT)
+                driver.emit("fault_injected", {"version": spec.release.candidate, **FAULT},
+                            severity="warning")
+
+            driver.extra["inject_fault"] = inject_fault
+            try:
+                yield driver
+            finally:
+                for listener in driver.listeners:
+                    close = getattr(listener, "close", None)
+                    if close is not None and listener is not prometheus:
+                        with contextlib.suppress(Exception):
+                            close()
+                await driver.close()
+    finally:
+        writer.close()
+        if prometheus is not None:
+            await prometheus.stop()
+
+
+async def _fault_later(driver: Driver, seconds: float) -> None:
+    await asyncio.sleep(seconds)
+    await driver.extra["inject_fault"]()
+
+
+async def _run(args: argparse.Namespace) -> int:
+    with tempfile.TemporaryDirectory(prefix="releasedeck-demo-") as tmp:
+        async with demo_driver(args, Path(tmp)) as driver:
+            fault = None
+            if args.fault_at is not None:
+                fault = asyncio.create_task(_fault_later(driver, args.fault_at))
+            try:
+                if args.headless:
+                    from tui.headless import run_headless_async
+
+                    return await run_headless_async(
+                        driver, until=args.until, timeout=args.timeout,
+                        out=sys.stdout, err=sys.stderr)
+                from tui.app import ReleaseApp
+
+                app = ReleaseApp(driver, read_only=args.read_only, wallboard=args.wallboard,
+                                 refresh=args.refresh,
+                                 extra_actions={"f": ("Inject fault",
+                                                      driver.extra["inject_fault"])})
+                await app.run_async()
+                return app.return_code or outcome_code(driver)
+            finally:
+                if fault is not None:
+                    fault.cancel()
+
+
+def outcome_code(driver: Driver) -> int:
+    from strategies.model import Phase
+
+    phase = driver.engine.state.phase
+    if phase is Phase.SUCCEEDED:
+        return exitcodes.PROMOTED
+    return exitcodes.ROLLED_BACK
+
+
+def demo_command(args: argparse.Namespace) -> int:
+    try:
+        return asyncio.run(_run(args))
+    except SpecError as exc:
+        print(exc.render(), file=sys.stderr)
+        return exitcodes.USAGE
+    except (FileNotFoundError, RuntimeError) as exc:
+        print(f"releasedeck demo: {exc}", file=sys.stderr)
+        return exitcodes.UNREACHABLE
+    except KeyboardInterrupt:
+        return exitcodes.ROLLED_BACK

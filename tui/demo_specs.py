@@ -1,0 +1,127 @@
+"""The embedded default: the release `releasedeck demo` runs, one spec per strategy kind.
+
+Holds and windows are short so a newcomer sees a whole release in about a minute, and the
+gates are tight enough that an injected fault rolls back within seconds.
+"""
+
+from __future__ import annotations
+
+import tomllib
+
+from strategies.spec import ReleaseSpec, parse_spec
+
+_COMMON = """
+[release]
+service = "checkout"
+baseline = "v1"
+candidate = "v2"
+
+[platform]
+kind = "local"
+replicas = {replicas}
+behaviour = {{ v1 = {{ latency_ms = 20, error_ratio = 0.002 }}, v2 = {{ latency_ms = 18, error_ratio = 0.002 }} }}
+
+[metrics]
+source = "{source}"
+{url_line}
+interval = "1s"
+window = "10s"
+timeout = "2s"
+stale_after = "5s"
+
+[[gate]]
+name = "error-rate"
+metric = "error_rate"
+max = 0.05
+max_ratio = 5.0
+for = "1s"
+severity = "critical"
+min_requests = 20
+
+[[gate]]
+name = "latency-p99"
+metric = "latency_p99"
+max = 0.4
+for = "2s"
+severity = "critical"
+min_requests = 20
+
+[[gate]]
+name = "latency-p95-vs-baseline"
+metric = "latency_p95"
+max_ratio = 3.0
+for = "3s"
+severity = "warning"
+min_requests = 20
+"""
+
+STRATEGIES = {
+    "canary": """
+[strategy]
+kind = "canary"
+steps = [10, 25, 50, 100]
+hold = "8s"
+scale_down_delay = "2s"
+""",
+    "blue-green": """
+[strategy]
+kind = "blue-green"
+preview_hold = "3s"
+hold = "15s"
+scale_down_delay = "3s"
+""",
+    "rolling": """
+[strategy]
+kind = "rolling"
+max_surge = 1
+max_unavailable = 0
+hold = "8s"
+scale_down_delay = "2s"
+""",
+    "ab": """
+[strategy]
+kind = "ab"
+split = 50
+duration = "20s"
+hold = "5s"
+scale_down_delay = "2s"
+""",
+    "ring": """
+[strategy]
+kind = "ring"
+hold = "8s"
+scale_down_delay = "2s"
+rings = [
+  { name = "internal", weight = 5 },
+  { name = "early", weight = 20 },
+  { name = "region", weight = 50 },
+  { name = "everyone", weight = 100 },
+]
+""",
+    "flag": """
+[strategy]
+kind = "flag"
+flag = "new-checkout"
+start_weight = 10
+step_weight = 20
+max_weight = 70
+hold = "6s"
+scale_down_delay = "2s"
+""",
+}
+
+FAULT = {"error_ratio": 0.5, "latency_ms": 600}
+"""What `f` / --fault-at does to the candidate: half its requests fail, and slowly."""
+
+
+def demo_spec_text(strategy: str = "canary", prometheus_url: str | None = None) -> str:
+    replicas = 3 if strategy == "rolling" else 1
+    source = "prometheus" if prometheus_url else "scrape"
+    url_line = f'url = "{prometheus_url}"' if prometheus_url else ""
+    return _COMMON.format(replicas=replicas, source=source, url_line=url_line) + \
+        STRATEGIES[strategy]
+
+
+def demo_spec(strategy: str = "canary", prometheus_url: str | None = None) -> ReleaseSpec:
+    text = demo_spec_text(strategy, prometheus_url)
+    return parse_spec(tomllib.loads(text), f"<embedded demo: {strategy}>")

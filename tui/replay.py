@@ -1,0 +1,259 @@
+"""`releasedeck replay SPEC TRACE`: backtest a release spec's gates on a recorded trace.
+
+The trace's raw counters go through the live metric computation, Driver and Engine, ticked at
+each collection's own timestamp as fast as the CPU allows, with a memory journal. Levers are
+open loop (accepted at once); the traffic is what was recorded. Output is the headless one:
+JSON-line events on `out`, problems on `err`, and the exit code.
+
+Exit codes: 0 promoted; 1 rolled back or aborted, and also 1 when the trace ends before the
+release finished (like a headless --timeout: not promoted; `--summary` says "incomplete" and
+the phase it stopped in); 2 spec or trace error (unreadable file, no usable counters line).
+Gaps between collections are ticked every metrics.interval as failed collections (at most
+MAX_GAP_TICKS per gap), so staleness and scale-down delays run as they did live.
+Webhook checks are not called during a replay.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import sys
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any, TextIO
+
+from collectors.trace import Collection, TraceMetricSource, TracePlatform, TraceRouter, group_collections
+from strategies.engine import TRANSITIONS, Engine
+from strategies.journal import MemoryJournal
+from strategies.model import Event, Phase, State, rfc3339
+from strategies.spec import ReleaseSpec, SpecError, load_spec
+from strategies.trace import TraceRead, read_trace
+from tui import exitcodes
+from tui.driver import Driver
+
+MAX_GAP_TICKS = 10_000
+
+
+class TraceClock:
+    """The replay's clock: the trace time of the tick being replayed."""
+
+    def __init__(self, now: float):
+        self.now = now
+
+    def __call__(self) -> float:
+        return self.now
+
+
+class EventPrinter:
+    """Prints every event as the JSON line headless mode prints."""
+
+    def __init__(self, out: TextIO):
+        self.out = out
+
+    def on_event(self, event: Event) -> None:
+        self.out.write(event.to_json() + "\n")
+
+
+@dataclass
+class GateTimes:
+    first_failure: float | None = None
+    first_breach: float | None = None
+    failures: int = 0  # times the gate went from another status to fail
+    last_status: str = "unknown"
+
+
+@dataclass
+class SummaryListener:
+    """Collects what the summary reports, relative to the trace start."""
+
+    start: float
+    decisions: list[dict[str, Any]] = field(default_factory=list)
+    gates: dict[str, GateTimes] = field(default_factory=dict)
+
+    def _t(self, at: float) -> float:
+        return round(at - self.start, 3)
+
+    def on_event(self, event: Event) -> None:
+        details = event.details
+        if event.event in TRANSITIONS:
+            actor = str(details.get("actor", ""))
+            entry: dict[str, Any] = {
+                "t": self._t(event.at), "event": event.event, "phase": details.get("phase"),
+                "step": details.get("step"), "weight": details.get("weight"), "actor": actor,
+                "reason": details.get("reason", ""),
+            }
+            if actor.startswith("gate:"):
+                entry["gate"] = actor.removeprefix("gate:")
+            self.decisions.append(entry)
+        elif event.event == "gate":
+            evidence = (details.get("evidence") or [{}])[0]
+            name = str(evidence.get("gate", details.get("gate", "")))
+            times = self.gates.setdefault(name, GateTimes())
+            times.last_status = str(evidence.get("status", "unknown"))
+            if times.last_status == "fail":
+                times.failures += 1
+                if times.first_failure is None:
+                    times.first_failure = self._t(event.at)
+
+    def on_state(self, state: State) -> None:
+        for gate in state.gates:
+            times = self.gates.setdefault(gate.name, GateTimes())
+            if gate.breached and times.first_breach is None:
+                times.first_breach = self._t(state.at)
+
+
+def _outcome(phase: Phase) -> tuple[str, int]:
+    if phase is Phase.SUCCEEDED:
+        return "promoted", exitcodes.PROMOTED
+    if phase in (Phase.ROLLED_BACK, Phase.ROLLING_BACK):
+        return "rolled_back", exitcodes.ROLLED_BACK
+    if phase is Phase.ABORTED:
+        return "aborted", exitcodes.ROLLED_BACK
+    return "incomplete", exitcodes.ROLLED_BACK
+
+
+def gap_ticks(previous: float, following: float, interval: float) -> list[float]:
+    """Times a live driver would have ticked (and failed to collect) inside a gap."""
+    out: list[float] = []
+    t = previous + interval
+    while t < following - interval / 2 and len(out) < MAX_GAP_TICKS:
+        out.append(t)
+        t += interval
+    return out
+
+
+@dataclass
+class ReplayRun:
+    engine: Engine
+    ticks: int = 0
+    gap_ticks: int = 0
+    last_at: float = 0.0  # trace time of the last tick replayed
+
+
+async def replay_collections(spec: ReleaseSpec, collections: Sequence[Collection], *,
+                             listeners: Sequence[Any] = ()) -> ReplayRun:
+    """Tick the live Driver over the collections on the trace's clock; stop once finished."""
+    clock = TraceClock(collections[0].at)
+    source, platform, router = TraceMetricSource(spec), TracePlatform(spec), TraceRouter(spec)
+    engine = Engine(spec, journal=MemoryJournal(), run="replay")
+    driver = Driver(spec, engine, platform, router, source, clock=clock,
+                    listeners=listeners, history_seconds=spec.metrics.window)
+    run = ReplayRun(engine, last_at=clock.now)
+    previous: float | None = None
+    try:
+        for collection in collections:
+            pending = gap_ticks(previous, collection.at, spec.metrics.interval) \
+                if previous is not None else []
+            for at, feed in [*((t, None) for t in pending), (collection.at, collection)]:
+                clock.now = run.last_at = at
+                source.feed(feed)
+                platform.feed(feed)
+                router.feed(feed)
+                await driver.tick()
+                run.ticks += 1
+                run.gap_ticks += feed is None
+                if engine.finished:
+                    return run
+            previous = collection.at
+        return run
+    finally:
+        await driver.close()
+
+
+def run_replay(spec: ReleaseSpec, trace_path: str, *, summary: bool, out: TextIO,
+               err: TextIO) -> int:
+    """Replay a trace against a spec; prints events (and the summary); returns the exit code."""
+    try:
+        read = read_trace(trace_path)
+    except OSError as exc:
+        err.write(f"{trace_path}: cannot read trace: {exc.strerror or exc}\n")
+        return exitcodes.USAGE
+    for problem in read.problems:
+        err.write(problem + "\n")
+    service = spec.release.service
+    usable = [r for r in read.records if r.counters.version in spec.versions
+              and (not r.service or r.service == service)]
+    if not usable:
+        err.write(f"{trace_path}: no usable counters lines for service {service!r}, versions "
+                  f"{', '.join(spec.versions)} ({len(read.records)} counters lines, "
+                  f"{len(read.problems)} bad)\n")
+        return exitcodes.USAGE
+    collections = group_collections(usable, spec.metrics.interval)
+    start = collections[0].at
+    printer = EventPrinter(out)
+    collector = SummaryListener(start)
+    run = asyncio.run(replay_collections(spec, collections, listeners=(printer, collector)))
+    engine = run.engine
+    state = engine.state
+    outcome, code = _outcome(state.phase)
+    steps = len(engine.plan.steps)
+    ended = None
+    if outcome == "incomplete":
+        ended = (f"trace ended in phase {state.phase.value} at step "
+                 f"{min(state.step + 1, steps)}/{steps} ({state.weight}%), "
+                 f"{run.last_at - start:.1f}s into the trace: release not finished")
+        err.write(f"{trace_path}: {ended}\n")
+    if summary:
+        body = build_summary(trace_path, read, usable, collections, run, collector,
+                             outcome, code, ended)
+        out.write(json.dumps(body, separators=(",", ":")) + "\n")
+    out.flush()
+    return code
+
+
+def build_summary(trace_path: str, read: TraceRead, usable: Sequence[Any],
+                  collections: Sequence[Collection], run: ReplayRun,
+                  collector: SummaryListener, outcome: str, code: int,
+                  ended: str | None) -> dict[str, Any]:
+    """The --summary object (one JSON line)."""
+    engine = run.engine
+    state = engine.state
+    final = next((d for d in reversed(collector.decisions)
+                  if d["event"] in ("promoted", "rolling_back", "rolled_back", "aborted")), None)
+    if final is not None and final["event"] == "rolled_back":
+        final = next((d for d in reversed(collector.decisions)
+                      if d["event"] == "rolling_back"), final)
+    start, end = collections[0].at, collections[-1].at
+    return {
+        "outcome": outcome,
+        "exit_code": code,
+        "phase": state.phase.value,
+        "step": state.step,
+        "steps": len(engine.plan.steps),
+        "weight": state.weight,
+        "decided_at": final["t"] if final else None,
+        "decided_by": final["actor"] if final else None,
+        "gate": final.get("gate") if final else None,
+        "reason": final["reason"] if final else state.reason,
+        "ended": ended,
+        "decisions": collector.decisions,
+        "gates": {name: {"first_failure": t.first_failure, "first_breach": t.first_breach,
+                         "failures": t.failures, "last_status": t.last_status}
+                  for name, t in collector.gates.items()},
+        "trace": {
+            "path": trace_path,
+            "start": rfc3339(start),
+            "end": rfc3339(end),
+            "duration": round(end - start, 3),
+            "replayed": round(run.last_at - start, 3),
+            "collections": len(collections),
+            "ticks": run.ticks,
+            "gap_ticks": run.gap_ticks,
+            "counters_lines": len(read.records),
+            "used_lines": len(usable),
+            "other_lines": read.skipped,
+            "bad_lines": len(read.problems),
+        },
+    }
+
+
+def replay_command(args: argparse.Namespace) -> int:
+    """CLI entry: `releasedeck replay SPEC TRACE [--summary]`."""
+    try:
+        spec = load_spec(args.spec)
+    except SpecError as exc:
+        print(exc.render(), file=sys.stderr)
+        return exitcodes.USAGE
+    return run_replay(spec, args.trace, summary=bool(getattr(args, "summary", False)),
+                      out=sys.stdout, err=sys.stderr)
