@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import inspect
 import signal
 from dataclasses import dataclass
 from typing import Any, TextIO
@@ -137,7 +138,7 @@ async def run_headless_async(driver: Driver, *, until: str = "done",
             return True
         return False
 
-    crashed = await _start_adapters(driver)
+    crashed = await start_adapters(driver)
     with _signals(lambda name: stopping.append(name)):
         try:
             if not crashed:
@@ -149,9 +150,11 @@ async def run_headless_async(driver: Driver, *, until: str = "done",
             state = driver.state
     if alerts is not None:
         await alerts.close(flush_timeout)
-    for closer in closers:
+    for closer in closers:  # close() may be sync (a trace file) or async (an HTTP client)
         with contextlib.suppress(Exception):
-            await closer.close()
+            result = closer.close()
+            if inspect.isawaitable(result):
+                await result
     await driver.close()
     code, outcome = _outcome(driver, state, goal, watch, stopping, observe, stale_after)
     if crashed:
@@ -160,7 +163,7 @@ async def run_headless_async(driver: Driver, *, until: str = "done",
     return code
 
 
-async def _start_adapters(driver: Driver) -> str:
+async def start_adapters(driver: Driver) -> str:
     """Adapters that need starting in the running loop (e.g. the local router process) offer an
     idempotent async start(); start them here. Returns "" or one line saying what failed."""
     for part in (driver.platform, driver.router, driver.source):

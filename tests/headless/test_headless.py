@@ -277,3 +277,33 @@ def test_adapters_with_start_are_started_and_a_failed_start_exits_3(tmp_path):
     code, events, err, _ = run(make_spec(), broken, Source(), tmp_path, fresh=True)
     assert code == exitcodes.UNREACHABLE and events == [] and broken.calls == []
     assert "could not start test: OSError: address already in use" in err
+
+
+def test_interactive_watch_with_an_adapter_that_cannot_start_exits_3(tmp_path):
+    class NoStart(Platform):
+        async def start(self) -> None:
+            raise ConnectionError("docker daemon not reachable")
+
+    path = tmp_path / "release.toml"
+    path.write_text(SPEC_TOML)
+    err = io.StringIO()
+    args = argparse.Namespace(spec=str(path), headless=False, observe=False, journal=None,
+                              fresh=False, record=None, read_only=False, wallboard=False,
+                              refresh=1.0)
+    code = watch_command(args, out=io.StringIO(), err=err, adapters=(NoStart(), None, Source()))
+    assert code == exitcodes.UNREACHABLE
+    assert "could not start test: ConnectionError: docker daemon not reachable" in err.getvalue()
+
+
+def test_record_writes_a_trace_of_the_headless_run(tmp_path):
+    path = tmp_path / "release.toml"
+    path.write_text(SPEC_TOML)
+    trace = tmp_path / "trace.jsonl"
+    args = argparse.Namespace(spec=str(path), headless=True, observe=False, until="done",
+                              timeout=20.0, journal=None, fresh=False, record=str(trace),
+                              read_only=False)
+    code = watch_command(args, out=io.StringIO(), err=io.StringIO(),
+                         adapters=(Platform(), None, Source()))
+    assert code == exitcodes.PROMOTED
+    lines = [json.loads(line) for line in trace.read_text().splitlines()]
+    assert any(line.get("event") == "promoted" for line in lines)
