@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import re
 import uuid
 from pathlib import Path
 
@@ -18,6 +19,7 @@ from collectors.docker_platform import (
     explain,
     parse_selector,
 )
+from collectors.local.net import free_port
 from strategies.spec import SpecError, parse_spec
 from tests.collectors.docker.helpers import async_wait_until
 
@@ -272,7 +274,6 @@ def test_cleanup_finds_everything_releasedeck_started(dockerd, docker_client,
 def test_per_version_base_ports_are_fixed_slots(dockerd, busybox_image) -> None:
     """Instance n of a version always listens on base + n - 1 (what a static HAProxy config
     names), also right after a restart when the old port still has TIME_WAIT connections."""
-    from collectors.local.net import free_port
 
     service = _service()
     bases = {"v1": free_port(), "v2": free_port()}
@@ -299,3 +300,34 @@ def test_per_version_base_ports_are_fixed_slots(dockerd, busybox_image) -> None:
     finally:
         asyncio.run(platform.cleanup())
         asyncio.run(platform.close())
+
+
+def test_remote_engine_over_tcp_with_mutual_tls(dockerd_tls, busybox_image) -> None:
+    """The engine as a remote one: tcp:// with client certificates, as the docker SDK does it."""
+    certs = dockerd_tls["certs"]
+    service = _service()
+    tls = {"ca_cert": str(certs / "ca.pem"), "client_cert": str(certs / "client.pem"),
+           "client_key": str(certs / "client-key.pem")}
+    platform = DockerPlatform(service, selector=f"app={service}", host=dockerd_tls["url"], tls=tls,
+                              template=Template(image=busybox_image, command=("sleep", "60"),
+                                                init=True, base_port=free_port()))
+    stranger = DockerPlatform(service, host=dockerd_tls["url"],  # no client certificate
+                              tls={"ca_cert": str(certs / "ca.pem")})
+
+    async def scenario() -> None:
+        await platform.scale("v1", 1)
+        snap = await platform.snapshot(["v1"], 1.0)
+        assert snap.error is None and snap.versions["v1"].ready == 1
+        assert snap.versions["v1"].instances[0].address.startswith("127.0.0.1:")
+        refused = await stranger.snapshot(["v1"], 1.0)
+        assert re.fullmatch(  # the alert's wording depends on the OpenSSL/TLS version
+            f"listing containers: TLS handshake with the Docker engine at {dockerd_tls['url']} "
+            r"failed \([a-z0-9 ]+\): check \[platform\] tls ca_cert, client_cert and client_key",
+            refused.error or ""), refused.error
+
+    try:
+        asyncio.run(scenario())
+    finally:
+        asyncio.run(platform.cleanup())
+        asyncio.run(platform.close())
+        asyncio.run(stranger.close())
