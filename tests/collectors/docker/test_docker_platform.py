@@ -3,7 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import os
 import re
+import shutil
+import subprocess
+import sys
 import uuid
 from pathlib import Path
 
@@ -21,6 +25,7 @@ from collectors.docker_platform import (
 )
 from collectors.local.net import free_port
 from strategies.spec import SpecError, parse_spec
+from tests.collectors.docker.conftest import ROOT
 from tests.collectors.docker.helpers import async_wait_until
 
 pytestmark = pytest.mark.docker
@@ -331,3 +336,21 @@ def test_remote_engine_over_tcp_with_mutual_tls(dockerd_tls, busybox_image) -> N
         asyncio.run(platform.cleanup())
         asyncio.run(platform.close())
         asyncio.run(stranger.close())
+
+
+def test_permission_denied_on_the_socket_is_named(dockerd) -> None:
+    """A user outside the docker group gets one clear line, not a urllib3 traceback."""
+    setpriv, python = shutil.which("setpriv"), "/usr/bin/python3"
+    if os.geteuid() != 0 or setpriv is None or not os.access(python, os.X_OK):
+        pytest.skip("needs root, setpriv and /usr/bin/python3 to try the socket as 'nobody'")
+    paths = [str(ROOT), *(p for p in sys.path if p.endswith("site-packages"))]
+    script = (
+        f"import sys, asyncio; sys.path[:0] = {paths!r}\n"
+        "from collectors.docker_platform import DockerPlatform\n"
+        f"print(asyncio.run(DockerPlatform('x', host={dockerd!r}).snapshot(['v1'], 0)).error)\n")
+    done = subprocess.run([setpriv, "--reuid=65534", "--regid=65534", "--clear-groups", python,
+                           "-c", script], capture_output=True, text=True, timeout=60, cwd="/")
+    assert done.returncode == 0, done.stderr[-500:]
+    assert done.stdout.strip() == (
+        f"listing containers: permission denied on the Docker socket {dockerd} (join the "
+        "'docker' group, or point [platform] host / DOCKER_HOST elsewhere)")
