@@ -354,3 +354,38 @@ def test_permission_denied_on_the_socket_is_named(dockerd) -> None:
     assert done.stdout.strip() == (
         f"listing containers: permission denied on the Docker socket {dockerd} (join the "
         "'docker' group, or point [platform] host / DOCKER_HOST elsewhere)")
+
+
+def test_docker_tool_scales_reports_and_cleans_up(dockerd, busybox_image, tmp_path: Path,
+                                                  capsys) -> None:
+    from collectors.docker_tool import main
+
+    service = _service()
+    spec = tmp_path / "release.toml"
+    spec.write_text(f"""
+[release]
+service = "{service}"
+baseline = "v1"
+candidate = "v2"
+[platform]
+kind = "docker"
+selector = "app={service}"
+host = "{dockerd}"
+image = "{busybox_image}"
+command = ["sleep", "60"]
+init = true
+[router]
+kind = "none"
+[strategy]
+kind = "canary"
+steps = [50, 100]
+""")
+    assert main([str(spec), "scale", "v1", "2"]) == 0
+    assert main([str(spec), "status"]) == 0
+    out = capsys.readouterr().out
+    assert f"v1: 2/2 ready {busybox_image}" in out and "v2: 0/0 ready" in out
+    assert main([str(spec), "cleanup"]) == 0
+    assert "removed 2 container(s)" in capsys.readouterr().out
+    spec.write_text(spec.read_text().replace(f'host = "{dockerd}"', 'host = "unix:///nonexistent.sock"'))
+    assert main([str(spec), "status"]) == 1
+    assert capsys.readouterr().err.startswith("error: listing containers: Docker engine not found")
