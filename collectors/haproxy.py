@@ -172,7 +172,7 @@ class HAProxyRouter:
                                "required (a unix socket path or host:port)")
         if socket.startswith(".") or (not socket.startswith(("/", "unix:", "tcp://"))
                                       and ":" not in socket):
-            socket = str(Path(spec.path).parent / socket)  # relative to the spec, like paths
+            socket = str((Path(spec.path).parent / socket).resolve())  # relative to the spec
         servers: dict[str, list[str]] = {}
         for version, names in dict(o.get("servers") or {}).items():
             servers[str(version)] = [names] if isinstance(names, str) else [str(n) for n in names]
