@@ -5,12 +5,23 @@ from __future__ import annotations
 import math
 
 import pytest
-from brain_kit import STRATEGIES, T0, World, command, kinds, make_spec, metrics, run_until, sample, tick
 
 from strategies.engine import Engine
 from strategies.gates import GateTracker, judge, proportion_p_value
 from strategies.model import CommandKind, GateStatus, MetricsSnapshot, Phase, Severity, Snapshot
 from strategies.spec import GateSpec
+from tests.strategies.brain_kit import (
+    STRATEGIES,
+    T0,
+    World,
+    command,
+    kinds,
+    make_spec,
+    metrics,
+    run_until,
+    sample,
+    tick,
+)
 
 
 def gate(**kw: object) -> GateSpec:

@@ -40,7 +40,7 @@ class ReleaseApp(App[int]):
 
     CSS_PATH = str(Path(__file__).resolve().parent.parent / "app.tcss")
     TITLE = "releasedeck"
-    HORIZONTAL_BREAKPOINTS = [(0, "-narrow"), (120, "-wide")]
+    HORIZONTAL_BREAKPOINTS = [(0, "-narrow"), (140, "-wide")]
     BINDINGS = [
         Binding("question_mark", "help", "Help", key_display="?"),
         Binding("colon", "command_palette", "Commands", key_display=":"),

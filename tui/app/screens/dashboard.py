@@ -13,7 +13,7 @@ from tui.app.widgets.lines import LineCharts
 
 
 class DashboardScreen(StateScreen):
-    """Narrow terminals stack the panels; from 120 columns up they sit in two columns."""
+    """Narrow terminals stack the panels; from 140 columns up they sit in two columns."""
 
     BINDINGS = [Binding("slash", "filter", "Filter", key_display="/")]
 
