@@ -15,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
+import re
 import socket
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -39,6 +40,8 @@ PORT = "releasedeck.port"
 INDEX = "releasedeck.index"
 LIVE_STATES = ("running", "restarting", "paused")
 LOOPBACK = "127.0.0.1"
+API_VERSION = "1.40"
+"""Docker Engine API spoken: Docker 19.03+, Podman's compat API; all this module needs."""
 SETTLE = 0.5
 """Seconds a container without a healthcheck must stay running before a scale counts it ready."""
 
@@ -112,6 +115,11 @@ def explain(exc: BaseException, where: str) -> str:
         return f"Docker engine not found at {where}: no socket there (is dockerd or podman running?)"
     if any(isinstance(e, ConnectionRefusedError) for e in chain) or "Connection refused" in text:
         return f"Docker engine at {where} refused the connection (is it running?)"
+    ssl = re.search(r"\[SSL: [A-Z0-9_]+\] ([^(]+?)\s*\(_ssl", text)
+    if ssl or "SSLError" in text:
+        why = ssl.group(1) if ssl else "TLS error"
+        return (f"TLS handshake with the Docker engine at {where} failed ({why}): check "
+                "[platform] tls ca_cert, client_cert and client_key")
     if "timed out" in text.lower() or "timeout" in type(exc).__name__.lower():
         return f"Docker engine at {where} did not answer in time"
     if isinstance(exc, docker.errors.ImageNotFound):
@@ -208,12 +216,25 @@ class DockerPlatform:
         try:
             if self._factory is not None:
                 client = self._factory()
-            elif self.host:
-                tls = tls_config(self.tls) if self.tls else False
-                client = docker.DockerClient(base_url=self.host, tls=tls,
-                                             timeout=int(self.api_timeout))
             else:
-                client = docker.DockerClient.from_env(timeout=int(self.api_timeout))
+                # A fixed API version: no network call inside the constructor, so TLS settings
+                # below are in place before the first request (Docker >= 19.03, Podman 3+).
+                if self.host:
+                    tls = tls_config(self.tls) if self.tls else False
+                    client = docker.DockerClient(base_url=self.host, tls=tls, version=API_VERSION,
+                                                 timeout=int(self.api_timeout))
+                else:
+                    client = docker.DockerClient.from_env(version=API_VERSION,
+                                                          timeout=int(self.api_timeout))
+                if str(client.api.base_url).startswith("https"):
+                    # requests lets REQUESTS_CA_BUNDLE / CURL_CA_BUNDLE replace the session's CA,
+                    # which would silently drop the engine's CA named in the spec
+                    client.api.trust_env = False
+                try:
+                    client.ping()
+                except Exception:
+                    client.close()
+                    raise
         except Exception as exc:
             raise EngineUnreachable(explain(exc, self.where)) from exc
         self._client = client

@@ -453,7 +453,7 @@ def _router(problems: list, data: Mapping[str, Any], platform: PlatformSpec) -> 
     options = {k: v for k, v in data.items() if k != "kind"}
     allowed = {
         "local": ("listen", "port"),
-        "haproxy": ("socket", "backend", "servers", "stats_url", "frontend_url"),
+        "haproxy": ("socket", "backend", "servers", "stats_url", "frontend_url", "sync"),
         "platform": (),
         "none": (),
     }[kind]
