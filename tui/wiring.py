@@ -29,6 +29,7 @@ ROUTERS: dict[str, tuple[str, str] | None] = {
 SOURCES: dict[str, tuple[str, str]] = {
     "scrape": ("collectors.scrape_source", "ScrapeSource"),
     "prometheus": ("collectors.prometheus_source", "PrometheusSource"),
+    "haproxy": ("collectors.haproxy_stats", "HAProxyMetricSource"),
 }
 
 
