@@ -27,7 +27,7 @@ class DashboardScreen(StateScreen):
         with Vertical(id="right"):
             yield Charts(id="charts", classes="view panel")
             yield EventLog(id="events")
-        yield Footer()
+        yield Footer(compact=True, show_command_palette=False)
 
     def on_mount(self) -> None:
         self.query_one("#versions").border_title = "versions"

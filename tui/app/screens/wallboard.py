@@ -82,7 +82,7 @@ class WallboardScreen(StateScreen):
         yield GatesStrip(id="gates-strip", classes="view panel")
         yield RolloutBar(id="rollout", classes="view")
         yield EventLog(id="events")
-        yield Footer()
+        yield Footer(compact=True, show_command_palette=False)
 
     def on_mount(self) -> None:
         self.query_one("#gates-strip").border_title = "gates"
