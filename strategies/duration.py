@@ -11,7 +11,7 @@ _PART = re.compile(r"(\d+(?:\.\d+)?)(ms|s|m|h|d)")
 def parse_duration(text: str | int | float) -> float:
     """Return seconds; a bare number means seconds. Raises ValueError with a readable message."""
     if isinstance(text, bool):
-        raise ValueError(f"expected a duration like '30s', got {text!r}")
+        raise ValueError(f"expected a duration like '30s', got {str(text).lower()}")
     if isinstance(text, int | float):
         if text < 0:
             raise ValueError(f"duration must not be negative, got {text}")

@@ -214,8 +214,11 @@ class Engine:
     def _step_actions(self, index: int) -> list[tuple[str, int, str]]:
         step = self.plan.steps[index]
         actions: list[tuple[str, int, str]] = [("scale", n, v) for v, n in step.replicas.items()]
-        if step.weight is not None:
-            actions.append(("set_weight", step.weight, ""))
+        # A step without its own weight keeps the plan's weight so far; if an operator's
+        # set_weight moved the lever elsewhere, entering the step puts it back.
+        target = step.weight if step.weight is not None else self.plan.weight_at(index)
+        if step.weight is not None or target != self.state.weight:
+            actions.append(("set_weight", target, ""))
         return actions
 
     def _enter_step(self, index: int, now: float, actor: str, reason: str,

@@ -431,8 +431,10 @@ def _platform(problems: list, data: Mapping[str, Any]) -> PlatformSpec:
             continue
         check = allowed.get(key)
         if check is None:
+            owners = [k for k, opts in _PLATFORM_OPTIONS.items() if key in opts]
+            where = f"; it is a key of platform kind {' or '.join(map(repr, owners))}" if owners else ""
             r.problem(key, f"unknown key for platform kind {kind!r}"
-                      + _hint(key, tuple(allowed) + tuple(r.seen)))
+                      + (where or _hint(key, tuple(allowed) + tuple(r.seen))))
         elif not check(value):
             if key == "lever":
                 r.problem(key, f"must be one of {', '.join(KUBERNETES_LEVERS)}, got {_show(value)}")
@@ -451,7 +453,7 @@ def _router(problems: list, data: Mapping[str, Any], platform: PlatformSpec) -> 
     options = {k: v for k, v in data.items() if k != "kind"}
     allowed = {
         "local": ("listen", "port"),
-        "haproxy": ("socket", "backend", "servers", "stats_url", "frontend_url"),
+        "haproxy": ("socket", "backend", "servers", "stats_url", "frontend_url", "sync"),
         "platform": (),
         "none": (),
     }[kind]
@@ -523,6 +525,10 @@ def _steps(r: _Reader, default_hold: float) -> tuple[StepSpec, ...]:
         elif isinstance(item, dict):
             sub = _Reader(r.problems, item, r.at(where))
             if "pause" in item:
+                if "weight" in item:
+                    sub.raw("weight")
+                    sub.problem("weight", "a step is a weight or a pause, not both; "
+                                          "make them two steps")
                 pause = sub.raw("pause")
                 if pause in (True, "manual"):
                     steps.append(StepSpec(pause=True, name=sub.text("name")))
@@ -754,6 +760,10 @@ def parse_spec(data: Mapping[str, Any], path: str = "<spec>") -> ReleaseSpec:
     alerts = _alerts(problems, data.get("alert"))
     webhooks = _webhooks(problems, data.get("webhook"))
     _kubernetes_levers(problems, platform, strategy, release)
+    if metrics.source == "haproxy" and (router.kind != "haproxy"
+                                        or not router.options.get("stats_url")):
+        problems.append(("metrics.source", "'haproxy' reads HAProxy's exporter: it needs "
+                         "[router] kind = \"haproxy\" with stats_url"))
     if problems:
         raise SpecError(path, problems)
     return ReleaseSpec(

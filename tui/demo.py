@@ -23,6 +23,7 @@ from strategies.spec import ReleaseSpec, SpecError, load_spec
 from tui import exitcodes
 from tui.demo_specs import FAULT, demo_spec
 from tui.driver import Driver
+from tui.headless import outcome_code
 
 
 def _load(args: argparse.Namespace, prometheus_url: str | None) -> ReleaseSpec:
@@ -43,7 +44,6 @@ def _load(args: argparse.Namespace, prometheus_url: str | None) -> ReleaseSpec:
 async def demo_driver(args: argparse.Namespace, journal_dir: Path) -> AsyncIterator[Driver]:
     """Start the whole local stack and yield a Driver over it; tears everything down after."""
     from collectors.local.stack import LocalStack
-
     from tui.wiring import build_source
 
     prometheus = None
@@ -65,7 +65,7 @@ async def demo_driver(args: argparse.Namespace, journal_dir: Path) -> AsyncItera
             if args.record:
                 from tui.recorder import TraceRecorder
 
-                driver.add_listener(TraceRecorder(args.record))
+                driver.add_listener(TraceRecorder(args.record, spec.release.service))
 
             async def inject_fault() -> None:
                 await stack.inject_fault(spec.release.candidate, **FAULT)
@@ -113,19 +113,10 @@ async def _run(args: argparse.Namespace) -> int:
                                  extra_actions={"f": ("Inject fault",
                                                       driver.extra["inject_fault"])})
                 await app.run_async()
-                return app.return_code or outcome_code(driver)
+                return outcome_code(driver)
             finally:
                 if fault is not None:
                     fault.cancel()
-
-
-def outcome_code(driver: Driver) -> int:
-    from strategies.model import Phase
-
-    phase = driver.engine.state.phase
-    if phase is Phase.SUCCEEDED:
-        return exitcodes.PROMOTED
-    return exitcodes.ROLLED_BACK
 
 
 def demo_command(args: argparse.Namespace) -> int:

@@ -1,6 +1,7 @@
 """`releasedeck watch SPEC`: drive (or, with --observe, only watch) the release a spec describes.
 
-With --headless it runs without a screen (tui.headless); otherwise it opens the app. Either way
+With --headless it runs without a screen (tui.headless); otherwise it opens the app (tui.app)
+over the same driver, alert dispatcher and journal. Either way
 it resumes the journal's last run of this release unless --fresh, so a restarted watch never
 repeats an action. --observe keeps no journal at all: it never acts, so it has nothing to keep.
 """
@@ -10,6 +11,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import inspect
 import sys
 from dataclasses import dataclass, field
 from typing import Any, TextIO
@@ -18,12 +20,13 @@ from collectors.alerts import AlertDispatcher, build_dispatcher
 from collectors.webhooks import WebhookChecks
 from strategies.engine import Engine
 from strategies.journal import JournalWriter, MemoryJournal, last_run, read_records
+from strategies.model import Phase
 from strategies.plans import build_plan
 from strategies.ports import MetricSource, Platform, TrafficRouter
 from strategies.spec import ReleaseSpec, SpecError, load_spec
 from tui import exitcodes
 from tui.driver import Driver
-from tui.headless import Until, run_headless
+from tui.headless import Until, run_headless_async
 
 
 @dataclass
@@ -85,76 +88,116 @@ def watch_command(args: argparse.Namespace, *, out: TextIO | None = None,
         for line in exc.lines():
             print(line, file=err)
         return exitcodes.USAGE
-    if not getattr(args, "headless", False):
-        return _interactive(spec, args, err)
+    headless = bool(getattr(args, "headless", False))
     observe = bool(getattr(args, "observe", False))
     until = getattr(args, "until", "done") or "done"
-    try:  # usage errors before anything is started
-        goal = Until.parse(until, len(build_plan(spec).steps))
-    except ValueError as exc:
-        print(f"releasedeck: {exc}", file=err)
-        return exitcodes.USAGE
-    if observe and goal.kind != "done":
-        print("releasedeck: --until does not apply with --observe; use --timeout", file=err)
-        return exitcodes.USAGE
+    if headless:
+        try:  # usage errors before anything is started
+            goal = Until.parse(until, len(build_plan(spec).steps))
+        except ValueError as exc:
+            print(f"releasedeck: {exc}", file=err)
+            return exitcodes.USAGE
+        if observe and goal.kind != "done":
+            print("releasedeck: --until does not apply with --observe; use --timeout", file=err)
+            return exitcodes.USAGE
     record = getattr(args, "record", None)
     recorder = _recorder(record, spec, err) if record else None
     if record and recorder is None:
         return exitcodes.USAGE
-    if adapters is None:
-        from tui.wiring import AdapterUnavailable, build_adapters
+    try:
+        return asyncio.run(_watch(spec, args, adapters, recorder, headless=headless,
+                                  observe=observe, until=until, out=out, err=err))
+    except KeyboardInterrupt:
+        return exitcodes.ROLLED_BACK
 
+
+async def _watch(spec: ReleaseSpec, args: argparse.Namespace, adapters: Any, recorder: Any, *,
+                 headless: bool, observe: bool, until: str, out: TextIO, err: TextIO) -> int:
+    async with contextlib.AsyncExitStack() as resources:
+        if adapters is None:
+            from tui.wiring import AdapterUnavailable, build_adapters, build_source
+
+            try:
+                if spec.platform.kind == "local":
+                    # Local processes are ours to run: the same stack as the demo, with load.
+                    from collectors.local.stack import LocalStack, LocalStackError
+
+                    try:
+                        stack = await resources.enter_async_context(LocalStack(spec))
+                    except LocalStackError as exc:
+                        print(f"releasedeck: {exc}", file=err)
+                        return exitcodes.UNREACHABLE
+                    adapters = (stack.platform, stack.router, build_source(spec))
+                else:
+                    adapters = build_adapters(spec)
+            except AdapterUnavailable as exc:
+                print(f"releasedeck: {exc}", file=err)
+                return exitcodes.USAGE
         try:
-            adapters = build_adapters(spec)
-        except AdapterUnavailable as exc:
-            print(f"releasedeck: {exc}", file=err)
+            wired = wire(spec, adapters, observe=observe,
+                         read_only=bool(getattr(args, "read_only", False)),
+                         journal_path=getattr(args, "journal", None),
+                         fresh=bool(getattr(args, "fresh", False)),
+                         out=out if headless else None, err=err)
+        except OSError as exc:  # e.g. the journal cannot be written
+            print(f"releasedeck: cannot open the journal: {exc}", file=err)
+            await _close_all(adapters)
             return exitcodes.USAGE
-    try:
-        wired = wire(spec, adapters, observe=observe,
-                     read_only=bool(getattr(args, "read_only", False)),
-                     journal_path=getattr(args, "journal", None),
-                     fresh=bool(getattr(args, "fresh", False)), out=out, err=err)
-    except OSError as exc:  # e.g. the journal cannot be written
-        print(f"releasedeck: cannot open the journal: {exc}", file=err)
-        asyncio.run(_close_all(adapters))
-        return exitcodes.USAGE
-    if recorder is not None:
-        wired.driver.add_listener(recorder)
-        wired.closers.append(recorder)
-    try:
-        return run_headless(wired.driver, until=until,
-                            timeout=getattr(args, "timeout", None), out=out, err=err,
-                            observe=observe, alerts=wired.alerts, closers=tuple(wired.closers))
-    finally:
-        wired.journal.close()
+        resources.callback(wired.journal.close)
+        if recorder is not None:
+            wired.driver.add_listener(recorder)
+            wired.closers.append(recorder)
+        if headless:
+            return await run_headless_async(
+                wired.driver, until=until, timeout=getattr(args, "timeout", None), out=out,
+                err=err, observe=observe, alerts=wired.alerts, closers=tuple(wired.closers))
+        return await _interactive(wired, args, err)
+    return exitcodes.USAGE  # unreachable: the block above always returns
 
 
 async def _close_all(parts: Any) -> None:
     for part in parts:
         if part is not None:
             with contextlib.suppress(Exception):
-                await part.close()
+                result = part.close()
+                if inspect.isawaitable(result):
+                    await result
 
 
 def _recorder(path: str, spec: ReleaseSpec, err: TextIO) -> Any:
-    """--record: the trace writer (tui.record, another module); None with a message if absent."""
+    """--record: the trace writer (tui.recorder); None with a one-line message if it cannot."""
     try:
-        from tui.record import TraceRecorder  # type: ignore[import-not-found]
+        from tui.recorder import TraceRecorder
     except ImportError:
         print("releasedeck: --record is not available in this build", file=err)
         return None
-    return TraceRecorder(path, spec)
-
-
-def _interactive(spec: ReleaseSpec, args: argparse.Namespace, err: TextIO) -> int:
-    # HOOK (interactive path): the Textual app is written elsewhere (tui.app.ReleaseApp);
-    # the lead wires its constructor here at merge. Until then this says so plainly.
     try:
-        from tui.app import ReleaseApp  # type: ignore[import-not-found]
-    except ImportError:
-        print("releasedeck: the interactive app is not available in this build; "
-              "use --headless", file=err)
-        return exitcodes.USAGE
-    app = ReleaseApp(spec, args)  # the lead adjusts this call at merge
-    result = app.run()
-    return int(result) if isinstance(result, int) else exitcodes.PROMOTED
+        return TraceRecorder(path, spec.release.service)
+    except OSError as exc:
+        print(f"releasedeck: --record {path}: cannot write ({exc.strerror or exc})", file=err)
+        return None
+
+
+async def _interactive(wired: Wired, args: argparse.Namespace, err: TextIO) -> int:
+    """The Textual app over the same driver, alerts and journal as headless."""
+    from tui.app import ReleaseApp
+    from tui.headless import start_adapters
+
+    driver = wired.driver
+    failed = await start_adapters(driver)
+    try:
+        if failed:
+            print(f"releasedeck: {failed}", file=err)
+            return exitcodes.UNREACHABLE
+        wallboard = bool(getattr(args, "wallboard", False))
+        app = ReleaseApp(driver, read_only=bool(getattr(args, "read_only", False)) or wallboard,
+                         wallboard=wallboard, refresh=float(getattr(args, "refresh", 1.0) or 1.0))
+        await app.run_async()
+        phase = driver.engine.state.phase
+        outcome = exitcodes.PROMOTED if phase is Phase.SUCCEEDED or driver.engine.observe \
+            else exitcodes.ROLLED_BACK
+        return app.return_code or outcome
+    finally:
+        await wired.alerts.close(5.0)
+        await _close_all(wired.closers)
+        await driver.close()

@@ -2,8 +2,8 @@
 
 Imports are lazy, so a machine without the docker or kubernetes libraries can still run a local
 release, and a missing adapter is one clear line ("... is not available: ...") instead of an
-ImportError at start-up. Each adapter class is built with `from_spec(spec)` when it has one,
-else `Class(spec)`.
+ImportError at start-up. Each adapter class is built with `from_spec(spec)` or
+`for_release(spec)` when it has one, else `Class(spec)`.
 """
 
 from __future__ import annotations
@@ -14,21 +14,22 @@ from typing import Any
 from strategies.ports import MetricSource, Platform, TrafficRouter
 from strategies.spec import ReleaseSpec
 
-# kind -> (module, class). The lead aligns these names with the adapters at merge time.
+# kind -> (module, class)
 PLATFORMS: dict[str, tuple[str, str]] = {
     "local": ("collectors.local.platform", "LocalPlatform"),
-    "docker": ("collectors.docker.platform", "DockerPlatform"),
+    "docker": ("collectors.docker_platform", "DockerPlatform"),
     "kubernetes": ("collectors.kubernetes.platform", "KubernetesPlatform"),
 }
 ROUTERS: dict[str, tuple[str, str] | None] = {
     "local": ("collectors.local.router", "LocalRouter"),
-    "haproxy": ("collectors.haproxy.router", "HAProxyRouter"),
+    "haproxy": ("collectors.haproxy", "HAProxyRouter"),
     "platform": None,  # the platform pulls the traffic lever itself (set_weights)
     "none": None,
 }
 SOURCES: dict[str, tuple[str, str]] = {
-    "scrape": ("collectors.scrape.source", "ScrapeSource"),
-    "prometheus": ("collectors.prometheus.source", "PrometheusSource"),
+    "scrape": ("collectors.scrape_source", "ScrapeSource"),
+    "prometheus": ("collectors.prometheus_source", "PrometheusSource"),
+    "haproxy": ("collectors.haproxy_stats", "HAProxyMetricSource"),
 }
 
 
@@ -47,7 +48,7 @@ def _build(what: str, kind: str, where: tuple[str, str] | None, spec: ReleaseSpe
         raise AdapterUnavailable(f"{what} {kind!r} is not available: {module_name}.{class_name} "
                                  f"cannot be loaded ({type(exc).__name__}: {exc})") from exc
     try:
-        factory = getattr(cls, "from_spec", None)
+        factory = getattr(cls, "from_spec", None) or getattr(cls, "for_release", None)
         return factory(spec) if factory is not None else cls(spec)
     except Exception as exc:
         text = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
@@ -60,5 +61,9 @@ def build_adapters(spec: ReleaseSpec) -> tuple[Platform, TrafficRouter | None, M
     router_where = ROUTERS.get(spec.router.kind)
     router = None if router_where is None and spec.router.kind in ("platform", "none") \
         else _build("router", spec.router.kind, router_where, spec)
-    source = _build("metric source", spec.metrics.source, SOURCES.get(spec.metrics.source), spec)
-    return platform, router, source
+    return platform, router, build_source(spec)
+
+
+def build_source(spec: ReleaseSpec) -> MetricSource:
+    """The metric source alone (the demo brings its own platform and router)."""
+    return _build("metric source", spec.metrics.source, SOURCES.get(spec.metrics.source), spec)

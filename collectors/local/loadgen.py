@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from types import TracebackType
 from typing import Any
 
-import httpx
+import aiohttp
 
 from collectors.local.lifeline import die_with_parent
 from collectors.local.net import ROUTED_HEADER
@@ -110,9 +110,10 @@ class LoadGenerator:
 
     async def run(self) -> LoadStats:
         """Send until the duration is over (or cancelled); returns the final counts."""
-        limits = httpx.Limits(max_connections=None, max_keepalive_connections=64)
-        async with httpx.AsyncClient(base_url=self.url, trust_env=False, timeout=self.timeout,
-                                     limits=limits, headers=self.headers) as client:
+        # aiohttp, not httpx: about a sixth of the CPU per request, and this runs in the app's loop
+        connector = aiohttp.TCPConnector(limit=0, use_dns_cache=False)
+        async with aiohttp.ClientSession(connector=connector, headers=self.headers, trust_env=False,
+                                         timeout=aiohttp.ClientTimeout(total=self.timeout)) as client:
             start = time.monotonic()
             end = None if self.duration is None else start + self.duration
             next_at = start
@@ -135,18 +136,20 @@ class LoadGenerator:
                     task.cancel()
         return self.stats
 
-    async def _one(self, client: httpx.AsyncClient) -> None:
+    async def _one(self, client: aiohttp.ClientSession) -> None:
         async with self._slots:
             self.stats.sent += 1
             try:
-                answer = await client.get(self.path)
-            except httpx.HTTPError:
+                async with client.get(self.url + self.path, allow_redirects=False) as answer:
+                    await answer.read()
+                    status = answer.status
+                    version = answer.headers.get(ROUTED_HEADER, "")
+            except (aiohttp.ClientError, TimeoutError):
                 self.stats.failed += 1
                 return
-            version = answer.headers.get(ROUTED_HEADER, "")
             if version:
                 self.stats.by_version[version] += 1
-            if answer.status_code >= 500:
+            if status >= 500:
                 self.stats.errors += 1
                 if version:
                     self.stats.errors_by_version[version] += 1

@@ -147,6 +147,11 @@ class LocalRouter:
         await self._admin("PUT", "/-/backends", body)
         self._sent_backends = body
 
+    @property
+    def backends(self) -> dict[str, list[str]]:
+        """The backend table last sent to the proxy (empty before the first)."""
+        return {version: list(addresses) for version, addresses in (self._sent_backends or {}).items()}
+
     async def sync_backends(self, snapshot: PlatformSnapshot) -> dict[str, list[str]]:
         """Point each version at its ready instances as the snapshot saw them; returns the table.
 

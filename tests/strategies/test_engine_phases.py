@@ -7,11 +7,11 @@ from __future__ import annotations
 from collections.abc import Callable
 
 import pytest
-from brain_kit import ERROR_GATE, STRATEGIES, T0, World, command, kinds, make_spec, run_until, tick
 
 from strategies.engine import CheckResult, Engine
 from strategies.journal import MemoryJournal
 from strategies.model import Command, CommandKind, Phase, Snapshot
+from tests.strategies.brain_kit import ERROR_GATE, STRATEGIES, T0, World, command, kinds, make_spec, run_until, tick
 
 WARN_GATE = """
 [[gate]]
@@ -414,3 +414,13 @@ def test_retry_starts_again_from_the_first_step_and_can_promote(ended: str) -> N
     run_until(engine, world, now + 1)
     assert engine.state.phase is Phase.SUCCEEDED and engine.finished
     assert Engine(engine.spec, records=journal.records).state == engine.state
+
+
+def test_entering_a_pause_step_restores_the_plan_weight_after_set_weight() -> None:
+    """Found by the invariant property: desired weight 10 while the lever stayed at 0."""
+    engine, world, _journal = _engine('kind = "canary"\nsteps = [10, "pause", 50]\nhold = "10s"')
+    tick(engine, world, T0)
+    command(engine, world, CommandKind.SET_WEIGHT, T0 + 1, value=0)
+    assert world.weight == 0
+    command(engine, world, CommandKind.PROMOTE, T0 + 2)
+    assert engine.state.step == 1 and engine.state.weight == 10 and world.weight == 10

@@ -13,7 +13,6 @@ import os
 from dataclasses import dataclass
 
 import pytest
-from brain_kit import T0, World, make_spec, metrics, sample
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -21,6 +20,7 @@ from strategies.engine import Engine
 from strategies.journal import MemoryJournal
 from strategies.model import Command, CommandKind, MetricsSnapshot, Phase, Snapshot
 from strategies.spec import ReleaseSpec
+from tests.strategies.brain_kit import T0, World, make_spec, metrics, sample
 
 GATES = """
 [[gate]]
@@ -247,7 +247,7 @@ ticks_b = st.builds(Tick, st.floats(0.5, 3.0), st.sampled_from(HEALTH))
 scripts = st.lists(st.one_of(ticks_b, ticks_b, ticks_b, ticks_b, ticks_b, commands_b), min_size=1, max_size=30)
 
 
-@settings(max_examples=50 * SCALE, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=40 * SCALE, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(key=st.sampled_from(SPEC_KEYS), inputs=scripts)
 def test_resume_from_any_journal_cut_matches_the_uninterrupted_run(key: tuple[str, str],
                                                                    inputs: list[Input]) -> None:
@@ -276,3 +276,32 @@ def test_resume_from_any_journal_cut_matches_the_uninterrupted_run(key: tuple[st
         assert repeated == [], f"cut {cut}: repeated actions {repeated}"
         got = final(resumed, world)
         assert got == expected, f"cut {cut} (input {index}: {item}): {got} != {expected}"
+
+
+@settings(max_examples=60 * SCALE, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(key=st.sampled_from(SPEC_KEYS), inputs=scripts)
+def test_invariants_hold_after_every_input(key: tuple[str, str], inputs: list[Input]) -> None:
+    spec = SPECS[key]
+    engine, world = Engine(spec), World.for_spec(spec)
+    steps = len(engine.plan.steps)
+    for item, now in zip(inputs, times(inputs), strict=True):
+        before = engine.state.phase
+        if isinstance(item, Tick):
+            decisions = engine.tick(snapshot_for(world, now, item.health), now)
+        else:
+            decisions = engine.command(Command(item.kind, value=item.value), now)
+            assert len(decisions) == 1  # every command is answered, refused or not
+        decisions += world.settle(engine, now)
+        s = engine.state
+        assert 0 <= s.weight <= 100 and 0 <= s.step <= steps
+        assert not s.pending and world.weight == s.weight
+        if s.phase is Phase.SUCCEEDED:
+            assert s.weight == 100 and s.step == steps and world.replicas[world.baseline] == 0
+        if s.phase in (Phase.ROLLED_BACK, Phase.ABORTED, Phase.ROLLING_BACK):
+            assert s.weight == 0
+        if before.terminal and s.phase is not before:
+            assert isinstance(item, Cmd) and item.kind is CommandKind.RETRY
+        for d in decisions:
+            if d.kind == "promoted" and d.actor == "engine":
+                assert all(g.status.value == "pass" for g in engine.gates if g.severity.value != "info")
+                assert not engine.stale

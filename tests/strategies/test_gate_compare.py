@@ -7,13 +7,13 @@ from dataclasses import replace
 from itertools import accumulate
 
 import pytest
-from brain_kit import T0, sample
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from strategies.gates import SMALL_EFFECT, judge, mann_whitney
 from strategies.model import GateStatus
 from strategies.spec import GateSpec
+from tests.strategies.brain_kit import T0, sample
 
 BOUNDS = ("0.025", "0.05", "0.1", "0.25", "+Inf")
 

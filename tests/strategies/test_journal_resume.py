@@ -6,11 +6,11 @@ import json
 from pathlib import Path
 
 import pytest
-from brain_kit import T0, World, command, kinds, make_spec, run_until, tick
 
 from strategies.engine import Engine
 from strategies.journal import JournalWriter, MemoryJournal, last_run, read_records
 from strategies.model import Command, CommandKind, Phase, RolloutState
+from tests.strategies.brain_kit import T0, World, command, kinds, make_spec, run_until, tick
 
 
 def _run_to_step(path: Path) -> tuple[Engine, World]:

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import pytest
-from brain_kit import STRATEGIES, T0, World, command, kinds, make_spec, run_until, tick
 
 from strategies.engine import Engine, step_replicas
 from strategies.model import CommandKind, Phase
 from strategies.plans import build_plan
+from tests.strategies.brain_kit import STRATEGIES, T0, World, command, kinds, make_spec, run_until, tick
 
 
 def levers(decisions) -> list[tuple[str, str, int]]:

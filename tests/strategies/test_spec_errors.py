@@ -310,3 +310,15 @@ def test_comparisons_must_fit_the_metric() -> None:
     spec = parse_spec(tomllib.loads(GOOD.replace('metric = "error_rate"\nmax = 0.01',
                                                  'metric = "latency_p95"\ncompare = "mannwhitney"')))
     assert spec.gates[0].compare == "mannwhitney"
+
+
+def test_step_with_weight_and_pause_is_explained() -> None:
+    found = problems(GOOD.replace("steps = [10, 50]", 'steps = [10, {weight = 30, pause = "1m"}, {pause = false}]'))
+    assert found["strategy.steps[1].weight"] == "a step is a weight or a pause, not both; make them two steps"
+    assert found["strategy.steps[2].pause"] == "expected a duration like '30s', got false"
+
+
+def test_platform_key_of_another_kind_says_which() -> None:
+    found = problems(with_('[platform]\nkind = "local"\nnamespace = "prod"'))
+    assert found["platform.namespace"] == ("unknown key for platform kind 'local'; "
+                                           "it is a key of platform kind 'kubernetes'")

@@ -127,3 +127,26 @@ def test_load_generator_is_bounded(demo_service: str) -> None:
             LoadGenerator(demo_service, rate=0)
 
     asyncio.run(scenario())
+
+
+def test_scaling_under_load_fails_no_request() -> None:
+    spec = parse_spec({**SPEC, "platform": {**SPEC["platform"], "replicas": 2}})
+
+    async def scenario() -> None:
+        async with LocalStack(spec, rate=60, load_duration=30, sync_interval=0.2) as stack:
+            load = stack.load
+            assert load is not None
+            await until(lambda: load.stats.ok >= 10, what="traffic to flow")
+            await stack.platform.scale("v1", 1)  # the router still lists the removed one for a moment
+            seen = load.stats.done
+            await until(lambda: load.stats.done >= seen + 30, what="30 more answers after the scale-down")
+            await stack.platform.scale("v1", 3)
+            await stack.platform.wait_ready(15)
+            await until(lambda: len(stack.router.backends.get("v1", [])) == 3, what="router to see 3 backends")
+            await stack.platform.scale("v1", 1)
+            seen = load.stats.done
+            await until(lambda: load.stats.done >= seen + 30, what="30 more answers after the second scale-down")
+            assert (load.stats.errors, load.stats.failed) == (0, 0), load.stats.to_dict()
+            assert load.stats.by_version["v1"] >= 70
+
+    asyncio.run(asyncio.wait_for(scenario(), 60))
