@@ -92,3 +92,35 @@ def test_live_recording_replays_to_the_same_outcome(tmp_path: Path):
         live_t = live_rollback.at - start
         assert abs(summary["decided_at"] - live_t) <= load_spec(SPEC).metrics.interval, (
             summary["decided_at"], live_t)
+
+
+def _cli(*args: str, timeout: float) -> tuple[int, list[dict], str]:
+    import os
+    import subprocess
+    import sys
+
+    root = SPEC.parents[2]
+    proc = subprocess.run([sys.executable, "-m", "tui.cli", *args], cwd=root,
+                          env={**os.environ, "PYTHONPATH": str(root)}, capture_output=True,
+                          text=True, timeout=timeout, check=False)
+    return proc.returncode, [json.loads(line) for line in proc.stdout.splitlines()], proc.stderr
+
+
+@pytest.mark.timeout(200)
+def test_demo_record_then_replay_cli(tmp_path: Path):
+    """`releasedeck demo --record` then `releasedeck replay`: same exit code, same decisions."""
+    trace = tmp_path / "demo.jsonl"
+    code, live_events, err = _cli("demo", "--headless", "--spec", str(SPEC), "--fault-at", "4",
+                                  "--timeout", "90", "--record", str(trace), timeout=150)
+    assert code in (1, 3), err
+    again, replayed, replay_err = _cli("replay", str(SPEC), str(trace), timeout=60)
+    assert again == code, replay_err
+    if code == 1:
+        def decisions(events: list[dict]) -> list[tuple]:
+            return [(e["ts"], e["event"], e.get("gate")) for e in events
+                    if e["event"] in ("started", "step", "rolling_back", "rolled_back")]
+
+        live, replay = decisions(live_events), decisions(replayed)
+        assert [d[1:] for d in live] == [d[1:] for d in replay]
+        for (live_ts, *_), (replay_ts, *_) in zip(live, replay, strict=True):
+            assert abs(parse_rfc3339(live_ts) - parse_rfc3339(replay_ts)) <= 1.0
