@@ -24,7 +24,7 @@ from strategies.model import (
 from strategies.ports import RawCounters
 from strategies.rates import sample_from_counters
 from strategies.spec import ReleaseSpec
-from strategies.trace import TraceRecord
+from strategies.trace import TraceRecord, TraceTick
 
 NO_DATA = "no data in the trace at this time"
 MAX_GAP_TICKS = 10_000  # per gap, for traces without tick lines
@@ -78,33 +78,50 @@ def gap_ticks(previous: float, following: float, interval: float) -> list[float]
     return out
 
 
-def timeline(collections: Sequence[Collection], ticks: Iterable[float],
-             interval: float) -> list[tuple[float, Collection | None]]:
-    """When to tick and with which collection (None: a tick whose collection failed).
+@dataclass(frozen=True)
+class Tick:
+    """One replayed tick: collected at `at` (None collection: it failed), decided at `decided`."""
 
-    With recorded tick lines the replay ticks exactly when the live run did; without them,
-    at each collection, plus interval-spaced failed ticks inside gaps.
+    at: float
+    collection: Collection | None = None
+    decided: float | None = None  # the live engine's time, when the trace recorded it
+
+    @property
+    def engine_at(self) -> float:
+        return self.at if self.decided is None else max(self.at, self.decided)
+
+
+def timeline(collections: Sequence[Collection], ticks: Iterable[TraceTick],
+             interval: float) -> list[Tick]:
+    """When to tick and with which collection.
+
+    With recorded tick lines the replay ticks exactly when the live run did, at the engine
+    times it recorded; without them, at each collection, plus interval-spaced failed ticks
+    inside gaps.
     """
-    ticks = sorted(ticks)
-    if not ticks:
-        out: list[tuple[float, Collection | None]] = []
+    recorded = sorted(ticks, key=lambda t: t.at)
+    if not recorded:
+        out: list[Tick] = []
         previous: float | None = None
         for collection in collections:
             if previous is not None:
-                out.extend((t, None) for t in gap_ticks(previous, collection.at, interval))
-            out.append((collection.at, collection))
+                out.extend(Tick(t) for t in gap_ticks(previous, collection.at, interval))
+            out.append(Tick(collection.at, collection))
             previous = collection.at
         return out
     times = [c.at for c in collections]
-    failed = []
-    for t in ticks:
-        i = bisect.bisect_left(times, t)
-        near = [abs(times[j] - t) for j in (i - 1, i) if 0 <= j < len(times)]
-        if not near or min(near) >= interval / 2:
-            failed.append(t)
-    merged = [(c.at, c) for c in collections] + [(t, None) for t in failed]
-    merged.sort(key=lambda item: item[0])
-    return merged
+    merged = {i: Tick(c.at, c) for i, c in enumerate(collections)}
+    failed: list[Tick] = []
+    for tick in recorded:
+        i = bisect.bisect_left(times, tick.at)
+        near = [j for j in (i - 1, i) if 0 <= j < len(times)
+                and abs(times[j] - tick.at) < interval / 2]
+        if near:
+            j = min(near, key=lambda k: abs(times[k] - tick.at))
+            merged[j] = Tick(times[j], collections[j], tick.decided)
+        else:
+            failed.append(Tick(tick.at, None, tick.decided))
+    return sorted([*merged.values(), *failed], key=lambda t: t.at)
 
 
 class TraceMetricSource:
@@ -136,15 +153,17 @@ class TraceMetricSource:
                       now: float) -> MetricsSnapshot:
         if self.current is None:
             return MetricsSnapshot(at=now, source=self.name, error=NO_DATA)
+        # Live, the samples are computed at the collection's time; the engine's may be later.
+        at = self.current.at
         samples: dict[str, MetricSample] = {}
         for version in versions:
             series = self.history.get(version)
-            if not series or now - series[-1].at > self.stale_after:
+            if not series or at - series[-1].at > self.stale_after:
                 continue
-            while series and series[0].at <= now - self.window:
+            while series and series[0].at <= at - self.window:
                 series.popleft()
-            samples[version] = sample_from_counters(version, series, now, self.window)
-        return MetricsSnapshot(at=now, samples=frozen_map(samples), source=self.name)
+            samples[version] = sample_from_counters(version, series, at, self.window)
+        return MetricsSnapshot(at=at, samples=frozen_map(samples), source=self.name)
 
     def last_raw(self) -> Sequence[RawCounters]:
         if self.current is None:

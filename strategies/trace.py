@@ -9,9 +9,10 @@ with its number while the rest is still read.
      "requests_total": 1520, "errors_total": 3, "latency_buckets": {"0.1": 1500, "+Inf": 1520},
      "weight": 10.0}
 
-The recorder also writes one `{"kind": "tick", "ts": ...}` line per driver tick, with
-"error" when that collection failed: a replay then ticks exactly when the live run did, failed
-collections included. Traces without tick lines are ticked at their collections.
+The recorder also writes one `{"kind": "tick", "ts": ..., "decided": ...}` line per driver tick
+(collection time, and the engine's time when it decided on it), with "error" when that
+collection failed: a replay then ticks exactly when the live run did, failed collections
+included. Traces without tick lines are ticked at their collections.
 """
 
 from __future__ import annotations
@@ -48,11 +49,15 @@ class TraceRecord:
 
 @dataclass(frozen=True)
 class TraceTick:
-    """One live driver tick; `error` says why its collection gave no counters."""
+    """One live driver tick: collected at `at`, decided (engine time) at `decided`.
+
+    `error` says why its collection gave no counters.
+    """
 
     at: float
     service: str = ""
     error: str = ""
+    decided: float | None = None
 
 
 @dataclass(frozen=True)
@@ -77,13 +82,13 @@ def _number(data: Mapping[str, Any], key: str, *, required: bool = True) -> floa
     return value
 
 
-def _time(data: Mapping[str, Any]) -> float:
+def _time(data: Mapping[str, Any], key: str = "ts") -> float:
     """`ts` as RFC 3339 (what we write) or epoch seconds; `at` (epoch seconds) as a fallback."""
-    value = data.get("ts", data.get("at"))
+    value = data.get(key, data.get("at") if key == "ts" else None)
     if value is None:
-        raise TraceLineError("ts is missing")
+        raise TraceLineError(f"{key} is missing")
     if isinstance(value, bool):
-        raise TraceLineError(f"ts must be an RFC 3339 time or epoch seconds, got {value!r}")
+        raise TraceLineError(f"{key} must be an RFC 3339 time or epoch seconds, got {value!r}")
     if isinstance(value, int | float):
         return float(value)
     if isinstance(value, str):
@@ -91,7 +96,7 @@ def _time(data: Mapping[str, Any]) -> float:
             return parse_rfc3339(value)
         except ValueError:
             pass
-    raise TraceLineError(f"ts must be an RFC 3339 time or epoch seconds, got {value!r}")
+    raise TraceLineError(f"{key} must be an RFC 3339 time or epoch seconds, got {value!r}")
 
 
 def _buckets(data: Mapping[str, Any]) -> dict[str, float]:
@@ -128,7 +133,8 @@ def parse_line(text: str, number: int = 0) -> TraceRecord | TraceTick | None:
     if kind == TICK:
         service, error = data.get("service", ""), data.get("error", "")
         return TraceTick(at=_time(data), service=service if isinstance(service, str) else "",
-                         error=error if isinstance(error, str) else str(error))
+                         error=error if isinstance(error, str) else str(error),
+                         decided=_time(data, "decided") if "decided" in data else None)
     if kind != KIND:
         return None
     version = data.get("version")
@@ -202,9 +208,13 @@ def counters_line(counters: RawCounters, service: str = "", *, weight: float | N
     return json.dumps(body, separators=(",", ":"))
 
 
-def tick_line(at: float, service: str = "", error: str | None = None) -> str:
-    """A driver tick as a trace line; `error` when its collection gave no counters."""
+def tick_line(at: float, service: str = "", error: str | None = None,
+              decided: float | None = None) -> str:
+    """A driver tick as a trace line: collected at `at`, decided at `decided` (engine time);
+    `error` when its collection gave no counters."""
     body: dict[str, Any] = {"kind": TICK, "ts": rfc3339(at)}
+    if decided is not None:
+        body["decided"] = rfc3339(decided)
     if service:
         body["service"] = service
     if error:

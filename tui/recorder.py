@@ -1,10 +1,11 @@
 """`--record FILE`: a driver listener that writes the trace a replay or post-mortem reads.
 
-Each tick writes a "kind": "tick" line (so a replay ticks when the live run did, failed
-collections included), then one line per version with the raw cumulative counters as scraped,
-plus the traffic weight and readiness the platform reported at that moment (so a replay can run
-open loop); every event is written too, as a "kind": "event" line that replay skips. The file
-is appended to, so a resumed release keeps one trace, and each line is flushed as written.
+Each tick writes a "kind": "tick" line with its collection time and the engine's time (so a
+replay ticks when the live run did, failed collections included), and one line per version
+with the raw cumulative counters as scraped, plus the traffic weight and readiness the
+platform reported at that moment (so a replay can run open loop). Every event is written
+too, as a "kind": "event" line that replay skips. The file is appended to, so a resumed
+release keeps one trace, and each line is flushed as written.
 """
 
 from __future__ import annotations
@@ -27,6 +28,8 @@ class TraceRecorder:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self._handle: TextIO = self.path.open("a", encoding="utf-8", buffering=1)
         self.lines = 0
+        self._tick: tuple[float, str | None] | None = None  # (collected at, error) of this tick
+        self._decided: float | None = None
 
     def _write(self, line: str) -> None:
         if self._handle.closed:
@@ -37,7 +40,9 @@ class TraceRecorder:
     def on_snapshot(self, snapshot: Snapshot, raw: Sequence[RawCounters]) -> None:
         metrics = snapshot.metrics
         error = "metric collection timed out" if metrics is None else metrics.error
-        self._write(tick_line(snapshot.at, self.service, error if not raw else None))
+        # The tick line waits for the engine's time: its first decision, or the State's.
+        self._tick = (snapshot.at, error if not raw else None)
+        self._decided: float | None = None
         platform = snapshot.platform
         usable = platform is not None and not platform.error
         for counters in raw:
@@ -53,12 +58,24 @@ class TraceRecorder:
     def on_event(self, event: Event) -> None:
         if not self.service:
             self.service = event.release
+        if self._tick is not None and self._decided is None:
+            self._decided = event.at
         self._write(event_line(event))
 
     def on_state(self, state: State) -> None:
+        self._end_tick(state.at)
         if not self._handle.closed:
             self._handle.flush()
 
+    def _end_tick(self, at: float | None) -> None:
+        if self._tick is None:
+            return
+        collected, error = self._tick
+        self._tick = None
+        decided = self._decided if self._decided is not None else at
+        self._write(tick_line(collected, self.service, error, decided))
+
     def close(self) -> None:
+        self._end_tick(None)
         if not self._handle.closed:
             self._handle.close()

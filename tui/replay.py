@@ -29,6 +29,7 @@ from typing import Any, TextIO
 
 from collectors.trace import (
     Collection,
+    Tick,
     TraceMetricSource,
     TracePlatform,
     TraceRouter,
@@ -133,12 +134,12 @@ class ReplayRun:
     stopped: str = ""  # "unreachable" when replay stopped as headless would have
 
 
-async def replay_timeline(spec: ReleaseSpec, ticks: Sequence[tuple[float, Collection | None]],
+async def replay_timeline(spec: ReleaseSpec, ticks: Sequence[Tick],
                           *, listeners: Sequence[Any] = (),
                           watch: SummaryListener | None = None) -> ReplayRun:
     """Tick the live Driver along the timeline on the trace's clock; stop once finished, or
     (given a `watch`) once metrics were unreachable as long as headless would stand."""
-    clock = TraceClock(ticks[0][0])
+    clock = TraceClock(ticks[0].engine_at)
     source, platform, router = TraceMetricSource(spec), TracePlatform(spec), TraceRouter(spec)
     engine = Engine(spec, journal=MemoryJournal(), run="replay")
     driver = Driver(spec, engine, platform, router, source, clock=clock,
@@ -146,16 +147,16 @@ async def replay_timeline(spec: ReleaseSpec, ticks: Sequence[tuple[float, Collec
     run = ReplayRun(engine, driver, last_at=clock.now)
     limit = UNREACHABLE_FACTOR * spec.metrics.stale_after
     try:
-        for at, collection in ticks:
-            clock.now = run.last_at = at
+        for tick in ticks:
+            clock.now = run.last_at = tick.engine_at
             for part in (source, platform, router):
-                part.feed(collection)
+                part.feed(tick.collection)
             await driver.tick()
             run.ticks += 1
-            run.failed_ticks += collection is None
+            run.failed_ticks += tick.collection is None
             if engine.finished:
                 break
-            if watch is not None and watch.unreachable_for(at) > limit:
+            if watch is not None and watch.unreachable_for(clock.now) > limit:
                 run.stopped = "unreachable"
                 break
         return run
@@ -211,9 +212,9 @@ def run_replay(spec: ReleaseSpec, trace_path: str, *, summary: bool, out: TextIO
                   f"{len(read.problems)} bad)\n")
         return exitcodes.USAGE
     collections = group_collections(usable, spec.metrics.interval)
-    ticks = timeline(collections, [t.at for t in read.ticks if not t.service
+    ticks = timeline(collections, [t for t in read.ticks if not t.service
                                    or t.service == service], spec.metrics.interval)
-    start = ticks[0][0]
+    start = ticks[0].at
     printer = EventPrinter(out)
     collector = SummaryListener(start)
     run = asyncio.run(replay_timeline(spec, ticks, listeners=(printer, collector),
@@ -240,7 +241,7 @@ def run_replay(spec: ReleaseSpec, trace_path: str, *, summary: bool, out: TextIO
 
 def build_summary(trace_path: str, read: TraceRead, usable: Sequence[Any],
                   collections: Sequence[Collection],
-                  ticks: Sequence[tuple[float, Collection | None]], run: ReplayRun,
+                  ticks: Sequence[Tick], run: ReplayRun,
                   collector: SummaryListener, outcome: str, code: int,
                   ended: str | None) -> dict[str, Any]:
     """The --summary object (one JSON line)."""
@@ -251,7 +252,7 @@ def build_summary(trace_path: str, read: TraceRead, usable: Sequence[Any],
     if final is not None and final["event"] == "rolled_back":
         final = next((d for d in reversed(collector.decisions)
                       if d["event"] == "rolling_back"), final)
-    start, end = ticks[0][0], ticks[-1][0]
+    start, end = ticks[0].at, ticks[-1].engine_at
     return {
         "outcome": outcome,
         "exit_code": code,

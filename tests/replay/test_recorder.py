@@ -90,3 +90,28 @@ def test_cli_replay_prints_events_and_summary(tmp_path: Path):
         cwd=ROOT, env=env, capture_output=True, text=True, timeout=60, check=False)
     assert bad.returncode == 2
     assert "nope.toml" in bad.stderr and "Traceback" not in bad.stderr
+
+
+def test_tick_line_carries_the_engine_time(tmp_path: Path):
+    from types import SimpleNamespace
+
+    from strategies.model import Event, MetricsSnapshot, Snapshot
+    from strategies.ports import RawCounters
+    from strategies.trace import read_trace
+
+    path = tmp_path / "t.jsonl"
+    recorder = TraceRecorder(path, service="checkout")
+    raw = [RawCounters("v1", 10.0, 5.0, 0.0)]
+    recorder.on_snapshot(Snapshot(at=10.0, metrics=MetricsSnapshot(at=10.0)), raw)
+    recorder.on_event(Event(at=10.4, release="checkout", event="step"))  # the decision
+    recorder.on_event(Event(at=10.6, release="checkout", event="action_done"))
+    recorder.on_state(SimpleNamespace(at=10.7))
+    recorder.on_snapshot(Snapshot(at=11.0, metrics=MetricsSnapshot(at=11.0, error="boom")), ())
+    recorder.on_state(SimpleNamespace(at=11.3))  # no decision: the State's time
+    recorder.on_state(SimpleNamespace(at=11.5))  # a command's state: no tick
+    recorder.on_snapshot(Snapshot(at=12.0, metrics=None), ())
+    recorder.close()  # cut short: the tick is still written
+    read = read_trace(path)
+    assert [(t.at, t.decided, t.error) for t in read.ticks] == [
+        (10.0, 10.4, ""), (11.0, 11.3, "boom"), (12.0, None, "metric collection timed out")]
+    assert [r.counters for r in read.records] == raw

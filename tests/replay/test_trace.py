@@ -120,9 +120,9 @@ def test_tick_lines_are_read_and_merged_into_the_timeline():
     assert read.ticks[0] == TraceTick(99.0, "checkout", "scrape: no instances known yet")
     assert [t.at for t in read.ticks] == [99.0, 100.0, 101.2, 102.4]
     groups = group_collections(read.records, 1.0)
-    ticks = timeline(groups, [t.at for t in read.ticks], 1.0)
-    assert [(at, c is not None) for at, c in ticks] == [(99.0, False), (100.0, True),
-                                                         (101.2, False), (102.4, True)]
+    ticks = timeline(groups, read.ticks, 1.0)
+    assert [(t.at, t.collection is not None) for t in ticks] == [
+        (99.0, False), (100.0, True), (101.2, False), (102.4, True)]
 
 
 def test_without_tick_lines_only_real_gaps_get_failed_ticks():
@@ -131,7 +131,7 @@ def test_without_tick_lines_only_real_gaps_get_failed_ticks():
     groups = group_collections([_rec("v1", t) for t in (0.0, 1.6, 3.2, 7.0)], 1.0)
     ticks = timeline(groups, [], 1.0)
     # 1.6s apart is a slow live loop, not a missed collection; 3.8s is a gap
-    assert [(at, c is not None) for at, c in ticks] == [
+    assert [(t.at, t.collection is not None) for t in ticks] == [
         (0.0, True), (1.6, True), (3.2, True), (4.2, False), (5.2, False), (6.2, False),
         (7.0, True)]
 
