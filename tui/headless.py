@@ -72,26 +72,37 @@ class _Printer:
         self.out.flush()
 
 
-class _Watch:
-    """Listener that keeps what the exit code and the summary need."""
+class Unreachable:
+    """How long platform errors or stale metrics have lasted without a break (the exit-3 rule);
+    shared by headless runs and replays so both judge "unreachable" the same way."""
 
-    def __init__(self, stale_after: float):
-        self.stale_after = stale_after
-        self.bad_since: float | None = None  # platform errors or stale metrics since
-        self.critical_seen: tuple[Any, ...] = ()  # evidence of a breached critical gate
+    def __init__(self) -> None:
+        self.bad_since: float | None = None
 
-    def on_state(self, state: State) -> None:
+    def observe(self, state: State) -> None:
         bad = bool(state.platform_error) or state.stale
         if not bad or state.rollout.phase.terminal:
             self.bad_since = None
         elif self.bad_since is None:
             self.bad_since = state.at
-        for gate in state.gates:
-            if gate.breached and gate.severity is Severity.CRITICAL and not self.critical_seen:
-                self.critical_seen = (gate.evidence(),)
 
     def unreachable_for(self, now: float) -> float:
         return 0.0 if self.bad_since is None else now - self.bad_since
+
+
+class _Watch(Unreachable):
+    """Listener that keeps what the exit code and the summary need."""
+
+    def __init__(self, stale_after: float):
+        super().__init__()
+        self.stale_after = stale_after
+        self.critical_seen: tuple[Any, ...] = ()  # evidence of a breached critical gate
+
+    def on_state(self, state: State) -> None:
+        self.observe(state)
+        for gate in state.gates:
+            if gate.breached and gate.severity is Severity.CRITICAL and not self.critical_seen:
+                self.critical_seen = (gate.evidence(),)
 
 
 def run_headless(driver: Driver, *, until: str = "done", timeout: float | None = None,

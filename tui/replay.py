@@ -43,7 +43,7 @@ from strategies.spec import ReleaseSpec, SpecError, load_spec
 from strategies.trace import TraceRead, read_trace
 from tui import exitcodes
 from tui.driver import Driver
-from tui.headless import UNREACHABLE_FACTOR
+from tui.headless import UNREACHABLE_FACTOR, Unreachable
 from tui.headless import summary as headless_line
 
 
@@ -82,7 +82,7 @@ class SummaryListener:
     start: float
     decisions: list[dict[str, Any]] = field(default_factory=list)
     gates: dict[str, GateTimes] = field(default_factory=dict)
-    bad_since: float | None = None  # metrics stale or platform failing since (headless' rule)
+    unreachable: Unreachable = field(default_factory=Unreachable)  # headless' exit-3 rule
 
     def _t(self, at: float) -> float:
         return round(at - self.start, 3)
@@ -110,14 +110,10 @@ class SummaryListener:
                     times.first_failure = self._t(event.at)
 
     def unreachable_for(self, now: float) -> float:
-        return 0.0 if self.bad_since is None else now - self.bad_since
+        return self.unreachable.unreachable_for(now)
 
     def on_state(self, state: State) -> None:
-        bad = bool(state.platform_error) or state.stale
-        if not bad or state.rollout.phase.terminal:
-            self.bad_since = None
-        elif self.bad_since is None:
-            self.bad_since = state.at
+        self.unreachable.observe(state)
         for gate in state.gates:
             times = self.gates.setdefault(gate.name, GateTimes())
             if gate.breached and times.first_breach is None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from strategies.duration import format_duration
 from strategies.model import rfc3339
 
 
@@ -27,17 +28,10 @@ def weight(value: float | None) -> str:
 
 
 def secs(value: float | None) -> str:
-    """A duration as 1h2m, 3m04s or 12s: short enough for the rollout bar."""
+    """A duration as 1h02m, 3m04s or 12s: whole seconds, short enough for the rollout bar."""
     if value is None:
         return "—"
-    total = max(0, round(value))
-    hours, rest = divmod(total, 3600)
-    minutes, seconds = divmod(rest, 60)
-    if hours:
-        return f"{hours}h{minutes:02d}m"
-    if minutes:
-        return f"{minutes}m{seconds:02d}s"
-    return f"{seconds}s"
+    return format_duration(max(0, round(value)))
 
 
 def clock(ts: float) -> str:
