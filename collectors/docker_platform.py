@@ -15,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
+import re
 import socket
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -39,6 +40,8 @@ PORT = "releasedeck.port"
 INDEX = "releasedeck.index"
 LIVE_STATES = ("running", "restarting", "paused")
 LOOPBACK = "127.0.0.1"
+API_VERSION = "1.40"
+"""Docker Engine API spoken: Docker 19.03+, Podman's compat API; all this module needs."""
 SETTLE = 0.5
 """Seconds a container without a healthcheck must stay running before a scale counts it ready."""
 
@@ -112,6 +115,11 @@ def explain(exc: BaseException, where: str) -> str:
         return f"Docker engine not found at {where}: no socket there (is dockerd or podman running?)"
     if any(isinstance(e, ConnectionRefusedError) for e in chain) or "Connection refused" in text:
         return f"Docker engine at {where} refused the connection (is it running?)"
+    ssl = re.search(r"\[SSL: [A-Z0-9_]+\] ([^(]+?)\s*\(_ssl", text)
+    if ssl or "SSLError" in text:
+        why = ssl.group(1) if ssl else "TLS error"
+        return (f"TLS handshake with the Docker engine at {where} failed ({why}): check "
+                "[platform] tls ca_cert, client_cert and client_key")
     if "timed out" in text.lower() or "timeout" in type(exc).__name__.lower():
         return f"Docker engine at {where} did not answer in time"
     if isinstance(exc, docker.errors.ImageNotFound):
@@ -208,12 +216,25 @@ class DockerPlatform:
         try:
             if self._factory is not None:
                 client = self._factory()
-            elif self.host:
-                tls = tls_config(self.tls) if self.tls else False
-                client = docker.DockerClient(base_url=self.host, tls=tls,
-                                             timeout=int(self.api_timeout))
             else:
-                client = docker.DockerClient.from_env(timeout=int(self.api_timeout))
+                # A fixed API version: no network call inside the constructor, so TLS settings
+                # below are in place before the first request (Docker >= 19.03, Podman 3+).
+                if self.host:
+                    tls = tls_config(self.tls) if self.tls else False
+                    client = docker.DockerClient(base_url=self.host, tls=tls, version=API_VERSION,
+                                                 timeout=int(self.api_timeout))
+                else:
+                    client = docker.DockerClient.from_env(version=API_VERSION,
+                                                          timeout=int(self.api_timeout))
+                if str(client.api.base_url).startswith("https"):
+                    # requests lets REQUESTS_CA_BUNDLE / CURL_CA_BUNDLE replace the session's CA,
+                    # which would silently drop the engine's CA named in the spec
+                    client.api.trust_env = False
+                try:
+                    client.ping()
+                except Exception:
+                    client.close()
+                    raise
         except Exception as exc:
             raise EngineUnreachable(explain(exc, self.where)) from exc
         self._client = client
@@ -374,7 +395,7 @@ class DockerPlatform:
         if not image:
             raise DockerPlatformError(
                 f"no image for {version}: set [platform] images.{version} (or image = \"...:{{version}}\")")
-        port = self._pick_port(version, taken)
+        port = self._pick_port(version, index, taken)
         if port is not None:
             taken.add(port)
         values = {"service": self.service, "version": version, "index": index,
@@ -420,11 +441,22 @@ class DockerPlatform:
         container.start()
         return container
 
-    def _pick_port(self, version: str, taken: set[int]) -> int | None:
+    def _pick_port(self, version: str, index: int, taken: set[int]) -> int | None:
+        """Host network: a per-version base port is a fixed slot (instance n on base + n - 1,
+        the address a static HAProxy server line names); a shared base port hands out the
+        first free one; no base port asks the kernel (local engines only)."""
         t = self.template
         if t.network_mode != "host":
             return None
-        base = t.base_port.get(version) if isinstance(t.base_port, Mapping) else t.base_port
+        if isinstance(t.base_port, Mapping):
+            if version not in t.base_port:
+                raise DockerPlatformError(f"no port for {version}: add it to [platform] base_port")
+            port = t.base_port[version] + index - 1
+            if port in taken or (self.local_engine and not _bindable(port)):
+                raise DockerPlatformError(f"port {port} for {version} instance {index} is in use "
+                                          "on 127.0.0.1 (base_port + index - 1)")
+            return port
+        base = t.base_port
         if base is None:
             if t.port is not None:
                 return t.port  # one instance per host, listening where the image says
@@ -502,7 +534,10 @@ def _fmt_map(data: Mapping[str, str], values: Mapping[str, Any]) -> dict[str, st
 
 
 def _bindable(port: int) -> bool:
+    """Free for a server to listen on: SO_REUSEADDR like servers use, so connections of a
+    stopped instance lingering in TIME_WAIT do not count as busy."""
     with socket.socket() as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             sock.bind((LOOPBACK, port))
         except OSError:

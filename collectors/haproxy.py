@@ -15,7 +15,9 @@ import csv
 import io
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 
+from strategies.model import PlatformSnapshot
 from strategies.spec import ReleaseSpec
 
 MAX_WEIGHT = 256
@@ -40,6 +42,7 @@ class ServerStat:
     requests: int  # HTTP responses, all codes
     errors: int  # 5xx responses
     sessions: int
+    addr: str = ""  # "ip:port" the server points at
 
     @property
     def routing(self) -> bool:
@@ -82,7 +85,7 @@ def parse_stat(text: str) -> list[ServerStat]:
             backend=row.get("pxname", ""), server=row.get("svname", ""),
             status=row.get("status", ""), weight=_int(row.get("weight")),
             requests=sum(_int(row.get(c)) for c in codes), errors=_int(row.get("hrsp_5xx")),
-            sessions=_int(row.get("stot"))))
+            sessions=_int(row.get("stot")), addr=row.get("addr", "")))
     return out
 
 
@@ -104,7 +107,7 @@ class RuntimeAPI:
         addr = self.address
         if addr.startswith("unix:"):
             return "unix", addr[5:].removeprefix("//")
-        if addr.startswith("/") or addr.startswith("."):
+        if addr.startswith(("/", ".")) or ("://" not in addr and ":" not in addr):
             return "unix", addr
         host, _, port = addr.removeprefix("tcp://").rpartition(":")
         if not port.isdigit():
@@ -150,7 +153,7 @@ class HAProxyRouter:
     kind = "haproxy"
 
     def __init__(self, socket: str, backend: str, servers: Mapping[str, Sequence[str]], *,
-                 timeout: float = 2.0):
+                 timeout: float = 2.0, sync: bool = False):
         if not servers:
             raise HAProxyError("[router] servers: name the HAProxy servers of each version, "
                                'e.g. servers = {v1 = ["v1a"], v2 = ["v2a"]}')
@@ -158,6 +161,7 @@ class HAProxyRouter:
         self.backend = backend
         self.servers = {v: tuple(names) for v, names in servers.items()}
         self._owner = {s: v for v, names in self.servers.items() for s in names}
+        self.sync = sync
 
     @classmethod
     def from_spec(cls, spec: ReleaseSpec) -> HAProxyRouter:
@@ -166,11 +170,14 @@ class HAProxyRouter:
         if not isinstance(socket, str) or not socket:
             raise HAProxyError(f"{spec.path}: router.socket: the HAProxy runtime API address is "
                                "required (a unix socket path or host:port)")
+        if socket.startswith(".") or (not socket.startswith(("/", "unix:", "tcp://"))
+                                      and ":" not in socket):
+            socket = str((Path(spec.path).parent / socket).resolve())  # relative to the spec
         servers: dict[str, list[str]] = {}
         for version, names in dict(o.get("servers") or {}).items():
             servers[str(version)] = [names] if isinstance(names, str) else [str(n) for n in names]
         return cls(socket, str(o.get("backend") or spec.release.service), servers,
-                   timeout=spec.metrics.timeout)
+                   timeout=spec.metrics.timeout, sync=bool(o.get("sync", False)))
 
     async def set_weights(self, weights: Mapping[str, int]) -> None:
         """Route `weights` (percent per version): receivers first, then the rest drained."""
@@ -211,6 +218,28 @@ class HAProxyRouter:
             raise HAProxyError(f"haproxy backend {self.backend}: no server(s) "
                                f"{', '.join(sorted(missing))}")
         return rows
+
+    async def sync_backends(self, snapshot: PlatformSnapshot) -> None:
+        """With `[router] sync = true`: point each version's server slots at its instances
+        (n-th instance by id → n-th server), so ports may be chosen at start-up. Slots without
+        an instance are left alone (their health check marks them down)."""
+        if not self.sync or snapshot.error:
+            return
+        current = {r.server: r.addr for r in await self.stats()}
+        commands = []
+        for version, names in self.servers.items():
+            instances = sorted((i for i in snapshot.version(version).instances if i.address),
+                               key=lambda i: i.id)
+            for name, inst in zip(names, instances, strict=False):
+                if current.get(name) != inst.address:
+                    host, _, port = inst.address.rpartition(":")
+                    commands.append(f"set server {self.backend}/{name} addr {host} port {port}")
+        if commands:
+            answer = await self.api.run("; ".join(commands))
+            problems = [line.strip() for line in answer.splitlines()
+                        if line.strip() and "changed from" not in line and "no need" not in line]
+            if problems:
+                raise HAProxyError(f"haproxy backend {self.backend}: {problems[0]}")
 
     async def set_state(self, version: str, state: str) -> None:
         """ready | drain | maint for every server of one version (e.g. drain before a stop)."""

@@ -85,6 +85,14 @@ class HAProxyMetricSource:
         self._history: deque[tuple[float, dict[str, RawCounters]]] = deque(maxlen=10_000)
         self._last: list[RawCounters] = []
 
+    @classmethod
+    def from_spec(cls, spec: ReleaseSpec) -> HAProxyMetricSource:
+        """`[metrics] source = "haproxy"`: reads `[router] stats_url` over `[metrics] window`."""
+        if not spec.router.options.get("stats_url"):
+            raise RuntimeError(f"{spec.path}: router.stats_url: HAProxy's Prometheus exporter URL "
+                               "is required for metrics source 'haproxy'")
+        return cls(HAProxyStats.from_spec(spec), window=spec.metrics.window)
+
     async def collect(self, versions: Sequence[str], platform: PlatformSnapshot | None,
                       now: float) -> MetricsSnapshot:
         try:

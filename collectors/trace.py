@@ -8,6 +8,7 @@ so the engine's decisions never change the trace.
 
 from __future__ import annotations
 
+import bisect
 from collections import deque
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -26,6 +27,7 @@ from strategies.spec import ReleaseSpec
 from strategies.trace import TraceRecord
 
 NO_DATA = "no data in the trace at this time"
+MAX_GAP_TICKS = 10_000  # per gap, for traces without tick lines
 
 
 @dataclass(frozen=True)
@@ -60,19 +62,66 @@ def group_collections(records: Iterable[TraceRecord], interval: float) -> list[C
     return out
 
 
-class TraceMetricSource:
-    """Turns each collection's raw counters into samples with the live computation.
+def gap_ticks(previous: float, following: float, interval: float) -> list[float]:
+    """Ticks a live driver would have made (and failed to collect at) inside a gap.
 
-    Only the counters of the last `window` are kept per version; a version without a line in
-    this collection gets no new sample, so the engine sees its last one age into staleness.
-    A tick with no collection (a gap in the trace) answers with an error, as a failed live
-    collection would.
+    Only for a real gap (at least two intervals): a loaded live run ticks a little slower
+    than its interval, and that must not read as a missed collection.
+    """
+    if following - previous < 2 * interval:
+        return []
+    out: list[float] = []
+    t = previous + interval
+    while t < following - interval / 2 and len(out) < MAX_GAP_TICKS:
+        out.append(t)
+        t += interval
+    return out
+
+
+def timeline(collections: Sequence[Collection], ticks: Iterable[float],
+             interval: float) -> list[tuple[float, Collection | None]]:
+    """When to tick and with which collection (None: a tick whose collection failed).
+
+    With recorded tick lines the replay ticks exactly when the live run did; without them,
+    at each collection, plus interval-spaced failed ticks inside gaps.
+    """
+    ticks = sorted(ticks)
+    if not ticks:
+        out: list[tuple[float, Collection | None]] = []
+        previous: float | None = None
+        for collection in collections:
+            if previous is not None:
+                out.extend((t, None) for t in gap_ticks(previous, collection.at, interval))
+            out.append((collection.at, collection))
+            previous = collection.at
+        return out
+    times = [c.at for c in collections]
+    failed = []
+    for t in ticks:
+        i = bisect.bisect_left(times, t)
+        near = [abs(times[j] - t) for j in (i - 1, i) if 0 <= j < len(times)]
+        if not near or min(near) >= interval / 2:
+            failed.append(t)
+    merged = [(c.at, c) for c in collections] + [(t, None) for t in failed]
+    merged.sort(key=lambda item: item[0])
+    return merged
+
+
+class TraceMetricSource:
+    """Turns the recorded raw counters into samples with the live computation.
+
+    Only the counters of the last `window` are kept per version. A version without a line in
+    this collection still gets a sample from the counters of its window (as the scrape source
+    does when one scrape fails), until its last line is older than metrics.stale_after: then
+    it gets none, and the engine treats it as having no data. A tick with no collection at all
+    (a failed live collection, or a gap) answers with an error.
     """
 
     name = "trace"
 
     def __init__(self, spec: ReleaseSpec):
         self.window = spec.metrics.window
+        self.stale_after = spec.metrics.stale_after
         self.history: dict[str, deque[RawCounters]] = {}
         self.current: Collection | None = None
 
@@ -81,8 +130,7 @@ class TraceMetricSource:
         if collection is None:
             return
         for version, record in collection.records.items():
-            series = self.history.setdefault(version, deque())
-            series.append(record.counters)
+            self.history.setdefault(version, deque()).append(record.counters)
 
     async def collect(self, versions: Sequence[str], platform: PlatformSnapshot | None,
                       now: float) -> MetricsSnapshot:
@@ -90,9 +138,9 @@ class TraceMetricSource:
             return MetricsSnapshot(at=now, source=self.name, error=NO_DATA)
         samples: dict[str, MetricSample] = {}
         for version in versions:
-            if version not in self.current.records:
+            series = self.history.get(version)
+            if not series or now - series[-1].at > self.stale_after:
                 continue
-            series = self.history[version]
             while series and series[0].at <= now - self.window:
                 series.popleft()
             samples[version] = sample_from_counters(version, series, now, self.window)

@@ -8,7 +8,11 @@ Pure functions: no clock, no I/O.
 
 from __future__ import annotations
 
+import bisect
+import functools
+import itertools
 import math
+import operator
 from collections.abc import Mapping, Sequence
 
 from strategies.model import MetricSample
@@ -21,21 +25,11 @@ EXTRAPOLATION_SLACK = 1.1  # Prometheus extrapolates to an edge only if it is th
 
 def _in_range(points: Sequence[Point], start: float, end: float) -> list[Point]:
     """Points with start < t <= end, in time order (Prometheus 3 range semantics)."""
-    picked = [p for p in points if start < p[0] <= end]
-    if any(picked[i][0] > picked[i + 1][0] for i in range(len(picked) - 1)):
-        picked.sort(key=lambda p: p[0])
-    return picked
+    return sorted((p for p in points if start < p[0] <= end), key=_time_of)
 
 
-def _raw_increase(picked: Sequence[Point]) -> float:
-    """last - first, plus the value before every drop (a drop means the counter reset to 0)."""
-    result = picked[-1][1] - picked[0][1]
-    previous = picked[0][1]
-    for _, value in picked[1:]:
-        if value < previous:
-            result += previous
-        previous = value
-    return result
+def _time_of(point: Point) -> float:
+    return point[0]
 
 
 def counter_increase(points: Sequence[Point], start: float, end: float) -> float | None:
@@ -45,18 +39,35 @@ def counter_increase(points: Sequence[Point], start: float, end: float) -> float
     only to an edge within 1.1x the average sample interval (otherwise by half an interval:
     the series probably began or ended there), and never back past the counter's zero point.
     """
-    picked = _in_range(points, start, end)
+    return _extrapolated(_in_range(points, start, end), start, end)
+
+
+def _extrapolated(picked: Sequence[Point], start: float, end: float) -> float | None:
+    """extrapolatedRate's increase on points already in range and in time order."""
     if len(picked) < 2:
         return None
-    first_t, first_v = picked[0]
-    last_t = picked[-1][0]
-    result = _raw_increase(picked)
+    values = [v for _, v in picked]
+    return _stretch(_raw(values), picked[0][0], values[0], picked[-1][0], len(values), start,
+                    end)
+
+
+def _raw(values: list[float]) -> float:
+    """last - first, plus the value before every drop (a drop means the counter reset to 0)."""
+    result = values[-1] - values[0]
+    if values != sorted(values):  # the common no-reset case stays in C
+        result += sum(p for p, v in itertools.pairwise(values) if v < p)
+    return result
+
+
+def _stretch(result: float, first_t: float, first_v: float, last_t: float, count: int,
+             start: float, end: float) -> float | None:
+    """Extrapolate a raw increase seen from first_t to last_t (count samples) to the range."""
     sampled = last_t - first_t
     if sampled <= 0:
         return None
     to_start = first_t - start
     to_end = end - last_t
-    average = sampled / (len(picked) - 1)
+    average = sampled / (count - 1)
     if result > 0 and first_v >= 0:
         to_zero = sampled * (first_v / result)
         to_start = min(to_start, to_zero)
@@ -90,26 +101,36 @@ def histogram_quantile(q: float, buckets: Mapping[float, float]) -> float | None
         return -math.inf
     if q > 1:
         return math.inf
+    prepared = _monotonic(buckets)
+    return None if prepared is None else _quantile(q, *prepared)
+
+
+def _monotonic(buckets: Mapping[float, float]) -> tuple[list[float], list[float]] | None:
+    """Sorted bounds and monotonic counts (same bounds summed); None where no quantile exists."""
     merged: dict[float, float] = {}
     for bound, count in buckets.items():
         key = float(bound)
         merged[key] = merged.get(key, 0.0) + float(count)
     ordered = sorted(merged.items())
-    if not ordered or not math.isinf(ordered[-1][0]) or ordered[-1][0] < 0:
+    if len(ordered) < 2 or ordered[-1][0] != math.inf:
         return None
     highest = -math.inf
-    bounds = [b for b, _ in ordered]
+    bounds: list[float] = []
     counts: list[float] = []
-    for _, count in ordered:
-        highest = max(highest, count)
+    for bound, count in ordered:
+        if count > highest:
+            highest = count
+        bounds.append(bound)
         counts.append(highest)
-    if len(bounds) < 2:
-        return None
     observations = counts[-1]
     if observations == 0 or math.isnan(observations):
         return None
-    rank = q * observations
-    index = next((i for i in range(len(counts) - 1) if counts[i] >= rank), len(counts) - 1)
+    return bounds, counts
+
+
+def _quantile(q: float, bounds: list[float], counts: list[float]) -> float | None:
+    rank = q * counts[-1]
+    index = bisect.bisect_left(counts, rank, 0, len(counts) - 1)
     if index == len(counts) - 1:
         return bounds[-2]
     if index == 0 and bounds[0] <= 0:
@@ -124,6 +145,7 @@ def histogram_quantile(q: float, buckets: Mapping[float, float]) -> float | None
     return start + (end - start) * (rank / count)
 
 
+@functools.lru_cache(maxsize=4096)
 def parse_bound(text: str) -> float | None:
     """A bucket's `le` label as a number ("+Inf" -> inf); None if it is not one."""
     try:
@@ -142,36 +164,50 @@ def sample_from_counters(version: str, series: Sequence[RawCounters], now: float
     that cannot be known (fewer than two scrapes in the window, no traffic) stay None.
     """
     start = now - window
-    own = [c for c in series if c.version == version and start < c.at <= now]
-    requests = counter_increase([(c.at, c.requests_total) for c in own], start, now)
-    errors = counter_increase([(c.at, c.errors_total) for c in own], start, now)
+    own = sorted((c for c in series if c.version == version and start < c.at <= now),
+                 key=_counters_time)
+    requests = _extrapolated([(c.at, c.requests_total) for c in own], start, now)
+    errors = _extrapolated([(c.at, c.errors_total) for c in own], start, now)
     throughput = None if requests is None or window <= 0 else requests / window
     ratio = None
     if requests is not None and errors is not None and requests > 0:
         ratio = min(1.0, max(0.0, errors / requests))
     p50 = p95 = p99 = None
     if requests is not None and requests > 0:
-        increases = _bucket_increases(own, start, now)
-        if increases:
-            p50 = histogram_quantile(0.5, increases)
-            p95 = histogram_quantile(0.95, increases)
-            p99 = histogram_quantile(0.99, increases)
+        prepared = _monotonic(_bucket_increases(own, start, now))
+        if prepared is not None:
+            p50, p95, p99 = (_quantile(q, *prepared) for q in (0.5, 0.95, 0.99))
     return MetricSample(version=version, at=now, requests=requests, throughput=throughput,
                         error_ratio=ratio, latency_p50=p50, latency_p95=p95, latency_p99=p99,
                         errors=errors)
 
 
+def _counters_time(counters: RawCounters) -> float:
+    return counters.at
+
+
 def _bucket_increases(own: Sequence[RawCounters], start: float, end: float) -> dict[float, float]:
-    """Per-bucket extrapolated increase; a bucket missing from some scrapes uses the rest."""
-    series: dict[float, list[Point]] = {}
-    for counters in own:
-        for label, count in counters.latency_buckets.items():
-            bound = parse_bound(label)
-            if bound is not None:
-                series.setdefault(bound, []).append((counters.at, float(count)))
+    """Per-bucket extrapolated increase, as `increase(x_bucket[w])` gives per `le`.
+
+    A bucket missing from some scrapes is computed from the scrapes that have it.
+    """
+    if len(own) < 2:
+        return {}
+    tables = [c.latency_buckets for c in own]
+    times = [c.at for c in own]
     out: dict[float, float] = {}
-    for bound, points in series.items():
-        increase = counter_increase(points, start, end)
+    for label in set().union(*tables):
+        bound = parse_bound(label)
+        if bound is None:
+            continue
+        try:
+            values = list(map(operator.itemgetter(label), tables))
+        except KeyError:
+            increase = _extrapolated([(at, t[label]) for at, t in zip(times, tables, strict=True)
+                                      if label in t], start, end)
+        else:
+            increase = _stretch(_raw(values), times[0], values[0], times[-1], len(values),
+                                start, end)
         if increase is not None:
-            out[bound] = increase
+            out[bound] = out.get(bound, 0.0) + increase
     return out

@@ -465,7 +465,7 @@ def _router(problems: list, data: Mapping[str, Any], platform: PlatformSpec) -> 
     options = {k: v for k, v in data.items() if k != "kind"}
     allowed = {
         "local": ("listen", "port"),
-        "haproxy": ("socket", "backend", "servers", "stats_url", "frontend_url"),
+        "haproxy": ("socket", "backend", "servers", "stats_url", "frontend_url", "sync"),
         "platform": (),
         "none": (),
     }[kind]
@@ -772,6 +772,10 @@ def parse_spec(data: Mapping[str, Any], path: str = "<spec>") -> ReleaseSpec:
     alerts = _alerts(problems, data.get("alert"))
     webhooks = _webhooks(problems, data.get("webhook"))
     _kubernetes_levers(problems, platform, strategy, release)
+    if metrics.source == "haproxy" and (router.kind != "haproxy"
+                                        or not router.options.get("stats_url")):
+        problems.append(("metrics.source", "'haproxy' reads HAProxy's exporter: it needs "
+                         "[router] kind = \"haproxy\" with stats_url"))
     if problems:
         raise SpecError(path, problems)
     return ReleaseSpec(

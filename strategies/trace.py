@@ -8,6 +8,10 @@ with its number while the rest is still read.
     {"ts": "2026-11-21T10:00:01.000Z", "service": "checkout", "version": "v2",
      "requests_total": 1520, "errors_total": 3, "latency_buckets": {"0.1": 1500, "+Inf": 1520},
      "weight": 10.0}
+
+The recorder also writes one `{"kind": "tick", "ts": ...}` line per driver tick, with
+"error" when that collection failed: a replay then ticks exactly when the live run did, failed
+collections included. Traces without tick lines are ticked at their collections.
 """
 
 from __future__ import annotations
@@ -15,7 +19,7 @@ from __future__ import annotations
 import json
 import math
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +27,7 @@ from strategies.model import Event, parse_rfc3339, rfc3339
 from strategies.ports import RawCounters
 
 KIND = "counters"
+TICK = "tick"
 
 
 class TraceLineError(ValueError):
@@ -42,10 +47,20 @@ class TraceRecord:
 
 
 @dataclass(frozen=True)
+class TraceTick:
+    """One live driver tick; `error` says why its collection gave no counters."""
+
+    at: float
+    service: str = ""
+    error: str = ""
+
+
+@dataclass(frozen=True)
 class TraceRead:
     records: list[TraceRecord]
     problems: list[str]  # "path:line: why" for each bad line
     skipped: int  # lines of other kinds (events ...) and blank lines
+    ticks: list[TraceTick] = field(default_factory=list)
 
 
 def _number(data: Mapping[str, Any], key: str, *, required: bool = True) -> float | None:
@@ -95,10 +110,10 @@ def _buckets(data: Mapping[str, Any]) -> dict[str, float]:
     return out
 
 
-def parse_line(text: str, number: int = 0) -> TraceRecord | None:
-    """One trace line -> a TraceRecord; None for blank lines and lines of another kind.
+def parse_line(text: str, number: int = 0) -> TraceRecord | TraceTick | None:
+    """One trace line -> a TraceRecord (or TraceTick); None for blank lines and other kinds.
 
-    Raises TraceLineError for a counters line that cannot be used.
+    Raises TraceLineError for a counters or tick line that cannot be used.
     """
     text = text.strip()
     if not text:
@@ -109,7 +124,12 @@ def parse_line(text: str, number: int = 0) -> TraceRecord | None:
         raise TraceLineError(f"not JSON ({getattr(exc, 'msg', exc)})") from None
     if not isinstance(data, dict):
         raise TraceLineError(f"not a JSON object: {text[:40]!r}")
-    if data.get("kind", KIND) != KIND:
+    kind = data.get("kind", KIND)
+    if kind == TICK:
+        service, error = data.get("service", ""), data.get("error", "")
+        return TraceTick(at=_time(data), service=service if isinstance(service, str) else "",
+                         error=error if isinstance(error, str) else str(error))
+    if kind != KIND:
         return None
     version = data.get("version")
     if not isinstance(version, str) or not version:
@@ -134,6 +154,7 @@ def parse_line(text: str, number: int = 0) -> TraceRecord | None:
 def parse_lines(lines: Iterable[str], where: str = "<trace>") -> TraceRead:
     """Every readable counters line, in file order; bad lines become problems, not errors."""
     records: list[TraceRecord] = []
+    ticks: list[TraceTick] = []
     problems: list[str] = []
     skipped = 0
     for number, text in enumerate(lines, start=1):
@@ -144,9 +165,11 @@ def parse_lines(lines: Iterable[str], where: str = "<trace>") -> TraceRead:
             continue
         if record is None:
             skipped += 1
+        elif isinstance(record, TraceTick):
+            ticks.append(record)
         else:
             records.append(record)
-    return TraceRead(records, problems, skipped)
+    return TraceRead(records, problems, skipped, ticks)
 
 
 def read_trace(path: str | Path) -> TraceRead:
@@ -176,6 +199,16 @@ def counters_line(counters: RawCounters, service: str = "", *, weight: float | N
         body["ready"] = ready
     if total is not None:
         body["total"] = total
+    return json.dumps(body, separators=(",", ":"))
+
+
+def tick_line(at: float, service: str = "", error: str | None = None) -> str:
+    """A driver tick as a trace line; `error` when its collection gave no counters."""
+    body: dict[str, Any] = {"kind": TICK, "ts": rfc3339(at)}
+    if service:
+        body["service"] = service
+    if error:
+        body["error"] = error
     return json.dumps(body, separators=(",", ":"))
 
 

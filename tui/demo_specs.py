@@ -33,7 +33,6 @@ stale_after = "5s"
 name = "error-rate"
 metric = "error_rate"
 max = 0.05
-max_ratio = 5.0
 for = "1s"
 severity = "critical"
 min_requests = 20

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import inspect
 import signal
 from dataclasses import dataclass
 from typing import Any, TextIO
@@ -137,24 +138,44 @@ async def run_headless_async(driver: Driver, *, until: str = "done",
             return True
         return False
 
-    crashed = ""
+    crashed = await start_adapters(driver)
     with _signals(lambda name: stopping.append(name)):
         try:
-            state = await driver.run(stop=stop, timeout=timeout)
+            if not crashed:
+                state = await driver.run(stop=stop, timeout=timeout)
+            else:
+                state = driver.state
         except Exception as exc:  # a bug must still end in one line and a clean shutdown
             crashed = describe_error(exc)
             state = driver.state
     if alerts is not None:
         await alerts.close(flush_timeout)
-    for closer in closers:
+    for closer in closers:  # close() may be sync (a trace file) or async (an HTTP client)
         with contextlib.suppress(Exception):
-            await closer.close()
+            result = closer.close()
+            if inspect.isawaitable(result):
+                await result
     await driver.close()
     code, outcome = _outcome(driver, state, goal, watch, stopping, observe, stale_after)
     if crashed:
         code, outcome = exitcodes.UNREACHABLE, f"stopped by an error ({crashed})"
     print(summary(driver, state, outcome, driver.clock() - started, alerts), file=err)
     return code
+
+
+async def start_adapters(driver: Driver) -> str:
+    """Adapters that need starting in the running loop (e.g. the local router process) offer an
+    idempotent async start(); start them here. Returns "" or one line saying what failed."""
+    for part in (driver.platform, driver.router, driver.source):
+        start = getattr(part, "start", None)
+        if part is None or not asyncio.iscoroutinefunction(start):
+            continue
+        try:
+            await start()
+        except Exception as exc:
+            return f"could not start {getattr(part, 'kind', type(part).__name__)}: " \
+                   f"{describe_error(exc)}"
+    return ""
 
 
 def _settled_failure(state: State) -> bool:

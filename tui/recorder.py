@@ -1,7 +1,8 @@
 """`--record FILE`: a driver listener that writes the trace a replay or post-mortem reads.
 
-Each collection writes one line per version with the raw cumulative counters as scraped, plus
-the traffic weight and readiness the platform reported at that moment (so a replay can run
+Each tick writes a "kind": "tick" line (so a replay ticks when the live run did, failed
+collections included), then one line per version with the raw cumulative counters as scraped,
+plus the traffic weight and readiness the platform reported at that moment (so a replay can run
 open loop); every event is written too, as a "kind": "event" line that replay skips. The file
 is appended to, so a resumed release keeps one trace, and each line is flushed as written.
 """
@@ -14,7 +15,7 @@ from typing import TextIO
 
 from strategies.model import Event, Snapshot, State
 from strategies.ports import RawCounters
-from strategies.trace import counters_line, event_line
+from strategies.trace import counters_line, event_line, tick_line
 
 
 class TraceRecorder:
@@ -34,6 +35,9 @@ class TraceRecorder:
         self.lines += 1
 
     def on_snapshot(self, snapshot: Snapshot, raw: Sequence[RawCounters]) -> None:
+        metrics = snapshot.metrics
+        error = "metric collection timed out" if metrics is None else metrics.error
+        self._write(tick_line(snapshot.at, self.service, error if not raw else None))
         platform = snapshot.platform
         usable = platform is not None and not platform.error
         for counters in raw:

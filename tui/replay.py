@@ -5,11 +5,15 @@ each collection's own timestamp as fast as the CPU allows, with a memory journal
 open loop (accepted at once); the traffic is what was recorded. Output is the headless one:
 JSON-line events on `out`, problems on `err`, and the exit code.
 
-Exit codes: 0 promoted; 1 rolled back or aborted, and also 1 when the trace ends before the
-release finished (like a headless --timeout: not promoted; `--summary` says "incomplete" and
-the phase it stopped in); 2 spec or trace error (unreadable file, no usable counters line).
-Gaps between collections are ticked every metrics.interval as failed collections (at most
-MAX_GAP_TICKS per gap), so staleness and scale-down delays run as they did live.
+Exit codes, as headless: 0 promoted; 1 rolled back or aborted, and also 1 when the trace ends
+before the release finished (like a headless --timeout: not promoted; `--summary` says
+"incomplete" and the phase it stopped in); 2 spec or trace error (unreadable file, no usable
+counters line); 3 when metrics were missing or stale for longer than headless tolerates
+(UNREACHABLE_FACTOR x stale_after; or stale_after when the trace ends). One human line on `err`
+at the end says how it went, in headless' words.
+Ticks follow the recorded "tick" lines (failed collections included) when the trace has them;
+otherwise each collection is a tick and gaps of two intervals or more are ticked every
+metrics.interval as failed collections, so staleness and delays run as they did live.
 Webhook checks are not called during a replay.
 """
 
@@ -23,7 +27,14 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, TextIO
 
-from collectors.trace import Collection, TraceMetricSource, TracePlatform, TraceRouter, group_collections
+from collectors.trace import (
+    Collection,
+    TraceMetricSource,
+    TracePlatform,
+    TraceRouter,
+    group_collections,
+    timeline,
+)
 from strategies.engine import TRANSITIONS, Engine
 from strategies.journal import MemoryJournal
 from strategies.model import Event, Phase, State, rfc3339
@@ -31,8 +42,8 @@ from strategies.spec import ReleaseSpec, SpecError, load_spec
 from strategies.trace import TraceRead, read_trace
 from tui import exitcodes
 from tui.driver import Driver
-
-MAX_GAP_TICKS = 10_000
+from tui.headless import UNREACHABLE_FACTOR
+from tui.headless import summary as headless_line
 
 
 class TraceClock:
@@ -70,6 +81,7 @@ class SummaryListener:
     start: float
     decisions: list[dict[str, Any]] = field(default_factory=list)
     gates: dict[str, GateTimes] = field(default_factory=dict)
+    bad_since: float | None = None  # metrics stale or platform failing since (headless' rule)
 
     def _t(self, at: float) -> float:
         return round(at - self.start, 3)
@@ -96,69 +108,88 @@ class SummaryListener:
                 if times.first_failure is None:
                     times.first_failure = self._t(event.at)
 
+    def unreachable_for(self, now: float) -> float:
+        return 0.0 if self.bad_since is None else now - self.bad_since
+
     def on_state(self, state: State) -> None:
+        bad = bool(state.platform_error) or state.stale
+        if not bad or state.rollout.phase.terminal:
+            self.bad_since = None
+        elif self.bad_since is None:
+            self.bad_since = state.at
         for gate in state.gates:
             times = self.gates.setdefault(gate.name, GateTimes())
             if gate.breached and times.first_breach is None:
                 times.first_breach = self._t(state.at)
 
 
-def _outcome(phase: Phase) -> tuple[str, int]:
-    if phase is Phase.SUCCEEDED:
-        return "promoted", exitcodes.PROMOTED
-    if phase in (Phase.ROLLED_BACK, Phase.ROLLING_BACK):
-        return "rolled_back", exitcodes.ROLLED_BACK
-    if phase is Phase.ABORTED:
-        return "aborted", exitcodes.ROLLED_BACK
-    return "incomplete", exitcodes.ROLLED_BACK
-
-
-def gap_ticks(previous: float, following: float, interval: float) -> list[float]:
-    """Times a live driver would have ticked (and failed to collect) inside a gap."""
-    out: list[float] = []
-    t = previous + interval
-    while t < following - interval / 2 and len(out) < MAX_GAP_TICKS:
-        out.append(t)
-        t += interval
-    return out
-
-
 @dataclass
 class ReplayRun:
     engine: Engine
+    driver: Driver
     ticks: int = 0
-    gap_ticks: int = 0
+    failed_ticks: int = 0  # ticks without counters (failed live collections, gaps)
     last_at: float = 0.0  # trace time of the last tick replayed
+    stopped: str = ""  # "unreachable" when replay stopped as headless would have
 
 
-async def replay_collections(spec: ReleaseSpec, collections: Sequence[Collection], *,
-                             listeners: Sequence[Any] = ()) -> ReplayRun:
-    """Tick the live Driver over the collections on the trace's clock; stop once finished."""
-    clock = TraceClock(collections[0].at)
+async def replay_timeline(spec: ReleaseSpec, ticks: Sequence[tuple[float, Collection | None]],
+                          *, listeners: Sequence[Any] = (),
+                          watch: SummaryListener | None = None) -> ReplayRun:
+    """Tick the live Driver along the timeline on the trace's clock; stop once finished, or
+    (given a `watch`) once metrics were unreachable as long as headless would stand."""
+    clock = TraceClock(ticks[0][0])
     source, platform, router = TraceMetricSource(spec), TracePlatform(spec), TraceRouter(spec)
     engine = Engine(spec, journal=MemoryJournal(), run="replay")
     driver = Driver(spec, engine, platform, router, source, clock=clock,
                     listeners=listeners, history_seconds=spec.metrics.window)
-    run = ReplayRun(engine, last_at=clock.now)
-    previous: float | None = None
+    run = ReplayRun(engine, driver, last_at=clock.now)
+    limit = UNREACHABLE_FACTOR * spec.metrics.stale_after
     try:
-        for collection in collections:
-            pending = gap_ticks(previous, collection.at, spec.metrics.interval) \
-                if previous is not None else []
-            for at, feed in [*((t, None) for t in pending), (collection.at, collection)]:
-                clock.now = run.last_at = at
-                source.feed(feed)
-                platform.feed(feed)
-                router.feed(feed)
-                await driver.tick()
-                run.ticks += 1
-                run.gap_ticks += feed is None
-                if engine.finished:
-                    return run
-            previous = collection.at
+        for at, collection in ticks:
+            clock.now = run.last_at = at
+            for part in (source, platform, router):
+                part.feed(collection)
+            await driver.tick()
+            run.ticks += 1
+            run.failed_ticks += collection is None
+            if engine.finished:
+                break
+            if watch is not None and watch.unreachable_for(at) > limit:
+                run.stopped = "unreachable"
+                break
         return run
     finally:
         await driver.close()
+
+
+async def replay_collections(spec: ReleaseSpec, collections: Sequence[Collection], *,
+                             listeners: Sequence[Any] = ()) -> ReplayRun:
+    """Replay collections without tick lines (gaps ticked every interval as failures)."""
+    return await replay_timeline(spec, timeline(collections, (), spec.metrics.interval),
+                                 listeners=listeners)
+
+
+def _outcome(spec: ReleaseSpec, run: ReplayRun, watch: SummaryListener) -> tuple[str, int, str]:
+    """(outcome for the summary, exit code, headless' words for the last line)."""
+    phase = run.engine.state.phase
+    if phase is Phase.SUCCEEDED:
+        return "promoted", exitcodes.PROMOTED, "promoted"
+    if phase in (Phase.ROLLED_BACK, Phase.ROLLING_BACK):
+        return "rolled_back", exitcodes.ROLLED_BACK, "rolled back"
+    if phase is Phase.ABORTED:
+        return "aborted", exitcodes.ROLLED_BACK, "aborted"
+    stale_after = spec.metrics.stale_after
+    unreachable = watch.unreachable_for(run.last_at)
+    if run.stopped:
+        return "unreachable", exitcodes.UNREACHABLE, (
+            f"unreachable for {unreachable:.1f}s (> {UNREACHABLE_FACTOR:g}× stale_after "
+            f"{stale_after:g}s) in the trace")
+    if unreachable > stale_after:
+        return "unreachable", exitcodes.UNREACHABLE, (
+            f"trace ended while unreachable for {unreachable:.1f}s")
+    return "incomplete", exitcodes.ROLLED_BACK, (
+        f"trace ended in phase {phase.value} before the release finished")
 
 
 def run_replay(spec: ReleaseSpec, trace_path: str, *, summary: bool, out: TextIO,
@@ -180,22 +211,27 @@ def run_replay(spec: ReleaseSpec, trace_path: str, *, summary: bool, out: TextIO
                   f"{len(read.problems)} bad)\n")
         return exitcodes.USAGE
     collections = group_collections(usable, spec.metrics.interval)
-    start = collections[0].at
+    ticks = timeline(collections, [t.at for t in read.ticks if not t.service
+                                   or t.service == service], spec.metrics.interval)
+    start = ticks[0][0]
     printer = EventPrinter(out)
     collector = SummaryListener(start)
-    run = asyncio.run(replay_collections(spec, collections, listeners=(printer, collector)))
+    run = asyncio.run(replay_timeline(spec, ticks, listeners=(printer, collector),
+                                      watch=collector))
     engine = run.engine
     state = engine.state
-    outcome, code = _outcome(state.phase)
+    outcome, code, words = _outcome(spec, run, collector)
     steps = len(engine.plan.steps)
     ended = None
-    if outcome == "incomplete":
-        ended = (f"trace ended in phase {state.phase.value} at step "
-                 f"{min(state.step + 1, steps)}/{steps} ({state.weight}%), "
-                 f"{run.last_at - start:.1f}s into the trace: release not finished")
-        err.write(f"{trace_path}: {ended}\n")
+    if outcome in ("incomplete", "unreachable"):
+        ended = (f"{'replay stopped' if run.stopped else 'trace ended'} in phase "
+                 f"{state.phase.value} at step {min(state.step + 1, steps)}/{steps} "
+                 f"({state.weight}%), {run.last_at - start:.1f}s into the trace: "
+                 "release not finished")
+    err.write(headless_line(run.driver, run.driver.state, words, run.last_at - start, None)
+              + "\n")
     if summary:
-        body = build_summary(trace_path, read, usable, collections, run, collector,
+        body = build_summary(trace_path, read, usable, collections, ticks, run, collector,
                              outcome, code, ended)
         out.write(json.dumps(body, separators=(",", ":")) + "\n")
     out.flush()
@@ -203,7 +239,8 @@ def run_replay(spec: ReleaseSpec, trace_path: str, *, summary: bool, out: TextIO
 
 
 def build_summary(trace_path: str, read: TraceRead, usable: Sequence[Any],
-                  collections: Sequence[Collection], run: ReplayRun,
+                  collections: Sequence[Collection],
+                  ticks: Sequence[tuple[float, Collection | None]], run: ReplayRun,
                   collector: SummaryListener, outcome: str, code: int,
                   ended: str | None) -> dict[str, Any]:
     """The --summary object (one JSON line)."""
@@ -214,7 +251,7 @@ def build_summary(trace_path: str, read: TraceRead, usable: Sequence[Any],
     if final is not None and final["event"] == "rolled_back":
         final = next((d for d in reversed(collector.decisions)
                       if d["event"] == "rolling_back"), final)
-    start, end = collections[0].at, collections[-1].at
+    start, end = ticks[0][0], ticks[-1][0]
     return {
         "outcome": outcome,
         "exit_code": code,
@@ -239,7 +276,8 @@ def build_summary(trace_path: str, read: TraceRead, usable: Sequence[Any],
             "replayed": round(run.last_at - start, 3),
             "collections": len(collections),
             "ticks": run.ticks,
-            "gap_ticks": run.gap_ticks,
+            "failed_ticks": run.failed_ticks,
+            "tick_lines": len(read.ticks),
             "counters_lines": len(read.records),
             "used_lines": len(usable),
             "other_lines": read.skipped,

@@ -1,6 +1,7 @@
 """`releasedeck watch SPEC`: drive (or, with --observe, only watch) the release a spec describes.
 
-With --headless it runs without a screen (tui.headless); otherwise it opens the app. Either way
+With --headless it runs without a screen (tui.headless); otherwise it opens the app (tui.app)
+over the same driver, alert dispatcher and journal. Either way
 it resumes the journal's last run of this release unless --fresh, so a restarted watch never
 repeats an action. --observe keeps no journal at all: it never acts, so it has nothing to keep.
 """
@@ -10,6 +11,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import inspect
 import sys
 from dataclasses import dataclass, field
 from typing import Any, TextIO
@@ -18,12 +20,13 @@ from collectors.alerts import AlertDispatcher, build_dispatcher
 from collectors.webhooks import WebhookChecks
 from strategies.engine import Engine
 from strategies.journal import JournalWriter, MemoryJournal, last_run, read_records
+from strategies.model import Phase
 from strategies.plans import build_plan
 from strategies.ports import MetricSource, Platform, TrafficRouter
 from strategies.spec import ReleaseSpec, SpecError, load_spec
 from tui import exitcodes
 from tui.driver import Driver
-from tui.headless import Until, outcome_code, run_headless_async
+from tui.headless import Until, run_headless_async
 
 
 @dataclass
@@ -88,14 +91,15 @@ def watch_command(args: argparse.Namespace, *, out: TextIO | None = None,
     headless = bool(getattr(args, "headless", False))
     observe = bool(getattr(args, "observe", False))
     until = getattr(args, "until", "done") or "done"
-    try:  # usage errors before anything is started
-        goal = Until.parse(until, len(build_plan(spec).steps))
-    except ValueError as exc:
-        print(f"releasedeck: {exc}", file=err)
-        return exitcodes.USAGE
-    if observe and goal.kind != "done":
-        print("releasedeck: --until does not apply with --observe; use --timeout", file=err)
-        return exitcodes.USAGE
+    if headless:
+        try:  # usage errors before anything is started
+            goal = Until.parse(until, len(build_plan(spec).steps))
+        except ValueError as exc:
+            print(f"releasedeck: {exc}", file=err)
+            return exitcodes.USAGE
+        if observe and goal.kind != "done":
+            print("releasedeck: --until does not apply with --observe; use --timeout", file=err)
+            return exitcodes.USAGE
     record = getattr(args, "record", None)
     recorder = _recorder(record, spec, err) if record else None
     if record and recorder is None:
@@ -133,7 +137,8 @@ async def _watch(spec: ReleaseSpec, args: argparse.Namespace, adapters: Any, rec
             wired = wire(spec, adapters, observe=observe,
                          read_only=bool(getattr(args, "read_only", False)),
                          journal_path=getattr(args, "journal", None),
-                         fresh=bool(getattr(args, "fresh", False)), out=out, err=err)
+                         fresh=bool(getattr(args, "fresh", False)),
+                         out=out if headless else None, err=err)
         except OSError as exc:  # e.g. the journal cannot be written
             print(f"releasedeck: cannot open the journal: {exc}", file=err)
             await _close_all(adapters)
@@ -146,7 +151,7 @@ async def _watch(spec: ReleaseSpec, args: argparse.Namespace, adapters: Any, rec
             return await run_headless_async(
                 wired.driver, until=until, timeout=getattr(args, "timeout", None), out=out,
                 err=err, observe=observe, alerts=wired.alerts, closers=tuple(wired.closers))
-        return await _interactive(wired, args)
+        return await _interactive(wired, args, err)
     return exitcodes.USAGE  # unreachable: the block above always returns
 
 
@@ -154,33 +159,45 @@ async def _close_all(parts: Any) -> None:
     for part in parts:
         if part is not None:
             with contextlib.suppress(Exception):
-                await part.close()
+                result = part.close()
+                if inspect.isawaitable(result):
+                    await result
 
 
 def _recorder(path: str, spec: ReleaseSpec, err: TextIO) -> Any:
-    """--record: the trace writer (tui.record, another module); None with a message if absent."""
-    from tui.recorder import TraceRecorder
-
+    """--record: the trace writer (tui.recorder); None with a one-line message if it cannot."""
+    try:
+        from tui.recorder import TraceRecorder
+    except ImportError:
+        print("releasedeck: --record is not available in this build", file=err)
+        return None
     try:
         return TraceRecorder(path, spec.release.service)
     except OSError as exc:
-        print(f"releasedeck: cannot write the trace {path}: {exc}", file=err)
+        print(f"releasedeck: --record {path}: cannot write ({exc.strerror or exc})", file=err)
         return None
 
 
-async def _interactive(wired: Wired, args: argparse.Namespace) -> int:
-    """The operator's screen (or wallboard) over the wired driver; q leaves the journal as is."""
+async def _interactive(wired: Wired, args: argparse.Namespace, err: TextIO) -> int:
+    """The Textual app over the same driver, alerts and journal as headless."""
     from tui.app import ReleaseApp
+    from tui.headless import start_adapters
 
-    app = ReleaseApp(wired.driver, read_only=bool(getattr(args, "read_only", False)),
-                     wallboard=bool(getattr(args, "wallboard", False)),
-                     refresh=float(getattr(args, "refresh", 1.0) or 1.0))
+    driver = wired.driver
+    failed = await start_adapters(driver)
     try:
+        if failed:
+            print(f"releasedeck: {failed}", file=err)
+            return exitcodes.UNREACHABLE
+        wallboard = bool(getattr(args, "wallboard", False))
+        app = ReleaseApp(driver, read_only=bool(getattr(args, "read_only", False)) or wallboard,
+                         wallboard=wallboard, refresh=float(getattr(args, "refresh", 1.0) or 1.0))
         await app.run_async()
+        phase = driver.engine.state.phase
+        outcome = exitcodes.PROMOTED if phase is Phase.SUCCEEDED or driver.engine.observe \
+            else exitcodes.ROLLED_BACK
+        return app.return_code or outcome
     finally:
-        await wired.alerts.close(2.0)
-        for closer in wired.closers:
-            with contextlib.suppress(Exception):
-                await closer.close()
-        await wired.driver.close()
-    return outcome_code(wired.driver)
+        await wired.alerts.close(5.0)
+        await _close_all(wired.closers)
+        await driver.close()

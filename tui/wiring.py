@@ -2,8 +2,8 @@
 
 Imports are lazy, so a machine without the docker or kubernetes libraries can still run a local
 release, and a missing adapter is one clear line ("... is not available: ...") instead of an
-ImportError at start-up. Each adapter class is built with `from_spec(spec)` when it has one,
-`for_release(spec)` when it has that, else `Class(spec)`.
+ImportError at start-up. Each adapter class is built with `from_spec(spec)` or
+`for_release(spec)` when it has one, else `Class(spec)`.
 """
 
 from __future__ import annotations
@@ -29,6 +29,7 @@ ROUTERS: dict[str, tuple[str, str] | None] = {
 SOURCES: dict[str, tuple[str, str]] = {
     "scrape": ("collectors.scrape_source", "ScrapeSource"),
     "prometheus": ("collectors.prometheus_source", "PrometheusSource"),
+    "haproxy": ("collectors.haproxy_stats", "HAProxyMetricSource"),
 }
 
 
@@ -60,10 +61,9 @@ def build_adapters(spec: ReleaseSpec) -> tuple[Platform, TrafficRouter | None, M
     router_where = ROUTERS.get(spec.router.kind)
     router = None if router_where is None and spec.router.kind in ("platform", "none") \
         else _build("router", spec.router.kind, router_where, spec)
-    source = _build("metric source", spec.metrics.source, SOURCES.get(spec.metrics.source), spec)
-    return platform, router, source
+    return platform, router, build_source(spec)
 
 
 def build_source(spec: ReleaseSpec) -> MetricSource:
-    """Only the metric source (the demo brings its own platform and router)."""
+    """The metric source alone (the demo brings its own platform and router)."""
     return _build("metric source", spec.metrics.source, SOURCES.get(spec.metrics.source), spec)

@@ -93,6 +93,11 @@ class DemoService:
                                 ["service", "version", "code"], registry=self.registry)
         self.duration = Histogram("http_request_duration_seconds", "Time to handle one request.",
                                   ["service", "version"], buckets=BUCKETS, registry=self.registry)
+        # Both outcomes exist from the start at 0: Prometheus cannot rate a series' first
+        # sample, so an error series born with the first failure would hide that failure.
+        for code in ("200", "500"):
+            self.requests.labels(self.service, self.version, code)
+        self.duration.labels(self.service, self.version)
         self.rng = random.Random()
 
     @property

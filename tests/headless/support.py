@@ -105,13 +105,29 @@ class Source:
         return None
 
 
+class TickClock:
+    """A driver clock that moves a fixed step per reading, so a `timeout` means a number of
+    ticks, not a wall-clock race on a busy machine. Starts at the real time (sane timestamps)."""
+
+    def __init__(self, step: float = 0.005):
+        import time
+
+        self.now = time.time()
+        self.step = step
+
+    def __call__(self) -> float:
+        self.now += self.step
+        return self.now
+
+
 def run(spec: Any, platform: Platform, source: Source, tmp_path: Path, *, until: str = "done",
         timeout: float | None = 20.0, observe: bool = False, flush: float = 10.0,
-        fresh: bool = False) -> tuple[int, list[dict[str, Any]], str, Any]:
+        fresh: bool = False, ticking: bool = False) -> tuple[int, list[dict[str, Any]], str, Any]:
+    """A headless run; `ticking` uses TickClock, for tests whose end is a timeout."""
     out, err = io.StringIO(), io.StringIO()
     wired = wire(spec, (platform, None, source), observe=observe,
                  journal_path=str(tmp_path / "journal"), fresh=fresh, out=out, err=err,
-                 alert_backoff=0.01)
+                 alert_backoff=0.01, clock=TickClock() if ticking else None)
     try:
         code = asyncio.run(run_headless_async(
             wired.driver, until=until, timeout=timeout, out=out, err=err, observe=observe,

@@ -73,6 +73,15 @@ def test_fault_rolls_back_exits_1_and_alertmanager_shows_the_critical_alert(
     assert [c for c in platform.calls if c[0] == "set_weights"][-1][1] == {"v1": 100, "v2": 0}
 
 
+def test_stdout_sink_lines_keep_the_event_schema_in_headless_output(tmp_path):
+    spec = make_spec(alert=[{"kind": "stdout", "min_severity": "info"}])
+    code, events, _, _ = run(spec, Platform(), Source(bad=True), tmp_path)
+    assert code == exitcodes.ROLLED_BACK
+    notes = [e for e in events if e["event"] == "notification"]
+    assert {"ReleaseGateFailing", "ReleaseRolledBack"} <= {e["alertname"] for e in notes}
+    assert all({"ts", "release", "event"} <= e.keys() for e in events)
+
+
 def test_until_step_stops_successfully_at_that_step(tmp_path):
     platform = Platform()
     code, events, err, wired = run(make_spec(), platform, Source(), tmp_path, until="step:2")
@@ -91,7 +100,8 @@ def test_until_promoted_and_bad_until_is_a_usage_error(tmp_path):
 
 def test_timeout_before_promotion_exits_1(tmp_path):
     spec = make_spec(strategy={"hold": "1h"})
-    code, events, err, _ = run(spec, Platform(), Source(), tmp_path, timeout=0.3)
+    code, events, err, _ = run(spec, Platform(), Source(), tmp_path, timeout=0.3,
+                                   ticking=True)
     assert code == exitcodes.ROLLED_BACK
     assert "promoted" not in names(events) and "timed out before promotion" in err
     assert "holding: hold:" in err
@@ -101,7 +111,8 @@ def test_stale_metrics_never_promote_and_exit_3_past_the_rule(tmp_path, receiver
     spec = make_spec(alert=[{"kind": "webhook", "url": receiver.url, "stale_after": "100ms"}])
     source = Source()
     source.down = True
-    code, events, err, wired = run(spec, Platform(), source, tmp_path, timeout=20)
+    code, events, err, wired = run(spec, Platform(), source, tmp_path, timeout=20,
+                                   ticking=True)
     assert code == exitcodes.UNREACHABLE
     seen = names(events)
     assert "promoting" not in seen and "promoted" not in seen and "stale" in seen
@@ -115,7 +126,7 @@ def test_stale_metrics_never_promote_and_exit_3_past_the_rule(tmp_path, receiver
 def test_platform_errors_exit_3(tmp_path):
     platform = Platform()
     platform.failing = True
-    code, events, err, _ = run(make_spec(), platform, Source(), tmp_path)
+    code, events, err, _ = run(make_spec(), platform, Source(), tmp_path, ticking=True)
     assert code == exitcodes.UNREACHABLE and "platform test" in err
     assert "promoted" not in names(events)
 
@@ -140,7 +151,7 @@ def test_observe_takes_no_action_and_alerts(tmp_path, receiver):
     spec = make_spec(alert=[{"kind": "webhook", "url": receiver.url, "reminder": "100ms"}])
     platform = Platform()
     code, events, err, _wired = run(spec, platform, Source(bad=True), tmp_path, observe=True,
-                                    timeout=0.5)
+                                    timeout=0.5, ticking=True)
     assert platform.calls == []  # not one lever pulled
     seen = names(events)
     assert "gate" in seen and not {"started", "step", "rolling_back"} & set(seen)
@@ -154,7 +165,8 @@ def test_observe_takes_no_action_and_alerts(tmp_path, receiver):
 
 def test_observe_healthy_exits_0(tmp_path):
     platform = Platform()
-    code, _, err, _ = run(make_spec(), platform, Source(), tmp_path, observe=True, timeout=0.3)
+    code, _, err, _ = run(make_spec(), platform, Source(), tmp_path, observe=True, timeout=0.3,
+                         ticking=True)
     assert code == exitcodes.PROMOTED and platform.calls == [] and "observed" in err
 
 
@@ -244,3 +256,54 @@ def test_watch_command_headless_end_to_end_with_journal_next_to_spec(tmp_path):
     again = watch_command(args, out=io.StringIO(), err=io.StringIO(),
                           adapters=(Platform(), None, Source()))
     assert again == exitcodes.PROMOTED
+
+
+def test_adapters_with_start_are_started_and_a_failed_start_exits_3(tmp_path):
+    class Starting(Platform):
+        def __init__(self, fail: bool) -> None:
+            super().__init__()
+            self.fail = fail
+            self.started = 0
+
+        async def start(self) -> None:
+            self.started += 1
+            if self.fail:
+                raise OSError("address already in use")
+
+    ok = Starting(fail=False)
+    code, _, _, _ = run(make_spec(), ok, Source(), tmp_path)
+    assert code == exitcodes.PROMOTED and ok.started == 1
+    broken = Starting(fail=True)
+    code, events, err, _ = run(make_spec(), broken, Source(), tmp_path, fresh=True)
+    assert code == exitcodes.UNREACHABLE and events == [] and broken.calls == []
+    assert "could not start test: OSError: address already in use" in err
+
+
+def test_interactive_watch_with_an_adapter_that_cannot_start_exits_3(tmp_path):
+    class NoStart(Platform):
+        async def start(self) -> None:
+            raise ConnectionError("docker daemon not reachable")
+
+    path = tmp_path / "release.toml"
+    path.write_text(SPEC_TOML)
+    err = io.StringIO()
+    args = argparse.Namespace(spec=str(path), headless=False, observe=False, journal=None,
+                              fresh=False, record=None, read_only=False, wallboard=False,
+                              refresh=1.0)
+    code = watch_command(args, out=io.StringIO(), err=err, adapters=(NoStart(), None, Source()))
+    assert code == exitcodes.UNREACHABLE
+    assert "could not start test: ConnectionError: docker daemon not reachable" in err.getvalue()
+
+
+def test_record_writes_a_trace_of_the_headless_run(tmp_path):
+    path = tmp_path / "release.toml"
+    path.write_text(SPEC_TOML)
+    trace = tmp_path / "trace.jsonl"
+    args = argparse.Namespace(spec=str(path), headless=True, observe=False, until="done",
+                              timeout=20.0, journal=None, fresh=False, record=str(trace),
+                              read_only=False)
+    code = watch_command(args, out=io.StringIO(), err=io.StringIO(),
+                         adapters=(Platform(), None, Source()))
+    assert code == exitcodes.PROMOTED
+    lines = [json.loads(line) for line in trace.read_text().splitlines()]
+    assert any(line.get("event") == "promoted" for line in lines)

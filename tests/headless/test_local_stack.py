@@ -1,5 +1,5 @@
 """Headless runs over the REAL local stack: demo service processes, the built-in router and a
-load generator; metrics scraped from the instances. A fault exits 1 (and Alertmanager shows the
+load generator; metrics from the real scrape source. A fault exits 1 (and Alertmanager shows the
 critical alert); a healthy candidate exits 0."""
 
 from __future__ import annotations
@@ -14,11 +14,11 @@ import pytest
 
 from collectors.local.stack import LocalStack
 from tests.headless.conftest import am_alerts
-from tests.headless.scrape import ScrapeErrors
 from tests.headless.support import make_spec
 from tui import exitcodes
 from tui.headless import run_headless_async
 from tui.watch import wire
+from tui.wiring import build_source
 
 
 def local_spec(**sections: Any) -> Any:
@@ -40,7 +40,7 @@ def run_on_stack(spec: Any, tmp_path: Path, *, fault: float | None = None
         async with LocalStack(spec, rate=60, load_duration=120, sync_interval=0.2) as stack:
             if fault is not None:
                 assert await stack.inject_fault(error_ratio=fault) == 1
-            wired = wire(spec, (stack.platform, stack.router, ScrapeErrors(2.0)),
+            wired = wire(spec, (stack.platform, stack.router, build_source(spec)),
                          journal_path=str(tmp_path / "journal"), out=out, err=err,
                          alert_backoff=0.05)
             try:

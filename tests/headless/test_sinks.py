@@ -107,7 +107,10 @@ def test_stdout_sink_writes_one_json_line_per_alert():
     stream = io.StringIO()
     asyncio.run(StdoutSink(stream=stream).send(an_alert()))
     [line] = stream.getvalue().splitlines()
-    assert json.loads(line)["alert"]["alertname"] == "ReleaseGateFailing"
+    body = json.loads(line)
+    assert (body["event"], body["release"], body["alertname"], body["status"]) == (
+        "notification", "checkout", "ReleaseGateFailing", "firing")
+    assert body["ts"].endswith("Z")
 
 
 # --------------------------------------------------------------------------- dispatcher

@@ -40,7 +40,8 @@ def test_failing_pre_rollout_hook_never_starts(tmp_path, receiver):
     receiver.status = 500
     platform = Platform()
     spec = make_spec(webhook=[hook("pre-rollout", receiver.url)])
-    code, events, err, wired = run(spec, platform, Source(), tmp_path, timeout=0.3)
+    code, events, err, wired = run(spec, platform, Source(), tmp_path, timeout=0.3,
+                                   ticking=True)
     assert code == exitcodes.ROLLED_BACK and "timed out before promotion" in err
     assert "not started" in err and "started" not in names(events) and platform.calls == []
     assert wired.driver.state.rollout.phase is Phase.PENDING
@@ -51,7 +52,8 @@ def test_failing_pre_rollout_hook_never_starts(tmp_path, receiver):
 
 def test_unreachable_confirm_promotion_holds_the_last_step(tmp_path, dead_url):
     spec = make_spec(webhook=[hook("confirm-promotion", dead_url)])
-    code, events, _err, wired = run(spec, Platform(), Source(), tmp_path, timeout=0.5)
+    code, events, _err, wired = run(spec, Platform(), Source(), tmp_path, timeout=0.5,
+                                    ticking=True)
     assert code == exitcodes.ROLLED_BACK
     seen = names(events)
     assert "promoting" not in seen and seen.count("step") == 2  # reached the last step, held
@@ -65,7 +67,8 @@ def test_slow_rollout_hook_times_out_and_holds_the_step(tmp_path, receiver):
     # the hook's timeout is spent inside the tick, so keep it well under stale_after
     spec = make_spec(webhook=[hook("rollout", receiver.url, timeout="100ms")],
                      metrics={"stale_after": "2s"})
-    code, events, _, wired = run(spec, Platform(), Source(), tmp_path, timeout=0.6)
+    code, events, _, wired = run(spec, Platform(), Source(), tmp_path, timeout=0.6,
+                                  ticking=True)
     receiver.slow.set()
     assert code == exitcodes.ROLLED_BACK
     assert wired.driver.state.rollout.step == 0 and "step" not in names(events)

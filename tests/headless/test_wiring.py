@@ -68,3 +68,27 @@ def test_cli_bad_until_exits_2_before_starting_anything(tmp_path):
     result = cli("watch", str(spec), "--headless", "--until", "step:7", cwd=tmp_path)
     assert result.returncode == 2 and "step must be a number from 1 to 2" in result.stderr
     assert not (tmp_path / ".release.releasedeck.journal").exists()
+
+
+def test_every_named_adapter_class_exists():
+    """The tables point at real classes (import only; nothing is started)."""
+    import importlib
+
+    for table in (wiring.PLATFORMS, wiring.ROUTERS, wiring.SOURCES):
+        for kind, where in table.items():
+            if where is None:
+                continue
+            module, name = where
+            try:
+                loaded = importlib.import_module(module)
+            except ImportError as exc:  # an optional client library missing on this machine
+                pytest.skip(f"{kind}: {exc}")
+            assert hasattr(loaded, name), f"{module}.{name}"
+
+
+def test_build_source_uses_the_spec(tmp_path):
+    source = wiring.build_source(make_spec())
+    assert source.name == "scrape"
+    import asyncio
+
+    asyncio.run(source.close())

@@ -258,3 +258,35 @@ def test_quantile_stays_within_the_bounds(buckets, extra, q):
         # monotone in q
         higher = histogram_quantile(min(1.0, q + 0.1), cumulative)
         assert higher is None or higher >= got - 1e-12
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.lists(st.tuples(st.floats(0, 50), st.floats(0, 50), st.booleans(), st.booleans()),
+                min_size=2, max_size=30),
+       st.floats(0.5, 1.5), st.floats(0.1, 0.9))
+def test_sample_latency_equals_quantile_of_per_bucket_increases(steps, interval, phase):
+    """The one-pass bucket path of sample_from_counters is increase() per bucket, resets and
+    scrapes missing a bucket included."""
+    series, fast, slow = [], 0.0, 0.0
+    for k, (add_fast, add_slow, reset, drop_label) in enumerate(steps):
+        if reset and k:
+            fast = slow = 0.0
+        fast, slow = fast + add_fast, slow + add_fast + add_slow
+        buckets = {"0.1": fast, "+Inf": slow}
+        if drop_label and 0 < k < len(steps) - 1:
+            del buckets["0.1"]
+        series.append(RawCounters("v2", 100 + k * interval, slow, 0.0, buckets))
+    now = series[-1].at + phase * interval
+    window = now - series[0].at + phase * interval
+    sample = sample_from_counters("v2", series, now, window)
+    per_bucket = {}
+    for label, bound in (("0.1", 0.1), ("+Inf", INF)):
+        points = [(c.at, c.latency_buckets[label]) for c in series if label in c.latency_buckets]
+        increase = counter_increase(points, now - window, now)
+        if increase is not None:
+            per_bucket[bound] = increase
+    requests = counter_increase([(c.at, c.requests_total) for c in series], now - window, now)
+    assert sample.requests == pytest.approx(requests)
+    for q, got in ((0.5, sample.latency_p50), (0.99, sample.latency_p99)):
+        expected = histogram_quantile(q, per_bucket) if requests else None
+        assert got == pytest.approx(expected, abs=1e-9) if expected is not None else got is None

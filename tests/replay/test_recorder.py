@@ -23,7 +23,8 @@ ROOT = Path(__file__).resolve().parents[2]
 def _summary(path: Path) -> tuple[int, dict]:
     out, err = io.StringIO(), io.StringIO()
     code = run_replay(SPEC, str(path), summary=True, out=out, err=err)
-    assert err.getvalue() == ""
+    assert err.getvalue().startswith("releasedeck: checkout v1→v2 ")
+    assert len(err.getvalue().splitlines()) == 1
     return code, json.loads(out.getvalue().splitlines()[-1])
 
 
@@ -40,6 +41,8 @@ def test_a_recording_replays_to_the_same_decisions(tmp_path: Path):
     lines = [json.loads(line) for line in recorded.read_text().splitlines()]
     counters = [line for line in lines if "kind" not in line]
     events = [line for line in lines if line.get("kind") == "event"]
+    ticks = [line for line in lines if line.get("kind") == "tick"]
+    assert len(ticks) == 37 and all("error" not in t for t in ticks)
     assert len(counters) == 2 * 37  # both versions, collections 0..36: fails 34, rolls back 35,
     # scaled down (finished) 36
     assert {c["service"] for c in counters} == {"checkout"}

@@ -36,7 +36,9 @@ def times(body: dict, event: str) -> list[float]:
 
 def test_healthy_trace_promotes(tmp_path: Path):
     code, events, body, err = replay(write_trace(tmp_path / "t.jsonl", HEALTHY, 120))
-    assert (code, err) == (0, "")
+    assert code == 0
+    assert err.splitlines() == ["releasedeck: checkout v1→v2 promoted after 61.0s; "
+                                "at step 3/3, weight 100%"]
     assert body is not None
     assert [(d["event"], d["t"]) for d in body["decisions"]] == [
         ("started", 0.0), ("step", 20.0), ("step", 40.0), ("promoting", 60.0),
@@ -121,7 +123,7 @@ def test_gap_goes_stale_and_is_not_bridged(tmp_path: Path):
     code, events, body, err = replay(write_trace(tmp_path / "t.jsonl", gapped, 120))
     assert code == 0, err
     assert body is not None
-    assert body["trace"]["gap_ticks"] == 10
+    assert body["trace"]["failed_ticks"] == 10
     stale = [e for e in events if e["event"] == "stale"]
     fresh = [e for e in events if e["event"] == "fresh"]
     assert [e["ts"] for e in stale] == ["2027-01-15T08:00:35.000Z"]
@@ -145,14 +147,18 @@ def test_candidate_gone_stale_holds_and_the_trace_ends_incomplete(tmp_path: Path
     gone = [HEALTHY[0], Behaviour("v2", rps=10, stop=30)]
     code, events, body, err = replay(write_trace(tmp_path / "t.jsonl", gone, 120))
     assert code == 1
-    assert "trace ended in phase progressing at step 2/3 (50%), 120.0s into the trace" in err
+    assert err.startswith("releasedeck: checkout v1→v2 trace ended in phase progressing before "
+                          "the release finished after 120.0s; at step 2/3, weight 50%; holding:")
     assert body is not None
     assert (body["outcome"], body["phase"], body["step"]) == ("incomplete", "progressing", 1)
-    assert body["ended"].startswith("trace ended in phase progressing")
+    assert body["ended"] == ("trace ended in phase progressing at step 2/3 (50%), 120.0s into "
+                             "the trace: release not finished")
     unknown = [e for e in events if e["event"] == "gate" and e["evidence"][0]["status"]
                == "unknown"]
-    # its last sample (29) is older than 5s at 35
-    assert {e["ts"] for e in unknown} == {"2027-01-15T08:00:35.000Z"}
+    # Its last line is at 29: at 33 the 5s window (28, 33] holds one scrape, too few for a
+    # rate (Prometheus gives nothing either); from 35 it is stale and gets no sample at all.
+    assert {e["ts"] for e in unknown} == {"2027-01-15T08:00:33.000Z"}
+    assert "only 0 requests" in unknown[0]["reason"]
     assert times(body, "step") == [20.0]
 
 
@@ -166,10 +172,11 @@ def test_bad_lines_are_reported_and_the_replay_goes_on(tmp_path: Path):
     path.write_text("\n".join(lines) + "\n", encoding="utf-8")
     code, _, body, err = replay(path)
     assert code == 0
-    assert err.splitlines() == [
+    assert err.splitlines()[:-1] == [
         f"{path}:4: bad trace line: not JSON (Expecting property name enclosed in double quotes)",
         f"{path}:11: bad trace line: requests_total must be a number, got 'many'",
     ]
+    assert err.splitlines()[-1].startswith("releasedeck: checkout v1→v2 promoted")
     assert body is not None
     assert body["trace"]["bad_lines"] == 2
     assert body["trace"]["other_lines"] == 242  # the interleaved event lines
@@ -214,3 +221,40 @@ def test_without_summary_only_events_are_printed(tmp_path: Path):
     assert code == 0 and body is None
     assert events[-1]["event"] in ("promoted", "action_done")
     assert all("outcome" not in e for e in events)
+
+
+def _with_ticks(lines: list[str], until: float, errors_from: float) -> list[str]:
+    """Add a tick line per second up to `until`; ticks from `errors_from` on failed."""
+    from strategies.trace import tick_line
+
+    t0 = 1_800_000_000.0
+    ticks = [tick_line(t0 + k, "checkout", "scrape: none of 2 instances answered"
+                       if k >= errors_from else None) for k in range(int(until) + 1)]
+    return ticks + lines
+
+
+def test_metrics_unreachable_too_long_exits_3_like_headless(tmp_path: Path):
+    # Counters stop at 30 but the live run kept ticking (and failing) until 80: stale from
+    # 35 (> 5s), unreachable for more than 3 x stale_after = 15s at 51: headless gives up.
+    lines = _with_ticks(trace_lines([Behaviour(b.version, rps=b.rps, stop=30) for b in HEALTHY],
+                                    120), 80, 30)
+    path = tmp_path / "t.jsonl"
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    code, events, body, err = replay(path)
+    assert code == 3
+    assert "unreachable for 16.0s (> 3× stale_after 5s) in the trace" in err
+    assert body is not None
+    assert (body["outcome"], body["trace"]["replayed"]) == ("unreachable", 51.0)
+    assert body["trace"]["tick_lines"] == 81 and body["trace"]["failed_ticks"] == 22
+    assert body["ended"].startswith("replay stopped in phase progressing at step 2/3")
+    assert [e["ts"] for e in events if e["event"] == "stale"] == ["2027-01-15T08:00:35.000Z"]
+
+
+def test_trace_ending_while_stale_exits_3(tmp_path: Path):
+    lines = _with_ticks(trace_lines([Behaviour(b.version, rps=b.rps, stop=30) for b in HEALTHY],
+                                    120), 42, 30)
+    path = tmp_path / "t.jsonl"
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    code, _, body, err = replay(path)
+    assert code == 3 and "trace ended while unreachable for 7.0s" in err
+    assert body is not None and body["outcome"] == "unreachable"

@@ -106,3 +106,55 @@ def test_grouping_tolerates_scrape_jitter_and_splits_on_repeats():
     assert [sorted(g.records) for g in groups] == [["v1", "v2"], ["v1", "v2"], ["v1"], ["v1"],
                                                    ["v2"]]
     assert [g.at for g in groups] == [100.03, 101.002, 102.0, 102.1, 105.0]
+
+
+def test_tick_lines_are_read_and_merged_into_the_timeline():
+    from collectors.trace import timeline
+    from strategies.trace import TraceTick, tick_line
+
+    lines = [tick_line(99.0, "checkout", "scrape: no instances known yet"),
+             tick_line(100.0, "checkout"), counters_line(RawCounters("v1", 100.0, 1.0, 0.0)),
+             tick_line(101.2, "checkout", "timed out"),
+             tick_line(102.4, "checkout"), counters_line(RawCounters("v1", 102.4, 2.0, 0.0))]
+    read = parse_lines(lines)
+    assert read.ticks[0] == TraceTick(99.0, "checkout", "scrape: no instances known yet")
+    assert [t.at for t in read.ticks] == [99.0, 100.0, 101.2, 102.4]
+    groups = group_collections(read.records, 1.0)
+    ticks = timeline(groups, [t.at for t in read.ticks], 1.0)
+    assert [(at, c is not None) for at, c in ticks] == [(99.0, False), (100.0, True),
+                                                         (101.2, False), (102.4, True)]
+
+
+def test_without_tick_lines_only_real_gaps_get_failed_ticks():
+    from collectors.trace import timeline
+
+    groups = group_collections([_rec("v1", t) for t in (0.0, 1.6, 3.2, 7.0)], 1.0)
+    ticks = timeline(groups, [], 1.0)
+    # 1.6s apart is a slow live loop, not a missed collection; 3.8s is a gap
+    assert [(at, c is not None) for at, c in ticks] == [
+        (0.0, True), (1.6, True), (3.2, True), (4.2, False), (5.2, False), (6.2, False),
+        (7.0, True)]
+
+
+def test_trace_source_gives_window_samples_until_stale():
+    import asyncio
+
+    from collectors.trace import Collection, TraceMetricSource
+    from tests.replay.test_replay import SPEC
+
+    source = TraceMetricSource(SPEC)
+    assert SPEC.metrics.window == SPEC.metrics.stale_after == 5.0
+    for t in range(4):
+        source.feed(Collection(float(t), {"v1": _rec("v1", float(t)),
+                                          "v2": _rec("v2", float(t))}))
+        asyncio.run(source.collect(SPEC.versions, None, float(t)))
+    seen = {}
+    for t in range(4, 10):  # v2 is gone
+        source.feed(Collection(float(t), {"v1": _rec("v1", float(t))}))
+        seen[t] = asyncio.run(source.collect(SPEC.versions, None, float(t))).samples
+    assert all("v1" in samples for samples in seen.values())
+    assert [t for t, samples in seen.items() if "v2" in samples] == [4, 5, 6, 7, 8]
+    assert seen[4]["v2"].requests == 0.0  # flat counter: 1.0 at 0..3
+    assert seen[8]["v2"].requests is None  # window (3, 8] holds one scrape
+    source.feed(None)
+    assert asyncio.run(source.collect(SPEC.versions, None, 10.0)).error

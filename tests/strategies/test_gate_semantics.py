@@ -62,8 +62,12 @@ def test_max_ratio_is_relative_to_the_baseline_at_the_same_time() -> None:
 
 def test_max_ratio_on_an_error_free_baseline_uses_a_floor() -> None:
     g = gate(max_ratio=2.0)
-    assert verdict(g, cand={"error_ratio": 0.002}, base={"error_ratio": 0.0}).status is GateStatus.PASS
-    assert verdict(g, cand={"error_ratio": 0.003}, base={"error_ratio": 0.0}).status is GateStatus.FAIL
+    # at a volume where the error counts are far beyond noise, the floor alone decides
+    big = {"requests": 1_000_000.0}
+    assert verdict(g, cand={"error_ratio": 0.002, **big},
+                   base={"error_ratio": 0.0, **big}).status is GateStatus.PASS
+    assert verdict(g, cand={"error_ratio": 0.003, **big},
+                   base={"error_ratio": 0.0, **big}).status is GateStatus.FAIL
 
 
 def test_failing_check_wins_over_passing_ones() -> None:

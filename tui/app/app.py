@@ -40,7 +40,7 @@ class ReleaseApp(App[int]):
 
     CSS_PATH = str(Path(__file__).resolve().parent.parent / "app.tcss")
     TITLE = "releasedeck"
-    HORIZONTAL_BREAKPOINTS = [(0, "-narrow"), (120, "-wide")]
+    HORIZONTAL_BREAKPOINTS = [(0, "-narrow"), (140, "-wide")]
     BINDINGS = [
         Binding("question_mark", "help", "Help", key_display="?"),
         Binding("colon", "command_palette", "Commands", key_display=":"),
@@ -69,9 +69,9 @@ class ReleaseApp(App[int]):
         self.main: StateScreen = WallboardScreen() if wallboard else DashboardScreen()
         if not self.read_only:
             for key, action, label, _display, _help in OPERATOR_KEYS:
-                self._bindings.bind(key, action, label)
+                self.bind(key, action, description=label)
             for key, (label, _callback) in self.extra_actions.items():
-                self._bindings.bind(key, f"extra('{key}')", label)
+                self.bind(key, f"extra('{key}')", description=label)
 
     # ------------------------------------------------------------------ lifecycle
 

@@ -19,6 +19,7 @@ import tempfile
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import docker
 import pytest
@@ -39,10 +40,17 @@ def dockerd() -> Iterator[str]:
         pytest.skip("dockerd not installed (Debian package docker.io)")
     tmp = Path(tempfile.mkdtemp(prefix="rd-dockerd-"))
     sock = tmp / "docker.sock"
+    tls_args: list[str] = []
+    certs = _make_certs(tmp / "certs")
+    if certs is not None:  # also a TLS endpoint on 127.0.0.1, as a remote engine would be
+        TLS_ENDPOINT.update(url=f"tcp://127.0.0.1:{free_port()}", certs=certs)
+        tls_args = ["--host", TLS_ENDPOINT["url"], "--tlsverify",
+                    "--tlscacert", str(certs / "ca.pem"), "--tlscert", str(certs / "server.pem"),
+                    "--tlskey", str(certs / "server-key.pem")]
     log = open(tmp / "dockerd.log", "wb")  # noqa: SIM115 - closed in the finally below
     proc = subprocess.Popen(
         [binary, "--data-root", str(tmp / "data"), "--exec-root", str(tmp / "exec"),
-         "--pidfile", str(tmp / "dockerd.pid"), "--host", f"unix://{sock}",
+         "--pidfile", str(tmp / "dockerd.pid"), "--host", f"unix://{sock}", *tls_args,
          "--bridge=none", "--iptables=false", "--ip-forward=false", "--ip-masq=false",
          "--userland-proxy=false"],
         stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
@@ -73,6 +81,7 @@ def dockerd() -> Iterator[str]:
             proc.kill()
             proc.wait(timeout=10)
         log.close()
+        TLS_ENDPOINT.clear()
         _unmount_under(tmp)
         shutil.rmtree(tmp, ignore_errors=True)
         assert not tmp.exists(), f"could not remove dockerd's temp dir {tmp}"
@@ -86,6 +95,40 @@ def _unmount_under(tmp: Path) -> None:
         points = [line.split()[1] for line in fh if line.split()[1].startswith(prefix)]
     for point in sorted(points, key=len, reverse=True):
         subprocess.run(["umount", "-l", point], check=False, capture_output=True, timeout=10)
+
+
+TLS_ENDPOINT: dict[str, Any] = {}
+"""Filled by the dockerd fixture when openssl could make certificates: url and certs dir."""
+
+
+def _make_certs(where: Path) -> Path | None:
+    """A throw-away CA, a server cert for 127.0.0.1 and a client cert (openssl CLI)."""
+    openssl = shutil.which("openssl")
+    if openssl is None:
+        return None
+    where.mkdir(parents=True)
+
+    def run(*args: str) -> None:
+        subprocess.run([openssl, *args], cwd=where, check=True, capture_output=True, timeout=30)
+
+    run("req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj", "/CN=test-ca",
+        "-keyout", "ca-key.pem", "-out", "ca.pem")
+    (where / "server.ext").write_text("subjectAltName=IP:127.0.0.1\nextendedKeyUsage=serverAuth\n")
+    (where / "client.ext").write_text("extendedKeyUsage=clientAuth\n")
+    for name, subject in (("server", "/CN=127.0.0.1"), ("client", "/CN=releasedeck")):
+        run("req", "-newkey", "rsa:2048", "-nodes", "-subj", subject,
+            "-keyout", f"{name}-key.pem", "-out", f"{name}.csr")
+        run("x509", "-req", "-in", f"{name}.csr", "-CA", "ca.pem", "-CAkey", "ca-key.pem",
+            "-CAcreateserial", "-days", "1", "-extfile", f"{name}.ext", "-out", f"{name}.pem")
+    return where
+
+
+@pytest.fixture(scope="session")
+def dockerd_tls(dockerd: str) -> dict[str, Any]:
+    """The same engine over tcp://127.0.0.1 with mutual TLS: url and certs directory."""
+    if not TLS_ENDPOINT:
+        pytest.skip("openssl not installed: no certificates for the TLS endpoint")
+    return dict(TLS_ENDPOINT)
 
 
 def _remove_all(url: str) -> None:

@@ -55,7 +55,8 @@ defaults
     timeout connect 1s
     timeout client 5s
     timeout server 5s
-    retries 0
+    retries 3
+    option redispatch 1
 frontend web
     bind 127.0.0.1:{port}
     default_backend {backend}
@@ -153,8 +154,8 @@ def version_servers(names: list[str]) -> Iterator[dict[str, int]]:
 
 class Load:
     """Background traffic through a URL from a few threads, bounded in time; counts answers by
-    code and by the version that served them. Several clients because a keep-alive request to
-    the demo service costs ~40 ms here (small writes meet delayed ACKs), so one client is slow."""
+    code and by the version that served them. Several clients keep a steady rate even when one
+    request is slow (a container starting, a retry through HAProxy)."""
 
     def __init__(self, url: str, *, workers: int = 8, pause: float = 0.004, limit: float = 60.0):
         self.url = url

@@ -3,6 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import os
+import re
+import shutil
+import subprocess
+import sys
 import uuid
 from pathlib import Path
 
@@ -18,7 +23,9 @@ from collectors.docker_platform import (
     explain,
     parse_selector,
 )
+from collectors.local.net import free_port
 from strategies.spec import SpecError, parse_spec
+from tests.collectors.docker.conftest import ROOT
 from tests.collectors.docker.helpers import async_wait_until
 
 pytestmark = pytest.mark.docker
@@ -267,3 +274,118 @@ def test_cleanup_finds_everything_releasedeck_started(dockerd, docker_client,
     assert asyncio.run(platform.cleanup()) == 3
     assert docker_client.containers.list(all=True, filters={"label": f"app={service}"}) == []
     asyncio.run(platform.close())
+
+
+def test_per_version_base_ports_are_fixed_slots(dockerd, busybox_image) -> None:
+    """Instance n of a version always listens on base + n - 1 (what a static HAProxy config
+    names), also right after a restart when the old port still has TIME_WAIT connections."""
+
+    service = _service()
+    bases = {"v1": free_port(), "v2": free_port()}
+    platform = _platform(dockerd, busybox_image, service, base_port=bases)
+
+    async def ports(version: str) -> list[str]:
+        snap = await platform.snapshot([version], 1.0)
+        return [i.address for i in snap.versions[version].instances]
+
+    async def scenario() -> None:
+        await platform.scale("v1", 2)
+        assert await ports("v1") == [f"127.0.0.1:{bases['v1']}", f"127.0.0.1:{bases['v1'] + 1}"]
+        with httpx.Client(timeout=2) as client:  # busybox httpd closes: TIME_WAIT on its port
+            for _ in range(5):
+                assert client.get(f"http://127.0.0.1:{bases['v1']}/").text.strip() == "v1-1"
+        await platform.scale("v1", 0)
+        await platform.scale("v1", 1)
+        assert await ports("v1") == [f"127.0.0.1:{bases['v1']}"]
+        with pytest.raises(DockerPlatformError, match=r"no port for v3: add it to \[platform\] base_port"):
+            await platform.scale("v3", 1)
+
+    try:
+        asyncio.run(scenario())
+    finally:
+        asyncio.run(platform.cleanup())
+        asyncio.run(platform.close())
+
+
+def test_remote_engine_over_tcp_with_mutual_tls(dockerd_tls, busybox_image) -> None:
+    """The engine as a remote one: tcp:// with client certificates, as the docker SDK does it."""
+    certs = dockerd_tls["certs"]
+    service = _service()
+    tls = {"ca_cert": str(certs / "ca.pem"), "client_cert": str(certs / "client.pem"),
+           "client_key": str(certs / "client-key.pem")}
+    platform = DockerPlatform(service, selector=f"app={service}", host=dockerd_tls["url"], tls=tls,
+                              template=Template(image=busybox_image, command=("sleep", "60"),
+                                                init=True, base_port=free_port()))
+    stranger = DockerPlatform(service, host=dockerd_tls["url"],  # no client certificate
+                              tls={"ca_cert": str(certs / "ca.pem")})
+
+    async def scenario() -> None:
+        await platform.scale("v1", 1)
+        snap = await platform.snapshot(["v1"], 1.0)
+        assert snap.error is None and snap.versions["v1"].ready == 1
+        assert snap.versions["v1"].instances[0].address.startswith("127.0.0.1:")
+        refused = await stranger.snapshot(["v1"], 1.0)
+        assert re.fullmatch(  # the alert's wording depends on the OpenSSL/TLS version
+            f"listing containers: TLS handshake with the Docker engine at {dockerd_tls['url']} "
+            r"failed \([a-z0-9 ]+\): check \[platform\] tls ca_cert, client_cert and client_key",
+            refused.error or ""), refused.error
+
+    try:
+        asyncio.run(scenario())
+    finally:
+        asyncio.run(platform.cleanup())
+        asyncio.run(platform.close())
+        asyncio.run(stranger.close())
+
+
+def test_permission_denied_on_the_socket_is_named(dockerd) -> None:
+    """A user outside the docker group gets one clear line, not a urllib3 traceback."""
+    setpriv, python = shutil.which("setpriv"), "/usr/bin/python3"
+    if os.geteuid() != 0 or setpriv is None or not os.access(python, os.X_OK):
+        pytest.skip("needs root, setpriv and /usr/bin/python3 to try the socket as 'nobody'")
+    paths = [str(ROOT), *(p for p in sys.path if p.endswith("site-packages"))]
+    script = (
+        f"import sys, asyncio; sys.path[:0] = {paths!r}\n"
+        "from collectors.docker_platform import DockerPlatform\n"
+        f"print(asyncio.run(DockerPlatform('x', host={dockerd!r}).snapshot(['v1'], 0)).error)\n")
+    done = subprocess.run([setpriv, "--reuid=65534", "--regid=65534", "--clear-groups", python,
+                           "-c", script], capture_output=True, text=True, timeout=60, cwd="/")
+    assert done.returncode == 0, done.stderr[-500:]
+    assert done.stdout.strip() == (
+        f"listing containers: permission denied on the Docker socket {dockerd} (join the "
+        "'docker' group, or point [platform] host / DOCKER_HOST elsewhere)")
+
+
+def test_docker_tool_scales_reports_and_cleans_up(dockerd, busybox_image, tmp_path: Path,
+                                                  capsys) -> None:
+    from collectors.docker_tool import main
+
+    service = _service()
+    spec = tmp_path / "release.toml"
+    spec.write_text(f"""
+[release]
+service = "{service}"
+baseline = "v1"
+candidate = "v2"
+[platform]
+kind = "docker"
+selector = "app={service}"
+host = "{dockerd}"
+image = "{busybox_image}"
+command = ["sleep", "60"]
+init = true
+[router]
+kind = "none"
+[strategy]
+kind = "canary"
+steps = [50, 100]
+""")
+    assert main([str(spec), "scale", "v1", "2"]) == 0
+    assert main([str(spec), "status"]) == 0
+    out = capsys.readouterr().out
+    assert f"v1: 2/2 ready {busybox_image}" in out and "v2: 0/0 ready" in out
+    assert main([str(spec), "cleanup"]) == 0
+    assert "removed 2 container(s)" in capsys.readouterr().out
+    spec.write_text(spec.read_text().replace(f'host = "{dockerd}"', 'host = "unix:///nonexistent.sock"'))
+    assert main([str(spec), "status"]) == 1
+    assert capsys.readouterr().err.startswith("error: listing containers: Docker engine not found")

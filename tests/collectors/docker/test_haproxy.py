@@ -11,6 +11,7 @@ import pytest
 
 from collectors.haproxy import HAProxyError, HAProxyRouter, parse_stat, server_weights
 from collectors.haproxy_stats import HAProxyMetricSource, HAProxyStats
+from strategies.model import Instance, PlatformSnapshot, VersionStatus
 from strategies.spec import parse_spec
 from tests.collectors.docker.helpers import version_servers
 
@@ -131,13 +132,39 @@ def test_router_and_stats_from_spec() -> None:
         "platform": {"kind": "docker", "selector": "app=checkout"},
         "router": {"kind": "haproxy", "socket": "127.0.0.1:9999", "backend": "web",
                    "servers": {"v1": ["v1a", "v1b"], "v2": "v2a"},
-                   "stats_url": "http://127.0.0.1:8404/metrics"},
+                   "stats_url": "http://127.0.0.1:8404/metrics", "sync": True},
         "metrics": {"source": "haproxy"},
         "strategy": {"kind": "canary", "steps": [10, 100]},
     })
     router = HAProxyRouter.from_spec(spec)
     assert router.backend == "web" and router.servers == {"v1": ("v1a", "v1b"), "v2": ("v2a",)}
-    assert router.api._target() == ("127.0.0.1", 9999)
+    assert router.api._target() == ("127.0.0.1", 9999) and router.sync
     stats = HAProxyStats.from_spec(spec)
     assert stats.url.endswith("/metrics") and stats.versions == ("v1", "v2")
     asyncio.run(stats.close())
+
+
+def test_sync_points_server_slots_at_the_instances(haproxy_factory) -> None:
+    """`[router] sync = true`: instances on ports chosen at start-up still get traffic."""
+    with version_servers(["v1", "v2"]) as ports:
+        proxy = haproxy_factory({"v1a": ("127.0.0.1", 1, 128), "v2a": ("127.0.0.1", 1, 128)},
+                                check=False)
+        snapshot = PlatformSnapshot(at=1.0, versions={
+            v: VersionStatus(v, (Instance(f"{v}-1", v, True, f"127.0.0.1:{ports[v]}"),))
+            for v in ("v1", "v2")})
+
+        async def scenario() -> None:
+            off = HAProxyRouter(proxy.socket, "checkout", SERVERS)
+            await off.sync_backends(snapshot)  # not asked to: leaves the config alone
+            assert {r.addr for r in await off.stats()} == {"127.0.0.1:1"}
+            router = HAProxyRouter(proxy.socket, "checkout", SERVERS, sync=True)
+            await router.sync_backends(snapshot)
+            await router.sync_backends(snapshot)  # idempotent: nothing left to change
+            assert {r.server: r.addr for r in await router.stats()} == {
+                "v1a": f"127.0.0.1:{ports['v1']}", "v2a": f"127.0.0.1:{ports['v2']}"}
+            assert _split(proxy.url, 20) == {"v1": 10, "v2": 10}
+            wrong = HAProxyRouter(proxy.socket, "checkout", {"v1": ["nope"]}, sync=True)
+            with pytest.raises(HAProxyError, match="no server"):
+                await wrong.sync_backends(snapshot)
+
+        asyncio.run(scenario())

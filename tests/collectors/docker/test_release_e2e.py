@@ -17,7 +17,7 @@ import pytest
 
 from collectors.docker_platform import DockerPlatform
 from collectors.haproxy import HAProxyRouter
-from collectors.haproxy_stats import HAProxyMetricSource, HAProxyStats
+from collectors.haproxy_stats import HAProxyMetricSource
 from collectors.local.net import free_port
 from strategies.engine import Engine
 from strategies.model import Event, Phase, State
@@ -61,12 +61,13 @@ class Recorder:
         return out
 
 
-def _spec(dockerd: str, image: str, proxy: HAProxy, ports: dict[str, int], *, app: str,
-          hold: str, tmp: Path) -> ReleaseSpec:
+def _spec(dockerd: str, image: str, proxy: HAProxy, ports: dict[str, int],
+          servers: dict[str, list[str]], *, app: str, replicas: int, strategy: dict[str, Any],
+          tmp: Path) -> ReleaseSpec:
     return parse_spec({
         "release": {"service": "checkout", "baseline": "v1", "candidate": "v2"},
         "platform": {
-            "kind": "docker", "selector": f"app={app}", "replicas": 1, "host": dockerd,
+            "kind": "docker", "selector": f"app={app}", "replicas": replicas, "host": dockerd,
             "image": image, "command": demo_command(), "env": DEMO_ENV, "init": True,
             "volumes": python_volumes(), "base_port": ports, "ready_timeout": "20s",
             "healthcheck": {"test": ["CMD", "wget", "-q", "-O", "/dev/null",
@@ -74,42 +75,67 @@ def _spec(dockerd: str, image: str, proxy: HAProxy, ports: dict[str, int], *, ap
                             "interval": "200ms", "timeout": "1s", "retries": 1},
         },
         "router": {"kind": "haproxy", "socket": proxy.socket, "backend": "checkout",
-                   "servers": {"v1": ["v1a"], "v2": ["v2a"]}, "stats_url": proxy.stats_url},
+                   "servers": servers, "stats_url": proxy.stats_url},
         "metrics": {"source": "haproxy", "interval": "200ms", "window": "2s",
                     "stale_after": "3s", "timeout": "2s"},
-        "strategy": {"kind": "canary", "steps": [10, 50, 100], "hold": hold,
-                     "scale_down_delay": "1s"},
+        "strategy": {"scale_down_delay": "1s", **strategy},
         "gate": [{"name": "errors", "metric": "error_rate", "max": 0.05, "min_requests": 5,
                   "severity": "critical"}],
     }, str(tmp / "release.toml"))
 
 
+def _free_run(n: int) -> int:
+    """First of n consecutive free ports (instances of a version get base, base+1, ...)."""
+    for _ in range(50):
+        base = free_port()
+        if base + n < 65536 and all(_bindable(base + i) for i in range(n)):
+            return base
+    raise AssertionError(f"no {n} consecutive free ports")
+
+
+def _bindable(port: int) -> bool:
+    import socket
+
+    with socket.socket() as sock:
+        try:
+            sock.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+    return True
+
+
 @pytest.fixture
 def release(dockerd, busybox_image, haproxy_factory, tmp_path: Path) -> Iterator:
-    """HAProxy in front of two ports, v1 running in Docker as 'what runs today'."""
-    ports = {"v1": free_port(), "v2": free_port()}
-    proxy = haproxy_factory({"v1a": ("127.0.0.1", ports["v1"], 256),
-                             "v2a": ("127.0.0.1", ports["v2"], 0)})
+    """build(app, strategy, replicas): HAProxy with `replicas` server slots per version in
+    front of per-version port ranges, and v1 running in Docker as 'what runs today'."""
     platforms: list[DockerPlatform] = []
 
-    def build(app: str, hold: str) -> tuple[ReleaseSpec, DockerPlatform, HAProxyRouter,
-                                            HAProxyMetricSource]:
-        spec = _spec(dockerd, busybox_image, proxy, ports, app=app, hold=hold, tmp=tmp_path)
+    def build(app: str, strategy: dict[str, Any], replicas: int = 1) -> tuple[
+            HAProxy, ReleaseSpec, DockerPlatform, HAProxyRouter, HAProxyMetricSource]:
+        ports = {"v1": _free_run(replicas), "v2": _free_run(replicas)}
+        servers = {v: [f"{v}{chr(ord('a') + i)}" for i in range(replicas)] for v in ports}
+        proxy = haproxy_factory({name: ("127.0.0.1", ports[v] + i, 256 if v == "v1" else 0)
+                                 for v, names in servers.items()
+                                 for i, name in enumerate(names)})
+        spec = _spec(dockerd, busybox_image, proxy, ports, servers, app=app, replicas=replicas,
+                     strategy=strategy, tmp=tmp_path)
         platform = DockerPlatform.from_spec(spec)
         platforms.append(platform)
-        source = HAProxyMetricSource(HAProxyStats.from_spec(spec), window=spec.metrics.window)
-        asyncio.run(platform.scale("v1", 1))
-        return spec, platform, HAProxyRouter.from_spec(spec), source
+        source = HAProxyMetricSource.from_spec(spec)
+        asyncio.run(platform.scale("v1", replicas))
+        return proxy, spec, platform, HAProxyRouter.from_spec(spec), source
 
-    yield proxy, build
+    yield build
     for platform in platforms:
         asyncio.run(platform.cleanup())
         asyncio.run(platform.close())
 
 
+CANARY = {"kind": "canary", "steps": [10, 50, 100]}
+
+
 def test_canary_shifts_10_50_100_through_haproxy_and_promotes(release) -> None:
-    proxy, build = release
-    spec, platform, router, source = build("shop-promote", hold="1s")
+    proxy, spec, platform, router, source = release("shop-promote", {**CANARY, "hold": "1s"})
     recorder = Recorder()
     driver = Driver(spec, Engine(spec), platform, router, source, listeners=[recorder])
     with Load(proxy.url) as load:
@@ -133,8 +159,7 @@ def test_canary_shifts_10_50_100_through_haproxy_and_promotes(release) -> None:
 
 
 def test_faulted_candidate_is_rolled_back_and_stopped_after_the_delay(release) -> None:
-    proxy, build = release
-    spec, platform, router, source = build("shop-fault", hold="4s")
+    proxy, spec, platform, router, source = release("shop-fault", {**CANARY, "hold": "4s"})
     faulted: list[str] = []
 
     def inject(state: State) -> None:
@@ -174,4 +199,44 @@ def test_faulted_candidate_is_rolled_back_and_stopped_after_the_delay(release) -
     assert at["scaled_down"] - at["rolled_back"] >= 1.0
     snap = asyncio.run(platform.snapshot(["v1", "v2"], 0.0))
     assert (snap.versions["v1"].ready, snap.versions["v2"].total) == (1, 0)
+    asyncio.run(driver.close())
+
+
+def test_rolling_replaces_batch_by_batch_without_losing_capacity(release) -> None:
+    proxy, spec, platform, router, source = release(
+        "shop-rolling", {"kind": "rolling", "max_surge": 1, "max_unavailable": 0, "hold": "1s"},
+        replicas=2)
+    recorder = Recorder()
+    driver = Driver(spec, Engine(spec), platform, router, source, listeners=[recorder])
+    with Load(proxy.url) as load:
+        final = asyncio.run(driver.run(timeout=40))
+    assert final.rollout.phase is Phase.SUCCEEDED, recorder.names()
+    # new up before old down: ready instances never fell below the 2 wanted
+    ready = [sum(v.ready for v in s.versions) for s in recorder.states]
+    assert min(ready) >= 2, ready
+    batches = [s.rollout.weight for s in recorder.states]
+    assert [w for i, w in enumerate(batches) if i == 0 or batches[i - 1] != w] == [50, 100]
+    assert recorder.candidate_weights()[-1] == 100
+    snap = asyncio.run(platform.snapshot(["v1", "v2"], 0.0))
+    assert (snap.versions["v1"].total, snap.versions["v2"].ready) == (0, 2)
+    failed = sum(n for code, n in load.codes.items() if code != 200)
+    assert failed <= sum(load.codes.values()) // 100, load.codes  # HAProxy retries refused conns
+    asyncio.run(driver.close())
+
+
+def test_blue_green_switches_all_traffic_at_once(release) -> None:
+    proxy, spec, platform, router, source = release(
+        "shop-bluegreen", {"kind": "blue-green", "preview_hold": "1s", "hold": "1s"})
+    recorder = Recorder()
+    driver = Driver(spec, Engine(spec), platform, router, source, listeners=[recorder])
+    with Load(proxy.url) as load:
+        final = asyncio.run(driver.run(timeout=40))
+    assert final.rollout.phase is Phase.SUCCEEDED, recorder.names()
+    assert recorder.candidate_weights() == [0, 100]  # nothing in between: a switch
+    # preview: the green side was up and ready with no traffic before the switch
+    green = [next(v for v in s.versions if v.version == "v2") for s in recorder.states]
+    assert any(v.ready == 1 and v.actual_weight == 0 for v in green), green
+    assert load.versions.get("v2", 0) > 0
+    snap = asyncio.run(platform.snapshot(["v1", "v2"], 0.0))
+    assert (snap.versions["v1"].total, snap.versions["v2"].ready) == (0, 1)
     asyncio.run(driver.close())

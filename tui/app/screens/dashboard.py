@@ -13,7 +13,7 @@ from tui.app.widgets.lines import LineCharts
 
 
 class DashboardScreen(StateScreen):
-    """Narrow terminals stack the panels; from 120 columns up they sit in two columns."""
+    """Narrow terminals stack the panels; from 140 columns up they sit in two columns."""
 
     BINDINGS = [Binding("slash", "filter", "Filter", key_display="/")]
 
@@ -27,7 +27,7 @@ class DashboardScreen(StateScreen):
         with Vertical(id="right"):
             yield Charts(id="charts", classes="view panel")
             yield EventLog(id="events")
-        yield Footer()
+        yield Footer(compact=True, show_command_palette=False)
 
     def on_mount(self) -> None:
         self.query_one("#versions").border_title = "versions"

@@ -10,6 +10,7 @@ from textual.widgets import Digits, Footer, Label, Static
 from strategies.model import Phase, State
 from tui.app.screens.base import StateScreen
 from tui.app.widgets import EventLog, GatesStrip, RolloutBar, StatusBar
+from tui.app.widgets.deferred import Deferred
 from tui.app.widgets.rollout import phase_word
 
 
@@ -41,18 +42,25 @@ class Figure(Vertical):
         yield Label(self.caption, classes="figure-caption")
         yield Digits("-")
 
+    value = "-"
+
     def set(self, text: str, alarm: bool) -> None:
-        self.query_one(Digits).update(text)
+        self.value = text
         self.set_class(alarm, "-alarm")
+        for digits in self.query(Digits):  # none yet before mount: on_mount draws it
+            digits.update(text)
+
+    def on_mount(self) -> None:
+        self.query_one(Digits).update(self.value)
 
 
-class Figures(Horizontal):
+class Figures(Deferred, Horizontal):
     def compose(self) -> ComposeResult:
         yield Figure("candidate error %", id="fig-errors")
         yield Figure("candidate p99 ms", id="fig-p99")
         yield Figure("candidate weight %", id="fig-weight")
 
-    def show(self, state: State) -> None:
+    def draw(self, state: State) -> None:
         candidate = str(state.extra.get("candidate", ""))
         view = next((v for v in state.versions if v.version == candidate), None)
         sample = view.sample if view is not None else None
@@ -74,7 +82,7 @@ class WallboardScreen(StateScreen):
         yield GatesStrip(id="gates-strip", classes="view panel")
         yield RolloutBar(id="rollout", classes="view")
         yield EventLog(id="events")
-        yield Footer()
+        yield Footer(compact=True, show_command_palette=False)
 
     def on_mount(self) -> None:
         self.query_one("#gates-strip").border_title = "gates"

@@ -15,6 +15,7 @@ from textual.widgets import Sparkline, Static
 
 from strategies.model import MetricSample, State
 from tui.app import fmt
+from tui.app.widgets.deferred import Deferred
 from tui.app.widgets.versions import BASELINE_COLOUR, CANDIDATE_COLOUR
 
 SERIES: tuple[tuple[str, str, Callable[[float | None], str]], ...] = (
@@ -30,7 +31,7 @@ def series(samples: Sequence[MetricSample], metric: str) -> list[float]:
     return [v for v in values if v is not None]
 
 
-class Charts(Vertical):
+class Charts(Deferred, Vertical):
     """Three rows (error %, p99, req/s), each with a baseline and a candidate sparkline."""
 
     def compose(self) -> ComposeResult:
@@ -41,7 +42,7 @@ class Charts(Vertical):
                 yield Sparkline([], classes="baseline", id=f"base-{metric}")
                 yield Sparkline([], classes="candidate", id=f"cand-{metric}")
 
-    def show(self, state: State) -> None:
+    def draw(self, state: State) -> None:
         baseline = str(state.extra.get("baseline", ""))
         candidate = str(state.extra.get("candidate", ""))
         history = state.history

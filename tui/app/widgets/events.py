@@ -11,6 +11,7 @@ from textual.widgets import Input, RichLog
 
 from strategies.model import Event, State
 from tui.app import fmt
+from tui.app.widgets.deferred import Deferred
 
 SEVERITY_STYLE = {"critical": "bold red", "warning": "bold yellow", "info": "cyan"}
 QUIET_KEYS = {"evidence", "actions", "phase", "step", "steps", "weight", "reason", "actor"}
@@ -34,7 +35,7 @@ def event_line(event: Event) -> Text:
     return line
 
 
-class EventLog(Vertical):
+class EventLog(Deferred, Vertical):
     """A RichLog rebuilt only when the events or the filter change, so idle costs nothing."""
 
     def __init__(self, *, id: str | None = None) -> None:
@@ -47,7 +48,7 @@ class EventLog(Vertical):
                     disabled=True)
         yield RichLog(id="event-lines", wrap=False, markup=False, auto_scroll=True)
 
-    def show(self, state: State) -> None:
+    def draw(self, state: State) -> None:
         events = state.events
         old = self._events
         if len(events) == len(old) and (not events or events[-1] is old[-1]):

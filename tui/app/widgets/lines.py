@@ -13,6 +13,7 @@ from textual.containers import Vertical
 from textual_plotext import PlotextPlot
 
 from strategies.model import MetricSample, State
+from tui.app.widgets.deferred import Deferred
 
 RGB_BASELINE = (78, 161, 255)
 RGB_CANDIDATE = (255, 159, 28)
@@ -36,12 +37,12 @@ def points(samples: Sequence[MetricSample], metric: str, scale: float,
     return xs, ys
 
 
-class LineCharts(Vertical):
+class LineCharts(Deferred, Vertical):
     def compose(self) -> ComposeResult:
         for metric, _title, _scale in PLOTS:
             yield PlotextPlot(id=f"line-{metric}", classes="line-chart")
 
-    def show(self, state: State) -> None:
+    def draw(self, state: State) -> None:
         if not self.display:
             return
         baseline = str(state.extra.get("baseline", ""))

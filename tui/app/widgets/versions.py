@@ -55,7 +55,7 @@ class VersionsTable(Static):
         table.add_column("version", no_wrap=True, ratio=2)
         table.add_column("role", no_wrap=True, ratio=2)
         table.add_column("weight", justify="right", no_wrap=True, ratio=2)
-        table.add_column("ready", justify="right", no_wrap=True, ratio=1)
+        table.add_column("ready", justify="right", no_wrap=True, min_width=5)
         for title, _metric, _f in COLUMNS:
             table.add_column(title, justify="right", no_wrap=True, ratio=2)
         compared = compared_metrics(state)

@@ -1,0 +1,108 @@
+"""The app's own CPU % and RSS while idle (nobody pressing keys) over a running release.
+
+Default: the real local demo stack (service processes and router as child processes, the load
+generator as a separate process at --rate req/s) read by the scrape source, so this process
+holds only what the operator's screen costs: the tick worker (scrape + engine) and rendering.
+`--stack memory` swaps in the in-memory test doubles to see the app's cost without scraping.
+Headless (App.run_test): the compositor renders every frame; only the terminal write is skipped.
+
+    PYTHONPATH=. python benchmarks/app_idle.py [--seconds 20] [--warmup 5] [--refresh 1]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import resource
+import subprocess
+import sys
+import time
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path[:0] = [str(ROOT), str(ROOT / "tests" / "tui")]
+
+from strategies.engine import Engine  # noqa: E402
+from strategies.journal import MemoryJournal  # noqa: E402
+from tui.app import ReleaseApp  # noqa: E402
+from tui.driver import Driver  # noqa: E402
+
+
+def rss_mib() -> float:
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+@contextlib.asynccontextmanager
+async def local_driver(rate: float, seconds: float) -> AsyncIterator[Driver]:
+    from collectors.local.stack import LocalStack
+    from collectors.scrape_source import ScrapeSource
+    from tui.demo_specs import demo_spec
+
+    spec = demo_spec("canary")
+    async with LocalStack(spec, load=False) as stack:
+        load = subprocess.Popen(
+            [sys.executable, "-m", "collectors.local.loadgen", "--url", stack.url,
+             "--rate", str(rate), "--duration", str(seconds)],
+            cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        source = ScrapeSource(spec.metrics, spec.release.service)
+        try:
+            yield Driver(spec, Engine(spec, journal=MemoryJournal()), stack.platform,
+                         stack.router, source)
+        finally:
+            load.terminate()
+            load.wait(timeout=10)
+            await source.close()
+
+
+@contextlib.asynccontextmanager
+async def memory_driver() -> AsyncIterator[Driver]:
+    from support import MemoryPlatform, MemoryRouter, ScriptedSource, make_spec
+
+    spec = make_spec()
+    yield Driver(spec, Engine(spec, journal=MemoryJournal()), MemoryPlatform(), MemoryRouter(),
+                 ScriptedSource())
+
+
+async def measure(args: argparse.Namespace) -> dict[str, float]:
+    total = args.warmup + args.seconds + 5
+    maker = local_driver(args.rate, total) if args.stack == "local" else memory_driver()
+    async with maker as driver:
+        app = ReleaseApp(driver, read_only=False, wallboard=args.wallboard, refresh=args.refresh)
+        async with app.run_test(size=(args.cols, args.rows)) as pilot:
+            await pilot.pause(args.warmup)
+            ticks0, wall0, cpu0 = driver.ticks, time.monotonic(), time.process_time()
+            await pilot.pause(args.seconds)
+            wall, cpu = time.monotonic() - wall0, time.process_time() - cpu0
+            ticks = driver.ticks - ticks0
+            rss = rss_mib()
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    return {"seconds": round(wall, 1), "cpu_percent": round(100 * cpu / wall, 1),
+            "rss_mib": round(rss, 1), "peak_rss_mib": round(peak, 1), "ticks": ticks,
+            "phase": driver.engine.state.phase.value, "weight": driver.engine.state.weight}
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--stack", choices=("local", "memory"), default="local")
+    parser.add_argument("--seconds", type=float, default=20.0, help="measured window")
+    parser.add_argument("--warmup", type=float, default=5.0)
+    parser.add_argument("--refresh", type=float, default=1.0)
+    parser.add_argument("--rate", type=float, default=50.0, help="load, requests/s")
+    parser.add_argument("--size", default="160x48")
+    parser.add_argument("--wallboard", action="store_true")
+    args = parser.parse_args()
+    args.cols, args.rows = (int(n) for n in args.size.lower().split("x"))
+    result = asyncio.run(measure(args))
+    print(f"app idle over the {args.stack} stack, {args.size}, refresh {args.refresh:g}s"
+          f"{', wallboard' if args.wallboard else ''}: "
+          + "  ".join(f"{k}={v}" for k, v in result.items()))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
