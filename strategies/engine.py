@@ -319,9 +319,9 @@ class Engine:
             reason = metrics.error
         else:
             self._metrics_ok_at = metrics.at
-            # A successful read is the whole truth: a version it lacks has no data now, rather
-            # than keeping an older sample that would look fresh for a while.
-            self._last_metrics = dict(metrics.samples)
+            # A version missing from a read keeps its last sample until that is stale_after old:
+            # the same tolerance the spec gives a whole read that fails.
+            self._last_metrics.update(metrics.samples)
         limit = self.spec.metrics.stale_after
         since = self._metrics_ok_at if self._metrics_ok_at is not None else self._first_tick
         stale = self._metrics_ok_at is None or (now - self._metrics_ok_at) > limit

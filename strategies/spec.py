@@ -7,6 +7,8 @@ and all problems of a file are reported together, so one `releasedeck check` run
 from __future__ import annotations
 
 import difflib
+import json
+import math
 import re
 import tomllib
 from collections.abc import Callable, Mapping
@@ -259,6 +261,9 @@ class _Reader:
         if value is None:
             return default
         value = float(value)
+        if not math.isfinite(value):
+            self.problem(key, f"must be a finite number, got {_show(value)}")
+            return default
         if low is not None and value < low:
             self.problem(key, f"must be at least {low:g}, got {value:g}")
         if high is not None and value > high:
@@ -302,19 +307,26 @@ class _Reader:
         known = tuple(self.seen) if allowed is None else allowed
         for key in self.table:
             if key not in self.seen and key not in known:
-                self.problem(key, "unknown key" + _hint(key, tuple(self.seen) + tuple(known)))
+                self.problem(_key(key), "unknown key" + _hint(key, tuple(self.seen) + tuple(known)))
+
+
+def _key(key: str) -> str:
+    """A user's key as TOML would write it: bare when it can be, quoted (one line) otherwise."""
+    return key if re.fullmatch(r"[A-Za-z0-9_-]+", key) else json.dumps(key, ensure_ascii=False)
 
 
 def _show(value: Any) -> str:
-    """A value as the user wrote it in TOML (true, not True), shortened if long."""
+    """A value as the user wrote it in TOML (true, not True), on one line, shortened if long."""
     if isinstance(value, bool):
         text = "true" if value else "false"
     elif isinstance(value, str):
-        text = '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
+        text = json.dumps(value, ensure_ascii=False)
     elif isinstance(value, dict):
-        text = "{" + ", ".join(f"{k} = {_show(v)}" for k, v in value.items()) + "}"
+        text = "{" + ", ".join(f"{_key(str(k))} = {_show(v)}" for k, v in value.items()) + "}"
     elif isinstance(value, list):
         text = "[" + ", ".join(_show(v) for v in value) + "]"
+    elif isinstance(value, float) and not math.isfinite(value):
+        text = "nan" if math.isnan(value) else ("inf" if value > 0 else "-inf")
     else:
         text = str(value)
     return text if len(text) <= 60 else text[:57] + "..."
@@ -433,7 +445,7 @@ def _platform(problems: list, data: Mapping[str, Any]) -> PlatformSpec:
         if check is None:
             owners = [k for k, opts in _PLATFORM_OPTIONS.items() if key in opts]
             where = f"; it is a key of platform kind {' or '.join(map(repr, owners))}" if owners else ""
-            r.problem(key, f"unknown key for platform kind {kind!r}"
+            r.problem(_key(key), f"unknown key for platform kind {kind!r}"
                       + (where or _hint(key, tuple(allowed) + tuple(r.seen))))
         elif not check(value):
             if key == "lever":
@@ -459,7 +471,7 @@ def _router(problems: list, data: Mapping[str, Any], platform: PlatformSpec) -> 
     }[kind]
     for key in options:
         if key not in allowed:
-            r.problem(key, f"unknown key for router kind {kind!r}" + _hint(key, allowed))
+            r.problem(_key(key), f"unknown key for router kind {kind!r}" + _hint(key, allowed))
     return RouterSpec(kind=kind, options=frozen_map(options))
 
 
@@ -475,7 +487,7 @@ def _metrics(problems: list, data: Mapping[str, Any], platform: PlatformSpec) ->
     custom = r.table_of("queries")
     for key, value in custom.items():
         if key not in DEFAULT_QUERIES:
-            r.problems.append((f"metrics.queries.{key}", "unknown query"
+            r.problems.append((f"metrics.queries.{_key(key)}", "unknown query"
                                + _hint(key, tuple(DEFAULT_QUERIES))))
         elif not isinstance(value, str) or not value.strip():
             r.problems.append((f"metrics.queries.{key}", "must be a non-empty PromQL string"))
@@ -738,7 +750,7 @@ def parse_spec(data: Mapping[str, Any], path: str = "<spec>") -> ReleaseSpec:
     problems: list[tuple[str, str]] = []
     for key in data:
         if key not in _TOP:
-            problems.append((key, "unknown section" + _hint(key, _TOP)))
+            problems.append((_key(key), "unknown section" + _hint(key, _TOP)))
 
     def section(name: str) -> Mapping[str, Any]:
         value = data.get(name, {})

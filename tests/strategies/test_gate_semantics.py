@@ -303,14 +303,18 @@ def test_resume_after_pause_needs_gates_again() -> None:
     assert kinds(tick(engine, world, T0 + 3, p99=0.9)) == ["paused"]
 
 
-def test_a_version_missing_from_a_good_read_has_no_data() -> None:
-    spec = make_spec()
+def test_a_version_missing_from_a_read_ages_out_after_stale_after() -> None:
+    spec = make_spec()  # stale_after 5s
     engine, world = Engine(spec), World.for_spec(spec)
     tick(engine, world, T0)
     assert engine.gates[0].status is GateStatus.PASS
-    only_base = metrics(T0 + 1, sample("v1", T0 + 1))
-    engine.tick(Snapshot(at=T0 + 1, platform=world.platform(T0 + 1), metrics=only_base), T0 + 1)
-    assert engine.gates[0].status is GateStatus.UNKNOWN and engine.current_sample("v2", T0 + 1) is None
+    for t in (1, 5):
+        only_base = metrics(T0 + t, sample("v1", T0 + t))
+        engine.tick(Snapshot(at=T0 + t, platform=world.platform(T0 + t), metrics=only_base), T0 + t)
+        assert engine.gates[0].status is GateStatus.PASS, t
+    only_base = metrics(T0 + 6, sample("v1", T0 + 6))
+    engine.tick(Snapshot(at=T0 + 6, platform=world.platform(T0 + 6), metrics=only_base), T0 + 6)
+    assert engine.gates[0].status is GateStatus.UNKNOWN and engine.current_sample("v2", T0 + 6) is None
 
 
 def test_holding_reasons_while_promoting() -> None:

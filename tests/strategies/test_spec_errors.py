@@ -322,3 +322,11 @@ def test_platform_key_of_another_kind_says_which() -> None:
     found = problems(with_('[platform]\nkind = "local"\nnamespace = "prod"'))
     assert found["platform.namespace"] == ("unknown key for platform kind 'local'; "
                                            "it is a key of platform kind 'kubernetes'")
+
+
+def test_non_finite_numbers_and_odd_keys() -> None:
+    found = problems(GOOD.replace("max = 0.01", 'max = nan\nmax_ratio = inf\nfor = inf\n"a\\nb" = 1'))
+    assert found["gate[0].max"] == "must be a finite number, got nan"
+    assert found["gate[0].max_ratio"] == "must be a finite number, got inf"
+    assert found["gate[0].for"] == "expected a duration like '30s', got inf"
+    assert found['gate[0]."a\\nb"'] == "unknown key"
