@@ -101,7 +101,27 @@ def test_r_with_confirm_rolls_back() -> None:
     asyncio.run(scenario())
 
 
-@pytest.mark.parametrize("key,answer", [("r", "n"), ("a", "escape"), ("P", "enter")])
+def test_retry_after_abort_starts_again_from_the_first_step() -> None:
+    async def scenario() -> None:
+        world = await started_world()
+        app = app_for(world)
+        async with app.run_test(size=(80, 24)) as pilot:
+            await pilot.press("a")
+            assert await until(pilot, lambda: isinstance(app.screen, ConfirmScreen))
+            await pilot.press("y")
+            assert await until(pilot, lambda: world.engine.state.phase is Phase.ABORTED)
+            await pilot.press("R")
+            assert await until(pilot, lambda: isinstance(app.screen, ConfirmScreen))
+            await pilot.press("y")
+            assert await until(pilot, lambda: world.engine.state.phase is Phase.PROGRESSING)
+            assert world.engine.state.step == 0 and world.engine.state.weight > 0
+            assert await until(pilot, lambda: world.router.current["v2"] > 0.0)
+
+    asyncio.run(scenario())
+
+
+@pytest.mark.parametrize("key,answer", [("r", "n"), ("a", "escape"), ("P", "enter"),
+                                        ("R", "n")])
 def test_destructive_keys_do_nothing_unless_confirmed(key: str, answer: str) -> None:
     async def scenario() -> None:
         world = await started_world()

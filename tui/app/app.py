@@ -31,6 +31,7 @@ OPERATOR_KEYS: tuple[tuple[str, str, str, str, str], ...] = (
     ("r", "rollback", "Rollback", "r", "roll back to the baseline (confirm)"),
     ("a", "abort", "Abort", "a", "abort the release (confirm)"),
     ("w", "set_weight", "Weight", "w", "set the candidate weight by hand (pauses)"),
+    ("R", "retry", "Retry", "R", "start an aborted or rolled-back release again (confirm)"),
 )
 THEMES = ("textual-dark", "nord", "gruvbox", "tokyo-night", "textual-light")
 
@@ -148,6 +149,10 @@ class ReleaseApp(App[int]):
     def action_abort(self) -> None:
         self.confirm("Abort the release?", "Stop it here and send all traffic to the baseline.",
                      CommandKind.ABORT)
+
+    def action_retry(self) -> None:
+        self.confirm("Retry the release?", "Start again from the first step (as Argo's retry).",
+                     CommandKind.RETRY)
 
     def confirm(self, title: str, detail: str, kind: CommandKind) -> None:
         if self.read_only:
