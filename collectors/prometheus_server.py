@@ -25,6 +25,37 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
+class FileSDTargets:
+    """A Prometheus file_sd targets file kept in step with the platform's instances, so a
+    Prometheus finds services on ports chosen at run time, without a reload."""
+
+    def __init__(self, path: Path):
+        self.path = path
+        self._last = ""
+        self.path.write_text("[]")
+
+    def update(self, snapshot: PlatformSnapshot) -> None:
+        """Rewrite the file (atomically) when the set of instances changed."""
+        groups = []
+        for status in snapshot.versions.values():
+            for instance in status.instances:
+                if instance.address:
+                    groups.append({"targets": [instance.address],
+                                   "labels": {"instance_id": instance.id}})
+        text = json.dumps(groups, sort_keys=True)
+        if text != self._last:
+            tmp = self.path.with_suffix(".tmp")
+            tmp.write_text(text)
+            tmp.replace(self.path)
+            self._last = text
+
+    def on_snapshot(self, snapshot: object, raw: object) -> None:
+        """Driver listener hook."""
+        platform = getattr(snapshot, "platform", None)
+        if isinstance(platform, PlatformSnapshot) and not platform.error:
+            self.update(platform)
+
+
 class LocalPrometheus:
     """A Prometheus process of our own: temp storage, 1 s scrapes, file-based discovery."""
 
@@ -37,12 +68,10 @@ class LocalPrometheus:
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self._dir = Path(tempfile.mkdtemp(prefix="releasedeck-prom-"))
-        self.targets_file = self._dir / "targets.json"
+        self.targets = FileSDTargets(self._dir / "targets.json")
         self._proc: asyncio.subprocess.Process | None = None
-        self._last_targets = ""
 
     async def start(self, ready_timeout: float = 20.0) -> None:
-        self.targets_file.write_text("[]")
         config = self._dir / "prometheus.yml"
         config.write_text(
             "global:\n"
@@ -51,7 +80,7 @@ class LocalPrometheus:
             "scrape_configs:\n"
             "  - job_name: releasedeck-demo\n"
             "    file_sd_configs:\n"
-            f"      - files: ['{self.targets_file}']\n"
+            f"      - files: ['{self.targets.path}']\n"
             "        refresh_interval: 1s\n")
         self._proc = await asyncio.create_subprocess_exec(
             self.binary, f"--config.file={config}", f"--storage.tsdb.path={self._dir / 'data'}",
@@ -70,26 +99,9 @@ class LocalPrometheus:
         await self.stop()
         raise RuntimeError(f"prometheus did not become ready on {self.url}")
 
-    def update_targets(self, snapshot: PlatformSnapshot) -> None:
-        """Rewrite the discovery file when the set of instances changed."""
-        groups = []
-        for status in snapshot.versions.values():
-            for instance in status.instances:
-                if instance.address:
-                    groups.append({"targets": [instance.address],
-                                   "labels": {"instance_id": instance.id}})
-        text = json.dumps(groups, sort_keys=True)
-        if text != self._last_targets:
-            tmp = self.targets_file.with_suffix(".tmp")
-            tmp.write_text(text)
-            tmp.replace(self.targets_file)
-            self._last_targets = text
-
     def on_snapshot(self, snapshot: object, raw: object) -> None:
         """Driver listener hook: keep discovery in step with the platform."""
-        platform = getattr(snapshot, "platform", None)
-        if isinstance(platform, PlatformSnapshot) and not platform.error:
-            self.update_targets(platform)
+        self.targets.on_snapshot(snapshot, raw)
 
     async def stop(self) -> None:
         if self._proc is not None and self._proc.returncode is None:

@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import argparse
 import sys
+import tempfile
 from collections.abc import Sequence
+from pathlib import Path
 
 from tui import exitcodes
 
@@ -44,6 +46,10 @@ def build_parser() -> argparse.ArgumentParser:
                       help="inject a fault into the candidate this many seconds in")
     demo.add_argument("--prometheus", metavar="URL",
                       help="read metrics from this running Prometheus instead of scraping")
+    demo.add_argument("--targets-file", metavar="FILE",
+                      default=str(Path(tempfile.gettempdir()) / "releasedeck-demo-targets.json"),
+                      help="with --prometheus: file_sd targets file listing the demo's instances "
+                           "(default: %(default)s)")
     demo.add_argument("--with-prometheus", action="store_true",
                       help="start a prometheus binary from PATH on 127.0.0.1 for the demo")
     demo.add_argument("--rate", type=float, default=50.0, help="load in requests/s (default 50)")

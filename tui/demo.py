@@ -62,6 +62,14 @@ async def demo_driver(args: argparse.Namespace, journal_dir: Path) -> AsyncItera
                             extra={"demo": True, "journal": str(writer.path)})
             if prometheus is not None:
                 driver.add_listener(prometheus)
+            elif args.prometheus:
+                from collectors.prometheus_server import FileSDTargets
+
+                targets = FileSDTargets(Path(args.targets_file))
+                driver.add_listener(targets)
+                print(f"releasedeck demo: reading metrics from {args.prometheus}; add "
+                      f"file_sd_configs: [{{files: ['{targets.path}']}}] to its scrape "
+                      "configs so it scrapes the demo's instances", file=sys.stderr)
             if args.record:
                 from tui.recorder import TraceRecorder
 

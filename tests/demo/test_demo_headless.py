@@ -68,3 +68,27 @@ def test_fault_rolls_back_through_a_real_prometheus() -> None:
     assert code == 1, err
     seen = names(events)
     assert seen.index("fault_injected") < seen.index("rolled_back")
+
+
+@pytest.mark.prometheus
+@pytest.mark.skipif(shutil.which("prometheus") is None, reason="needs Debian's prometheus binary")
+def test_fault_rolls_back_through_your_own_prometheus(tmp_path: Path) -> None:
+    """--prometheus URL: a Prometheus we did not start finds the demo through --targets-file."""
+    from tests.support.prometheus import PrometheusServer
+
+    targets = tmp_path / "targets.json"
+    server = PrometheusServer(tmp_path / "prom")
+    url = server.start(
+        "global: {scrape_interval: 1s, evaluation_interval: 1s}\n"
+        "scrape_configs:\n"
+        "  - job_name: demo\n"
+        f"    file_sd_configs: [{{files: ['{targets}'], refresh_interval: 1s}}]\n")
+    try:
+        code, events, err = demo("--spec", FAST, "--prometheus", url, "--targets-file",
+                                 str(targets), "--fault-at", "6", "--timeout", "90")
+    finally:
+        server.stop()
+    assert code == 1, err
+    assert "file_sd_configs" in err
+    seen = names(events)
+    assert seen.index("fault_injected") < seen.index("rolled_back")
