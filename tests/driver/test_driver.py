@@ -3,94 +3,42 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import replace
 
 from strategies.engine import Engine
 from strategies.journal import MemoryJournal
-from strategies.model import (
-    Command,
-    CommandKind,
-    Instance,
-    MetricSample,
-    MetricsSnapshot,
-    Phase,
-    PlatformSnapshot,
-    VersionStatus,
-)
+from strategies.model import Command, CommandKind, MetricsSnapshot, Phase
+from tests.doubles import Clock, MemoryPlatform, MemoryRouter, ScriptedSource, healthy
 from tui.demo_specs import demo_spec
 from tui.driver import Driver
 
 
-class Clock:
-    def __init__(self) -> None:
-        self.now = 1_000_000.0
-
-    def __call__(self) -> float:
-        return self.now
-
-
-class MemoryPlatform:
-    kind = "memory"
-
-    def __init__(self) -> None:
-        self.replicas: dict[str, int] = {"v1": 1, "v2": 1}
-        self.calls: list[tuple[str, int]] = []
-
-    async def snapshot(self, versions: Sequence[str], now: float) -> PlatformSnapshot:
-        return PlatformSnapshot(at=now, versions={
-            v: VersionStatus(v, tuple(Instance(f"{v}-{i}", v, True) for i in range(self.replicas[v])))
-            for v in versions})
-
-    async def scale(self, version: str, replicas: int) -> None:
-        self.calls.append((version, replicas))
-        self.replicas[version] = replicas
-
-    async def close(self) -> None:
-        return None
-
-
-class FlakyRouter:
-    kind = "memory"
+class FlakyRouter(MemoryRouter):
+    """A router whose admin API refuses the first `failures` weight changes."""
 
     def __init__(self, failures: int = 0) -> None:
+        super().__init__()
         self.failures = failures
-        self.current: dict[str, float] = {"v1": 100.0, "v2": 0.0}
-        self.attempts = 0
 
     async def set_weights(self, weights: Mapping[str, int]) -> None:
-        self.attempts += 1
         if self.failures > 0:
             self.failures -= 1
             raise ConnectionError("router admin API refused the connection")
-        self.current = {k: float(v) for k, v in weights.items()}
-
-    async def weights(self) -> Mapping[str, float]:
-        return dict(self.current)
-
-    async def close(self) -> None:
-        return None
+        await super().set_weights(weights)
 
 
-class ScriptedSource:
+class HangingSource(ScriptedSource):
     """Healthy numbers, or a source that hangs past the driver's timeout when `hang` is set."""
 
-    name = "scripted"
-
-    def __init__(self, clock: Clock) -> None:
-        self.clock = clock
+    def __init__(self) -> None:
+        super().__init__(healthy)
         self.hang = False
 
     async def collect(self, versions, platform, now) -> MetricsSnapshot:
         if self.hang:
             await asyncio.sleep(60)
-        return MetricsSnapshot(at=now, source=self.name, samples={
-            v: MetricSample(version=v, at=now, requests=200, errors=0, throughput=20,
-                            error_ratio=0.0, latency_p50=0.02, latency_p95=0.03, latency_p99=0.05)
-            for v in versions})
-
-    async def close(self) -> None:
-        return None
+        return await super().collect(versions, platform, now)
 
 
 def _driver(router: FlakyRouter, timeout: float = 2.0):
@@ -99,7 +47,7 @@ def _driver(router: FlakyRouter, timeout: float = 2.0):
     clock = Clock()
     journal = MemoryJournal()
     engine = Engine(spec, journal=journal)
-    source = ScriptedSource(clock)
+    source = HangingSource()
     driver = Driver(spec, engine, MemoryPlatform(), router, source, clock=clock)
     return driver, clock, source, journal
 
