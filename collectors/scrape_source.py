@@ -22,7 +22,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from collectors.deadlines import answer_budget
 from strategies.model import MetricSample, MetricsSnapshot, PlatformSnapshot, frozen_map
 from strategies.ports import RawCounters
-from strategies.rates import counter_increase, histogram_quantile, parse_bound
+from strategies.rates import bucket_labels, counter_increase, histogram_quantile, parse_bound
 from strategies.spec import MetricsSpec, ReleaseSpec
 
 QUANTILES = (0.5, 0.95, 0.99)
@@ -198,7 +198,8 @@ class ScrapeSource:
         return MetricSample(version=version, at=now, requests=requests,
                             throughput=None if requests is None else requests / self.spec.window,
                             error_ratio=ratio, errors=errors,
-                            latency_p50=p50, latency_p95=p95, latency_p99=p99)
+                            latency_p50=p50, latency_p95=p95, latency_p99=p99,
+                            latency_buckets=bucket_labels(buckets) if requests else {})
 
     def _summed(self, versions: Sequence[str], now: float) -> tuple[RawCounters, ...]:
         """Latest counters of every remembered instance, summed per version (for --record)."""

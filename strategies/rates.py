@@ -15,7 +15,7 @@ import math
 import operator
 from collections.abc import Mapping, Sequence
 
-from strategies.model import MetricSample
+from strategies.model import MetricSample, frozen_map
 from strategies.ports import RawCounters
 
 Point = tuple[float, float]  # (epoch seconds, cumulative value)
@@ -173,13 +173,22 @@ def sample_from_counters(version: str, series: Sequence[RawCounters], now: float
     if requests is not None and errors is not None and requests > 0:
         ratio = min(1.0, max(0.0, errors / requests))
     p50 = p95 = p99 = None
+    increases: dict[float, float] = {}
     if requests is not None and requests > 0:
-        prepared = _monotonic(_bucket_increases(own, start, now))
+        increases = _bucket_increases(own, start, now)
+        prepared = _monotonic(increases)
         if prepared is not None:
             p50, p95, p99 = (_quantile(q, *prepared) for q in (0.5, 0.95, 0.99))
     return MetricSample(version=version, at=now, requests=requests, throughput=throughput,
                         error_ratio=ratio, latency_p50=p50, latency_p95=p95, latency_p99=p99,
-                        errors=errors)
+                        errors=errors, latency_buckets=bucket_labels(increases))
+
+
+def bucket_labels(buckets: Mapping[float, float]) -> Mapping[str, float]:
+    """Window bucket increases keyed by `le` label again ("0.1", "+Inf"), as MetricSample
+    carries them for histogram comparisons (e.g. a Mann-Whitney gate)."""
+    return frozen_map({("+Inf" if math.isinf(bound) else f"{bound:g}"): count
+                       for bound, count in sorted(buckets.items())})
 
 
 def _counters_time(counters: RawCounters) -> float:
