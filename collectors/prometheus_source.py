@@ -26,6 +26,7 @@ from urllib3.util.retry import Retry
 from collectors.deadlines import answer_budget
 from strategies.model import EMPTY, MetricSample, MetricsSnapshot, PlatformSnapshot, frozen_map
 from strategies.ports import RawCounters
+from strategies.rates import bucket_labels, parse_bound
 from strategies.spec import MetricsSpec, ReleaseSpec
 
 QUANTILES: Mapping[str, float] = {"latency_p50": 0.5, "latency_p95": 0.95, "latency_p99": 0.99}
@@ -46,6 +47,16 @@ class _Query:
     by: tuple[str, ...] = ()  # labels the answer is keyed by (version label, maybe le)
 
 
+def _window_histogram(buckets: Mapping[tuple[str, ...], float], version: str) -> Mapping[str, float]:
+    """One version's window bucket increases, labelled as the scrape source labels them."""
+    bounds: dict[float, float] = {}
+    for (key, owner, le), value in ((k[:3], v) for k, v in buckets.items() if len(k) >= 3):
+        bound = parse_bound(le)
+        if key == "window_buckets" and owner == version and bound is not None and not math.isnan(value):
+            bounds[bound] = bounds.get(bound, 0.0) + value
+    return bucket_labels(bounds)
+
+
 def _window(seconds: float) -> str:
     """A PromQL range: whole seconds when possible, else milliseconds."""
     if float(seconds).is_integer():
@@ -60,13 +71,14 @@ class PrometheusSource:
 
     def __init__(self, spec: MetricsSpec, service: str, *,
                  custom_queries: Mapping[str, str] = EMPTY, record_raw: bool = True,
-                 max_workers: int = 16):
+                 histograms: bool = False, max_workers: int = 16):
         self.spec = spec
         self.service = service
         self.url = spec.url.rstrip("/")
         self.budget = answer_budget(spec.timeout)
         self.custom_queries = dict(custom_queries)
         self.record_raw = record_raw
+        self.histograms = histograms  # window latency histograms, for Mann-Whitney gates
         for key, template in {**spec.queries, **self.custom_queries}.items():
             self._check_template(key, template)
         # No retries (a back-off would blow the timeout we promise), and a connection pool as
@@ -82,6 +94,7 @@ class PrometheusSource:
     @classmethod
     def for_release(cls, release: ReleaseSpec, **options: Any) -> PrometheusSource:
         """The source a release needs: its metrics spec, service and the gates' own PromQL."""
+        options.setdefault("histograms", any(g.compare == "mannwhitney" for g in release.gates))
         return cls(release.metrics, release.release.service, custom_queries=gate_queries(release), **options)
 
     # ------------------------------------------------------------------ building queries
@@ -113,6 +126,10 @@ class PrometheusSource:
                 out.extend(_Query(key, self._fill(template, v, quantile), version=v) for v in versions)
             else:
                 out.append(_Query(key, self._fill(template, None, quantile), by=(label,)))
+        if self.histograms:
+            lat, window = self.spec.latency_metric, _window(self.spec.window)
+            out.append(_Query("window_buckets", f"sum by ({label}, le) (increase({lat}_bucket"
+                              f'{{service="{self.service}"}}[{window}]))', by=(label, "le")))
         if self.record_raw:
             out.extend(self._raw_queries())
         return out
@@ -172,8 +189,8 @@ class PrometheusSource:
         raw: dict[tuple[str, ...], float] = {}
         for query, answer in zip(queries, answers, strict=True):
             assert isinstance(answer, dict)
-            if query.key == "raw_buckets":
-                raw.update({("raw_buckets", *k): v for k, v in answer.items()})
+            if query.key in ("raw_buckets", "window_buckets"):
+                raw.update({(query.key, *k): v for k, v in answer.items()})
                 continue
             per_version = values.setdefault(query.key, {})
             for key, value in answer.items():
@@ -181,11 +198,12 @@ class PrometheusSource:
         bad = _nan_problem(values)
         if bad:
             return MetricsSnapshot(at=now, source=self.name, error=f"prometheus at {self.url}: {bad}")
-        samples = {v: self._sample(v, now, values) for v in versions}
+        samples = {v: self._sample(v, now, values, raw) for v in versions}
         self._raw = self._raw_counters(versions, now, values, raw) if self.record_raw else ()
         return MetricsSnapshot(at=now, samples=frozen_map(samples), source=self.name)
 
-    def _sample(self, version: str, now: float, values: Mapping[str, Mapping[str, float]]) -> MetricSample:
+    def _sample(self, version: str, now: float, values: Mapping[str, Mapping[str, float]],
+                buckets: Mapping[tuple[str, ...], float]) -> MetricSample:
         def get(key: str) -> float | None:
             value = values.get(key, {}).get(version)
             return None if value is None or math.isnan(value) else value
@@ -202,6 +220,7 @@ class PrometheusSource:
             error_ratio=ratio, errors=errors,
             latency_p50=get("latency_p50"), latency_p95=get("latency_p95"), latency_p99=get("latency_p99"),
             custom=frozen_map({key: get(key) for key in self.custom_queries}),
+            latency_buckets=_window_histogram(buckets, version),
         )
 
     def _raw_counters(self, versions: Sequence[str], now: float, values: Mapping[str, Mapping[str, float]],
@@ -211,7 +230,7 @@ class PrometheusSource:
             total = values.get("raw_requests", {}).get(version)
             if total is None:
                 continue
-            les = {k[2]: v for k, v in buckets.items() if k[1] == version}
+            les = {k[2]: v for k, v in buckets.items() if k[0] == "raw_buckets" and k[1] == version}
             out.append(RawCounters(version=version, at=now, requests_total=total,
                                    errors_total=values.get("raw_errors", {}).get(version, 0.0),
                                    latency_buckets=frozen_map(les),

@@ -42,7 +42,10 @@ class FakePrometheus:
             def log_message(self, *args: object) -> None:
                 pass
 
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        # A backlog for every concurrent query of a collection: with the default of 5, a busy
+        # machine drops SYNs and a "slow" server reads as "cannot connect".
+        server_class = type("Server", (ThreadingHTTPServer,), {"request_queue_size": 64})
+        self.server = server_class(("127.0.0.1", 0), Handler)
         self.server.daemon_threads = True
         self.server.block_on_close = False
         self.url = f"http://127.0.0.1:{self.server.server_port}"

@@ -104,7 +104,8 @@ def read_both(stack: Stack, pairs: int) -> list[tuple[MetricsSnapshot, MetricsSn
     spec, platform = stack.spec(), stack.platform()
 
     async def main() -> list[tuple[MetricsSnapshot, MetricsSnapshot]]:
-        scrape, prom = ScrapeSource(spec, "checkout"), PrometheusSource(spec, "checkout")
+        scrape = ScrapeSource(spec, "checkout")
+        prom = PrometheusSource(spec, "checkout", histograms=True)
         loop = asyncio.get_running_loop()
         started, deadline = loop.time(), loop.time() + 45.0
         try:
@@ -154,6 +155,10 @@ def test_scrape_and_prometheus_agree_on_the_same_traffic(stack: Stack) -> None:
             assert abs(a.error_ratio - b.error_ratio) <= RATIO_TOLERANCE, why
             for field in ("latency_p50", "latency_p95", "latency_p99"):
                 assert close(getattr(a, field), getattr(b, field), REL_TOLERANCE), why
+            # the window histograms (for Mann-Whitney gates) agree bucket by bucket
+            assert set(a.latency_buckets) == set(b.latency_buckets) and "+Inf" in a.latency_buckets
+            for le, count in a.latency_buckets.items():
+                assert abs(count - b.latency_buckets[le]) <= max(3.0, REL_TOLERANCE * count), why
             # and both describe the scripted traffic, so agreement is not agreement on nonsense
             rate, ratio = truth[version]
             assert close(a.throughput, rate, 0.25), why
