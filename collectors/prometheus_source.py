@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import requests
+import urllib3
 from prometheus_api_client import PrometheusApiClientException, PrometheusConnect
 from requests.adapters import HTTPAdapter
 from urllib3.util.retry import Retry
@@ -45,6 +46,13 @@ class _Query:
     promql: str
     version: str | None = None  # set when the template is run per version
     by: tuple[str, ...] = ()  # labels the answer is keyed by (version label, maybe le)
+
+
+def _timed_out(exc: requests.ConnectionError) -> bool:
+    """True when requests wrapped a timeout (urllib3's MaxRetryError around ReadTimeoutError)."""
+    reason = getattr(exc.args[0], "reason", None) if exc.args else None
+    # Not urllib3's TimeoutError: NewConnectionError (a refused connection) derives from it.
+    return isinstance(reason, urllib3.exceptions.ReadTimeoutError)
 
 
 def _window_histogram(buckets: Mapping[tuple[str, ...], float], version: str) -> Mapping[str, float]:
@@ -160,6 +168,8 @@ class PrometheusSource:
         except (TimeoutError, requests.Timeout) as exc:
             raise QueryError(f"got no answer within {self.budget:g}s") from exc
         except requests.ConnectionError as exc:
+            if _timed_out(exc):  # with retries off, a read timeout arrives as a ConnectionError
+                raise QueryError(f"got no answer within {self.budget:g}s") from exc
             reason = "connection refused" if "refused" in str(exc).lower() else "cannot connect"
             raise QueryError(f"is unreachable ({reason})") from exc
         except PrometheusApiClientException as exc:

@@ -158,3 +158,25 @@ def test_gate_queries_reach_the_sample_as_custom_metrics() -> None:
     assert snapshot.samples["v2"].requests is None  # v2 absent from the answers: unknown, not 0
     assert 'max by (version) (queue_depth{service="checkout"})' in "".join(
         parse_qs(urlparse(p).query)["query"][0] for p in fake.queries)
+
+
+def test_a_read_timeout_wrapped_as_connection_error_still_reads_as_slow() -> None:
+    """With retries off, requests reports a read timeout as ConnectionError(MaxRetryError(
+    ReadTimeoutError)); when it beats the asyncio bound (a busy machine), the message must still
+    say "no answer", not "cannot connect"."""
+    import requests
+    from requests.adapters import HTTPAdapter
+    from urllib3.util import Retry
+
+    from collectors.prometheus_source import _timed_out
+
+    with FakePrometheus(vector(({"version": "v1"}, "1")), delay=10 * TIMEOUT) as fake:
+        session = requests.Session()
+        session.mount("http://", HTTPAdapter(max_retries=Retry(total=0, raise_on_status=False)))
+        with pytest.raises(requests.ConnectionError) as info:
+            session.get(f"{fake.url}/api/v1/query", timeout=0.2)
+    assert not isinstance(info.value, requests.Timeout)
+    assert _timed_out(info.value)
+    with pytest.raises(requests.ConnectionError) as refused:
+        requests.get(closed_port_url(), timeout=0.5)
+    assert not _timed_out(refused.value)
