@@ -52,9 +52,11 @@ class VersionsTable(Static):
 
     def show(self, state: State) -> None:
         table = Table(box=None, expand=True, padding=(0, 1, 0, 0), header_style="bold underline")
-        table.add_column("version", no_wrap=True, ratio=2)
-        table.add_column("role", no_wrap=True, ratio=2)
-        table.add_column("weight", justify="right", no_wrap=True, ratio=2)
+        # Label columns are as wide as their longest values ("candidate", "100%/100%"); only
+        # the metric columns share what is left (Rich's ratio would override a min_width).
+        table.add_column("version", no_wrap=True, min_width=7)
+        table.add_column("role", no_wrap=True, width=9)
+        table.add_column("weight", justify="right", no_wrap=True, width=9)
         table.add_column("ready", justify="right", no_wrap=True, min_width=5)
         for title, _metric, _f in COLUMNS:
             table.add_column(title, justify="right", no_wrap=True, ratio=2)
