@@ -287,8 +287,8 @@ def _signals(on_signal: Any) -> Any:
 
 
 def outcome_code(driver: Driver) -> int:
-    """Exit code for a run that ended without the headless rules (e.g. the app was quit)."""
-    phase = driver.engine.state.phase
-    if phase is Phase.SUCCEEDED:
+    """Exit code for a run that ended without the headless rules (e.g. the app was quit): 0 once
+    promoted, or for a session that only observed; 1 otherwise."""
+    if driver.engine.state.phase is Phase.SUCCEEDED or driver.engine.observe:
         return exitcodes.PROMOTED
     return exitcodes.ROLLED_BACK

@@ -20,13 +20,12 @@ from collectors.alerts import AlertDispatcher, build_dispatcher
 from collectors.webhooks import WebhookChecks
 from strategies.engine import Engine
 from strategies.journal import JournalWriter, MemoryJournal, last_run, read_records
-from strategies.model import Phase
 from strategies.plans import build_plan
 from strategies.ports import MetricSource, Platform, TrafficRouter
 from strategies.spec import ReleaseSpec, SpecError, load_spec
 from tui import exitcodes
 from tui.driver import Driver
-from tui.headless import Until, run_headless_async
+from tui.headless import Until, outcome_code, run_headless_async
 
 
 @dataclass
@@ -193,10 +192,7 @@ async def _interactive(wired: Wired, args: argparse.Namespace, err: TextIO) -> i
         app = ReleaseApp(driver, read_only=bool(getattr(args, "read_only", False)) or wallboard,
                          wallboard=wallboard, refresh=float(getattr(args, "refresh", 1.0) or 1.0))
         await app.run_async()
-        phase = driver.engine.state.phase
-        outcome = exitcodes.PROMOTED if phase is Phase.SUCCEEDED or driver.engine.observe \
-            else exitcodes.ROLLED_BACK
-        return app.return_code or outcome
+        return app.return_code or outcome_code(driver)
     finally:
         await wired.alerts.close(5.0)
         await _close_all(wired.closers)
