@@ -84,11 +84,13 @@ async def demo_driver(args: argparse.Namespace, journal_dir: Path) -> AsyncItera
             try:
                 yield driver
             finally:
-                for listener in driver.listeners:
+                for listener in driver.listeners:  # e.g. the trace recorder flushes and closes
                     close = getattr(listener, "close", None)
-                    if close is not None and listener is not prometheus:
+                    if close is not None:
                         with contextlib.suppress(Exception):
-                            close()
+                            result = close()
+                            if asyncio.iscoroutine(result):
+                                await result
                 await driver.close()
     finally:
         writer.close()
