@@ -23,8 +23,9 @@ from tui.app import ReleaseApp  # noqa: E402
 SHOTS = (  # file, scene, wallboard
     ("operate.svg", "operate", False),
     ("paused.svg", "paused", False),
-    ("rolled-back.svg", "rolled-back", False),
+    ("rolled-back.svg", "ended", False),  # long after the rollback: the cause stays
     ("wallboard.svg", "operate", True),
+    ("wallboard-rolled-back.svg", "ended", True),
 )
 
 
@@ -32,7 +33,12 @@ async def shoot(out: Path, size: tuple[int, int]) -> list[Path]:
     made = []
     for filename, name, wallboard in SHOTS:
         world = await make_scene(name, read_only=wallboard)
-        app = ReleaseApp(world.driver, read_only=wallboard, wallboard=wallboard, ticking=False)
+        app = ReleaseApp(world.driver, read_only=wallboard, wallboard=wallboard, ticking=False,
+                         extra_actions=None if wallboard else {
+                             "f": ("Inject fault", world.fault),
+                             "F": ("Clear fault", world.clear_fault)},
+                         extra_available={"f": lambda name=name: name != "ended",
+                                          "F": lambda name=name: name == "ended"})
         async with app.run_test(size=size) as pilot:
             await pilot.pause()
             made.append(Path(app.save_screenshot(filename, path=str(out))))

@@ -13,9 +13,11 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, replace
 from typing import Any
 
+from strategies.commands import refusal
 from strategies.gates import GateTracker
 from strategies.journal import RunId, decision_to_record, record_to_decision
 from strategies.model import (
+    METRIC_UNITS,
     Action,
     Command,
     CommandKind,
@@ -492,16 +494,15 @@ class Engine:
     # ------------------------------------------------------------------ operator commands
 
     def command(self, cmd: Command, now: float) -> list[Decision]:
-        """Carry out an operator command, or refuse it with a reason (never silently)."""
-        if self.read_only:
-            return [self.refuse(cmd, now, "read-only: this session cannot change the rollout")]
-        phase = self.state.phase
-        if cmd.kind is CommandKind.RETRY:
-            return self._cmd_retry(cmd, now)
-        if phase.terminal or phase is Phase.ROLLING_BACK:
-            word = {Phase.SUCCEEDED: "already promoted", Phase.ROLLED_BACK: "already rolled back",
-                    Phase.ABORTED: "aborted", Phase.ROLLING_BACK: "rolling back"}[phase]
-            return [self.refuse(cmd, now, f"{cmd.kind.value} refused: release {word}")]
+        """Carry out an operator command, or refuse it with a reason (never silently).
+
+        Whether it is allowed is `strategies.commands.refusal`, the same rule a screen asks
+        before it offers a key or opens a confirmation."""
+        why = refusal(self.state, cmd.kind, read_only=self.read_only, value=cmd.value)
+        if why is None and cmd.kind is CommandKind.SET_WEIGHT and cmd.value is None:
+            why = "cannot set weight: it must be 0..100, got nothing"
+        if why is not None:
+            return [self.refuse(cmd, now, why)]
         handler = {
             CommandKind.PROMOTE: self._cmd_promote,
             CommandKind.PROMOTE_FULL: self._cmd_promote_full,
@@ -510,6 +511,7 @@ class Engine:
             CommandKind.ROLLBACK: self._cmd_rollback,
             CommandKind.ABORT: self._cmd_abort,
             CommandKind.SET_WEIGHT: self._cmd_set_weight,
+            CommandKind.RETRY: self._cmd_retry,
         }[cmd.kind]
         return handler(cmd, now)
 
@@ -530,20 +532,10 @@ class Engine:
         return [self._promote(now, cmd.actor, self._why(cmd, "full promotion by operator"))]
 
     def _cmd_pause(self, cmd: Command, now: float) -> list[Decision]:
-        if self.state.phase is Phase.PENDING:
-            return [self.refuse(cmd, now, "pause refused: rollout not started yet")]
-        if self.state.phase is Phase.PAUSED:
-            return [self.refuse(cmd, now, "pause refused: already paused")]
-        if self.state.phase is Phase.PROMOTING:
-            return [self.refuse(cmd, now, "pause refused: promotion is finishing; "
-                                          "roll back to stop it")]
         return [self._emit("paused", now, phase=Phase.PAUSED, actor=cmd.actor,
                            reason=self._why(cmd, "paused by operator"))]
 
     def _cmd_resume(self, cmd: Command, now: float) -> list[Decision]:
-        if self.state.phase is not Phase.PAUSED:
-            return [self.refuse(cmd, now, f"resume refused: not paused "
-                                          f"(phase {self.state.phase.value})")]
         if self.state.step < len(self.plan.steps) and self.plan.steps[self.state.step].pause:
             return [self._next(now, cmd.actor, self._why(cmd, "resumed past manual pause"))]
         return [self._emit("resumed", now, phase=Phase.PROGRESSING, actor=cmd.actor,
@@ -558,22 +550,11 @@ class Engine:
                                evidence=[{"actor": cmd.actor, "command": "abort"}], abort=True)]
 
     def _cmd_retry(self, cmd: Command, now: float) -> list[Decision]:
-        phase = self.state.phase
-        if phase not in (Phase.ABORTED, Phase.ROLLED_BACK):
-            return [self.refuse(cmd, now, f"retry refused: only an aborted or rolled-back release "
-                                          f"can be retried (phase {phase.value})")]
         return [self._enter_step(0, now, cmd.actor, self._why(cmd, "retried by operator from the "
                                                                "first step"), kind="retried")]
 
     def _cmd_set_weight(self, cmd: Command, now: float) -> list[Decision]:
-        value = cmd.value
-        if value is None or not 0 <= value <= 100:
-            return [self.refuse(cmd, now, f"set_weight refused: weight must be 0..100, "
-                                          f"got {value}")]
-        if self.state.phase is Phase.PENDING:
-            return [self.refuse(cmd, now, "set_weight refused: rollout not started")]
-        if self.state.phase is Phase.PROMOTING:
-            return [self.refuse(cmd, now, "set_weight refused: promotion is finishing")]
+        value = cmd.value if cmd.value is not None else self.state.weight  # refused earlier
         return [self._emit("weight_set", now, phase=Phase.PAUSED, weight=value, actor=cmd.actor,
                            reason=self._why(cmd, f"weight set to {value}% by operator; "
                                                  "paused until resumed"),
@@ -601,10 +582,16 @@ _SEVERITY = {"rolling_back": "critical", "rolled_back": "critical", "aborted": "
 
 def decision_event(decision: Decision, release: str, steps: int, plan: Plan | None = None
                    ) -> Event:
-    """The public event line for one decision: its evidence flattened where there is one."""
+    """The public event line for one decision (schema: tui/schemas/events.schema.json).
+
+    `step` counts from 1, as the screen's "step 2/4" does (a decision past the last step, such
+    as `promoted`, says the last step). The deciding gate's fields are flattened onto the line
+    only when a gate decided (a `gate` change, or a failure behind a pause or rollback); a
+    `promoted` line keeps the passing gates in `evidence` only. Values carry their `unit`.
+    """
     details: dict[str, Any] = {
         "phase": decision.phase.value,
-        "step": decision.step,
+        "step": min(decision.step + 1, steps) if steps else 0,
         "steps": steps,
         "weight": decision.weight,
         "actor": decision.actor,
@@ -614,11 +601,13 @@ def decision_event(decision: Decision, release: str, steps: int, plan: Plan | No
             and decision.step < len(plan.steps):
         details["label"] = plan.steps[decision.step].label
     if decision.evidence:
-        first = decision.evidence[0]
-        for key in ("gate", "metric", "value", "threshold", "baseline", "comparison"):
-            if key in first:
-                details[key] = first[key]
-        details["evidence"] = [dict(e) for e in decision.evidence]
+        evidence = [_with_unit(e) for e in decision.evidence]
+        first = evidence[0]
+        if decision.kind == "gate" or first.get("status") == GateStatus.FAIL.value:
+            for key in ("gate", "metric", "value", "threshold", "baseline", "comparison", "unit"):
+                if key in first:
+                    details[key] = first[key]
+        details["evidence"] = evidence
     if decision.actions:
         details["actions"] = [a.to_dict() for a in decision.actions]
     name = decision.kind
@@ -629,3 +618,12 @@ def decision_event(decision: Decision, release: str, steps: int, plan: Plan | No
             if status == "fail" else "info"
     return Event(at=decision.at, release=release, event=name, details=frozen_map(details),
                  severity=severity)
+
+
+def _with_unit(evidence: Mapping[str, Any]) -> dict[str, Any]:
+    """A gate's evidence with the unit its value, baseline and threshold are in."""
+    out = dict(evidence)
+    metric = out.get("metric")
+    if isinstance(metric, str) and "unit" not in out:
+        out["unit"] = METRIC_UNITS.get(metric, "as queried")
+    return out

@@ -145,6 +145,18 @@ METRIC_ATTRS: Mapping[str, str] = MappingProxyType(
     }
 )
 BUILTIN_METRICS = frozenset(METRIC_ATTRS)
+# The unit a metric's values are in, wherever a number leaves the engine (events, alerts): the
+# screen shows latencies in ms, the events keep SI seconds and say so.
+METRIC_UNITS: Mapping[str, str] = MappingProxyType(
+    {
+        "error_rate": "ratio",
+        "latency_p50": "seconds",
+        "latency_p95": "seconds",
+        "latency_p99": "seconds",
+        "throughput": "requests/s",
+        "requests": "requests",
+    }
+)
 
 
 @dataclass(frozen=True)
@@ -357,6 +369,12 @@ class Decision:
 # --------------------------------------------------------------------------- events
 
 
+EVENT_SCHEMA_VERSION = 2
+"""Version of the event lines (`schema` in each line); tui/schemas/events.schema.json describes
+it. 2: `schema` added, `step` counts from 1 as the screen does, `unit` beside gate values,
+gate fields flattened only onto decisions a gate made. (1: no `schema`, `step` from 0.)"""
+
+
 @dataclass(frozen=True)
 class Event:
     """One line of the event stream: JSON with ts (RFC 3339 UTC), release, event and details."""
@@ -368,7 +386,8 @@ class Event:
     severity: str = "info"
 
     def to_dict(self) -> dict[str, Any]:
-        body: dict[str, Any] = {"ts": rfc3339(self.at), "release": self.release, "event": self.event}
+        body: dict[str, Any] = {"ts": rfc3339(self.at), "release": self.release, "event": self.event,
+                                "schema": EVENT_SCHEMA_VERSION}
         for key, value in self.details.items():
             if key not in body:
                 body[key] = value

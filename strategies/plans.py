@@ -142,6 +142,6 @@ def _rolling(spec: ReleaseSpec, base: str, cand: str, n: int) -> tuple[PlanStep,
         new = min(n, i * batch)
         old = n - new
         order = {cand: new, base: old} if surge else {base: old, cand: new}
-        steps.append(PlanStep(f"batch {i}/{batches} ({new}/{n})", round(100 * new / n), s.hold,
+        steps.append(PlanStep(f"batch {i}/{batches}: {new} of {n} new", round(100 * new / n), s.hold,
                               replicas=frozen_map(order)))
     return tuple(steps)

@@ -38,9 +38,15 @@ def build_parser() -> argparse.ArgumentParser:
         description="Watch and steer software releases from the terminal.",
         epilog="Exit codes: 0 promoted, 1 rolled back or aborted, 2 usage/spec/trace error, "
                "3 platform or metrics unreachable.")
+    parser.add_argument("--version", action="version", version=f"%(prog)s {_version()}")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    demo = sub.add_parser("demo", help="a real canary release on local processes, end to end")
+    demo = sub.add_parser(
+        "demo", help="a real release on local processes, end to end (nothing to install)",
+        description="Run a whole release on this machine: two versions of a small HTTP service "
+                    "as local processes, the built-in router splitting traffic by weight, a load "
+                    "generator and the metrics. In the app, f injects a fault into the candidate "
+                    "(the gates roll it back), F clears it, R retries; i shows the built-in spec.")
     _surface_flags(demo)
     demo.add_argument("--fault-at", type=float, metavar="SECONDS",
                       help="inject a fault into the candidate this many seconds in")
@@ -60,7 +66,9 @@ def build_parser() -> argparse.ArgumentParser:
                       "embedded default (platform kind must be local)")
 
     watch = sub.add_parser("watch", help="watch and drive the release a spec describes")
-    watch.add_argument("spec", metavar="SPEC")
+    watch.add_argument("spec", metavar="SPEC",
+                       help="the release spec (release.toml): versions, platform, metrics, "
+                            "strategy, gates, alerts; `releasedeck check SPEC` validates it")
     _surface_flags(watch)
     watch.add_argument("--observe", action="store_true",
                        help="take no action at all: watch and alert only")
@@ -68,15 +76,29 @@ def build_parser() -> argparse.ArgumentParser:
     watch.add_argument("--fresh", action="store_true",
                        help="start a new run instead of resuming the journal's last one")
 
-    check = sub.add_parser("check", help="validate release specs and show their plans")
-    check.add_argument("specs", nargs="+", metavar="SPEC")
+    check = sub.add_parser(
+        "check", help="validate release specs and show their plans",
+        description="Validate each SPEC (every field, every adapter option) and print the plan "
+                    "it would walk; nothing is contacted. Exit 0 when all are valid, 2 otherwise.")
+    check.add_argument("specs", nargs="+", metavar="SPEC", help="release spec files to check")
 
     replay = sub.add_parser("replay", help="replay a recorded trace through the gates and engine")
-    replay.add_argument("spec", metavar="SPEC")
-    replay.add_argument("trace", metavar="TRACE")
+    replay.add_argument("spec", metavar="SPEC", help="the release spec to judge the trace with")
+    replay.add_argument("trace", metavar="TRACE",
+                        help="a trace recorded with --record (JSON lines of raw counters and "
+                             "events)")
     replay.add_argument("--summary", action="store_true",
                         help="print one JSON summary object at the end")
     return parser
+
+
+def _version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("releasedeck")
+    except PackageNotFoundError:
+        return "unknown (not installed)"
 
 
 def main(argv: Sequence[str] | None = None) -> int:

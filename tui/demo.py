@@ -3,7 +3,10 @@
 Two versions of a small real HTTP service run as local processes, the built-in router splits
 traffic by weight, a load generator sends requests, and the scrape source (or a Prometheus)
 reads how each version behaves. `f` in the app, or `--fault-at`, breaks the candidate so a
-newcomer sees the gates roll it back.
+newcomer sees the gates roll it back; `F` clears the fault again, so a retry (`R`) can pass.
+
+The demo's journal lives in its temp dir and is deleted on exit: the app says so (quit dialog,
+`i`, the line printed on quit), since such a rollout cannot be resumed.
 """
 
 from __future__ import annotations
@@ -21,9 +24,10 @@ from strategies.engine import Engine
 from strategies.journal import JournalWriter
 from strategies.spec import ReleaseSpec, SpecError, load_spec
 from tui import exitcodes
-from tui.demo_specs import FAULT, demo_spec
+from tui.demo_specs import FAULT, demo_spec, demo_spec_text
 from tui.driver import Driver
 from tui.headless import outcome_code
+from tui.runinfo import RunInfo
 
 
 def _load(args: argparse.Namespace, prometheus_url: str | None) -> ReleaseSpec:
@@ -75,12 +79,45 @@ async def demo_driver(args: argparse.Namespace, journal_dir: Path) -> AsyncItera
 
                 driver.add_listener(TraceRecorder(args.record, spec.release.service))
 
+            candidate = spec.release.candidate
+            healthy = {k: v for k, v in stack.platform.behaviour(candidate).items() if k in FAULT}
+
+            def where() -> dict[str, object]:
+                rollout = engine.state
+                steps = len(engine.plan.steps)
+                return {"phase": rollout.phase.value, "step": min(rollout.step + 1, steps),
+                        "steps": steps, "weight": rollout.weight}
+
+            faulty: list[bool] = [False]  # what the f / F keys offer
+
             async def inject_fault() -> None:
-                await stack.inject_fault(spec.release.candidate, **FAULT)
-                driver.emit("fault_injected", {"version": spec.release.candidate, **FAULT},
+                await stack.inject_fault(candidate, **FAULT)
+                faulty[0] = True
+                driver.emit("fault_injected", {"version": candidate, **FAULT, **where(),
+                                               "actor": "operator",
+                                               "reason": f"fault injected into {candidate}: "
+                                               f"{FAULT['error_ratio']:.0%} errors, "
+                                               f"+{FAULT['latency_ms']}ms"},
                             severity="warning")
 
+            async def clear_fault() -> None:
+                await stack.inject_fault(candidate, **healthy)
+                faulty[0] = False
+                driver.emit("fault_cleared", {"version": candidate, **healthy, **where(),
+                                              "actor": "operator",
+                                              "reason": f"fault cleared: {candidate} healthy "
+                                              "again"})
+
             driver.extra["inject_fault"] = inject_fault
+            driver.extra["clear_fault"] = clear_fault
+            driver.extra["fault_keys"] = {"f": lambda: not faulty[0], "F": lambda: faulty[0]}
+            driver.extra["run_info"] = RunInfo(
+                spec_text=Path(spec.path).read_text() if args.spec else demo_spec_text(
+                    args.strategy, url),
+                spec_origin=args.spec or f"built-in demo spec ({args.strategy}); "
+                "`releasedeck demo --spec FILE` runs your own",
+                router=stack.url, logs=str(stack.platform.log_dir),
+                journal=str(writer.path), journal_kept=False)
             try:
                 yield driver
             finally:
@@ -98,9 +135,25 @@ async def demo_driver(args: argparse.Namespace, journal_dir: Path) -> AsyncItera
             await prometheus.stop()
 
 
+def emit_fault(driver: Driver, version: str, change: dict[str, float], *, cleared: bool,
+               actor: str = "operator") -> None:
+    """`fault_injected` / `fault_cleared`, with where the rollout stood (phase, step counted
+    from 1, weight) and who did it, like every decision line (tui/schemas/events.schema.json)."""
+    rollout = driver.engine.state
+    steps = len(driver.engine.plan.steps)
+    what = ", ".join(f"{k}={v:g}" for k, v in change.items())
+    details = {"version": version, **change, "phase": rollout.phase.value,
+               "step": min(rollout.step + 1, steps), "steps": steps, "weight": rollout.weight,
+               "actor": actor,
+               "reason": f"fault cleared on {version} ({what})" if cleared
+               else f"fault injected into {version} ({what})"}
+    driver.emit("fault_cleared" if cleared else "fault_injected", details,
+                severity="info" if cleared else "warning")
+
+
 async def _fault_later(driver: Driver, seconds: float) -> None:
     await asyncio.sleep(seconds)
-    await driver.extra["inject_fault"]()
+    await driver.extra["inject_fault"]()  # actor: operator (a --fault-at the operator asked)
 
 
 async def _run(args: argparse.Namespace) -> int:
@@ -119,10 +172,15 @@ async def _run(args: argparse.Namespace) -> int:
                 from tui.app import ReleaseApp
 
                 app = ReleaseApp(driver, read_only=args.read_only, wallboard=args.wallboard,
-                                 refresh=args.refresh,
+                                 refresh=args.refresh, info=driver.extra["run_info"],
                                  extra_actions={"f": ("Inject fault",
-                                                      driver.extra["inject_fault"])})
+                                                      driver.extra["inject_fault"]),
+                                                "F": ("Clear fault",
+                                                      driver.extra["clear_fault"])},
+                                 extra_available=driver.extra["fault_keys"])
                 await app.run_async()
+                if app.summary:
+                    print(app.summary, file=sys.stderr)
                 return outcome_code(driver)
             finally:
                 if fault is not None:

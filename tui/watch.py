@@ -26,6 +26,7 @@ from strategies.spec import ReleaseSpec, SpecError, load_spec
 from tui import exitcodes
 from tui.driver import Driver
 from tui.headless import Until, outcome_code, run_headless_async
+from tui.runinfo import RunInfo
 
 
 @dataclass
@@ -112,6 +113,7 @@ def watch_command(args: argparse.Namespace, *, out: TextIO | None = None,
 
 async def _watch(spec: ReleaseSpec, args: argparse.Namespace, adapters: Any, recorder: Any, *,
                  headless: bool, observe: bool, until: str, out: TextIO, err: TextIO) -> int:
+    where: dict[str, str] = {}  # the local stack's router address and log dir, for the app's `i`
     async with contextlib.AsyncExitStack() as resources:
         if adapters is None:
             from tui.wiring import AdapterUnavailable, build_adapters, build_source
@@ -127,6 +129,7 @@ async def _watch(spec: ReleaseSpec, args: argparse.Namespace, adapters: Any, rec
                         print(f"releasedeck: {exc}", file=err)
                         return exitcodes.UNREACHABLE
                     adapters = (stack.platform, stack.router, build_source(spec))
+                    where = {"router": stack.url, "logs": str(stack.platform.log_dir)}
                 else:
                     adapters = build_adapters(spec)
             except AdapterUnavailable as exc:
@@ -150,7 +153,11 @@ async def _watch(spec: ReleaseSpec, args: argparse.Namespace, adapters: Any, rec
             return await run_headless_async(
                 wired.driver, until=until, timeout=getattr(args, "timeout", None), out=out,
                 err=err, observe=observe, alerts=wired.alerts, closers=tuple(wired.closers))
-        return await _interactive(wired, args, err)
+        journal = "" if observe else str(getattr(args, "journal", None) or spec.journal_path())
+        info = RunInfo(spec_text=_read(spec.path), spec_origin=str(args.spec),
+                       router=where.get("router", ""), logs=where.get("logs", ""),
+                       journal=journal, resume_hint=f"releasedeck watch {args.spec}")
+        return await _interactive(wired, args, err, info)
     return exitcodes.USAGE  # unreachable: the block above always returns
 
 
@@ -177,7 +184,14 @@ def _recorder(path: str, spec: ReleaseSpec, err: TextIO) -> Any:
         return None
 
 
-async def _interactive(wired: Wired, args: argparse.Namespace, err: TextIO) -> int:
+def _read(path: str) -> str:
+    try:
+        return open(path, encoding="utf-8").read()
+    except OSError:
+        return ""
+
+
+async def _interactive(wired: Wired, args: argparse.Namespace, err: TextIO, info: RunInfo) -> int:
     """The Textual app over the same driver, alerts and journal as headless."""
     from tui.app import ReleaseApp
     from tui.headless import start_adapters
@@ -190,8 +204,11 @@ async def _interactive(wired: Wired, args: argparse.Namespace, err: TextIO) -> i
             return exitcodes.UNREACHABLE
         wallboard = bool(getattr(args, "wallboard", False))
         app = ReleaseApp(driver, read_only=bool(getattr(args, "read_only", False)) or wallboard,
-                         wallboard=wallboard, refresh=float(getattr(args, "refresh", 1.0) or 1.0))
+                         wallboard=wallboard, refresh=float(getattr(args, "refresh", 1.0) or 1.0),
+                         info=info)
         await app.run_async()
+        if app.summary:
+            print(app.summary, file=err)
         return app.return_code or outcome_code(driver)
     finally:
         await wired.alerts.close(5.0)

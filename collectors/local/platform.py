@@ -202,6 +202,11 @@ class LocalPlatform:
                 f"of {version}; {child.id} at {child.address}/control: {why}")
         return len(targets)
 
+    @property
+    def log_dir(self) -> Path:
+        """Where each instance's stdout/stderr goes (`<version>-<n>.log`); removed on close."""
+        return self._logdir
+
     def behaviour(self, version: str) -> dict[str, float]:
         """What new instances of `version` start with (demo service knobs)."""
         return {**DEFAULT_BEHAVIOUR, **self._behaviour.get(version, {})}

@@ -8,6 +8,7 @@ from collections.abc import Callable
 
 import pytest
 
+from strategies.commands import COMMAND_WORDS, refusal
 from strategies.engine import CheckResult, Engine
 from strategies.journal import MemoryJournal
 from strategies.model import Command, CommandKind, Phase, Snapshot
@@ -180,8 +181,11 @@ def test_command_in_phase(phase: str, kind: CommandKind) -> None:
     assert len(journal.records) == lines + 1
     assert journal.records[-1]["kind"] == decision.kind
     if expected == R:
+        assert refusal(before, kind, value=30) == decision.reason  # the screen is told the same
         assert decision.refused and decision.kind == "refused"
-        assert kind.value in decision.reason and "refused" in decision.reason, decision.reason
+        # in the operator's words ("cannot roll back: ..."), never set_weight / weight_set
+        assert decision.reason.startswith(f"cannot {COMMAND_WORDS[kind]}:"), decision.reason
+        assert "_" not in decision.reason.split(":")[0]
         assert engine.event_for(decision).severity == "warning"
         after = engine.state
         assert (after.phase, after.step, after.weight, after.pending) == (
@@ -189,6 +193,7 @@ def test_command_in_phase(phase: str, kind: CommandKind) -> None:
         return
     want_kind, want_phase, want_step = expected
     assert not decision.refused
+    assert refusal(before, kind) is None  # what the screen asks first agrees with the engine
     assert (decision.kind, engine.state.phase) == (want_kind, want_phase)
     if want_step is not None:
         assert engine.state.step == want_step

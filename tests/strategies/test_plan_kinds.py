@@ -102,7 +102,7 @@ def test_rolling_batches(n: int, surge: int, unavailable: int, batches: list[tup
     plan = build_plan(spec)
     assert [(s.replicas["v2"], s.replicas["v1"]) for s in plan.steps] == batches
     assert plan.steps[-1].weight == 100 and all(s.analysis for s in plan.steps)
-    assert plan.labels()[0] == f"batch 1/{len(batches)} ({batches[0][0]}/{n})"
+    assert plan.labels()[0] == f"batch 1/{len(batches)}: {batches[0][0]} of {n} new"
     # Order within a step keeps inside the allowance: surge adds first, unavailability removes first.
     first = next(iter(plan.steps[0].replicas))
     assert first == ("v2" if surge >= unavailable else "v1")

@@ -26,6 +26,7 @@ from tests.doubles import (  # noqa: F401 (re-exported for the app tests and scr
     broken,
     healthy,
 )
+from tui.demo import emit_fault
 from tui.driver import Driver
 
 SPEC = """
@@ -103,25 +104,32 @@ class World:
 
     async def fault(self) -> None:
         self.source.script = broken
-        self.driver.emit("fault_injected", {"version": "v2", "error_rate": 0.2},
-                         severity="warning")
+        emit_fault(self.driver, "v2", {"error_ratio": 0.21, "latency_ms": 950}, cleared=False)
+
+    async def clear_fault(self) -> None:
+        self.source.script = healthy
+        emit_fault(self.driver, "v2", {"error_ratio": 0.002, "latency_ms": 150}, cleared=True)
 
 
 async def make_scene(name: str, *, read_only: bool = False) -> World:
     """A deterministic world in one of the states the screenshots and snapshots show."""
     world = World(read_only=read_only)
+    if name == "startup":  # the first frame: nothing read yet
+        return world
     await world.run_for(45)  # step 1 (10%) held 30s, now 14s into step 2 (25%)
     if name == "paused":
         await world.driver.command(Command(CommandKind.PAUSE))
         world.clock.now += 3.0
         await world.driver.tick()
-    elif name == "rolled-back":
+    elif name in ("rolled-back", "ended"):
         await world.fault()
         for _ in range(30):  # bounded: the critical gates need 5s of failure
             await world.run_for(1)
             if world.engine.state.phase is Phase.ROLLED_BACK:
                 break
         await world.run_for(1)
+        if name == "ended":  # long past the scale-down: the candidate takes no traffic
+            await world.run_for(12)
     return world
 
 

@@ -3,37 +3,74 @@
 The driver ticks in a worker (async I/O, never on the render path); a timer redraws from the
 latest published State every `refresh` seconds; operator commands go to the driver in workers
 and the engine's answer (or refusal) comes back as a notification.
+
+Before a key is offered (footer, palette) or a confirmation opens, the app asks the engine's own
+rule (`strategies.commands.refusal`) whether the command is allowed now: keys the phase does not
+allow are left out, and pressing one says why, in the operator's words.
 """
 
 from __future__ import annotations
 
 import asyncio
 import time
+from collections import deque
 from collections.abc import Awaitable, Callable, Iterable, Mapping
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
+from textual import events
 from textual.app import App, SystemCommand
 from textual.binding import Binding
 from textual.screen import Screen
 
+from strategies.commands import refusal
 from strategies.model import Command, CommandKind, Phase, State
-from tui.app.components import ConfirmScreen, HelpScreen, WeightScreen
+from tui.app.components import (
+    ConfirmScreen,
+    EventsScreen,
+    HelpScreen,
+    InfoScreen,
+    RunInfo,
+    WeightScreen,
+)
 from tui.app.screens import DashboardScreen, StateScreen, WallboardScreen
+from tui.app.widgets.rollout import where
 from tui.driver import Driver, describe_error
 
 ExtraAction = tuple[str, Callable[[], Awaitable[None]]]
 
-# key, action, footer label, palette help; destructive ones ask first
-OPERATOR_KEYS: tuple[tuple[str, str, str, str, str], ...] = (
-    ("p", "promote", "Promote", "p", "promote to the next step"),
-    ("P", "promote_full", "Promote all", "P", "promote fully: skip remaining steps (confirm)"),
-    ("space", "pause_resume", "Pause/Resume", "space", "pause or resume the rollout"),
-    ("r", "rollback", "Rollback", "r", "roll back to the baseline (confirm)"),
-    ("a", "abort", "Abort", "a", "abort the release (confirm)"),
-    ("w", "set_weight", "Weight", "w", "set the candidate weight by hand (pauses)"),
-    ("R", "retry", "Retry", "R", "start an aborted or rolled-back release again (confirm)"),
+
+@dataclass(frozen=True)
+class OperatorKey:
+    key: str
+    action: str
+    label: str  # footer
+    help: str  # help and palette
+    command: CommandKind  # what the engine is asked before the key is offered
+    footer: bool = True  # False: in help and the palette only (the 80-column footer is full)
+
+
+# Two bindings share space: the one the phase allows runs (Textual tries them in order).
+OPERATOR_KEYS: tuple[OperatorKey, ...] = (
+    OperatorKey("p", "promote", "Promote", "promote to the next step", CommandKind.PROMOTE),
+    OperatorKey("P", "promote_full", "Promote all",
+                "promote fully: skip the remaining steps (asks first)", CommandKind.PROMOTE_FULL,
+                footer=False),
+    OperatorKey("space", "pause", "Pause", "pause the rollout (the hold timer stops)",
+                CommandKind.PAUSE),
+    OperatorKey("space", "resume", "Resume", "resume a paused rollout", CommandKind.RESUME),
+    OperatorKey("r", "rollback", "Rollback", "roll back to the baseline (asks first)",
+                CommandKind.ROLLBACK),
+    OperatorKey("a", "abort", "Abort", "abort the release (asks first)", CommandKind.ABORT),
+    OperatorKey("w", "set_weight", "Weight", "set the candidate's weight by hand (pauses)",
+                CommandKind.SET_WEIGHT),
+    OperatorKey("R", "retry", "Retry", "start an aborted or rolled-back release again "
+                "(asks first)", CommandKind.RETRY),
 )
 THEMES = ("textual-dark", "nord", "gruvbox", "tokyo-night", "textual-light")
+DECISION_TITLES = {"step": "next step", "weight_set": "weight set", "rolling_back": "rolling back",
+                   "rolled_back": "rolled back", "retried": "retrying"}
 
 
 class ReleaseApp(App[int]):
@@ -43,10 +80,11 @@ class ReleaseApp(App[int]):
     TITLE = "releasedeck"
     HORIZONTAL_BREAKPOINTS = [(0, "-narrow"), (140, "-wide")]
     BINDINGS = [
-        Binding("question_mark", "help", "Help", key_display="?"),
-        Binding("colon", "command_palette", "Commands", key_display=":"),
-        Binding("t", "cycle_theme", "Theme"),
-        Binding("q", "quit", "Quit"),
+        Binding("colon", "command_palette", "Commands", key_display=":", show=False),
+        Binding("e", "events", "Events", show=False),
+        Binding("i", "info", "Info", show=False),
+        Binding("t", "cycle_theme", "Theme", show=False),
+        Binding("ctrl+c", "quit_now", "Quit", show=False, priority=True),
     ]
 
     def __init__(
@@ -58,6 +96,8 @@ class ReleaseApp(App[int]):
         refresh: float = 1.0,
         extra_actions: Mapping[str, ExtraAction] | None = None,
         ticking: bool = True,
+        info: RunInfo | None = None,
+        extra_available: Mapping[str, Callable[[], bool]] | None = None,
     ):
         super().__init__()
         self.driver = driver
@@ -65,14 +105,24 @@ class ReleaseApp(App[int]):
         self.read_only = read_only or wallboard or driver.engine.read_only
         self.refresh_every = max(0.05, refresh)
         self.ticking = ticking
+        self.info = info or RunInfo()
         self.extra_actions: dict[str, ExtraAction] = {} if self.read_only else dict(extra_actions or {})
+        # when an extra (demo) key makes sense now, e.g. "clear fault" only after a fault
+        self.extra_available = dict(extra_available or {})
         self.shown: State | None = None
+        self.started = time.monotonic()
+        self.summary = ""  # one line, printed by the caller after the app exits
+        self.said: deque[str] = deque(maxlen=50)
         self.main: StateScreen = WallboardScreen() if wallboard else DashboardScreen()
-        if not self.read_only:
-            for key, action, label, _display, _help in OPERATOR_KEYS:
-                self.bind(key, action, description=label)
-            for key, (label, _callback) in self.extra_actions.items():
-                self.bind(key, f"extra('{key}')", description=label)
+        for op in OPERATOR_KEYS:
+            # read-only: bound but never offered, so a pressed key can say why nothing happens
+            self.bind(op.key, op.action, description=op.label,
+                      show=op.footer and not self.read_only,
+                      key_display="␣" if op.key == "space" else None)
+        for key, (label, _callback) in self.extra_actions.items():
+            self.bind(key, f"extra('{key}')", description=label)
+        self.bind("question_mark", "help", description="Help", key_display="?")
+        self.bind("q", "quit", description="Quit")
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -103,19 +153,114 @@ class ReleaseApp(App[int]):
         state = self.driver.state
         if state is self.shown and not force:
             return
+        phase_moved = self.shown is None or self.shown.rollout.phase is not state.rollout.phase
         self.shown = state
         self.main.show(state)
+        if phase_moved:
+            self.refresh_bindings()  # the footer offers what the new phase allows
+
+    def notify(self, message: str, *, title: str = "", severity: Any = "information",
+               timeout: float | None = None, markup: bool = True) -> None:
+        """Every toast also goes to `said` (the last 50), which outlives the toast itself."""
+        self.said.append(f"{title}: {message}" if title else message)
+        super().notify(message, title=title, severity=severity, timeout=timeout, markup=markup)
+
+    # ------------------------------------------------------------------ quitting
+
+    def mid_rollout(self) -> bool:
+        phase = self.driver.state.rollout.phase
+        return not self.read_only and not phase.terminal and phase is not Phase.PENDING
 
     async def action_quit(self) -> None:
-        """Stop ticking and leave; the journal already holds the rollout's state."""
+        """Mid-rollout, ask first and say what happens to the rollout; otherwise just leave."""
+        if not self.mid_rollout():
+            self.leave()
+            return
+        state = self.driver.state
+        detail = (f"The rollout stays where it is ({where(state)}, weight "
+                  f"{state.rollout.weight}%) and nothing will move it on. "
+                  f"{self.info.journal_note().capitalize()}.")
+
+        def answered(yes: bool | None) -> None:
+            if yes:
+                self.leave()
+
+        self.push_screen(ConfirmScreen("Quit mid-rollout?", detail), answered)
+
+    def action_quit_now(self) -> None:
+        """Ctrl-C quits at once, as in k9s (the journal already holds every decision)."""
+        self.leave()
+
+    def leave(self) -> None:
         self.workers.cancel_group(self, "ticker")
+        self.summary = self.quit_summary()
         self.exit(0)
+
+    def quit_summary(self) -> str:
+        """One line, as headless prints: outcome, where, weight, the cause, the journal."""
+        from tui.headless import summary
+
+        state = self.driver.state
+        phase = state.rollout.phase
+        outcome = {Phase.SUCCEEDED: "promoted", Phase.ROLLED_BACK: "rolled back",
+                   Phase.ABORTED: "aborted", Phase.ROLLING_BACK: "rolling back",
+                   Phase.PENDING: "not started"}.get(phase, f"left {phase.value.replace('_', ' ')}")
+        line = summary(self.driver, state, outcome, time.monotonic() - self.started, None)
+        if not phase.terminal and not self.read_only and self.info.journal:
+            line += f"; {self.info.journal_note()}"
+        return line
+
+    # ------------------------------------------------------------------ what is allowed now
+
+    def refusal_for(self, kind: CommandKind, value: int | None = None) -> str | None:
+        return refusal(self.driver.state.rollout, kind, read_only=self.read_only, value=value)
+
+    def pause_kind(self) -> CommandKind:
+        paused = self.driver.state.rollout.phase is Phase.PAUSED
+        return CommandKind.RESUME if paused else CommandKind.PAUSE
+
+    def command_of(self, action: str) -> CommandKind | None:
+        for op in OPERATOR_KEYS:
+            if op.action == action:
+                return op.command
+        return None
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        """Keys the phase does not allow are left out of the footer (read-only: all of them
+        stay bound, unshown, so pressing one can say why)."""
+        if action == "extra" and parameters:
+            available = self.extra_available.get(str(parameters[0]))
+            return available is None or available()
+        kind = self.command_of(action)
+        if kind is None or self.read_only:
+            return True
+        return self.refusal_for(kind) is None
+
+    def on_key(self, event: events.Key) -> None:
+        """A key the phase does not allow was pressed: say why, instead of nothing."""
+        if self.screen is not self.main:
+            return
+        kinds = [op.command for op in OPERATOR_KEYS if op.key == event.key]
+        if event.key == "space":
+            kinds = [self.pause_kind()]
+        if kinds:
+            why = self.refusal_for(kinds[0])
+            if why is not None:
+                self.notify(why, title="not now", severity="warning")
+                event.stop()
+
+    def allowed(self, kind: CommandKind) -> bool:
+        """Ask first; when the answer is no, say why (nothing is journaled)."""
+        why = self.refusal_for(kind)
+        if why is not None:
+            self.notify(why, title="not now", severity="warning")
+            return False
+        return True
 
     # ------------------------------------------------------------------ operator commands
 
     def send(self, kind: CommandKind, value: int | None = None) -> None:
-        if self.read_only:  # no key is bound, but the palette or a test could still get here
-            self.notify("read-only: this session cannot change the rollout", severity="warning")
+        if not self.allowed(kind):
             return
         self.run_worker(self._send(Command(kind, value=value)), group="command")
 
@@ -123,39 +268,44 @@ class ReleaseApp(App[int]):
         try:
             decisions = await self.driver.command(command)
         except Exception as exc:
-            self.notify(f"{command.kind.value} failed: {describe_error(exc)}", severity="error")
+            self.notify(f"{command.kind.value.replace('_', ' ')} failed: {describe_error(exc)}",
+                        severity="error")
             return
         for decision in decisions:
             if decision.refused:
                 self.notify(decision.reason, title="refused", severity="warning")
             elif decision.kind not in ("action_done", "gate"):
-                self.notify(decision.reason or decision.kind, title=decision.kind)
+                self.notify(decision.reason or decision.kind,
+                            title=DECISION_TITLES.get(decision.kind, decision.kind))
         self.render_state(force=True)
 
     def action_promote(self) -> None:
         self.send(CommandKind.PROMOTE)
 
     def action_promote_full(self) -> None:
-        self.confirm("Promote fully?", "Skip the remaining steps and send 100% to the candidate.",
-                     CommandKind.PROMOTE_FULL)
+        self.confirm("Promote fully?", "Skip the remaining steps and analysis, and send 100% of "
+                     "the traffic to the candidate.", CommandKind.PROMOTE_FULL)
 
-    def action_pause_resume(self) -> None:
-        paused = self.driver.state.rollout.phase is Phase.PAUSED
-        self.send(CommandKind.RESUME if paused else CommandKind.PAUSE)
+    def action_pause(self) -> None:
+        self.send(CommandKind.PAUSE)
+
+    def action_resume(self) -> None:
+        self.send(CommandKind.RESUME)
 
     def action_rollback(self) -> None:
-        self.confirm("Roll back?", "Send all traffic back to the baseline.", CommandKind.ROLLBACK)
+        self.confirm("Roll back?", "Send all traffic back to the baseline; the candidate is "
+                     "scaled down after the delay.", CommandKind.ROLLBACK)
 
     def action_abort(self) -> None:
         self.confirm("Abort the release?", "Stop it here and send all traffic to the baseline.",
                      CommandKind.ABORT)
 
     def action_retry(self) -> None:
-        self.confirm("Retry the release?", "Start again from the first step (as Argo's retry).",
-                     CommandKind.RETRY)
+        self.confirm("Retry the release?", "Start again from the first step (as Argo's retry). "
+                     "Clear the cause first, or the gates will fail again.", CommandKind.RETRY)
 
     def confirm(self, title: str, detail: str, kind: CommandKind) -> None:
-        if self.read_only:
+        if not self.allowed(kind):
             return
 
         def answered(yes: bool | None) -> None:
@@ -165,7 +315,7 @@ class ReleaseApp(App[int]):
         self.push_screen(ConfirmScreen(title, detail), answered)
 
     def action_set_weight(self) -> None:
-        if self.read_only:
+        if not self.allowed(CommandKind.SET_WEIGHT):
             return
 
         def answered(value: int | None) -> None:
@@ -187,24 +337,38 @@ class ReleaseApp(App[int]):
                 self.notify(f"{label} failed: {describe_error(exc)}", severity="error")
                 return
             self.notify(label, title="done")
+            self.refresh_bindings()
 
         self.run_worker(run(), group="command")
 
-    # ------------------------------------------------------------------ help, palette, theme
+    # ------------------------------------------------------------------ views, help, palette
+
+    def action_events(self) -> None:
+        if not isinstance(self.screen, EventsScreen):
+            self.push_screen(EventsScreen(self.driver.state.events))
+
+    def action_info(self) -> None:
+        if not isinstance(self.screen, InfoScreen):
+            self.push_screen(InfoScreen(self.info))
 
     def key_help(self) -> list[tuple[str, str]]:
-        keys: list[tuple[str, str]] = []
-        if not self.read_only:
-            keys += [(display, what) for _k, _a, _l, display, what in OPERATOR_KEYS]
-            keys += [(key, label) for key, (label, _cb) in self.extra_actions.items()]
-        keys += [("?", "this help"), (":", "command palette (every action by name)"),
-                 ("/", "filter the event log (Esc clears)"), ("t", "next theme"),
-                 ("q", "quit (the journal keeps the rollout's state)")]
+        keys = [(op.key, op.help) for op in OPERATOR_KEYS] if not self.read_only else []
+        keys += [(key, label) for key, (label, _cb) in self.extra_actions.items()]
+        keys += [("e", "events: any event or decision with its full evidence"),
+                 ("i", "this run: the spec, router address, log files, journal"),
+                 ("j / k", "scroll the event log down / up"),
+                 ("g / G", "oldest / newest event (G follows new ones again)"),
+                 ("/", "filter the event log (Enter keeps, Esc clears)"),
+                 (":", "command palette: every action by name"), ("t", "next theme"),
+                 ("?", "this help"),
+                 ("q", "quit (asks mid-rollout; the journal keeps the state)"),
+                 ("ctrl+c", "quit at once")]
         return keys
 
     def action_help(self) -> None:
         if not isinstance(self.screen, HelpScreen):
-            self.push_screen(HelpScreen(self.key_help(), self.read_only))
+            why = " (wallboard)" if self.wallboard else ""
+            self.push_screen(HelpScreen(self.key_help(), self.read_only, why))
 
     def action_cycle_theme(self) -> None:
         names = [t for t in THEMES if t in self.available_themes]
@@ -212,13 +376,22 @@ class ReleaseApp(App[int]):
         self.theme = names[(current + 1) % len(names)]
 
     def get_system_commands(self, screen: Screen) -> Iterable[SystemCommand]:
-        """The palette: every operator action by name (none when read-only), then the basics."""
+        """The palette: the actions the phase allows now (none when read-only), then the rest."""
         if not self.read_only:
-            for _key, action, label, display, what in OPERATOR_KEYS:
-                yield SystemCommand(f"{label} ({display})", what, getattr(self, f"action_{action}"))
+            for op in OPERATOR_KEYS:
+                if self.refusal_for(op.command) is None:
+                    yield SystemCommand(f"{op.label} ({op.key})", op.help,
+                                        getattr(self, f"action_{op.action}"))
             for key, (label, _cb) in self.extra_actions.items():
-                yield SystemCommand(f"{label} ({key})", "demo action",
-                                    lambda key=key: self.action_extra(key))
+                if self.check_action("extra", (key,)):
+                    yield SystemCommand(f"{label} ({key})", "demo action",
+                                        lambda key=key: self.action_extra(key))
+        yield SystemCommand("Events (e)", "any event or decision with its evidence",
+                            self.action_events)
+        yield SystemCommand("Run info (i)", "spec, router, logs, journal", self.action_info)
+        if isinstance(screen, DashboardScreen):
+            yield SystemCommand("Filter events (/)", "show only matching events",
+                                screen.action_filter)
         yield SystemCommand("Help (?)", "show the keys", self.action_help)
         yield SystemCommand("Next theme (t)", "cycle the colour theme", self.action_cycle_theme)
         yield SystemCommand("Quit (q)", "leave; the journal keeps the rollout's state",

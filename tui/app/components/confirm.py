@@ -1,4 +1,5 @@
-"""Confirm before anything destructive (rollback, abort, promote-full), as k9s does."""
+"""Confirm before anything destructive (rollback, abort, promote-full, retry, quitting mid-rollout),
+as k9s does. The detail wraps, so it is read whole at 80 columns."""
 
 from __future__ import annotations
 
@@ -6,7 +7,7 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.screen import ModalScreen
-from textual.widgets import Button, Label
+from textual.widgets import Button, Label, Static
 
 
 class ConfirmScreen(ModalScreen[bool]):
@@ -26,7 +27,7 @@ class ConfirmScreen(ModalScreen[bool]):
     def compose(self) -> ComposeResult:
         with Vertical(id="confirm-box", classes="dialog"):
             yield Label(self.title_text, id="confirm-title", classes="dialog-title")
-            yield Label(self.detail, id="confirm-detail")
+            yield Static(self.detail, id="confirm-detail")
             with Horizontal(classes="dialog-buttons"):
                 yield Button("Yes (y)", id="yes", variant="error")
                 yield Button("No (n)", id="no", variant="primary")

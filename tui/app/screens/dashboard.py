@@ -15,7 +15,11 @@ from tui.app.widgets.lines import LineCharts
 class DashboardScreen(StateScreen):
     """Narrow terminals stack the panels; from 140 columns up they sit in two columns."""
 
-    BINDINGS = [Binding("slash", "filter", "Filter", key_display="/")]
+    BINDINGS = [Binding("slash", "filter", "Filter", key_display="/", show=False),
+                Binding("j", "log('down')", "Log down", show=False),
+                Binding("k", "log('up')", "Log up", show=False),
+                Binding("g", "log('top')", "Oldest", show=False),
+                Binding("G", "log('bottom')", "Newest", show=False)]
 
     def compose(self) -> ComposeResult:
         yield StatusBar(id="status", classes="view")
@@ -30,11 +34,18 @@ class DashboardScreen(StateScreen):
         yield Footer(compact=True, show_command_palette=False)
 
     def on_mount(self) -> None:
+        # The layout class is set before the first paint, not on the first resize: no
+        # borderless full-width frame at start.
+        wide = self.app.size.width >= 140
+        self.set_class(wide, "-wide")
+        self.set_class(not wide, "-narrow")
         self.query_one("#versions").border_title = "versions"
         self.query_one("#gates").border_title = "gates · why it holds"
-        self.query_one("#charts").border_title = "charts"
-        self.query_one("#lines").border_title = "baseline vs candidate, shared axes"
+        self.query_one("#charts").border_title = "traffic · both versions on one scale"
         self.query_one("#events").add_class("view", "panel")
+
+    def action_log(self, where: str) -> None:
+        self.query_one(EventLog).jump(where)
 
     def action_filter(self) -> None:
         box = self.query_one("#event-filter", Input)

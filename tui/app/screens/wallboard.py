@@ -7,11 +7,12 @@ from textual.app import ComposeResult
 from textual.containers import Horizontal, Vertical
 from textual.widgets import Digits, Footer, Label, Static
 
-from strategies.model import Phase, State
+from strategies.model import Phase, Role, State
+from tui.app import facts, fmt
 from tui.app.screens.base import StateScreen
 from tui.app.widgets import EventLog, GatesStrip, RolloutBar, StatusBar
 from tui.app.widgets.deferred import Deferred
-from tui.app.widgets.rollout import phase_word
+from tui.app.widgets.rollout import phase_word, where
 
 
 def big_number(value: float | None, digits: int) -> str:
@@ -20,15 +21,20 @@ def big_number(value: float | None, digits: int) -> str:
 
 
 class PhaseBanner(Static):
-    """The phase in a full-width coloured band (Digits has no letters)."""
+    """The phase in a full-width coloured band (Digits has no letters), and once it has
+    ended, why: the room reads the cause, not just the colour."""
 
     def show(self, state: State) -> None:
         phase = state.rollout.phase
         for name in Phase:
             self.set_class(phase is name, f"-{name.value}")
-        step = min(state.rollout.step + 1, len(state.steps))
-        self.update(Text(f"{phase_word(phase)}   step {step}/{len(state.steps)}",
-                         style="bold", justify="center"))
+        text = Text(f"{phase_word(phase)}   {where(state)}", style="bold", justify="center")
+        ended = facts.cause(state)
+        if ended is not None:
+            text.append(f"\n{ended.headline}", style="bold")
+            if ended.details:
+                text.append(f"\n{ended.details[0]}")
+        self.update(text)
 
 
 class Figure(Vertical):
@@ -41,6 +47,11 @@ class Figure(Vertical):
     def compose(self) -> ComposeResult:
         yield Label(self.caption, classes="figure-caption")
         yield Digits("-")
+
+    def caption_note(self, note: str) -> None:
+        """Say why a figure is frozen (no traffic since ...), on its border, dimming it."""
+        self.border_subtitle = note
+        self.set_class(bool(note), "-frozen")
 
     value = "-"
 
@@ -61,10 +72,16 @@ class Figures(Deferred, Horizontal):
         yield Figure("candidate weight %", id="fig-weight")
 
     def draw(self, state: State) -> None:
-        candidate = str(state.extra.get("candidate", ""))
-        view = next((v for v in state.versions if v.version == candidate), None)
-        sample = view.sample if view is not None else None
+        view = next((v for v in state.versions if v.role is Role.CANDIDATE), None)
+        shown = facts.figures(state, view) if view is not None else facts.Figures(None)
+        sample = shown.sample
         failing = {g.metric for g in state.gates if g.status.value == "fail"}
+        failing |= {str(e.get("metric")) for e in state.rollout.cause if e.get("status") == "fail"}
+        stopped = facts.traffic_stopped_at(state)
+        note = "" if not shown.frozen else (
+            f"frozen: no traffic since {fmt.clock(stopped)}" if stopped else "no traffic")
+        self.query_one("#fig-errors", Figure).caption_note(note)
+        self.query_one("#fig-p99", Figure).caption_note(note)
         error = sample.error_ratio if sample is not None else None
         p99 = sample.latency_p99 if sample is not None else None
         self.query_one("#fig-errors", Figure).set(
@@ -80,7 +97,7 @@ class WallboardScreen(StateScreen):
         yield PhaseBanner(id="phase", classes="view")
         yield Figures(id="figures", classes="view")
         yield GatesStrip(id="gates-strip", classes="view panel")
-        yield RolloutBar(id="rollout", classes="view")
+        yield RolloutBar(id="rollout", classes="view -no-cause")
         yield EventLog(id="events")
         yield Footer(compact=True, show_command_palette=False)
 

@@ -1,20 +1,27 @@
-"""The event log: every decision and operator action with its time and reason; `/` filters it."""
+"""The event log: every decision and operator action with its time and reason; `/` filters it.
+
+Lines wrap (a number is never cut in half). The log follows the newest event unless the operator
+has scrolled up to read; then the title says how many new events wait below (G jumps there).
+A resize keeps following the newest. `e` opens any event with its full evidence.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 
 from rich.text import Text
+from textual import events
 from textual.app import ComposeResult
 from textual.containers import Vertical
-from textual.widgets import Input, RichLog
+from textual.widgets import Input, RichLog, Static
 
 from strategies.model import Event, State
 from tui.app import fmt
-from tui.app.widgets.deferred import Deferred
 
 SEVERITY_STYLE = {"critical": "bold red", "warning": "bold yellow", "info": "cyan"}
-QUIET_KEYS = {"evidence", "actions", "phase", "step", "steps", "weight", "reason", "actor"}
+QUIET_KEYS = {"evidence", "actions", "phase", "step", "steps", "weight", "reason", "actor",
+              "schema"}
+NAME_WIDTH = 13
 
 
 def describe(event: Event) -> str:
@@ -23,42 +30,84 @@ def describe(event: Event) -> str:
     reason = str(details.get("reason", "") or "")
     actor = str(details.get("actor", "") or "")
     if reason:
-        return f"{reason}" + (f"  [{actor}]" if actor and actor != "engine" else "")
+        return f"{reason}" + (f"  [{actor}]" if actor and actor not in ("engine", "operator")
+                              and not reason.startswith(actor.removeprefix("gate:")) else "")
     pairs = [f"{k}={v}" for k, v in details.items() if k not in QUIET_KEYS]
     return " ".join(pairs)
 
 
 def event_line(event: Event) -> Text:
     line = Text(fmt.clock(event.at), style="dim")
-    line.append(f" {event.event:<13}", style=SEVERITY_STYLE.get(event.severity, ""))
+    line.append(f" {event.event:<{NAME_WIDTH}}", style=SEVERITY_STYLE.get(event.severity, ""))
     line.append(" " + describe(event))
     return line
 
 
-class EventLog(Deferred, Vertical):
+class EventLines(RichLog):
+    """A RichLog that knows whether the operator is reading older lines."""
+
+    def following(self) -> bool:
+        return self.scroll_y >= self.max_scroll_y - 1
+
+    def on_resize(self, event: events.Resize) -> None:
+        if self.auto_scroll:
+            self.call_after_refresh(self.scroll_end, animate=False)
+
+
+class EventLog(Vertical):
     """A RichLog rebuilt only when the events or the filter change, so idle costs nothing."""
+
+    _pending: State | None = None
+    _ready = False
 
     def __init__(self, *, id: str | None = None) -> None:
         super().__init__(id=id)
         self.filter_text = ""
         self._events: Sequence[Event] = ()
+        self.unseen = 0
 
     def compose(self) -> ComposeResult:
         yield Input(placeholder="filter events (Enter keeps, Esc clears)", id="event-filter",
                     disabled=True)
-        yield RichLog(id="event-lines", wrap=False, markup=False, auto_scroll=True)
+        yield EventLines(id="event-lines", wrap=True, markup=False, auto_scroll=True)
+        yield Static(id="event-unseen")
+
+    def on_mount(self) -> None:
+        self._ready = True
+        if self._pending is not None:
+            self.draw(self._pending)
+
+    def show(self, state: State) -> None:
+        self._pending = state
+        if self._ready:
+            self.draw(state)
+
+    @property
+    def events(self) -> Sequence[Event]:
+        return self._events
 
     def draw(self, state: State) -> None:
-        events = state.events
+        events_now = state.events
         old = self._events
-        if len(events) == len(old) and (not events or events[-1] is old[-1]):
+        if len(events_now) == len(old) and (not events_now or events_now[-1] is old[-1]):
             return
-        self._events = events
-        self._rebuild()
+        fresh = self._new_count(old, events_now)
+        self._events = events_now
+        self._rebuild(new=fresh)
+
+    @staticmethod
+    def _new_count(old: Sequence[Event], new: Sequence[Event]) -> int:
+        if not old:
+            return len(new)
+        last = old[-1]
+        for index in range(len(new) - 1, -1, -1):
+            if new[index] is last:
+                return len(new) - 1 - index
+        return len(new)
 
     def set_filter(self, text: str) -> None:
         self.filter_text = text.strip().lower()
-        self._rebuild()
+        self._rebuild(new=0)
 
     def visible(self) -> list[Text]:
         lines = [event_line(e) for e in self._events]
@@ -66,11 +115,46 @@ class EventLog(Deferred, Vertical):
             lines = [line for line in lines if self.filter_text in line.plain.lower()]
         return lines
 
-    def _rebuild(self) -> None:
-        log = self.query_one(RichLog)
+    def _rebuild(self, new: int) -> None:
+        log = self.query_one(EventLines)
+        follow = log.following() or not log.max_scroll_y
+        keep = log.scroll_y
+        log.auto_scroll = follow
         log.clear()
         for line in self.visible():
-            log.write(line)
+            log.write(line, scroll_end=follow)
+        if follow:
+            self.unseen = 0
+        else:
+            self.unseen += new
+            log.call_after_refresh(log.scroll_to, y=keep, animate=False)
+        self._title()
+
+    def _title(self) -> None:
         count = len(self._events)
         shown = "" if not self.filter_text else f" · filter “{self.filter_text}”"
         self.border_title = f"events ({count}){shown}"
+        sign = self.query_one("#event-unseen", Static)
+        sign.update(f"▼ {self.unseen} new event{'s' if self.unseen != 1 else ''} below — "
+                    "G jumps to the newest" if self.unseen else "")
+        self.set_class(bool(self.unseen), "-unseen")
+
+    def jump(self, where: str) -> None:
+        """j/k/g/G from the screen: scroll the log and track whether it follows again."""
+        log = self.query_one(EventLines)
+        if where == "down":
+            log.scroll_down(animate=False)
+        elif where == "up":
+            log.scroll_up(animate=False)
+        elif where == "top":
+            log.scroll_home(animate=False)
+        else:
+            log.scroll_end(animate=False)
+        log.call_after_refresh(self._after_jump)
+
+    def _after_jump(self) -> None:
+        log = self.query_one(EventLines)
+        log.auto_scroll = log.following()
+        if log.auto_scroll:
+            self.unseen = 0
+        self._title()

@@ -1,22 +1,34 @@
-"""The gates panel: every gate's value, bound, `for` progress and verdict, and why a step holds."""
+"""The gates panel: every gate's value, bound, `for` progress and verdict, and why a step holds.
+
+Columns have fixed widths, so nothing moves when a verdict changes. Once the rollout has ended
+on a gate, that gate keeps the figures it failed with (marked with the time), instead of the
+"unknown" a scaled-down candidate would give it.
+"""
 
 from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
 
 from rich.console import Group
 from rich.table import Table
 from rich.text import Text
 from textual.widgets import Static
 
-from strategies.model import GateResult, GateStatus, Severity, State
-from tui.app import fmt
+from strategies.model import GateResult, GateStatus, Phase, Severity, State
+from tui.app import facts, fmt
 
 STATUS_STYLE = {GateStatus.PASS: "bold green", GateStatus.FAIL: "bold red",
                 GateStatus.UNKNOWN: "bold yellow"}
 STATUS_MARK = {GateStatus.PASS: "✔ pass", GateStatus.FAIL: "✖ FAIL", GateStatus.UNKNOWN: "? unknown"}
 SEVERITY_STYLE = {Severity.CRITICAL: "red", Severity.WARNING: "yellow", Severity.INFO: "dim"}
+# name, justify, width (None: takes what is left, cut with an ellipsis)
+COLUMNS: tuple[tuple[str, str, int | None], ...] = (
+    ("gate", "left", None), ("value", "right", 8), ("bound", "left", 14),
+    ("for", "left", 12), ("state", "left", 9), ("sev", "left", 8))
 
 
-def for_bar(gate: GateResult, now: float, width: int = 6) -> Text:
+def for_bar(gate: GateResult, now: float, width: int = 4) -> Text:
     """How much of the `for` window a failure has used: full means the severity acts."""
     progress = gate.for_progress(now)
     filled = round(progress * width)
@@ -34,17 +46,19 @@ def bound(gate: GateResult) -> str:
         return f"p≥{gate.threshold:g}"
     word = {"max": "≤", "min": "≥", "max_ratio": "≤"}.get(gate.comparison, gate.comparison)
     text = f"{word}{fmt.metric(gate.metric, gate.threshold)}"
-    return text + (" (×base)" if gate.comparison == "max_ratio" else "")
+    return text + (" ×base" if gate.comparison == "max_ratio" else "")
 
 
-def holding_lines(state: State) -> list[str]:
-    """Why the current step has not moved on: the engine's own reasons, plus pause reasons."""
-    lines = [str(r) for r in state.extra.get("holding", ())]
+def ended_on(state: State) -> Mapping[str, Mapping[str, Any]]:
+    """Gate name -> the evidence it failed with, once a gate ended the rollout."""
     rollout = state.rollout
-    if rollout.paused:
-        why = rollout.pause_reason or f"paused by {rollout.paused_by or 'operator'}"
-        lines.insert(0, f"{why} — resume with space")
-    return lines
+    if not (rollout.phase.terminal or rollout.phase is Phase.ROLLING_BACK):
+        return {}
+    return {str(e["gate"]): e for e in rollout.cause if "gate" in e and e.get("status") == "fail"}
+
+
+def _num(metric: str, value: Any) -> str:
+    return fmt.metric(metric, value) if isinstance(value, int | float) else "—"
 
 
 class GatesPanel(Static):
@@ -52,38 +66,64 @@ class GatesPanel(Static):
 
     def show(self, state: State) -> None:
         table = Table(box=None, expand=True, padding=(0, 1, 0, 0), header_style="bold underline")
-        for name, justify in (("gate", "left"), ("value", "right"), ("bound", "right"),
-                              ("for", "left"), ("state", "left"), ("sev", "left")):
-            table.add_column(name, justify=justify, no_wrap=True)  # type: ignore[arg-type]
+        for name, justify, width in COLUMNS:
+            table.add_column(name, justify=justify, no_wrap=True, width=width,  # type: ignore[arg-type]
+                             ratio=1 if width is None else None, overflow="ellipsis")
+        failed = ended_on(state)
+        at = fmt.clock(state.rollout.finished_at) if state.rollout.finished_at else "end"
         for gate in state.gates:
+            evidence = failed.get(gate.name)
+            if evidence is not None:  # the figures it failed with, not today's unknown
+                table.add_row(
+                    Text(gate.name, style="bold"), _num(gate.metric, evidence.get("value")),
+                    bound(gate), Text(f"at {at}", style="dim"),
+                    Text(STATUS_MARK[GateStatus.FAIL], style=STATUS_STYLE[GateStatus.FAIL]),
+                    Text(gate.severity.value, style=SEVERITY_STYLE[gate.severity]))
+                continue
             table.add_row(
-                Text(f"{gate.name}", style="bold"),
+                Text(gate.name, style="bold"),
                 fmt.metric(gate.metric, gate.value), bound(gate), for_bar(gate, state.at),
                 Text(STATUS_MARK[gate.status], style=STATUS_STYLE[gate.status]),
                 Text(gate.severity.value, style=SEVERITY_STYLE[gate.severity]))
         if not state.gates:
             table.add_row(Text("no gates evaluated yet", style="dim"), "", "", "", "", "")
-        holding = holding_lines(state)
-        why = Text()
-        if holding:
-            why.append("holding: ", style="bold yellow")
-            why.append(" · ".join(holding))
-        elif state.rollout.phase.value == "progressing":
-            why.append("nothing holds this step: it moves on at the next tick", style="green")
-        self.update(Group(table, why) if why else table)
+        self.update(Group(table, holding_text(state)))
+
+
+def holding_text(state: State) -> Text:
+    reasons = facts.holding(state)
+    why = Text()
+    if reasons:
+        why.append("holding: ", style="bold yellow")
+        why.append(" · ".join(reasons))
+    elif state.rollout.phase is Phase.PROGRESSING:
+        why.append("nothing holds this step: it moves on at the next tick", style="green")
+    elif state.rollout.phase.terminal:
+        why.append("ended: nothing moves until retry (R)" if state.rollout.phase
+                   is not Phase.SUCCEEDED else "promoted: nothing left to do", style="dim")
+    return why
 
 
 class GatesStrip(Static):
     """The wallboard's one-line-per-gate strip: name, verdict, value against bound."""
 
     def show(self, state: State) -> None:
-        text = Text()
+        failed = ended_on(state)
+        table = Table.grid(padding=(0, 2), expand=True)
+        for justify in ("left", "left", "right", "left", "left"):
+            table.add_column(justify=justify, no_wrap=True)  # type: ignore[arg-type]
         for gate in state.gates:
-            text.append(f" {gate.name} ", style=STATUS_STYLE[gate.status] + " reverse")
-            text.append(f" {STATUS_MARK[gate.status]} {fmt.metric(gate.metric, gate.value)} "
-                        f"{bound(gate)}   ")
-        holding = holding_lines(state)
-        if holding:
-            text.append("\nholding: ", style="bold yellow")
-            text.append(" · ".join(holding))
-        self.update(text)
+            evidence = failed.get(gate.name)
+            status = GateStatus.FAIL if evidence is not None else gate.status
+            value = evidence.get("value") if evidence is not None else gate.value
+            table.add_row(Text(f" {gate.name} ", style=STATUS_STYLE[status] + " reverse"),
+                          Text(STATUS_MARK[status], style=STATUS_STYLE[status]),
+                          _num(gate.metric, value), bound(gate),
+                          Text(gate.severity.value, style=SEVERITY_STYLE[gate.severity]))
+        reasons = facts.holding(state)
+        if not reasons:
+            self.update(table)
+            return
+        why = Text("holding: ", style="bold yellow")
+        why.append(" · ".join(reasons))
+        self.update(Group(table, why))

@@ -1,7 +1,9 @@
-"""Line charts (plotext) for wide terminals: both versions on one pair of axes per metric.
+"""Line charts (plotext) for wide terminals: error % and p99 of both versions on shared axes,
+with the gate's bound drawn across, so "the candidate crossed the line" is visible at a glance.
 
-Sparklines scale each version to its own range; these share the axes, so "the candidate's p99
-is twice the baseline's" is visible at a glance. Drawn only when the layout has room for them.
+The y axis starts at 0 (a rate or a latency is never negative) and has round ticks with their
+unit; the x axis is in round seconds before now. The legend sits in the panel's title, off the
+data. Traffic (req/s, weight) is plotted by the compact charts panel instead, never twice.
 """
 
 from __future__ import annotations
@@ -13,50 +15,84 @@ from textual.containers import Vertical
 from textual_plotext import PlotextPlot
 
 from strategies.model import MetricSample, State
+from tui.app import facts
+from tui.app.charts_math import nice_axis, nice_step, tick_label
 from tui.app.widgets.deferred import Deferred
+from tui.app.widgets.versions import BASELINE_COLOUR, CANDIDATE_COLOUR
 
 RGB_BASELINE = (78, 161, 255)
 RGB_CANDIDATE = (255, 159, 28)
-PLOTS: tuple[tuple[str, str, float], ...] = (
-    ("error_rate", "error %", 100.0),
-    ("latency_p99", "p99 ms", 1000.0),
-    ("throughput", "req/s", 1.0),
+RGB_BOUND = (220, 60, 60)
+PLOTS: tuple[tuple[str, str, float, str], ...] = (
+    ("error_rate", "error rate", 100.0, "%"),
+    ("latency_p99", "p99 latency", 1000.0, "ms"),
 )
 
 
 def points(samples: Sequence[MetricSample], metric: str, scale: float,
-           now: float) -> tuple[list[float], list[float]]:
+           now: float, until: float | None = None) -> tuple[list[float], list[float]]:
     """(seconds before now, value) pairs of the measured points; gaps stay gaps."""
     xs: list[float] = []
     ys: list[float] = []
     for sample in samples:
         value = sample.value(metric)
-        if value is not None:
+        if value is not None and (until is None or sample.at <= until):
             xs.append(round(sample.at - now, 1))
             ys.append(value * scale)
     return xs, ys
 
 
+def x_ticks(oldest: float) -> list[float]:
+    """Round seconds from the oldest point (negative) up to 0, at a nice step."""
+    span = max(1.0, -oldest)
+    step = nice_step(span, 4)
+    ticks = [0.0]
+    while ticks[-1] - step >= oldest - 1e-9:
+        ticks.append(round(ticks[-1] - step, 6))
+    return sorted(ticks)
+
+
+def legend_markup(state: State) -> str:
+    return (f"[{BASELINE_COLOUR}]━ {facts.baseline(state)} baseline[/]  "
+            f"[{CANDIDATE_COLOUR}]━ {facts.candidate(state)} candidate[/]  "
+            f"[#dc3c3c]━ gate bound[/]")
+
+
 class LineCharts(Deferred, Vertical):
     def compose(self) -> ComposeResult:
-        for metric, _title, _scale in PLOTS:
+        for metric, _title, _scale, _unit in PLOTS:
             yield PlotextPlot(id=f"line-{metric}", classes="line-chart")
 
     def draw(self, state: State) -> None:
         if not self.display:
             return
-        baseline = str(state.extra.get("baseline", ""))
-        candidate = str(state.extra.get("candidate", ""))
-        for metric, title, scale in PLOTS:
+        self.border_title = "over time, shared axes · " + legend_markup(state)
+        stopped = facts.traffic_stopped_at(state)
+        for metric, title, scale, unit in PLOTS:
             plot = self.query_one(f"#line-{metric}", PlotextPlot)
             plt = plot.plt
             plt.clear_data()
             plt.clear_figure()
-            plt.title(title)
-            for version, colour, role in ((baseline, RGB_BASELINE, "baseline"),
-                                          (candidate, RGB_CANDIDATE, "candidate")):
-                xs, ys = points(state.history.get(version, ()), metric, scale, state.at)
+            plt.title(f"{title} ({unit})")
+            tops: list[float] = []
+            oldest = 0.0
+            for version, colour in ((facts.baseline(state), RGB_BASELINE),
+                                    (facts.candidate(state), RGB_CANDIDATE)):
+                until = stopped if version == facts.candidate(state) else None
+                xs, ys = points(state.history.get(version, ()), metric, scale, state.at, until)
                 if xs:
-                    plt.plot(xs, ys, color=colour, label=f"{version} {role}", marker="braille")
-            plt.xlabel("seconds ago")
+                    plt.plot(xs, ys, color=colour, marker="braille")
+                    tops.append(max(ys))
+                    oldest = min(oldest, xs[0])
+            bounds = [g.threshold * scale for g in state.gates
+                      if g.metric == metric and g.threshold is not None and g.comparison == "max"]
+            for value in bounds[:1]:
+                plt.hline(value, color=RGB_BOUND)
+                tops.append(value)
+            ticks = nice_axis(max(tops, default=0.0))
+            plt.ylim(0, ticks[-1])
+            plt.yticks(ticks, [tick_label(t, unit) for t in ticks])
+            xt = x_ticks(oldest if oldest < 0 else -60.0)
+            plt.xlim(xt[0], (xt[-1] - xt[0]) * 0.02)  # a hair past now: the last point shows
+            plt.xticks(xt, ["now" if t == 0 else f"{t:g}s" for t in xt])
             plot.refresh()

@@ -1,12 +1,14 @@
-"""The rollout bar: strategy, phase, step i/n with labels, weight, hold time left, PAUSED."""
+"""The rollout bar: strategy, phase, step i/n, weight, hold left, PAUSED; the plan's steps with
+the current one marked; and, once it ends, why — kept for as long as the rollout stays ended."""
 
 from __future__ import annotations
 
+from rich.console import Group
 from rich.text import Text
 from textual.widgets import Static
 
 from strategies.model import Phase, State
-from tui.app import fmt
+from tui.app import facts, fmt
 
 PHASE_STYLE = {
     Phase.PENDING: "dim",
@@ -18,46 +20,90 @@ PHASE_STYLE = {
     Phase.ROLLED_BACK: "bold red",
     Phase.ABORTED: "bold red",
 }
+STRATEGY_WORDS = {"ab": "A/B", "blue-green": "BLUE-GREEN"}
 
 
 def phase_word(phase: Phase) -> str:
     return phase.value.replace("_", " ").upper()
 
 
+def strategy_word(kind: str) -> str:
+    return STRATEGY_WORDS.get(kind, kind.upper())
+
+
+def line(text: Text) -> Text:
+    """One screen line: cut with an ellipsis at the edge instead of wrapping the layout away."""
+    text.no_wrap = True
+    text.overflow = "ellipsis"
+    return text
+
+
+def step_labels(labels: tuple[str, ...]) -> tuple[str, tuple[str, ...]]:
+    """A prefix every label repeats ('new-checkout 10%', 'new-checkout 30%') said once."""
+    if len(labels) < 2:
+        return "", labels
+    heads = {label.rsplit(" ", 1)[0] for label in labels if " " in label}
+    if len(heads) == 1 and all(" " in label for label in labels):
+        head = heads.pop()
+        return head, tuple(label[len(head) + 1:] for label in labels)
+    return "", labels
+
+
+def where(state: State) -> str:
+    """'step 2/4' counted from 1, the same numbering everywhere (screen, summary, JSON)."""
+    n = len(state.steps)
+    return f"step {min(state.rollout.step + 1, n)}/{n}"
+
+
 class RolloutBar(Static):
-    """Two lines: where the rollout is, then the plan's steps with the current one marked."""
+    """Two lines while it runs; a third (and more, one per failing gate) once it has ended."""
 
     def show(self, state: State) -> None:
         rollout = state.rollout
-        steps = state.steps
-        n = len(steps)
         top = Text()
-        top.append(f" {state.strategy.upper()} ", style="bold reverse")
+        top.append(f" {strategy_word(state.strategy)} ", style="bold reverse")
         top.append(f" {phase_word(rollout.phase)} ", style=PHASE_STYLE[rollout.phase] + " reverse")
-        shown = min(rollout.step + 1, n)
-        top.append(f"  step {shown}/{n}")
+        top.append(f"  {where(state)}")
         top.append(f"  weight {rollout.weight}%", style="bold")
-        if rollout.phase in (Phase.PROGRESSING, Phase.PAUSED, Phase.PROMOTING) and state.hold:
-            left = state.hold_left()
-            top.append(f"  hold {fmt.secs(left)} left of {fmt.secs(state.hold)}")
+        if rollout.phase in (Phase.PROGRESSING, Phase.PAUSED) and state.hold:
+            top.append(f"  hold {facts.countdown(state.hold_left())} left of "
+                       f"{fmt.secs(state.hold)}")
             if rollout.paused:
-                top.append(" (timer stopped)", style="yellow")
-        if rollout.paused:
-            top.append("  ⏸ PAUSED ", style="bold black on yellow")
-            top.append(f" {rollout.pause_reason or 'by ' + (rollout.paused_by or 'operator')}",
-                       style="yellow")
-        elif rollout.phase.terminal or rollout.phase is Phase.ROLLING_BACK:
-            top.append(f"  {rollout.reason}", style=PHASE_STYLE[rollout.phase])
+                top.append(" (stopped)", style="yellow")
+        elif rollout.phase is Phase.PROMOTING and state.hold:
+            top.append(f"  scale-down in {facts.countdown(state.hold_left())}")
         if state.weight_note:
             top.append(f"  ({state.weight_note})", style="dim")
-        line = Text(" ")
-        for index, label in enumerate(steps):
+        lines = [line(top), line(self.steps_line(state))]
+        ended = facts.cause(state)
+        if ended is not None and not self.has_class("-no-cause"):  # the wallboard's banner has it
+            style = "bold green" if rollout.phase is Phase.SUCCEEDED else "bold red"
+            mark = "✔" if rollout.phase is Phase.SUCCEEDED else "✖"
+            head = Text(f" {mark} {ended.headline}", style=style)
+            n = len(state.steps)
+            head.append(f" at step {min(ended.step + 1, n)}/{n}", style=style)
+            if ended.at is not None:
+                head.append(f", {fmt.clock(ended.at)}", style="dim")
+            lines.append(line(head))
+            lines += [line(Text(f"   {detail}")) for detail in ended.details]
+        self.update(Group(*lines))
+
+    def steps_line(self, state: State) -> Text:
+        rollout = state.rollout
+        head, labels = step_labels(state.steps)
+        text = Text(" ")
+        if head:
+            text.append(f"{head}: ", style="dim")
+        failed = rollout.phase in (Phase.ROLLING_BACK, Phase.ROLLED_BACK, Phase.ABORTED)
+        for index, label in enumerate(labels):
             if index:
-                line.append(" ─ ", style="dim")
-            if index < rollout.step or rollout.phase is Phase.SUCCEEDED:
-                line.append(f"✔ {label}", style="green")
-            elif index == rollout.step and not rollout.phase.terminal:
-                line.append(f"▶ {label}", style="bold reverse")
+                text.append(" ─ ", style="dim")
+            if rollout.phase is Phase.SUCCEEDED or index < rollout.step:
+                text.append(f"✔ {label}", style="green")
+            elif index == rollout.step and failed:
+                text.append(f"✖ {label}", style="bold red reverse")
+            elif index == rollout.step and rollout.phase is not Phase.PENDING:
+                text.append(f"▶ {label}", style="bold reverse")
             else:
-                line.append(label, style="dim")
-        self.update(Text("\n").join([top, line]))
+                text.append(label, style="dim")
+        return text

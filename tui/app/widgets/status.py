@@ -1,4 +1,9 @@
-"""The top bar: which release, where it runs, where metrics come from and how fresh they are."""
+"""The top bar: which release, how fresh the metrics are, where it runs.
+
+Freshness comes before the platform's detail, and a long error is cut at the edge with an
+ellipsis, so a Docker error can never push "STALE" off the screen. Before the first read the bar
+says it is waiting, calmly: nothing is wrong yet.
+"""
 
 from __future__ import annotations
 
@@ -6,30 +11,34 @@ from rich.text import Text
 from textual.widgets import Static
 
 from strategies.model import State
-from tui.app import fmt
+from tui.app import facts, fmt
 
 
 class StatusBar(Static):
     """One line. Stale metrics turn the whole bar red: an operator must never act on old data."""
 
     def show(self, state: State) -> None:
-        extra = state.extra
-        text = Text()
+        text = Text(no_wrap=True, overflow="ellipsis")
         text.append(" releasedeck ", style="bold reverse")
         text.append(f" {state.release} ", style="bold")
-        text.append(f"{extra.get('baseline', '?')} → {extra.get('candidate', '?')}")
+        text.append(f"{facts.baseline(state) or '?'} → {facts.candidate(state) or '?'}")
+        if state.read_only or getattr(self.app, "read_only", False):
+            text.append("  ")
+            text.append(" READ-ONLY ", style="bold reverse")
+        waiting = facts.waiting_for_first_metrics(state)
+        alarm = state.stale and not waiting
+        if waiting:
+            text.append(f"  │ {state.metrics_source}: waiting for first metrics…", style="italic")
+        else:
+            age = state.metrics_age
+            fresh = "never" if age is None else f"{fmt.secs(age)} ago"
+            text.append(f"  │ metrics {state.metrics_source} · {fresh}")
+        if alarm:
+            text.append(f"  ⚠ STALE: {facts.stale_reason(state)} ", style="bold reverse")
+        elif state.metrics_error:
+            text.append(f"  ✖ {state.metrics_error}", style="bold")
         text.append(f"  │ {state.platform_kind}", style="dim" if not state.platform_error else "bold")
         if state.platform_error:
             text.append(f" ✖ {state.platform_error}", style="bold red")
-        age = state.metrics_age
-        fresh = "never" if age is None else f"{fmt.secs(age)} ago"
-        text.append(f"  │ metrics {state.metrics_source} · {fresh}")
-        if state.stale:
-            why = str(extra.get("stale_reason") or state.metrics_error or "no fresh metrics")
-            text.append(f"  ⚠ STALE DATA: {why} ", style="bold blink reverse")
-        elif state.metrics_error:
-            text.append(f"  ✖ {state.metrics_error}", style="bold")
-        if state.read_only or getattr(self.app, "read_only", False):
-            text.append("  READ-ONLY ", style="bold reverse")
-        self.set_class(state.stale, "-stale")
+        self.set_class(alarm, "-stale")
         self.update(text)

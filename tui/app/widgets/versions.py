@@ -4,12 +4,13 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+from rich.console import Group
 from rich.table import Table
 from rich.text import Text
 from textual.widgets import Static
 
 from strategies.model import MetricSample, Role, State, VersionView
-from tui.app import fmt
+from tui.app import facts, fmt
 
 # column title, metric name, formatter; higher is worse for every column but throughput
 COLUMNS: tuple[tuple[str, str, Callable[[float | None], str]], ...] = (
@@ -48,7 +49,11 @@ def _value(sample: MetricSample | None, metric: str) -> float | None:
 
 
 class VersionsTable(Static):
-    """A Rich table inside a Static: rebuilt each refresh, cheap at two rows."""
+    """A Rich table inside a Static: rebuilt each refresh, cheap at two rows.
+
+    Only the candidate is marked red where it is the worse one: a baseline that is worse than
+    the candidate is no alarm. A version taking no traffic shows its last figures from before
+    the traffic stopped, dimmed, and a line under the table says so."""
 
     def show(self, state: State) -> None:
         table = Table(box=None, expand=True, padding=(0, 1, 0, 0), header_style="bold underline")
@@ -62,7 +67,11 @@ class VersionsTable(Static):
             table.add_column(title, justify="right", no_wrap=True, ratio=2)
         compared = compared_metrics(state)
         worse = {m: worse_version(m, state.versions) for m in compared}
+        notes: list[Text] = []
         for view in state.versions:
+            shown = facts.figures(state, view)
+            if shown.frozen:
+                notes.append(Text(f"{view.version}: {shown.frozen}", style="dim italic"))
             style = ROLE_STYLE.get(view.role, "")
             ready = Text(f"{view.ready}/{view.total}",
                          style="bold red" if view.total and view.ready < view.total else "")
@@ -72,9 +81,11 @@ class VersionsTable(Static):
                      style="" if view.actual_weight in (None, view.desired_weight) else "bold yellow"),
                 ready]
             for _title, metric, render in COLUMNS:
-                text = Text(render(_value(view.sample, metric)))
-                if worse.get(metric) == view.version:
+                text = Text(render(_value(shown.sample, metric)))
+                if shown.frozen:
+                    text.stylize("dim")
+                elif worse.get(metric) == view.version and view.role is Role.CANDIDATE:
                     text.stylize("bold red reverse")
                 cells.append(text)
             table.add_row(*cells)
-        self.update(table)
+        self.update(Group(table, *notes) if notes else table)

@@ -1,0 +1,29 @@
+"""What the app can tell about the run it shows beyond the State: the spec text, the router's
+address, the instances' logs, the journal. Filled by `demo` / `watch`; shown by the app's `i`
+view and its quit dialog. Plain data, no Textual, so headless paths can build it cheaply."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class RunInfo:
+    """Facts about the run the app was started on; filled by `demo` / `watch`, shown by `i`."""
+
+    spec_text: str = ""
+    spec_origin: str = ""  # a path, or "built-in demo spec (canary)"
+    router: str = ""  # where the service answers through the router (http://127.0.0.1:...)
+    logs: str = ""  # directory of the instances' log files
+    journal: str = ""
+    journal_kept: bool = True  # False: the demo's journal is deleted when it exits
+    resume_hint: str = ""  # the command that resumes this rollout, when there is one
+
+    def journal_note(self) -> str:
+        if not self.journal:
+            return "no journal: this session keeps no state of its own"
+        if not self.journal_kept:
+            return f"the demo's journal ({self.journal}) is deleted on exit: " \
+                   "this rollout cannot be resumed"
+        return f"the journal {self.journal} keeps the rollout's state" + \
+            (f"; `{self.resume_hint}` resumes it" if self.resume_hint else "")
