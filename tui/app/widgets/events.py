@@ -47,7 +47,7 @@ class EventLines(RichLog):
     """A RichLog that knows whether the operator is reading older lines."""
 
     def following(self) -> bool:
-        return self.scroll_y >= self.max_scroll_y - 1
+        return self.scroll_y >= self.max_scroll_y
 
     def on_resize(self, event: events.Resize) -> None:
         if self.auto_scroll:
