@@ -105,6 +105,42 @@ class PlatformSnapshot:
 
 
 @dataclass(frozen=True)
+class Tally:
+    """Counts a version has served since the metric source began counting them.
+
+    Monotone: a source that sees an instance's counter reset adds what the instance counted
+    after the reset (Prometheus' rule), and an instance it meets for the first time adds from
+    that scrape on. The origin is arbitrary, so only differences between two tallies of the same
+    source mean anything: those are the counts gates accumulate evidence from, interval by
+    interval, with no overlap and nothing counted twice.
+    """
+
+    requests: float = 0.0
+    errors: float = 0.0
+    latency_buckets: Mapping[str, float] = field(default_factory=no_entries)  # `le` -> count
+
+    def minus(self, earlier: Tally) -> Tally | None:
+        """What was counted since `earlier`; None if any count went down (a new origin)."""
+        requests, errors = self.requests - earlier.requests, self.errors - earlier.errors
+        buckets = {le: count - earlier.latency_buckets.get(le, 0.0)
+                   for le, count in self.latency_buckets.items()}
+        if requests < 0 or errors < 0 or any(v < 0 for v in buckets.values()):
+            return None
+        return Tally(requests, errors, frozen_map(buckets))
+
+    def plus(self, other: Tally) -> Tally:
+        buckets = dict(self.latency_buckets)
+        for le, count in other.latency_buckets.items():
+            buckets[le] = buckets.get(le, 0.0) + count
+        return Tally(self.requests + other.requests, self.errors + other.errors,
+                     frozen_map(buckets))
+
+    def scaled(self, factor: float) -> Tally:
+        return Tally(self.requests * factor, self.errors * factor,
+                     frozen_map({le: c * factor for le, c in self.latency_buckets.items()}))
+
+
+@dataclass(frozen=True)
 class MetricSample:
     """One version's behaviour over the analysis window ending at `at`.
 
@@ -125,6 +161,9 @@ class MetricSample:
     # Latency histogram over the window, Prometheus style: upper bound ("0.1", "+Inf") ->
     # cumulative count of requests at or below it. Optional; feeds the Mann-Whitney comparison.
     latency_buckets: Mapping[str, float] = field(default_factory=no_entries)
+    # Everything counted so far (see Tally): where the source has it, gates accumulate exact
+    # interval counts from it; without it they fall back to a share of the window's counts.
+    tally: Tally | None = None
 
     def value(self, metric: str) -> float | None:
         """Look a metric up by its spec name (error_rate, latency_p99, ..., or a custom name)."""
@@ -312,6 +351,54 @@ class Action:
 
 
 @dataclass(frozen=True)
+class LeverTarget:
+    """The last target a lever was given and confirmed (folded from `action_done` records):
+    what reconciliation holds the world to."""
+
+    kind: str  # the action kind: "set_weight" | "scale"
+    version: str
+    value: int
+    at: float  # when the action was confirmed done
+
+    @staticmethod
+    def key_of(kind: str, version: str) -> str:
+        return f"{kind}:{version}"
+
+    @property
+    def key(self) -> str:
+        return self.key_of(self.kind, self.version)
+
+
+@dataclass(frozen=True)
+class Drift:
+    """A lever the world does not hold where the journal put it (see strategies.reconcile)."""
+
+    lever: str  # LeverTarget.key
+    what: str  # "weight of v2", "replicas of v1"
+    desired: int
+    observed: float | None
+    since: float
+    corrections: int  # re-applied this many times in this episode
+    persistent: bool  # survived several corrections or lasted long: alerted, holds the step
+    settled: bool = False  # back where it should be, not yet for long enough to be forgotten
+
+    def describe(self) -> str:
+        unit = "%" if self.lever.startswith("set_weight") else ""
+        seen = "unknown" if self.observed is None else f"{self.observed:g}{unit}"
+        text = f"drift: {self.what} is {seen}, journal says {self.desired}{unit}"
+        if self.settled:
+            text = f"drift: {self.what} back at {self.desired}{unit}, settling"
+        if self.corrections:
+            text += f" (re-applied {self.corrections}×)"
+        return text
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"lever": self.lever, "what": self.what, "desired": self.desired,
+                "observed": self.observed, "since": self.since,
+                "corrections": self.corrections, "persistent": self.persistent}
+
+
+@dataclass(frozen=True)
 class RolloutState:
     """Where the rollout is. Derived only by folding journal records, so a restart rebuilds it."""
 
@@ -332,6 +419,7 @@ class RolloutState:
     manual_weight: bool = False  # set_weight overrode the plan's weight for this step
     cause: tuple[Mapping[str, Any], ...] = ()  # evidence of the decision that ended the rollout
     cleaned: bool = False  # the losing side has been scaled down after the delay
+    targets: Mapping[str, LeverTarget] = field(default_factory=no_entries)  # confirmed, per lever
 
     @property
     def paused(self) -> bool:
@@ -446,6 +534,8 @@ class State:
     stale: bool = False
     read_only: bool = False
     weight_note: str = ""
+    drift: tuple[Drift, ...] = ()  # levers the world does not hold where the journal put them
+    hold_observed: float | None = None  # hold time observed at the step's weight (None: wall clock)
     extra: Mapping[str, Any] = field(default_factory=no_entries)
 
     @property
@@ -453,4 +543,6 @@ class State:
         return None if self.metrics_at is None else max(0.0, self.at - self.metrics_at)
 
     def hold_left(self) -> float:
-        return max(0.0, self.hold - self.rollout.hold_elapsed(self.at))
+        used = self.rollout.hold_elapsed(self.at) if self.hold_observed is None \
+            else self.hold_observed
+        return max(0.0, self.hold - used)
