@@ -28,7 +28,8 @@ from tui.demo import emit_fault
 from tui.driver import Driver
 
 SCHEMA = Path(__file__).resolve().parents[2] / "tui" / "schemas" / "events.schema.json"
-DECISION_KINDS = TRANSITIONS | {"gate", "action_done", "action_failed", "refused", "stale", "fresh"}
+DECISION_KINDS = TRANSITIONS | {"gate", "action_done", "action_failed", "refused", "stale", "fresh",
+                                "reconcile"}
 
 SPEC = """
 [release]
@@ -124,6 +125,8 @@ async def a_run_with_every_kind() -> list[dict[str, Any]]:
     router.failures = 1
     await command(CommandKind.PROMOTE)  # step; the lever fails once: action_failed
     await ticks(3)  # retried by the driver
+    router.current = {"v1": 100.0, "v2": 0.0}  # someone moved the lever: reconcile
+    await ticks(2)
 
     async def down(versions: object, platform: object, now: float) -> MetricsSnapshot:
         return MetricsSnapshot(at=now, source="scripted", error="scripted: connection refused")

@@ -352,7 +352,15 @@ class ReleaseApp(App[int]):
             self.push_screen(InfoScreen(self.info))
 
     def key_help(self) -> list[tuple[str, str]]:
-        keys = [(op.key, op.help) for op in OPERATOR_KEYS] if not self.read_only else []
+        keys: list[tuple[str, str]] = []
+        if not self.read_only:
+            for op in OPERATOR_KEYS:
+                if op.key == "space":
+                    if not any(key == "space" for key, _ in keys):
+                        keys.append(("space", "pause / resume the rollout (the hold timer stops "
+                                              "while paused)"))
+                    continue
+                keys.append((op.key, op.help))
         keys += [(key, label) for key, (label, _cb) in self.extra_actions.items()]
         keys += [("e", "events: any event or decision with its full evidence"),
                  ("i", "this run: the spec, router address, log files, journal"),

@@ -79,7 +79,7 @@ class Figures(Deferred, Horizontal):
         failing |= {str(e.get("metric")) for e in state.rollout.cause if e.get("status") == "fail"}
         stopped = facts.traffic_stopped_at(state)
         note = "" if not shown.frozen else (
-            f"frozen: no traffic since {fmt.clock(stopped)}" if stopped else "no traffic")
+            f"no traffic since {fmt.clock(stopped)}" if stopped else "no traffic")
         self.query_one("#fig-errors", Figure).caption_note(note)
         self.query_one("#fig-p99", Figure).caption_note(note)
         error = sample.error_ratio if sample is not None else None

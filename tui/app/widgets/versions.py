@@ -60,7 +60,7 @@ class VersionsTable(Static):
         # Label columns are as wide as their longest values ("candidate", "100%/100%"); only
         # the metric columns share what is left (Rich's ratio would override a min_width).
         table.add_column("version", no_wrap=True, min_width=7)
-        table.add_column("role", no_wrap=True, width=9)
+        table.add_column("role", no_wrap=True, width=10)
         table.add_column("weight", justify="right", no_wrap=True, width=9)
         table.add_column("ready", justify="right", no_wrap=True, min_width=5)
         for title, _metric, _f in COLUMNS:
