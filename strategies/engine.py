@@ -521,7 +521,8 @@ class Engine:
     def _waiting_reasons(self, *, analysis: bool) -> list[str]:
         reasons: list[str] = [d.describe() for d in self.drift]
         if self.state.pending:
-            reasons.append(f"waiting for {len(self.state.pending)} action(s) to apply")
+            n = len(self.state.pending)
+            reasons.append(f"waiting for {n} action{'' if n == 1 else 's'} to apply")
         if analysis:
             if self.stale:  # one line says it; every gate is unknown for the same reason
                 reasons.append(f"metrics stale: {self.stale_reason}")

@@ -36,6 +36,18 @@ class Plan:
     def labels(self) -> tuple[str, ...]:
         return tuple(s.label for s in self.steps)
 
+    def time_left(self, index: int, hold_left: float) -> tuple[float, int | None]:
+        """The least time the rest of the plan takes from step `index` with `hold_left` of its
+        hold to go: the holds still ahead plus the scale-down delay (gates and readiness can
+        only add to it). Also the first later step that waits for the operator (None if none);
+        the figure counts only up to there, since nothing can say when an operator acts."""
+        total = max(0.0, hold_left)
+        for later in range(index + 1, len(self.steps)):
+            if self.steps[later].pause:
+                return total, later
+            total += self.steps[later].hold
+        return total + self.scale_down_delay, None
+
     def weight_at(self, index: int) -> int:
         """Candidate weight in force at step `index` (the last explicit weight so far)."""
         weight = 0

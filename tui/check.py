@@ -28,7 +28,7 @@ def run_check(paths: list[str], out: TextIO, err: TextIO) -> int:
             s.label + (f" (hold {format_duration(s.hold)})" if s.hold else "") for s in plan.steps)
         print(f"{path}: ok — {spec.release.service} {spec.release.baseline} → "
               f"{spec.release.candidate}, {spec.strategy.kind} on {spec.platform.kind}, "
-              f"metrics from {spec.metrics.source}, {len(spec.gates)} gate(s)", file=out)
+              f"metrics from {spec.metrics.source}, {_count(len(spec.gates), 'gate')}", file=out)
         print(f"  steps: {steps}", file=out)
         for gate in spec.gates:
             bounds = [f"{k} {v:g}" for k, v in
@@ -39,3 +39,8 @@ def run_check(paths: list[str], out: TextIO, err: TextIO) -> int:
             print(f"  gate {gate.name}: {gate.metric} {', '.join(bounds)} for "
                   f"{format_duration(gate.for_seconds)} → {gate.severity.value}", file=out)
     return worst
+
+
+def _count(n: int, word: str) -> str:
+    """'1 gate', '2 gates': no 'gate(s)'."""
+    return f"{n} {word}{'' if n == 1 else 's'}"

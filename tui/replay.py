@@ -253,7 +253,7 @@ def build_summary(trace_path: str, read: TraceRead, usable: Sequence[Any],
         "outcome": outcome,
         "exit_code": code,
         "phase": state.phase.value,
-        "step": state.step,
+        "step": min(state.step + 1, len(engine.plan.steps)),  # from 1, as screen and events
         "steps": len(engine.plan.steps),
         "weight": state.weight,
         "decided_at": final["t"] if final else None,

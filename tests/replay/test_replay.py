@@ -150,7 +150,7 @@ def test_candidate_gone_stale_holds_and_the_trace_ends_incomplete(tmp_path: Path
     assert err.startswith("releasedeck: checkout v1→v2 trace ended in phase progressing before "
                           "the release finished after 120.0s; at step 2/3, weight 50%; holding:")
     assert body is not None
-    assert (body["outcome"], body["phase"], body["step"]) == ("incomplete", "progressing", 1)
+    assert (body["outcome"], body["phase"], body["step"]) == ("incomplete", "progressing", 2)
     assert body["ended"] == ("trace ended in phase progressing at step 2/3 (50%), 120.0s into "
                              "the trace: release not finished")
     unknown = [e for e in events if e["event"] == "gate" and e["evidence"][0]["status"]
@@ -208,7 +208,7 @@ def test_summary_fields(tmp_path: Path):
     assert body["trace"]["replayed"] == 28.0  # stops once finished: scaled down after 1s
     assert body["trace"]["collections"] == 121 and body["trace"]["ticks"] == 29
     rolling = next(d for d in body["decisions"] if d["event"] == "rolling_back")
-    assert rolling == {"t": 27.0, "event": "rolling_back", "phase": "rolling_back", "step": 1,
+    assert rolling == {"t": 27.0, "event": "rolling_back", "phase": "rolling_back", "step": 2,
                        "weight": 0, "actor": "gate:error-rate", "gate": "error-rate",
                        "reason": "critical gate failed: error-rate"}
     assert set(body["gates"]) == {"error-rate", "latency-p99"}

@@ -380,7 +380,8 @@ def test_a_log_scrolled_up_says_new_events_wait_below_and_G_follows_again() -> N
             await pilot.pause()
             await world.driver.command(Command(CommandKind.PAUSE))
             assert await until(pilot, lambda: log.unseen >= 1)
-            assert "new event" in text_of(app.screen.query_one("#event-unseen"))
+            assert await until(pilot, lambda: "new event" in text_of(
+                app.screen.query_one("#event-unseen")))
             await pilot.press("G")
             assert await until(pilot, lambda: log.unseen == 0)
 

@@ -109,7 +109,7 @@ class GatesStrip(Static):
 
     def show(self, state: State) -> None:
         failed = ended_on(state)
-        table = Table.grid(padding=(0, 2), expand=True)
+        table = Table.grid(padding=(0, 2))
         for justify in ("left", "left", "right", "left", "left"):
             table.add_column(justify=justify, no_wrap=True)  # type: ignore[arg-type]
         for gate in state.gates:
@@ -124,6 +124,7 @@ class GatesStrip(Static):
         if not reasons:
             self.update(table)
             return
-        why = Text("holding: ", style="bold yellow")
+        why = Text()
+        why.append("holding: ", style="bold yellow")
         why.append(" · ".join(reasons))
         self.update(Group(table, why))
