@@ -3,6 +3,8 @@
 Open loop on purpose: requests start on a clock, not when the previous one returns, so a slow
 version gets the same offered load as a fast one (as real users would send). If too many are
 in flight (`concurrency`), a tick is skipped and counted in `skipped` rather than queued.
+With `users=N`, each request carries one of N stable user ids (`USER_HEADER`, drawn at random),
+as a flag's targetingKey: the same user comes back many times, so stickiness can be seen.
 
 As a task: `async with LoadGenerator(url, rate=50, duration=60) as load: ...; load.stats`.
 As a process: `python -m collectors.local.loadgen --url http://127.0.0.1:8080 --rate 50
@@ -15,6 +17,7 @@ import argparse
 import asyncio
 import contextlib
 import json
+import random
 import sys
 import time
 from collections import Counter
@@ -26,7 +29,7 @@ from typing import Any
 import aiohttp
 
 from collectors.local.lifeline import die_with_parent
-from collectors.local.net import ROUTED_HEADER
+from collectors.local.net import ROUTED_HEADER, USER_HEADER
 
 
 @dataclass
@@ -56,7 +59,7 @@ class LoadGenerator:
 
     def __init__(self, url: str, *, rate: float = 50.0, duration: float | None = 600.0,
                  path: str = "/", timeout: float = 5.0, concurrency: int = 64,
-                 headers: Mapping[str, str] | None = None):
+                 headers: Mapping[str, str] | None = None, users: int = 0, seed: int | None = None):
         if rate <= 0:
             raise ValueError(f"load rate must be above 0 req/s, got {rate:g}")
         self.url = url.rstrip("/")
@@ -65,6 +68,8 @@ class LoadGenerator:
         self.path = path
         self.timeout = timeout
         self.headers = dict(headers or {})
+        self.users = users
+        self._pick = random.Random(seed)
         self.stats = LoadStats()
         self._slots = asyncio.Semaphore(concurrency)
         self._task: asyncio.Task[LoadStats] | None = None
@@ -140,7 +145,8 @@ class LoadGenerator:
         async with self._slots:
             self.stats.sent += 1
             try:
-                async with client.get(self.url + self.path, allow_redirects=False) as answer:
+                async with client.get(self.url + self.path, allow_redirects=False,
+                                      headers=self._user()) as answer:
                     await answer.read()
                     status = answer.status
                     version = answer.headers.get(ROUTED_HEADER, "")
@@ -155,6 +161,12 @@ class LoadGenerator:
                     self.stats.errors_by_version[version] += 1
             else:
                 self.stats.ok += 1
+
+
+    def _user(self) -> dict[str, str] | None:
+        if self.users <= 0:
+            return None
+        return {USER_HEADER: f"user-{self._pick.randrange(self.users)}"}
 
 
 def main(argv: list[str] | None = None) -> int:

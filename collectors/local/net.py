@@ -7,6 +7,7 @@ import socket
 LOOPBACK = "127.0.0.1"
 PIN_HEADER = "X-Releasedeck-Version"  # request header: send me to this version (A/B tests)
 ROUTED_HEADER = "X-Releasedeck-Routed"  # response header from the local router: who answered
+USER_HEADER = "X-Releasedeck-User"  # request header: a stable user id (a flag's targetingKey)
 
 
 def free_port(host: str = LOOPBACK) -> int:
