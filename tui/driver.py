@@ -128,7 +128,7 @@ class Driver:
         if self.platform is None:
             return None
         try:
-            snap = await self._bounded(self.platform.snapshot(self.spec.versions, now))
+            snap = await self._bounded(self.platform.snapshot(self.spec.workloads, now))
         except Exception as exc:
             return PlatformSnapshot(at=now, error=f"platform {self.platform.kind}: "
                                                  f"{describe_error(exc)}")
@@ -291,7 +291,9 @@ class Driver:
         for version, role in ((self.spec.release.baseline, Role.BASELINE),
                               (self.spec.release.candidate, Role.CANDIDATE)):
             desired = rollout.weight if role is Role.CANDIDATE else 100 - rollout.weight
-            status = platform.version(version) if platform is not None else None
+            # a flag release: both variants are served by the same workload's instances
+            status = platform.version(self.spec.workloads[0] if self.spec.strategy.workload else version) \
+                if platform is not None else None
             actual = platform.weights.get(version) if platform is not None else None
             views.append(VersionView(
                 version=version, role=role, desired_weight=desired, actual_weight=actual,

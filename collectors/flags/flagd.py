@@ -129,6 +129,14 @@ def write_atomically(path: Path, document: Mapping[str, Any]) -> None:
         raise
 
 
+def flag_file(spec: ReleaseSpec) -> Path:
+    """`[router] kind = "flagd", file = "flags.json"`: relative paths start at the spec's folder."""
+    path = Path(str(spec.router.options.get("file", "")))
+    if not path.is_absolute() and spec.path and Path(spec.path).exists():
+        path = Path(spec.path).parent / path
+    return path
+
+
 class FlagdLever:
     """TrafficRouter (kind "flagd") over one flag of a flagd flag-definition file."""
 
@@ -146,13 +154,16 @@ class FlagdLever:
 
     @classmethod
     def from_spec(cls, spec: ReleaseSpec) -> FlagdLever:
-        """`[router] kind = "flagd", file = "flags.json"` (relative to the spec's folder)."""
-        path = Path(str(spec.router.options.get("file", "")))
-        if not path.is_absolute() and spec.path and Path(spec.path).exists():
-            path = Path(spec.path).parent / path
         strategy = spec.strategy
-        return cls(path, strategy.flag, spec.release.baseline, spec.release.candidate,
+        return cls(flag_file(spec), strategy.flag, spec.release.baseline, spec.release.candidate,
                    kill_switch=strategy.kill_switch, drop_targeting=strategy.drop_targeting)
+
+    async def ensure(self) -> None:
+        """Write the flag at share 0 if the file does not hold it yet (services need it to start)."""
+        async with self._lock:
+            document = await asyncio.to_thread(read_document, self.path)
+            if self.flag not in document["flags"]:
+                await asyncio.to_thread(self._write, 0)
 
     def wanted(self, share: int) -> FlagShape:
         return shape(self.flag, self.baseline, self.candidate, share, kill_switch=self.kill_switch,
