@@ -11,7 +11,7 @@ are not counted. It binds 127.0.0.1 only and dies with its parent.
 
 With `--flag KEY --flag-file PATH --flag-variants off,on` it is one deployment holding two code
 paths: each request evaluates the flag through the OpenFeature SDK with the flagd provider in
-file mode (targetingKey = the `X-Releasedeck-User` header), runs the new path for the candidate
+file mode (targetingKey = the `X-User-Id` header, `net.USER_HEADER`), runs the new path for the candidate
 variant, and labels its metrics `variant="off"|"on"` as well. The new path has its own behaviour
 (GET/POST /control/flagged), so a fault can hit it alone.
 """
