@@ -131,7 +131,8 @@ class ScrapeSource:
     def _targets(self, versions: Sequence[str], platform: PlatformSnapshot) -> dict[str, tuple[str, str]]:
         """instance key -> (version, metrics URL) for every ready instance we can reach."""
         out: dict[str, tuple[str, str]] = {}
-        for version in dict.fromkeys([*versions, *self.workloads]):
+        # A flag release scrapes the workload's instances once and splits them by label.
+        for version in (self.workloads if self.split_label else versions):
             for inst in platform.version(version).instances:
                 url = inst.metrics_url or (f"http://{inst.address}{self.spec.metrics_path}" if inst.address else "")
                 if inst.ready and url:
