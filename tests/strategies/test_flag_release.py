@@ -10,7 +10,7 @@ import pytest
 from strategies.engine import Engine
 from strategies.plans import build_plan
 from strategies.spec import SpecError, parse_spec
-from tests.strategies.brain_kit import T0, World, run_until
+from tests.strategies.brain_kit import ERROR_GATE, T0, World, run_until
 from tests.strategies.test_plan_kinds import levers
 
 HEAD = """
@@ -26,14 +26,7 @@ kind = "local"
 interval = "1s"
 window = "10s"
 stale_after = "5s"
-
-[[gate]]
-name = "errors"
-metric = "error_rate"
-max = 0.05
-severity = "critical"
-min_requests = 20
-"""
+""" + ERROR_GATE
 
 FLAGD = """
 [router]

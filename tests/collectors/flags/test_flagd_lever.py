@@ -9,7 +9,6 @@ from __future__ import annotations
 import asyncio
 import itertools
 import json
-import math
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -23,6 +22,7 @@ from openfeature.flag_evaluation import Reason
 
 from collectors.flags.flagd import FlagdLever, FlagFileError
 from strategies.ports import TrafficRouter
+from tests.collectors.flags.noise import within_binomial_noise
 
 FLAG = "new-checkout"
 USERS = [f"user-{i}" for i in range(4000)]
@@ -69,12 +69,6 @@ class Reader:
 def reader_domain(request: pytest.FixtureRequest) -> Iterator[str]:
     yield request.node.name
     api.clear_providers()
-
-
-def within_binomial_noise(count: int, n: int, share: int) -> bool:
-    """|count - n·p| within 4.5 standard deviations (a false alarm about once in 150,000 runs)."""
-    p = share / 100
-    return abs(count - n * p) <= 4.5 * math.sqrt(n * p * (1 - p)) + 1e-9
 
 
 def test_sdk_sees_each_share_within_binomial_noise(tmp_path: Path, reader_domain: str) -> None:

@@ -7,7 +7,6 @@ flag, so the share is checked where users would meet it, not only in the lever's
 from __future__ import annotations
 
 import asyncio
-import math
 import shutil
 import tempfile
 from collections.abc import Iterator
@@ -17,6 +16,7 @@ import pytest
 
 from collectors.flags.unleash import UnleashError, UnleashLever
 from strategies.ports import TrafficRouter
+from tests.collectors.flags.noise import within_binomial_noise
 from tests.support.unleash import UnleashServer, find_unleash
 
 pytestmark = [pytest.mark.unleash,
@@ -42,11 +42,6 @@ def unleash() -> Iterator[UnleashServer]:
 
 def lever(server: UnleashServer, flag: str, **kw) -> UnleashLever:
     return UnleashLever(server.url, server.admin_token, flag, "off", "on", **kw)
-
-
-def within_binomial_noise(count: int, n: int, share: int) -> bool:
-    p = share / 100
-    return abs(count - n * p) <= 4.5 * math.sqrt(n * p * (1 - p)) + 1e-9
 
 
 def test_set_and_read_back_the_rollout_as_unleash_evaluates_it(unleash: UnleashServer) -> None:
