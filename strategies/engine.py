@@ -104,6 +104,8 @@ def fold(state: RolloutState, decision: Decision) -> RolloutState:
     pending = _supersede(state.pending, decision.actions)
     new = replace(state, seq=seq, phase=decision.phase, step=decision.step,
                   weight=decision.weight, reason=decision.reason, pending=pending)
+    if kind in ("started", "retried"):
+        new = replace(new, attempt_started=decision.at)
     if kind in ("started", "step", "promoting", "retried", "adopted"):
         new = replace(new, step_started=decision.at, hold_elapsed_before_pause=0.0,
                       paused_by="", pause_reason="", paused_at=None, manual_weight=False)

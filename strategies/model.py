@@ -454,6 +454,7 @@ class RolloutState:
     manual_weight: bool = False  # set_weight overrode the plan's weight for this step
     cause: tuple[Mapping[str, Any], ...] = ()  # evidence of the decision that ended the rollout
     cleaned: bool = False  # the losing side has been scaled down after the delay
+    attempt_started: float | None = None  # when this attempt began (started, or the last retry)
     targets: Mapping[str, LeverTarget] = field(default_factory=no_entries)  # confirmed, per lever
 
     @property
@@ -571,6 +572,11 @@ class State:
     weight_note: str = ""
     drift: tuple[Drift, ...] = ()  # levers the world does not hold where the journal put them
     hold_observed: float | None = None  # hold time observed at the step's weight (None: wall clock)
+    # The least time the plan still needs (holds ahead + scale-down), while it moves on by
+    # itself; None when paused, ended or not started. Counted only up to `waits_at`, the first
+    # later step that waits for the operator (0-based; None when none does).
+    time_left: float | None = None
+    waits_at: int | None = None
     extra: Mapping[str, Any] = field(default_factory=no_entries)
 
     @property

@@ -24,6 +24,7 @@ from strategies.model import (
     Event,
     MetricSample,
     MetricsSnapshot,
+    Phase,
     PlatformSnapshot,
     Role,
     Snapshot,
@@ -309,7 +310,7 @@ class Driver:
                 ready=status.ready if status else 0, total=status.total if status else 0,
                 sample=engine.current_sample(version, now), image=status.image if status else ""))
         self.holding = engine.holding_reasons(self._snapshot, now, self._checks)
-        return State(
+        state = State(
             at=now,
             release=self.spec.release.service,
             strategy=self.spec.strategy.kind,
@@ -334,3 +335,14 @@ class Driver:
                               "candidate": self.spec.release.candidate,
                               "stale_reason": engine.stale_reason if engine.stale else ""}),
         )
+        return self._with_time_left(state)
+
+    def _with_time_left(self, state: State) -> State:
+        """The plan's least remaining time (for the screen's ETA), while it moves by itself."""
+        phase = state.rollout.phase
+        if phase is Phase.PROMOTING:
+            return replace(state, time_left=state.hold_left())
+        if phase is not Phase.PROGRESSING:
+            return state
+        left, waits = self.engine.plan.time_left(state.rollout.step, state.hold_left())
+        return replace(state, time_left=left, waits_at=waits)

@@ -525,3 +525,33 @@ def test_demo_fault_can_be_cleared_so_retry_recovers() -> None:
         assert kinds.index("fault_cleared") < kinds.index("retried")
 
     asyncio.run(scenario())
+
+
+# ------------------------------------------------------------------ (9) elapsed and ETA
+
+
+@pytest.mark.parametrize("size", SIZES)
+def test_the_bar_shows_elapsed_time_and_the_least_time_left(size: tuple[int, int]) -> None:
+    async def scenario() -> None:
+        world = World()
+        await world.run_for(3)
+        await world.driver.tick()  # 3 s into step 1's 30 s hold; three 30 s holds and 2 s after
+        app = app_on(world)
+        async with app.run_test(size=size) as pilot:
+            await pilot.pause()
+            bar = text_of(app.screen.query_one(RolloutBar))
+            assert "⏱ 3s in · ≥1m59s to go" in bar, bar
+            await pilot.press("space")
+            assert await until(pilot, lambda: "paused: no ETA" in text_of(
+                app.screen.query_one(RolloutBar)))
+
+    asyncio.run(scenario())
+
+
+def test_time_left_stops_at_a_step_that_waits_for_the_operator() -> None:
+    from strategies.plans import Plan, PlanStep
+
+    plan = Plan("canary", (PlanStep("10%", 10, 30.0), PlanStep("pause", None, 0.0, pause=True),
+                           PlanStep("50%", 50, 30.0)), {}, {}, 5.0)
+    assert plan.time_left(0, 12.0) == (12.0, 1)
+    assert plan.time_left(1, 0.0) == (35.0, None)  # past the pause: holds ahead + scale-down

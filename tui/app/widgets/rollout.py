@@ -106,4 +106,28 @@ class RolloutBar(Static):
                 text.append(f"▶ {label}", style="bold reverse")
             else:
                 text.append(label, style="dim")
+        clock = timing(state)
+        if clock:
+            text.append(f"   {clock}", style="dim")
         return text
+
+
+def timing(state: State) -> str:
+    """'⏱ 1m02s in · ≥1m10s to go': time since this attempt began, and the least time the
+    plan still needs (gates and readiness can only add to it); where a later step waits for
+    the operator, the figure runs up to there and says so."""
+    rollout = state.rollout
+    if rollout.attempt_started is None:
+        return ""
+    end = rollout.finished_at if rollout.phase.terminal and rollout.finished_at else state.at
+    parts = [f"⏱ {fmt.secs(end - rollout.attempt_started)}"
+             + (" in" if not rollout.phase.terminal else " in all")]
+    if state.time_left is not None:
+        if state.waits_at is not None:
+            parts.append(f"≥{facts.countdown(state.time_left)} to step {state.waits_at + 1} "
+                         "(waits for you)")
+        else:
+            parts.append(f"≥{facts.countdown(state.time_left)} to go")
+    elif rollout.paused:
+        parts.append("paused: no ETA")
+    return " · ".join(parts)
