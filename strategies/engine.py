@@ -699,7 +699,7 @@ def decision_event(decision: Decision, release: str, steps: int, plan: Plan | No
         "actor": decision.actor,
         "reason": decision.reason,
     }
-    if plan is not None and decision.kind in ("started", "step", "retried") \
+    if plan is not None and decision.kind in ("started", "step", "retried", "adopted") \
             and decision.step < len(plan.steps):
         details["label"] = plan.steps[decision.step].label
     if decision.evidence:

@@ -155,7 +155,26 @@ async def a_run_with_every_kind() -> list[dict[str, Any]]:
         if engine.state.phase is Phase.SUCCEEDED:
             break
     await alerts.close(5.0)
-    return lines
+    return lines + await adopted_lines()
+
+
+async def adopted_lines() -> list[dict[str, Any]]:
+    """`adopted`: a run resumed with a changed spec and --adopt-spec."""
+    spec = parse_spec(tomllib.loads(SPEC), "<schema test>")
+    journal = MemoryJournal()
+    clock = Clock()
+    first = Engine(spec, journal=journal, run="adopt")
+    driver = Driver(spec, first, MemoryPlatform(), MemoryRouter(), ScriptedSource(), clock=clock)
+    for _ in range(3):
+        await driver.tick()
+        clock.now += 1.0
+    changed = parse_spec(tomllib.loads(SPEC.replace("steps = [10, 50, 100]",
+                                                    "steps = [10, 30, 60, 100]")), "<changed>")
+    resumed = Engine(changed, journal=journal, records=list(journal.records), adopt_spec=True)
+    again = Driver(changed, resumed, MemoryPlatform(), MemoryRouter(), ScriptedSource(),
+                   clock=clock)
+    await again.tick()
+    return [json.loads(e.to_json()) for e in again.events]
 
 
 @pytest.fixture(scope="module")

@@ -235,7 +235,7 @@ def test_footer_at_80_columns_offers_rollback_abort_weight() -> None:
         await world.run_for(3)
         app = app_on(world, extra_actions={"f": ("Inject fault", world.fault)})
         async with app.run_test(size=(80, 24)) as pilot:
-            await pilot.pause()
+            assert await until(pilot, lambda: "qQuit" in footer_text(app))
             footer = footer_text(app)
             for item in ("pPromote", "␣Pause", "rRollback", "aAbort", "wWeight", "fInjectfault",
                          "?Help", "qQuit"):

@@ -7,12 +7,14 @@ A resize keeps following the newest. `e` opens any event with its full evidence.
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Sequence
 
 from rich.text import Text
 from textual import events
 from textual.app import ComposeResult
 from textual.containers import Vertical
+from textual.css.query import NoMatches
 from textual.widgets import Input, RichLog, Static
 
 from strategies.model import Event, State
@@ -80,7 +82,9 @@ class EventLog(Vertical):
     def show(self, state: State) -> None:
         self._pending = state
         if self._ready:
-            self.draw(state)
+            # On quit the children go first; a redraw racing that teardown has nothing to draw.
+            with contextlib.suppress(NoMatches):
+                self.draw(state)
 
     @property
     def events(self) -> Sequence[Event]:
