@@ -20,6 +20,7 @@ import httpx
 from prometheus_client.parser import text_string_to_metric_families
 
 from collectors.deadlines import answer_budget
+from strategies.experiment import SUCCESS_KEY, TRIALS_KEY
 from strategies.model import MetricSample, MetricsSnapshot, PlatformSnapshot, frozen_map
 from strategies.ports import RawCounters
 from strategies.rates import bucket_labels, counter_increase, histogram_quantile, parse_bound
@@ -37,6 +38,7 @@ class Counters:
     errors: float
     buckets: Mapping[str, float] = field(default_factory=dict)  # `le` label -> cumulative count
     latency_sum: float | None = None
+    counters: Mapping[str, float] = field(default_factory=dict)  # other counters asked for, by name
 
 
 class ScrapeError(Exception):
@@ -44,9 +46,13 @@ class ScrapeError(Exception):
 
 
 def parse_counters(text: str, *, service: str, request_metric: str, latency_metric: str,
-                   error_codes: re.Pattern[str]) -> Counters:
-    """Text exposition format → Counters; series of another `service` label are ignored."""
+                   error_codes: re.Pattern[str], counters: Sequence[str] = ()) -> Counters:
+    """Text exposition format → Counters; series of another `service` label are ignored.
+
+    `counters`: more counter names (e.g. an experiment's orders and visits) summed as they are.
+    """
     requests = errors = 0.0
+    others: dict[str, float] = {}
     latency_sum: float | None = None
     buckets: dict[str, float] = {}
     declared = False
@@ -67,11 +73,14 @@ def parse_counters(text: str, *, service: str, request_metric: str, latency_metr
                     buckets[labels["le"]] = buckets.get(labels["le"], 0.0) + sample.value
                 elif sample.name == f"{latency_metric}_sum":
                     latency_sum = (latency_sum or 0.0) + sample.value
+                elif sample.name in counters:
+                    others[sample.name] = others.get(sample.name, 0.0) + sample.value
     except (ValueError, IndexError, KeyError) as exc:
         raise ScrapeError("answered something that is not Prometheus text format") from exc
     if not declared:
         raise ScrapeError(f"exports no {request_metric}")
-    return Counters(requests=requests, errors=errors, buckets=buckets, latency_sum=latency_sum)
+    return Counters(requests=requests, errors=errors, buckets=buckets, latency_sum=latency_sum,
+                    counters=others)
 
 
 @dataclass
@@ -85,9 +94,11 @@ class ScrapeSource:
 
     name = "scrape"
 
-    def __init__(self, spec: MetricsSpec, service: str):
+    def __init__(self, spec: MetricsSpec, service: str, counters: Mapping[str, str] | None = None):
         self.spec = spec
         self.service = service
+        # custom metric key -> counter name: cumulative totals reported in MetricSample.custom
+        self.counters = dict(counters or {})
         self.budget = answer_budget(spec.timeout)  # answer before the driver's own deadline
         self._codes = re.compile(spec.error_codes)
         # Instances are scraped directly: a proxy from the environment must not sit in between.
@@ -100,7 +111,10 @@ class ScrapeSource:
 
     @classmethod
     def for_release(cls, release: ReleaseSpec) -> ScrapeSource:
-        return cls(release.metrics, release.release.service)
+        experiment = release.strategy.experiment
+        counters = {SUCCESS_KEY: experiment.success, TRIALS_KEY: experiment.trials} \
+            if experiment is not None else {}
+        return cls(release.metrics, release.release.service, counters)
 
     def _targets(self, versions: Sequence[str], platform: PlatformSnapshot) -> dict[str, tuple[str, str]]:
         """instance key -> (version, metrics URL) for every ready instance we can reach."""
@@ -124,7 +138,8 @@ class ScrapeSource:
         if response.status_code != 200:
             raise ScrapeError(f"answered HTTP {response.status_code}")
         return parse_counters(response.text, service=self.service, request_metric=self.spec.request_metric,
-                              latency_metric=self.spec.latency_metric, error_codes=self._codes)
+                              latency_metric=self.spec.latency_metric, error_codes=self._codes,
+                              counters=tuple(self.counters.values()))
 
     async def collect(self, versions: Sequence[str], platform: PlatformSnapshot | None,
                       now: float) -> MetricsSnapshot:
@@ -195,7 +210,13 @@ class ScrapeSource:
         p50 = p95 = p99 = None
         if requests and buckets:
             p50, p95, p99 = (histogram_quantile(q, buckets) for q in QUANTILES)
-        return MetricSample(version=version, at=now, requests=requests,
+        totals: dict[str, float | None] = {}
+        for key, name in self.counters.items():  # cumulative, summed over the version's instances
+            latest = [h.points[-1][1].counters.get(name) for h in self._history.values()
+                      if h.version == version and h.points]
+            totals[key] = sum(v for v in latest if v is not None) if latest and any(
+                v is not None for v in latest) else None
+        return MetricSample(version=version, at=now, requests=requests, custom=frozen_map(totals),
                             throughput=None if requests is None else requests / self.spec.window,
                             error_ratio=ratio, errors=errors,
                             latency_p50=p50, latency_p95=p95, latency_p99=p99,

@@ -13,6 +13,7 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, replace
 from typing import Any
 
+from strategies.experiment import ConversionTracker, Readout
 from strategies.gates import GateTracker
 from strategies.journal import RunId, decision_to_record, record_to_decision
 from strategies.model import (
@@ -39,6 +40,10 @@ TRANSITIONS = frozenset({
     "started", "step", "paused", "resumed", "weight_set", "promoting", "promoted",
     "rolling_back", "rolled_back", "aborted", "scaled_down", "retried",
 })
+
+
+ROUTING_ACTIONS = frozenset({"set_weight", "set_cohorts", "set_mirror"})
+"""Actions that move users: a rollback is done once none of them is pending."""
 
 
 @dataclass(frozen=True)
@@ -76,6 +81,11 @@ def fold(state: RolloutState, decision: Decision) -> RolloutState:
     pending = _supersede(state.pending, decision.actions)
     new = replace(state, seq=seq, phase=decision.phase, step=decision.step,
                   weight=decision.weight, reason=decision.reason, pending=pending)
+    for action in decision.actions:  # the router's cohort table: the latest targets decided
+        if action.kind == "set_cohorts":
+            new = replace(new, cohorts=action.value)
+        elif action.kind == "set_mirror":
+            new = replace(new, mirror=action.value)
     if kind in ("started", "step", "promoting", "retried"):
         new = replace(new, step_started=decision.at, hold_elapsed_before_pause=0.0,
                       paused_by="", pause_reason="", paused_at=None, manual_weight=False)
@@ -181,6 +191,13 @@ class Engine:
         self._stale_reported = False
         self.stale = True
         self.stale_reason = "no metrics yet"
+        # An A/B plan with [strategy.experiment]: conversion evidence of A and B, folded in at
+        # the experiment step. Not journaled: a resumed experiment starts its evidence afresh
+        # (valid, only slower), never with counts it cannot vouch for.
+        self.experiment: ConversionTracker | None = None
+        if spec.strategy.experiment is not None:
+            self.experiment = ConversionTracker(spec.strategy.experiment, self.baseline,
+                                                self.candidate)
 
     # ------------------------------------------------------------------ helpers
 
@@ -219,27 +236,38 @@ class Engine:
         target = step.weight if step.weight is not None else self.plan.weight_at(index)
         if step.weight is not None or target != self.state.weight:
             actions.append(("set_weight", target, ""))
+        if self.plan.routes_cohorts:  # rings and mirror are targets too: restated on every step
+            actions.append(("set_cohorts", self.plan.cohorts_at(index), ""))
+            actions.append(("set_mirror", self.plan.mirror_at(index), ""))
         return actions
 
+    def _route_reset(self) -> list[tuple[str, int, str]]:
+        """Close every ring and stop mirroring (rollback, and after a promotion)."""
+        if not self.plan.routes_cohorts:
+            return []
+        return [("set_cohorts", 0, ""), ("set_mirror", 0, "")]
+
     def _enter_step(self, index: int, now: float, actor: str, reason: str,
-                    kind: str = "step") -> Decision:
+                    kind: str = "step", evidence: Iterable[Mapping[str, Any]] = ()) -> Decision:
         step = self.plan.steps[index]
         phase = Phase.PAUSED if step.pause else Phase.PROGRESSING
         weight = self.plan.weight_at(index)
         return self._emit(kind, now, phase=phase, step=index, weight=weight, actor=actor,
                           reason=reason or f"step {index + 1}/{len(self.plan.steps)}: "
-                          f"{step.label}", actions=self._step_actions(index))
+                          f"{step.label}", actions=self._step_actions(index), evidence=evidence)
 
-    def _promote(self, now: float, actor: str, reason: str) -> Decision:
+    def _promote(self, now: float, actor: str, reason: str,
+                 evidence: Iterable[Mapping[str, Any]] = ()) -> Decision:
         return self._emit("promoting", now, phase=Phase.PROMOTING, step=len(self.plan.steps),
-                          weight=100, actor=actor, reason=reason,
+                          weight=100, actor=actor, reason=reason, evidence=evidence,
                           actions=[("scale", n, v) for v, n in self.plan.full.items() if n > 0]
-                          + [("set_weight", 100, "")])
+                          + [("set_weight", 100, "")] + self._route_reset())
 
     def _rollback(self, now: float, actor: str, reason: str,
                   evidence: Iterable[Mapping[str, Any]] = (), *, abort: bool = False
                   ) -> Decision:
-        actions = [("set_weight", 0, "")] + [
+        # Rings close first: the cohorts leave the candidate before anything else moves.
+        actions = self._route_reset() + [("set_weight", 0, "")] + [
             ("scale", n, v) for v, n in self.plan.rollback.items() if n > 0]
         if abort:
             return self._emit("aborted", now, phase=Phase.ABORTED, weight=0, actor=actor,
@@ -288,7 +316,7 @@ class Engine:
 
     def _after_actions(self, now: float) -> list[Decision]:
         if self.state.phase is Phase.ROLLING_BACK and not any(
-                a.kind == "set_weight" for a in self.state.pending):
+                a.kind in ROUTING_ACTIONS for a in self.state.pending):
             return [self._emit("rolled_back", now, phase=Phase.ROLLED_BACK, weight=0,
                                actor=self.state.cause[0].get("actor", "engine")
                                if self.state.cause and "actor" in self.state.cause[0]
@@ -303,12 +331,57 @@ class Engine:
             self._first_tick = now
         decisions: list[Decision] = []
         decisions.extend(self._observe_metrics(snapshot, now))
+        self._observe_experiment(snapshot)
         decisions.extend(self._evaluate_gates(now))
         if not self.observe:
             decisions.extend(self._advance(snapshot, now, tuple(checks)))
         return decisions
 
     # ------------------------------------------------------------------ tick parts
+
+    def _at_experiment(self) -> bool:
+        state = self.state
+        return (self.experiment is not None and 0 <= state.step < len(self.plan.steps)
+                and self.plan.steps[state.step].experiment
+                and state.phase in (Phase.PROGRESSING, Phase.PAUSED))
+
+    def _observe_experiment(self, snapshot: Snapshot) -> None:
+        """Fold what A and B counted since the last tick into the experiment (its step only)."""
+        metrics = snapshot.metrics
+        if self.experiment is None or metrics is None or metrics.error:
+            return
+        if self._at_experiment():
+            self.experiment.observe(metrics.samples)
+
+    @property
+    def readout(self) -> Readout | None:
+        """The A/B experiment's readout (None for plans without one)."""
+        return self.experiment.readout() if self.experiment is not None else None
+
+    def _experiment_outcome(self, snapshot: Snapshot, now: float,
+                            checks: tuple[CheckResult, ...]) -> list[Decision]:
+        """B named the winner: on to the next step; A named, or time up: A stays (roll back)."""
+        assert self.experiment is not None
+        step = self.plan.steps[self.state.step]
+        winner = self.experiment.winner
+        if winner is None and self.state.hold_elapsed(now) < step.hold:
+            return []
+        readout = self.experiment.readout()
+        evidence = [{**readout.to_dict(), "actor": "experiment"}]
+        if winner == self.candidate:
+            blockers = [r for r in self.holding_reasons(snapshot, now, checks)
+                        if not r.startswith(("hold:", "experiment:"))]
+            if blockers:
+                return []
+            index = self.state.step + 1
+            reason = f"A/B: {readout.summary()}"
+            if index >= len(self.plan.steps):
+                return [self._promote(now, "experiment", reason, evidence)]
+            return [self._enter_step(index, now, "experiment", reason, evidence=evidence)]
+        why = readout.summary() if winner == self.baseline else \
+            f"no winner after {step.hold:g}s ({readout.summary()})"
+        return [self._rollback(now, "experiment", f"A/B: {why}; {self.baseline} stays",
+                               evidence=evidence)]
 
     def _observe_metrics(self, snapshot: Snapshot, now: float) -> list[Decision]:
         metrics = snapshot.metrics
@@ -401,6 +474,8 @@ class Engine:
                                    actor=f"gate:{warning[0].name}",
                                    reason=f"warning gate failed: {names}",
                                    evidence=[g.evidence() for g in warning])]
+            if self._at_experiment():
+                return self._experiment_outcome(snapshot, now, checks)
             if self._step_complete(snapshot, now, checks):
                 return [self._next(now, "engine", "")]
             return []
@@ -442,7 +517,11 @@ class Engine:
             return reasons
         step = self.plan.steps[state.step]
         left = step.hold - state.hold_elapsed(now)
-        if left > 0:
+        if step.experiment and self.experiment is not None:
+            readout = self.experiment.readout()
+            if readout.winner is None:
+                reasons.append(f"experiment: {readout.summary()}; ends in {math.ceil(max(0, left))}s")
+        elif left > 0:
             reasons.append(f"hold: {math.ceil(left)}s left")
         reasons += self._waiting_reasons(analysis=step.analysis)
         wanted = step_replicas(self.plan, state.step).get(self.candidate)

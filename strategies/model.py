@@ -317,12 +317,17 @@ class Action:
 
     id: str
     kind: str  # "set_weight" (candidate percent) | "scale" (replicas of one version)
+    # | "set_cohorts" (rings open) | "set_mirror" (percent copied to the candidate)
     value: int
     version: str = ""
 
     def describe(self) -> str:
         if self.kind == "scale":
             return f"scale {self.version} to {self.value}"
+        if self.kind == "set_cohorts":
+            return f"open {self.value} cohort ring(s) to the candidate"
+        if self.kind == "set_mirror":
+            return f"mirror {self.value}% of traffic to the candidate"
         return f"set candidate weight to {self.value}%"
 
     def to_dict(self) -> dict[str, Any]:
@@ -359,6 +364,8 @@ class RolloutState:
     manual_weight: bool = False  # set_weight overrode the plan's weight for this step
     cause: tuple[Mapping[str, Any], ...] = ()  # evidence of the decision that ended the rollout
     cleaned: bool = False  # the losing side has been scaled down after the delay
+    cohorts: int = 0  # cohort rules (rings) the router should apply: the latest set_cohorts target
+    mirror: int = 0  # percent mirrored to the candidate: the latest set_mirror target
 
     @property
     def paused(self) -> bool:

@@ -16,7 +16,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from strategies.cohorts import CohortError, CohortMatch, UserKey
 from strategies.duration import parse_duration
+from strategies.experiment import ExperimentSpec
 from strategies.model import BUILTIN_METRICS, Severity, frozen_map, no_entries
 
 STRATEGY_KINDS = ("canary", "blue-green", "rolling", "ab", "ring", "flag")
@@ -118,6 +120,8 @@ class StepSpec:
     hold: float | None = None
     pause: bool = False  # wait for the operator's promote
     name: str = ""
+    match: CohortMatch | None = None  # a ring's cohort: these users see the candidate from here on
+    mirror: int | None = None  # a dark step: percent of live traffic copied to the candidate
 
 
 @dataclass(frozen=True)
@@ -140,6 +144,9 @@ class StrategySpec:
     start_weight: int = 0
     step_weight: int = 10
     max_weight: int = 50
+    # cohorts (ring, ab, dark): who is who
+    sticky: UserKey | None = None  # weighted shares by user, not by request
+    experiment: ExperimentSpec | None = None  # ab: the conversion that names a winner
 
 
 @dataclass(frozen=True)
@@ -538,7 +545,17 @@ def _steps(r: _Reader, default_hold: float) -> tuple[StepSpec, ...]:
             steps.append(StepSpec(pause=True))
         elif isinstance(item, dict):
             sub = _Reader(r.problems, item, r.at(where))
-            if "pause" in item:
+            if "dark" in item:
+                if "weight" in item:
+                    sub.raw("weight")
+                    sub.problem("weight", "a dark step serves no user: give its mirror share "
+                                          "as dark = PERCENT, and the weight in the next step")
+                if last > 0:
+                    sub.problem("dark", "dark steps come before any step that serves users")
+                mirror = sub.integer("dark", 0, low=1, high=100)
+                steps.append(StepSpec(mirror=mirror, hold=sub.duration("hold", default_hold),
+                                      name=sub.text("name")))
+            elif "pause" in item:
                 if "weight" in item:
                     sub.raw("weight")
                     sub.problem("weight", "a step is a weight or a pause, not both; "
@@ -567,6 +584,58 @@ def _steps(r: _Reader, default_hold: float) -> tuple[StepSpec, ...]:
     return tuple(steps)
 
 
+def _sticky(r: _Reader) -> UserKey | None:
+    raw = r.raw("sticky")
+    if raw is None:
+        return None
+    try:
+        return UserKey.from_dict(raw, "sticky")
+    except CohortError as exc:
+        key, _, why = str(exc).partition(": ")
+        r.problem(key, why)
+        return None
+
+
+def _experiment(problems: list, r: _Reader, kind: str) -> ExperimentSpec | None:
+    raw = r.raw("experiment")
+    if raw is None:
+        return None
+    if kind != "ab":
+        r.problem("experiment", f"only an 'ab' plan runs an experiment, not {kind!r}")
+        return None
+    if not isinstance(raw, dict):
+        r.problem("experiment", 'must be a table like { success = "checkout_orders_total", '
+                                'trials = "checkout_visits_total" }')
+        return None
+    sub = _Reader(problems, raw, r.at("experiment"))
+    default = ExperimentSpec()
+    spec = ExperimentSpec(
+        success=sub.text("success", default.success), trials=sub.text("trials", default.trials),
+        success_query=sub.text("success_query"), trials_query=sub.text("trials_query"),
+        confidence=sub.number("confidence", default.confidence, low=0.5, high=0.9999),
+        min_trials=sub.integer("min_trials", default.min_trials, low=1))
+    for key in ("success_query", "trials_query"):
+        if getattr(spec, key):
+            _check_template(sub, key, getattr(spec, key))
+    sub.finish()
+    return spec
+
+
+def _cohort_router(problems: list, router: RouterSpec, strategy: StrategySpec) -> None:
+    """Rings with cohorts, sticky users and dark steps need a router that routes by who asks."""
+    wants = [("sticky", "sticky users")] if strategy.sticky is not None else []
+    for i, step in enumerate(strategy.steps):
+        if step.match is not None:
+            wants.append((f"rings[{i}].match", "a ring's cohort"))
+        if step.mirror is not None:
+            wants.append((f"steps[{i}].dark", "a dark step (mirroring)"))
+    if wants and router.kind != "local":
+        key, what = wants[0]
+        problems.append((f"strategy.{key}", f"{what} needs the built-in router "
+                         f"([router] kind = \"local\"); router {router.kind!r} routes by "
+                         "weight only (HAProxy and Kubernetes cohorts are not built yet)"))
+
+
 def _strategy(problems: list, data: Mapping[str, Any]) -> StrategySpec:
     r = _Reader(problems, data, "strategy")
     kind = r.text("kind", "canary", choices=STRATEGY_KINDS)
@@ -581,15 +650,25 @@ def _strategy(problems: list, data: Mapping[str, Any]) -> StrategySpec:
             for i, ring in enumerate(rings):
                 sub = _Reader(problems, ring, r.at(f"rings[{i}]"))
                 name = sub.text("name", required=True)
-                if sub.raw("weight") is None:
-                    sub.problem("weight", "is required (percent of traffic this ring gets)")
-                weight = sub.integer("weight", 0, low=0, high=100)
+                match = None
+                if sub.raw("match") is not None:
+                    try:
+                        match = CohortMatch.from_dict(sub.raw("match"), "match")
+                    except CohortError as exc:
+                        key, _, why = str(exc).partition(": ")
+                        sub.problem(key, why)
+                if sub.raw("weight") is None and match is None:
+                    sub.problem("weight", "is required (percent of everyone this ring adds), "
+                                          "or give a cohort: match = { header = \"X-User-Group\", "
+                                          "values = [\"staff\"] }")
+                weight = sub.integer("weight", 0, low=0, high=100) \
+                    if sub.raw("weight") is not None or match is None else None
                 ring_hold = sub.duration("hold", hold)
-                sub.finish()
-                if weight < last:
+                sub.finish(("name", "match", "weight", "hold"))
+                if weight is not None and weight < last:
                     sub.problem("weight", f"must not go down from the ring before ({weight} after {last})")
-                last = max(last, weight)
-                steps = (*steps, StepSpec(weight=weight, hold=ring_hold, name=name))
+                last = max(last, weight or 0)
+                steps = (*steps, StepSpec(weight=weight, hold=ring_hold, name=name, match=match))
     spec = StrategySpec(
         kind=kind,
         steps=steps,
@@ -605,6 +684,8 @@ def _strategy(problems: list, data: Mapping[str, Any]) -> StrategySpec:
         start_weight=r.integer("start_weight", 0, low=0, high=100),
         step_weight=r.integer("step_weight", 10, low=1, high=100),
         max_weight=r.integer("max_weight", 50, low=1, high=100),
+        sticky=_sticky(r),
+        experiment=_experiment(problems, r, kind),
     )
     if kind in ("canary", "ring") and not spec.steps:
         r.problem("steps" if kind == "canary" else "rings", f"a {kind} plan needs at least one step")
@@ -775,6 +856,7 @@ def parse_spec(data: Mapping[str, Any], path: str = "<spec>") -> ReleaseSpec:
     alerts = _alerts(problems, data.get("alert"))
     webhooks = _webhooks(problems, data.get("webhook"))
     _kubernetes_levers(problems, platform, strategy, release)
+    _cohort_router(problems, router, strategy)
     if metrics.source == "haproxy" and (router.kind != "haproxy"
                                         or not router.options.get("stats_url")):
         problems.append(("metrics.source", "'haproxy' reads HAProxy's exporter: it needs "

@@ -8,6 +8,10 @@ error ratio) and is counted in `http_requests_total{service,version,code}` and
 `http_request_duration_seconds{service,version}`. GET /metrics, GET /healthz (200 once ready)
 and GET/POST /control (JSON {"latency_ms": .., "error_ratio": ..}, fault injection at run time)
 are not counted. It binds 127.0.0.1 only and dies with its parent.
+
+Business metrics for A/B experiments: every answered request is a checkout visit
+(`checkout_visits_total{service,version}`) and turns into an order
+(`checkout_orders_total{service,version}`) with probability `conversion`.
 """
 
 from __future__ import annotations
@@ -49,16 +53,18 @@ class Behaviour:
 
     latency_ms: float = 20.0
     error_ratio: float = 0.0
+    conversion: float = 0.1  # share of successful visits that become an order
 
     def to_dict(self) -> dict[str, float]:
-        return {"latency_ms": self.latency_ms, "error_ratio": self.error_ratio}
+        return {"latency_ms": self.latency_ms, "error_ratio": self.error_ratio,
+                "conversion": self.conversion}
 
     def update(self, data: Mapping[str, Any]) -> None:
         """Apply a /control body; raises ValueError naming the bad field."""
-        unknown = set(data) - {"latency_ms", "error_ratio"}
+        unknown = set(data) - {"latency_ms", "error_ratio", "conversion"}
         if unknown:
             raise ValueError(f"unknown field(s): {', '.join(sorted(unknown))}")
-        latency, ratio = self.latency_ms, self.error_ratio
+        latency, ratio, conversion = self.latency_ms, self.error_ratio, self.conversion
         if "latency_ms" in data:
             latency = _number(data["latency_ms"], "latency_ms")
             if not 0 <= latency <= 60_000:
@@ -67,7 +73,11 @@ class Behaviour:
             ratio = _number(data["error_ratio"], "error_ratio")
             if not 0 <= ratio <= 1:
                 raise ValueError("error_ratio must be between 0 and 1")
-        self.latency_ms, self.error_ratio = latency, ratio
+        if "conversion" in data:
+            conversion = _number(data["conversion"], "conversion")
+            if not 0 <= conversion <= 1:
+                raise ValueError("conversion must be between 0 and 1")
+        self.latency_ms, self.error_ratio, self.conversion = latency, ratio, conversion
 
 
 def _number(value: Any, name: str) -> float:
@@ -95,9 +105,15 @@ class DemoService:
                                   ["service", "version"], buckets=BUCKETS, registry=self.registry)
         # Both outcomes exist from the start at 0: Prometheus cannot rate a series' first
         # sample, so an error series born with the first failure would hide that failure.
+        self.visits = Counter("checkout_visits_total", "Checkout visits (answered requests).",
+                              ["service", "version"], registry=self.registry)
+        self.orders = Counter("checkout_orders_total", "Visits that became an order.",
+                              ["service", "version"], registry=self.registry)
         for code in ("200", "500"):
             self.requests.labels(self.service, self.version, code)
         self.duration.labels(self.service, self.version)
+        self.visits.labels(self.service, self.version)
+        self.orders.labels(self.service, self.version)
         self.rng = random.Random()
 
     @property
@@ -112,11 +128,16 @@ class DemoService:
             ratio = self.behaviour.error_ratio
             factor = self.rng.uniform(1 - JITTER / 2, 1 + JITTER)
             fail = self.rng.random() < ratio
+            order = not fail and self.rng.random() < self.behaviour.conversion
         if latency > 0:
             time.sleep(latency * factor)
         code = 500 if fail else 200
         self.requests.labels(self.service, self.version, str(code)).inc()
         self.duration.labels(self.service, self.version).observe(time.perf_counter() - start)
+        if not fail:
+            self.visits.labels(self.service, self.version).inc()
+            if order:
+                self.orders.labels(self.service, self.version).inc()
         return code
 
 
@@ -204,12 +225,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--port", type=int, required=True, help="port on 127.0.0.1 (0: any free)")
     parser.add_argument("--latency-ms", type=float, default=20.0)
     parser.add_argument("--error-ratio", type=float, default=0.0)
+    parser.add_argument("--conversion", type=float, default=0.1,
+                        help="share of visits that become an order (checkout_orders_total)")
     parser.add_argument("--ready-delay-ms", type=float, default=0.0,
                         help="answer /healthz 503 for this long after start (a slow boot)")
     args = parser.parse_args(argv)
     behaviour = Behaviour()
     try:
-        behaviour.update({"latency_ms": args.latency_ms, "error_ratio": args.error_ratio})
+        behaviour.update({"latency_ms": args.latency_ms, "error_ratio": args.error_ratio,
+                          "conversion": args.conversion})
     except ValueError as exc:
         parser.error(str(exc))
     die_with_parent()
