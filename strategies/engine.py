@@ -262,16 +262,23 @@ class Engine:
         target = step.weight if step.weight is not None else self.plan.weight_at(index)
         if step.weight is not None or target != self.state.weight:
             actions.append(("set_weight", target, ""))
-        if self.plan.routes_cohorts:  # rings and mirror are targets too: restated on every step
-            actions.append(("set_cohorts", self.plan.cohorts_at(index), ""))
-            actions.append(("set_mirror", self.plan.mirror_at(index), ""))
+        # Rings and mirror are targets too: set on the first step (which also puts the sticky
+        # user key in place) and whenever the step changes them.
+        if self.plan.routes_cohorts:
+            cohorts = self.plan.cohorts_at(index)
+            if index == 0 or cohorts != self.state.cohorts:
+                actions.append(("set_cohorts", cohorts, ""))
+        if self.plan.mirrors:
+            mirror = self.plan.mirror_at(index)
+            if index == 0 or mirror != self.state.mirror:
+                actions.append(("set_mirror", mirror, ""))
         return actions
 
     def _route_reset(self) -> list[tuple[str, int, str]]:
         """Close every ring and stop mirroring (rollback, and after a promotion)."""
         if not self.plan.routes_cohorts:
             return []
-        return [("set_cohorts", 0, ""), ("set_mirror", 0, "")]
+        return [("set_cohorts", 0, "")] + ([("set_mirror", 0, "")] if self.plan.mirrors else [])
 
     def _enter_step(self, index: int, now: float, actor: str, reason: str,
                     kind: str = "step", evidence: Iterable[Mapping[str, Any]] = ()) -> Decision:

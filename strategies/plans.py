@@ -48,8 +48,12 @@ class Plan:
     @property
     def routes_cohorts(self) -> bool:
         """The plan needs a cohort router (rules, sticky users or a mirror), not weights only."""
-        return bool(self.cohorts) or self.sticky is not None or any(
-            s.mirror for s in self.steps)
+        return bool(self.cohorts) or self.sticky is not None or self.mirrors
+
+    @property
+    def mirrors(self) -> bool:
+        """Some step mirrors traffic to the candidate (a dark launch)."""
+        return any(s.mirror for s in self.steps)
 
     def cohorts_at(self, index: int) -> int:
         """Cohort rules in force at step `index` (the last explicit count so far)."""

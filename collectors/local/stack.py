@@ -24,6 +24,9 @@ from collectors.local.platform import LocalPlatform, LocalPlatformError
 from collectors.local.router import LocalRouter, LocalRouterError
 from strategies.spec import ReleaseSpec
 
+DEMO_USERS = 500
+DEMO_GROUPS = {"staff": 0.05}  # X-User-Group: staff for the first 25 users
+
 
 class LocalStackError(RuntimeError):
     """The local stack could not start; the message says which part and why, in one line."""
@@ -107,7 +110,9 @@ class LocalStack:
         await self._router.set_weights({spec.release.baseline: 100, spec.release.candidate: 0})
         self._sync_task = asyncio.create_task(self._sync_forever(), name="releasedeck-local-sync")
         if self.with_load:
-            self._load = LoadGenerator(self._router.url, rate=self.rate, duration=self.load_duration)
+            # Users with ids and a staff group: what rings, A/B and sticky shares route by.
+            self._load = LoadGenerator(self._router.url, rate=self.rate, duration=self.load_duration,
+                                       users=DEMO_USERS, groups=DEMO_GROUPS)
             self._load.start()
 
     async def close(self) -> None:
