@@ -21,6 +21,7 @@ ALERT_KINDS = ("stdout", "webhook", "slack", "alertmanager")
 WEBHOOK_TYPES = ("pre-rollout", "confirm-promotion", "rollout")
 KUBERNETES_LEVERS = ("replicas", "service", "httproute", "rolling", "argo")
 COMPARISONS = ("none", "proportion", "mannwhitney")
+REQUIREMENTS = ("no-breach", "evidence")  # what a gate needs to pass: no evidence of a breach, or evidence it holds
 
 DEFAULT_QUERIES: Mapping[str, str] = frozen_map(
     {
@@ -131,7 +132,8 @@ class GateSpec:
     severity: Severity = Severity.CRITICAL
     min_requests: float = 20.0
     compare: str = "none"  # statistical comparison with the baseline
-    confidence: float = 0.95
+    confidence: float = 0.99  # a wrong fail at most 1 - confidence of the time, however often looked at
+    require: str = "no-breach"  # "evidence": pass only once the data show the bound holds
 
 
 @dataclass(frozen=True)

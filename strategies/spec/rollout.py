@@ -6,7 +6,15 @@ from collections.abc import Mapping
 from typing import Any
 
 from strategies.model import BUILTIN_METRICS, Severity
-from strategies.spec.model import COMPARISONS, STRATEGY_KINDS, GateSpec, ReleaseInfo, StepSpec, StrategySpec
+from strategies.spec.model import (
+    COMPARISONS,
+    REQUIREMENTS,
+    STRATEGY_KINDS,
+    GateSpec,
+    ReleaseInfo,
+    StepSpec,
+    StrategySpec,
+)
 from strategies.spec.reader import Reader, check_template, hint, show
 
 
@@ -153,7 +161,8 @@ def read_gates(problems: list, items: Any) -> tuple[GateSpec, ...]:
             severity=r.severity("severity", Severity.CRITICAL),
             min_requests=r.number("min_requests", 20.0, low=0.0) or 0.0,
             compare=r.text("compare", "none", choices=COMPARISONS),
-            confidence=r.number("confidence", 0.95, low=0.5, high=0.9999) or 0.95,
+            confidence=r.number("confidence", 0.99, low=0.5, high=0.9999) or 0.99,
+            require=r.text("require", "no-breach", choices=REQUIREMENTS),
         )
         if not any(key in item for key in ("max", "min", "max_ratio", "compare")):
             r.problem("", "needs at least one of max, min, max_ratio or compare")
