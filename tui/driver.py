@@ -326,4 +326,5 @@ class Driver:
             resumed=engine.resumed,
             journal=self.journal_path,
             demo=self.demo,
+            drift=engine.drift,
         )
