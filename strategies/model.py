@@ -448,6 +448,7 @@ class DecisionKind(StrEnum):
 
     STARTED = "started"  # the rollout entered its first step
     STEP = "step"  # the rollout entered a later step
+    ADOPTED = "adopted"  # a resumed run continues at a step of a changed plan (--adopt-spec)
     PAUSED = "paused"
     RESUMED = "resumed"
     WEIGHT_SET = "weight_set"  # an operator moved the weight by hand (pauses)
