@@ -15,6 +15,7 @@ from strategies.spec.model import (
     ALERT_KINDS,
     COMPARISONS,
     DEFAULT_QUERIES,
+    FLAG_LEVERS,
     KUBERNETES_LEVERS,
     METRIC_SOURCES,
     PLATFORM_KINDS,
@@ -36,7 +37,7 @@ from strategies.spec.model import (
 from strategies.spec.reader import PLACEHOLDERS
 
 __all__ = [
-    "ALERT_KINDS", "COMPARISONS", "DEFAULT_QUERIES", "KUBERNETES_LEVERS", "METRIC_SOURCES",
+    "ALERT_KINDS", "COMPARISONS", "DEFAULT_QUERIES", "FLAG_LEVERS", "KUBERNETES_LEVERS", "METRIC_SOURCES",
     "PLACEHOLDERS", "PLATFORM_KINDS", "REQUIREMENTS", "ROUTER_KINDS", "STRATEGY_KINDS", "WEBHOOK_TYPES",
     "AlertSpec", "GateSpec", "MetricsSpec", "PlatformSpec", "ReleaseInfo", "ReleaseSpec",
     "RouterSpec", "SpecError", "StepSpec", "StrategySpec", "WebhookSpec", "load_spec",

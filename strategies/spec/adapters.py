@@ -11,6 +11,7 @@ from typing import Any
 from strategies.model import frozen_map
 from strategies.spec.model import (
     DEFAULT_QUERIES,
+    FLAG_LEVERS,
     KUBERNETES_LEVERS,
     METRIC_SOURCES,
     PLATFORM_KINDS,
@@ -111,14 +112,32 @@ def read_router(problems: list, data: Mapping[str, Any], platform: PlatformSpec)
         "haproxy": ("socket", "backend", "servers", "stats_url", "frontend_url", "sync"),
         "platform": (),
         "none": (),
+        "flagd": ("file",),
+        "unleash": ("url", "project", "environment", "token_env", "timeout"),
     }[kind]
     for key in options:
         if key not in allowed:
             r.problem(toml_key(key), f"unknown key for router kind {kind!r}" + hint(key, allowed))
+    if kind == "flagd" and not (isinstance(options.get("file"), str) and options["file"].strip()):
+        r.problem("file", "is required for router kind 'flagd' (the flagd flag-definition JSON file "
+                          "releasedeck writes)")
+    if kind == "unleash":
+        url = options.get("url")
+        if not isinstance(url, str) or not url.startswith(("http://", "https://")):
+            r.problem("url", f"is required for router kind 'unleash' and must start with http:// or "
+                             f"https://, got {show(url) if url is not None else 'nothing'}")
+        for key in ("project", "environment", "token_env"):
+            if key in options and not (isinstance(options[key], str) and options[key].strip()):
+                r.problem(key, f"must be a non-empty string, got {show(options[key])}")
+        timeout = options.get("timeout")
+        if timeout is not None and (isinstance(timeout, bool) or not isinstance(timeout, int | float)
+                                    or timeout <= 0):
+            r.problem("timeout", f"must be a number of seconds above 0, got {show(timeout)}")
     return RouterSpec(kind=kind, options=frozen_map(options))
 
 
-def read_metrics(problems: list, data: Mapping[str, Any], platform: PlatformSpec) -> MetricsSpec:
+def read_metrics(problems: list, data: Mapping[str, Any], platform: PlatformSpec,
+                 router: RouterSpec | None = None) -> MetricsSpec:
     r = Reader(problems, data, "metrics")
     source = r.text("source", "scrape", choices=METRIC_SOURCES)
     url = r.text("url")
@@ -143,7 +162,9 @@ def read_metrics(problems: list, data: Mapping[str, Any], platform: PlatformSpec
         interval=r.duration("interval", 1.0),
         timeout=r.duration("timeout", 2.0),
         stale_after=r.duration("stale_after", 10.0),
-        version_label=r.text("version_label", platform.version_label),
+        # A flag lever's versions are the flag's variants: services label them `variant`.
+        version_label=r.text("version_label", "variant" if router is not None and router.kind in FLAG_LEVERS
+                             else platform.version_label),
         queries=frozen_map(queries),
         metrics_path=r.text("metrics_path", "/metrics"),
         request_metric=r.text("request_metric", "http_requests_total"),
@@ -176,3 +197,22 @@ def check_kubernetes_levers(problems: list, platform: PlatformSpec, strategy: St
         if release.candidate and release.candidate not in images:
             problems.append(("platform.images", f"lever 'rolling' needs the candidate's image "
                              f"(images.{release.candidate} = \"...\")"))
+
+
+def check_flag_lever(problems: list, router: RouterSpec, strategy: StrategySpec, release: ReleaseInfo) -> None:
+    """A flag lever moves users between a flag's variants inside one workload: say what it needs."""
+    if router.kind in FLAG_LEVERS:
+        if strategy.kind != "flag":
+            problems.append(("router.kind", f"{router.kind!r} moves a feature flag: use it with strategy "
+                             f"kind 'flag', not {strategy.kind!r}"))
+        elif not strategy.workload:
+            problems.append(("strategy.workload", f"is required with router kind {router.kind!r}: the "
+                             "version whose instances hold both code paths (baseline and candidate "
+                             "then name the flag's variants)"))
+        elif strategy.workload in (release.baseline, release.candidate):
+            problems.append(("strategy.workload", f"must differ from the variants {release.baseline!r} "
+                             f"and {release.candidate!r}: it names what runs, they name the flag's "
+                             "variants"))
+    elif strategy.workload or strategy.kill_switch or strategy.drop_targeting:
+        key = "workload" if strategy.workload else "kill_switch" if strategy.kill_switch else "drop_targeting"
+        problems.append((f"strategy.{key}", "needs a flag lever: [router] kind = \"flagd\" or \"unleash\""))

@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from strategies.model import frozen_map
-from strategies.spec.adapters import check_kubernetes_levers, read_metrics, read_platform, read_router
+from strategies.spec.adapters import check_flag_lever, check_kubernetes_levers, read_metrics, read_platform, read_router
 from strategies.spec.errors import SpecError
 from strategies.spec.model import ReleaseInfo, ReleaseSpec
 from strategies.spec.notify import read_alerts, read_webhooks
@@ -40,12 +40,13 @@ def parse_spec(data: Mapping[str, Any], path: str = "<spec>") -> ReleaseSpec:
         release = read_release(problems, section("release"))
     platform = read_platform(problems, section("platform"))
     router = read_router(problems, section("router"), platform)
-    metrics = read_metrics(problems, section("metrics"), platform)
+    metrics = read_metrics(problems, section("metrics"), platform, router)
     strategy = read_strategy(problems, section("strategy"))
     gates = read_gates(problems, data.get("gate"))
     alerts = read_alerts(problems, data.get("alert"))
     webhooks = read_webhooks(problems, data.get("webhook"))
     check_kubernetes_levers(problems, platform, strategy, release)
+    check_flag_lever(problems, router, strategy, release)
     if metrics.source == "haproxy" and (router.kind != "haproxy"
                                         or not router.options.get("stats_url")):
         problems.append(("metrics.source", "'haproxy' reads HAProxy's exporter: it needs "

@@ -16,7 +16,8 @@ from strategies.model import Severity, frozen_map, no_entries
 STRATEGY_KINDS = ("canary", "blue-green", "rolling", "ab", "ring", "flag")
 PLATFORM_KINDS = ("local", "docker", "kubernetes")
 METRIC_SOURCES = ("scrape", "prometheus", "haproxy")
-ROUTER_KINDS = ("local", "haproxy", "platform", "none")
+ROUTER_KINDS = ("local", "haproxy", "platform", "none", "flagd", "unleash")
+FLAG_LEVERS = ("flagd", "unleash")  # router kinds that move a feature flag, not traffic
 ALERT_KINDS = ("stdout", "webhook", "slack", "alertmanager")
 WEBHOOK_TYPES = ("pre-rollout", "confirm-promotion", "rollout")
 KUBERNETES_LEVERS = ("replicas", "service", "httproute", "rolling", "argo")
@@ -118,6 +119,9 @@ class StrategySpec:
     start_weight: int = 0
     step_weight: int = 10
     max_weight: int = 50
+    workload: str = ""  # with a flag lever: the one version whose instances hold both code paths
+    kill_switch: bool = False  # rollback also switches the flag off
+    drop_targeting: bool = False  # promotion leaves the flag with no targeting, the candidate its default
 
 
 @dataclass(frozen=True)
@@ -173,6 +177,12 @@ class ReleaseSpec:
     @property
     def versions(self) -> tuple[str, str]:
         return (self.release.baseline, self.release.candidate)
+
+    @property
+    def workloads(self) -> tuple[str, ...]:
+        """What runs on the platform: both versions, or for a flag release the one workload
+        whose instances serve both variants (then `versions` are the flag's variants)."""
+        return (self.strategy.workload,) if self.strategy.workload else self.versions
 
     def journal_path(self) -> Path:
         if self.release.journal:

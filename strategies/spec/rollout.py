@@ -118,6 +118,9 @@ def read_strategy(problems: list, data: Mapping[str, Any]) -> StrategySpec:
         start_weight=r.integer("start_weight", 0, low=0, high=100),
         step_weight=r.integer("step_weight", 10, low=1, high=100),
         max_weight=r.integer("max_weight", 50, low=1, high=100),
+        workload=r.text("workload"),
+        kill_switch=r.flag("kill_switch", False),
+        drop_targeting=r.flag("drop_targeting", False),
     )
     if kind in ("canary", "ring") and not spec.steps:
         r.problem("steps" if kind == "canary" else "rings", f"a {kind} plan needs at least one step")
