@@ -574,6 +574,26 @@ class VersionView:
 
 
 @dataclass(frozen=True)
+class FlagView:
+    """A flag release's flag as the screen names it: which flag, on which lever, where it lives,
+    and the share of users each variant gets as the lever reads it back."""
+
+    name: str
+    lever: str  # flagd | unleash
+    location: str  # the flagd file, or the Unleash URL and environment
+    baseline: str  # variant that runs today's code path
+    candidate: str  # variant that runs the new code path
+    share: float | None  # the candidate's share as read back (None: not read yet or unreadable)
+    kill_switch: bool = False  # rollback also disables the flag
+
+    def shares(self) -> tuple[tuple[str, float | None], ...]:
+        """(variant, percent of users) for both variants, baseline first."""
+        if self.share is None:
+            return ((self.baseline, None), (self.candidate, None))
+        return ((self.baseline, 100.0 - self.share), (self.candidate, self.share))
+
+
+@dataclass(frozen=True)
 class State:
     """Everything a surface needs to draw one frame. Widgets render this and nothing else."""
 
@@ -606,6 +626,7 @@ class State:
     demo: bool = False  # the embedded demo drives this release (surfaces may say so)
     drift: tuple[Drift, ...] = ()  # levers the world does not hold where the journal put them
     hold_observed: float | None = None  # hold time observed at the step's weight (None: wall clock)
+    flag: FlagView | None = None  # set in a flag release (a flag lever instead of a router)
 
     @property
     def metrics_age(self) -> float | None:

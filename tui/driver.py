@@ -23,6 +23,7 @@ from strategies.model import (
     Command,
     Decision,
     Event,
+    FlagView,
     MetricSample,
     MetricsSnapshot,
     PlatformSnapshot,
@@ -33,7 +34,7 @@ from strategies.model import (
     frozen_map,
 )
 from strategies.ports import MetricSource, Platform, RawCounters, RawCounterSource, TrafficRouter
-from strategies.spec import ReleaseSpec
+from strategies.spec import FLAG_LEVERS, ReleaseSpec
 
 log = logging.getLogger("releasedeck.driver")
 
@@ -146,6 +147,18 @@ class Driver:
             except Exception as exc:
                 snap = replace(snap, error=f"router {self.router.kind}: {describe_error(exc)}")
         return self._variants_served(snap)
+
+    def _flag_view(self, platform: PlatformSnapshot | None) -> FlagView | None:
+        spec = self.spec
+        if spec.router.kind not in FLAG_LEVERS:
+            return None
+        options = spec.router.options
+        location = str(options.get("file", "")) if spec.router.kind == "flagd" else \
+            f"{options.get('url', '')} {options.get('environment', 'development')}"
+        share = platform.weights.get(spec.release.candidate) if platform is not None else None
+        return FlagView(name=spec.strategy.flag, lever=spec.router.kind, location=location,
+                        baseline=spec.release.baseline, candidate=spec.release.candidate,
+                        share=share, kill_switch=spec.strategy.kill_switch)
 
     def _variants_served(self, snap: PlatformSnapshot) -> PlatformSnapshot:
         """In a flag release both variants run on the workload's instances: say so, so that
@@ -337,4 +350,5 @@ class Driver:
             journal=self.journal_path,
             demo=self.demo,
             drift=engine.drift,
+            flag=self._flag_view(platform),
         )
