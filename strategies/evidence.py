@@ -22,14 +22,24 @@ small breach and a large one alike, at the price of log(len(grid)) nats.
   rate). Intervals multiply, so the traffic split may change between them.
 - `bounds`: the confidence bounds shown on screen: the values neither one-sided test rejects.
 
+A breach that starts late in a step is diluted by the clean counts before it: the mixture has
+to climb back from what those counts cost its alternatives. So the breach evidence is the
+average of that mixture and a predictable plug-in test martingale (Waudby-Smith & Ramdas,
+"Estimating means of bounded random variables by betting", 2023): each interval is bet on at
+the breach the *recent* intervals suggest (forgetting with a time constant of `MEMORY`
+seconds, shrunk toward the bound), and not at all while they suggest none, so clean stretches
+cost nothing and a late onset is caught within a few intervals. An average of two test
+supermartingales is one, so Ville's bound holds for the sum at the price of log 2.
+
 Everything works on log scale and accepts fractional counts (extrapolated increases).
 """
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 ODDS_MULTIPLIERS: tuple[float, ...] = (1.25, 1.5, 2.0, 3.0, 5.0, 10.0, 30.0)
 """The alternatives mixed over, as odds multiples of the bound (equal weights, fixed a priori)."""
@@ -75,6 +85,14 @@ def _alternatives(p0: float, above: bool) -> list[float]:
     return [_prob(odds * m if above else odds / m) for m in ODDS_MULTIPLIERS]
 
 
+@functools.lru_cache(maxsize=1024)
+def _alternative_logs(p0: float, above: bool) -> tuple[tuple[float, float], ...]:
+    """Per alternative: log-likelihood ratio of one bad and of one good event (a gate's bound
+    is the same at every tick, so this is computed once per bound)."""
+    return tuple((math.log(p1) - math.log(p0), math.log1p(-p1) - math.log1p(-p0))
+                 for p1 in _alternatives(p0, above))
+
+
 def bernoulli_log_e(bad: float, total: float, p0: float, *, above: bool = True) -> float:
     """log of the mixture e-value against the bound p0 after `bad` of `total` events.
 
@@ -89,7 +107,8 @@ def bernoulli_log_e(bad: float, total: float, p0: float, *, above: bool = True) 
         return (math.inf if bad > 0 else 0.0) if above else 0.0
     if p0 >= 1.0:
         return 0.0 if above else (math.inf if good > 0 else 0.0)
-    return _log_mean_exp([_log_lr(bad, good, p1, p0) for p1 in _alternatives(p0, above)])
+    return _log_mean_exp([bad * per_bad + good * per_good
+                          for per_bad, per_good in _alternative_logs(p0, above)])
 
 
 @dataclass(frozen=True)
@@ -101,6 +120,7 @@ class Bounds:
     high: float | None
 
 
+@functools.lru_cache(maxsize=8192)
 def bounds(bad: float, total: float, confidence: float) -> Bounds:
     """Estimate bad/total with the confidence bounds that match the decisions.
 
@@ -120,8 +140,18 @@ def bounds(bad: float, total: float, confidence: float) -> Bounds:
     def rejected_below(p: float) -> bool:
         return bernoulli_log_e(bad, total, p, above=False) >= threshold
 
-    low = _search(rejected_above, 0.0, estimate, want_rejected_below=True)
-    high = _search(rejected_below, estimate, 1.0, want_rejected_below=False)
+    # Bracket the edges in log-odds a few widths of the expected half-width away, so a
+    # dozen halvings give the two digits shown.
+    center = math.log(_odds(_clamp(estimate)))
+    spread = 4.0 * math.sqrt(2.0 * (threshold + _LOG_GRID)
+                             / max(total * _clamp(estimate) * (1 - _clamp(estimate)), 1e-9))
+    spread = min(spread, 60.0)
+    near_low = _prob(math.exp(max(center - spread, -700.0))) if estimate > 0 else 0.0
+    near_high = _prob(math.exp(min(center + spread, 700.0))) if estimate < 1 else 1.0
+    start_low = near_low if rejected_above(_clamp(near_low)) else 0.0
+    start_high = near_high if rejected_below(_clamp(near_high)) else 1.0
+    low = _search(rejected_above, start_low, estimate, want_rejected_below=True)
+    high = _search(rejected_below, estimate, start_high, want_rejected_below=False)
     return Bounds(estimate, low, high)
 
 
@@ -140,7 +170,7 @@ def _search(rejected: Callable[[float], bool], lo: float, hi: float, *, want_rej
         return lo
     if not want_rejected_below and not rejected(_prob(math.exp(b))):
         return hi
-    for _ in range(48):
+    for _ in range(14):  # ample for a bound shown with two digits
         mid = (a + b) / 2
         inside = rejected(_prob(math.exp(mid)))
         if inside == want_rejected_below:
@@ -149,6 +179,87 @@ def _search(rejected: Callable[[float], bool], lo: float, hi: float, *, want_rej
             b = mid
     edge = _prob(math.exp((a + b) / 2))
     return min(max(edge, lo), hi)
+
+
+MEMORY = 5.0
+"""Seconds after which the plug-in's recent estimate has forgotten all but 1/e of a count."""
+
+PRIOR_BAD = 2.0
+"""Pseudo bad events, at the bound's own rate, that the plug-in's estimate starts from: a
+handful of bad requests moves the bet only as far as they are surprising."""
+
+
+@dataclass(frozen=True)
+class PlugIn:
+    """A predictable plug-in test martingale for "odds ≤ the null's", interval by interval.
+
+    `recent_bad`/`recent_total` are exponentially forgotten counts from before the current
+    interval (for a ratio test: the candidate's bad events and all bad events), `recent_null`
+    the matching sum of the null share; `log_e` the log of the running product.
+    """
+
+    log_e: float = 0.0
+    recent_bad: float = 0.0
+    recent_total: float = 0.0
+    recent_null: float = 0.0
+
+    def add(self, bad: float, total: float, p0: float, elapsed: float) -> PlugIn:
+        """Bet on one interval (bad of total events, each bad with probability p0 at the
+        bound), then remember it. The bet is set from earlier intervals only."""
+        if total <= 0 or not 0.0 < p0 < 1.0:
+            return self
+        log_e = self.log_e
+        null_rate = (self.recent_null / self.recent_total) if self.recent_total > 0 else p0
+        prior_total = PRIOR_BAD / max(null_rate, 1e-9)
+        estimate = (self.recent_bad + PRIOR_BAD) / (self.recent_total + prior_total)
+        multiple = _odds(min(estimate, 1 - 1e-9)) / _odds(null_rate)
+        if multiple > 1.0:
+            log_e += _log_lr(bad, max(0.0, total - bad), _prob(_odds(p0) * multiple), p0)
+        keep = math.exp(-max(0.0, elapsed) / MEMORY)
+        return PlugIn(log_e, self.recent_bad * keep + bad, self.recent_total * keep + total,
+                      self.recent_null * keep + p0 * total)
+
+
+def _log_average(a: float, b: float) -> float:
+    top = max(a, b)
+    if top == math.inf:
+        return math.inf
+    return top + math.log(math.exp(a - top) + math.exp(b - top)) - math.log(2.0)
+
+
+@dataclass(frozen=True)
+class ShareEvidence:
+    """Evidence on "share of bad requests ≤ p0" over a step: totals plus the plug-in.
+
+    `bad_holds` counts the bad events for the "holds" side, which a latency bound between two
+    histogram boundaries tests at the lower one (see step_evidence.boundary_for).
+    """
+
+    p0: float
+    bad: float = 0.0
+    total: float = 0.0
+    bad_holds: float = 0.0
+    plug_in: PlugIn = field(default_factory=PlugIn)
+
+    def add(self, bad: float, total: float, elapsed: float, bad_holds: float | None = None
+            ) -> ShareEvidence:
+        if total < 0 or bad < 0:
+            return self
+        bad = min(bad, total)
+        holds = bad if bad_holds is None else min(max(bad_holds, 0.0), total)
+        return ShareEvidence(self.p0, self.bad + bad, self.total + total, self.bad_holds + holds,
+                             self.plug_in.add(bad, total, self.p0, elapsed))
+
+    @property
+    def log_e_breach(self) -> float:
+        mixture = bernoulli_log_e(self.bad, self.total, self.p0, above=True)
+        if not 0.0 < self.p0 < 1.0:
+            return mixture
+        return _log_average(mixture, self.plug_in.log_e)
+
+    @property
+    def log_e_holds(self) -> float:
+        return bernoulli_log_e(self.bad_holds, self.total, self.p0, above=False)
 
 
 @dataclass(frozen=True)
@@ -167,13 +278,14 @@ class RatioEvidence:
     candidate_bad: float = 0.0
     baseline_total: float = 0.0
     baseline_bad: float = 0.0
+    plug_in: PlugIn = field(default_factory=PlugIn)
 
     def add(self, candidate_total: float, candidate_bad: float, baseline_total: float,
-            baseline_bad: float) -> RatioEvidence:
+            baseline_bad: float, elapsed: float = 0.0) -> RatioEvidence:
         """Fold in one interval in which both versions took traffic."""
         if candidate_total < 0 or baseline_total < 0 or candidate_bad < 0 or baseline_bad < 0:
             return self
-        above, below = self.above, self.below
+        above, below, plug_in = self.above, self.below, self.plug_in
         bad = candidate_bad + baseline_bad
         if candidate_total > 0 and baseline_total > 0 and bad > 0:
             p0 = _prob(self.ratio * candidate_total / baseline_total)
@@ -183,19 +295,27 @@ class RatioEvidence:
                               for a, m in zip(above, ODDS_MULTIPLIERS, strict=True))
                 below = tuple(b + _log_lr(candidate_bad, baseline_bad, _prob(odds / m), p0)
                               for b, m in zip(below, ODDS_MULTIPLIERS, strict=True))
+                plug_in = plug_in.add(candidate_bad, bad, p0, elapsed)
         return RatioEvidence(self.ratio, above, below,
                              self.candidate_total + candidate_total,
                              self.candidate_bad + candidate_bad,
                              self.baseline_total + baseline_total,
-                             self.baseline_bad + baseline_bad)
+                             self.baseline_bad + baseline_bad, plug_in)
 
     @property
     def log_e_breach(self) -> float:
-        return _log_mean_exp(self.above)
+        return _log_average(_log_mean_exp(self.above), self.plug_in.log_e)
 
     @property
     def log_e_holds(self) -> float:
         return _log_mean_exp(self.below)
+
+    def point(self) -> Bounds:
+        """The ratio of the two rates, without bounds."""
+        n_c, n_b = self.candidate_total, self.baseline_total
+        if n_c <= 0 or n_b <= 0 or self.baseline_bad <= 0:
+            return Bounds(None, None, None)
+        return Bounds((self.candidate_bad / n_c) / (self.baseline_bad / n_b), None, None)
 
     def estimate(self, confidence: float) -> Bounds:
         """The ratio of the two rates with bounds, from the totals of the step.
