@@ -378,7 +378,8 @@ class Engine:
         before = self.evidence
         self.evidence = advance(before, self.state.step_entered, self.spec.gates, candidate,
                                 baseline, candidate_name=self.candidate,
-                                baseline_name=self.baseline, window=self.spec.metrics.window)
+                                baseline_name=self.baseline, window=self.spec.metrics.window,
+                                horizon=self._horizon())
         self.gates = tracker.results(
             self.spec.gates, candidate, baseline, now, stale=self.stale,
             baseline_expected=baseline_expected, evidence=self.evidence, explain=self.explain)
@@ -396,6 +397,13 @@ class Engine:
                                       f"{result.status.value}: {result.reason}",
                                       evidence=[evidence]))
         return out
+
+    def _horizon(self) -> int:
+        """How many collections the current step is expected to last (at least 10): where
+        gate evidence expects a breach could begin (see evidence.Onset)."""
+        hold = self.step_hold()
+        interval = max(self.spec.metrics.interval, 1e-3)
+        return max(10, math.ceil(hold / interval))
 
     def _checkpoint(self, before: StepEvidence, now: float) -> None:
         """Journal the step's evidence now and then, and at once when a test crossed, so a

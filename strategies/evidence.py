@@ -24,12 +24,10 @@ small breach and a large one alike, at the price of log(len(grid)) nats.
 
 A breach that starts late in a step is diluted by the clean counts before it: the mixture has
 to climb back from what those counts cost its alternatives. So the breach evidence is the
-average of that mixture and a predictable plug-in test martingale (Waudby-Smith & Ramdas,
-"Estimating means of bounded random variables by betting", 2023): each interval is bet on at
-the breach the *recent* intervals suggest (forgetting with a time constant of `MEMORY`
-seconds, shrunk toward the bound), and not at all while they suggest none, so clean stretches
-cost nothing and a late onset is caught within a few intervals. An average of two test
-supermartingales is one, so Ville's bound holds for the sum at the price of log 2.
+average of that mixture and `Onset`, a Shiryaev-Roberts-style mixture over when the breach
+began: a test started at every interval, each weighted in advance (the weights sum to one, so
+the sum is still a test supermartingale and Ville's bound holds). A late onset then costs
+log(2 × horizon) nats, the price of not knowing when it began, instead of the whole clean past.
 
 Everything works on log scale and accepts fractional counts (extrapolated increases).
 """
@@ -181,43 +179,55 @@ def _search(rejected: Callable[[float], bool], lo: float, hi: float, *, want_rej
     return min(max(edge, lo), hi)
 
 
-MEMORY = 5.0
-"""Seconds after which the plug-in's recent estimate has forgotten all but 1/e of a count."""
-
-PRIOR_BAD = 2.0
-"""Pseudo bad events, at the bound's own rate, that the plug-in's estimate starts from: a
-handful of bad requests moves the bet only as far as they are surprising."""
-
-
 @dataclass(frozen=True)
-class PlugIn:
-    """A predictable plug-in test martingale for "odds ≤ the null's", interval by interval.
+class Onset:
+    """Evidence of a breach that began at some interval of the step, not knowing which.
 
-    `recent_bad`/`recent_total` are exponentially forgotten counts from before the current
-    interval (for a ratio test: the candidate's bad events and all bad events), `recent_null`
-    the matching sum of the null share; `log_e` the log of the running product.
+    For every alternative j, `log_r[j]` = log Σ_s w_s Π_{i=s..t} LR_ij over the starts s seen
+    so far (the Shiryaev-Roberts recursion R ← (R + w_t)·LR_t); the e-value adds the weight of
+    the starts still to come. Weights: 1/(2·horizon) for each of the first `horizon` intervals
+    (the step's expected length), then 1/(2k(k+1)) for the k-th one after, so a step that runs
+    long keeps its guarantee.
     """
 
-    log_e: float = 0.0
-    recent_bad: float = 0.0
-    recent_total: float = 0.0
-    recent_null: float = 0.0
+    horizon: int = 30
+    intervals: int = 0
+    log_r: tuple[float, ...] = (-math.inf,) * len(ODDS_MULTIPLIERS)
 
-    def add(self, bad: float, total: float, p0: float, elapsed: float) -> PlugIn:
-        """Bet on one interval (bad of total events, each bad with probability p0 at the
-        bound), then remember it. The bet is set from earlier intervals only."""
-        if total <= 0 or not 0.0 < p0 < 1.0:
-            return self
-        log_e = self.log_e
-        null_rate = (self.recent_null / self.recent_total) if self.recent_total > 0 else p0
-        prior_total = PRIOR_BAD / max(null_rate, 1e-9)
-        estimate = (self.recent_bad + PRIOR_BAD) / (self.recent_total + prior_total)
-        multiple = _odds(min(estimate, 1 - 1e-9)) / _odds(null_rate)
-        if multiple > 1.0:
-            log_e += _log_lr(bad, max(0.0, total - bad), _prob(_odds(p0) * multiple), p0)
-        keep = math.exp(-max(0.0, elapsed) / MEMORY)
-        return PlugIn(log_e, self.recent_bad * keep + bad, self.recent_total * keep + total,
-                      self.recent_null * keep + p0 * total)
+    def _weight(self, index: int) -> float:
+        if index <= self.horizon:
+            return 1.0 / (2 * self.horizon)
+        k = index - self.horizon
+        return 1.0 / (2 * k * (k + 1))
+
+    def _started(self) -> float:
+        t, h = self.intervals, self.horizon
+        if t <= h:
+            return t / (2 * h)
+        k = t - h
+        return 0.5 + 0.5 * (1.0 - 1.0 / (k + 1))
+
+    def add(self, log_lrs: Sequence[float]) -> Onset:
+        """One more interval with information: its log likelihood ratio per alternative."""
+        index = self.intervals + 1
+        log_w = math.log(self._weight(index))
+        log_r = tuple(_log_add(r, log_w) + lr for r, lr in zip(self.log_r, log_lrs, strict=True))
+        return Onset(self.horizon, index, log_r)
+
+    @property
+    def log_e(self) -> float:
+        started = _log_mean_exp(self.log_r) + _LOG_GRID - math.log(len(self.log_r))
+        unstarted = 1.0 - self._started()
+        return _log_add(started, math.log(unstarted)) if unstarted > 0 else started
+
+
+def _log_add(a: float, b: float) -> float:
+    top = max(a, b)
+    if top == -math.inf:
+        return -math.inf
+    if top == math.inf:
+        return math.inf
+    return top + math.log(math.exp(a - top) + math.exp(b - top))
 
 
 def _log_average(a: float, b: float) -> float:
@@ -229,7 +239,7 @@ def _log_average(a: float, b: float) -> float:
 
 @dataclass(frozen=True)
 class ShareEvidence:
-    """Evidence on "share of bad requests ≤ p0" over a step: totals plus the plug-in.
+    """Evidence on "share of bad requests ≤ p0" over a step: totals plus `Onset`.
 
     `bad_holds` counts the bad events for the "holds" side, which a latency bound between two
     histogram boundaries tests at the lower one (see step_evidence.boundary_for).
@@ -239,23 +249,27 @@ class ShareEvidence:
     bad: float = 0.0
     total: float = 0.0
     bad_holds: float = 0.0
-    plug_in: PlugIn = field(default_factory=PlugIn)
+    onset: Onset = field(default_factory=Onset)
 
-    def add(self, bad: float, total: float, elapsed: float, bad_holds: float | None = None
-            ) -> ShareEvidence:
-        if total < 0 or bad < 0:
+    def add(self, bad: float, total: float, bad_holds: float | None = None) -> ShareEvidence:
+        if total <= 0 or bad < 0:
             return self
         bad = min(bad, total)
         holds = bad if bad_holds is None else min(max(bad_holds, 0.0), total)
+        onset = self.onset
+        if 0.0 < self.p0 < 1.0:
+            good = total - bad
+            onset = onset.add([bad * per_bad + good * per_good
+                               for per_bad, per_good in _alternative_logs(self.p0, True)])
         return ShareEvidence(self.p0, self.bad + bad, self.total + total, self.bad_holds + holds,
-                             self.plug_in.add(bad, total, self.p0, elapsed))
+                             onset)
 
     @property
     def log_e_breach(self) -> float:
         mixture = bernoulli_log_e(self.bad, self.total, self.p0, above=True)
         if not 0.0 < self.p0 < 1.0:
             return mixture
-        return _log_average(mixture, self.plug_in.log_e)
+        return _log_average(mixture, self.onset.log_e)
 
     @property
     def log_e_holds(self) -> float:
@@ -278,33 +292,34 @@ class RatioEvidence:
     candidate_bad: float = 0.0
     baseline_total: float = 0.0
     baseline_bad: float = 0.0
-    plug_in: PlugIn = field(default_factory=PlugIn)
+    onset: Onset = field(default_factory=Onset)
 
     def add(self, candidate_total: float, candidate_bad: float, baseline_total: float,
-            baseline_bad: float, elapsed: float = 0.0) -> RatioEvidence:
+            baseline_bad: float) -> RatioEvidence:
         """Fold in one interval in which both versions took traffic."""
         if candidate_total < 0 or baseline_total < 0 or candidate_bad < 0 or baseline_bad < 0:
             return self
-        above, below, plug_in = self.above, self.below, self.plug_in
+        above, below, onset = self.above, self.below, self.onset
         bad = candidate_bad + baseline_bad
         if candidate_total > 0 and baseline_total > 0 and bad > 0:
             p0 = _prob(self.ratio * candidate_total / baseline_total)
             if 0.0 < p0 < 1.0:
                 odds = _odds(p0)
-                above = tuple(a + _log_lr(candidate_bad, baseline_bad, _prob(odds * m), p0)
-                              for a, m in zip(above, ODDS_MULTIPLIERS, strict=True))
+                step_above = [_log_lr(candidate_bad, baseline_bad, _prob(odds * m), p0)
+                              for m in ODDS_MULTIPLIERS]
+                above = tuple(a + x for a, x in zip(above, step_above, strict=True))
                 below = tuple(b + _log_lr(candidate_bad, baseline_bad, _prob(odds / m), p0)
                               for b, m in zip(below, ODDS_MULTIPLIERS, strict=True))
-                plug_in = plug_in.add(candidate_bad, bad, p0, elapsed)
+                onset = onset.add(step_above)
         return RatioEvidence(self.ratio, above, below,
                              self.candidate_total + candidate_total,
                              self.candidate_bad + candidate_bad,
                              self.baseline_total + baseline_total,
-                             self.baseline_bad + baseline_bad, plug_in)
+                             self.baseline_bad + baseline_bad, onset)
 
     @property
     def log_e_breach(self) -> float:
-        return _log_average(_log_mean_exp(self.above), self.plug_in.log_e)
+        return _log_average(_log_mean_exp(self.above), self.onset.log_e)
 
     @property
     def log_e_holds(self) -> float:

@@ -476,7 +476,8 @@ def assess(gate: GateSpec, evidence: StepEvidence, candidate: MetricSample | Non
     base_value = baseline.value(gate.metric) if baseline is not None else None
     if stale and pick.status is not GateStatus.FAIL:
         pick = replace(pick, status=GateStatus.UNKNOWN, reason=f"metrics are stale; {pick.reason}")
-    elif candidate is None and pick.status is not GateStatus.FAIL:
+    elif (candidate is None or candidate.requests is None) and pick.status is not GateStatus.FAIL:
+        # The step's evidence stands, but a candidate that shows no traffic now is not passing.
         pick = replace(pick, status=GateStatus.UNKNOWN,
                        reason=f"no fresh data for the candidate; {pick.reason}")
     if evidence.approximate and pick.test == "sequential":

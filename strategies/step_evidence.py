@@ -17,7 +17,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from strategies.evidence import ODDS_MULTIPLIERS, PlugIn, RatioEvidence, ShareEvidence
+from strategies.evidence import ODDS_MULTIPLIERS, Onset, RatioEvidence, ShareEvidence
 from strategies.model import MetricSample, Tally, frozen_map, no_entries
 from strategies.rates import histogram_quantile, parse_bound
 from strategies.spec import GateSpec
@@ -53,6 +53,7 @@ class StepEvidence:
     failed: frozenset[str] = frozenset()  # gates whose breach evidence crossed: stays failed
     held: frozenset[str] = frozenset()  # gates whose "bound holds" evidence crossed
     approximate: bool = False  # some counts came from window samples, not tallies
+    horizon: int = 30  # intervals the step is expected to last (weights of Onset)
     anchors: Mapping[str, Anchor] = field(default_factory=no_entries)  # version -> anchor (live only)
     saved_at: float | None = None  # last journaled
 
@@ -65,15 +66,16 @@ class StepEvidence:
             "baseline": _tally_dict(self.baseline),
             "ratios": {name: {"ratio": r.ratio, "above": list(r.above), "below": list(r.below),
                               "totals": [r.candidate_total, r.candidate_bad, r.baseline_total,
-                                         r.baseline_bad], "plug_in": _plug_in_list(r.plug_in)}
+                                         r.baseline_bad], "onset": _onset_dict(r.onset)}
                        for name, r in self.ratios.items()},
             "shares": {name: {"p0": e.p0, "counts": [e.bad, e.total, e.bad_holds],
-                              "plug_in": _plug_in_list(e.plug_in)}
+                              "onset": _onset_dict(e.onset)}
                        for name, e in self.shares.items()},
             "boundaries": dict(self.boundaries),
             "failed": sorted(self.failed),
             "held": sorted(self.held),
             "approximate": self.approximate,
+            "horizon": self.horizon,
             "counted_to": {version: a.at for version, a in self.anchors.items()},
         }
 
@@ -89,12 +91,12 @@ class StepEvidence:
                     return None  # recorded with another grid: its evidence does not carry over
                 c_total, c_bad, b_total, b_bad = (float(x) for x in r["totals"])
                 ratios[str(name)] = RatioEvidence(float(r["ratio"]), above, below, c_total,
-                                                  c_bad, b_total, b_bad, _plug_in_from(r["plug_in"]))
+                                                  c_bad, b_total, b_bad, _onset_from(r["onset"]))
             shares = {}
             for name, e in dict(data.get("shares") or {}).items():
                 bad, total, bad_holds = (float(x) for x in e["counts"])
                 shares[str(name)] = ShareEvidence(float(e["p0"]), bad, total, bad_holds,
-                                                  _plug_in_from(e["plug_in"]))
+                                                  _onset_from(e["onset"]))
             epoch = data.get("epoch")
             return cls(
                 epoch=None if epoch is None else float(epoch),
@@ -105,6 +107,7 @@ class StepEvidence:
                 failed=frozenset(str(x) for x in data.get("failed") or ()),
                 held=frozenset(str(x) for x in data.get("held") or ()),
                 approximate=bool(data.get("approximate", False)),
+                horizon=int(data.get("horizon", 30)),
                 # A restarted source has a new origin: its first tally only anchors; a window
                 # sample counts from where the journal says counting stopped.
                 anchors=frozen_map({str(v): Anchor(float(at), None)
@@ -113,13 +116,17 @@ class StepEvidence:
             return None
 
 
-def _plug_in_list(plug_in: PlugIn) -> list[float]:
-    return [plug_in.log_e, plug_in.recent_bad, plug_in.recent_total, plug_in.recent_null]
+def _onset_dict(onset: Onset) -> dict[str, Any]:
+    # -inf (no start seen yet) is not JSON: written as None
+    return {"horizon": onset.horizon, "intervals": onset.intervals,
+            "log_r": [None if r == -math.inf else r for r in onset.log_r]}
 
 
-def _plug_in_from(values: Any) -> PlugIn:
-    log_e, bad, total, null = (float(x) for x in values)
-    return PlugIn(log_e, bad, total, null)
+def _onset_from(data: Mapping[str, Any]) -> Onset:
+    log_r = tuple(-math.inf if r is None else float(r) for r in data["log_r"])
+    if len(log_r) != len(ODDS_MULTIPLIERS):
+        raise ValueError("recorded with another grid")
+    return Onset(int(data["horizon"]), int(data["intervals"]), log_r)
 
 
 def _tally_dict(tally: Tally) -> dict[str, Any]:
@@ -159,15 +166,12 @@ def _increment(anchor: Anchor | None, sample: MetricSample | None, window: float
 
 def advance(evidence: StepEvidence, epoch: float | None, gates: tuple[GateSpec, ...],
             candidate: MetricSample | None, baseline: MetricSample | None, *,
-            candidate_name: str, baseline_name: str, window: float) -> StepEvidence:
+            candidate_name: str, baseline_name: str, window: float,
+            horizon: int = 30) -> StepEvidence:
     """Add this tick's new counts (if any) to the step's evidence. Pure."""
     if epoch != evidence.epoch:  # a new step, or a retry: start from zero, keep the anchors
-        evidence = StepEvidence(epoch=epoch, anchors=evidence.anchors)
+        evidence = StepEvidence(epoch=epoch, anchors=evidence.anchors, horizon=horizon)
     anchors = dict(evidence.anchors)
-    elapsed = 0.0  # seconds the new counts span (the plug-in forgets by time)
-    if candidate is not None and epoch is not None:
-        previous = anchors.get(candidate_name)
-        elapsed = max(0.0, candidate.at - (epoch if previous is None else max(previous.at, epoch)))
     c_new = b_new = None
     c_approx = b_approx = False
     if epoch is not None:
@@ -189,9 +193,9 @@ def advance(evidence: StepEvidence, epoch: float | None, gates: tuple[GateSpec, 
 
     def count_share(key: str, p0: float, bad: float | None, total: float,
                     bad_holds: float | None = None) -> None:
-        current = shares.get(key) or ShareEvidence(p0)
+        current = shares.get(key) or ShareEvidence(p0, onset=Onset(evidence.horizon))
         if bad is not None and total > 0:
-            current = current.add(bad, total, elapsed, bad_holds)
+            current = current.add(bad, total, bad_holds)
         shares[key] = current
 
     for gate in gates:
@@ -201,10 +205,10 @@ def advance(evidence: StepEvidence, epoch: float | None, gates: tuple[GateSpec, 
                 count_share(f"{gate.name}:max", gate.max, c_new.errors if c_new else None,
                             c_new.requests if c_new else 0.0)
             for key, ratio in _error_ratio_keys(gate):
-                current = ratios.get(key) or RatioEvidence(ratio)
+                current = ratios.get(key) or RatioEvidence(ratio, onset=Onset(evidence.horizon))
                 if c_new is not None and b_new is not None:
                     current = current.add(c_new.requests, c_new.errors, b_new.requests,
-                                          b_new.errors, elapsed)
+                                          b_new.errors)
                 ratios[key] = current
             continue
         if quantile is None:
@@ -226,12 +230,11 @@ def advance(evidence: StepEvidence, epoch: float | None, gates: tuple[GateSpec, 
                 median = _boundary_at_share(base_total.latency_buckets, 0.5)
                 if median is not None:
                     boundaries[key] = median
-            current = ratios.get(key) or RatioEvidence(MEDIAN_SHIFT)
+            current = ratios.get(key) or RatioEvidence(MEDIAN_SHIFT, onset=Onset(evidence.horizon))
             bound = boundaries.get(key)
             if bound is not None and c_new is not None and b_new is not None:
                 current = current.add(histogram_count(c_new), slower_than(c_new, bound) or 0.0,
-                                      histogram_count(b_new), slower_than(b_new, bound) or 0.0,
-                                      elapsed)
+                                      histogram_count(b_new), slower_than(b_new, bound) or 0.0)
             ratios[key] = current
     return replace(evidence, candidate=cand_total, baseline=base_total,
                    ratios=frozen_map(ratios), shares=frozen_map(shares),
