@@ -13,6 +13,13 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, replace
 from typing import Any
 
+from strategies.fingerprint import (
+    PlanPrint,
+    adopt_step,
+    describe_change,
+    journaled_print,
+    plan_print,
+)
 from strategies.gates import GateTracker, settle
 from strategies.journal import RunId, decision_to_record, record_to_decision
 from strategies.model import (
@@ -20,9 +27,11 @@ from strategies.model import (
     Command,
     CommandKind,
     Decision,
+    Drift,
     Event,
     GateResult,
     GateStatus,
+    LeverTarget,
     MetricSample,
     Phase,
     RolloutState,
@@ -31,6 +40,8 @@ from strategies.model import (
     frozen_map,
 )
 from strategies.plans import Plan, build_plan
+from strategies.reconcile import DriftTracker, observed_values
+from strategies.resources import with_resources
 from strategies.spec import ReleaseSpec
 from strategies.step_evidence import StepEvidence, advance
 
@@ -41,7 +52,7 @@ something, so a restart continues exactly where the evidence stood (one short li
 JournalSink = Callable[[Mapping[str, Any]], None]
 
 TRANSITIONS = frozenset({
-    "started", "step", "paused", "resumed", "weight_set", "promoting", "promoted",
+    "started", "step", "adopted", "paused", "resumed", "weight_set", "promoting", "promoted",
     "rolling_back", "rolled_back", "aborted", "scaled_down", "retried",
 })
 
@@ -56,6 +67,17 @@ class CheckResult:
     detail: str = ""
 
 
+class PlanChanged(Exception):
+    """The spec's plan is not the one the journal walked: stop, and say what changed and how
+    to go on (one line)."""
+
+    def __init__(self, path: str, change: str, adopt_at: str):
+        self.path, self.change, self.adopt_at = path, change, adopt_at
+        super().__init__(f"{path}: the plan changed since this release started ({change}); "
+                         f"rerun with --fresh to start over, or --adopt-spec to continue at "
+                         f"{adopt_at} of the new plan with its hold restarted")
+
+
 # --------------------------------------------------------------------------- the fold
 
 
@@ -63,8 +85,11 @@ def fold(state: RolloutState, decision: Decision) -> RolloutState:
     """Apply one journaled decision to the state. Pure; used live and on resume alike."""
     seq = state.seq + 1
     kind = decision.kind
-    if decision.refused or kind not in TRANSITIONS | {"gate", "action_done", "action_failed"}:
+    if decision.refused or kind not in TRANSITIONS | {"gate", "action_done", "action_failed",
+                                                      "reconcile"}:
         return replace(state, seq=seq)
+    if kind == "reconcile":  # a correction of drift: the same targets, applied again
+        return replace(state, seq=seq, pending=_supersede(state.pending, decision.actions))
     if kind == "gate":
         return replace(state, seq=seq, gate_failing_since=_gate_clock(state, decision))
     if kind in ("action_done", "action_failed"):
@@ -72,16 +97,17 @@ def fold(state: RolloutState, decision: Decision) -> RolloutState:
             return replace(state, seq=seq)
         done = {str(e.get("action")) for e in decision.evidence}
         return replace(state, seq=seq, done_actions=state.done_actions | done,
-                       pending=tuple(a for a in state.pending if a.id not in done))
+                       pending=tuple(a for a in state.pending if a.id not in done),
+                       targets=_confirmed(state.targets, decision))
     if kind == "retried":
         # A new attempt: forget where the last one ended, keep what is known about the world
         # (actions done or pending) and the gates' failure clocks (the candidate is the same).
         state = RolloutState(seq=state.seq, done_actions=state.done_actions, pending=state.pending,
-                             gate_failing_since=state.gate_failing_since)
+                             gate_failing_since=state.gate_failing_since, targets=state.targets)
     pending = _supersede(state.pending, decision.actions)
     new = replace(state, seq=seq, phase=decision.phase, step=decision.step,
                   weight=decision.weight, reason=decision.reason, pending=pending)
-    if kind in ("started", "step", "promoting", "retried"):
+    if kind in ("started", "step", "promoting", "retried", "adopted"):
         new = replace(new, step_started=decision.at, step_entered=decision.at,
                       hold_elapsed_before_pause=0.0, paused_by="", pause_reason="",
                       paused_at=None, manual_weight=False)
@@ -153,6 +179,20 @@ def _gate_clock(state: RolloutState, decision: Decision) -> Mapping[str, float]:
     return frozen_map(clocks)
 
 
+def _confirmed(targets: Mapping[str, LeverTarget], decision: Decision
+               ) -> Mapping[str, LeverTarget]:
+    """Levers' targets after an `action_done`: what reconciliation holds the world to."""
+    out = dict(targets)
+    for evidence in decision.evidence:
+        try:
+            target = LeverTarget(str(evidence["kind"]), str(evidence.get("version", "")),
+                                 int(evidence["value"]), decision.at)
+        except (KeyError, TypeError, ValueError):
+            continue
+        out[target.key] = target
+    return frozen_map(out)
+
+
 def _supersede(pending: tuple[Action, ...], new: tuple[Action, ...]) -> tuple[Action, ...]:
     """A new target for a lever replaces any target for it still waiting to be applied."""
     levers = {(a.kind, a.version) for a in new}
@@ -175,9 +215,14 @@ class Engine:
         records: Iterable[Mapping[str, Any]] = (),
         run: str | None = None,
         observe: bool = False,
+        reconcile: bool = True,
+        adopt_spec: bool = False,
         explain: bool = True,
     ):
         self.spec = spec
+        # reconcile: hold the world to the journal's targets each tick. Off for replays, whose
+        # recorded world is an open loop the levers cannot move.
+        self.reconciles = reconcile
         self.plan: Plan = build_plan(spec)
         # observe: gates are evaluated but the rollout never moves and no action is decided,
         # for teams whose rollout is driven elsewhere. It implies read-only.
@@ -191,6 +236,14 @@ class Engine:
             self.state = fold(self.state, record_to_decision(record))
         resumed_run = str(records[-1].get("run")) if records else None
         self.resumed = bool(records)
+        self.plan_print = plan_print(self.plan, spec.gates)
+        self._adopt: tuple[str, PlanPrint] | None = None
+        walked = journaled_print(records)
+        change = describe_change(walked, self.plan_print) if walked is not None else ""
+        if change and self.state.phase in (Phase.PROGRESSING, Phase.PAUSED) and not observe:
+            if not adopt_spec:
+                raise PlanChanged(spec.path, change, self._adopt_phrase())
+            self._adopt = (change, walked)
         self.run = RunId(spec.release.service, spec.release.baseline, spec.release.candidate,
                          run or resumed_run or uuid.uuid4().hex[:12])
         self.gates: tuple[GateResult, ...] = ()
@@ -203,6 +256,7 @@ class Engine:
         self._stale_reported = False
         self.stale = True
         self.stale_reason = "no metrics yet"
+        self.drift_tracker = DriftTracker(spec.release.candidate)
 
     # ------------------------------------------------------------------ helpers
 
@@ -244,13 +298,32 @@ class Engine:
         return actions
 
     def _enter_step(self, index: int, now: float, actor: str, reason: str,
-                    kind: str = "step") -> Decision:
+                    kind: str = "step", evidence: Iterable[Mapping[str, Any]] = ()
+                    ) -> Decision:
         step = self.plan.steps[index]
         phase = Phase.PAUSED if step.pause else Phase.PROGRESSING
         weight = self.plan.weight_at(index)
+        if kind in ("started", "retried") and not evidence:
+            evidence = [self.plan_print.to_dict()]  # the plan this run walks (strategies.fingerprint)
         return self._emit(kind, now, phase=phase, step=index, weight=weight, actor=actor,
                           reason=reason or f"step {index + 1}/{len(self.plan.steps)}: "
-                          f"{step.label}", actions=self._step_actions(index))
+                          f"{step.label}", evidence=evidence, actions=self._step_actions(index))
+
+    def _adopt_phrase(self) -> str:
+        index = adopt_step(self.plan, self.state.weight)
+        return f"step {index + 1}/{len(self.plan.steps)} ({self.plan.steps[index].label})"
+
+    def _adopt_spec(self, now: float) -> list[Decision]:
+        """--adopt-spec: continue the changed plan at the mapped step, its hold restarted."""
+        if self._adopt is None:
+            return []
+        change, walked = self._adopt
+        self._adopt = None
+        index = adopt_step(self.plan, self.state.weight)
+        evidence = {**self.plan_print.to_dict(), "previous": walked.digest, "change": change}
+        return [self._enter_step(index, now, "operator", f"spec changed ({change}); adopted at "
+                                 f"{self._adopt_phrase()}, hold restarted", kind="adopted",
+                                 evidence=[evidence])]
 
     def _promote(self, now: float, actor: str, reason: str) -> Decision:
         return self._emit("promoting", now, phase=Phase.PROMOTING, step=len(self.plan.steps),
@@ -325,12 +398,38 @@ class Engine:
             self._first_tick = now
         decisions: list[Decision] = []
         decisions.extend(self._observe_metrics(snapshot, now))
+        decisions.extend(self._adopt_spec(now))
+        if self.reconciles and not self.observe:
+            decisions.extend(self._reconcile(snapshot, now))
         decisions.extend(self._evaluate_gates(now))
         if not self.observe:
             decisions.extend(self._advance(snapshot, now, tuple(checks)))
         return decisions
 
     # ------------------------------------------------------------------ tick parts
+
+    @property
+    def drift(self) -> tuple[Drift, ...]:
+        """Levers the world does not hold where the journal put them (this tick)."""
+        return self.drift_tracker.drift
+
+    def _reconcile(self, snapshot: Snapshot, now: float) -> list[Decision]:
+        """Re-apply levers that drifted from their confirmed targets (see strategies.reconcile)."""
+        if self.state.phase is Phase.PENDING:
+            return []
+        targets = self.state.targets
+        platform = snapshot.platform
+        observed = observed_values(platform, self.baseline, self.candidate, targets)
+        pending = {LeverTarget.key_of(a.kind, a.version) for a in self.state.pending}
+        at = platform.at if platform is not None else now
+        drift, corrections = self.drift_tracker.observe(targets, observed, pending, at, now)
+        if not corrections:
+            return []
+        fixing = [d for d in drift if any(LeverTarget.key_of(k, v) == d.lever
+                                          for k, _, v in corrections)]
+        return [self._emit("reconcile", now, actor="reconcile",
+                           reason="; ".join(d.describe() for d in fixing) + "; re-applying",
+                           evidence=[d.to_dict() for d in fixing], actions=corrections)]
 
     def _observe_metrics(self, snapshot: Snapshot, now: float) -> list[Decision]:
         metrics = snapshot.metrics
@@ -343,7 +442,7 @@ class Engine:
             self._metrics_ok_at = metrics.at
             # A version missing from a read keeps its last sample until that is stale_after old:
             # the same tolerance the spec gives a whole read that fails.
-            self._last_metrics.update(metrics.samples)
+            self._last_metrics.update(with_resources(metrics, snapshot.platform).samples)
         limit = self.spec.metrics.stale_after
         since = self._metrics_ok_at if self._metrics_ok_at is not None else self._first_tick
         stale = self._metrics_ok_at is None or (now - self._metrics_ok_at) > limit
@@ -529,7 +628,7 @@ class Engine:
         return reasons
 
     def _waiting_reasons(self, *, analysis: bool) -> list[str]:
-        reasons: list[str] = []
+        reasons: list[str] = [d.describe() for d in self.drift]
         if self.state.pending:
             reasons.append(f"waiting for {len(self.state.pending)} action(s) to apply")
         if analysis:
@@ -673,7 +772,7 @@ def step_replicas(plan: Plan, index: int) -> Mapping[str, int]:
     return wanted
 
 
-_SEVERITY = {"rolling_back": "critical", "rolled_back": "critical", "aborted": "critical",
+_SEVERITY = {"reconcile": "warning", "rolling_back": "critical", "rolled_back": "critical", "aborted": "critical",
              "paused": "warning", "stale": "warning", "refused": "warning",
              "action_failed": "warning"}
 

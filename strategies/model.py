@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from enum import StrEnum
@@ -65,6 +65,9 @@ class Instance:
     restarts: int = 0
     image: str = ""
     metrics_url: str = ""  # where /metrics can be scraped, if the platform knows
+    cpu: float | None = None  # CPU in use, in cores (0.5 = half a core); None: not measured
+    memory: float | None = None  # resident / working-set memory in bytes; None: not measured
+    digest: str = ""  # immutable identity of what runs (image digest), beside the mutable tag
 
 
 @dataclass(frozen=True)
@@ -84,6 +87,30 @@ class VersionStatus:
     @property
     def total(self) -> int:
         return len(self.instances)
+
+    @property
+    def cpu(self) -> float | None:
+        """Cores in use by all instances that report it (None when none does)."""
+        return _sum_known(i.cpu for i in self.instances)
+
+    @property
+    def memory(self) -> float | None:
+        """Bytes in use by all instances that report it (None when none does)."""
+        return _sum_known(i.memory for i in self.instances)
+
+    @property
+    def restarts(self) -> int:
+        return sum(i.restarts for i in self.instances)
+
+    @property
+    def digests(self) -> tuple[str, ...]:
+        """The distinct image digests the instances run: more than one means mixed builds."""
+        return tuple(sorted({i.digest for i in self.instances if i.digest}))
+
+
+def _sum_known(values: Iterable[float | None]) -> float | None:
+    known = [v for v in values if v is not None]
+    return sum(known) if known else None
 
 
 @dataclass(frozen=True)
@@ -161,6 +188,11 @@ class MetricSample:
     # Latency histogram over the window, Prometheus style: upper bound ("0.1", "+Inf") ->
     # cumulative count of requests at or below it. Optional; feeds the Mann-Whitney comparison.
     latency_buckets: Mapping[str, float] = field(default_factory=no_entries)
+    # Resources of the version's instances, from the platform (strategies.resources): cores,
+    # bytes, and restarts since they started. Gates name them cpu, memory, restarts.
+    cpu: float | None = None
+    memory: float | None = None
+    restarts: float | None = None
     # Everything counted so far (see Tally): where the source has it, gates accumulate exact
     # interval counts from it; without it they fall back to a share of the window's counts.
     tally: Tally | None = None
@@ -181,6 +213,9 @@ METRIC_ATTRS: Mapping[str, str] = MappingProxyType(
         "latency_p99": "latency_p99",
         "throughput": "throughput",
         "requests": "requests",
+        "cpu": "cpu",
+        "memory": "memory",
+        "restarts": "restarts",
     }
 )
 BUILTIN_METRICS = frozenset(METRIC_ATTRS)
@@ -366,6 +401,54 @@ class Action:
 
 
 @dataclass(frozen=True)
+class LeverTarget:
+    """The last target a lever was given and confirmed (folded from `action_done` records):
+    what reconciliation holds the world to."""
+
+    kind: str  # the action kind: "set_weight" | "scale"
+    version: str
+    value: int
+    at: float  # when the action was confirmed done
+
+    @staticmethod
+    def key_of(kind: str, version: str) -> str:
+        return f"{kind}:{version}"
+
+    @property
+    def key(self) -> str:
+        return self.key_of(self.kind, self.version)
+
+
+@dataclass(frozen=True)
+class Drift:
+    """A lever the world does not hold where the journal put it (see strategies.reconcile)."""
+
+    lever: str  # LeverTarget.key
+    what: str  # "weight of v2", "replicas of v1"
+    desired: int
+    observed: float | None
+    since: float
+    corrections: int  # re-applied this many times in this episode
+    persistent: bool  # survived several corrections or lasted long: alerted, holds the step
+    settled: bool = False  # back where it should be, not yet for long enough to be forgotten
+
+    def describe(self) -> str:
+        unit = "%" if self.lever.startswith("set_weight") else ""
+        seen = "unknown" if self.observed is None else f"{self.observed:g}{unit}"
+        text = f"drift: {self.what} is {seen}, journal says {self.desired}{unit}"
+        if self.settled:
+            text = f"drift: {self.what} back at {self.desired}{unit}, settling"
+        if self.corrections:
+            text += f" (re-applied {self.corrections}×)"
+        return text
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"lever": self.lever, "what": self.what, "desired": self.desired,
+                "observed": self.observed, "since": self.since,
+                "corrections": self.corrections, "persistent": self.persistent}
+
+
+@dataclass(frozen=True)
 class RolloutState:
     """Where the rollout is. Derived only by folding journal records, so a restart rebuilds it."""
 
@@ -387,6 +470,7 @@ class RolloutState:
     manual_weight: bool = False  # set_weight overrode the plan's weight for this step
     cause: tuple[Mapping[str, Any], ...] = ()  # evidence of the decision that ended the rollout
     cleaned: bool = False  # the losing side has been scaled down after the delay
+    targets: Mapping[str, LeverTarget] = field(default_factory=no_entries)  # confirmed, per lever
 
     @property
     def paused(self) -> bool:
@@ -473,6 +557,26 @@ class VersionView:
 
 
 @dataclass(frozen=True)
+class FlagView:
+    """A flag release's flag as the screen names it: which flag, on which lever, where it lives,
+    and the share of users each variant gets as the lever reads it back."""
+
+    name: str
+    lever: str  # flagd | unleash
+    location: str  # the flagd file, or the Unleash URL and environment
+    baseline: str  # variant that runs today's code path
+    candidate: str  # variant that runs the new code path
+    share: float | None  # the candidate's share as read back (None: not read yet or unreadable)
+    kill_switch: bool = False  # rollback also disables the flag
+
+    def shares(self) -> tuple[tuple[str, float | None], ...]:
+        """(variant, percent of users) for both variants, baseline first."""
+        if self.share is None:
+            return ((self.baseline, None), (self.candidate, None))
+        return ((self.baseline, 100.0 - self.share), (self.candidate, self.share))
+
+
+@dataclass(frozen=True)
 class State:
     """Everything a surface needs to draw one frame. Widgets render this and nothing else."""
 
@@ -494,6 +598,9 @@ class State:
     stale: bool = False
     read_only: bool = False
     weight_note: str = ""
+    drift: tuple[Drift, ...] = ()  # levers the world does not hold where the journal put them
+    hold_observed: float | None = None  # hold time observed at the step's weight (None: wall clock)
+    flag: FlagView | None = None  # set in a flag release (a flag lever instead of a router)
     extra: Mapping[str, Any] = field(default_factory=no_entries)
 
     @property
@@ -501,4 +608,6 @@ class State:
         return None if self.metrics_at is None else max(0.0, self.at - self.metrics_at)
 
     def hold_left(self) -> float:
-        return max(0.0, self.hold - self.rollout.hold_elapsed(self.at))
+        used = self.rollout.hold_elapsed(self.at) if self.hold_observed is None \
+            else self.hold_observed
+        return max(0.0, self.hold - used)

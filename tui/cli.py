@@ -1,4 +1,4 @@
-"""The `releasedeck` command line: demo, watch, check, replay.
+"""The `releasedeck` command line: demo, watch, check, replay, history.
 
 Exit codes everywhere: 0 promoted, 1 rolled back or aborted, 2 usage/spec/trace error,
 3 platform or metrics unreachable.
@@ -67,6 +67,10 @@ def build_parser() -> argparse.ArgumentParser:
     watch.add_argument("--journal", metavar="FILE", help="journal path (default: next to SPEC)")
     watch.add_argument("--fresh", action="store_true",
                        help="start a new run instead of resuming the journal's last one")
+    watch.add_argument("--adopt-spec", action="store_true",
+                       help="the spec's plan changed since the journal's run started: continue "
+                            "on the new plan at the last step at or below the current weight, "
+                            "its hold restarted (without it a changed plan stops the run)")
 
     check = sub.add_parser("check", help="validate release specs and show their plans")
     check.add_argument("specs", nargs="+", metavar="SPEC")
@@ -76,6 +80,10 @@ def build_parser() -> argparse.ArgumentParser:
     replay.add_argument("trace", metavar="TRACE")
     replay.add_argument("--summary", action="store_true",
                         help="print one JSON summary object at the end")
+
+    from tui.history import add_parser as add_history
+
+    add_history(sub)
     return parser
 
 
@@ -95,6 +103,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         from tui.demo import demo_command
 
         return demo_command(args)
+    if args.command == "history":
+        from tui.history import history_command
+
+        return history_command(args, sys.stdout, sys.stderr)
     if args.command == "watch":
         from tui.watch import watch_command
 

@@ -13,6 +13,7 @@ import logging
 import time
 from collections import deque
 from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import replace
 from typing import Any
 
 from strategies.engine import CheckResult, Engine
@@ -21,6 +22,7 @@ from strategies.model import (
     Command,
     Decision,
     Event,
+    FlagView,
     MetricSample,
     MetricsSnapshot,
     PlatformSnapshot,
@@ -31,7 +33,7 @@ from strategies.model import (
     frozen_map,
 )
 from strategies.ports import MetricSource, Platform, RawCounters, RawCounterSource, TrafficRouter
-from strategies.spec import ReleaseSpec
+from strategies.spec import FLAG_LEVERS, ReleaseSpec
 
 log = logging.getLogger("releasedeck.driver")
 
@@ -128,7 +130,7 @@ class Driver:
         if self.platform is None:
             return None
         try:
-            snap = await self._bounded(self.platform.snapshot(self.spec.versions, now))
+            snap = await self._bounded(self.platform.snapshot(self.spec.workloads, now))
         except Exception as exc:
             return PlatformSnapshot(at=now, error=f"platform {self.platform.kind}: "
                                                  f"{describe_error(exc)}")
@@ -145,7 +147,29 @@ class Driver:
                 snap = PlatformSnapshot(at=snap.at, versions=snap.versions, weights=snap.weights,
                                         error=f"router {self.router.kind}: {describe_error(exc)}",
                                         weight_note=snap.weight_note)
-        return snap
+        return self._variants_served(snap)
+
+    def _flag_view(self, platform: PlatformSnapshot | None) -> FlagView | None:
+        spec = self.spec
+        if spec.router.kind not in FLAG_LEVERS:
+            return None
+        options = spec.router.options
+        location = str(options.get("file", "")) if spec.router.kind == "flagd" else \
+            f"{options.get('url', '')} {options.get('environment', 'development')}"
+        share = platform.weights.get(spec.release.candidate) if platform is not None else None
+        return FlagView(name=spec.strategy.flag, lever=spec.router.kind, location=location,
+                        baseline=spec.release.baseline, candidate=spec.release.candidate,
+                        share=share, kill_switch=spec.strategy.kill_switch)
+
+    def _variants_served(self, snap: PlatformSnapshot) -> PlatformSnapshot:
+        """In a flag release both variants run on the workload's instances: say so, so that
+        readiness, reconcile and the screen see them served like two versions."""
+        workload = self.spec.strategy.workload
+        if not workload or snap.error or workload not in snap.versions:
+            return snap
+        status = snap.versions[workload]
+        versions = {**snap.versions, **{v: replace(status, version=v) for v in self.spec.versions}}
+        return replace(snap, versions=frozen_map(versions))
 
     async def _collect_metrics(self, now: float) -> MetricsSnapshot:
         # The scrape source needs instance addresses: it uses the last platform snapshot so
@@ -317,6 +341,8 @@ class Driver:
             stale=engine.stale,
             read_only=engine.read_only,
             weight_note=platform.weight_note if platform is not None else "",
+            drift=engine.drift,
+            flag=self._flag_view(platform),
             extra=frozen_map({**self.extra, "holding": tuple(self.holding),
                               "baseline": self.spec.release.baseline,
                               "candidate": self.spec.release.candidate,
