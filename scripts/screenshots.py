@@ -24,6 +24,7 @@ SHOTS = (  # file, scene, wallboard
     ("operate.svg", "operate", False),
     ("paused.svg", "paused", False),
     ("rolled-back.svg", "ended", False),  # long after the rollback: the cause stays
+    ("flag.svg", "flag", False),
     ("wallboard.svg", "operate", True),
     ("wallboard-rolled-back.svg", "ended", True),
 )

@@ -16,8 +16,8 @@ import asyncio
 import contextlib
 import sys
 import tempfile
-from collections.abc import AsyncIterator
-from dataclasses import replace
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from strategies.engine import Engine
@@ -44,8 +44,19 @@ def _load(args: argparse.Namespace, prometheus_url: str | None, workdir: Path) -
     return demo_spec(args.strategy, prometheus_url, flag_file=str(workdir / "flags.json"))
 
 
+@dataclass(frozen=True)
+class DemoRun:
+    """A demo's driver and the one lever only a demo has: breaking its own candidate."""
+
+    driver: Driver
+    inject_fault: Callable[[], Awaitable[None]]
+    clear_fault: Callable[[], Awaitable[None]]  # F: the candidate healthy again, so R can pass
+    info: RunInfo  # the built-in spec, router address, logs, journal (the app's `i`)
+    offered: Mapping[str, Callable[[], bool]]  # f only while healthy, F only while broken
+
+
 @contextlib.asynccontextmanager
-async def demo_driver(args: argparse.Namespace, journal_dir: Path) -> AsyncIterator[Driver]:
+async def demo_driver(args: argparse.Namespace, journal_dir: Path) -> AsyncIterator[DemoRun]:
     """Start the whole local stack and yield a Driver over it; tears everything down after."""
     from collectors.local.stack import LocalStack
     from tui.wiring import build_source
@@ -63,7 +74,7 @@ async def demo_driver(args: argparse.Namespace, journal_dir: Path) -> AsyncItera
         async with LocalStack(spec, rate=args.rate) as stack:
             engine = Engine(spec, read_only=args.read_only, journal=writer)
             driver = Driver(spec, engine, stack.platform, stack.lever, build_source(spec),
-                            extra={"demo": True, "journal": str(writer.path)})
+                            demo=True, journal_path=str(writer.path))
             if prometheus is not None:
                 driver.add_listener(prometheus)
             elif args.prometheus:
@@ -81,45 +92,28 @@ async def demo_driver(args: argparse.Namespace, journal_dir: Path) -> AsyncItera
 
             candidate = spec.release.candidate
             healthy = {k: v for k, v in stack.platform.behaviour(candidate).items() if k in FAULT}
-
-            def where() -> dict[str, object]:
-                rollout = engine.state
-                steps = len(engine.plan.steps)
-                return {"phase": rollout.phase.value, "step": min(rollout.step + 1, steps),
-                        "steps": steps, "weight": rollout.weight}
-
-            faulty: list[bool] = [False]  # what the f / F keys offer
+            faulty: list[bool] = [False]  # which of the f / F keys the app offers
 
             async def inject_fault() -> None:
                 await stack.inject_fault(candidate, **FAULT)
                 faulty[0] = True
-                driver.emit("fault_injected", {"version": candidate, **FAULT, **where(),
-                                               "actor": "operator",
-                                               "reason": f"fault injected into {candidate}: "
-                                               f"{FAULT['error_ratio']:.0%} errors, "
-                                               f"+{FAULT['latency_ms']}ms"},
-                            severity="warning")
+                emit_fault(driver, candidate, dict(FAULT), cleared=False)
 
             async def clear_fault() -> None:
                 await stack.inject_fault(candidate, **healthy)
                 faulty[0] = False
-                driver.emit("fault_cleared", {"version": candidate, **healthy, **where(),
-                                              "actor": "operator",
-                                              "reason": f"fault cleared: {candidate} healthy "
-                                              "again"})
+                emit_fault(driver, candidate, healthy, cleared=True)
 
-            driver.extra["inject_fault"] = inject_fault
-            driver.extra["clear_fault"] = clear_fault
-            driver.extra["fault_keys"] = {"f": lambda: not faulty[0], "F": lambda: faulty[0]}
-            driver.extra["run_info"] = RunInfo(
+            info = RunInfo(
                 spec_text=Path(spec.path).read_text() if args.spec else demo_spec_text(
-                    args.strategy, url),
+                    args.strategy, url, str(journal_dir / "flags.json")),
                 spec_origin=args.spec or f"built-in demo spec ({args.strategy}); "
                 "`releasedeck demo --spec FILE` runs your own",
                 router=stack.url, logs=str(stack.platform.log_dir),
                 journal=str(writer.path), journal_kept=False)
             try:
-                yield driver
+                yield DemoRun(driver, inject_fault, clear_fault, info,
+                              {"f": lambda: not faulty[0], "F": lambda: faulty[0]})
             finally:
                 for listener in driver.listeners:  # e.g. the trace recorder flushes and closes
                     close = getattr(listener, "close", None)
@@ -151,17 +145,18 @@ def emit_fault(driver: Driver, version: str, change: dict[str, float], *, cleare
                 severity="info" if cleared else "warning")
 
 
-async def _fault_later(driver: Driver, seconds: float) -> None:
+async def _fault_later(run: DemoRun, seconds: float) -> None:
     await asyncio.sleep(seconds)
-    await driver.extra["inject_fault"]()  # actor: operator (a --fault-at the operator asked)
+    await run.inject_fault()  # actor: operator (a --fault-at the operator asked for)
 
 
 async def _run(args: argparse.Namespace) -> int:
     with tempfile.TemporaryDirectory(prefix="releasedeck-demo-") as tmp:
-        async with demo_driver(args, Path(tmp)) as driver:
+        async with demo_driver(args, Path(tmp)) as run:
+            driver = run.driver
             fault = None
             if args.fault_at is not None:
-                fault = asyncio.create_task(_fault_later(driver, args.fault_at))
+                fault = asyncio.create_task(_fault_later(run, args.fault_at))
             try:
                 if args.headless:
                     from tui.headless import run_headless_async
@@ -172,12 +167,10 @@ async def _run(args: argparse.Namespace) -> int:
                 from tui.app import ReleaseApp
 
                 app = ReleaseApp(driver, read_only=args.read_only, wallboard=args.wallboard,
-                                 refresh=args.refresh, info=driver.extra["run_info"],
-                                 extra_actions={"f": ("Inject fault",
-                                                      driver.extra["inject_fault"]),
-                                                "F": ("Clear fault",
-                                                      driver.extra["clear_fault"])},
-                                 extra_available=driver.extra["fault_keys"])
+                                 refresh=args.refresh, info=run.info,
+                                 extra_actions={"f": ("Inject fault", run.inject_fault),
+                                                "F": ("Clear fault", run.clear_fault)},
+                                 extra_available=run.offered)
                 await app.run_async()
                 if app.summary:
                     print(app.summary, file=sys.stderr)

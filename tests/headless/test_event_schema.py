@@ -19,17 +19,24 @@ import jsonschema
 import pytest
 
 from collectors.alerts import build_dispatcher
-from strategies.engine import TRANSITIONS, Engine
+from strategies.engine import Engine
 from strategies.journal import MemoryJournal
-from strategies.model import EVENT_SCHEMA_VERSION, Command, CommandKind, MetricsSnapshot, Phase
+from strategies.model import (
+    EVENT_SCHEMA_VERSION,
+    Command,
+    CommandKind,
+    DecisionKind,
+    MetricsSnapshot,
+    Phase,
+)
 from strategies.spec import parse_spec
 from tests.doubles import Clock, MemoryPlatform, MemoryRouter, ScriptedSource, broken, healthy
 from tui.demo import emit_fault
 from tui.driver import Driver
 
 SCHEMA = Path(__file__).resolve().parents[2] / "tui" / "schemas" / "events.schema.json"
-DECISION_KINDS = TRANSITIONS | {"gate", "action_done", "action_failed", "refused", "stale", "fresh",
-                                "reconcile"}
+# every kind of decision the engine can make, but the journal-only evidence checkpoint
+DECISION_KINDS = {k.value for k in DecisionKind} - {DecisionKind.EVIDENCE.value}
 
 SPEC = """
 [release]

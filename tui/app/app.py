@@ -25,7 +25,7 @@ from textual.binding import Binding
 from textual.screen import Screen
 
 from strategies.commands import refusal
-from strategies.model import Command, CommandKind, Phase, State
+from strategies.model import Command, CommandKind, DecisionKind, Phase, State
 from tui.app.components import (
     ConfirmScreen,
     EventsScreen,
@@ -274,7 +274,7 @@ class ReleaseApp(App[int]):
         for decision in decisions:
             if decision.refused:
                 self.notify(decision.reason, title="refused", severity="warning")
-            elif decision.kind not in ("action_done", "gate"):
+            elif decision.kind not in (DecisionKind.ACTION_DONE, DecisionKind.GATE):
                 self.notify(decision.reason or decision.kind,
                             title=DECISION_TITLES.get(decision.kind, decision.kind))
         self.render_state(force=True)

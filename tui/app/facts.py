@@ -19,15 +19,15 @@ HOLD_PREFIX = "hold:"
 
 
 def baseline(state: State) -> str:
-    return str(state.extra.get("baseline", ""))
+    return state.baseline
 
 
 def candidate(state: State) -> str:
-    return str(state.extra.get("candidate", ""))
+    return state.candidate
 
 
 def stale_reason(state: State) -> str:
-    return str(state.extra.get("stale_reason") or state.metrics_error or "no fresh metrics")
+    return state.stale_reason or state.metrics_error or "no fresh metrics"
 
 
 def countdown(seconds: float) -> str:
@@ -46,7 +46,7 @@ def holding(state: State) -> list[str]:
     rollout = state.rollout
     if rollout.paused:
         lines.append(rollout.pause_reason or f"paused by {rollout.paused_by or 'operator'}")
-    for reason in state.extra.get("holding", ()):
+    for reason in state.holding:
         text = str(reason)
         if text.startswith(HOLD_PREFIX):  # the engine's own rounding; the bar's clock wins
             text = f"hold {countdown(state.hold_left())} left"

@@ -1,5 +1,6 @@
 """The rollout bar: strategy, phase, step i/n, weight, hold left, PAUSED; the plan's steps with
-the current one marked; and, once it ends, why — kept for as long as the rollout stays ended."""
+the current one marked, elapsed time and ETA; in a flag release a line naming the flag, its
+lever and each variant's share; and, once it ends, why — kept for as long as it stays ended."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ from rich.console import Group
 from rich.text import Text
 from textual.widgets import Static
 
-from strategies.model import Phase, State
+from strategies.model import FlagView, Phase, State
 from tui.app import facts, fmt
 
 PHASE_STYLE = {
@@ -75,6 +76,8 @@ class RolloutBar(Static):
         if state.weight_note:
             top.append(f"  ({state.weight_note})", style="dim")
         lines = [line(top), line(self.steps_line(state))]
+        if state.flag is not None:
+            lines.append(line(flag_line(state.flag, rollout.phase)))
         ended = facts.cause(state)
         if ended is not None and not self.has_class("-no-cause"):  # the wallboard's banner has it
             style = "bold green" if rollout.phase is Phase.SUCCEEDED else "bold red"
@@ -131,3 +134,22 @@ def timing(state: State) -> str:
     elif rollout.paused:
         parts.append("paused: no ETA")
     return " · ".join(parts)
+
+
+def flag_line(flag: FlagView, phase: Phase) -> Text:
+    """` flag new-checkout  off 70% │ on 30%  flagd flags.json  kill switch armed`"""
+    line = Text(" flag ", style="dim")
+    line.append(flag.name, style="bold")
+    line.append("  ")
+    for index, (variant, share) in enumerate(flag.shares()):
+        if index:
+            line.append(" │ ", style="dim")
+        line.append(f"{variant} ", style="bold")
+        line.append(fmt.weight(share))
+    line.append(f"  {flag.lever} {flag.location}", style="dim")
+    if flag.kill_switch:
+        if phase in (Phase.ROLLED_BACK, Phase.ABORTED, Phase.ROLLING_BACK):
+            line.append("  killed", style="bold red")
+        else:
+            line.append("  kill switch armed", style="dim")
+    return line
