@@ -210,8 +210,8 @@ def test_step_counts_from_one_and_promoted_carries_no_gate(lines: list[dict[str,
     promoted = next(line for line in lines if line["event"] == "promoted")
     assert "gate" not in promoted and promoted["step"] == promoted["steps"] == 3
     assert all(e["status"] == "pass" for e in promoted["evidence"] if "gate" in e)
-    failed = next(line for line in lines if line["event"] == "gate" and line["value"] == 0.21)
-    assert failed["unit"] == "ratio"
+    errors = next(line for line in lines if line["event"] == "gate" and line["gate"] == "errors")
+    assert errors["unit"] == "ratio"
     p99 = next(line for line in lines if line["event"] == "gate" and line["gate"] == "p99")
     assert p99["unit"] == "seconds" and p99["threshold"] == 0.5  # seconds, and it says so
     fault = next(line for line in lines if line["event"] == "fault_injected")

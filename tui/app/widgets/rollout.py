@@ -40,14 +40,15 @@ def line(text: Text) -> Text:
 
 
 def step_labels(labels: tuple[str, ...]) -> tuple[str, tuple[str, ...]]:
-    """A prefix every label repeats ('new-checkout 10%', 'new-checkout 30%') said once."""
-    if len(labels) < 2:
+    """A prefix the named steps repeat ('new-checkout 10%', 'new-checkout 30%', ..., '100%')
+    said once: ('new-checkout', ('10%', '30%', ..., '100%'))."""
+    named = [label for label in labels if " " in label]
+    heads = {label.rsplit(" ", 1)[0] for label in named}
+    if len(named) < 2 or len(heads) != 1:
         return "", labels
-    heads = {label.rsplit(" ", 1)[0] for label in labels if " " in label}
-    if len(heads) == 1 and all(" " in label for label in labels):
-        head = heads.pop()
-        return head, tuple(label[len(head) + 1:] for label in labels)
-    return "", labels
+    head = heads.pop()
+    return head, tuple(label[len(head) + 1:] if label.startswith(head + " ") else label
+                       for label in labels)
 
 
 def where(state: State) -> str:
@@ -116,15 +117,15 @@ class RolloutBar(Static):
 
 
 def timing(state: State) -> str:
-    """'⏱ 1m02s in · ≥1m10s to go': time since this attempt began, and the least time the
+    """'elapsed 1m02s · ≥1m10s to go': time since this attempt began, and the least time the
     plan still needs (gates and readiness can only add to it); where a later step waits for
     the operator, the figure runs up to there and says so."""
     rollout = state.rollout
     if rollout.attempt_started is None:
         return ""
     end = rollout.finished_at if rollout.phase.terminal and rollout.finished_at else state.at
-    parts = [f"⏱ {fmt.secs(end - rollout.attempt_started)}"
-             + (" in" if not rollout.phase.terminal else " in all")]
+    took = fmt.secs(end - rollout.attempt_started)
+    parts = [f"took {took}" if rollout.phase.terminal else f"elapsed {took}"]
     if state.time_left is not None:
         if state.waits_at is not None:
             parts.append(f"≥{facts.countdown(state.time_left)} to step {state.waits_at + 1} "
