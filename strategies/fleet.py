@@ -120,6 +120,18 @@ def row_from_state(state: State, *, environment: str, driver: Driver, driven_by:
         source=source, problem=problem or state.metrics_error or "", stale=state.stale)
 
 
+def row_from_rollout(release: str, rollout: RolloutState, gates: Iterable[GateResult], *,
+                     environment: str, strategy: str, steps: int, baseline: str, candidate: str,
+                     source: str = "", problem: str = "", stale: bool = False) -> FleetRow:
+    """A row for a release nobody drives: its journal's state and the gates observed on it."""
+    return FleetRow(
+        release=release, environment=environment, strategy=strategy, phase=rollout.phase,
+        step=step_text(rollout, steps), desired_weight=rollout.weight, actual_weight=None,
+        worst_gate=worst_gate(gates), since=rollout.finished_at or rollout.step_started,
+        driver=Driver.IDLE, baseline=baseline, candidate=candidate, source=source,
+        problem=problem, stale=stale)
+
+
 def unreadable_row(release: str, source: str, problem: str) -> FleetRow:
     return FleetRow(release=release, environment="", strategy="", phase=None, step="",
                     desired_weight=None, actual_weight=None, worst_gate=None, since=None,
