@@ -128,7 +128,8 @@ def main() -> int:
     with tempfile.TemporaryDirectory(prefix="rd-fleet-") as tmp:
         work = Path(tmp)
         port = free_port()
-        exporter = subprocess.Popen([sys.executable, "-c", EXPORTER, str(port), str(args.services)])
+        exporter = subprocess.Popen([sys.executable, "-c", EXPORTER, str(port), str(args.services)],
+                                    stderr=subprocess.DEVNULL)
         server = PrometheusServer(work / "prometheus")
         log = work / "queries.log"
         try:

@@ -113,6 +113,8 @@ class FleetApp(App[Choice | None]):
         table = self.query_one(DataTable)
         for name in COLUMNS:
             table.add_column(name, key=name)
+        self.query_one("#fleet-filter", Input).disabled = True  # hidden: not a place for keys
+        table.focus()
         self.render_rows()
         self.run_worker(self._refresh_loop(), exclusive=True, group="fleet")
 
@@ -205,6 +207,10 @@ class FleetApp(App[Choice | None]):
         if row is not None and not self.wallboard:
             self.exit(Choice(row))
 
+    def on_data_table_row_selected(self, event: DataTable.RowSelected) -> None:
+        """Enter on the table (the table takes the key itself): open that row."""
+        self.action_open()
+
     def action_drive(self) -> None:
         """Drive the release under the cursor: only when nobody drives it (else: say who does)."""
         row = self._current()
@@ -220,6 +226,7 @@ class FleetApp(App[Choice | None]):
 
     def action_filter(self) -> None:
         box = self.query_one("#fleet-filter", Input)
+        box.disabled = False
         box.add_class("-open")
         box.focus()
 
@@ -234,6 +241,7 @@ class FleetApp(App[Choice | None]):
         box = self.query_one("#fleet-filter", Input)
         box.value = ""
         box.remove_class("-open")
+        box.disabled = True
         self.filter_text = ""
         self.render_rows()
         self.query_one(DataTable).focus()

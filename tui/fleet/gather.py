@@ -150,7 +150,7 @@ class FleetGatherer:
                         MetricsSnapshot(at=now, error="no answer for this service")
         return results
 
-    def _idle_row(self, member: Member, metrics: MetricsSnapshot | None, now: float) -> FleetRow:
+    async def _idle_row(self, member: Member, metrics: MetricsSnapshot | None, now: float) -> FleetRow:
         observer = self._observer(member)
         gates = ()
         if observer is not None and metrics is not None:
