@@ -36,6 +36,8 @@ class Member:
 
     spec: ReleaseSpec
     lease: Lease
+    journal: Path
+    steps: int  # the plan's length, for "step 2/4"
     journal_mark: tuple[float, int] | None = None  # (mtime, size) the observer was built from
     observer: Engine | None = None
     problem: str = ""
@@ -63,7 +65,7 @@ class FleetGatherer:
                 first = exc.lines()[0] if exc.lines() else str(exc)
                 unreadable.append(unreadable_row(Path(path).stem, str(path), first))
                 continue
-            members.append(Member(spec, lease_for(spec)))
+            members.append(Member(spec, lease_for(spec), spec.journal_path(), len(build_plan(spec).steps)))
         return cls(members, unreadable)
 
     async def refresh(self, now: float) -> list[FleetRow]:
@@ -153,7 +155,7 @@ class FleetGatherer:
     async def _idle_row(self, member: Member, metrics: MetricsSnapshot | None, now: float) -> FleetRow:
         observer = self._observer(member)
         gates = ()
-        if observer is not None and metrics is not None:
+        if metrics is not None:
             observer.tick(Snapshot(at=now, metrics=metrics), now)
             gates = observer.gates
         problem = member.problem or (metrics.error if metrics is not None and metrics.error else "")
@@ -162,17 +164,15 @@ class FleetGatherer:
     def _journal_row(self, member: Member, gates, problem: str) -> FleetRow:
         spec = member.spec
         observer = self._observer(member)
-        plan = build_plan(spec)
-        rollout = observer.state if observer is not None else Engine(spec, observe=True).state
         return row_from_rollout(
-            spec.release.service, rollout, gates, environment=spec.release.environment,
-            strategy=spec.strategy.kind, steps=len(plan.steps), baseline=spec.release.baseline,
+            spec.release.service, observer.state, gates, environment=spec.release.environment,
+            strategy=spec.strategy.kind, steps=member.steps, baseline=spec.release.baseline,
             candidate=spec.release.candidate, source=member.source, problem=problem,
-            stale=observer.stale if observer is not None else False)
+            stale=observer.stale)
 
-    def _observer(self, member: Member) -> Engine | None:
+    def _observer(self, member: Member) -> Engine:
         """An observing engine folded from the journal's last run; rebuilt when the journal grows."""
-        path = member.spec.journal_path()
+        path = member.journal
         try:
             stat = path.stat()
             mark = (stat.st_mtime, stat.st_size)
