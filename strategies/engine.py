@@ -20,7 +20,7 @@ from strategies.fingerprint import (
     journaled_print,
     plan_print,
 )
-from strategies.gates import GateTracker
+from strategies.gates import GateTracker, settle
 from strategies.journal import RunId, decision_to_record, record_to_decision
 from strategies.model import (
     Action,
@@ -45,6 +45,11 @@ from strategies.plans import Plan, build_plan
 from strategies.reconcile import DriftTracker, observed_values
 from strategies.resources import with_resources
 from strategies.spec import ReleaseSpec
+from strategies.step_evidence import StepEvidence, advance
+
+EVIDENCE_EVERY = 0.0
+"""Seconds between journaled checkpoints of a step's gate evidence: every tick that counted
+something, so a restart continues exactly where the evidence stood (one short line a tick)."""
 
 JournalSink = Callable[[Mapping[str, Any]], None]
 
@@ -110,8 +115,9 @@ def fold(state: RolloutState, decision: Decision) -> RolloutState:
                   weight=decision.weight, reason=decision.reason, pending=pending)
     if kind in (DecisionKind.STARTED, DecisionKind.STEP, DecisionKind.PROMOTING, DecisionKind.RETRIED,
                 DecisionKind.ADOPTED):
-        new = replace(new, step_started=decision.at, hold_elapsed_before_pause=0.0,
-                      paused_by="", pause_reason="", paused_at=None, manual_weight=False)
+        new = replace(new, step_started=decision.at, step_entered=decision.at,
+                      hold_elapsed_before_pause=0.0, paused_by="", pause_reason="",
+                      paused_at=None, manual_weight=False)
         if decision.phase is Phase.PAUSED:  # entering a manual pause step
             new = replace(new, paused_by=decision.actor, pause_reason=decision.reason,
                           paused_at=decision.at)
@@ -153,6 +159,18 @@ def _gate_statuses(records: Iterable[Mapping[str, Any]]) -> dict[str, GateStatus
             except ValueError:
                 continue
     return statuses
+
+
+def _restored_evidence(records: list[Mapping[str, Any]], epoch: float | None) -> StepEvidence:
+    """The last journaled evidence of the step the journal is in (none: start from zero)."""
+    for record in reversed(records):
+        if record.get("kind") != DecisionKind.EVIDENCE or not record.get("evidence"):
+            continue
+        found = StepEvidence.from_record(record["evidence"][0])
+        if found is not None and found.epoch == epoch and epoch is not None:
+            return replace(found, saved_at=float(record.get("at", 0.0)))
+        return StepEvidence(epoch=epoch)
+    return StepEvidence(epoch=epoch)
 
 
 def _gate_clock(state: RolloutState, decision: Decision) -> Mapping[str, float]:
@@ -206,6 +224,7 @@ class Engine:
         observe: bool = False,
         reconcile: bool = True,
         adopt_spec: bool = False,
+        explain: bool = True,
     ):
         self.spec = spec
         # reconcile: hold the world to the journal's targets each tick. Off for replays, whose
@@ -215,6 +234,7 @@ class Engine:
         # observe: gates are evaluated but the rollout never moves and no action is decided,
         # for teams whose rollout is driven elsewhere. It implies read-only.
         self.observe = observe
+        self.explain = explain  # False: gates skip their confidence bounds (batch judging)
         self.read_only = read_only or observe
         self._journal = journal
         self.state = RolloutState()
@@ -235,6 +255,8 @@ class Engine:
                          run or resumed_run or uuid.uuid4().hex[:12])
         self.gates: tuple[GateResult, ...] = ()
         self._gate_status: dict[str, GateStatus] = _gate_statuses(records)
+        self.evidence = _restored_evidence(records, self.state.step_entered)
+        self._inconclusive_pauses: dict[float | None, int] = {}  # step epoch -> pauses so far
         self._last_metrics: dict[str, MetricSample] = {}
         self._metrics_ok_at: float | None = None
         self._first_tick: float | None = None
@@ -458,9 +480,17 @@ class Engine:
     def _evaluate_gates(self, now: float) -> list[Decision]:
         tracker = GateTracker(self.state.gate_failing_since)
         baseline_expected = self.state.weight < 100
+        candidate, baseline = self._sample(self.candidate, now), self._sample(self.baseline, now)
+        before = self.evidence
+        self.evidence = advance(before, self.state.step_entered, self.spec.gates, candidate,
+                                baseline, candidate_name=self.candidate,
+                                baseline_name=self.baseline, window=self.spec.metrics.window,
+                                horizon=self._horizon())
         self.gates = tracker.results(
-            self.spec.gates, self._sample(self.candidate, now), self._sample(self.baseline, now),
-            now, stale=self.stale, baseline_expected=baseline_expected)
+            self.spec.gates, candidate, baseline, now, stale=self.stale,
+            baseline_expected=baseline_expected, evidence=self.evidence, explain=self.explain)
+        self.evidence = settle(self.evidence, self.gates)
+        self._checkpoint(before, now)
         out: list[Decision] = []
         for result in self.gates:
             previous = self._gate_status.get(result.name, GateStatus.UNKNOWN)
@@ -473,6 +503,28 @@ class Engine:
                                       f"{result.status.value}: {result.reason}",
                                       evidence=[evidence]))
         return out
+
+    def _horizon(self) -> int:
+        """How many collections the current step is expected to last (at least 10): where
+        gate evidence expects a breach could begin (see evidence.Onset)."""
+        hold = self.step_hold()
+        interval = max(self.spec.metrics.interval, 1e-3)
+        return max(10, math.ceil(hold / interval))
+
+    def _checkpoint(self, before: StepEvidence, now: float) -> None:
+        """Journal the step's evidence now and then, and at once when a test crossed, so a
+        restart continues it. Journal only: it is no event anyone needs to see."""
+        evidence = self.evidence
+        if evidence.epoch is None or self.read_only:
+            return
+        crossed = evidence.failed != before.failed or evidence.held != before.held
+        counted = evidence.candidate != before.candidate or evidence.baseline != before.baseline
+        due = evidence.saved_at is None or now - evidence.saved_at >= EVIDENCE_EVERY
+        if crossed or (counted and due) or (due and evidence.saved_at is not None
+                                             and evidence.epoch != before.epoch):
+            self._emit(DecisionKind.EVIDENCE, now, reason="gate evidence checkpoint",
+                       evidence=[evidence.to_record()])
+            self.evidence = replace(evidence, saved_at=now)
 
     def _breached(self, severity: Severity) -> list[GateResult]:
         return [g for g in self.gates if g.breached and g.severity is severity]
@@ -509,6 +561,17 @@ class Engine:
                                    evidence=[g.evidence() for g in warning])]
             if self._step_complete(snapshot, now, checks):
                 return [self._next(now, "engine", "")]
+            inconclusive = self._inconclusive(now)
+            if inconclusive:
+                names = ", ".join(g.name for g in inconclusive)
+                self._inconclusive_pauses[self.state.step_entered] = \
+                    self._inconclusive_pauses.get(self.state.step_entered, 0) + 1
+                return [self._emit(DecisionKind.PAUSED, now, phase=Phase.PAUSED,
+                                   actor=f"gate:{inconclusive[0].name}",
+                                   reason=f"inconclusive at the end of the hold: {names} "
+                                          f"(require = evidence; resume to gather more, "
+                                          f"promote to go on without it)",
+                                   evidence=[g.evidence() for g in inconclusive])]
             return []
         if phase is Phase.PROMOTING:
             if not self.holding_reasons(snapshot, now, checks):
@@ -584,6 +647,22 @@ class Engine:
                 if not (self.stale and gate.status is GateStatus.UNKNOWN):
                     reasons.append(f"gate {gate.name} {gate.status.value}: {gate.reason}")
         return reasons
+
+    def _inconclusive(self, now: float) -> list[GateResult]:
+        """Gates that need evidence the bound holds and still lack it when the hold is over
+        (Argo's inconclusive: pause and let a person decide, never promote). After a resume,
+        each further hold gets another chance before the next pause."""
+        state = self.state
+        if self.stale or state.step >= len(self.plan.steps):
+            return []
+        step = self.plan.steps[state.step]
+        if not step.analysis:
+            return []
+        rounds = 1 + self._inconclusive_pauses.get(state.step_entered, 0)
+        if state.hold_elapsed(now) < step.hold * rounds:
+            return []
+        return [g for g in self.gates if g.require == "evidence" and g.test == "sequential"
+                and g.status is GateStatus.UNKNOWN and g.severity is not Severity.INFO]
 
     def _step_complete(self, snapshot: Snapshot, now: float,
                        checks: tuple[CheckResult, ...]) -> bool:
