@@ -22,6 +22,7 @@ class Driver(StrEnum):
     DRIVEN = "driven"  # a session holds the lease: the row is that session's State
     IDLE = "idle"  # nobody drives: the journal's state, gates observed here
     UNREADABLE = "unreadable"  # the spec or journal cannot be read: the row says why
+    DISCOVERED = "discovered"  # found on a platform with no spec here: what the platform says
 
 
 @dataclass(frozen=True)

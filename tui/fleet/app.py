@@ -42,7 +42,8 @@ def cells(row: FleetRow, now: float) -> tuple[str, ...]:
     gate = row.worst_gate.text if row.worst_gate else (row.problem or "—")
     since = "—" if row.since is None else _ago(now - row.since)
     driver = {Driver.DRIVEN: row.driven_by or "driven", Driver.IDLE: "nobody",
-              Driver.UNREADABLE: "unreadable"}[row.driver]
+              Driver.UNREADABLE: "unreadable",
+              Driver.DISCOVERED: row.driven_by or "found"}[row.driver]
     phase = row.phase.value.replace("_", " ") if row.phase else "?"
     return (row.release, row.environment or "—", row.strategy or "—", phase, row.step or "—",
             desired + actual, gate, since, driver)
@@ -204,8 +205,13 @@ class FleetApp(App[Choice | None]):
 
     def action_open(self) -> None:
         row = self._current()
-        if row is not None and not self.wallboard:
-            self.exit(Choice(row))
+        if row is None or self.wallboard:
+            return
+        if row.driver in (Driver.UNREADABLE, Driver.DISCOVERED):
+            self.notify(f"{row.release}: {row.problem or 'no spec here to open it with'}",
+                        severity="warning")
+            return
+        self.exit(Choice(row))
 
     def on_data_table_row_selected(self, event: DataTable.RowSelected) -> None:
         """Enter on the table (the table takes the key itself): open that row."""
@@ -219,8 +225,9 @@ class FleetApp(App[Choice | None]):
         if row.driver is Driver.DRIVEN:
             self.notify(f"{row.release} is driven by {row.driven_by}: Enter follows it read-only",
                         severity="warning")
-        elif row.driver is Driver.UNREADABLE:
-            self.notify(f"{row.release}: {row.problem}", severity="error")
+        elif row.driver in (Driver.UNREADABLE, Driver.DISCOVERED):
+            self.notify(f"{row.release}: {row.problem or 'no spec here to drive it with'}",
+                        severity="error")
         else:
             self.exit(Choice(row, drive=True))
 

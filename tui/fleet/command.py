@@ -19,7 +19,7 @@ from typing import Any, TextIO
 from strategies.fleet import FleetRow, SortKey, sort_rows
 from strategies.model import rfc3339
 from tui import exitcodes
-from tui.fleet.gather import FleetGatherer
+from tui.fleet.gather import Discovery, FleetGatherer
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -31,6 +31,10 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                     "(one query per metric for the whole fleet). Enter opens a release, read-only.")
     fleet.add_argument("paths", nargs="*", metavar="SPEC|DIR",
                        help="release specs, or folders searched for *.toml specs (default: .)")
+    fleet.add_argument("--discover", action="append", default=[], metavar="PLATFORM",
+                       help="also list releases found on a platform without a spec here: "
+                            "docker[=HOST] (containers releasedeck labelled) or "
+                            "kubernetes[=NAMESPACE[@CONTEXT]] (Argo Rollouts); repeatable")
     fleet.add_argument("--headless", action="store_true",
                        help="print one JSON line per release and exit (no screen)")
     fleet.add_argument("--wallboard", action="store_true",
@@ -44,8 +48,13 @@ def fleet_command(args: argparse.Namespace, out: TextIO = sys.stdout, err: TextI
     if not args.refresh > 0:  # also refuses NaN
         print("releasedeck fleet: --refresh must be a positive number of seconds", file=err)
         return exitcodes.USAGE
-    gatherer = FleetGatherer.from_paths(list(args.paths) or ["."])
-    if not gatherer.members and not gatherer.unreadable:
+    try:
+        discover = [Discovery.parse(text) for text in args.discover]
+    except ValueError as exc:
+        print(f"releasedeck fleet: {exc}", file=err)
+        return exitcodes.USAGE
+    gatherer = FleetGatherer.from_paths(list(args.paths) or ["."], discover)
+    if not gatherer.members and not gatherer.unreadable and not discover:
         print(f"releasedeck fleet: no release specs (*.toml) in {', '.join(args.paths or ['.'])}",
               file=err)
         return exitcodes.USAGE

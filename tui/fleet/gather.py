@@ -16,6 +16,7 @@ from pathlib import Path
 
 from collectors.lease import Holder, Lease
 
+from collectors.fleet_discovery import discover_argo, discover_docker
 from collectors.fleet_prometheus import FleetPrometheus, batch_key, batchable
 from collectors.prometheus_source import PrometheusSource, gate_queries
 from strategies.engine import Engine
@@ -47,16 +48,39 @@ class Member:
         return str(self.spec.path)
 
 
+@dataclass(frozen=True)
+class Discovery:
+    """A platform to look for releases on: `docker[=HOST]` or `kubernetes[=NAMESPACE[@CONTEXT]]`."""
+
+    kind: str
+    target: str = ""
+
+    @classmethod
+    def parse(cls, text: str) -> Discovery:
+        kind, _, target = text.partition("=")
+        if kind not in ("docker", "kubernetes"):
+            raise ValueError(f"--discover {text}: expected docker[=HOST] or "
+                             "kubernetes[=NAMESPACE[@CONTEXT]]")
+        return cls(kind, target)
+
+    async def rows(self) -> list[FleetRow]:
+        if self.kind == "docker":
+            return await discover_docker(self.target)
+        namespace, _, context = self.target.partition("@")
+        return await discover_argo({"namespace": namespace, "context": context})
+
+
 @dataclass
 class FleetGatherer:
     members: list[Member]
     unreadable: list[FleetRow] = field(default_factory=list)
+    discover: tuple[Discovery, ...] = ()
     metric_reads: int = 0  # metric collections made (for the scale benchmark and tests)
     _batches: dict[tuple, FleetPrometheus] = field(default_factory=dict)
     _singles: dict[str, PrometheusSource] = field(default_factory=dict)
 
     @classmethod
-    def from_paths(cls, paths: Sequence[str]) -> FleetGatherer:
+    def from_paths(cls, paths: Sequence[str], discover: Sequence[Discovery] = ()) -> FleetGatherer:
         members, unreadable = [], []
         for path in spec_files(paths):
             try:
@@ -66,7 +90,7 @@ class FleetGatherer:
                 unreadable.append(unreadable_row(Path(path).stem, str(path), first))
                 continue
             members.append(Member(spec, lease_for(spec), spec.journal_path(), len(build_plan(spec).steps)))
-        return cls(members, unreadable)
+        return cls(members, unreadable, tuple(discover))
 
     async def refresh(self, now: float) -> list[FleetRow]:
         holders = await asyncio.gather(*(self._holder(m) for m in self.members))
@@ -75,7 +99,15 @@ class FleetGatherer:
         rows = await asyncio.gather(*(
             self._driven_row(m, h) if h is not None else self._idle_row(m, metrics.get(m.source), now)
             for m, h in zip(self.members, holders, strict=True)))
-        return [*rows, *self.unreadable]
+        found = await asyncio.gather(*(d.rows() for d in self.discover), return_exceptions=True)
+        discovered: list[FleetRow] = []
+        for where, answer in zip(self.discover, found, strict=True):
+            if isinstance(answer, BaseException):
+                name = f"{where.kind}{'=' + where.target if where.target else ''}"
+                discovered.append(unreadable_row(name, f"--discover {name}", f"discovery failed: {answer}"))
+            else:
+                discovered.extend(answer)
+        return [*rows, *self.unreadable, *discovered]
 
     async def close(self) -> None:
         for reader in [*self._batches.values(), *self._singles.values()]:
