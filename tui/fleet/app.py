@@ -9,7 +9,7 @@ driver read-only, or observing it when nobody drives) and comes back here when i
 from __future__ import annotations
 
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -90,9 +90,10 @@ class FleetApp(App[Choice | None]):
     ]
 
     def __init__(self, gatherer: FleetGatherer, *, refresh: float = 2.0, wallboard: bool = False,
-                 first_rows: Sequence[FleetRow] = ()) -> None:
+                 first_rows: Sequence[FleetRow] = (), clock: Callable[[], float] = time.time) -> None:
         super().__init__()
         self.gatherer = gatherer
+        self.clock = clock
         self.refresh_every = refresh
         self.wallboard = wallboard
         self.rows: list[FleetRow] = list(first_rows)
@@ -123,7 +124,7 @@ class FleetApp(App[Choice | None]):
         import asyncio
 
         while True:
-            self.rows = await self.gatherer.refresh(time.time())
+            self.rows = await self.gatherer.refresh(self.clock())
             self.render_rows()
             await asyncio.sleep(self.refresh_every)
 
@@ -135,7 +136,7 @@ class FleetApp(App[Choice | None]):
     def render_rows(self) -> None:
         """Update only what changed: cells in place, rows added or removed, order kept."""
         table = self.query_one(DataTable)
-        now = time.time()
+        now = self.clock()
         rows = self.visible()
         keys = [self._key(r) for r in rows]
         if keys != self._order:  # membership or order changed: rebuild the body once
