@@ -192,7 +192,8 @@ def by_service(rows: Sequence[FleetRow]) -> list[ServiceLine]:
     """Group a service's releases across environments (staging, production, ...)."""
     groups: dict[str, list[FleetRow]] = {}
     for row in rows:
-        groups.setdefault(row.release, []).append(row)
+        if row.candidate:  # an unreadable or discovered row says nothing about versions
+            groups.setdefault(row.release, []).append(row)
     lines = []
     for release, items in sorted(groups.items()):
         newest = max((r.candidate for r in items if r.candidate), default="")

@@ -47,7 +47,7 @@ def _fleet(tmp_path: Path) -> tuple[Path, Path]:
 
 def _rows(tmp_path: Path) -> dict[str, dict]:
     out, err = io.StringIO(), io.StringIO()
-    code = fleet_command(Namespace(paths=[str(tmp_path)], headless=True, wallboard=False,
+    code = fleet_command(Namespace(paths=[str(tmp_path)], headless=True, wallboard=False, discover=[],
                                    refresh=1.0), out, err)
     assert code == 0, err.getvalue()
     return {row["release"]: row for row in map(json.loads, out.getvalue().splitlines())}
@@ -86,7 +86,7 @@ def test_headless_fleet_shows_the_driver_s_state_the_journal_s_state_and_why_not
 
 def test_no_specs_is_one_line_and_exit_2(tmp_path: Path) -> None:
     out, err = io.StringIO(), io.StringIO()
-    code = fleet_command(Namespace(paths=[str(tmp_path)], headless=True, wallboard=False,
+    code = fleet_command(Namespace(paths=[str(tmp_path)], headless=True, wallboard=False, discover=[],
                                    refresh=1.0), out, err)
     assert code == 2 and err.getvalue().count("\n") == 1 and "no release specs" in err.getvalue()
 
@@ -124,7 +124,7 @@ def test_list_filters_sorts_and_opens_or_drives_a_release() -> None:
             async with app.run_test(size=(80, 24)) as pilot:
                 await pilot.pause(0.3)
                 table = app.query_one("DataTable")
-                seen.append([table.get_row_at(i)[0] for i in range(table.row_count)])
+                seen.append([str(table.get_row_at(i)[0]) for i in range(table.row_count)])
                 for key in keys:
                     await pilot.press(key)
                 await pilot.pause(0.2)

@@ -13,6 +13,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from rich.text import Text
 from textual.app import App, ComposeResult
 from textual.binding import Binding
 from textual.widgets import DataTable, Footer, Input, Static
@@ -29,6 +30,10 @@ from strategies.model import GateStatus, Phase
 from tui.fleet.gather import FleetGatherer
 
 COLUMNS = ("release", "env", "strategy", "phase", "step", "weight", "worst gate", "since", "driver")
+# Below WIDE columns the list drops strategy and since, and the gate text is cut to fit with
+# an ellipsis, so every row is whole at 80 columns (k9s drops columns the same way).
+NARROW_COLUMNS = ("release", "env", "phase", "step", "weight", "worst gate", "driver")
+WIDE = 120
 SORTS = tuple(SortKey)
 _PHASE_STYLE = {Phase.ROLLING_BACK: "bold red", Phase.ROLLED_BACK: "red", Phase.ABORTED: "red",
                 Phase.PAUSED: "yellow", Phase.SUCCEEDED: "green", Phase.PROGRESSING: "cyan",
@@ -40,6 +45,8 @@ def cells(row: FleetRow, now: float) -> tuple[str, ...]:
     desired = "—" if row.desired_weight is None else f"{row.desired_weight}%"
     actual = "" if row.actual_weight is None else f"/{row.actual_weight:.0f}%"
     gate = row.worst_gate.text if row.worst_gate else (row.problem or "—")
+    if row.worst_gate is not None:
+        gate = {GateStatus.FAIL: "✖ ", GateStatus.UNKNOWN: "? "}.get(row.worst_gate.status, "") + gate
     since = "—" if row.since is None else _ago(now - row.since)
     driver = {Driver.DRIVEN: row.driven_by or "driven", Driver.IDLE: "nobody",
               Driver.UNREADABLE: "unreadable",
@@ -69,6 +76,7 @@ class Choice:
 class FleetApp(App[Choice | None]):
     """The list of releases. Read-only by construction: nothing here can change a rollout."""
 
+    TITLE = "releasedeck fleet"
     CSS = """
     #fleet-title { height: 1; background: $primary-background; padding: 0 1; }
     #fleet-filter { display: none; height: 3; }
@@ -99,8 +107,9 @@ class FleetApp(App[Choice | None]):
         self.rows: list[FleetRow] = list(first_rows)
         self.sort_key = SortKey.ATTENTION
         self.filter_text = ""
-        self._shown: dict[tuple[str, str], tuple[str, ...]] = {}
-        self._order: list[tuple[str, str]] = []
+        self._shown: dict[str, tuple[str, ...]] = {}
+        self._order: list[str] = []
+        self._columns: tuple[str, ...] = ()
 
     def compose(self) -> ComposeResult:
         yield Static("", id="fleet-title")
@@ -113,8 +122,6 @@ class FleetApp(App[Choice | None]):
 
     def on_mount(self) -> None:
         table = self.query_one(DataTable)
-        for name in COLUMNS:
-            table.add_column(name, key=name)
         self.query_one("#fleet-filter", Input).disabled = True  # hidden: not a place for keys
         table.focus()
         self.render_rows()
@@ -134,47 +141,67 @@ class FleetApp(App[Choice | None]):
         return sort_rows(filter_rows(self.rows, self.filter_text), self.sort_key)
 
     def render_rows(self) -> None:
-        """Update only what changed: cells in place, rows added or removed, order kept."""
+        """Update only what changed: cells in place; rows added, removed or reordered at once."""
         table = self.query_one(DataTable)
         now = self.clock()
         rows = self.visible()
         keys = [self._key(r) for r in rows]
-        if keys != self._order:  # membership or order changed: rebuild the body once
-            table.clear()
+        columns = COLUMNS if self.size.width >= WIDE else NARROW_COLUMNS
+        texts = self._fit([dict(zip(COLUMNS, cells(row, now), strict=True)) for row in rows],
+                          columns)
+        if keys != self._order or columns != self._columns:
+            table.clear(columns=columns != self._columns)
+            if columns != self._columns:
+                for name in columns:
+                    table.add_column(name, key=name)
+                self._columns = columns
             self._shown.clear()
-            for row, key in zip(rows, keys, strict=True):
-                text = cells(row, now)
-                table.add_row(*self._styled(row, text), key=key)
+            for row, key, text in zip(rows, keys, texts, strict=True):
+                table.add_row(*self._styled(row, columns, text), key=key)
                 self._shown[key] = text
             self._order = keys
         else:
-            for row, key in zip(rows, keys, strict=True):
-                text = cells(row, now)
-                old = self._shown.get(key)
-                for column, (new, before) in enumerate(zip(text, old or (), strict=False)):
+            for row, key, text in zip(rows, keys, texts, strict=True):
+                old = self._shown.get(key, ())
+                styled = self._styled(row, columns, text)
+                for index, (new, before) in enumerate(zip(text, old, strict=False)):
                     if new != before:
-                        table.update_cell(key, COLUMNS[column], self._styled(row, text)[column])
+                        table.update_cell(key, columns[index], styled[index])
                 self._shown[key] = text
         self._title(rows)
         self._services()
+
+    def _fit(self, values: list[dict[str, str]], columns: tuple[str, ...]) -> list[tuple[str, ...]]:
+        """Each row's cells for these columns; when narrow, the gate cut so every row fits."""
+        if columns is NARROW_COLUMNS and values:
+            for value in values:  # who, not where: "ann@ops1/4242" → "ann"
+                value["driver"] = value["driver"].split("@", 1)[0]
+            others = sum(max(len(name), *(len(v[name]) for v in values)) + 2
+                         for name in columns if name != "worst gate")
+            room = max(12, self.size.width - others - 3)
+            for value in values:
+                gate = value["worst gate"]
+                value["worst gate"] = gate if len(gate) <= room else gate[: room - 1] + "…"
+        return [tuple(value[name] for name in columns) for value in values]
+
+    def on_resize(self) -> None:
+        self.render_rows()
 
     @staticmethod
     def _key(row: FleetRow) -> str:
         return f"{row.release}\x1f{row.environment}\x1f{row.source}"
 
     @staticmethod
-    def _styled(row: FleetRow, text: tuple[str, ...]) -> tuple[str, ...]:
-        from rich.markup import escape
-
-        out = [escape(t) for t in text]
-        style = _PHASE_STYLE.get(row.phase) if row.phase else None
-        if style:
-            out[3] = f"[{style}]{out[3]}[/]"
-        if row.worst_gate and row.worst_gate.status is GateStatus.FAIL:
-            out[6] = f"[bold red]✖ {out[6]}[/]"
-        elif row.worst_gate and row.worst_gate.status is GateStatus.UNKNOWN:
-            out[6] = f"[dim]? {out[6]}[/]"
-        return tuple(out)
+    def _styled(row: FleetRow, columns: tuple[str, ...], text: tuple[str, ...]) -> tuple[Text, ...]:
+        """Plain Text cells (no markup to escape), coloured by phase and gate status."""
+        styles = dict.fromkeys(columns, "")
+        styles["phase"] = _PHASE_STYLE.get(row.phase, "") if row.phase else ""
+        gate = row.worst_gate
+        if gate is not None and gate.status is GateStatus.FAIL:
+            styles["worst gate"] = "bold red"
+        elif (gate is not None and gate.status is GateStatus.UNKNOWN) or row.driver is Driver.UNREADABLE:
+            styles["worst gate"] = "dim"
+        return tuple(Text(value, style=styles[name]) for name, value in zip(columns, text, strict=True))
 
     def _title(self, rows: Sequence[FleetRow]) -> None:
         total = len(self.rows)
