@@ -15,6 +15,7 @@ from collections import deque
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
+from collectors.lease import Lease
 from strategies.engine import CheckResult, Engine
 from strategies.model import (
     Action,
@@ -28,6 +29,7 @@ from strategies.model import (
     Snapshot,
     State,
     VersionView,
+    Viewing,
     frozen_map,
 )
 from strategies.ports import MetricSource, Platform, RawCounters, RawCounterSource, TrafficRouter
@@ -63,6 +65,8 @@ class Driver:
         history_seconds: float = 300.0,
         checks: Callable[[float], Any] | None = None,
         extra: Mapping[str, Any] | None = None,
+        lease: Lease | None = None,
+        viewing: Viewing | None = None,
     ):
         self.spec = spec
         self.engine = engine
@@ -75,6 +79,9 @@ class Driver:
         self.events: deque[Event] = deque(maxlen=MAX_EVENTS)
         self.check_runner = checks  # async callable(now) -> list[CheckResult], e.g. webhooks
         self.extra = dict(extra or {})
+        self.lease = lease  # when set, no lever moves unless the lease is still ours
+        self.viewing = viewing  # set when this session observes without driving
+        self.lease_lost = ""
         self._history: dict[str, deque[MetricSample]] = {v: deque() for v in spec.versions}
         self._platform_snapshot: PlatformSnapshot | None = None
         self._metrics: MetricsSnapshot | None = None
@@ -84,6 +91,7 @@ class Driver:
         self._failures: dict[str, int] = {}
         self._lock = asyncio.Lock()
         self.ticks = 0
+        self.tick_seconds: float | None = None
         self.holding: list[str] = []
         self.state = self._publish(self.clock())
 
@@ -189,6 +197,12 @@ class Driver:
         """Carry out pending actions in order; the first failure stops the rest until retry."""
         if getattr(self.engine, "observe", False):
             return  # observe mode never pulls a lever, whatever the journal says
+        if self.lease is not None and not self.lease_lost:
+            self.lease_lost = self.lease.lost()
+            if self.lease_lost:
+                self.emit("lease_lost", {"reason": self.lease_lost}, severity="critical")
+        if self.lease_lost:
+            return  # another session may drive now: never pull a lever without the lease
         for action in list(self.engine.state.pending):
             if action.id in self.engine.state.done_actions:
                 continue
@@ -211,6 +225,7 @@ class Driver:
     # ------------------------------------------------------------------ the tick
 
     async def tick(self) -> State:
+        began = time.perf_counter()
         now = self.clock()
         platform, metrics, checks = await asyncio.gather(
             self._collect_platform(now), self._collect_metrics(now), self._collect_checks(now))
@@ -231,7 +246,9 @@ class Driver:
             self._decided(self.engine.tick(snapshot, now, checks))
             await self._act(now)
             self.ticks += 1
+            self.tick_seconds = time.perf_counter() - began
             self.state = self._publish(self.clock())
+        self._notify("on_tick", self.tick_seconds)
         self._notify("on_state", self.state)
         return self.state
 
@@ -321,4 +338,6 @@ class Driver:
                               "baseline": self.spec.release.baseline,
                               "candidate": self.spec.release.candidate,
                               "stale_reason": engine.stale_reason if engine.stale else ""}),
+            tick_seconds=self.tick_seconds,
+            viewing=self.viewing,
         )
