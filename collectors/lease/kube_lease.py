@@ -3,7 +3,7 @@
 As controllers do for leader election: the holder renews `renewTime` every RENEW_EVERY seconds;
 another session may take the Lease over only when it has not been renewed for
 `leaseDurationSeconds` (DURATION, 15 s), so a driver that crashed is replaced within 15 s and a
-live one never is. Writes carry the `resourceVersion` read just before, so two sessions racing
+live one never is. Writes (merge patches) carry the `resourceVersion` read just before, so two sessions racing
 for an expired Lease cannot both win: the API server answers the loser 409 Conflict. Who holds
 it is in `holderIdentity` (user@host/pid) and, in full, in the `releasedeck.dev/holder`
 annotation (host, pid, user, since, attach address).
@@ -27,7 +27,7 @@ from typing import Any
 
 from kubernetes import client
 
-from collectors.kubernetes.api import connect
+from collectors.kubernetes.api import MERGE, connect
 from collectors.kubernetes.errors import KubeError, describe
 from collectors.lease import Holder, LeaseError, LeaseHeld
 from strategies.model import parse_rfc3339
@@ -89,6 +89,12 @@ class KubeLease:
             return await asyncio.to_thread(run)
         except Exception as exc:
             raise describe(exc, action, f"namespace {self.namespace}") from None
+
+    async def _patch(self, action: str, body: dict[str, Any]) -> dict[str, Any]:
+        """A merge patch carrying the resourceVersion read before it: the API server applies it
+        only if nobody wrote in between (409 Conflict otherwise)."""
+        return await self._call(action, self.coordination.patch_namespaced_lease, self.name,
+                                self.namespace, body, _content_type=MERGE)
 
     async def _read(self) -> dict[str, Any] | None:
         try:
@@ -160,9 +166,7 @@ class KubeLease:
                 taken_over = bool(spec.get("holderIdentity")) and spec.get("holderIdentity") != holder.identity
                 transitions = int(spec.get("leaseTransitions") or 0) + (1 if taken_over else 0)
                 body = self._body(holder, acquired=now, transitions=transitions)
-                stored = await self._call(f"replace leases/{self.name}",
-                                          self.coordination.replace_namespaced_lease, self.name,
-                                          self.namespace, body)
+                stored = await self._patch(f"take leases/{self.name}", body)
         except KubeError as exc:
             if exc.code == 409 or exc.reason == "AlreadyExists":
                 # Another session wrote first: it holds the lease now.
@@ -186,8 +190,7 @@ class KubeLease:
         body = self._body(self._holder, acquired=self._acquired,
                           transitions=int(spec.get("leaseTransitions") or 0))
         try:
-            stored = await self._call(f"renew leases/{self.name}", self.coordination.replace_namespaced_lease,
-                                      self.name, self.namespace, body)
+            stored = await self._patch(f"renew leases/{self.name}", body)
         except KubeError as exc:
             if exc.conflict:
                 self._lost = f"lease {self.where} was written by someone else (409 Conflict)"
@@ -232,9 +235,7 @@ class KubeLease:
             spec = (current or {}).get("spec") or {}
             if current is not None and spec.get("holderIdentity") == self._holder.identity:
                 patch = {"spec": {"holderIdentity": None, "renewTime": None, "acquireTime": None}}
-                await self._call(f"release leases/{self.name}", self.coordination.patch_namespaced_lease,
-                                 self.name, self.namespace, patch,
-                                 _content_type="application/merge-patch+json")
+                await self._patch(f"release leases/{self.name}", patch)
         self._holder = None
 
     def close(self) -> None:
