@@ -8,6 +8,7 @@ in-memory doubles (tests/doubles.py), whose ScriptedSource counts every metric q
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import threading
 from collections.abc import Callable
 from concurrent.futures import Future
@@ -67,10 +68,8 @@ class ServedDriver:
         while not self._stop.is_set():
             if self.ticking:
                 await self.driver.tick()
-            try:
+            with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._stop.wait(), timeout=interval)
-            except TimeoutError:
-                pass
         await self.server.close(0)
 
     def __enter__(self) -> ServedDriver:

@@ -5,7 +5,6 @@ holder; an expired Lease is taken over; a released one is free at once."""
 from __future__ import annotations
 
 import asyncio
-import json
 from pathlib import Path
 
 import kmock
