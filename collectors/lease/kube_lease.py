@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import logging
 import re
 import time
@@ -27,8 +26,8 @@ from typing import Any
 
 from kubernetes import client
 
-from collectors.kubernetes.api import MERGE, connect
-from collectors.kubernetes.errors import KubeError, describe
+from collectors.kubernetes.api import Kube, connect
+from collectors.kubernetes.errors import KubeError
 from collectors.lease import Holder, LeaseError, LeaseHeld
 from strategies.model import parse_rfc3339
 
@@ -55,15 +54,13 @@ class KubeLease:
     def __init__(self, api: client.ApiClient, namespace: str, release: str, *,
                  duration: int = DURATION, renew_every: float = RENEW_EVERY,
                  clock: Callable[[], float] = time.time, timeout: float = 5.0):
-        self.api = api
-        self.coordination = client.CoordinationV1Api(api)
+        self.kube = Kube(api, namespace, timeout)
         self.namespace = namespace
         self.service = release
         self.name = lease_name(release)
         self.duration = duration
         self.renew_every = renew_every
         self.clock = clock
-        self.timeout = timeout
         self.where = f"Lease {namespace}/{self.name}"
         self._holder: Holder | None = None
         self._resource_version = ""
@@ -80,26 +77,14 @@ class KubeLease:
 
     # ------------------------------------------------------------------ API calls
 
-    async def _call(self, action: str, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> dict[str, Any]:
-        def run() -> dict[str, Any]:
-            response = fn(*args, _preload_content=False, _request_timeout=self.timeout, **kwargs)
-            return json.loads(response.data or b"{}")
-
-        try:
-            return await asyncio.to_thread(run)
-        except Exception as exc:
-            raise describe(exc, action, f"namespace {self.namespace}") from None
-
     async def _patch(self, action: str, body: dict[str, Any]) -> dict[str, Any]:
         """A merge patch carrying the resourceVersion read before it: the API server applies it
         only if nobody wrote in between (409 Conflict otherwise)."""
-        return await self._call(action, self.coordination.patch_namespaced_lease, self.name,
-                                self.namespace, body, _content_type=MERGE)
+        return await self.kube.patch_lease(self.name, body, action)
 
     async def _read(self) -> dict[str, Any] | None:
         try:
-            return await self._call(f"read leases/{self.name}", self.coordination.read_namespaced_lease,
-                                    self.name, self.namespace)
+            return await self.kube.get_lease(self.name)
         except KubeError as exc:
             if exc.not_found:
                 return None
@@ -158,15 +143,14 @@ class KubeLease:
             if current is None:
                 self._resource_version = ""
                 body = self._body(holder, acquired=now, transitions=0)
-                stored = await self._call(f"create leases/{self.name}",
-                                          self.coordination.create_namespaced_lease, self.namespace, body)
+                stored = await self.kube.create_lease(body)
             else:
                 self._resource_version = str((current.get("metadata") or {}).get("resourceVersion") or "")
                 spec = current.get("spec") or {}
                 taken_over = bool(spec.get("holderIdentity")) and spec.get("holderIdentity") != holder.identity
                 transitions = int(spec.get("leaseTransitions") or 0) + (1 if taken_over else 0)
                 body = self._body(holder, acquired=now, transitions=transitions)
-                stored = await self._patch(f"take leases/{self.name}", body)
+                stored = await self._patch("take", body)
         except KubeError as exc:
             if exc.code == 409 or exc.reason == "AlreadyExists":
                 # Another session wrote first: it holds the lease now.
@@ -190,7 +174,7 @@ class KubeLease:
         body = self._body(self._holder, acquired=self._acquired,
                           transitions=int(spec.get("leaseTransitions") or 0))
         try:
-            stored = await self._patch(f"renew leases/{self.name}", body)
+            stored = await self._patch("renew", body)
         except KubeError as exc:
             if exc.conflict:
                 self._lost = f"lease {self.where} was written by someone else (409 Conflict)"
@@ -235,8 +219,8 @@ class KubeLease:
             spec = (current or {}).get("spec") or {}
             if current is not None and spec.get("holderIdentity") == self._holder.identity:
                 patch = {"spec": {"holderIdentity": None, "renewTime": None, "acquireTime": None}}
-                await self._patch(f"release leases/{self.name}", patch)
+                await self._patch("release", patch)
         self._holder = None
 
     def close(self) -> None:
-        self.api.close()
+        self.kube.close()
