@@ -25,7 +25,7 @@ ACTION_BY_SEVERITY = {Severity.CRITICAL: "rollback", Severity.WARNING: "pause",
                       Severity.INFO: "none"}
 
 # Conditions that only mean something while the release runs: resolved once it is over.
-RUNTIME_ONLY = ("gate:", "stale", "platform", "paused", "action:")
+RUNTIME_ONLY = ("gate:", "stale", "platform", "paused", "action:", "drift:")
 
 
 @dataclass
@@ -142,6 +142,12 @@ class AlertPolicy:
                                 f"{self.service}: platform errors for "
                                 f"{now - self._platform_since:.0f}s: {state.platform_error}",
                                 {"reason": state.platform_error, "action": "hold"})
+        for drift in state.drift:
+            if drift.persistent:
+                held[f"drift:{drift.lever}"] = (
+                    "ReleaseDrift", Severity.WARNING,
+                    f"{self.service}: {drift.describe()}; the step holds",
+                    {**drift.to_dict(), "action": "hold"})
         pending = {a.id for a in state.rollout.pending}
         for action_id in [a for a in self._failed_actions if a not in pending]:
             del self._failed_actions[action_id]  # superseded or done: no longer failing

@@ -20,9 +20,11 @@ from strategies.model import (
     Command,
     CommandKind,
     Decision,
+    Drift,
     Event,
     GateResult,
     GateStatus,
+    LeverTarget,
     MetricSample,
     Phase,
     RolloutState,
@@ -31,6 +33,7 @@ from strategies.model import (
     frozen_map,
 )
 from strategies.plans import Plan, build_plan
+from strategies.reconcile import DriftTracker, observed_values
 from strategies.spec import ReleaseSpec
 
 JournalSink = Callable[[Mapping[str, Any]], None]
@@ -58,8 +61,11 @@ def fold(state: RolloutState, decision: Decision) -> RolloutState:
     """Apply one journaled decision to the state. Pure; used live and on resume alike."""
     seq = state.seq + 1
     kind = decision.kind
-    if decision.refused or kind not in TRANSITIONS | {"gate", "action_done", "action_failed"}:
+    if decision.refused or kind not in TRANSITIONS | {"gate", "action_done", "action_failed",
+                                                      "reconcile"}:
         return replace(state, seq=seq)
+    if kind == "reconcile":  # a correction of drift: the same targets, applied again
+        return replace(state, seq=seq, pending=_supersede(state.pending, decision.actions))
     if kind == "gate":
         return replace(state, seq=seq, gate_failing_since=_gate_clock(state, decision))
     if kind in ("action_done", "action_failed"):
@@ -67,12 +73,13 @@ def fold(state: RolloutState, decision: Decision) -> RolloutState:
             return replace(state, seq=seq)
         done = {str(e.get("action")) for e in decision.evidence}
         return replace(state, seq=seq, done_actions=state.done_actions | done,
-                       pending=tuple(a for a in state.pending if a.id not in done))
+                       pending=tuple(a for a in state.pending if a.id not in done),
+                       targets=_confirmed(state.targets, decision))
     if kind == "retried":
         # A new attempt: forget where the last one ended, keep what is known about the world
         # (actions done or pending) and the gates' failure clocks (the candidate is the same).
         state = RolloutState(seq=state.seq, done_actions=state.done_actions, pending=state.pending,
-                             gate_failing_since=state.gate_failing_since)
+                             gate_failing_since=state.gate_failing_since, targets=state.targets)
     pending = _supersede(state.pending, decision.actions)
     new = replace(state, seq=seq, phase=decision.phase, step=decision.step,
                   weight=decision.weight, reason=decision.reason, pending=pending)
@@ -135,6 +142,20 @@ def _gate_clock(state: RolloutState, decision: Decision) -> Mapping[str, float]:
     return frozen_map(clocks)
 
 
+def _confirmed(targets: Mapping[str, LeverTarget], decision: Decision
+               ) -> Mapping[str, LeverTarget]:
+    """Levers' targets after an `action_done`: what reconciliation holds the world to."""
+    out = dict(targets)
+    for evidence in decision.evidence:
+        try:
+            target = LeverTarget(str(evidence["kind"]), str(evidence.get("version", "")),
+                                 int(evidence["value"]), decision.at)
+        except (KeyError, TypeError, ValueError):
+            continue
+        out[target.key] = target
+    return frozen_map(out)
+
+
 def _supersede(pending: tuple[Action, ...], new: tuple[Action, ...]) -> tuple[Action, ...]:
     """A new target for a lever replaces any target for it still waiting to be applied."""
     levers = {(a.kind, a.version) for a in new}
@@ -157,8 +178,12 @@ class Engine:
         records: Iterable[Mapping[str, Any]] = (),
         run: str | None = None,
         observe: bool = False,
+        reconcile: bool = True,
     ):
         self.spec = spec
+        # reconcile: hold the world to the journal's targets each tick. Off for replays, whose
+        # recorded world is an open loop the levers cannot move.
+        self.reconciles = reconcile
         self.plan: Plan = build_plan(spec)
         # observe: gates are evaluated but the rollout never moves and no action is decided,
         # for teams whose rollout is driven elsewhere. It implies read-only.
@@ -181,6 +206,7 @@ class Engine:
         self._stale_reported = False
         self.stale = True
         self.stale_reason = "no metrics yet"
+        self.drift_tracker = DriftTracker(spec.release.candidate)
 
     # ------------------------------------------------------------------ helpers
 
@@ -303,12 +329,37 @@ class Engine:
             self._first_tick = now
         decisions: list[Decision] = []
         decisions.extend(self._observe_metrics(snapshot, now))
+        if self.reconciles and not self.observe:
+            decisions.extend(self._reconcile(snapshot, now))
         decisions.extend(self._evaluate_gates(now))
         if not self.observe:
             decisions.extend(self._advance(snapshot, now, tuple(checks)))
         return decisions
 
     # ------------------------------------------------------------------ tick parts
+
+    @property
+    def drift(self) -> tuple[Drift, ...]:
+        """Levers the world does not hold where the journal put them (this tick)."""
+        return self.drift_tracker.drift
+
+    def _reconcile(self, snapshot: Snapshot, now: float) -> list[Decision]:
+        """Re-apply levers that drifted from their confirmed targets (see strategies.reconcile)."""
+        if self.state.phase is Phase.PENDING:
+            return []
+        targets = self.state.targets
+        platform = snapshot.platform
+        observed = observed_values(platform, self.baseline, self.candidate, targets)
+        pending = {LeverTarget.key_of(a.kind, a.version) for a in self.state.pending}
+        at = platform.at if platform is not None else now
+        drift, corrections = self.drift_tracker.observe(targets, observed, pending, at, now)
+        if not corrections:
+            return []
+        fixing = [d for d in drift if any(LeverTarget.key_of(k, v) == d.lever
+                                          for k, _, v in corrections)]
+        return [self._emit("reconcile", now, actor="reconcile",
+                           reason="; ".join(d.describe() for d in fixing) + "; re-applying",
+                           evidence=[d.to_dict() for d in fixing], actions=corrections)]
 
     def _observe_metrics(self, snapshot: Snapshot, now: float) -> list[Decision]:
         metrics = snapshot.metrics
@@ -466,7 +517,7 @@ class Engine:
         return reasons
 
     def _waiting_reasons(self, *, analysis: bool) -> list[str]:
-        reasons: list[str] = []
+        reasons: list[str] = [d.describe() for d in self.drift]
         if self.state.pending:
             reasons.append(f"waiting for {len(self.state.pending)} action(s) to apply")
         if analysis:
@@ -594,7 +645,7 @@ def step_replicas(plan: Plan, index: int) -> Mapping[str, int]:
     return wanted
 
 
-_SEVERITY = {"rolling_back": "critical", "rolled_back": "critical", "aborted": "critical",
+_SEVERITY = {"reconcile": "warning", "rolling_back": "critical", "rolled_back": "critical", "aborted": "critical",
              "paused": "warning", "stale": "warning", "refused": "warning",
              "action_failed": "warning"}
 

@@ -339,6 +339,54 @@ class Action:
 
 
 @dataclass(frozen=True)
+class LeverTarget:
+    """The last target a lever was given and confirmed (folded from `action_done` records):
+    what reconciliation holds the world to."""
+
+    kind: str  # the action kind: "set_weight" | "scale"
+    version: str
+    value: int
+    at: float  # when the action was confirmed done
+
+    @staticmethod
+    def key_of(kind: str, version: str) -> str:
+        return f"{kind}:{version}"
+
+    @property
+    def key(self) -> str:
+        return self.key_of(self.kind, self.version)
+
+
+@dataclass(frozen=True)
+class Drift:
+    """A lever the world does not hold where the journal put it (see strategies.reconcile)."""
+
+    lever: str  # LeverTarget.key
+    what: str  # "weight of v2", "replicas of v1"
+    desired: int
+    observed: float | None
+    since: float
+    corrections: int  # re-applied this many times in this episode
+    persistent: bool  # survived several corrections or lasted long: alerted, holds the step
+    settled: bool = False  # back where it should be, not yet for long enough to be forgotten
+
+    def describe(self) -> str:
+        unit = "%" if self.lever.startswith("set_weight") else ""
+        seen = "unknown" if self.observed is None else f"{self.observed:g}{unit}"
+        text = f"drift: {self.what} is {seen}, journal says {self.desired}{unit}"
+        if self.settled:
+            text = f"drift: {self.what} back at {self.desired}{unit}, settling"
+        if self.corrections:
+            text += f" (re-applied {self.corrections}×)"
+        return text
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"lever": self.lever, "what": self.what, "desired": self.desired,
+                "observed": self.observed, "since": self.since,
+                "corrections": self.corrections, "persistent": self.persistent}
+
+
+@dataclass(frozen=True)
 class RolloutState:
     """Where the rollout is. Derived only by folding journal records, so a restart rebuilds it."""
 
@@ -359,6 +407,7 @@ class RolloutState:
     manual_weight: bool = False  # set_weight overrode the plan's weight for this step
     cause: tuple[Mapping[str, Any], ...] = ()  # evidence of the decision that ended the rollout
     cleaned: bool = False  # the losing side has been scaled down after the delay
+    targets: Mapping[str, LeverTarget] = field(default_factory=no_entries)  # confirmed, per lever
 
     @property
     def paused(self) -> bool:
@@ -483,6 +532,8 @@ class State:
     stale: bool = False
     read_only: bool = False
     weight_note: str = ""
+    drift: tuple[Drift, ...] = ()  # levers the world does not hold where the journal put them
+    hold_observed: float | None = None  # hold time observed at the step's weight (None: wall clock)
     extra: Mapping[str, Any] = field(default_factory=no_entries)
     tick_seconds: float | None = None  # how long the last collect-decide-act tick took
     viewing: Viewing | None = None  # None: this session drives (or replays) the release
@@ -492,4 +543,6 @@ class State:
         return None if self.metrics_at is None else max(0.0, self.at - self.metrics_at)
 
     def hold_left(self) -> float:
-        return max(0.0, self.hold - self.rollout.hold_elapsed(self.at))
+        used = self.rollout.hold_elapsed(self.at) if self.hold_observed is None \
+            else self.hold_observed
+        return max(0.0, self.hold - used)

@@ -334,6 +334,7 @@ class Driver:
             stale=engine.stale,
             read_only=engine.read_only,
             weight_note=platform.weight_note if platform is not None else "",
+            drift=engine.drift,
             extra=frozen_map({**self.extra, "holding": tuple(self.holding),
                               "baseline": self.spec.release.baseline,
                               "candidate": self.spec.release.candidate,

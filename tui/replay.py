@@ -137,7 +137,7 @@ async def replay_timeline(spec: ReleaseSpec, ticks: Sequence[Tick],
     (given a `watch`) once metrics were unreachable as long as headless would stand."""
     clock = TraceClock(ticks[0].engine_at)
     source, platform, router = TraceMetricSource(spec), TracePlatform(spec), TraceRouter(spec)
-    engine = Engine(spec, journal=MemoryJournal(), run="replay")
+    engine = Engine(spec, journal=MemoryJournal(), run="replay", reconcile=False)
     driver = Driver(spec, engine, platform, router, source, clock=clock,
                     listeners=listeners, history_seconds=spec.metrics.window)
     run = ReplayRun(engine, driver, last_at=clock.now)

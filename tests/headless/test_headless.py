@@ -188,7 +188,8 @@ def test_sigterm_stops_cleanly_and_the_journal_resumes(tmp_path):
     assert 3 <= wired.driver.ticks <= 4  # the signal lands during tick 3 or right after
     first_run = [r["kind"] for r in read_records(tmp_path / "journal").records]
     assert first_run.count("started") == 1
-    # a new watch resumes the same run: no second "started", no lever pulled again
+    # a new watch resumes the same run: no second "started"; the only lever pulled is the
+    # reconcile that puts the new platform's weight back where the journal says it is
     platform = Platform()
     out2, err2 = io.StringIO(), io.StringIO()
     resumed = wire(spec, (platform, None, Source()), journal_path=str(tmp_path / "journal"),
@@ -198,7 +199,8 @@ def test_sigterm_stops_cleanly_and_the_journal_resumes(tmp_path):
     resumed.journal.close()
     assert code == exitcodes.PROMOTED, err2.getvalue()
     kinds = [r["kind"] for r in read_records(tmp_path / "journal").records]
-    assert kinds.count("started") == 1 and platform.calls == []
+    assert kinds.count("started") == 1 and kinds.count("reconcile") == 1
+    assert platform.calls == [("set_weights", {"v1": 80, "v2": 20})]
 
 
 def test_watch_command_spec_error_prints_every_problem(tmp_path):
