@@ -61,7 +61,8 @@ class Chromium:
         deadline = time.monotonic() + 60
         while not (port_file.exists() and port_file.read_text().strip()):
             if self.process.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError(f"chromium did not start: {(self.profile.parent / 'chromium.log').read_text()[-800:]}")
+                log_tail = (self.profile.parent / "chromium.log").read_text()[-800:]
+                raise RuntimeError(f"chromium did not start: {log_tail}")
             await asyncio.sleep(0.1)
         port = int(port_file.read_text().split()[0])
         self._session = aiohttp.ClientSession()
