@@ -42,8 +42,8 @@ def viewed(follower: Follower, release: str) -> State:
     holder = follower.holder
     viewing = Viewing(ViewMode.FOLLOW, driver=holder.identity if holder else "",
                       url=holder.attach if holder else follower.locator.describe(),
-                      gone_since=None if follower.connected else (follower.gone_since or time.time()),
-                      note=follower.problem or ("" if follower.connected else "connecting"))
+                      gone_since=None if follower.connected else follower.gone_since,
+                      note=follower.problem)
     if follower.state is None:
         return State(at=time.time(), release=release, strategy="", platform_kind="", metrics_source="",
                      rollout=RolloutState(), steps=(), hold=0.0, read_only=True, viewing=viewing)

@@ -88,6 +88,9 @@ class ServedDriver:
         future: Future[Any] = asyncio.run_coroutine_threadsafe(fn(), self.loop)
         return future.result(timeout=30)
 
+    def start_ticking(self) -> None:
+        self.ticking = True
+
     def tick(self) -> State:
         return self.call(self.driver.tick)
 
