@@ -13,6 +13,13 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, replace
 from typing import Any
 
+from strategies.fingerprint import (
+    PlanPrint,
+    adopt_step,
+    describe_change,
+    journaled_print,
+    plan_print,
+)
 from strategies.gates import GateTracker
 from strategies.journal import RunId, decision_to_record, record_to_decision
 from strategies.model import (
@@ -34,12 +41,13 @@ from strategies.model import (
 )
 from strategies.plans import Plan, build_plan
 from strategies.reconcile import DriftTracker, observed_values
+from strategies.resources import with_resources
 from strategies.spec import ReleaseSpec
 
 JournalSink = Callable[[Mapping[str, Any]], None]
 
 TRANSITIONS = frozenset({
-    "started", "step", "paused", "resumed", "weight_set", "promoting", "promoted",
+    "started", "step", "adopted", "paused", "resumed", "weight_set", "promoting", "promoted",
     "rolling_back", "rolled_back", "aborted", "scaled_down", "retried",
 })
 
@@ -52,6 +60,17 @@ class CheckResult:
     kind: str  # pre-rollout | confirm-promotion | rollout
     ok: bool | None  # None: not run yet or timed out without an answer
     detail: str = ""
+
+
+class PlanChanged(Exception):
+    """The spec's plan is not the one the journal walked: stop, and say what changed and how
+    to go on (one line)."""
+
+    def __init__(self, path: str, change: str, adopt_at: str):
+        self.path, self.change, self.adopt_at = path, change, adopt_at
+        super().__init__(f"{path}: the plan changed since this release started ({change}); "
+                         f"rerun with --fresh to start over, or --adopt-spec to continue at "
+                         f"{adopt_at} of the new plan with its hold restarted")
 
 
 # --------------------------------------------------------------------------- the fold
@@ -83,7 +102,7 @@ def fold(state: RolloutState, decision: Decision) -> RolloutState:
     pending = _supersede(state.pending, decision.actions)
     new = replace(state, seq=seq, phase=decision.phase, step=decision.step,
                   weight=decision.weight, reason=decision.reason, pending=pending)
-    if kind in ("started", "step", "promoting", "retried"):
+    if kind in ("started", "step", "promoting", "retried", "adopted"):
         new = replace(new, step_started=decision.at, hold_elapsed_before_pause=0.0,
                       paused_by="", pause_reason="", paused_at=None, manual_weight=False)
         if decision.phase is Phase.PAUSED:  # entering a manual pause step
@@ -179,6 +198,7 @@ class Engine:
         run: str | None = None,
         observe: bool = False,
         reconcile: bool = True,
+        adopt_spec: bool = False,
     ):
         self.spec = spec
         # reconcile: hold the world to the journal's targets each tick. Off for replays, whose
@@ -196,6 +216,14 @@ class Engine:
             self.state = fold(self.state, record_to_decision(record))
         resumed_run = str(records[-1].get("run")) if records else None
         self.resumed = bool(records)
+        self.plan_print = plan_print(self.plan, spec.gates)
+        self._adopt: tuple[str, PlanPrint] | None = None
+        walked = journaled_print(records)
+        change = describe_change(walked, self.plan_print) if walked is not None else ""
+        if change and self.state.phase in (Phase.PROGRESSING, Phase.PAUSED) and not observe:
+            if not adopt_spec:
+                raise PlanChanged(spec.path, change, self._adopt_phrase())
+            self._adopt = (change, walked)
         self.run = RunId(spec.release.service, spec.release.baseline, spec.release.candidate,
                          run or resumed_run or uuid.uuid4().hex[:12])
         self.gates: tuple[GateResult, ...] = ()
@@ -248,13 +276,32 @@ class Engine:
         return actions
 
     def _enter_step(self, index: int, now: float, actor: str, reason: str,
-                    kind: str = "step") -> Decision:
+                    kind: str = "step", evidence: Iterable[Mapping[str, Any]] = ()
+                    ) -> Decision:
         step = self.plan.steps[index]
         phase = Phase.PAUSED if step.pause else Phase.PROGRESSING
         weight = self.plan.weight_at(index)
+        if kind in ("started", "retried") and not evidence:
+            evidence = [self.plan_print.to_dict()]  # the plan this run walks (strategies.fingerprint)
         return self._emit(kind, now, phase=phase, step=index, weight=weight, actor=actor,
                           reason=reason or f"step {index + 1}/{len(self.plan.steps)}: "
-                          f"{step.label}", actions=self._step_actions(index))
+                          f"{step.label}", evidence=evidence, actions=self._step_actions(index))
+
+    def _adopt_phrase(self) -> str:
+        index = adopt_step(self.plan, self.state.weight)
+        return f"step {index + 1}/{len(self.plan.steps)} ({self.plan.steps[index].label})"
+
+    def _adopt_spec(self, now: float) -> list[Decision]:
+        """--adopt-spec: continue the changed plan at the mapped step, its hold restarted."""
+        if self._adopt is None:
+            return []
+        change, walked = self._adopt
+        self._adopt = None
+        index = adopt_step(self.plan, self.state.weight)
+        evidence = {**self.plan_print.to_dict(), "previous": walked.digest, "change": change}
+        return [self._enter_step(index, now, "operator", f"spec changed ({change}); adopted at "
+                                 f"{self._adopt_phrase()}, hold restarted", kind="adopted",
+                                 evidence=[evidence])]
 
     def _promote(self, now: float, actor: str, reason: str) -> Decision:
         return self._emit("promoting", now, phase=Phase.PROMOTING, step=len(self.plan.steps),
@@ -329,6 +376,7 @@ class Engine:
             self._first_tick = now
         decisions: list[Decision] = []
         decisions.extend(self._observe_metrics(snapshot, now))
+        decisions.extend(self._adopt_spec(now))
         if self.reconciles and not self.observe:
             decisions.extend(self._reconcile(snapshot, now))
         decisions.extend(self._evaluate_gates(now))
@@ -372,7 +420,7 @@ class Engine:
             self._metrics_ok_at = metrics.at
             # A version missing from a read keeps its last sample until that is stale_after old:
             # the same tolerance the spec gives a whole read that fails.
-            self._last_metrics.update(metrics.samples)
+            self._last_metrics.update(with_resources(metrics, snapshot.platform).samples)
         limit = self.spec.metrics.stale_after
         since = self._metrics_ok_at if self._metrics_ok_at is not None else self._first_tick
         stale = self._metrics_ok_at is None or (now - self._metrics_ok_at) > limit

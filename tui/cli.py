@@ -77,6 +77,10 @@ def build_parser() -> argparse.ArgumentParser:
     watch.add_argument("--journal", metavar="FILE", help="journal path (default: next to SPEC)")
     watch.add_argument("--fresh", action="store_true",
                        help="start a new run instead of resuming the journal's last one")
+    watch.add_argument("--adopt-spec", action="store_true",
+                       help="the spec's plan changed since the journal's run started: continue "
+                            "on the new plan at the last step at or below the current weight, "
+                            "its hold restarted (without it a changed plan stops the run)")
     _serve_flags(watch)
 
     attach = sub.add_parser(

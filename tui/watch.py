@@ -19,7 +19,7 @@ from typing import Any, TextIO
 from collectors.alerts import AlertDispatcher, build_dispatcher
 from collectors.lease import LeaseError, LeaseHeld
 from collectors.webhooks import WebhookChecks
-from strategies.engine import Engine
+from strategies.engine import Engine, PlanChanged
 from strategies.journal import JournalWriter, MemoryJournal, last_run, read_records
 from strategies.model import Viewing, ViewMode
 from strategies.plans import build_plan
@@ -44,7 +44,7 @@ class Wired:
 
 def wire(spec: ReleaseSpec, adapters: tuple[Platform | None, TrafficRouter | None, MetricSource],
          *, observe: bool = False, read_only: bool = False, journal_path: str | None = None,
-         fresh: bool = False, out: TextIO | None = None, err: TextIO | None = None,
+         fresh: bool = False, adopt_spec: bool = False, out: TextIO | None = None, err: TextIO | None = None,
          clock: Any = None, alert_backoff: float = 0.5) -> Wired:
     """Engine (resumed from the journal), driver, webhook checks and alert dispatcher."""
     err = err if err is not None else sys.stderr
@@ -62,8 +62,12 @@ def wire(spec: ReleaseSpec, adapters: tuple[Platform | None, TrafficRouter | Non
             release = spec.release
             records = last_run(read.records, release.service, release.baseline, release.candidate)
         journal = JournalWriter(path)
-    engine = Engine(spec, read_only=read_only or observe, observe=observe, journal=journal,
-                    records=records)
+    try:
+        engine = Engine(spec, read_only=read_only or observe, observe=observe, journal=journal,
+                        records=records, adopt_spec=adopt_spec)
+    except PlanChanged:
+        journal.close()
+        raise
     checks = WebhookChecks(spec, engine) if spec.webhooks and not observe else None
     extra: dict[str, Any] = {"observe": observe, "resumed": engine.resumed}
     kwargs: dict[str, Any] = {"checks": checks, "extra": extra}
@@ -103,6 +107,10 @@ def watch_command(args: argparse.Namespace, *, out: TextIO | None = None,
         if observe and goal.kind != "done":
             print("releasedeck: --until does not apply with --observe; use --timeout", file=err)
             return exitcodes.USAGE
+    changed = _plan_changed(spec, args, observe)
+    if changed:  # before anything is started: a changed plan is a usage decision to make
+        print(f"releasedeck: {changed}", file=err)
+        return exitcodes.USAGE
     try:
         serve = ServeOptions.from_args(getattr(args, "serve", None), getattr(args, "token_file", None))
     except ValueError as exc:
@@ -117,6 +125,21 @@ def watch_command(args: argparse.Namespace, *, out: TextIO | None = None,
                                   observe=observe, until=until, out=out, err=err, serve=serve))
     except KeyboardInterrupt:
         return exitcodes.ROLLED_BACK
+
+
+def _plan_changed(spec: ReleaseSpec, args: argparse.Namespace, observe: bool) -> str:
+    """The one-line refusal when the journal's run walked another plan (and no --adopt-spec)."""
+    if observe or getattr(args, "fresh", False) or getattr(args, "adopt_spec", False):
+        return ""
+    path = getattr(args, "journal", None) or str(spec.journal_path())
+    release = spec.release
+    records = last_run(read_records(path).records, release.service, release.baseline,
+                       release.candidate)
+    try:
+        Engine(spec, records=records)
+    except PlanChanged as exc:
+        return str(exc)
+    return ""
 
 
 async def _watch(spec: ReleaseSpec, args: argparse.Namespace, adapters: Any, recorder: Any, *,
@@ -192,7 +215,12 @@ async def _drive(spec: ReleaseSpec, args: argparse.Namespace, adapters: Any, rec
                      read_only=bool(getattr(args, "read_only", False)),
                      journal_path=getattr(args, "journal", None),
                      fresh=bool(getattr(args, "fresh", False)),
+                     adopt_spec=bool(getattr(args, "adopt_spec", False)),
                      out=out if headless else None, err=err)
+    except PlanChanged as exc:
+        print(f"releasedeck: {exc}", file=err)
+        await _close_all(adapters)
+        return exitcodes.USAGE
     except OSError as exc:  # e.g. the journal cannot be written
         print(f"releasedeck: cannot open the journal: {exc}", file=err)
         await _close_all(adapters)

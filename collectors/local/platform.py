@@ -26,6 +26,7 @@ import httpx
 
 from collectors.local import reaper
 from collectors.local.net import LOOPBACK, free_port
+from collectors.usage import NOT_MEASURED, ProcessUsage
 from strategies.duration import parse_duration
 from strategies.model import Instance, PlatformSnapshot, VersionStatus, frozen_map
 from strategies.spec import ReleaseSpec
@@ -103,6 +104,7 @@ class LocalPlatform:
         self._client: httpx.AsyncClient | None = None
         self._logdir = Path(tempfile.mkdtemp(prefix="releasedeck-local-"))
         self._closed = False
+        self._usage = ProcessUsage()
 
     @classmethod
     def from_spec(cls, spec: ReleaseSpec) -> LocalPlatform:
@@ -130,6 +132,7 @@ class LocalPlatform:
             await self._restart_crashed()
             await self._poll_health()
             names = list(dict.fromkeys([*versions, *self._children]))
+            self._usage.forget_others({c.proc.pid for g in self._children.values() for c in g})
             return PlatformSnapshot(at=now, versions=frozen_map(
                 {name: self._status(name) for name in names}))
 
@@ -337,11 +340,14 @@ class LocalPlatform:
 
     def _status(self, version: str) -> VersionStatus:
         image = "demo-service" if not self.custom else Path(self.command[0]).name
+        children = self._children.get(version, [])
+        usage = [self._usage.usage(c.proc.pid) if c.alive else NOT_MEASURED for c in children]
         instances = tuple(
             Instance(id=c.id, version=version, ready=c.alive and c.ready, address=c.address,
                      state=c.state(), restarts=c.restarts, image=image,
-                     metrics_url=f"http://{c.address}{self.metrics_path}")
-            for c in self._children.get(version, []))
+                     metrics_url=f"http://{c.address}{self.metrics_path}",
+                     cpu=u.cpu, memory=u.memory)
+            for c, u in zip(children, usage, strict=True))
         return VersionStatus(version=version, instances=instances,
                              desired=self._desired.get(version, 0), image=image)
 

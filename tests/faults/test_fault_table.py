@@ -59,3 +59,36 @@ def test_1_resumed_canary_restores_the_weight_and_promotes(release, sig):
     done = [e["action"] for r in records if r["kind"] == "action_done" for e in r["evidence"]]
     assert len(done) == len(set(done))
     assert [e["event"] for e in events].count("reconcile") == len(fixes)
+
+
+# ---------------------------------------------------------------- 2. a spec edited between runs
+
+
+def test_2_a_changed_plan_stops_with_one_line_then_adopt_spec_continues(release):
+    first = release.start()
+    wait_for("step 2 (50%) applied", lambda: confirmed(release, "set_weight", 50), proc=first)
+    kill(first)
+    wait_for("the router to die with releasedeck", lambda: port_closed(release.port))
+    before = release.records()
+    release.write(strategy='steps = [30, 100]\nhold = "2s"')
+
+    code, events, err = release.run("--timeout", "30")
+
+    assert code == exitcodes.USAGE and events == []
+    lines = err.strip().splitlines()
+    assert len(lines) == 1 and "Traceback" not in err, err
+    assert "the plan changed since this release started (steps 20% 50% 100% → 30% 100%)" \
+        in lines[0] and "--fresh" in lines[0] and "--adopt-spec" in lines[0]
+    assert release.records() == before  # nothing decided, nothing journaled
+
+    code, events, err = release.run("--timeout", "60", "--adopt-spec")
+
+    assert code == exitcodes.PROMOTED, err
+    kinds = [r["kind"] for r in release.records() if r["kind"] != "gate"]
+    assert kinds.count("started") == 1 and kinds.count("adopted") == 1
+    adopted = next(r for r in release.records() if r["kind"] == "adopted")
+    assert (adopted["step"], adopted["weight"]) == (0, 30)
+    promoting = next(r for r in release.records() if r["kind"] == "promoting")
+    assert promoting["at"] - adopted["at"] >= 2.0  # the adopted step's hold, from scratch
+    assert [e["event"] for e in events].index("adopted") < \
+        [e["event"] for e in events].index("promoted")
