@@ -14,7 +14,7 @@ import contextlib
 import json
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, Protocol
 
 import aiohttp
@@ -80,6 +80,23 @@ def event_from_line(text: str) -> Event:
                  details=frozen_map(details), severity=severity)
 
 
+def merge(shown: State, delta: State, history_seconds: float, max_events: int = 200) -> State:
+    """The full State again from the last one and a delta (tui.serve.server.delta): history
+    samples appended (never twice) and trimmed to the driver's window, new events appended."""
+    history = {}
+    for version in set(shown.history) | set(delta.history):
+        series = list(shown.history.get(version, ()))
+        for sample in delta.history.get(version, ()):
+            if not series or sample.at > series[-1].at:
+                series.append(sample)
+        if series:
+            newest = series[-1].at
+            series = [s for s in series if newest - s.at <= history_seconds]
+        history[version] = tuple(series)
+    events = (shown.events + delta.events)[-max_events:]
+    return replace(delta, history=frozen_map(history), events=events)
+
+
 class Follower:
     """Connects, reads the stream, reconnects; calls back on each state, event line and end."""
 
@@ -101,6 +118,7 @@ class Follower:
         self.ended: int | None = None  # the driver's exit code, once it said so
         self.problem = ""  # one line: why nothing is connected now
         self.states = 0  # States received
+        self.history_seconds = 300.0
         self.connections = 0
 
     def _status(self) -> None:
@@ -174,13 +192,16 @@ class Follower:
             body = json.loads(data)
             holder = body.get("holder")
             self.holder = Holder.from_dict(holder) if isinstance(holder, dict) else target.holder
+            self.history_seconds = float(body.get("history_seconds") or self.history_seconds)
             self.connected, self.gone_since, self.problem = True, None, ""
             self._status()
-        elif kind == "state":
+        elif kind in ("state", "delta"):
             try:
                 state = state_from_json(data)
             except StateFormatError as exc:
                 raise _Refused(f"driver at {target.url}: {exc}") from None
+            if kind == "delta" and self.state is not None:
+                state = merge(self.state, state, self.history_seconds)
             self.state = state
             self.states += 1
             if self.on_state is not None:

@@ -96,15 +96,15 @@ def test_driver_and_three_followers(tmp_path: Path) -> None:
             follower = Follower(UrlLocator(served.url))
             app = ReleaseApp(None, follower=follower, release="checkout", read_only=True, wallboard=False,
                              refresh=0.2)
+            original = app.main.show
+
+            def show(state: State) -> None:
+                if state.strategy:  # not the "waiting for a driver" placeholder
+                    shown.append(mark(state))
+                original(state)
+
+            app.main.show = show  # type: ignore[method-assign]
             async with Chromium(tmp_path) as browser, app.run_test(size=(160, 48)) as pilot:
-                original = app.main.show
-
-                def show(state: State) -> None:
-                    if state.strategy:  # not the "waiting for a driver" placeholder
-                        shown.append(mark(state))
-                    original(state)
-
-                app.main.show = show  # type: ignore[method-assign]
                 await browser.add_init_script(RECORD_FRAMES)
                 deadline = time.monotonic() + 120
                 while True:  # the page comes up once textual-serve listens

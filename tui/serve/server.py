@@ -5,9 +5,11 @@ the engine, the journal or a lever; it is a listener that keeps the last publish
 fans each change out. Routes:
 
 - `GET /state`   the current State as JSON (strategies.state_json, schema-versioned)
-- `GET /events`  Server-Sent Events: `hello` (who drives), `state` (the full State, at connect
-                 and on every change), `event` (each event as the JSON line headless prints),
-                 `end` ({"code": N}, the driver's exit code) when the driver stops
+- `GET /events`  Server-Sent Events: `hello` (who drives), `state` (the full State, at connect),
+                 then `delta` on every change (the State with only the history samples and
+                 events that are new since the previous one: a full State carries minutes of
+                 history and is ~100× larger), `event` (each event as the JSON line headless
+                 prints), `end` ({"code": N}, the driver's exit code) when the driver stops
 - `GET /metrics` Prometheus exposition (tui.serve.exposition)
 - `GET /healthz` "ok"
 
@@ -15,7 +17,7 @@ Loopback and a free port by default. A non-loopback address needs a token (check
 before anything starts); with a token every route asks for `Authorization: Bearer TOKEN` (or
 `?token=TOKEN` for clients that cannot set headers) and answers 401 with no data otherwise.
 
-A State is encoded once per change however many followers there are; a follower that cannot
+A State is encoded once per change however many followers there are (a delta, small); a follower that cannot
 keep up (its queue full) is dropped and reconnects to a fresh State, so a slow screen never
 slows the driver.
 """
@@ -29,13 +31,13 @@ import ipaddress
 import json
 import logging
 from collections.abc import Callable
-from dataclasses import asdict
+from dataclasses import asdict, replace
 from typing import Any
 
 from aiohttp import web
 
 from collectors.lease import Holder
-from strategies.model import Event, Snapshot, State
+from strategies.model import Event, Snapshot, State, frozen_map
 from strategies.state_json import SCHEMA, state_to_json
 from tui.serve.exposition import ReleaseMetrics
 
@@ -66,6 +68,26 @@ def parse_address(text: str) -> tuple[str, int]:
     return host, int(port)
 
 
+def delta(previous: State | None, state: State) -> State:
+    """`state` with only what is new since `previous`: history samples later than its newest,
+    events after its last (the driver hands the same Event objects on, so identity finds it)."""
+    if previous is None:
+        return state
+    history = {}
+    for version, series in state.history.items():
+        old = previous.history.get(version, ())
+        newest = old[-1].at if old else float("-inf")
+        history[version] = tuple(s for s in series if s.at > newest)
+    events = state.events
+    if previous.events:
+        last = previous.events[-1]
+        for index in range(len(events) - 1, -1, -1):
+            if events[index] is last:
+                events = events[index + 1:]
+                break
+    return replace(state, history=frozen_map(history), events=events)
+
+
 def sse(kind: str, data: str) -> bytes:
     return f"event: {kind}\ndata: {data}\n\n".encode()
 
@@ -86,15 +108,18 @@ class StateServer:
         self._queues: set[asyncio.Queue[bytes | None]] = set()
         self._runner: web.AppRunner | None = None
         self.url = ""
-        self.served_states = 0  # full States encoded (once per change, whatever the followers)
+        self.served_states = 0  # full States encoded (at most once per change, for new followers)
+        self.served_deltas = 0  # deltas encoded (once per change while anyone follows)
+        self.history_seconds = 300.0
 
     # ------------------------------------------------------------------ listener
 
     def on_state(self, state: State) -> None:
-        self.state = state
+        previous, self.state = self.state, state
         self.metrics.on_state(state)
         if self._queues:
-            self._broadcast(sse("state", self._encoded()))
+            self._broadcast(sse("delta", state_to_json(delta(previous, state))))
+            self.served_deltas += 1
 
     def on_event(self, event: Event) -> None:
         self.metrics.on_event(event)
@@ -133,7 +158,8 @@ class StateServer:
 
     def _hello(self) -> str:
         return json.dumps({"schema": SCHEMA, "release": self.release,
-                           "holder": asdict(self.holder) if self.holder else None},
+                           "holder": asdict(self.holder) if self.holder else None,
+                           "history_seconds": self.history_seconds},
                           separators=(",", ":"))
 
     @web.middleware
