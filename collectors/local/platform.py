@@ -24,6 +24,7 @@ from typing import Any
 
 import httpx
 
+from collectors.flags.flagd import flag_file
 from collectors.local import reaper
 from collectors.local.net import LOOPBACK, free_port
 from collectors.usage import NOT_MEASURED, ProcessUsage
@@ -84,10 +85,10 @@ class LocalPlatform:
                  behaviour: Mapping[str, Mapping[str, float]] | None = None,
                  base_port: int | None = None, ready_timeout: float = 15.0,
                  health_timeout: float = 0.5, metrics_path: str = "/metrics",
-                 cwd: str | None = None):
+                 cwd: str | None = None, demo_args: Sequence[str] = ()):
         self.service = service
         self.custom = command is not None
-        self.command: tuple[str, ...] = tuple(command) if command is not None else DEMO_COMMAND
+        self.command: tuple[str, ...] = tuple(command) if command is not None else (*DEMO_COMMAND, *demo_args)
         self.base_port = base_port
         self.ready_timeout = ready_timeout
         self.health_timeout = health_timeout
@@ -114,9 +115,14 @@ class LocalPlatform:
             ready_timeout = parse_duration(options.get("ready_timeout", 15.0))
         except ValueError as exc:
             raise LocalPlatformError(f"platform.ready_timeout: {exc}") from exc
+        demo_args: tuple[str, ...] = ()
+        if spec.router.kind == "flagd":  # the demo service evaluates the flag from the file
+            demo_args = ("--flag", spec.strategy.flag, "--flag-file", str(flag_file(spec)),
+                         "--flag-variants", f"{spec.release.baseline},{spec.release.candidate}")
         return cls(
             spec.release.service,
             command=options.get("command"),
+            demo_args=demo_args,
             behaviour=options.get("behaviour"),
             base_port=options.get("base_port"),
             ready_timeout=ready_timeout,
@@ -174,10 +180,12 @@ class LocalPlatform:
     # ----------------------------------------------------------------- more levers
 
     async def inject_fault(self, version: str, *, error_ratio: float | None = None,
-                           latency_ms: float | None = None) -> int:
+                           latency_ms: float | None = None, code_path: str = "") -> int:
         """Change behaviour of every instance of `version` (and of those started later).
 
-        Returns how many instances took it; raises LocalPlatformError if some did not.
+        `code_path="flagged"` changes only the demo service's new, flag-gated path (live
+        instances only: one restarted later starts healthy). Returns how many instances took
+        it; raises LocalPlatformError if some did not.
         """
         change: dict[str, float] = {}
         if error_ratio is not None:
@@ -187,13 +195,15 @@ class LocalPlatform:
         if not change:
             raise LocalPlatformError("inject_fault needs error_ratio and/or latency_ms")
         merged = self._checked_behaviour(version, {**self.behaviour(version), **change})
+        endpoint = f"/control/{code_path}" if code_path else "/control"
         async with self._lock:
             self._check_open()
-            self._behaviour[version] = merged
+            if not code_path:
+                self._behaviour[version] = merged
             targets = [c for c in self._children.get(version, []) if c.alive]
             client = self._http()
             answers = await asyncio.gather(
-                *(client.post(f"http://{c.address}/control", json=change, timeout=2.0)
+                *(client.post(f"http://{c.address}{endpoint}", json=change, timeout=2.0)
                   for c in targets), return_exceptions=True)
         failed = [(c, a) for c, a in zip(targets, answers, strict=True)
                   if isinstance(a, BaseException) or a.status_code != 200]
@@ -202,7 +212,7 @@ class LocalPlatform:
             why = _why(answer) if isinstance(answer, BaseException) else f"HTTP {answer.status_code}"
             raise LocalPlatformError(
                 f"fault injection reached {len(targets) - len(failed)}/{len(targets)} instances "
-                f"of {version}; {child.id} at {child.address}/control: {why}")
+                f"of {version}; {child.id} at {child.address}{endpoint}: {why}")
         return len(targets)
 
     def behaviour(self, version: str) -> dict[str, float]:
