@@ -17,6 +17,7 @@ from collections.abc import AsyncIterator
 from dataclasses import replace
 from pathlib import Path
 
+from collectors.lease.file_lease import FileLease, lock_path_for
 from strategies.engine import Engine
 from strategies.journal import JournalWriter
 from strategies.spec import ReleaseSpec, SpecError, load_spec
@@ -24,6 +25,7 @@ from tui import exitcodes
 from tui.demo_specs import FAULT, demo_spec
 from tui.driver import Driver
 from tui.headless import outcome_code
+from tui.seat import ServeOptions, driver_seat
 
 
 def _load(args: argparse.Namespace, prometheus_url: str | None, workdir: Path) -> ReleaseSpec:
@@ -103,35 +105,50 @@ async def _fault_later(driver: Driver, seconds: float) -> None:
     await driver.extra["inject_fault"]()
 
 
-async def _run(args: argparse.Namespace) -> int:
+async def _run(args: argparse.Namespace, serve: ServeOptions) -> int:
     with tempfile.TemporaryDirectory(prefix="releasedeck-demo-") as tmp:
-        async with demo_driver(args, Path(tmp)) as driver:
-            fault = None
-            if args.fault_at is not None:
-                fault = asyncio.create_task(_fault_later(driver, args.fault_at))
-            try:
-                if args.headless:
-                    from tui.headless import run_headless_async
+        async with demo_driver(args, Path(tmp)) as driver, \
+                driver_seat(driver.spec, FileLease(lock_path_for(Path(tmp) / "demo.journal"),
+                                                   driver.spec.release.service), serve) as seat:
+            driver.add_listener(seat.server)
+            driver.lease = seat.lease
+            print(f"releasedeck demo: follow it with: {seat.holder.attach_command()}", file=sys.stderr)
+            seat.code = await _drive(args, driver)
+            return seat.code
 
-                    return await run_headless_async(
-                        driver, until=args.until, timeout=args.timeout,
-                        out=sys.stdout, err=sys.stderr)
-                from tui.app import ReleaseApp
 
-                app = ReleaseApp(driver, read_only=args.read_only, wallboard=args.wallboard,
-                                 refresh=args.refresh,
-                                 extra_actions={"f": ("Inject fault",
-                                                      driver.extra["inject_fault"])})
-                await app.run_async()
-                return outcome_code(driver)
-            finally:
-                if fault is not None:
-                    fault.cancel()
+async def _drive(args: argparse.Namespace, driver: Driver) -> int:
+    fault = None
+    if args.fault_at is not None:
+        fault = asyncio.create_task(_fault_later(driver, args.fault_at))
+    try:
+        if args.headless:
+            from tui.headless import run_headless_async
+
+            return await run_headless_async(
+                driver, until=args.until, timeout=args.timeout,
+                out=sys.stdout, err=sys.stderr)
+        from tui.app import ReleaseApp
+
+        app = ReleaseApp(driver, read_only=args.read_only, wallboard=args.wallboard,
+                         refresh=args.refresh,
+                         extra_actions={"f": ("Inject fault",
+                                              driver.extra["inject_fault"])})
+        await app.run_async()
+        return outcome_code(driver)
+    finally:
+        if fault is not None:
+            fault.cancel()
 
 
 def demo_command(args: argparse.Namespace) -> int:
     try:
-        return asyncio.run(_run(args))
+        serve = ServeOptions.from_args(getattr(args, "serve", None), getattr(args, "token_file", None))
+    except ValueError as exc:
+        print(f"releasedeck demo: {exc}", file=sys.stderr)
+        return exitcodes.USAGE
+    try:
+        return asyncio.run(_run(args, serve))
     except SpecError as exc:
         print(exc.render(), file=sys.stderr)
         return exitcodes.USAGE

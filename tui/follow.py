@@ -193,7 +193,7 @@ class Follower:
             holder = body.get("holder")
             self.holder = Holder.from_dict(holder) if isinstance(holder, dict) else target.holder
             self.history_seconds = float(body.get("history_seconds") or self.history_seconds)
-            self.connected, self.gone_since, self.problem = True, None, ""
+            self.connected, self.gone_since, self.problem, self.ended = True, None, "", None
             self._status()
         elif kind in ("state", "delta"):
             try:

@@ -9,6 +9,7 @@ import asyncio
 import json
 import os
 import re
+import shutil
 import subprocess
 import sys
 import time
@@ -78,7 +79,7 @@ def wait(predicate, timeout: float, what: str) -> None:
 
 @pytest.mark.skipif(chromium_binary() is None, reason="chromium not on PATH (Debian package 'chromium')")
 def test_driver_and_three_followers(tmp_path: Path) -> None:
-    spec = quick_spec(interval="400ms", hold="2s", steps=(20, 50, 100))
+    spec = quick_spec(interval="400ms", hold="3s", steps=(20, 50, 100))
     steps = 3
     recorder = Recorder()
     web_port = free_port()
@@ -116,6 +117,9 @@ def test_driver_and_three_followers(tmp_path: Path) -> None:
                 while served.server.followers < 3:  # pilot, headless, the browser tab's app
                     assert time.monotonic() < deadline, f"{served.server.followers} followers"
                     await asyncio.sleep(0.2)
+                while "step 1/3  weight 0%" not in ANSI.sub("", await browser.evaluate("window.__frames.join('')")):
+                    assert time.monotonic() < deadline, "the browser never drew the first frame"
+                    await asyncio.sleep(0.5)
                 served.start_ticking()
                 while served.driver.state.rollout.phase is not Phase.SUCCEEDED or \
                         (shown and shown[-1] != mark(served.driver.state)):
@@ -123,6 +127,8 @@ def test_driver_and_three_followers(tmp_path: Path) -> None:
                     await pilot.pause(0.2)
                 await asyncio.sleep(3)  # the browser's last frames
                 await browser.screenshot(tmp_path / "wallboard.png")
+                if os.environ.get("RELEASEDECK_SCREENSHOTS"):  # refresh the README's picture
+                    shutil.copy(tmp_path / "wallboard.png", ROOT / "screenshots" / "wallboard-browser.png")
                 frames = await browser.evaluate("window.__frames.join('')")
             return str(frames)
 
