@@ -13,8 +13,8 @@ import asyncio
 import contextlib
 import sys
 import tempfile
-from collections.abc import AsyncIterator
-from dataclasses import replace
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from collectors.lease.file_lease import FileLease, lock_path_for
@@ -42,8 +42,16 @@ def _load(args: argparse.Namespace, prometheus_url: str | None, workdir: Path) -
     return demo_spec(args.strategy, prometheus_url, flag_file=str(workdir / "flags.json"))
 
 
+@dataclass(frozen=True)
+class DemoRun:
+    """A demo's driver and the one lever only a demo has: breaking its own candidate."""
+
+    driver: Driver
+    inject_fault: Callable[[], Awaitable[None]]
+
+
 @contextlib.asynccontextmanager
-async def demo_driver(args: argparse.Namespace, journal_dir: Path) -> AsyncIterator[Driver]:
+async def demo_driver(args: argparse.Namespace, journal_dir: Path) -> AsyncIterator[DemoRun]:
     """Start the whole local stack and yield a Driver over it; tears everything down after."""
     from collectors.local.stack import LocalStack
     from tui.wiring import build_source
@@ -61,7 +69,7 @@ async def demo_driver(args: argparse.Namespace, journal_dir: Path) -> AsyncItera
         async with LocalStack(spec, rate=args.rate) as stack:
             engine = Engine(spec, read_only=args.read_only, journal=writer)
             driver = Driver(spec, engine, stack.platform, stack.lever, build_source(spec),
-                            extra={"demo": True, "journal": str(writer.path)})
+                            demo=True, journal_path=str(writer.path))
             if prometheus is not None:
                 driver.add_listener(prometheus)
             elif args.prometheus:
@@ -82,9 +90,8 @@ async def demo_driver(args: argparse.Namespace, journal_dir: Path) -> AsyncItera
                 driver.emit("fault_injected", {"version": spec.release.candidate, **FAULT},
                             severity="warning")
 
-            driver.extra["inject_fault"] = inject_fault
             try:
-                yield driver
+                yield DemoRun(driver, inject_fault)
             finally:
                 for listener in driver.listeners:  # e.g. the trace recorder flushes and closes
                     close = getattr(listener, "close", None)
@@ -100,27 +107,28 @@ async def demo_driver(args: argparse.Namespace, journal_dir: Path) -> AsyncItera
             await prometheus.stop()
 
 
-async def _fault_later(driver: Driver, seconds: float) -> None:
+async def _fault_later(run: DemoRun, seconds: float) -> None:
     await asyncio.sleep(seconds)
-    await driver.extra["inject_fault"]()
+    await run.inject_fault()
 
 
 async def _run(args: argparse.Namespace, serve: ServeOptions) -> int:
     with tempfile.TemporaryDirectory(prefix="releasedeck-demo-") as tmp:
-        async with demo_driver(args, Path(tmp)) as driver, \
-                driver_seat(driver.spec, FileLease(lock_path_for(Path(tmp) / "demo.journal"),
-                                                   driver.spec.release.service), serve) as seat:
-            driver.add_listener(seat.server)
-            driver.lease = seat.lease
+        async with demo_driver(args, Path(tmp)) as run, \
+                driver_seat(run.driver.spec, FileLease(lock_path_for(Path(tmp) / "demo.journal"),
+                                                       run.driver.spec.release.service), serve) as seat:
+            run.driver.add_listener(seat.server)
+            run.driver.lease = seat.lease
             print(f"releasedeck demo: follow it with: {seat.holder.attach_command()}", file=sys.stderr)
-            seat.code = await _drive(args, driver)
+            seat.code = await _drive(args, run)
             return seat.code
 
 
-async def _drive(args: argparse.Namespace, driver: Driver) -> int:
+async def _drive(args: argparse.Namespace, run: DemoRun) -> int:
+    driver = run.driver
     fault = None
     if args.fault_at is not None:
-        fault = asyncio.create_task(_fault_later(driver, args.fault_at))
+        fault = asyncio.create_task(_fault_later(run, args.fault_at))
     try:
         if args.headless:
             from tui.headless import run_headless_async
@@ -132,8 +140,7 @@ async def _drive(args: argparse.Namespace, driver: Driver) -> int:
 
         app = ReleaseApp(driver, read_only=args.read_only, wallboard=args.wallboard,
                          refresh=args.refresh,
-                         extra_actions={"f": ("Inject fault",
-                                              driver.extra["inject_fault"])})
+                         extra_actions={"f": ("Inject fault", run.inject_fault)})
         await app.run_async()
         return outcome_code(driver)
     finally:
