@@ -384,6 +384,8 @@ class ActionKind(StrEnum):
 
     SET_WEIGHT = "set_weight"  # candidate traffic percent
     SCALE = "scale"  # replicas of one version
+    SET_COHORTS = "set_cohorts"  # how many of the plan's cohort rules (rings) the router applies
+    SET_MIRROR = "set_mirror"  # percent of live traffic copied to the candidate (dark launch)
 
 
 @dataclass(frozen=True)
@@ -401,6 +403,10 @@ class Action:
     def describe(self) -> str:
         if self.kind is ActionKind.SCALE:
             return f"scale {self.version} to {self.value}"
+        if self.kind is ActionKind.SET_COHORTS:
+            return f"open {self.value} cohort ring(s) to the candidate"
+        if self.kind is ActionKind.SET_MIRROR:
+            return f"mirror {self.value}% of traffic to the candidate"
         return f"set candidate weight to {self.value}%"
 
     def to_dict(self) -> dict[str, Any]:
@@ -486,6 +492,8 @@ class RolloutState:
     manual_weight: bool = False  # set_weight overrode the plan's weight for this step
     cause: tuple[Mapping[str, Any], ...] = ()  # evidence of the decision that ended the rollout
     cleaned: bool = False  # the losing side has been scaled down after the delay
+    cohorts: int = 0  # cohort rules (rings) the router should apply: the latest set_cohorts target
+    mirror: int = 0  # percent mirrored to the candidate: the latest set_mirror target
     targets: Mapping[str, LeverTarget] = field(default_factory=no_entries)  # confirmed, per lever
 
     @property
@@ -602,6 +610,23 @@ class VersionView:
     image: str = ""
 
 
+class ViewMode(StrEnum):
+    FOLLOW = "follow"  # showing the State another session (the lease holder) publishes
+    OBSERVE = "observe"  # nobody drives: gates evaluated here, no action taken
+
+
+@dataclass(frozen=True)
+class Viewing:
+    """Set on a State shown by a session that does not drive: whom it follows, and since when
+    the driver has been gone (None while it answers)."""
+
+    mode: ViewMode
+    driver: str = ""  # user@host/pid of the lease holder, when known
+    url: str = ""  # the driver's state server
+    gone_since: float | None = None
+    note: str = ""  # one line: why nothing is connected, or what observing means
+
+
 @dataclass(frozen=True)
 class FlagView:
     """A flag release's flag as the screen names it: which flag, on which lever, where it lives,
@@ -656,6 +681,8 @@ class State:
     drift: tuple[Drift, ...] = ()  # levers the world does not hold where the journal put them
     hold_observed: float | None = None  # hold time observed at the step's weight (None: wall clock)
     flag: FlagView | None = None  # set in a flag release (a flag lever instead of a router)
+    tick_seconds: float | None = None  # how long the last collect-decide-act tick took
+    viewing: Viewing | None = None  # None: this session drives (or replays) the release
 
     @property
     def metrics_age(self) -> float | None:
