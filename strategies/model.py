@@ -324,7 +324,13 @@ class Phase(StrEnum):
 
     @property
     def terminal(self) -> bool:
+        """Nothing moves any more (until an operator retries)."""
         return self in (Phase.SUCCEEDED, Phase.ROLLED_BACK, Phase.ABORTED)
+
+    @property
+    def failed(self) -> bool:
+        """The release did not go out: traffic is going, or has gone, back to the baseline."""
+        return self in (Phase.ROLLING_BACK, Phase.ROLLED_BACK, Phase.ABORTED)
 
 
 class CommandKind(StrEnum):
@@ -346,28 +352,38 @@ class Command:
     reason: str = ""
 
 
+class ActionKind(StrEnum):
+    """The levers an action can pull. The values are the journal's words: never rename one."""
+
+    SET_WEIGHT = "set_weight"  # candidate traffic percent
+    SCALE = "scale"  # replicas of one version
+
+
 @dataclass(frozen=True)
 class Action:
     """A lever to pull. Idempotent by construction: it states a target, not a delta."""
 
     id: str
-    kind: str  # "set_weight" (candidate percent) | "scale" (replicas of one version)
+    kind: ActionKind
     value: int
     version: str = ""
 
+    def __post_init__(self) -> None:  # a plain "scale" is accepted: the enum's value is the word
+        object.__setattr__(self, "kind", ActionKind(self.kind))
+
     def describe(self) -> str:
-        if self.kind == "scale":
+        if self.kind is ActionKind.SCALE:
             return f"scale {self.version} to {self.value}"
         return f"set candidate weight to {self.value}%"
 
     def to_dict(self) -> dict[str, Any]:
-        return {"id": self.id, "kind": self.kind, "value": self.value, "version": self.version}
+        return {"id": self.id, "kind": self.kind.value, "value": self.value, "version": self.version}
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Action:
         return cls(
             id=str(data["id"]),
-            kind=str(data["kind"]),
+            kind=ActionKind(data["kind"]),
             value=int(data["value"]),
             version=str(data.get("version", "")),
         )
@@ -461,11 +477,37 @@ class RolloutState:
         return self.hold_elapsed_before_pause + max(0.0, now - self.step_started)
 
 
+class DecisionKind(StrEnum):
+    """What a decision was. The values are the journal's and the event stream's words (a
+    decision's event is named by its kind), so a value is never renamed: old journals resume."""
+
+    STARTED = "started"  # the rollout entered its first step
+    STEP = "step"  # the rollout entered a later step
+    ADOPTED = "adopted"  # a resumed run continues at a step of a changed plan (--adopt-spec)
+    PAUSED = "paused"
+    RESUMED = "resumed"
+    WEIGHT_SET = "weight_set"  # an operator moved the weight by hand (pauses)
+    PROMOTING = "promoting"  # last step passed: full weight, finishing
+    PROMOTED = "promoted"
+    ROLLING_BACK = "rolling_back"
+    ROLLED_BACK = "rolled_back"
+    ABORTED = "aborted"
+    SCALED_DOWN = "scaled_down"  # the losing side removed after the scale-down delay
+    RETRIED = "retried"  # an ended release started again from its first step
+    GATE = "gate"  # a gate's status changed (its failure clock lives in the journal)
+    ACTION_DONE = "action_done"
+    ACTION_FAILED = "action_failed"
+    REFUSED = "refused"  # a command the engine would not carry out
+    STALE = "stale"  # metrics went stale: the rollout holds
+    FRESH = "fresh"  # metrics are fresh again
+    RECONCILE = "reconcile"  # a lever found off its journaled target, set again
+
+
 @dataclass(frozen=True)
 class Decision:
     """One thing the engine decided, with its evidence. Journaled before any action is taken."""
 
-    kind: str  # started | step | paused | resumed | promoted | rolling_back | rolled_back | ...
+    kind: DecisionKind
     at: float
     phase: Phase  # the phase after this decision
     step: int
@@ -475,6 +517,9 @@ class Decision:
     evidence: tuple[Mapping[str, Any], ...] = ()
     actions: tuple[Action, ...] = ()
     refused: bool = False  # a command the engine would not carry out
+
+    def __post_init__(self) -> None:  # a plain "paused" is accepted: the enum's value is the word
+        object.__setattr__(self, "kind", DecisionKind(self.kind))
 
 
 # --------------------------------------------------------------------------- events
@@ -568,12 +613,20 @@ class State:
     metrics_error: str | None = None
     platform_error: str | None = None
     stale: bool = False
+    stale_reason: str = ""  # why metrics are stale ("" when fresh)
     read_only: bool = False
     weight_note: str = ""
+    baseline: str = ""  # version names, so every surface labels the two sides alike
+    candidate: str = ""
+    holding: tuple[str, ...] = ()  # why the current step has not advanced yet
+    platform_status: str = ""  # the platform's own progress line (Argo phase/step, rollout status)
+    observe: bool = False  # this session only watches: gates evaluated, nothing ever acted on
+    resumed: bool = False  # the rollout was rebuilt from a journal written by an earlier run
+    journal: str = ""  # where decisions are journaled ("" when kept in memory only)
+    demo: bool = False  # the embedded demo drives this release (surfaces may say so)
     drift: tuple[Drift, ...] = ()  # levers the world does not hold where the journal put them
     hold_observed: float | None = None  # hold time observed at the step's weight (None: wall clock)
     flag: FlagView | None = None  # set in a flag release (a flag lever instead of a router)
-    extra: Mapping[str, Any] = field(default_factory=no_entries)
 
     @property
     def metrics_age(self) -> float | None:

@@ -123,7 +123,7 @@ class World:
         self.source = ScriptedSource()
         self.engine = Engine(self.spec, read_only=read_only, journal=self.journal, run="testrun")
         self.driver = Driver(self.spec, self.engine, self.platform, self.router, self.source,
-                             clock=self.clock, extra={"demo": True})
+                             clock=self.clock, demo=True)
 
     async def run_for(self, seconds: int) -> None:
         """Tick once per simulated second (bounded by `seconds`)."""
