@@ -280,6 +280,21 @@ class GateResult:
     for_seconds: float = 0.0
     breached: bool = False
     samples: float | None = None
+    # The evidence (see strategies.gates): a "sequential" test on the step's counts, or a
+    # "point" comparison of this window. estimate/low/high/bound are on the test's own scale:
+    # "share" of requests (error rate, share slower than a latency bound), "ratio" of
+    # candidate to baseline rate, or "" (the metric itself).
+    test: str = "point"
+    estimate: float | None = None
+    low: float | None = None
+    high: float | None = None
+    bound: float | None = None
+    scale: str = ""
+    toward_fail: float = 0.0  # 0..1 of the evidence needed to fail
+    toward_pass: float = 0.0  # 0..1 of what passing needs (min_requests, or evidence it holds)
+    note: str = ""
+    require: str = "no-breach"
+    confidence: float = 0.99
 
     def for_progress(self, now: float) -> float:
         """0..1: how much of the `for` window the current failure has used."""
@@ -300,6 +315,18 @@ class GateResult:
             "comparison": self.comparison,
             "severity": self.severity.value,
             "reason": self.reason,
+            "test": self.test,
+            "estimate": _clean(self.estimate),
+            "low": _clean(self.low),
+            "high": _clean(self.high),
+            "bound": _clean(self.bound),
+            "scale": self.scale,
+            "toward_fail": round(self.toward_fail, 3),
+            "toward_pass": round(self.toward_pass, 3),
+            "samples": _clean(self.samples),
+            "confidence": self.confidence,
+            "require": self.require,
+            **({"note": self.note} if self.note else {}),
         }
 
 
@@ -357,6 +384,8 @@ class ActionKind(StrEnum):
 
     SET_WEIGHT = "set_weight"  # candidate traffic percent
     SCALE = "scale"  # replicas of one version
+    SET_COHORTS = "set_cohorts"  # how many of the plan's cohort rules (rings) the router applies
+    SET_MIRROR = "set_mirror"  # percent of live traffic copied to the candidate (dark launch)
 
 
 @dataclass(frozen=True)
@@ -374,6 +403,10 @@ class Action:
     def describe(self) -> str:
         if self.kind is ActionKind.SCALE:
             return f"scale {self.version} to {self.value}"
+        if self.kind is ActionKind.SET_COHORTS:
+            return f"open {self.value} cohort ring(s) to the candidate"
+        if self.kind is ActionKind.SET_MIRROR:
+            return f"mirror {self.value}% of traffic to the candidate"
         return f"set candidate weight to {self.value}%"
 
     def to_dict(self) -> dict[str, Any]:
@@ -444,6 +477,7 @@ class RolloutState:
     phase: Phase = Phase.PENDING
     step: int = 0  # index into the plan's steps; == len(steps) once fully promoted
     step_started: float | None = None  # when the current step's hold began
+    step_entered: float | None = None  # when the current step (or attempt) began: gate evidence starts here
     weight: int = 0  # desired candidate traffic percent
     paused_by: str = ""  # "operator" | "gate:<name>" | "plan" when paused
     pause_reason: str = ""
@@ -458,6 +492,8 @@ class RolloutState:
     manual_weight: bool = False  # set_weight overrode the plan's weight for this step
     cause: tuple[Mapping[str, Any], ...] = ()  # evidence of the decision that ended the rollout
     cleaned: bool = False  # the losing side has been scaled down after the delay
+    cohorts: int = 0  # cohort rules (rings) the router should apply: the latest set_cohorts target
+    mirror: int = 0  # percent mirrored to the candidate: the latest set_mirror target
     targets: Mapping[str, LeverTarget] = field(default_factory=no_entries)  # confirmed, per lever
 
     @property
@@ -501,6 +537,7 @@ class DecisionKind(StrEnum):
     STALE = "stale"  # metrics went stale: the rollout holds
     FRESH = "fresh"  # metrics are fresh again
     RECONCILE = "reconcile"  # a lever found off its journaled target, set again
+    EVIDENCE = "evidence"  # a checkpoint of the step's gate evidence (journal only, no event)
 
 
 @dataclass(frozen=True)
