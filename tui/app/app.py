@@ -37,6 +37,7 @@ from tui.app.components import (
 from tui.app.screens import DashboardScreen, StateScreen, WallboardScreen
 from tui.app.widgets.rollout import where
 from tui.driver import Driver, describe_error
+from tui.follow import Follower
 
 ExtraAction = tuple[str, Callable[[], Awaitable[None]]]
 
@@ -89,7 +90,7 @@ class ReleaseApp(App[int]):
 
     def __init__(
         self,
-        driver: Driver,
+        driver: Driver | None,
         *,
         read_only: bool,
         wallboard: bool,
@@ -98,11 +99,15 @@ class ReleaseApp(App[int]):
         ticking: bool = True,
         info: RunInfo | None = None,
         extra_available: Mapping[str, Callable[[], bool]] | None = None,
+        follower: Follower | None = None,
+        release: str = "",
     ):
         super().__init__()
         self.driver = driver
+        self.follower = follower  # set instead of a driver: the State comes from another session
+        self.release = release
         self.wallboard = wallboard
-        self.read_only = read_only or wallboard or driver.engine.read_only
+        self.read_only = read_only or wallboard or driver is None or driver.engine.read_only
         self.refresh_every = max(0.05, refresh)
         self.ticking = ticking
         self.info = info or RunInfo()
@@ -113,6 +118,7 @@ class ReleaseApp(App[int]):
         self.started = time.monotonic()
         self.summary = ""  # one line, printed by the caller after the app exits
         self.said: deque[str] = deque(maxlen=50)
+        self._follow_marks: tuple[object, ...] = ()
         self.main: StateScreen = WallboardScreen() if wallboard else DashboardScreen()
         for op in OPERATOR_KEYS:
             # read-only: bound but never offered, so a pressed key can say why nothing happens
@@ -134,11 +140,25 @@ class ReleaseApp(App[int]):
             self.sub_title = "READ-ONLY"
         self.render_state(force=True)
         self.set_interval(self.refresh_every, self.render_state)
-        if self.ticking:
+        if self.follower is not None:
+            self.follower.on_status = self.render_state
+            self.follower.on_state = lambda _state: self.render_state()
+            self.run_worker(self.follower.run(), name="follower", group="ticker", exclusive=True)
+        elif self.ticking:
             self.run_worker(self._tick_loop(), name="ticker", group="ticker", exclusive=True)
+
+    def current_state(self) -> State:
+        """The driver's latest State, or, when following, the followed driver's."""
+        if self.follower is not None:
+            from tui.attach import viewed
+
+            return viewed(self.follower, self.release)
+        assert self.driver is not None
+        return self.driver.state
 
     async def _tick_loop(self) -> None:
         """Tick every metrics interval until the app quits; a failed tick is shown, not fatal."""
+        assert self.driver is not None
         interval = max(0.05, self.driver.spec.metrics.interval)
         while True:
             began = time.monotonic()
@@ -150,7 +170,12 @@ class ReleaseApp(App[int]):
 
     def render_state(self, force: bool = False) -> None:
         """Draw the latest published State, only if it is new (idle redraws cost nothing)."""
-        state = self.driver.state
+        if self.follower is not None:
+            marks = (self.follower.state, self.follower.connected, self.follower.problem)
+            if marks == self._follow_marks and not force:
+                return
+            self._follow_marks = marks
+        state = self.current_state()
         if state is self.shown and not force:
             return
         phase_moved = self.shown is None or self.shown.rollout.phase is not state.rollout.phase
@@ -168,7 +193,7 @@ class ReleaseApp(App[int]):
     # ------------------------------------------------------------------ quitting
 
     def mid_rollout(self) -> bool:
-        phase = self.driver.state.rollout.phase
+        phase = self.current_state().rollout.phase
         return not self.read_only and not phase.terminal and phase is not Phase.PENDING
 
     async def action_quit(self) -> None:
@@ -176,7 +201,7 @@ class ReleaseApp(App[int]):
         if not self.mid_rollout():
             self.leave()
             return
-        state = self.driver.state
+        state = self.current_state()
         detail = (f"The rollout stays where it is ({where(state)}, weight "
                   f"{state.rollout.weight}%) and nothing will move it on. "
                   f"{self.info.journal_note().capitalize()}.")
@@ -200,7 +225,9 @@ class ReleaseApp(App[int]):
         """One line, as headless prints: outcome, where, weight, the cause, the journal."""
         from tui.headless import summary
 
-        state = self.driver.state
+        if self.driver is None:  # following another session: it prints its own
+            return ""
+        state = self.current_state()
         phase = state.rollout.phase
         outcome = {Phase.SUCCEEDED: "promoted", Phase.ROLLED_BACK: "rolled back",
                    Phase.ABORTED: "aborted", Phase.ROLLING_BACK: "rolling back",
@@ -213,10 +240,10 @@ class ReleaseApp(App[int]):
     # ------------------------------------------------------------------ what is allowed now
 
     def refusal_for(self, kind: CommandKind, value: int | None = None) -> str | None:
-        return refusal(self.driver.state.rollout, kind, read_only=self.read_only, value=value)
+        return refusal(self.current_state().rollout, kind, read_only=self.read_only, value=value)
 
     def pause_kind(self) -> CommandKind:
-        paused = self.driver.state.rollout.phase is Phase.PAUSED
+        paused = self.current_state().rollout.phase is Phase.PAUSED
         return CommandKind.RESUME if paused else CommandKind.PAUSE
 
     def command_of(self, action: str) -> CommandKind | None:
@@ -265,6 +292,8 @@ class ReleaseApp(App[int]):
         self.run_worker(self._send(Command(kind, value=value)), group="command")
 
     async def _send(self, command: Command) -> None:
+        if self.driver is None:
+            return
         try:
             decisions = await self.driver.command(command)
         except Exception as exc:
@@ -322,7 +351,7 @@ class ReleaseApp(App[int]):
             if value is not None:
                 self.send(CommandKind.SET_WEIGHT, value)
 
-        self.push_screen(WeightScreen(self.driver.state.rollout.weight), answered)
+        self.push_screen(WeightScreen(self.current_state().rollout.weight), answered)
 
     def action_extra(self, key: str) -> None:
         entry = self.extra_actions.get(key)
@@ -345,7 +374,7 @@ class ReleaseApp(App[int]):
 
     def action_events(self) -> None:
         if not isinstance(self.screen, EventsScreen):
-            self.push_screen(EventsScreen(self.driver.state.events))
+            self.push_screen(EventsScreen(self.current_state().events))
 
     def action_info(self) -> None:
         if not isinstance(self.screen, InfoScreen):

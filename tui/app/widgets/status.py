@@ -10,7 +10,7 @@ from __future__ import annotations
 from rich.text import Text
 from textual.widgets import Static
 
-from strategies.model import State
+from strategies.model import State, ViewMode
 from tui.app import facts, fmt
 
 
@@ -22,8 +22,17 @@ class StatusBar(Static):
         text.append(" releasedeck ", style="bold reverse")
         text.append(f" {state.release} ", style="bold")
         text.append(f"{facts.baseline(state) or '?'} → {facts.candidate(state) or '?'}")
-        if state.read_only or getattr(self.app, "read_only", False):
-            text.append("  ")
+        viewing = state.viewing  # who drives, when this screen follows another session
+        text.append("  ")
+        if viewing is not None and viewing.mode is ViewMode.OBSERVE:
+            text.append(f" OBSERVING: {viewing.note or 'nobody drives; no actions'} ",
+                        style="bold reverse")
+        elif viewing is not None and viewing.gone_since is not None:
+            text.append(f" DRIVER GONE since {fmt.clock(viewing.gone_since)}: "
+                        f"{viewing.note or 'waiting for the next driver'} ", style="bold reverse red")
+        elif viewing is not None:
+            text.append(f" FOLLOWING {viewing.driver or viewing.url} ", style="bold reverse")
+        elif state.read_only or getattr(self.app, "read_only", False):
             text.append(" READ-ONLY ", style="bold reverse")
         waiting = facts.waiting_for_first_metrics(state)
         alarm = state.stale and not waiting
