@@ -24,8 +24,10 @@ class WeightScreen(ModalScreen[int | None]):
             yield Label("Set candidate weight (%)", classes="dialog-title")
             yield Label(f"now {self.current}% — the rollout pauses at the new weight",
                         id="weight-help")
-            yield Input(str(self.current), type="integer", id="weight-input",
+            box = Input(str(self.current), type="integer", id="weight-input",
                         validators=[Number(minimum=0, maximum=100)])
+            box.cursor_blink = False  # a steady cursor: the same frame every time (snapshots)
+            yield box
             yield Label("", id="weight-error")
 
     def on_input_submitted(self, event: Input.Submitted) -> None:

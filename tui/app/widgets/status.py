@@ -22,18 +22,10 @@ class StatusBar(Static):
         text.append(" releasedeck ", style="bold reverse")
         text.append(f" {state.release} ", style="bold")
         text.append(f"{facts.baseline(state) or '?'} → {facts.candidate(state) or '?'}")
-        viewing = state.viewing  # who drives, when this screen follows another session
-        text.append("  ")
-        if viewing is not None and viewing.mode is ViewMode.OBSERVE:
-            text.append(f" OBSERVING: {viewing.note or 'nobody drives; no actions'} ",
-                        style="bold reverse")
-        elif viewing is not None and viewing.gone_since is not None:
-            text.append(f" DRIVER GONE since {fmt.clock(viewing.gone_since)}: "
-                        f"{viewing.note or 'waiting for the next driver'} ", style="bold reverse red")
-        elif viewing is not None:
-            text.append(f" FOLLOWING {viewing.driver or viewing.url} ", style="bold reverse")
-        elif state.read_only or getattr(self.app, "read_only", False):
-            text.append(" READ-ONLY ", style="bold reverse")
+        badge, style = self.badge(state)
+        if badge:
+            text.append("  ")
+            text.append(f" {badge} ", style=style)
         waiting = facts.waiting_for_first_metrics(state)
         alarm = state.stale and not waiting
         if waiting:
@@ -51,3 +43,17 @@ class StatusBar(Static):
             text.append(f" ✖ {state.platform_error}", style="bold red")
         self.set_class(alarm, "-stale")
         self.update(text)
+
+    def badge(self, state: State) -> tuple[str, str]:
+        """Who drives, when this screen does not: following, observing, driver gone, read-only."""
+        viewing = state.viewing
+        if viewing is not None and viewing.mode is ViewMode.OBSERVE:
+            return f"OBSERVING: {viewing.note or 'nobody drives; no actions'}", "bold reverse"
+        if viewing is not None and viewing.gone_since is not None:
+            return (f"DRIVER GONE since {fmt.clock(viewing.gone_since)}: "
+                    f"{viewing.note or 'waiting for the next driver'}", "bold reverse red")
+        if viewing is not None:
+            return f"FOLLOWING {viewing.driver or viewing.url}", "bold reverse"
+        if state.read_only or getattr(self.app, "read_only", False):
+            return "READ-ONLY", "bold reverse"
+        return "", ""
