@@ -13,7 +13,10 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from enum import StrEnum
 from types import MappingProxyType
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from strategies.experiment import Readout
 
 EMPTY: Mapping[str, Any] = MappingProxyType({})
 
@@ -631,6 +634,22 @@ class FlagView:
 
 
 @dataclass(frozen=True)
+class CohortView:
+    """One ring of a plan on screen: who is in it, the share of everyone it adds, where it stands.
+
+    `requests` and `error_ratio` are the candidate's over the window while this ring is the
+    current one: the ring's own traffic, which its gates judge.
+    """
+
+    name: str
+    who: str  # "header X-User-Group in (staff)", "20% of everyone", "mirror 50% (dark)"
+    share: int | None  # candidate percent of everyone from this ring on (None: unchanged)
+    status: str  # "reached" | "current" | "ahead" | "closed" (rolled back)
+    requests: float | None = None
+    error_ratio: float | None = None
+
+
+@dataclass(frozen=True)
 class State:
     """Everything a surface needs to draw one frame. Widgets render this and nothing else."""
 
@@ -664,6 +683,8 @@ class State:
     drift: tuple[Drift, ...] = ()  # levers the world does not hold where the journal put them
     hold_observed: float | None = None  # hold time observed at the step's weight (None: wall clock)
     flag: FlagView | None = None  # set in a flag release (a flag lever instead of a router)
+    cohorts: tuple[CohortView, ...] = ()  # rings / cohorts of the plan, in order (ring, dark)
+    experiment: Readout | None = None  # an A/B plan's experiment readout
 
     @property
     def metrics_age(self) -> float | None:

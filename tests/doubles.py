@@ -8,6 +8,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Mapping, Sequence
 
+from strategies.cohorts import Route
 from strategies.model import (
     Instance,
     MetricSample,
@@ -56,6 +57,7 @@ class MemoryRouter:
     def __init__(self) -> None:
         self.current: dict[str, float] = {"v1": 100.0, "v2": 0.0}
         self.history: list[dict[str, int]] = []
+        self.routes: list[Route] = []  # cohort tables set (rings, sticky users, mirror)
 
     async def set_weights(self, weights: Mapping[str, int]) -> None:
         self.history.append(dict(weights))
@@ -63,6 +65,9 @@ class MemoryRouter:
 
     async def weights(self) -> Mapping[str, float]:
         return dict(self.current)
+
+    async def set_route(self, route: Route) -> None:
+        self.routes.append(route)
 
     async def close(self) -> None:
         return None

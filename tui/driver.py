@@ -41,6 +41,7 @@ from strategies.ports import (
     RawCounterSource,
     TrafficRouter,
 )
+from strategies.ring_view import ring_views
 from strategies.spec import FLAG_LEVERS, ReleaseSpec
 
 log = logging.getLogger("releasedeck.driver")
@@ -370,4 +371,7 @@ class Driver:
             demo=self.demo,
             drift=engine.drift,
             flag=self._flag_view(platform),
+            cohorts=ring_views(engine.plan, rollout,
+                               engine.current_sample(self.spec.release.candidate, now)),
+            experiment=engine.readout,
         )

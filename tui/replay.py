@@ -261,6 +261,7 @@ def build_summary(trace_path: str, read: TraceRead, usable: Sequence[Any],
         "gate": final.get("gate") if final else None,
         "reason": final["reason"] if final else state.reason,
         "ended": ended,
+        "experiment": engine.readout.to_dict() if engine.readout is not None else None,
         "decisions": collector.decisions,
         "gates": {name: {"first_failure": t.first_failure, "first_breach": t.first_breach,
                          "failures": t.failures, "last_status": t.last_status}
