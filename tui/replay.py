@@ -249,7 +249,10 @@ def build_summary(trace_path: str, read: TraceRead, usable: Sequence[Any],
         final = next((d for d in reversed(collector.decisions)
                       if d["event"] == "rolling_back"), final)
     start, end = ticks[0].at, ticks[-1].engine_at
+    # An A/B plan's readout (key present only for plans with an experiment: others keep their form)
+    experiment = {"experiment": engine.readout.to_dict()} if engine.readout is not None else {}
     return {
+        **experiment,
         "outcome": outcome,
         "exit_code": code,
         "phase": state.phase.value,
@@ -261,7 +264,6 @@ def build_summary(trace_path: str, read: TraceRead, usable: Sequence[Any],
         "gate": final.get("gate") if final else None,
         "reason": final["reason"] if final else state.reason,
         "ended": ended,
-        "experiment": engine.readout.to_dict() if engine.readout is not None else None,
         "decisions": collector.decisions,
         "gates": {name: {"first_failure": t.first_failure, "first_breach": t.first_breach,
                          "failures": t.failures, "last_status": t.last_status}
