@@ -13,6 +13,7 @@ from collections import deque
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 
+from strategies.cohorts import Route
 from strategies.model import (
     Instance,
     MetricSample,
@@ -226,6 +227,7 @@ class TraceRouter:
                                           spec.release.candidate: 0.0}
         self.recorded: dict[str, float] = {}
         self.history: list[Mapping[str, int]] = []
+        self.routes: list[Route] = []
 
     def feed(self, collection: Collection | None) -> None:
         if collection is None:
@@ -240,6 +242,10 @@ class TraceRouter:
 
     async def weights(self) -> Mapping[str, float]:
         return {**self.desired, **self.recorded}
+
+    async def set_route(self, route: Route) -> None:
+        """Rings, sticky users and mirror in a replay: remembered, like the weights."""
+        self.routes.append(route)
 
     async def close(self) -> None:
         return None

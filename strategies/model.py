@@ -384,6 +384,8 @@ class ActionKind(StrEnum):
 
     SET_WEIGHT = "set_weight"  # candidate traffic percent
     SCALE = "scale"  # replicas of one version
+    SET_COHORTS = "set_cohorts"  # how many of the plan's cohort rules (rings) the router applies
+    SET_MIRROR = "set_mirror"  # percent of live traffic copied to the candidate (dark launch)
 
 
 @dataclass(frozen=True)
@@ -401,6 +403,10 @@ class Action:
     def describe(self) -> str:
         if self.kind is ActionKind.SCALE:
             return f"scale {self.version} to {self.value}"
+        if self.kind is ActionKind.SET_COHORTS:
+            return f"open {self.value} cohort ring(s) to the candidate"
+        if self.kind is ActionKind.SET_MIRROR:
+            return f"mirror {self.value}% of traffic to the candidate"
         return f"set candidate weight to {self.value}%"
 
     def to_dict(self) -> dict[str, Any]:
@@ -486,6 +492,8 @@ class RolloutState:
     manual_weight: bool = False  # set_weight overrode the plan's weight for this step
     cause: tuple[Mapping[str, Any], ...] = ()  # evidence of the decision that ended the rollout
     cleaned: bool = False  # the losing side has been scaled down after the delay
+    cohorts: int = 0  # cohort rules (rings) the router should apply: the latest set_cohorts target
+    mirror: int = 0  # percent mirrored to the candidate: the latest set_mirror target
     targets: Mapping[str, LeverTarget] = field(default_factory=no_entries)  # confirmed, per lever
 
     @property

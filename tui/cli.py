@@ -54,8 +54,10 @@ def build_parser() -> argparse.ArgumentParser:
                       help="start a prometheus binary from PATH on 127.0.0.1 for the demo")
     demo.add_argument("--rate", type=float, default=50.0, help="load in requests/s (default 50)")
     demo.add_argument("--strategy", default="canary",
-                      choices=("canary", "blue-green", "rolling", "ab", "ring", "flag"),
-                      help="rollout strategy for the demo (default canary)")
+                      choices=("canary", "blue-green", "rolling", "ab", "ring", "flag", "dark"),
+                      help="rollout strategy for the demo (default canary); ring opens to "
+                           "staff first, ab names a winner by conversion, dark mirrors "
+                           "traffic to the candidate before any user sees it")
     demo.add_argument("--spec", metavar="FILE", help="use this release.toml instead of the "
                       "embedded default (platform kind must be local)")
 

@@ -23,7 +23,9 @@ candidate = "{candidate}"
 [platform]
 kind = "local"
 replicas = {replicas}
-behaviour = {{ v1 = {{ latency_ms = 20, error_ratio = 0.002 }}, v2 = {{ latency_ms = 18, error_ratio = 0.002 }} }}
+# v2's checkout converts better: what the A/B demo finds out
+behaviour.v1 = {{ latency_ms = 20, error_ratio = 0.002, conversion = 0.10 }}
+behaviour.v2 = {{ latency_ms = 18, error_ratio = 0.002, conversion = 0.20 }}
 
 [metrics]
 source = "{source}"
@@ -82,21 +84,31 @@ scale_down_delay = "2s"
 [strategy]
 kind = "ab"
 split = 50
-duration = "20s"
+duration = "90s"
 hold = "5s"
 scale_down_delay = "2s"
+sticky = { header = "X-User-Id" }
+experiment = { success = "checkout_orders_total", trials = "checkout_visits_total", confidence = 0.95 }
 """,
     "ring": """
 [strategy]
 kind = "ring"
 hold = "8s"
 scale_down_delay = "2s"
+sticky = { header = "X-User-Id" }
 rings = [
-  { name = "internal", weight = 5 },
+  { name = "staff", match = { header = "X-User-Group", values = ["staff"] } },
   { name = "early", weight = 20 },
   { name = "region", weight = 50 },
   { name = "everyone", weight = 100 },
 ]
+""",
+    "dark": """
+[strategy]
+kind = "canary"
+steps = [{ dark = 50, name = "dark", hold = "8s" }, 10, 50, 100]
+hold = "8s"
+scale_down_delay = "2s"
 """,
     "flag": """
 [strategy]

@@ -33,7 +33,14 @@ from strategies.model import (
     VersionView,
     frozen_map,
 )
-from strategies.ports import MetricSource, Platform, RawCounters, RawCounterSource, TrafficRouter
+from strategies.ports import (
+    CohortRouter,
+    MetricSource,
+    Platform,
+    RawCounters,
+    RawCounterSource,
+    TrafficRouter,
+)
 from strategies.spec import FLAG_LEVERS, ReleaseSpec
 
 log = logging.getLogger("releasedeck.driver")
@@ -200,6 +207,18 @@ class Driver:
             if setter is None:
                 raise RuntimeError("no traffic router configured to set weights")
             await self._bounded(setter(weights))
+        elif action.kind in (ActionKind.SET_COHORTS, ActionKind.SET_MIRROR):
+            # Both are read from the state folded so far (the latest targets), so applying
+            # either one puts the whole cohort table in place at once.
+            lever = self.router if self.router is not None else self.platform
+            if not isinstance(lever, CohortRouter):
+                kind = getattr(lever, "kind", "none")
+                raise RuntimeError(f"router {kind!r} cannot route by cohort or mirror "
+                                   "(rings, A/B and dark launch need the local router)")
+            state = self.engine.state
+            route = self.engine.plan.route_for(state.cohorts, state.mirror,
+                                               self.spec.release.candidate)
+            await self._bounded(lever.set_route(route))
         elif action.kind is ActionKind.SCALE:
             if self.platform is None:
                 raise RuntimeError("no platform configured to scale")

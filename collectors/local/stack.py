@@ -33,6 +33,8 @@ from strategies.spec import ReleaseSpec
 
 FLAG_USERS = 5000
 """Distinct user ids the load carries in a flag release: each comes back many times a minute."""
+DEMO_USERS = 500
+DEMO_GROUPS = {"staff": 0.05}  # X-User-Group: staff for the first 25 users
 
 
 class LocalStackError(RuntimeError):
@@ -131,8 +133,10 @@ class LocalStack:
             await self._router.set_weights({spec.release.baseline: 100, spec.release.candidate: 0})
         self._sync_task = asyncio.create_task(self._sync_forever(), name="releasedeck-local-sync")
         if self.with_load:
+            # Users with ids (and a staff group): what flags, rings, A/B and sticky shares route by.
             self._load = LoadGenerator(self._router.url, rate=self.rate, duration=self.load_duration,
-                                       users=FLAG_USERS if self._flag is not None else 0)
+                                       users=FLAG_USERS if self._flag is not None else DEMO_USERS,
+                                       groups=DEMO_GROUPS)
             self._load.start()
 
     async def close(self) -> None:
