@@ -401,15 +401,16 @@ def main(argv: list[str] | None = None) -> int:
             if name == "evidence" and scenario.bad:
                 target = wald_seconds(scenario, confidence)
                 if target is not None and times:
-                    within_wald.append((scenario.name, max(times), 2 * target + INTERVAL))
+                    within_wald.append((scenario.name, statistics.mean(times), max(times),
+                                        2 * target + INTERVAL))
         target = wald_seconds(scenario, confidence)
         row += f"{'' if target is None else f'{2 * target + INTERVAL:.1f}s':>10}"
         print(row, flush=True)
     print("wrong outcomes: " + ", ".join(f"{n} {w}" for n, w in wrong.items()))
-    for name, worst, target in within_wald:
-        verdict = "within" if worst <= target else "OVER"
-        print(f"  detection vs 2×Wald SPRT + 1 scrape: {name}: worst {worst:.0f}s {verdict} "
-              f"{target:.1f}s")
+    for name, mean, worst, target in within_wald:  # Wald's figure is an expectation: the mean
+        verdict = "within" if mean <= target else "OVER"
+        print(f"  detection vs 2×Wald SPRT expected + 1 scrape: {name}: mean {mean:.1f}s "
+              f"(worst {worst:.0f}s) {verdict} {target:.1f}s")
     healthy = [s for s in SCENARIOS if not s.bad]
     if args.healthy_runs:
         print(f"false rollbacks over seeded healthy releases ({len(healthy)} healthy kinds, "
