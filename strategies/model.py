@@ -610,6 +610,23 @@ class VersionView:
     image: str = ""
 
 
+class ViewMode(StrEnum):
+    FOLLOW = "follow"  # showing the State another session (the lease holder) publishes
+    OBSERVE = "observe"  # nobody drives: gates evaluated here, no action taken
+
+
+@dataclass(frozen=True)
+class Viewing:
+    """Set on a State shown by a session that does not drive: whom it follows, and since when
+    the driver has been gone (None while it answers)."""
+
+    mode: ViewMode
+    driver: str = ""  # user@host/pid of the lease holder, when known
+    url: str = ""  # the driver's state server
+    gone_since: float | None = None
+    note: str = ""  # one line: why nothing is connected, or what observing means
+
+
 @dataclass(frozen=True)
 class FlagView:
     """A flag release's flag as the screen names it: which flag, on which lever, where it lives,
@@ -664,6 +681,8 @@ class State:
     drift: tuple[Drift, ...] = ()  # levers the world does not hold where the journal put them
     hold_observed: float | None = None  # hold time observed at the step's weight (None: wall clock)
     flag: FlagView | None = None  # set in a flag release (a flag lever instead of a router)
+    tick_seconds: float | None = None  # how long the last collect-decide-act tick took
+    viewing: Viewing | None = None  # None: this session drives (or replays) the release
 
     @property
     def metrics_age(self) -> float | None:

@@ -16,6 +16,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import replace
 from typing import Any
 
+from collectors.lease import Lease
 from strategies.engine import CheckResult, Engine
 from strategies.model import (
     Action,
@@ -31,6 +32,7 @@ from strategies.model import (
     Snapshot,
     State,
     VersionView,
+    Viewing,
     frozen_map,
 )
 from strategies.ports import (
@@ -74,6 +76,8 @@ class Driver:
         checks: Callable[[float], Any] | None = None,
         journal_path: str = "",
         demo: bool = False,
+        lease: Lease | None = None,
+        viewing: Viewing | None = None,
     ):
         self.spec = spec
         self.engine = engine
@@ -87,6 +91,9 @@ class Driver:
         self.check_runner = checks  # async callable(now) -> list[CheckResult], e.g. webhooks
         self.journal_path = journal_path  # shown, so an operator knows where the record is
         self.demo = demo
+        self.lease = lease  # when set, no lever moves unless the lease is still ours
+        self.viewing = viewing  # set when this session observes without driving
+        self.lease_lost = ""
         self._history: dict[str, deque[MetricSample]] = {v: deque() for v in spec.versions}
         self._platform_snapshot: PlatformSnapshot | None = None
         self._metrics: MetricsSnapshot | None = None
@@ -96,6 +103,7 @@ class Driver:
         self._failures: dict[str, int] = {}
         self._lock = asyncio.Lock()
         self.ticks = 0
+        self.tick_seconds: float | None = None
         self.holding: list[str] = []
         self.state = self._publish(self.clock())
 
@@ -231,6 +239,12 @@ class Driver:
         """Carry out pending actions in order; the first failure stops the rest until retry."""
         if getattr(self.engine, "observe", False):
             return  # observe mode never pulls a lever, whatever the journal says
+        if self.lease is not None and not self.lease_lost:
+            self.lease_lost = self.lease.lost()
+            if self.lease_lost:
+                self.emit("lease_lost", {"reason": self.lease_lost}, severity="critical")
+        if self.lease_lost:
+            return  # another session may drive now: never pull a lever without the lease
         for action in list(self.engine.state.pending):
             if action.id in self.engine.state.done_actions:
                 continue
@@ -253,6 +267,7 @@ class Driver:
     # ------------------------------------------------------------------ the tick
 
     async def tick(self) -> State:
+        began = time.perf_counter()
         now = self.clock()
         platform, metrics, checks = await asyncio.gather(
             self._collect_platform(now), self._collect_metrics(now), self._collect_checks(now))
@@ -273,7 +288,9 @@ class Driver:
             self._decided(self.engine.tick(snapshot, now, checks))
             await self._act(now)
             self.ticks += 1
+            self.tick_seconds = time.perf_counter() - began
             self.state = self._publish(self.clock())
+        self._notify("on_tick", self.tick_seconds)
         self._notify("on_state", self.state)
         return self.state
 
@@ -370,4 +387,6 @@ class Driver:
             demo=self.demo,
             drift=engine.drift,
             flag=self._flag_view(platform),
+            tick_seconds=self.tick_seconds,
+            viewing=self.viewing,
         )

@@ -98,6 +98,7 @@ class Kube:
         self.apps = client.AppsV1Api(api)
         self.core = client.CoreV1Api(api)
         self.custom = client.CustomObjectsApi(api)
+        self.coordination = client.CoordinationV1Api(api)
 
     @property
     def where(self) -> str:
@@ -144,6 +145,21 @@ class Kube:
     async def patch_service(self, name: str, body: Any, content_type: str = STRATEGIC) -> dict[str, Any]:
         return await self._call(f"patch services/{name}", self.core.patch_namespaced_service,
                                 name, self.namespace, body, _content_type=content_type)
+
+    # ------------------------------------------------------------------ leases (coordination.k8s.io/v1)
+
+    async def get_lease(self, name: str) -> dict[str, Any]:
+        return await self._call(f"read leases/{name}", self.coordination.read_namespaced_lease, name,
+                                self.namespace)
+
+    async def create_lease(self, body: Any) -> dict[str, Any]:
+        name = body["metadata"]["name"]
+        return await self._call(f"create leases/{name}", self.coordination.create_namespaced_lease,
+                                self.namespace, body)
+
+    async def patch_lease(self, name: str, body: Any, action: str = "patch") -> dict[str, Any]:
+        return await self._call(f"{action} leases/{name}", self.coordination.patch_namespaced_lease,
+                                name, self.namespace, body, _content_type=MERGE)
 
     # ------------------------------------------------------------------ custom resources
 
