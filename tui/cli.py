@@ -114,8 +114,10 @@ def build_parser() -> argparse.ArgumentParser:
     replay.add_argument("--summary", action="store_true",
                         help="print one JSON summary object at the end")
 
+    from tui.fleet.command import add_parser as add_fleet
     from tui.history import add_parser as add_history
 
+    add_fleet(sub)
     add_history(sub)
     return parser
 
@@ -136,6 +138,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         from tui.demo import demo_command
 
         return demo_command(args)
+    if args.command == "fleet":
+        from tui.fleet.command import fleet_command
+
+        return fleet_command(args)
     if args.command == "attach":
         from tui.attach import attach_command
 

@@ -170,6 +170,15 @@ class Kube:
                                 label_selector=selector or None)
         return list(body.get("items") or [])
 
+    async def list_custom(self, crd: Crd, selector: str = "") -> list[dict[str, Any]]:
+        try:
+            body = await self._call(f"list {crd.plural}.{crd.group}", self.custom.list_namespaced_custom_object,
+                                    crd.group, crd.version, self.namespace, crd.plural,
+                                    label_selector=selector or None)
+        except KubeError as exc:
+            raise await self._explain_404(crd, exc) from None
+        return list(body.get("items") or [])
+
     async def get_custom(self, crd: Crd, name: str) -> dict[str, Any]:
         try:
             return await self._call(f"read {crd.plural}.{crd.group}/{name}", self.custom.get_namespaced_custom_object,

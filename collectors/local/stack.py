@@ -156,9 +156,16 @@ class LocalStack:
             with contextlib.suppress(Exception):
                 await self._load.stop()
         if self._sync_task is not None:
-            self._sync_task.cancel()
+            # Python 3.11's wait_for can swallow a cancel that lands as the sync finishes; the
+            # task then sleeps on. Cancel again until it is done (found as a hang at exit).
+            for _ in range(50):
+                if self._sync_task.done():
+                    break
+                self._sync_task.cancel()
+                await asyncio.wait({self._sync_task}, timeout=0.2)
             with contextlib.suppress(asyncio.CancelledError, Exception):
-                await self._sync_task
+                if self._sync_task.done():
+                    self._sync_task.result()
         if self._router is not None:
             with contextlib.suppress(Exception):
                 await self._router.close()

@@ -58,6 +58,7 @@ class ReleaseInfo:
     baseline: str
     candidate: str
     journal: str = ""  # path; empty means next to the spec
+    environment: str = ""  # e.g. staging, production: the fleet groups a service's releases by it
 
 
 @dataclass(frozen=True)

@@ -26,6 +26,7 @@ def read_release(problems: list, data: Mapping[str, Any]) -> ReleaseInfo:
         baseline=r.text("baseline", required=True),
         candidate=r.text("candidate", required=True),
         journal=r.text("journal"),
+        environment=r.text("environment"),
     )
     if info.baseline and info.baseline == info.candidate:
         r.problem("candidate", f"must differ from baseline (both are {info.baseline!r})")
