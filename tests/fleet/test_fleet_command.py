@@ -15,8 +15,6 @@ import time
 from argparse import Namespace
 from pathlib import Path
 
-from tui.seat import lease_for
-
 from strategies.engine import Engine
 from strategies.fleet import Driver, FleetRow
 from strategies.journal import JournalWriter
@@ -26,6 +24,7 @@ from tests.serve.test_lease_processes import SPEC, watch
 from tests.strategies.brain_kit import World, command, tick
 from tui.fleet.app import Choice, FleetApp
 from tui.fleet.command import fleet_command
+from tui.seat import lease_for
 
 
 def _fleet(tmp_path: Path) -> tuple[Path, Path]:

@@ -14,10 +14,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-from collectors.lease import Holder, Lease
-
 from collectors.fleet_discovery import discover_argo, discover_docker
 from collectors.fleet_prometheus import FleetPrometheus, batch_key, batchable
+from collectors.lease import Holder, Lease
 from collectors.prometheus_source import PrometheusSource, gate_queries
 from strategies.engine import Engine
 from strategies.fleet import Driver, FleetRow, row_from_rollout, row_from_state, unreadable_row
