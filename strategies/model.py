@@ -608,6 +608,7 @@ class VersionView:
     total: int
     sample: MetricSample | None
     image: str = ""
+    digest: str = ""  # the image digest the instances run ("" unknown; "mixed" when they differ)
 
 
 class ViewMode(StrEnum):

@@ -33,14 +33,19 @@ class Clock:
 class MemoryPlatform:
     kind = "memory"
 
-    def __init__(self, replicas: Mapping[str, int] | None = None) -> None:
+    def __init__(self, replicas: Mapping[str, int] | None = None,
+                 usage: Mapping[str, tuple[float, float]] | None = None) -> None:
         self.replicas: dict[str, int] = dict(replicas or {"v1": 2, "v2": 2})
+        self.usage = dict(usage or {})  # version → (cores, bytes) each instance reports
         self.scaled: list[tuple[str, int]] = []
 
     async def snapshot(self, versions: Sequence[str], now: float) -> PlatformSnapshot:
+        def instance(v: str, i: int) -> Instance:
+            cpu, memory = self.usage.get(v, (None, None))
+            return Instance(f"{v}-{i}", v, True, address=f"127.0.0.1:{9000 + i}", cpu=cpu, memory=memory)
+
         return PlatformSnapshot(at=now, versions={
-            v: VersionStatus(v, tuple(Instance(f"{v}-{i}", v, True, address=f"127.0.0.1:{9000 + i}")
-                                      for i in range(self.replicas.get(v, 0))))
+            v: VersionStatus(v, tuple(instance(v, i) for i in range(self.replicas.get(v, 0))))
             for v in versions})
 
     async def scale(self, version: str, replicas: int) -> None:
