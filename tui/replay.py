@@ -257,7 +257,10 @@ def build_summary(trace_path: str, read: TraceRead, usable: Sequence[Any],
         final = next((d for d in reversed(collector.decisions)
                       if d["event"] == "rolling_back"), final)
     start, end = ticks[0].at, ticks[-1].engine_at
+    # An A/B plan's readout (key present only for plans with an experiment: others keep their form)
+    experiment = {"experiment": engine.readout.to_dict()} if engine.readout is not None else {}
     return {
+        **experiment,
         "outcome": outcome,
         "exit_code": code,
         "phase": state.phase.value,

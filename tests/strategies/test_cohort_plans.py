@@ -188,3 +188,19 @@ def test_a_counter_reset_starts_a_new_origin_not_a_negative_interval() -> None:
     readout = tracker.readout()
     assert (readout.control_trials, readout.treatment_trials) == (200, 150)
     assert (readout.control_success, readout.treatment_success) == (20, 20)
+
+
+def test_a_state_with_rings_and_a_readout_travels_to_followers() -> None:
+    """The rings and the experiment readout survive the state codec (attach, browser, watch)."""
+    from strategies.model import State
+    from strategies.ring_view import ring_views
+    from strategies.state_json import state_from_json, state_to_json
+
+    engine, _ = run_ab(seed=7, rate_b=0.20)
+    state = State(at=T0, release="checkout", strategy="ab", platform_kind="local",
+                  metrics_source="test", rollout=engine.state, steps=engine.plan.labels(),
+                  hold=0.0, cohorts=ring_views(engine.plan, engine.state, None),
+                  experiment=engine.readout)
+    back = state_from_json(state_to_json(state))
+    assert back.experiment == state.experiment and back.cohorts == state.cohorts
+    assert [c.status for c in back.cohorts] == ["reached", "reached"]
