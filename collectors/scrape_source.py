@@ -283,9 +283,11 @@ class ScrapeSource:
                 for le, count in counters.buckets.items():
                     buckets[le] = buckets.get(le, 0.0) + count
             sums = [c.latency_sum for c in latest if c.latency_sum is not None]
+            custom = {key: sum(c.counters.get(name, 0.0) for c in latest)
+                      for key, name in self.counters.items()}
             out.append(RawCounters(version=version, at=now, requests_total=sum(c.requests for c in latest),
                                    errors_total=sum(c.errors for c in latest), latency_buckets=frozen_map(buckets),
-                                   latency_sum=sum(sums) if sums else None))
+                                   latency_sum=sum(sums) if sums else None, custom=frozen_map(custom)))
         return tuple(out)
 
     def last_raw(self) -> Sequence[RawCounters]:

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field, replace
 
 from strategies.cohorts import Route
 from strategies.model import (
+    EMPTY,
     Instance,
     MetricSample,
     MetricsSnapshot,
@@ -170,7 +171,8 @@ class TraceMetricSource:
             while series and series[0].at <= at - self.window:
                 series.popleft()
             samples[version] = replace(sample_from_counters(version, series, at, self.window),
-                                       tally=self.tallies.get(version, Tally()))
+                                       tally=self.tallies.get(version, Tally()),
+                                       custom=frozen_map(series[-1].custom) if series else EMPTY)
         return MetricsSnapshot(at=at, samples=frozen_map(samples), source=self.name)
 
     def last_raw(self) -> Sequence[RawCounters]:

@@ -25,6 +25,7 @@ SHOTS = (  # file, scene, wallboard
     ("paused.svg", "paused", False),
     ("rolled-back.svg", "ended", False),  # long after the rollback: the cause stays
     ("flag.svg", "flag", False),
+    ("ring.svg", "ring", False),
     ("wallboard.svg", "operate", True),
     ("wallboard-rolled-back.svg", "ended", True),
 )

@@ -566,7 +566,10 @@ class Engine:
         baseline_expected = self.state.weight < 100
         candidate, baseline = self._sample(self.candidate, now), self._sample(self.baseline, now)
         before = self.evidence
-        self.evidence = advance(before, self.state.step_entered, self.spec.gates, candidate,
+        epoch = self.state.step_entered
+        if epoch is None and self.observe:  # the rollout is driven elsewhere: count from here
+            epoch = self._first_tick
+        self.evidence = advance(before, epoch, self.spec.gates, candidate,
                                 baseline, candidate_name=self.candidate,
                                 baseline_name=self.baseline, window=self.spec.metrics.window,
                                 horizon=self._horizon())

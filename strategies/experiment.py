@@ -17,13 +17,11 @@ one that matches: the lift no side can reject yet.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
 
 from strategies.evidence import RatioEvidence, log_threshold
-from strategies.model import MetricSample
+from strategies.model import MetricSample, Readout
 
 SUCCESS_KEY = "experiment:success"
 """Custom metric key under which a source reports a version's cumulative successes (orders)."""
@@ -48,73 +46,6 @@ class ExperimentSpec:
         name = self.success if which == "success" else self.trials
         # a template: PromQL's own braces doubled, the placeholders single
         return given or "sum(" + name + '{{service="{service}",version="{version}"}})'
-
-
-@dataclass(frozen=True)
-class Readout:
-    """Where the experiment stands: rates, the lift of B over A with its interval, the winner."""
-
-    control: str
-    treatment: str
-    confidence: float
-    control_trials: float = 0.0
-    control_success: float = 0.0
-    treatment_trials: float = 0.0
-    treatment_success: float = 0.0
-    lift: float | None = None  # B's conversion / A's - 1
-    low: float | None = None
-    high: float | None = None
-    evidence_better: float = 0.0  # log e-value that B converts more
-    evidence_worse: float = 0.0  # log e-value that B converts less
-    threshold: float = 0.0  # log(2/α): where a side decides
-    winner: str | None = None
-
-    @property
-    def control_rate(self) -> float | None:
-        return self.control_success / self.control_trials if self.control_trials else None
-
-    @property
-    def treatment_rate(self) -> float | None:
-        return self.treatment_success / self.treatment_trials if self.treatment_trials else None
-
-    def summary(self) -> str:
-        """One line, e.g. 'v2 wins: converts 19.8% vs 10.1% (lift +96%, 95% interval +52%..+151%)'."""
-        rates = f"{_pct(self.treatment_rate)} vs {_pct(self.control_rate)}"
-        interval = f"lift {_signed(self.lift)}, {self.confidence:.0%} interval " \
-                   f"{_signed(self.low)}..{_signed(self.high)}"
-        if self.winner is None:
-            return f"no winner yet: {self.treatment} converts {rates} of {self.control} ({interval})"
-        loser = self.control if self.winner == self.treatment else self.treatment
-        return f"{self.winner} wins over {loser}: {self.treatment} converts {rates} ({interval})"
-
-    def to_dict(self) -> dict[str, Any]:
-        return {"experiment": "conversion", "winner": self.winner, "control": self.control,
-                "treatment": self.treatment, "confidence": self.confidence,
-                "control_rate": _round(self.control_rate), "treatment_rate": _round(self.treatment_rate),
-                "control_trials": _round(self.control_trials),
-                "treatment_trials": _round(self.treatment_trials),
-                "lift": _round(self.lift), "low": _round(self.low), "high": _round(self.high),
-                "evidence_better": _round(self.evidence_better),
-                "evidence_worse": _round(self.evidence_worse),
-                "threshold": _round(self.threshold), "reason": self.summary()}
-
-
-def _round(value: float | None) -> float | None:
-    if value is None or not math.isfinite(value):
-        return None
-    return round(value, 6)
-
-
-def _pct(value: float | None) -> str:
-    return "n/a" if value is None else f"{value * 100:.1f}%"
-
-
-def _signed(value: float | None) -> str:
-    if value is None:
-        return "?"
-    if not math.isfinite(value):
-        return "+∞"
-    return f"{value * 100:+.0f}%"
 
 
 class ConversionTracker:

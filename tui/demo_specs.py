@@ -1,7 +1,8 @@
 """The embedded default: the release `releasedeck demo` runs, one spec per strategy kind.
 
-Holds and windows are short so a newcomer sees a whole release in about a minute, and the
-gates are tight enough that an injected fault rolls back within seconds.
+Holds and windows are short so a newcomer sees a whole release in about a minute. The gates
+decide on evidence (anytime-valid sequential tests at confidence 0.99, no `for`): an injected
+fault rolls back within seconds, and a healthy candidate is not rolled back by noise.
 """
 
 from __future__ import annotations
@@ -38,7 +39,6 @@ stale_after = "5s"
 name = "error-rate"
 metric = "error_rate"
 max = 0.05
-for = "1s"
 severity = "critical"
 min_requests = 20
 
@@ -46,7 +46,6 @@ min_requests = 20
 name = "latency-p99"
 metric = "latency_p99"
 max = 0.4
-for = "2s"
 severity = "critical"
 min_requests = 20
 
@@ -54,7 +53,6 @@ min_requests = 20
 name = "latency-p95-vs-baseline"
 metric = "latency_p95"
 max_ratio = 3.0
-for = "3s"
 severity = "warning"
 min_requests = 20
 """

@@ -32,6 +32,7 @@ from strategies.model import (
     Role,
     Snapshot,
     State,
+    VersionStatus,
     VersionView,
     Viewing,
     frozen_map,
@@ -44,6 +45,7 @@ from strategies.ports import (
     RawCounterSource,
     TrafficRouter,
 )
+from strategies.ring_view import ring_views
 from strategies.spec import FLAG_LEVERS, ReleaseSpec
 
 log = logging.getLogger("releasedeck.driver")
@@ -356,7 +358,8 @@ class Driver:
             views.append(VersionView(
                 version=version, role=role, desired_weight=desired, actual_weight=actual,
                 ready=status.ready if status else 0, total=status.total if status else 0,
-                sample=engine.current_sample(version, now), image=status.image if status else ""))
+                sample=engine.current_sample(version, now), image=status.image if status else "",
+                digest=_digest(status)))
         self.holding = engine.holding_reasons(self._snapshot, now, self._checks)
         state = State(
             at=now,
@@ -388,6 +391,9 @@ class Driver:
             demo=self.demo,
             drift=engine.drift,
             flag=self._flag_view(platform),
+            cohorts=ring_views(engine.plan, rollout,
+                               engine.current_sample(self.spec.release.candidate, now)),
+            experiment=engine.readout,
             tick_seconds=self.tick_seconds,
             viewing=self.viewing,
         )
@@ -402,3 +408,10 @@ class Driver:
             return state
         left, waits = self.engine.plan.time_left(state.rollout.step, state.hold_left())
         return replace(state, time_left=left, waits_at=waits)
+
+
+
+def _digest(status: VersionStatus | None) -> str:
+    """The one image digest a version's instances run, or "mixed" when they disagree."""
+    digests = status.digests if status is not None else ()
+    return digests[0] if len(digests) == 1 else ("mixed" if digests else "")

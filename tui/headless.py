@@ -238,6 +238,8 @@ def summary(driver: Driver, state: State, outcome: str, duration: float, alerts:
     decisive = _deciding(state)
     if decisive:
         parts.append(decisive)
+    if state.experiment is not None and not decisive.startswith("experiment"):
+        parts.append(f"experiment: {state.experiment.summary()}")
     elif not (rollout.phase is Phase.SUCCEEDED or rollout.phase.failed):
         holding = state.holding
         if holding:
@@ -256,6 +258,8 @@ def summary(driver: Driver, state: State, outcome: str, duration: float, alerts:
 def _deciding(state: State) -> str:
     """The gate, value and threshold behind the outcome, if a gate decided it."""
     for evidence in state.rollout.cause:
+        if evidence.get("experiment"):
+            return f"experiment: {evidence.get('reason', '')}"
         if "gate" in evidence and evidence.get("status") == GateStatus.FAIL.value:
             return (f"gate {evidence['gate']}: value {_num(evidence.get('value'))} vs "
                     f"threshold {_num(evidence.get('threshold'))} ({evidence.get('reason', '')})")

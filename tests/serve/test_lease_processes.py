@@ -90,7 +90,7 @@ def lock_holder(spec: Path) -> Holder | None:
 
 
 def test_second_driver_refuses_then_resumes_after_kill_9(tmp_path: Path) -> None:
-    spec = release(tmp_path, "4s")
+    spec = release(tmp_path, "30s")  # the first driver is still mid-rollout when it is killed
     first = watch(spec, "--timeout", "120")
     try:
         holder = wait_for(lambda: lock_holder(spec))
@@ -106,6 +106,16 @@ def test_second_driver_refuses_then_resumes_after_kill_9(tmp_path: Path) -> None
         assert f"attach with: releasedeck attach {holder.attach}" in line
         assert out == ""  # it started nothing and printed no event
         assert {r["run"] for r in journal(spec)} == {journal(spec)[0]["run"]}
+
+        # watch --read-only while someone drives: it follows (the driver's state lines), acts never
+        reader = subprocess.run(
+            [sys.executable, "-m", "tui.cli", "watch", str(spec), "--read-only", "--headless", "--timeout", "3"],
+            cwd=spec.parent, env={**os.environ, "PYTHONPATH": str(ROOT)}, text=True, capture_output=True,
+            timeout=60, check=False)
+        followed = [json.loads(line) for line in reader.stdout.splitlines()]
+        assert followed and followed[0]["event"] == "state" and followed[0]["phase"] == "progressing", reader.stderr
+        assert reader.returncode == exitcodes.ROLLED_BACK  # stopped following before the release ended
+        assert "stopped following before the release ended" in reader.stderr
 
         before = journal(spec)
         first.send_signal(signal.SIGKILL)

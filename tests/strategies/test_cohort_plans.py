@@ -188,3 +188,40 @@ def test_a_counter_reset_starts_a_new_origin_not_a_negative_interval() -> None:
     readout = tracker.readout()
     assert (readout.control_trials, readout.treatment_trials) == (200, 150)
     assert (readout.control_success, readout.treatment_success) == (20, 20)
+
+
+def test_a_state_with_rings_and_a_readout_travels_to_followers() -> None:
+    """The rings and the experiment readout survive the state codec (attach, browser, watch)."""
+    from strategies.model import State
+    from strategies.ring_view import ring_views
+    from strategies.state_json import state_from_json, state_to_json
+
+    engine, _ = run_ab(seed=7, rate_b=0.20)
+    state = State(at=T0, release="checkout", strategy="ab", platform_kind="local",
+                  metrics_source="test", rollout=engine.state, steps=engine.plan.labels(),
+                  hold=0.0, cohorts=ring_views(engine.plan, engine.state, None),
+                  experiment=engine.readout)
+    back = state_from_json(state_to_json(state))
+    assert back.experiment == state.experiment and back.cohorts == state.cohorts
+    assert [c.status for c in back.cohorts] == ["reached", "reached"]
+
+
+def test_bad_cohort_specs_are_one_line_each_with_file_field_and_reason() -> None:
+    import pytest
+
+    from strategies.spec import SpecError
+
+    bad = '''kind = "canary"
+steps = [10, { dark = 50, weight = 3 }, { dark = 200 }]
+sticky = { header = "X", cookie = "y" }
+experiment = { success = "orders" }'''
+    with pytest.raises(SpecError) as caught:
+        make_spec(bad)
+    lines = caught.value.lines()
+    assert all(line.startswith("test.toml: strategy.") for line in lines)
+    assert any("steps[1].weight: a dark step serves no user" in line for line in lines)
+    assert any("steps[2].dark: dark steps come before any step that serves users" in line for line in lines)
+    assert any("sticky: give exactly one of header or cookie" in line for line in lines)
+    assert any("experiment: only an 'ab' plan runs an experiment" in line for line in lines)
+    with pytest.raises(SpecError, match="needs the built-in router"):
+        make_spec(RINGS, extra='\n[router]\nkind = "none"\n')

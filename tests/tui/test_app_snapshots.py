@@ -31,7 +31,8 @@ def still_app(name: str, *, wallboard: bool = False, read_only: bool = False) ->
 
 
 @pytest.mark.parametrize("size", SIZES, ids=lambda s: f"{s[0]}x{s[1]}")
-@pytest.mark.parametrize("name", ["operate", "paused", "rolled-back", "ended", "startup", "flag"])
+@pytest.mark.parametrize("name", ["operate", "paused", "rolled-back", "ended", "startup", "flag",
+                                  "ring"])
 def test_dashboard(snap_compare, name: str, size: tuple[int, int]) -> None:
     assert snap_compare(still_app(name), terminal_size=size)
 

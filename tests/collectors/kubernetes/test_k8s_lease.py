@@ -107,3 +107,51 @@ def test_renewal_keeps_the_lease(tmp_path: Path) -> None:
             driver.close()
 
     asyncio.run(scenario())
+
+
+def test_a_driver_that_lost_its_lease_pulls_no_lever(tmp_path: Path) -> None:
+    """Two drivers on one Lease: after bob takes the expired Lease over, alice's driver (the real
+    Driver and engine) decides but moves nothing, and says so once; bob's driver acts."""
+    from strategies.engine import Engine
+    from strategies.journal import MemoryJournal
+    from tests.doubles import Clock as DriverClock
+    from tests.doubles import MemoryPlatform, MemoryRouter, ScriptedSource
+    from tests.serve.support import quick_spec
+    from tui.driver import Driver
+
+    release = quick_spec(hold="1h")
+
+    def driver_for(lease: KubeLease) -> tuple[Driver, MemoryRouter]:
+        router = MemoryRouter()
+        driver = Driver(release, Engine(release, journal=MemoryJournal()), MemoryPlatform(), router,
+                        ScriptedSource(), clock=DriverClock(), lease=lease)
+        return driver, router
+
+    async def scenario() -> None:
+        async with kmock_cluster(tmp_path) as (emulator, kubeconfig):
+            emulator.resources[LEASES] = {}
+            spec = make_spec(kubeconfig, "replicas")
+            clock = Clock()
+            alice = KubeLease.for_spec(spec, clock=clock, renew_every=3600)
+            bob = KubeLease.for_spec(spec, clock=clock, renew_every=3600)
+            await alice.acquire(holder("alice", 11))
+            alice_driver, alice_router = driver_for(alice)
+            await alice_driver.tick()
+            assert alice_router.history == [{"v1": 80, "v2": 20}]  # alice drives
+
+            clock.now += 16  # alice could not renew for longer than the Lease lasts
+            await bob.acquire(holder("bob", 22))
+            await alice._renew()
+            bob_driver, bob_router = driver_for(bob)
+            for _ in range(3):
+                await alice_driver.tick()
+                await bob_driver.tick()
+            assert alice_router.history == [{"v1": 80, "v2": 20}]  # nothing moved after the loss
+            lost = [e for e in alice_driver.events if e.event == "lease_lost"]
+            assert len(lost) == 1 and "taken over by bob@bob-laptop/22" in lost[0].details["reason"]
+            assert bob_router.history == [{"v1": 80, "v2": 20}]  # bob drives
+            for lease_ in (alice, bob):
+                await lease_.release()
+                lease_.close()
+
+    asyncio.run(scenario())

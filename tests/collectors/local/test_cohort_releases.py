@@ -13,6 +13,7 @@ from strategies.model import Phase
 from strategies.spec import ReleaseSpec, parse_spec
 from tui.demo_specs import demo_spec_text
 from tui.driver import Driver
+from tui.headless import summary
 from tui.wiring import build_source
 
 
@@ -79,10 +80,13 @@ def test_dark_launch_faults_never_reach_a_user_and_stop_the_release() -> None:
 
 
 def test_ab_names_the_better_converting_version_and_promotes_it() -> None:
+    """B converts 25% against A's 10%: named the winner and promoted; the headless line says so."""
     spec = spec_for("ab", "latency_ms = 18, error_ratio = 0.002, conversion = 0.25")
 
     async def scenario() -> None:
         driver, _, by_cohort, _ = await release(spec)
+        line = summary(driver, driver.state, "promoted", 1.0, None)
+        assert "experiment: v2 wins over v1" in line
         state = driver.engine.state
         assert state.phase is Phase.SUCCEEDED, state.reason
         readout = driver.engine.readout

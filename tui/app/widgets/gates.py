@@ -1,9 +1,13 @@
-"""The gates panel: every gate's value, bound, `for` progress and verdict, and why a step holds.
+"""The gates panel: every gate's evidence, bound, progress and verdict, and why a step holds.
+
+A sequential gate shows its estimate over the step with the confidence bounds that decide it
+(`2.1% [1.4–3.0%] ≤5%`) and a bar of how far its test is toward failing (red) or passing
+(green); a point gate shows this window's value and, with `for`, how much of it a failure has
+used.
 
 Columns have fixed widths, so nothing moves when a verdict changes. Once the rollout has ended
 on a gate, that gate keeps the figures it failed with (marked with the time), instead of the
-"unknown" a scaled-down candidate would give it.
-"""
+"unknown" a scaled-down candidate would give it."""
 
 from __future__ import annotations
 
@@ -24,11 +28,11 @@ STATUS_MARK = {GateStatus.PASS: "✔ pass", GateStatus.FAIL: "✖ FAIL", GateSta
 SEVERITY_STYLE = {Severity.CRITICAL: "red", Severity.WARNING: "yellow", Severity.INFO: "dim"}
 # name, justify, width (None: takes what is left, cut with an ellipsis)
 COLUMNS: tuple[tuple[str, str, int | None], ...] = (
-    ("gate", "left", None), ("value", "right", 8), ("bound", "left", 14),
-    ("for", "left", 12), ("state", "left", 9), ("sev", "left", 8))
+    ("gate", "left", None), ("evidence", "right", None), ("bound", "left", 12),
+    ("test", "left", 12), ("state", "left", 9), ("sev", "left", 8))
 
 
-def for_bar(gate: GateResult, now: float, width: int = 4) -> Text:
+def for_bar(gate: GateResult, now: float, width: int = 6) -> Text:
     """How much of the `for` window a failure has used: full means the severity acts."""
     progress = gate.for_progress(now)
     filled = round(progress * width)
@@ -39,14 +43,55 @@ def for_bar(gate: GateResult, now: float, width: int = 4) -> Text:
     return bar
 
 
+def _share(value: float | None) -> str:
+    if value is None:
+        return "—"
+    percent = value * 100
+    return f"{percent:.2g}%" if percent < 10 else f"{percent:.0f}%"
+
+
+def _times(value: float | None) -> str:
+    if value is None:
+        return "—"
+    return "∞" if value == float("inf") else f"{value:.2g}×"
+
+
+def estimate(gate: GateResult) -> str:
+    """The evidence's estimate with its bounds, or the point value."""
+    if gate.test != "sequential" or gate.estimate is None:
+        return fmt.metric(gate.metric, gate.value)
+    show = _times if gate.scale == "ratio" else _share
+    if gate.low is None or gate.high is None:
+        return show(gate.estimate)
+    return f"{show(gate.estimate)} [{show(gate.low)}–{show(gate.high)}]"
+
+
+def evidence_bar(gate: GateResult, now: float, width: int = 6) -> Text:
+    """Sequential gates: how far the test is toward failing (red) or passing (green); while
+    a `for` runs, its clock (as for point gates)."""
+    if gate.test != "sequential" or (gate.failing_since is not None and gate.for_seconds > 0):
+        return for_bar(gate, now, width)
+    failing = gate.toward_fail >= gate.toward_pass and gate.toward_fail > 0
+    progress = gate.toward_fail if failing else gate.toward_pass
+    filled = round(progress * width)
+    bar = Text("▰" * filled, style="red" if failing else "green")
+    bar.append("▱" * (width - filled), style="dim")
+    bar.append(f" {'fail' if failing else 'pass'} {progress:.0%}")
+    return bar
+
+
 def bound(gate: GateResult) -> str:
+    if gate.test == "sequential" and gate.bound is not None:
+        if gate.scale == "ratio":
+            return f"≤{gate.bound:g}×base"
+        return f"≤{_share(gate.bound)}"
     if gate.threshold is None:
         return gate.comparison or "—"
     if gate.comparison == "proportion":
         return f"p≥{gate.threshold:g}"
     word = {"max": "≤", "min": "≥", "max_ratio": "≤"}.get(gate.comparison, gate.comparison)
     text = f"{word}{fmt.metric(gate.metric, gate.threshold)}"
-    return text + (" ×base" if gate.comparison == "max_ratio" else "")
+    return text + (" (×base)" if gate.comparison == "max_ratio" else "")
 
 
 def ended_on(state: State) -> Mapping[str, Mapping[str, Any]]:
@@ -82,7 +127,7 @@ class GatesPanel(Static):
                 continue
             table.add_row(
                 Text(gate.name, style="bold"),
-                fmt.metric(gate.metric, gate.value), bound(gate), for_bar(gate, state.at),
+                estimate(gate), bound(gate), evidence_bar(gate, state.at, width=4),
                 Text(STATUS_MARK[gate.status], style=STATUS_STYLE[gate.status]),
                 Text(gate.severity.value, style=SEVERITY_STYLE[gate.severity]))
         if not state.gates:
@@ -105,7 +150,7 @@ def holding_text(state: State) -> Text:
 
 
 class GatesStrip(Static):
-    """The wallboard's one-line-per-gate strip: name, verdict, value against bound."""
+    """The wallboard's one-line-per-gate strip: name, verdict, evidence against bound."""
 
     def show(self, state: State) -> None:
         failed = ended_on(state)
@@ -115,10 +160,11 @@ class GatesStrip(Static):
         for gate in state.gates:
             evidence = failed.get(gate.name)
             status = GateStatus.FAIL if evidence is not None else gate.status
-            value = evidence.get("value") if evidence is not None else gate.value
+            shown = _num(gate.metric, evidence.get("value")) if evidence is not None \
+                else estimate(gate)
             table.add_row(Text(f" {gate.name} ", style=STATUS_STYLE[status] + " reverse"),
                           Text(STATUS_MARK[status], style=STATUS_STYLE[status]),
-                          _num(gate.metric, value), bound(gate),
+                          shown, bound(gate),
                           Text(gate.severity.value, style=SEVERITY_STYLE[gate.severity]))
         reasons = facts.holding(state)
         if not reasons:
