@@ -105,6 +105,42 @@ class PlatformSnapshot:
 
 
 @dataclass(frozen=True)
+class Tally:
+    """Counts a version has served since the metric source began counting them.
+
+    Monotone: a source that sees an instance's counter reset adds what the instance counted
+    after the reset (Prometheus' rule), and an instance it meets for the first time adds from
+    that scrape on. The origin is arbitrary, so only differences between two tallies of the same
+    source mean anything: those are the counts gates accumulate evidence from, interval by
+    interval, with no overlap and nothing counted twice.
+    """
+
+    requests: float = 0.0
+    errors: float = 0.0
+    latency_buckets: Mapping[str, float] = field(default_factory=no_entries)  # `le` -> count
+
+    def minus(self, earlier: Tally) -> Tally | None:
+        """What was counted since `earlier`; None if any count went down (a new origin)."""
+        requests, errors = self.requests - earlier.requests, self.errors - earlier.errors
+        buckets = {le: count - earlier.latency_buckets.get(le, 0.0)
+                   for le, count in self.latency_buckets.items()}
+        if requests < 0 or errors < 0 or any(v < 0 for v in buckets.values()):
+            return None
+        return Tally(requests, errors, frozen_map(buckets))
+
+    def plus(self, other: Tally) -> Tally:
+        buckets = dict(self.latency_buckets)
+        for le, count in other.latency_buckets.items():
+            buckets[le] = buckets.get(le, 0.0) + count
+        return Tally(self.requests + other.requests, self.errors + other.errors,
+                     frozen_map(buckets))
+
+    def scaled(self, factor: float) -> Tally:
+        return Tally(self.requests * factor, self.errors * factor,
+                     frozen_map({le: c * factor for le, c in self.latency_buckets.items()}))
+
+
+@dataclass(frozen=True)
 class MetricSample:
     """One version's behaviour over the analysis window ending at `at`.
 
@@ -125,6 +161,9 @@ class MetricSample:
     # Latency histogram over the window, Prometheus style: upper bound ("0.1", "+Inf") ->
     # cumulative count of requests at or below it. Optional; feeds the Mann-Whitney comparison.
     latency_buckets: Mapping[str, float] = field(default_factory=no_entries)
+    # Everything counted so far (see Tally): where the source has it, gates accumulate exact
+    # interval counts from it; without it they fall back to a share of the window's counts.
+    tally: Tally | None = None
 
     def value(self, metric: str) -> float | None:
         """Look a metric up by its spec name (error_rate, latency_p99, ..., or a custom name)."""

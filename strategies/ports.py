@@ -10,6 +10,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol, runtime_checkable
 
+from strategies.cohorts import Route
 from strategies.model import MetricsSnapshot, PlatformSnapshot, Severity, no_entries
 
 
@@ -53,6 +54,14 @@ class TrafficRouter(Protocol):
     async def weights(self) -> Mapping[str, float]: ...
 
     async def close(self) -> None: ...
+
+
+@runtime_checkable
+class CohortRouter(Protocol):
+    """A router that can also route by who sends a request: cohort rules, a sticky user key
+    and a mirror (`strategies.cohorts`). Rings, A/B and dark launch need one."""
+
+    async def set_route(self, route: Route) -> None: ...
 
 
 @runtime_checkable

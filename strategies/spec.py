@@ -27,6 +27,7 @@ ALERT_KINDS = ("stdout", "webhook", "slack", "alertmanager")
 WEBHOOK_TYPES = ("pre-rollout", "confirm-promotion", "rollout")
 KUBERNETES_LEVERS = ("replicas", "service", "httproute", "rolling", "argo")
 COMPARISONS = ("none", "proportion", "mannwhitney")
+REQUIREMENTS = ("no-breach", "evidence")  # what a gate needs to pass: no evidence of a breach, or evidence it holds
 
 DEFAULT_QUERIES: Mapping[str, str] = frozen_map(
     {
@@ -153,7 +154,8 @@ class GateSpec:
     severity: Severity = Severity.CRITICAL
     min_requests: float = 20.0
     compare: str = "none"  # statistical comparison with the baseline
-    confidence: float = 0.95
+    confidence: float = 0.99  # a wrong fail at most 1 - confidence of the time, however often looked at
+    require: str = "no-breach"  # "evidence": pass only once the data show the bound holds
 
 
 @dataclass(frozen=True)
@@ -646,7 +648,8 @@ def _gates(problems: list, items: Any) -> tuple[GateSpec, ...]:
             severity=r.severity("severity", Severity.CRITICAL),
             min_requests=r.number("min_requests", 20.0, low=0.0) or 0.0,
             compare=r.text("compare", "none", choices=COMPARISONS),
-            confidence=r.number("confidence", 0.95, low=0.5, high=0.9999) or 0.95,
+            confidence=r.number("confidence", 0.99, low=0.5, high=0.9999) or 0.99,
+            require=r.text("require", "no-breach", choices=REQUIREMENTS),
         )
         if not any(key in item for key in ("max", "min", "max_ratio", "compare")):
             r.problem("", "needs at least one of max, min, max_ratio or compare")

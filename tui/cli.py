@@ -1,4 +1,4 @@
-"""The `releasedeck` command line: demo, watch, check, replay.
+"""The `releasedeck` command line: demo, watch, check, replay, history.
 
 Exit codes everywhere: 0 promoted, 1 rolled back or aborted, 2 usage/spec/trace error,
 3 platform or metrics unreachable.
@@ -76,6 +76,10 @@ def build_parser() -> argparse.ArgumentParser:
     replay.add_argument("trace", metavar="TRACE")
     replay.add_argument("--summary", action="store_true",
                         help="print one JSON summary object at the end")
+
+    from tui.history import add_parser as add_history
+
+    add_history(sub)
     return parser
 
 
@@ -95,6 +99,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         from tui.demo import demo_command
 
         return demo_command(args)
+    if args.command == "history":
+        from tui.history import history_command
+
+        return history_command(args, sys.stdout, sys.stderr)
     if args.command == "watch":
         from tui.watch import watch_command
 

@@ -23,6 +23,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from collectors.local import reaper
 from collectors.local.net import PIN_HEADER, ROUTED_HEADER
+from strategies.cohorts import Route
 from strategies.model import PlatformSnapshot
 from strategies.spec import ReleaseSpec
 
@@ -34,7 +35,7 @@ class LocalRouterError(RuntimeError):
 
 
 class LocalRouter:
-    """`strategies.ports.TrafficRouter` (kind "local") driving the proxy's admin API."""
+    """`strategies.ports.TrafficRouter` and `CohortRouter` (kind "local") over the proxy's admin API."""
 
     kind = "local"
 
@@ -139,6 +140,14 @@ class LocalRouter:
         body = await self._admin("GET", "/-/weights")
         return {str(k): float(v) for k, v in body["effective"].items()}
 
+    async def set_route(self, route: Route) -> None:
+        """Cohort rules, sticky user key and mirror (replacing the last ones); weights stay."""
+        await self._admin("PUT", "/-/route", route.to_dict())
+
+    async def route(self) -> Route:
+        """The cohort rules, user key and mirror the proxy applies now."""
+        return Route.from_dict(await self._admin("GET", "/-/route"))
+
     # ----------------------------------------------------------------- feeding it
 
     async def set_backends(self, backends: Mapping[str, Sequence[str]]) -> None:
@@ -167,15 +176,32 @@ class LocalRouter:
 
     async def routed(self) -> dict[str, float]:
         """Requests proxied so far per version (all status codes), from the proxy's /-/metrics."""
-        text = await self._admin_text("/-/metrics")
         counts: dict[str, float] = {}
+        for (version, _), value in (await self.routed_by_cohort()).items():
+            counts[version] = counts.get(version, 0.0) + value
+        return counts
+
+    async def routed_by_cohort(self) -> dict[tuple[str, str], float]:
+        """Requests proxied so far per (version, cohort): who was served by what."""
+        return await self._counts("releasedeck_router_requests", "cohort")
+
+    async def mirrored(self) -> dict[str, float]:
+        """Shadow copies per answer code ('dropped', 'error' included), all mirror versions."""
+        out: dict[str, float] = {}
+        for (_, code), value in (await self._counts("releasedeck_router_mirrored", "code")).items():
+            out[code] = out.get(code, 0.0) + value
+        return out
+
+    async def _counts(self, name: str, second: str) -> dict[tuple[str, str], float]:
+        text = await self._admin_text("/-/metrics")
+        counts: dict[tuple[str, str], float] = {}
         for family in text_string_to_metric_families(text):
-            if family.name != "releasedeck_router_requests":
+            if family.name != name:
                 continue
             for sample in family.samples:
                 if sample.name.endswith("_total"):
-                    version = sample.labels.get("version", "")
-                    counts[version] = counts.get(version, 0.0) + sample.value
+                    key = (sample.labels.get("version", ""), sample.labels.get(second, ""))
+                    counts[key] = counts.get(key, 0.0) + sample.value
         return counts
 
     # ----------------------------------------------------------------- inside

@@ -4,14 +4,20 @@
         [--backends '{"v1": ["127.0.0.1:8101"]}']
 
 Prints `listening on 127.0.0.1:PORT` once it accepts connections, then proxies every request
-to a version chosen by smooth weighted round robin (or pinned by the `X-Releasedeck-Version`
-request header, for A/B tests), round-robin over that version's backends. Versions without
-backends are skipped, so `effective` weights (GET /-/weights) say what is really routed.
+to one version, round-robin over that version's backends. The version is, in this order:
+pinned by the `X-Releasedeck-Version` request header; the version of the first cohort rule the
+request is in (`X-User-Group: staff`, see `strategies.cohorts`); the sticky bucket of the
+request's user key (same user, same version, while the share grows); else smooth weighted round
+robin. Versions without backends are skipped, so `effective` weights (GET /-/weights) say what
+is really routed. A mirror copies a share of the requests served by other versions to the
+mirror version and throws its answers away: clients are only ever answered by the version
+chosen above (dark launch).
 
 Admin API (JSON): GET/PUT /-/weights {"v1": 90, "v2": 10}; GET/PUT /-/backends
-{"v1": ["127.0.0.1:8101"]}; GET /-/metrics (Prometheus); GET /-/healthz.
-A weight change applies to the next request; in-flight requests finish where they started.
-It binds 127.0.0.1 only and dies with its parent.
+{"v1": ["127.0.0.1:8101"]}; GET/PUT /-/route {"cohorts": [...], "sticky": {"header":
+"X-User-Id"}, "salt": "...", "mirror": {"version": "v2", "percent": 10}}; GET /-/metrics
+(Prometheus); GET /-/healthz. A change applies to the next request; in-flight requests finish
+where they started. It binds 127.0.0.1 only and dies with its parent.
 """
 
 from __future__ import annotations
@@ -37,14 +43,18 @@ from prometheus_client import (
 )
 
 from collectors.local.lifeline import die_with_parent
-from collectors.local.net import PIN_HEADER, ROUTED_HEADER
+from collectors.local.net import COHORT_HEADER, MIRROR_HEADER, PIN_HEADER, ROUTED_HEADER
 from collectors.local.weighted import SmoothWeighted, percents
+from strategies.cohorts import CohortError, MirrorPicker, Route, bucket, first_match, sticky_version
 
 HOP_BY_HOP = frozenset({
     "connection", "keep-alive", "proxy-authenticate", "proxy-authorization", "te", "trailer",
     "transfer-encoding", "upgrade", "host", "content-length",
 })
 MAX_BODY = 8 * 1024 * 1024
+MAX_MIRRORS_IN_FLIGHT = 128
+"""Shadow copies in flight at most; beyond it a copy is dropped (and counted), never queued."""
+EVERYONE = "everyone"
 disable_created_metrics()
 
 
@@ -86,8 +96,15 @@ class Router:
         self.turn: dict[str, int] = {}
         self.session: aiohttp.ClientSession | None = None
         self.registry = CollectorRegistry()
+        self.route = Route()
+        self.mirror_picker = MirrorPicker()
+        self.mirrors: set[asyncio.Task[None]] = set()
         self.requests = Counter("releasedeck_router_requests_total",
-                                "Requests proxied, by version routed to and status code.",
+                                "Requests proxied, by version routed to, status code and cohort.",
+                                ["version", "code", "cohort"], registry=self.registry)
+        self.mirrored = Counter("releasedeck_router_mirrored_total",
+                                "Shadow copies sent to the mirror version (answers discarded), "
+                                "by version and status code ('dropped': too many in flight).",
                                 ["version", "code"], registry=self.registry)
         self.failures = Counter("releasedeck_router_upstream_errors_total",
                                 "Attempts that could not reach a backend, by version.",
@@ -116,10 +133,21 @@ class Router:
             self.weight_gauge.labels(version).set(share)
             self.backend_gauge.labels(version).set(len(self.backends.get(version, [])))
 
-    def choose(self, pinned: str | None) -> str | None:
+    def choose(self, pinned: str | None, headers: Mapping[str, str] | None = None,
+               cookies: Mapping[str, str] | None = None) -> tuple[str | None, str]:
+        """(version, cohort) for one request; cohort is the rule's name, 'pinned' or 'everyone'."""
         if pinned:
-            return pinned if self.backends.get(pinned) else None
-        return self.picker.pick()
+            return (pinned if self.backends.get(pinned) else None), "pinned"
+        headers, cookies = headers or {}, cookies or {}
+        rule = first_match(self.route.cohorts, headers, cookies)
+        if rule is not None and self.backends.get(rule.version):
+            return rule.version, rule.name
+        if self.route.sticky is not None:
+            key = self.route.sticky.of(headers, cookies)
+            if key:
+                live = {v: w for v, w in self.weights.items() if self.backends.get(v)}
+                return sticky_version(bucket(key, self.route.salt), live), EVERYONE
+        return self.picker.pick(), EVERYONE
 
     def backends_in_turn(self, version: str) -> list[str]:
         """This version's backends, starting at the next in round robin (the rest are fallbacks)."""
@@ -134,15 +162,16 @@ class Router:
 
     async def proxy(self, request: web.Request) -> web.StreamResponse:
         pinned = request.headers.get(PIN_HEADER, "").strip() or None
-        version = self.choose(pinned)
+        version, cohort = self.choose(pinned, request.headers, request.cookies)
         if version is None:
             why = f"no backend for pinned version {pinned!r}" if pinned else "no version has weight and backends"
-            self.requests.labels("none", "503").inc()
+            self.requests.labels("none", "503", cohort).inc()
             return web.json_response({"error": why}, status=503)
         body = await request.read() if request.can_read_body else None
         headers = {k: v for k, v in request.headers.items() if k.lower() not in HOP_BY_HOP}
         peer = request.remote or ""
         headers["X-Forwarded-For"] = ", ".join(x for x in (request.headers.get("X-Forwarded-For"), peer) if x)
+        self._maybe_mirror(version, request.method, str(request.rel_url), headers, body)
         idempotent = request.method in ("GET", "HEAD", "OPTIONS")
         last_error = ""
         assert self.session is not None
@@ -154,7 +183,8 @@ class Router:
                     payload = await upstream.read()
                     out = {k: v for k, v in upstream.headers.items() if k.lower() not in HOP_BY_HOP}
                     out[ROUTED_HEADER] = version
-                    self.requests.labels(version, str(upstream.status)).inc()
+                    out[COHORT_HEADER] = cohort
+                    self.requests.labels(version, str(upstream.status), cohort).inc()
                     return web.Response(status=upstream.status, body=payload, headers=out)
             except (aiohttp.ClientConnectorError, aiohttp.ServerDisconnectedError) as exc:
                 # not connected: safe to try the next backend; disconnected: only if idempotent
@@ -166,9 +196,41 @@ class Router:
                 self.failures.labels(version).inc()
                 last_error = f"{backend}: {type(exc).__name__}"
                 break
-        self.requests.labels(version, "502").inc()
+        self.requests.labels(version, "502", cohort).inc()
         return web.json_response({"error": f"no backend of {version} answered ({last_error})"},
-                                 status=502, headers={ROUTED_HEADER: version})
+                                 status=502, headers={ROUTED_HEADER: version, COHORT_HEADER: cohort})
+
+    # ------------------------------------------------------------ mirroring
+
+    def _maybe_mirror(self, served_by: str, method: str, path: str, headers: dict[str, str],
+                      body: bytes | None) -> None:
+        """Send a shadow copy to the mirror version if this request is in the mirrored share."""
+        mirror = self.route.mirror
+        if mirror is None or mirror.version == served_by or not self.backends.get(mirror.version):
+            return
+        if not self.mirror_picker.pick():
+            return
+        if len(self.mirrors) >= MAX_MIRRORS_IN_FLIGHT:
+            self.mirrored.labels(mirror.version, "dropped").inc()
+            return
+        task = asyncio.get_running_loop().create_task(
+            self._shadow(mirror.version, method, path, {**headers, MIRROR_HEADER: "1"}, body))
+        self.mirrors.add(task)
+        task.add_done_callback(self.mirrors.discard)
+
+    async def _shadow(self, version: str, method: str, path: str, headers: dict[str, str],
+                      body: bytes | None) -> None:
+        assert self.session is not None
+        backends = self.backends_in_turn(version)
+        if not backends:
+            return
+        try:
+            async with self.session.request(method, f"http://{backends[0]}{path}", headers=headers,
+                                            data=body, allow_redirects=False) as upstream:
+                await upstream.read()  # read and drop: nobody ever sees a shadow answer
+                self.mirrored.labels(version, str(upstream.status)).inc()
+        except (aiohttp.ClientError, TimeoutError):
+            self.mirrored.labels(version, "error").inc()
 
     async def get_weights(self, _: web.Request) -> web.Response:
         return web.json_response({"weights": self.weights, "effective": self.effective(),
@@ -181,6 +243,20 @@ class Router:
             return web.json_response({"error": str(exc)}, status=400)
         self._rebuild()
         return await self.get_weights(request)
+
+    async def get_route(self, _: web.Request) -> web.Response:
+        return web.json_response(self.route.to_dict())
+
+    async def put_route(self, request: web.Request) -> web.Response:
+        try:
+            route = Route.from_dict(await request.json())
+        except (CohortError, ValueError) as exc:
+            return web.json_response({"error": str(exc)}, status=400)
+        old = self.route.mirror
+        self.route = route
+        if route.mirror != old:
+            self.mirror_picker.set(route.mirror.percent if route.mirror else 0.0)
+        return await self.get_route(request)
 
     async def get_backends(self, _: web.Request) -> web.Response:
         return web.json_response(self.backends)
@@ -209,6 +285,8 @@ class Router:
         app.router.add_put("/-/weights", self.put_weights)
         app.router.add_get("/-/backends", self.get_backends)
         app.router.add_put("/-/backends", self.put_backends)
+        app.router.add_get("/-/route", self.get_route)
+        app.router.add_put("/-/route", self.put_route)
         app.router.add_get("/-/metrics", self.metrics)
         app.router.add_get("/-/healthz", self.healthz)
         app.router.add_route("*", "/{tail:.*}", self.proxy)
@@ -223,6 +301,8 @@ class Router:
             timeout=aiohttp.ClientTimeout(total=30, sock_connect=2))
 
     async def _close(self, _: web.Application) -> None:
+        for task in list(self.mirrors):
+            task.cancel()
         if self.session is not None:
             await self.session.close()
 

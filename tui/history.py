@@ -1,0 +1,293 @@
+"""`releasedeck history [SPEC|DIR|JOURNAL ...]`: how past releases went, from their journals.
+
+Finds the journals (a spec's own, every journal under a folder, or a journal file named
+directly), summarises each attempt with `strategies.history`, and prints a table, JSON or CSV,
+followed by the delivery figures over the period and, with `--plot`, a chart per day.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import time
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, TextIO
+
+from strategies.duration import format_duration, parse_duration
+from strategies.history import DAY, DeliveryFigures, RunSummary, delivery_figures, summarise
+from strategies.journal import read_records
+from strategies.model import parse_rfc3339, rfc3339
+from strategies.spec import SpecError, load_spec
+from tui import exitcodes
+
+JOURNAL_SUFFIX = ".releasedeck.journal"
+
+
+@dataclass(frozen=True)
+class JournalSource:
+    """One journal to read, and what its spec says about the release (when a spec named it)."""
+
+    path: Path
+    strategy: str = ""
+
+
+def add_parser(sub: argparse._SubParsersAction) -> None:
+    history = sub.add_parser(
+        "history", help="past releases and delivery figures, read from the journals",
+        description="Summarise every release attempt found in the journals: when, versions, "
+                    "strategy, outcome, duration, the deciding gate with its evidence and "
+                    "operator commands; then deployment frequency, change failure rate, time "
+                    "to restore, analysis vs waiting time and lead time.")
+    history.add_argument("paths", nargs="*", metavar="SPEC|DIR|JOURNAL", default=["."],
+                         help="a release spec (its journal is read), a folder (every spec and "
+                              f"*{JOURNAL_SUFFIX} under it) or a journal file; default: .")
+    form = history.add_mutually_exclusive_group()
+    form.add_argument("--json", action="store_true", help="one JSON object: runs and figures")
+    form.add_argument("--csv", action="store_true", help="one CSV row per attempt")
+    history.add_argument("--since", metavar="TIME|AGO",
+                         help="only attempts started at or after: RFC 3339, or a duration ago "
+                              "(e.g. 30d)")
+    history.add_argument("--until", metavar="TIME|AGO", help="only attempts started before this")
+    history.add_argument("--commit-time", action="append", default=[], metavar="VERSION=TIME",
+                         help="when VERSION's change was committed (RFC 3339), for lead time; "
+                              "repeatable")
+    history.add_argument("--plot", action="store_true",
+                         help="after the table, a chart of promoted and failed releases per day "
+                              "(per week over longer periods)")
+
+
+def history_command(args: argparse.Namespace, out: TextIO, err: TextIO,
+                    now: float | None = None) -> int:
+    moment = time.time() if now is None else now
+    try:
+        since = _moment(args.since, moment)
+        until = _moment(args.until, moment)
+        commits = dict(_commit_time(item) for item in args.commit_time)
+    except ValueError as exc:
+        print(f"releasedeck history: {exc}", file=err)
+        return exitcodes.USAGE
+    sources = list(_sources(args.paths, err))
+    if not sources:
+        print("releasedeck history: no journals found in " + ", ".join(args.paths), file=err)
+        return exitcodes.USAGE
+    runs: list[RunSummary] = []
+    for source in sources:
+        read = read_records(source.path, validate=False)
+        for problem in read.problems:
+            print(f"releasedeck history: {problem}", file=err)
+        runs.extend(summarise(read.records, source=str(source.path), strategy=source.strategy))
+    runs = [r for r in runs if (since is None or r.started >= since)
+            and (until is None or r.started < until)]
+    runs.sort(key=lambda r: r.started)
+    figures = delivery_figures(runs, since=since, until=until, commit_times=commits)
+    if args.json:
+        json.dump({"runs": [run_json(r) for r in runs], "figures": figures_json(figures)}, out)
+        out.write("\n")
+    elif args.csv:
+        _write_csv(runs, out)
+    else:
+        _write_table(runs, figures, out)
+        if args.plot:
+            out.write(plot(figures) + "\n")
+    return exitcodes.PROMOTED
+
+
+def _moment(text: str | None, now: float) -> float | None:
+    if text is None:
+        return None
+    try:
+        return parse_rfc3339(text)
+    except ValueError:
+        pass
+    try:
+        return now - parse_duration(text)
+    except ValueError:
+        raise ValueError(f"{text!r} is neither an RFC 3339 time nor a duration such as 30d") from None
+
+
+def _commit_time(item: str) -> tuple[str, float]:
+    version, sep, when = item.partition("=")
+    if not sep or not version:
+        raise ValueError(f"--commit-time {item!r}: expected VERSION=TIME")
+    try:
+        return version, parse_rfc3339(when)
+    except ValueError:
+        raise ValueError(f"--commit-time {item!r}: {when!r} is not an RFC 3339 time") from None
+
+
+def _sources(paths: Sequence[str], err: TextIO) -> Iterator[JournalSource]:
+    """Every journal the arguments name, each once (a spec and its journal may both be given)."""
+    seen: set[Path] = set()
+    for text in paths:
+        path = Path(text)
+        if path.is_dir():
+            found = [*sorted(path.rglob("*.toml")), *sorted(path.rglob(f"*{JOURNAL_SUFFIX}"))]
+        elif path.exists():
+            found = [path]
+        else:
+            print(f"releasedeck history: {path}: no such file or folder", file=err)
+            continue
+        for item in found:
+            source = _from_spec(item, err) if item.suffix == ".toml" else JournalSource(item)
+            if source is None or not source.path.exists():
+                continue
+            key = source.path.resolve()
+            if key in seen:
+                continue
+            seen.add(key)
+            yield source
+
+
+def _from_spec(path: Path, err: TextIO) -> JournalSource | None:
+    try:
+        spec = load_spec(path)
+    except SpecError as exc:
+        if Path(path).with_name(f".{path.stem}{JOURNAL_SUFFIX}").exists():
+            print(f"releasedeck history: {path}: spec unreadable ({len(exc.problems)} problem(s));"
+                  f" its journal is read without the strategy", file=err)
+            return JournalSource(path.with_name(f".{path.stem}{JOURNAL_SUFFIX}"))
+        return None
+    return JournalSource(spec.journal_path(), spec.strategy.kind)
+
+
+# --------------------------------------------------------------------------- output
+
+
+def run_json(run: RunSummary) -> dict[str, Any]:
+    return {
+        "release": run.release, "baseline": run.baseline, "candidate": run.candidate,
+        "run": run.run, "attempt": run.attempt, "strategy": run.strategy,
+        "started": rfc3339(run.started),
+        "ended": None if run.ended is None else rfc3339(run.ended),
+        "duration_seconds": run.duration, "outcome": run.outcome.value,
+        "step": run.steps_reached + 1, "decided_by": run.decided_by, "reason": run.reason,
+        "deciding_gate": None if run.deciding is None else dict(run.deciding),
+        "analysis_seconds": round(run.analysis_seconds, 3),
+        "waiting_seconds": round(run.waiting_seconds, 3),
+        "time_to_restore_seconds": run.time_to_restore,
+        "commands": [{"ts": rfc3339(c.at), "actor": c.actor, "command": c.kind,
+                      "reason": c.reason, "refused": c.refused} for c in run.commands],
+        "journal": run.source,
+    }
+
+
+def figures_json(figures: DeliveryFigures) -> dict[str, Any]:
+    return {
+        "since": None if figures.since is None else rfc3339(figures.since),
+        "until": None if figures.until is None else rfc3339(figures.until),
+        "attempts": figures.attempts, "finished": figures.finished,
+        "promoted": figures.promoted, "failed": figures.failed,
+        "deployments_per_day": figures.deployments_per_day,
+        "change_failure_rate": figures.change_failure_rate,
+        "time_to_restore_median_seconds": figures.time_to_restore_median,
+        "lead_time_median_seconds": figures.lead_time_median,
+        "analysis_seconds": round(figures.analysis_seconds, 3),
+        "waiting_seconds": round(figures.waiting_seconds, 3),
+        "per_day": [{"day": rfc3339(day)[:10], "promoted": p, "failed": f}
+                    for day, p, f in figures.per_day],
+    }
+
+
+CSV_COLUMNS = ("started", "ended", "release", "baseline", "candidate", "strategy", "attempt",
+               "outcome", "duration_seconds", "step", "decided_by", "deciding_gate", "value",
+               "threshold", "analysis_seconds", "waiting_seconds", "time_to_restore_seconds",
+               "commands", "journal")
+
+
+def _write_csv(runs: Sequence[RunSummary], out: TextIO) -> None:
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow(CSV_COLUMNS)
+    for run in runs:
+        row = run_json(run)
+        gate = run.deciding or {}
+        writer.writerow([row["started"], row["ended"] or "", run.release, run.baseline,
+                         run.candidate, run.strategy, run.attempt, run.outcome.value,
+                         "" if run.duration is None else f"{run.duration:.3f}", row["step"],
+                         run.decided_by, gate.get("gate", ""), _blank(gate.get("value")),
+                         _blank(gate.get("threshold")), row["analysis_seconds"],
+                         row["waiting_seconds"], _blank(run.time_to_restore),
+                         "; ".join(f"{c.kind}{' (refused)' if c.refused else ''}"
+                                   for c in run.commands), run.source])
+
+
+def _blank(value: Any) -> str:
+    return "" if value is None else str(value)
+
+
+def _span(seconds: float | None) -> str:
+    return "—" if seconds is None else format_duration(round(seconds))
+
+
+def _cause(run: RunSummary) -> str:
+    gate = run.deciding
+    if gate and gate.get("gate"):
+        value, bound = gate.get("value"), gate.get("threshold")
+        shown = f"{gate['gate']}"
+        if value is not None and bound is not None:
+            shown += f" {value:g} vs {bound:g}"
+        return shown
+    return run.decided_by if run.outcome.failed else ""
+
+
+def _write_table(runs: Sequence[RunSummary], figures: DeliveryFigures, out: TextIO) -> None:
+    header = ("started (UTC)", "release", "versions", "strategy", "outcome", "took", "step",
+              "cause", "by hand")
+    rows = [(rfc3339(r.started)[:19].replace("T", " "), r.release,
+             f"{r.baseline}→{r.candidate}" + (f" #{r.attempt}" if r.attempt > 1 else ""),
+             r.strategy or "—", r.outcome.value.replace("_", " "), _span(r.duration),
+             str(r.steps_reached + 1), _cause(r) or "—",
+             ", ".join(c.kind for c in r.commands if not c.refused) or "—") for r in runs]
+    widths = [max(len(h), *(len(row[i]) for row in rows)) if rows else len(h)
+              for i, h in enumerate(header)]
+    for row in (header, *rows):
+        out.write("  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip()
+                  + "\n")
+    out.write("\n" + figures_text(figures) + "\n")
+
+
+def figures_text(figures: DeliveryFigures) -> str:
+    period = "—" if figures.since is None or figures.until is None else \
+        f"{rfc3339(figures.since)[:10]} → {rfc3339(figures.until)[:10]}"
+    rate = "—" if figures.change_failure_rate is None else f"{figures.change_failure_rate:.0%}"
+    frequency = "—" if figures.deployments_per_day is None else \
+        f"{figures.deployments_per_day:.2f}/day"
+    return "\n".join((
+        f"period {period}: {figures.attempts} attempts, {figures.promoted} promoted, "
+        f"{figures.failed} rolled back or aborted",
+        f"deployment frequency {frequency} · change failure rate {rate} · "
+        f"time to restore (median) {_span(figures.time_to_restore_median)} · "
+        f"lead time (median) {_span(figures.lead_time_median)}",
+        f"time in analysis {_span(figures.analysis_seconds)} · waiting for a person "
+        f"{_span(figures.waiting_seconds)}",
+    ))
+
+
+def plot(figures: DeliveryFigures, width: int = 40) -> str:
+    """Promoted and failed releases per day (per week past 31 days) as bars, one row a period.
+
+    Plain text on purpose: whole-number counts, one shared scale, the legend above the bars and
+    the change failure rate of each period beside its bar, readable in any terminal or log.
+    """
+    if not figures.per_day:
+        return "(nothing to plot: no finished release in the period)"
+    weekly = figures.per_day[-1][0] - figures.per_day[0][0] > 31 * DAY
+    periods: dict[str, list[int]] = {}
+    for day, promoted, failed in figures.per_day:
+        moment = datetime.fromtimestamp(day, tz=UTC)
+        label = moment.strftime("%G-W%V") if weekly else moment.strftime("%Y-%m-%d")
+        counts = periods.setdefault(label, [0, 0])
+        counts[0] += promoted
+        counts[1] += failed
+    top = max(p + f for p, f in periods.values())
+    scale = min(1.0, width / top)
+    lines = [f"releases per {'week' if weekly else 'day'}: █ promoted  ░ rolled back or aborted"
+             f"  (one block = {1 / scale:.3g} release{'s' if scale < 1 else ''})"]
+    for label, (promoted, failed) in periods.items():
+        bar = "█" * round(promoted * scale) + "░" * round(failed * scale)
+        rate = f"{failed / (promoted + failed):.0%} failed" if failed else ""
+        lines.append(f"{label:>10}  {bar:<{width}}  {promoted:>3} ✓ {failed:>3} ✗  {rate}".rstrip())
+    return "\n".join(lines)
