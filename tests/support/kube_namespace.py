@@ -119,21 +119,14 @@ class KubeNamespace:
 
 
 def ensure_namespace(ns: KubeNamespace, name: str) -> None:
-    """Create the namespace if needed and wait for its default ServiceAccount."""
-    body = {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name}}
-    try:
-        ns.core.create_namespace(body, _preload_content=False)
-    except client.ApiException as exc:
-        if exc.status != 409:
-            raise
-
-    def has_default() -> bool:
+    """Create the namespace if needed, and its default ServiceAccount (which the
+    ServiceAccount admission plugin wants before it admits a pod) if the controller has not yet."""
+    for create, body in ((lambda b: ns.core.create_namespace(b, _preload_content=False),
+                          {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name}}),
+                         (lambda b: ns.core.create_namespaced_service_account(name, b, _preload_content=False),
+                          {"apiVersion": "v1", "kind": "ServiceAccount", "metadata": {"name": "default"}})):
         try:
-            ns.core.read_namespaced_service_account("default", name, _preload_content=False)
+            create(body)
         except client.ApiException as exc:
-            if exc.status == 404:
-                return False
-            raise
-        return True
-
-    ns.wait(f"ServiceAccount default in {name}", has_default)
+            if exc.status != 409:  # 409: it exists already
+                raise

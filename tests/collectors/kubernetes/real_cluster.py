@@ -35,7 +35,7 @@ def spec_for(ns: KubeNamespace, lever: str, *, strategy: Mapping[str, Any] | Non
         "release": {"service": "checkout", "baseline": "v1", "candidate": "v2"},
         "platform": {"kind": "kubernetes", "selector": "app=checkout", "version_label": "version",
                      "replicas": replicas, "kubeconfig": str(kubeconfig or ns.kubeconfig), "namespace": ns.name,
-                     "lever": lever, "request_timeout": "10s", **options},
+                     "lever": lever, "request_timeout": 10, **options},
         "metrics": dict(metrics or {"source": "prometheus", "url": "http://127.0.0.1:9", "timeout": "2s"}),
         "strategy": dict(strategy or {"kind": "canary", "steps": [25, 50, 100]}),
         **({"gate": gates} if gates else {}),
