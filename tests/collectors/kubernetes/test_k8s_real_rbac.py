@@ -18,6 +18,8 @@ from strategies.ports import PlatformError
 from tests.collectors.kubernetes.real_cluster import MANIFESTS, closing, manifest, run, spec_for
 from tests.support.kube_namespace import ensure_namespace
 
+pytestmark = pytest.mark.timeout(600)  # the first test also waits for the control plane to start
+
 
 def role_in(ns, *, drop: tuple[str, str, str] | None = None) -> list[dict]:
     """examples/kubernetes/manifests/rbac.yaml moved into the test's namespace; `drop` removes
