@@ -25,7 +25,7 @@ ACTION_BY_SEVERITY = {Severity.CRITICAL: "rollback", Severity.WARNING: "pause",
                       Severity.INFO: "none"}
 
 # Conditions that only mean something while the release runs: resolved once it is over.
-RUNTIME_ONLY = ("gate:", "stale", "platform", "paused", "action:")
+RUNTIME_ONLY = ("gate:", "stale", "platform", "paused", "action:", "drift:")
 
 
 @dataclass
@@ -98,7 +98,7 @@ class AlertPolicy:
         over = state.rollout.phase.terminal
         held: dict[str, tuple[str, Severity, str, dict[str, Any]]] = {}
         phase = state.rollout.phase
-        if phase in (Phase.ROLLING_BACK, Phase.ROLLED_BACK, Phase.ABORTED):
+        if phase.failed:
             cause = dict(state.rollout.cause[0]) if state.rollout.cause else {}
             word = "aborted" if phase is Phase.ABORTED else "rolled back"
             name = "ReleaseAborted" if phase is Phase.ABORTED else "ReleaseRolledBack"
@@ -130,7 +130,7 @@ class AlertPolicy:
         self._stale_since = _since(self._stale_since, state.stale, now)
         if self._stale_since is not None and now - self._stale_since > self.stale_after:
             age = state.metrics_age
-            why = str(state.extra.get("stale_reason") or state.metrics_error or "no fresh data")
+            why = state.stale_reason or state.metrics_error or "no fresh data"
             held["stale"] = ("ReleaseMetricsStale", Severity.WARNING,
                              f"{self.service}: metrics stale or missing for "
                              f"{now - self._stale_since:.0f}s: {why}",
@@ -142,6 +142,12 @@ class AlertPolicy:
                                 f"{self.service}: platform errors for "
                                 f"{now - self._platform_since:.0f}s: {state.platform_error}",
                                 {"reason": state.platform_error, "action": "hold"})
+        for drift in state.drift:
+            if drift.persistent:
+                held[f"drift:{drift.lever}"] = (
+                    "ReleaseDrift", Severity.WARNING,
+                    f"{self.service}: {drift.describe()}; the step holds",
+                    {**drift.to_dict(), "action": "hold"})
         pending = {a.id for a in state.rollout.pending}
         for action_id in [a for a in self._failed_actions if a not in pending]:
             del self._failed_actions[action_id]  # superseded or done: no longer failing

@@ -13,16 +13,28 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, replace
 from typing import Any
 
-from strategies.gates import GateTracker
+from strategies.experiment import ConversionTracker, Readout
+from strategies.fingerprint import (
+    PlanPrint,
+    adopt_step,
+    describe_change,
+    journaled_print,
+    plan_print,
+)
+from strategies.gates import GateTracker, settle
 from strategies.journal import RunId, decision_to_record, record_to_decision
 from strategies.model import (
     Action,
+    ActionKind,
     Command,
     CommandKind,
     Decision,
+    DecisionKind,
+    Drift,
     Event,
     GateResult,
     GateStatus,
+    LeverTarget,
     MetricSample,
     Phase,
     RolloutState,
@@ -31,14 +43,30 @@ from strategies.model import (
     frozen_map,
 )
 from strategies.plans import Plan, build_plan
+from strategies.reconcile import DriftTracker, observed_values
+from strategies.resources import with_resources
 from strategies.spec import ReleaseSpec
+from strategies.step_evidence import StepEvidence, advance
+
+EVIDENCE_EVERY = 0.0
+"""Seconds between journaled checkpoints of a step's gate evidence: every tick that counted
+something, so a restart continues exactly where the evidence stood (one short line a tick)."""
 
 JournalSink = Callable[[Mapping[str, Any]], None]
 
-TRANSITIONS = frozenset({
-    "started", "step", "paused", "resumed", "weight_set", "promoting", "promoted",
-    "rolling_back", "rolled_back", "aborted", "scaled_down", "retried",
+TRANSITIONS: frozenset[DecisionKind] = frozenset({
+    DecisionKind.STARTED, DecisionKind.STEP, DecisionKind.ADOPTED, DecisionKind.PAUSED,
+    DecisionKind.RESUMED, DecisionKind.WEIGHT_SET, DecisionKind.PROMOTING, DecisionKind.PROMOTED,
+    DecisionKind.ROLLING_BACK, DecisionKind.ROLLED_BACK, DecisionKind.ABORTED,
+    DecisionKind.SCALED_DOWN, DecisionKind.RETRIED,
 })
+# what fold() reads besides transitions: gate clocks and action outcomes
+_FOLDED = TRANSITIONS | {DecisionKind.GATE, DecisionKind.ACTION_DONE, DecisionKind.ACTION_FAILED,
+                        DecisionKind.RECONCILE}
+
+
+ROUTING_ACTIONS = frozenset({ActionKind.SET_WEIGHT, ActionKind.SET_COHORTS, ActionKind.SET_MIRROR})
+"""Actions that move users: a rollback is done once none of them is pending."""
 
 
 @dataclass(frozen=True)
@@ -51,6 +79,17 @@ class CheckResult:
     detail: str = ""
 
 
+class PlanChanged(Exception):
+    """The spec's plan is not the one the journal walked: stop, and say what changed and how
+    to go on (one line)."""
+
+    def __init__(self, path: str, change: str, adopt_at: str):
+        self.path, self.change, self.adopt_at = path, change, adopt_at
+        super().__init__(f"{path}: the plan changed since this release started ({change}); "
+                         f"rerun with --fresh to start over, or --adopt-spec to continue at "
+                         f"{adopt_at} of the new plan with its hold restarted")
+
+
 # --------------------------------------------------------------------------- the fold
 
 
@@ -58,52 +97,62 @@ def fold(state: RolloutState, decision: Decision) -> RolloutState:
     """Apply one journaled decision to the state. Pure; used live and on resume alike."""
     seq = state.seq + 1
     kind = decision.kind
-    if decision.refused or kind not in TRANSITIONS | {"gate", "action_done", "action_failed"}:
+    if decision.refused or kind not in _FOLDED:
         return replace(state, seq=seq)
-    if kind == "gate":
+    if kind is DecisionKind.RECONCILE:  # a correction of drift: the same targets, applied again
+        return replace(state, seq=seq, pending=_supersede(state.pending, decision.actions))
+    if kind is DecisionKind.GATE:
         return replace(state, seq=seq, gate_failing_since=_gate_clock(state, decision))
-    if kind in ("action_done", "action_failed"):
-        if kind == "action_failed":
+    if kind in (DecisionKind.ACTION_DONE, DecisionKind.ACTION_FAILED):
+        if kind is DecisionKind.ACTION_FAILED:
             return replace(state, seq=seq)
         done = {str(e.get("action")) for e in decision.evidence}
         return replace(state, seq=seq, done_actions=state.done_actions | done,
-                       pending=tuple(a for a in state.pending if a.id not in done))
-    if kind == "retried":
+                       pending=tuple(a for a in state.pending if a.id not in done),
+                       targets=_confirmed(state.targets, decision))
+    if kind is DecisionKind.RETRIED:
         # A new attempt: forget where the last one ended, keep what is known about the world
         # (actions done or pending) and the gates' failure clocks (the candidate is the same).
         state = RolloutState(seq=state.seq, done_actions=state.done_actions, pending=state.pending,
-                             gate_failing_since=state.gate_failing_since)
+                             gate_failing_since=state.gate_failing_since, targets=state.targets)
     pending = _supersede(state.pending, decision.actions)
     new = replace(state, seq=seq, phase=decision.phase, step=decision.step,
                   weight=decision.weight, reason=decision.reason, pending=pending)
-    if kind in ("started", "step", "promoting", "retried"):
-        new = replace(new, step_started=decision.at, hold_elapsed_before_pause=0.0,
-                      paused_by="", pause_reason="", paused_at=None, manual_weight=False)
+    for action in decision.actions:  # the router's cohort table: the latest targets decided
+        if action.kind is ActionKind.SET_COHORTS:
+            new = replace(new, cohorts=action.value)
+        elif action.kind is ActionKind.SET_MIRROR:
+            new = replace(new, mirror=action.value)
+    if kind in (DecisionKind.STARTED, DecisionKind.STEP, DecisionKind.PROMOTING, DecisionKind.RETRIED,
+                DecisionKind.ADOPTED):
+        new = replace(new, step_started=decision.at, step_entered=decision.at,
+                      hold_elapsed_before_pause=0.0, paused_by="", pause_reason="",
+                      paused_at=None, manual_weight=False)
         if decision.phase is Phase.PAUSED:  # entering a manual pause step
             new = replace(new, paused_by=decision.actor, pause_reason=decision.reason,
                           paused_at=decision.at)
-    elif kind in ("paused", "weight_set"):
+    elif kind in (DecisionKind.PAUSED, DecisionKind.WEIGHT_SET):
         used = state.hold_elapsed(decision.at)
         new = replace(new, step_started=decision.at, hold_elapsed_before_pause=used,
                       paused_by=decision.actor, pause_reason=decision.reason,
-                      paused_at=decision.at, manual_weight=kind == "weight_set"
+                      paused_at=decision.at, manual_weight=kind is DecisionKind.WEIGHT_SET
                       or state.manual_weight)
         if state.phase is Phase.PAUSED:  # already paused: the clock was already frozen
             new = replace(new, hold_elapsed_before_pause=state.hold_elapsed_before_pause,
                           paused_by=state.paused_by or decision.actor)
-    elif kind == "resumed":
+    elif kind is DecisionKind.RESUMED:
         new = replace(new, step_started=decision.at, paused_by="", pause_reason="",
                       paused_at=None)
-    if kind in ("rolling_back", "aborted", "promoted", "rolled_back"):
+    if kind in (DecisionKind.ROLLING_BACK, DecisionKind.ABORTED, DecisionKind.PROMOTED, DecisionKind.ROLLED_BACK):
         cause = decision.evidence or state.cause
         new = replace(new, cause=tuple(cause))
-        if kind in ("aborted", "promoted", "rolled_back"):
+        if kind in (DecisionKind.ABORTED, DecisionKind.PROMOTED, DecisionKind.ROLLED_BACK):
             new = replace(new, finished_at=decision.at)
         # The hold clock stops where the rollout stopped, so the screen keeps showing it.
         new = replace(new, hold_elapsed_before_pause=state.hold_elapsed(decision.at))
-    if kind == "scaled_down":
+    if kind is DecisionKind.SCALED_DOWN:
         new = replace(new, cleaned=True)
-    if kind == "promoted":
+    if kind is DecisionKind.PROMOTED:
         new = replace(new, cleaned=True)
     return new
 
@@ -112,7 +161,7 @@ def _gate_statuses(records: Iterable[Mapping[str, Any]]) -> dict[str, GateStatus
     """Each gate's last journaled status, so a resumed engine only reports real changes."""
     statuses: dict[str, GateStatus] = {}
     for record in records:
-        if record.get("kind") != "gate":
+        if record.get("kind") != DecisionKind.GATE:
             continue
         for evidence in record.get("evidence", ()):
             try:
@@ -120,6 +169,18 @@ def _gate_statuses(records: Iterable[Mapping[str, Any]]) -> dict[str, GateStatus
             except ValueError:
                 continue
     return statuses
+
+
+def _restored_evidence(records: list[Mapping[str, Any]], epoch: float | None) -> StepEvidence:
+    """The last journaled evidence of the step the journal is in (none: start from zero)."""
+    for record in reversed(records):
+        if record.get("kind") != DecisionKind.EVIDENCE or not record.get("evidence"):
+            continue
+        found = StepEvidence.from_record(record["evidence"][0])
+        if found is not None and found.epoch == epoch and epoch is not None:
+            return replace(found, saved_at=float(record.get("at", 0.0)))
+        return StepEvidence(epoch=epoch)
+    return StepEvidence(epoch=epoch)
 
 
 def _gate_clock(state: RolloutState, decision: Decision) -> Mapping[str, float]:
@@ -133,6 +194,20 @@ def _gate_clock(state: RolloutState, decision: Decision) -> Mapping[str, float]:
         elif status == GateStatus.FAIL.value and since is not None:
             clocks.setdefault(name, float(since))
     return frozen_map(clocks)
+
+
+def _confirmed(targets: Mapping[str, LeverTarget], decision: Decision
+               ) -> Mapping[str, LeverTarget]:
+    """Levers' targets after an `action_done`: what reconciliation holds the world to."""
+    out = dict(targets)
+    for evidence in decision.evidence:
+        try:
+            target = LeverTarget(str(evidence["kind"]), str(evidence.get("version", "")),
+                                 int(evidence["value"]), decision.at)
+        except (KeyError, TypeError, ValueError):
+            continue
+        out[target.key] = target
+    return frozen_map(out)
 
 
 def _supersede(pending: tuple[Action, ...], new: tuple[Action, ...]) -> tuple[Action, ...]:
@@ -157,12 +232,19 @@ class Engine:
         records: Iterable[Mapping[str, Any]] = (),
         run: str | None = None,
         observe: bool = False,
+        reconcile: bool = True,
+        adopt_spec: bool = False,
+        explain: bool = True,
     ):
         self.spec = spec
+        # reconcile: hold the world to the journal's targets each tick. Off for replays, whose
+        # recorded world is an open loop the levers cannot move.
+        self.reconciles = reconcile
         self.plan: Plan = build_plan(spec)
         # observe: gates are evaluated but the rollout never moves and no action is decided,
         # for teams whose rollout is driven elsewhere. It implies read-only.
         self.observe = observe
+        self.explain = explain  # False: gates skip their confidence bounds (batch judging)
         self.read_only = read_only or observe
         self._journal = journal
         self.state = RolloutState()
@@ -171,16 +253,34 @@ class Engine:
             self.state = fold(self.state, record_to_decision(record))
         resumed_run = str(records[-1].get("run")) if records else None
         self.resumed = bool(records)
+        self.plan_print = plan_print(self.plan, spec.gates)
+        self._adopt: tuple[str, PlanPrint] | None = None
+        walked = journaled_print(records)
+        change = describe_change(walked, self.plan_print) if walked is not None else ""
+        if change and self.state.phase in (Phase.PROGRESSING, Phase.PAUSED) and not observe:
+            if not adopt_spec:
+                raise PlanChanged(spec.path, change, self._adopt_phrase())
+            self._adopt = (change, walked)
         self.run = RunId(spec.release.service, spec.release.baseline, spec.release.candidate,
                          run or resumed_run or uuid.uuid4().hex[:12])
         self.gates: tuple[GateResult, ...] = ()
         self._gate_status: dict[str, GateStatus] = _gate_statuses(records)
+        self.evidence = _restored_evidence(records, self.state.step_entered)
+        self._inconclusive_pauses: dict[float | None, int] = {}  # step epoch -> pauses so far
         self._last_metrics: dict[str, MetricSample] = {}
         self._metrics_ok_at: float | None = None
         self._first_tick: float | None = None
         self._stale_reported = False
         self.stale = True
         self.stale_reason = "no metrics yet"
+        # An A/B plan with [strategy.experiment]: conversion evidence of A and B, folded in at
+        # the experiment step. Not journaled: a resumed experiment starts its evidence afresh
+        # (valid, only slower), never with counts it cannot vouch for.
+        self.experiment: ConversionTracker | None = None
+        if spec.strategy.experiment is not None:
+            self.experiment = ConversionTracker(spec.strategy.experiment, self.baseline,
+                                                self.candidate)
+        self.drift_tracker = DriftTracker(spec.release.candidate)
 
     # ------------------------------------------------------------------ helpers
 
@@ -192,10 +292,10 @@ class Engine:
     def candidate(self) -> str:
         return self.spec.release.candidate
 
-    def _emit(self, kind: str, now: float, *, phase: Phase | None = None,
+    def _emit(self, kind: DecisionKind, now: float, *, phase: Phase | None = None,
               step: int | None = None, weight: int | None = None, actor: str = "engine",
               reason: str = "", evidence: Iterable[Mapping[str, Any]] = (),
-              actions: Iterable[tuple[str, int, str]] = (), refused: bool = False) -> Decision:
+              actions: Iterable[tuple[ActionKind, int, str]] = (), refused: bool = False) -> Decision:
         seq = self.state.seq + 1
         built = tuple(Action(id=f"{self.run.run}.{seq}.{i}", kind=k, value=v, version=ver)
                       for i, (k, v, ver) in enumerate(actions))
@@ -211,44 +311,82 @@ class Engine:
         self.state = fold(self.state, decision)
         return decision
 
-    def _step_actions(self, index: int) -> list[tuple[str, int, str]]:
+    def _step_actions(self, index: int) -> list[tuple[ActionKind, int, str]]:
         step = self.plan.steps[index]
-        actions: list[tuple[str, int, str]] = [("scale", n, v) for v, n in step.replicas.items()]
+        actions: list[tuple[ActionKind, int, str]] = [(ActionKind.SCALE, n, v) for v, n in step.replicas.items()]
         # A step without its own weight keeps the plan's weight so far; if an operator's
         # set_weight moved the lever elsewhere, entering the step puts it back.
         target = step.weight if step.weight is not None else self.plan.weight_at(index)
         if step.weight is not None or target != self.state.weight:
-            actions.append(("set_weight", target, ""))
+            actions.append((ActionKind.SET_WEIGHT, target, ""))
+        # Rings and mirror are targets too: set on the first step (which also puts the sticky
+        # user key in place) and whenever the step changes them.
+        if self.plan.routes_cohorts:
+            cohorts = self.plan.cohorts_at(index)
+            if index == 0 or cohorts != self.state.cohorts:
+                actions.append((ActionKind.SET_COHORTS, cohorts, ""))
+        if self.plan.mirrors:
+            mirror = self.plan.mirror_at(index)
+            if index == 0 or mirror != self.state.mirror:
+                actions.append((ActionKind.SET_MIRROR, mirror, ""))
         return actions
 
+    def _route_reset(self) -> list[tuple[ActionKind, int, str]]:
+        """Close every ring and stop mirroring (rollback, and after a promotion)."""
+        if not self.plan.routes_cohorts:
+            return []
+        mirror = [(ActionKind.SET_MIRROR, 0, "")] if self.plan.mirrors else []
+        return [(ActionKind.SET_COHORTS, 0, ""), *mirror]
+
     def _enter_step(self, index: int, now: float, actor: str, reason: str,
-                    kind: str = "step") -> Decision:
+                    kind: DecisionKind = DecisionKind.STEP,
+                    evidence: Iterable[Mapping[str, Any]] = ()) -> Decision:
         step = self.plan.steps[index]
         phase = Phase.PAUSED if step.pause else Phase.PROGRESSING
         weight = self.plan.weight_at(index)
+        if kind in (DecisionKind.STARTED, DecisionKind.RETRIED) and not evidence:
+            evidence = [self.plan_print.to_dict()]  # the plan this run walks (strategies.fingerprint)
         return self._emit(kind, now, phase=phase, step=index, weight=weight, actor=actor,
                           reason=reason or f"step {index + 1}/{len(self.plan.steps)}: "
-                          f"{step.label}", actions=self._step_actions(index))
+                          f"{step.label}", evidence=evidence, actions=self._step_actions(index))
 
-    def _promote(self, now: float, actor: str, reason: str) -> Decision:
-        return self._emit("promoting", now, phase=Phase.PROMOTING, step=len(self.plan.steps),
-                          weight=100, actor=actor, reason=reason,
-                          actions=[("scale", n, v) for v, n in self.plan.full.items() if n > 0]
-                          + [("set_weight", 100, "")])
+    def _adopt_phrase(self) -> str:
+        index = adopt_step(self.plan, self.state.weight)
+        return f"step {index + 1}/{len(self.plan.steps)} ({self.plan.steps[index].label})"
+
+    def _adopt_spec(self, now: float) -> list[Decision]:
+        """--adopt-spec: continue the changed plan at the mapped step, its hold restarted."""
+        if self._adopt is None:
+            return []
+        change, walked = self._adopt
+        self._adopt = None
+        index = adopt_step(self.plan, self.state.weight)
+        evidence = {**self.plan_print.to_dict(), "previous": walked.digest, "change": change}
+        return [self._enter_step(index, now, "operator", f"spec changed ({change}); adopted at "
+                                 f"{self._adopt_phrase()}, hold restarted", kind=DecisionKind.ADOPTED,
+                                 evidence=[evidence])]
+
+    def _promote(self, now: float, actor: str, reason: str,
+                 evidence: Iterable[Mapping[str, Any]] = ()) -> Decision:
+        return self._emit(DecisionKind.PROMOTING, now, phase=Phase.PROMOTING, step=len(self.plan.steps),
+                          weight=100, actor=actor, reason=reason, evidence=evidence,
+                          actions=[(ActionKind.SCALE, n, v) for v, n in self.plan.full.items() if n > 0]
+                          + [(ActionKind.SET_WEIGHT, 100, "")] + self._route_reset())
 
     def _rollback(self, now: float, actor: str, reason: str,
                   evidence: Iterable[Mapping[str, Any]] = (), *, abort: bool = False
                   ) -> Decision:
-        actions = [("set_weight", 0, "")] + [
-            ("scale", n, v) for v, n in self.plan.rollback.items() if n > 0]
+        # Rings close first: the cohorts leave the candidate before anything else moves.
+        actions = self._route_reset() + [(ActionKind.SET_WEIGHT, 0, "")] + [
+            (ActionKind.SCALE, n, v) for v, n in self.plan.rollback.items() if n > 0]
         if abort:
-            return self._emit("aborted", now, phase=Phase.ABORTED, weight=0, actor=actor,
+            return self._emit(DecisionKind.ABORTED, now, phase=Phase.ABORTED, weight=0, actor=actor,
                               reason=reason, evidence=evidence, actions=actions)
-        return self._emit("rolling_back", now, phase=Phase.ROLLING_BACK, weight=0, actor=actor,
+        return self._emit(DecisionKind.ROLLING_BACK, now, phase=Phase.ROLLING_BACK, weight=0, actor=actor,
                           reason=reason, evidence=evidence, actions=actions)
 
     def refuse(self, cmd: Command, now: float, why: str) -> Decision:
-        return self._emit("refused", now, actor=cmd.actor, reason=why, refused=True,
+        return self._emit(DecisionKind.REFUSED, now, actor=cmd.actor, reason=why, refused=True,
                           evidence=[{"command": cmd.kind.value, "value": cmd.value}])
 
     # ------------------------------------------------------------------ public API
@@ -279,7 +417,7 @@ class Engine:
         """Record the outcome of an action the driver carried out."""
         if action.id in self.state.done_actions:
             return []
-        kind = "action_done" if ok else "action_failed"
+        kind = DecisionKind.ACTION_DONE if ok else DecisionKind.ACTION_FAILED
         out = [self._emit(kind, now, reason=error or action.describe(),
                           evidence=[{"action": action.id, **action.to_dict()}])]
         if ok:
@@ -288,8 +426,8 @@ class Engine:
 
     def _after_actions(self, now: float) -> list[Decision]:
         if self.state.phase is Phase.ROLLING_BACK and not any(
-                a.kind == "set_weight" for a in self.state.pending):
-            return [self._emit("rolled_back", now, phase=Phase.ROLLED_BACK, weight=0,
+                a.kind in ROUTING_ACTIONS for a in self.state.pending):
+            return [self._emit(DecisionKind.ROLLED_BACK, now, phase=Phase.ROLLED_BACK, weight=0,
                                actor=self.state.cause[0].get("actor", "engine")
                                if self.state.cause and "actor" in self.state.cause[0]
                                else "engine",
@@ -303,12 +441,82 @@ class Engine:
             self._first_tick = now
         decisions: list[Decision] = []
         decisions.extend(self._observe_metrics(snapshot, now))
+        decisions.extend(self._adopt_spec(now))
+        self._observe_experiment(snapshot)
+        if self.reconciles and not self.observe:
+            decisions.extend(self._reconcile(snapshot, now))
         decisions.extend(self._evaluate_gates(now))
         if not self.observe:
             decisions.extend(self._advance(snapshot, now, tuple(checks)))
         return decisions
 
     # ------------------------------------------------------------------ tick parts
+
+    def _at_experiment(self) -> bool:
+        state = self.state
+        return (self.experiment is not None and 0 <= state.step < len(self.plan.steps)
+                and self.plan.steps[state.step].experiment
+                and state.phase in (Phase.PROGRESSING, Phase.PAUSED))
+
+    def _observe_experiment(self, snapshot: Snapshot) -> None:
+        """Fold what A and B counted since the last tick into the experiment (its step only)."""
+        metrics = snapshot.metrics
+        if self.experiment is None or metrics is None or metrics.error:
+            return
+        if self._at_experiment():
+            self.experiment.observe(metrics.samples)
+
+    @property
+    def readout(self) -> Readout | None:
+        """The A/B experiment's readout (None for plans without one)."""
+        return self.experiment.readout() if self.experiment is not None else None
+
+    def _experiment_outcome(self, snapshot: Snapshot, now: float,
+                            checks: tuple[CheckResult, ...]) -> list[Decision]:
+        """B named the winner: on to the next step; A named, or time up: A stays (roll back)."""
+        assert self.experiment is not None
+        step = self.plan.steps[self.state.step]
+        winner = self.experiment.winner
+        if winner is None and self.state.hold_elapsed(now) < step.hold:
+            return []
+        readout = self.experiment.readout()
+        evidence = [{**readout.to_dict(), "actor": "experiment"}]
+        if winner == self.candidate:
+            blockers = [r for r in self.holding_reasons(snapshot, now, checks)
+                        if not r.startswith(("hold:", "experiment:"))]
+            if blockers:
+                return []
+            index = self.state.step + 1
+            reason = f"A/B: {readout.summary()}"
+            if index >= len(self.plan.steps):
+                return [self._promote(now, "experiment", reason, evidence)]
+            return [self._enter_step(index, now, "experiment", reason, evidence=evidence)]
+        why = readout.summary() if winner == self.baseline else \
+            f"no winner after {step.hold:g}s ({readout.summary()})"
+        return [self._rollback(now, "experiment", f"A/B: {why}; {self.baseline} stays",
+                               evidence=evidence)]
+    @property
+    def drift(self) -> tuple[Drift, ...]:
+        """Levers the world does not hold where the journal put them (this tick)."""
+        return self.drift_tracker.drift
+
+    def _reconcile(self, snapshot: Snapshot, now: float) -> list[Decision]:
+        """Re-apply levers that drifted from their confirmed targets (see strategies.reconcile)."""
+        if self.state.phase is Phase.PENDING:
+            return []
+        targets = self.state.targets
+        platform = snapshot.platform
+        observed = observed_values(platform, self.baseline, self.candidate, targets)
+        pending = {LeverTarget.key_of(a.kind, a.version) for a in self.state.pending}
+        at = platform.at if platform is not None else now
+        drift, corrections = self.drift_tracker.observe(targets, observed, pending, at, now)
+        if not corrections:
+            return []
+        fixing = [d for d in drift if any(LeverTarget.key_of(k, v) == d.lever
+                                          for k, _, v in corrections)]
+        return [self._emit(DecisionKind.RECONCILE, now, actor="reconcile",
+                           reason="; ".join(d.describe() for d in fixing) + "; re-applying",
+                           evidence=[d.to_dict() for d in fixing], actions=corrections)]
 
     def _observe_metrics(self, snapshot: Snapshot, now: float) -> list[Decision]:
         metrics = snapshot.metrics
@@ -321,7 +529,7 @@ class Engine:
             self._metrics_ok_at = metrics.at
             # A version missing from a read keeps its last sample until that is stale_after old:
             # the same tolerance the spec gives a whole read that fails.
-            self._last_metrics.update(metrics.samples)
+            self._last_metrics.update(with_resources(metrics, snapshot.platform).samples)
         limit = self.spec.metrics.stale_after
         since = self._metrics_ok_at if self._metrics_ok_at is not None else self._first_tick
         stale = self._metrics_ok_at is None or (now - self._metrics_ok_at) > limit
@@ -334,13 +542,13 @@ class Engine:
         due = since is not None and now - since > limit
         if stale and due and not self._stale_reported:
             self._stale_reported = True
-            out.append(self._emit("stale", now, reason=self.stale_reason,
+            out.append(self._emit(DecisionKind.STALE, now, reason=self.stale_reason,
                                   evidence=[{"age": None if self._metrics_ok_at is None
                                              else round(now - self._metrics_ok_at, 3),
                                              "stale_after": limit}]))
         elif not stale and self._stale_reported:
             self._stale_reported = False
-            out.append(self._emit("fresh", now, reason="metrics are fresh again"))
+            out.append(self._emit(DecisionKind.FRESH, now, reason="metrics are fresh again"))
         return out
 
     def _sample(self, version: str, now: float) -> MetricSample | None:
@@ -352,9 +560,20 @@ class Engine:
     def _evaluate_gates(self, now: float) -> list[Decision]:
         tracker = GateTracker(self.state.gate_failing_since)
         baseline_expected = self.state.weight < 100
+        candidate, baseline = self._sample(self.candidate, now), self._sample(self.baseline, now)
+        before = self.evidence
+        epoch = self.state.step_entered
+        if epoch is None and self.observe:  # the rollout is driven elsewhere: count from here
+            epoch = self._first_tick
+        self.evidence = advance(before, epoch, self.spec.gates, candidate,
+                                baseline, candidate_name=self.candidate,
+                                baseline_name=self.baseline, window=self.spec.metrics.window,
+                                horizon=self._horizon())
         self.gates = tracker.results(
-            self.spec.gates, self._sample(self.candidate, now), self._sample(self.baseline, now),
-            now, stale=self.stale, baseline_expected=baseline_expected)
+            self.spec.gates, candidate, baseline, now, stale=self.stale,
+            baseline_expected=baseline_expected, evidence=self.evidence, explain=self.explain)
+        self.evidence = settle(self.evidence, self.gates)
+        self._checkpoint(before, now)
         out: list[Decision] = []
         for result in self.gates:
             previous = self._gate_status.get(result.name, GateStatus.UNKNOWN)
@@ -362,11 +581,33 @@ class Engine:
                 self._gate_status[result.name] = result.status
                 evidence = {**result.evidence(), "failing_since": result.failing_since,
                             "previous": previous.value}
-                out.append(self._emit("gate", now, actor=f"gate:{result.name}",
+                out.append(self._emit(DecisionKind.GATE, now, actor=f"gate:{result.name}",
                                       reason=f"{result.name}: {previous.value} → "
                                       f"{result.status.value}: {result.reason}",
                                       evidence=[evidence]))
         return out
+
+    def _horizon(self) -> int:
+        """How many collections the current step is expected to last (at least 10): where
+        gate evidence expects a breach could begin (see evidence.Onset)."""
+        hold = self.step_hold()
+        interval = max(self.spec.metrics.interval, 1e-3)
+        return max(10, math.ceil(hold / interval))
+
+    def _checkpoint(self, before: StepEvidence, now: float) -> None:
+        """Journal the step's evidence now and then, and at once when a test crossed, so a
+        restart continues it. Journal only: it is no event anyone needs to see."""
+        evidence = self.evidence
+        if evidence.epoch is None or self.read_only:
+            return
+        crossed = evidence.failed != before.failed or evidence.held != before.held
+        counted = evidence.candidate != before.candidate or evidence.baseline != before.baseline
+        due = evidence.saved_at is None or now - evidence.saved_at >= EVIDENCE_EVERY
+        if crossed or (counted and due) or (due and evidence.saved_at is not None
+                                             and evidence.epoch != before.epoch):
+            self._emit(DecisionKind.EVIDENCE, now, reason="gate evidence checkpoint",
+                       evidence=[evidence.to_record()])
+            self.evidence = replace(evidence, saved_at=now)
 
     def _breached(self, severity: Severity) -> list[GateResult]:
         return [g for g in self.gates if g.breached and g.severity is severity]
@@ -378,7 +619,7 @@ class Engine:
             failing = [c for c in checks if c.kind == "pre-rollout" and c.ok is not True]
             if failing:
                 return []
-            return [self._enter_step(0, now, "engine", "rollout started", kind="started")]
+            return [self._enter_step(0, now, "engine", "rollout started", kind=DecisionKind.STARTED)]
         # One move per instant: a rollout that moved at `now` (entered a step, paused, resumed)
         # does not move again at the same `now`. Live, two ticks never share a `now`; after a
         # crash, re-running the interrupted tick must not move twice where the run that never
@@ -397,12 +638,25 @@ class Engine:
             warning = self._breached(Severity.WARNING)
             if warning:
                 names = ", ".join(g.name for g in warning)
-                return [self._emit("paused", now, phase=Phase.PAUSED,
+                return [self._emit(DecisionKind.PAUSED, now, phase=Phase.PAUSED,
                                    actor=f"gate:{warning[0].name}",
                                    reason=f"warning gate failed: {names}",
                                    evidence=[g.evidence() for g in warning])]
+            if self._at_experiment():
+                return self._experiment_outcome(snapshot, now, checks)
             if self._step_complete(snapshot, now, checks):
                 return [self._next(now, "engine", "")]
+            inconclusive = self._inconclusive(now)
+            if inconclusive:
+                names = ", ".join(g.name for g in inconclusive)
+                self._inconclusive_pauses[self.state.step_entered] = \
+                    self._inconclusive_pauses.get(self.state.step_entered, 0) + 1
+                return [self._emit(DecisionKind.PAUSED, now, phase=Phase.PAUSED,
+                                   actor=f"gate:{inconclusive[0].name}",
+                                   reason=f"inconclusive at the end of the hold: {names} "
+                                          f"(require = evidence; resume to gather more, "
+                                          f"promote to go on without it)",
+                                   evidence=[g.evidence() for g in inconclusive])]
             return []
         if phase is Phase.PROMOTING:
             if not self.holding_reasons(snapshot, now, checks):
@@ -412,19 +666,19 @@ class Engine:
             # Normally action_done finishes the rollback; this catches a restart that happened
             # after the last action was journaled as done but before `rolled_back` was.
             return self._after_actions(now)
-        if phase in (Phase.ROLLED_BACK, Phase.ABORTED) and not self.state.cleaned:
+        if phase.failed and phase.terminal and not self.state.cleaned:
             finished = self.state.finished_at if self.state.finished_at is not None else now
             if now > finished and now - finished >= self.plan.scale_down_delay:
-                return [self._emit("scaled_down", now, reason="scale-down delay over",
-                                   actions=[("scale", n, v) for v, n in
+                return [self._emit(DecisionKind.SCALED_DOWN, now, reason="scale-down delay over",
+                                   actions=[(ActionKind.SCALE, n, v) for v, n in
                                             self.plan.rollback.items() if n == 0])]
         return []
 
     def _finish_promotion(self, now: float, actor: str, reason: str) -> Decision:
-        return self._emit("promoted", now, phase=Phase.SUCCEEDED, step=len(self.plan.steps),
+        return self._emit(DecisionKind.PROMOTED, now, phase=Phase.SUCCEEDED, step=len(self.plan.steps),
                           weight=100, actor=actor, reason=reason,
                           evidence=[g.evidence() for g in self.gates],
-                          actions=[("scale", n, v) for v, n in self.plan.full.items() if n == 0])
+                          actions=[(ActionKind.SCALE, n, v) for v, n in self.plan.full.items() if n == 0])
 
     def holding_reasons(self, snapshot: Snapshot | None, now: float,
                         checks: Iterable[CheckResult] = ()) -> list[str]:
@@ -442,7 +696,11 @@ class Engine:
             return reasons
         step = self.plan.steps[state.step]
         left = step.hold - state.hold_elapsed(now)
-        if left > 0:
+        if step.experiment and self.experiment is not None:
+            readout = self.experiment.readout()
+            if readout.winner is None:
+                reasons.append(f"experiment: {readout.summary()}; ends in {math.ceil(max(0, left))}s")
+        elif left > 0:
             reasons.append(f"hold: {math.ceil(left)}s left")
         reasons += self._waiting_reasons(analysis=step.analysis)
         wanted = step_replicas(self.plan, state.step).get(self.candidate)
@@ -466,7 +724,7 @@ class Engine:
         return reasons
 
     def _waiting_reasons(self, *, analysis: bool) -> list[str]:
-        reasons: list[str] = []
+        reasons: list[str] = [d.describe() for d in self.drift]
         if self.state.pending:
             reasons.append(f"waiting for {len(self.state.pending)} action(s) to apply")
         if analysis:
@@ -478,6 +736,22 @@ class Engine:
                 if not (self.stale and gate.status is GateStatus.UNKNOWN):
                     reasons.append(f"gate {gate.name} {gate.status.value}: {gate.reason}")
         return reasons
+
+    def _inconclusive(self, now: float) -> list[GateResult]:
+        """Gates that need evidence the bound holds and still lack it when the hold is over
+        (Argo's inconclusive: pause and let a person decide, never promote). After a resume,
+        each further hold gets another chance before the next pause."""
+        state = self.state
+        if self.stale or state.step >= len(self.plan.steps):
+            return []
+        step = self.plan.steps[state.step]
+        if not step.analysis:
+            return []
+        rounds = 1 + self._inconclusive_pauses.get(state.step_entered, 0)
+        if state.hold_elapsed(now) < step.hold * rounds:
+            return []
+        return [g for g in self.gates if g.require == "evidence" and g.test == "sequential"
+                and g.status is GateStatus.UNKNOWN and g.severity is not Severity.INFO]
 
     def _step_complete(self, snapshot: Snapshot, now: float,
                        checks: tuple[CheckResult, ...]) -> bool:
@@ -519,7 +793,7 @@ class Engine:
     def _cmd_promote(self, cmd: Command, now: float) -> list[Decision]:
         if self.state.phase is Phase.PENDING:
             return [self._enter_step(0, now, cmd.actor, self._why(cmd, "started by operator"),
-                                     kind="started")]
+                                     kind=DecisionKind.STARTED)]
         if self.state.phase is Phase.PROMOTING:
             return [self._finish_promotion(now, cmd.actor, self._why(cmd, "promoted by operator"))]
         return [self._next(now, cmd.actor, self._why(cmd, "promoted to next step by operator"))]
@@ -537,7 +811,7 @@ class Engine:
         if self.state.phase is Phase.PROMOTING:
             return [self.refuse(cmd, now, "pause refused: promotion is finishing; "
                                           "roll back to stop it")]
-        return [self._emit("paused", now, phase=Phase.PAUSED, actor=cmd.actor,
+        return [self._emit(DecisionKind.PAUSED, now, phase=Phase.PAUSED, actor=cmd.actor,
                            reason=self._why(cmd, "paused by operator"))]
 
     def _cmd_resume(self, cmd: Command, now: float) -> list[Decision]:
@@ -546,7 +820,7 @@ class Engine:
                                           f"(phase {self.state.phase.value})")]
         if self.state.step < len(self.plan.steps) and self.plan.steps[self.state.step].pause:
             return [self._next(now, cmd.actor, self._why(cmd, "resumed past manual pause"))]
-        return [self._emit("resumed", now, phase=Phase.PROGRESSING, actor=cmd.actor,
+        return [self._emit(DecisionKind.RESUMED, now, phase=Phase.PROGRESSING, actor=cmd.actor,
                            reason=self._why(cmd, "resumed by operator"))]
 
     def _cmd_rollback(self, cmd: Command, now: float) -> list[Decision]:
@@ -563,7 +837,7 @@ class Engine:
             return [self.refuse(cmd, now, f"retry refused: only an aborted or rolled-back release "
                                           f"can be retried (phase {phase.value})")]
         return [self._enter_step(0, now, cmd.actor, self._why(cmd, "retried by operator from the "
-                                                               "first step"), kind="retried")]
+                                                               "first step"), kind=DecisionKind.RETRIED)]
 
     def _cmd_set_weight(self, cmd: Command, now: float) -> list[Decision]:
         value = cmd.value
@@ -574,10 +848,10 @@ class Engine:
             return [self.refuse(cmd, now, "set_weight refused: rollout not started")]
         if self.state.phase is Phase.PROMOTING:
             return [self.refuse(cmd, now, "set_weight refused: promotion is finishing")]
-        return [self._emit("weight_set", now, phase=Phase.PAUSED, weight=value, actor=cmd.actor,
+        return [self._emit(DecisionKind.WEIGHT_SET, now, phase=Phase.PAUSED, weight=value, actor=cmd.actor,
                            reason=self._why(cmd, f"weight set to {value}% by operator; "
                                                  "paused until resumed"),
-                           actions=[("set_weight", value, "")])]
+                           actions=[(ActionKind.SET_WEIGHT, value, "")])]
 
     # ------------------------------------------------------------------ events
 
@@ -594,9 +868,11 @@ def step_replicas(plan: Plan, index: int) -> Mapping[str, int]:
     return wanted
 
 
-_SEVERITY = {"rolling_back": "critical", "rolled_back": "critical", "aborted": "critical",
-             "paused": "warning", "stale": "warning", "refused": "warning",
-             "action_failed": "warning"}
+_SEVERITY: Mapping[DecisionKind, str] = {
+    DecisionKind.RECONCILE: "warning", DecisionKind.ROLLING_BACK: "critical",
+    DecisionKind.ROLLED_BACK: "critical", DecisionKind.ABORTED: "critical",
+    DecisionKind.PAUSED: "warning", DecisionKind.STALE: "warning", DecisionKind.REFUSED: "warning",
+    DecisionKind.ACTION_FAILED: "warning"}
 
 
 def decision_event(decision: Decision, release: str, steps: int, plan: Plan | None = None
@@ -610,7 +886,7 @@ def decision_event(decision: Decision, release: str, steps: int, plan: Plan | No
         "actor": decision.actor,
         "reason": decision.reason,
     }
-    if plan is not None and decision.kind in ("started", "step", "retried") \
+    if plan is not None and decision.kind in (DecisionKind.STARTED, DecisionKind.STEP, DecisionKind.RETRIED) \
             and decision.step < len(plan.steps):
         details["label"] = plan.steps[decision.step].label
     if decision.evidence:
@@ -621,9 +897,9 @@ def decision_event(decision: Decision, release: str, steps: int, plan: Plan | No
         details["evidence"] = [dict(e) for e in decision.evidence]
     if decision.actions:
         details["actions"] = [a.to_dict() for a in decision.actions]
-    name = decision.kind
-    severity = _SEVERITY.get(name, "info")
-    if name == "gate":
+    name = decision.kind.value
+    severity = _SEVERITY.get(decision.kind, "info")
+    if decision.kind is DecisionKind.GATE:
         status = decision.evidence[0].get("status") if decision.evidence else ""
         severity = str(decision.evidence[0].get("severity", "info")) \
             if status == "fail" else "info"

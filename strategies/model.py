@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from enum import StrEnum
@@ -65,6 +65,9 @@ class Instance:
     restarts: int = 0
     image: str = ""
     metrics_url: str = ""  # where /metrics can be scraped, if the platform knows
+    cpu: float | None = None  # CPU in use, in cores (0.5 = half a core); None: not measured
+    memory: float | None = None  # resident / working-set memory in bytes; None: not measured
+    digest: str = ""  # immutable identity of what runs (image digest), beside the mutable tag
 
 
 @dataclass(frozen=True)
@@ -84,6 +87,30 @@ class VersionStatus:
     @property
     def total(self) -> int:
         return len(self.instances)
+
+    @property
+    def cpu(self) -> float | None:
+        """Cores in use by all instances that report it (None when none does)."""
+        return _sum_known(i.cpu for i in self.instances)
+
+    @property
+    def memory(self) -> float | None:
+        """Bytes in use by all instances that report it (None when none does)."""
+        return _sum_known(i.memory for i in self.instances)
+
+    @property
+    def restarts(self) -> int:
+        return sum(i.restarts for i in self.instances)
+
+    @property
+    def digests(self) -> tuple[str, ...]:
+        """The distinct image digests the instances run: more than one means mixed builds."""
+        return tuple(sorted({i.digest for i in self.instances if i.digest}))
+
+
+def _sum_known(values: Iterable[float | None]) -> float | None:
+    known = [v for v in values if v is not None]
+    return sum(known) if known else None
 
 
 @dataclass(frozen=True)
@@ -161,6 +188,11 @@ class MetricSample:
     # Latency histogram over the window, Prometheus style: upper bound ("0.1", "+Inf") ->
     # cumulative count of requests at or below it. Optional; feeds the Mann-Whitney comparison.
     latency_buckets: Mapping[str, float] = field(default_factory=no_entries)
+    # Resources of the version's instances, from the platform (strategies.resources): cores,
+    # bytes, and restarts since they started. Gates name them cpu, memory, restarts.
+    cpu: float | None = None
+    memory: float | None = None
+    restarts: float | None = None
     # Everything counted so far (see Tally): where the source has it, gates accumulate exact
     # interval counts from it; without it they fall back to a share of the window's counts.
     tally: Tally | None = None
@@ -181,6 +213,9 @@ METRIC_ATTRS: Mapping[str, str] = MappingProxyType(
         "latency_p99": "latency_p99",
         "throughput": "throughput",
         "requests": "requests",
+        "cpu": "cpu",
+        "memory": "memory",
+        "restarts": "restarts",
     }
 )
 BUILTIN_METRICS = frozenset(METRIC_ATTRS)
@@ -245,6 +280,21 @@ class GateResult:
     for_seconds: float = 0.0
     breached: bool = False
     samples: float | None = None
+    # The evidence (see strategies.gates): a "sequential" test on the step's counts, or a
+    # "point" comparison of this window. estimate/low/high/bound are on the test's own scale:
+    # "share" of requests (error rate, share slower than a latency bound), "ratio" of
+    # candidate to baseline rate, or "" (the metric itself).
+    test: str = "point"
+    estimate: float | None = None
+    low: float | None = None
+    high: float | None = None
+    bound: float | None = None
+    scale: str = ""
+    toward_fail: float = 0.0  # 0..1 of the evidence needed to fail
+    toward_pass: float = 0.0  # 0..1 of what passing needs (min_requests, or evidence it holds)
+    note: str = ""
+    require: str = "no-breach"
+    confidence: float = 0.99
 
     def for_progress(self, now: float) -> float:
         """0..1: how much of the `for` window the current failure has used."""
@@ -265,6 +315,18 @@ class GateResult:
             "comparison": self.comparison,
             "severity": self.severity.value,
             "reason": self.reason,
+            "test": self.test,
+            "estimate": _clean(self.estimate),
+            "low": _clean(self.low),
+            "high": _clean(self.high),
+            "bound": _clean(self.bound),
+            "scale": self.scale,
+            "toward_fail": round(self.toward_fail, 3),
+            "toward_pass": round(self.toward_pass, 3),
+            "samples": _clean(self.samples),
+            "confidence": self.confidence,
+            "require": self.require,
+            **({"note": self.note} if self.note else {}),
         }
 
 
@@ -289,7 +351,13 @@ class Phase(StrEnum):
 
     @property
     def terminal(self) -> bool:
+        """Nothing moves any more (until an operator retries)."""
         return self in (Phase.SUCCEEDED, Phase.ROLLED_BACK, Phase.ABORTED)
+
+    @property
+    def failed(self) -> bool:
+        """The release did not go out: traffic is going, or has gone, back to the baseline."""
+        return self in (Phase.ROLLING_BACK, Phase.ROLLED_BACK, Phase.ABORTED)
 
 
 class CommandKind(StrEnum):
@@ -311,31 +379,95 @@ class Command:
     reason: str = ""
 
 
+class ActionKind(StrEnum):
+    """The levers an action can pull. The values are the journal's words: never rename one."""
+
+    SET_WEIGHT = "set_weight"  # candidate traffic percent
+    SCALE = "scale"  # replicas of one version
+    SET_COHORTS = "set_cohorts"  # how many of the plan's cohort rules (rings) the router applies
+    SET_MIRROR = "set_mirror"  # percent of live traffic copied to the candidate (dark launch)
+
+
 @dataclass(frozen=True)
 class Action:
     """A lever to pull. Idempotent by construction: it states a target, not a delta."""
 
     id: str
-    kind: str  # "set_weight" (candidate percent) | "scale" (replicas of one version)
+    kind: ActionKind
     value: int
     version: str = ""
 
+    def __post_init__(self) -> None:  # a plain "scale" is accepted: the enum's value is the word
+        object.__setattr__(self, "kind", ActionKind(self.kind))
+
     def describe(self) -> str:
-        if self.kind == "scale":
+        if self.kind is ActionKind.SCALE:
             return f"scale {self.version} to {self.value}"
+        if self.kind is ActionKind.SET_COHORTS:
+            return f"open {self.value} cohort ring(s) to the candidate"
+        if self.kind is ActionKind.SET_MIRROR:
+            return f"mirror {self.value}% of traffic to the candidate"
         return f"set candidate weight to {self.value}%"
 
     def to_dict(self) -> dict[str, Any]:
-        return {"id": self.id, "kind": self.kind, "value": self.value, "version": self.version}
+        return {"id": self.id, "kind": self.kind.value, "value": self.value, "version": self.version}
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Action:
         return cls(
             id=str(data["id"]),
-            kind=str(data["kind"]),
+            kind=ActionKind(data["kind"]),
             value=int(data["value"]),
             version=str(data.get("version", "")),
         )
+
+
+@dataclass(frozen=True)
+class LeverTarget:
+    """The last target a lever was given and confirmed (folded from `action_done` records):
+    what reconciliation holds the world to."""
+
+    kind: str  # the action kind: "set_weight" | "scale"
+    version: str
+    value: int
+    at: float  # when the action was confirmed done
+
+    @staticmethod
+    def key_of(kind: str, version: str) -> str:
+        return f"{kind}:{version}"
+
+    @property
+    def key(self) -> str:
+        return self.key_of(self.kind, self.version)
+
+
+@dataclass(frozen=True)
+class Drift:
+    """A lever the world does not hold where the journal put it (see strategies.reconcile)."""
+
+    lever: str  # LeverTarget.key
+    what: str  # "weight of v2", "replicas of v1"
+    desired: int
+    observed: float | None
+    since: float
+    corrections: int  # re-applied this many times in this episode
+    persistent: bool  # survived several corrections or lasted long: alerted, holds the step
+    settled: bool = False  # back where it should be, not yet for long enough to be forgotten
+
+    def describe(self) -> str:
+        unit = "%" if self.lever.startswith("set_weight") else ""
+        seen = "unknown" if self.observed is None else f"{self.observed:g}{unit}"
+        text = f"drift: {self.what} is {seen}, journal says {self.desired}{unit}"
+        if self.settled:
+            text = f"drift: {self.what} back at {self.desired}{unit}, settling"
+        if self.corrections:
+            text += f" (re-applied {self.corrections}×)"
+        return text
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"lever": self.lever, "what": self.what, "desired": self.desired,
+                "observed": self.observed, "since": self.since,
+                "corrections": self.corrections, "persistent": self.persistent}
 
 
 @dataclass(frozen=True)
@@ -345,6 +477,7 @@ class RolloutState:
     phase: Phase = Phase.PENDING
     step: int = 0  # index into the plan's steps; == len(steps) once fully promoted
     step_started: float | None = None  # when the current step's hold began
+    step_entered: float | None = None  # when the current step (or attempt) began: gate evidence starts here
     weight: int = 0  # desired candidate traffic percent
     paused_by: str = ""  # "operator" | "gate:<name>" | "plan" when paused
     pause_reason: str = ""
@@ -359,6 +492,9 @@ class RolloutState:
     manual_weight: bool = False  # set_weight overrode the plan's weight for this step
     cause: tuple[Mapping[str, Any], ...] = ()  # evidence of the decision that ended the rollout
     cleaned: bool = False  # the losing side has been scaled down after the delay
+    cohorts: int = 0  # cohort rules (rings) the router should apply: the latest set_cohorts target
+    mirror: int = 0  # percent mirrored to the candidate: the latest set_mirror target
+    targets: Mapping[str, LeverTarget] = field(default_factory=no_entries)  # confirmed, per lever
 
     @property
     def paused(self) -> bool:
@@ -377,11 +513,38 @@ class RolloutState:
         return self.hold_elapsed_before_pause + max(0.0, now - self.step_started)
 
 
+class DecisionKind(StrEnum):
+    """What a decision was. The values are the journal's and the event stream's words (a
+    decision's event is named by its kind), so a value is never renamed: old journals resume."""
+
+    STARTED = "started"  # the rollout entered its first step
+    STEP = "step"  # the rollout entered a later step
+    ADOPTED = "adopted"  # a resumed run continues at a step of a changed plan (--adopt-spec)
+    PAUSED = "paused"
+    RESUMED = "resumed"
+    WEIGHT_SET = "weight_set"  # an operator moved the weight by hand (pauses)
+    PROMOTING = "promoting"  # last step passed: full weight, finishing
+    PROMOTED = "promoted"
+    ROLLING_BACK = "rolling_back"
+    ROLLED_BACK = "rolled_back"
+    ABORTED = "aborted"
+    SCALED_DOWN = "scaled_down"  # the losing side removed after the scale-down delay
+    RETRIED = "retried"  # an ended release started again from its first step
+    GATE = "gate"  # a gate's status changed (its failure clock lives in the journal)
+    ACTION_DONE = "action_done"
+    ACTION_FAILED = "action_failed"
+    REFUSED = "refused"  # a command the engine would not carry out
+    STALE = "stale"  # metrics went stale: the rollout holds
+    FRESH = "fresh"  # metrics are fresh again
+    RECONCILE = "reconcile"  # a lever found off its journaled target, set again
+    EVIDENCE = "evidence"  # a checkpoint of the step's gate evidence (journal only, no event)
+
+
 @dataclass(frozen=True)
 class Decision:
     """One thing the engine decided, with its evidence. Journaled before any action is taken."""
 
-    kind: str  # started | step | paused | resumed | promoted | rolling_back | rolled_back | ...
+    kind: DecisionKind
     at: float
     phase: Phase  # the phase after this decision
     step: int
@@ -391,6 +554,9 @@ class Decision:
     evidence: tuple[Mapping[str, Any], ...] = ()
     actions: tuple[Action, ...] = ()
     refused: bool = False  # a command the engine would not carry out
+
+    def __post_init__(self) -> None:  # a plain "paused" is accepted: the enum's value is the word
+        object.__setattr__(self, "kind", DecisionKind(self.kind))
 
 
 # --------------------------------------------------------------------------- events
@@ -442,6 +608,128 @@ class VersionView:
     total: int
     sample: MetricSample | None
     image: str = ""
+    digest: str = ""  # the image digest the instances run ("" unknown; "mixed" when they differ)
+
+
+class ViewMode(StrEnum):
+    FOLLOW = "follow"  # showing the State another session (the lease holder) publishes
+    OBSERVE = "observe"  # nobody drives: gates evaluated here, no action taken
+
+
+@dataclass(frozen=True)
+class Viewing:
+    """Set on a State shown by a session that does not drive: whom it follows, and since when
+    the driver has been gone (None while it answers)."""
+
+    mode: ViewMode
+    driver: str = ""  # user@host/pid of the lease holder, when known
+    url: str = ""  # the driver's state server
+    gone_since: float | None = None
+    note: str = ""  # one line: why nothing is connected, or what observing means
+
+
+@dataclass(frozen=True)
+class FlagView:
+    """A flag release's flag as the screen names it: which flag, on which lever, where it lives,
+    and the share of users each variant gets as the lever reads it back."""
+
+    name: str
+    lever: str  # flagd | unleash
+    location: str  # the flagd file, or the Unleash URL and environment
+    baseline: str  # variant that runs today's code path
+    candidate: str  # variant that runs the new code path
+    share: float | None  # the candidate's share as read back (None: not read yet or unreadable)
+    kill_switch: bool = False  # rollback also disables the flag
+
+    def shares(self) -> tuple[tuple[str, float | None], ...]:
+        """(variant, percent of users) for both variants, baseline first."""
+        if self.share is None:
+            return ((self.baseline, None), (self.candidate, None))
+        return ((self.baseline, 100.0 - self.share), (self.candidate, self.share))
+
+
+@dataclass(frozen=True)
+class Readout:
+    """An A/B experiment's readout (see strategies.experiment): the rates, the lift of B over
+    A with its interval, the winner."""
+
+    control: str
+    treatment: str
+    confidence: float
+    control_trials: float = 0.0
+    control_success: float = 0.0
+    treatment_trials: float = 0.0
+    treatment_success: float = 0.0
+    lift: float | None = None  # B's conversion / A's - 1
+    low: float | None = None
+    high: float | None = None
+    evidence_better: float = 0.0  # log e-value that B converts more
+    evidence_worse: float = 0.0  # log e-value that B converts less
+    threshold: float = 0.0  # log(2/α): where a side decides
+    winner: str | None = None
+
+    @property
+    def control_rate(self) -> float | None:
+        return self.control_success / self.control_trials if self.control_trials else None
+
+    @property
+    def treatment_rate(self) -> float | None:
+        return self.treatment_success / self.treatment_trials if self.treatment_trials else None
+
+    def summary(self) -> str:
+        """One line, e.g. 'v2 wins: converts 19.8% vs 10.1% (lift +96%, 95% interval +52%..+151%)'."""
+        rates = f"{_pct(self.treatment_rate)} vs {_pct(self.control_rate)}"
+        interval = f"lift {_signed(self.lift)}, {self.confidence:.0%} interval " \
+                   f"{_signed(self.low)}..{_signed(self.high)}"
+        if self.winner is None:
+            return f"no winner yet: {self.treatment} converts {rates} of {self.control} ({interval})"
+        loser = self.control if self.winner == self.treatment else self.treatment
+        return f"{self.winner} wins over {loser}: {self.treatment} converts {rates} ({interval})"
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"experiment": "conversion", "winner": self.winner, "control": self.control,
+                "treatment": self.treatment, "confidence": self.confidence,
+                "control_rate": _rounded(self.control_rate), "treatment_rate": _rounded(self.treatment_rate),
+                "control_trials": _rounded(self.control_trials),
+                "treatment_trials": _rounded(self.treatment_trials),
+                "lift": _rounded(self.lift), "low": _rounded(self.low), "high": _rounded(self.high),
+                "evidence_better": _rounded(self.evidence_better),
+                "evidence_worse": _rounded(self.evidence_worse),
+                "threshold": _rounded(self.threshold), "reason": self.summary()}
+
+
+def _rounded(value: float | None) -> float | None:
+    if value is None or not math.isfinite(value):
+        return None
+    return round(value, 6)
+
+
+def _pct(value: float | None) -> str:
+    return "n/a" if value is None else f"{value * 100:.1f}%"
+
+
+def _signed(value: float | None) -> str:
+    if value is None:
+        return "?"
+    if not math.isfinite(value):
+        return "+∞"
+    return f"{value * 100:+.0f}%"
+
+
+@dataclass(frozen=True)
+class CohortView:
+    """One ring of a plan on screen: who is in it, the share of everyone it adds, where it stands.
+
+    `requests` and `error_ratio` are the candidate's over the window while this ring is the
+    current one: the ring's own traffic, which its gates judge.
+    """
+
+    name: str
+    who: str  # "header X-User-Group in (staff)", "20% of everyone", "mirror 50% (dark)"
+    share: int | None  # candidate percent of everyone from this ring on (None: unchanged)
+    status: str  # "reached" | "current" | "ahead" | "closed" (rolled back)
+    requests: float | None = None
+    error_ratio: float | None = None
 
 
 @dataclass(frozen=True)
@@ -464,13 +752,30 @@ class State:
     metrics_error: str | None = None
     platform_error: str | None = None
     stale: bool = False
+    stale_reason: str = ""  # why metrics are stale ("" when fresh)
     read_only: bool = False
     weight_note: str = ""
-    extra: Mapping[str, Any] = field(default_factory=no_entries)
+    baseline: str = ""  # version names, so every surface labels the two sides alike
+    candidate: str = ""
+    holding: tuple[str, ...] = ()  # why the current step has not advanced yet
+    platform_status: str = ""  # the platform's own progress line (Argo phase/step, rollout status)
+    observe: bool = False  # this session only watches: gates evaluated, nothing ever acted on
+    resumed: bool = False  # the rollout was rebuilt from a journal written by an earlier run
+    journal: str = ""  # where decisions are journaled ("" when kept in memory only)
+    demo: bool = False  # the embedded demo drives this release (surfaces may say so)
+    drift: tuple[Drift, ...] = ()  # levers the world does not hold where the journal put them
+    hold_observed: float | None = None  # hold time observed at the step's weight (None: wall clock)
+    flag: FlagView | None = None  # set in a flag release (a flag lever instead of a router)
+    cohorts: tuple[CohortView, ...] = ()  # rings / cohorts of the plan, in order (ring, dark)
+    experiment: Readout | None = None  # an A/B plan's experiment readout
+    tick_seconds: float | None = None  # how long the last collect-decide-act tick took
+    viewing: Viewing | None = None  # None: this session drives (or replays) the release
 
     @property
     def metrics_age(self) -> float | None:
         return None if self.metrics_at is None else max(0.0, self.at - self.metrics_at)
 
     def hold_left(self) -> float:
-        return max(0.0, self.hold - self.rollout.hold_elapsed(self.at))
+        used = self.rollout.hold_elapsed(self.at) if self.hold_observed is None \
+            else self.hold_observed
+        return max(0.0, self.hold - used)

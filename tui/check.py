@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import TextIO
 
 from strategies.duration import format_duration
+from strategies.gates import describe_test
 from strategies.plans import build_plan
 from strategies.spec import SpecError, load_spec
 from tui import exitcodes
@@ -36,6 +37,7 @@ def run_check(paths: list[str], out: TextIO, err: TextIO) -> int:
                       if v is not None]
             if gate.compare != "none":
                 bounds.append(f"compare {gate.compare} @ {gate.confidence:g}")
-            print(f"  gate {gate.name}: {gate.metric} {', '.join(bounds)} for "
-                  f"{format_duration(gate.for_seconds)} → {gate.severity.value}", file=out)
+            debounce = f" for {format_duration(gate.for_seconds)}" if gate.for_seconds else ""
+            print(f"  gate {gate.name}: {gate.metric} {', '.join(bounds)}{debounce} → "
+                  f"{gate.severity.value}; {describe_test(gate)}", file=out)
     return worst

@@ -13,10 +13,11 @@ import asyncio
 import contextlib
 import sys
 import tempfile
-from collections.abc import AsyncIterator
-from dataclasses import replace
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass, replace
 from pathlib import Path
 
+from collectors.lease.file_lease import FileLease, lock_path_for
 from strategies.engine import Engine
 from strategies.journal import JournalWriter
 from strategies.spec import ReleaseSpec, SpecError, load_spec
@@ -24,9 +25,10 @@ from tui import exitcodes
 from tui.demo_specs import FAULT, demo_spec
 from tui.driver import Driver
 from tui.headless import outcome_code
+from tui.seat import ServeOptions, driver_seat
 
 
-def _load(args: argparse.Namespace, prometheus_url: str | None) -> ReleaseSpec:
+def _load(args: argparse.Namespace, prometheus_url: str | None, workdir: Path) -> ReleaseSpec:
     if args.spec:
         spec = load_spec(args.spec)
         if spec.platform.kind != "local":
@@ -37,11 +39,19 @@ def _load(args: argparse.Namespace, prometheus_url: str | None) -> ReleaseSpec:
             spec = replace(spec, metrics=replace(spec.metrics, source="prometheus",
                                                  url=prometheus_url))
         return spec
-    return demo_spec(args.strategy, prometheus_url)
+    return demo_spec(args.strategy, prometheus_url, flag_file=str(workdir / "flags.json"))
+
+
+@dataclass(frozen=True)
+class DemoRun:
+    """A demo's driver and the one lever only a demo has: breaking its own candidate."""
+
+    driver: Driver
+    inject_fault: Callable[[], Awaitable[None]]
 
 
 @contextlib.asynccontextmanager
-async def demo_driver(args: argparse.Namespace, journal_dir: Path) -> AsyncIterator[Driver]:
+async def demo_driver(args: argparse.Namespace, journal_dir: Path) -> AsyncIterator[DemoRun]:
     """Start the whole local stack and yield a Driver over it; tears everything down after."""
     from collectors.local.stack import LocalStack
     from tui.wiring import build_source
@@ -53,13 +63,13 @@ async def demo_driver(args: argparse.Namespace, journal_dir: Path) -> AsyncItera
         prometheus = LocalPrometheus()
         await prometheus.start()
     url = prometheus.url if prometheus is not None else args.prometheus
-    spec = _load(args, url)
+    spec = _load(args, url, journal_dir)
     writer = JournalWriter(journal_dir / "demo.journal")
     try:
         async with LocalStack(spec, rate=args.rate) as stack:
             engine = Engine(spec, read_only=args.read_only, journal=writer)
-            driver = Driver(spec, engine, stack.platform, stack.router, build_source(spec),
-                            extra={"demo": True, "journal": str(writer.path)})
+            driver = Driver(spec, engine, stack.platform, stack.lever, build_source(spec),
+                            demo=True, journal_path=str(writer.path))
             if prometheus is not None:
                 driver.add_listener(prometheus)
             elif args.prometheus:
@@ -80,9 +90,8 @@ async def demo_driver(args: argparse.Namespace, journal_dir: Path) -> AsyncItera
                 driver.emit("fault_injected", {"version": spec.release.candidate, **FAULT},
                             severity="warning")
 
-            driver.extra["inject_fault"] = inject_fault
             try:
-                yield driver
+                yield DemoRun(driver, inject_fault)
             finally:
                 for listener in driver.listeners:  # e.g. the trace recorder flushes and closes
                     close = getattr(listener, "close", None)
@@ -98,40 +107,55 @@ async def demo_driver(args: argparse.Namespace, journal_dir: Path) -> AsyncItera
             await prometheus.stop()
 
 
-async def _fault_later(driver: Driver, seconds: float) -> None:
+async def _fault_later(run: DemoRun, seconds: float) -> None:
     await asyncio.sleep(seconds)
-    await driver.extra["inject_fault"]()
+    await run.inject_fault()
 
 
-async def _run(args: argparse.Namespace) -> int:
+async def _run(args: argparse.Namespace, serve: ServeOptions) -> int:
     with tempfile.TemporaryDirectory(prefix="releasedeck-demo-") as tmp:
-        async with demo_driver(args, Path(tmp)) as driver:
-            fault = None
-            if args.fault_at is not None:
-                fault = asyncio.create_task(_fault_later(driver, args.fault_at))
-            try:
-                if args.headless:
-                    from tui.headless import run_headless_async
+        async with demo_driver(args, Path(tmp)) as run, \
+                driver_seat(run.driver.spec, FileLease(lock_path_for(Path(tmp) / "demo.journal"),
+                                                       run.driver.spec.release.service), serve) as seat:
+            run.driver.add_listener(seat.server)
+            run.driver.lease = seat.lease
+            print(f"releasedeck demo: follow it with: {seat.holder.attach_command()}", file=sys.stderr)
+            seat.code = await _drive(args, run)
+            return seat.code
 
-                    return await run_headless_async(
-                        driver, until=args.until, timeout=args.timeout,
-                        out=sys.stdout, err=sys.stderr)
-                from tui.app import ReleaseApp
 
-                app = ReleaseApp(driver, read_only=args.read_only, wallboard=args.wallboard,
-                                 refresh=args.refresh,
-                                 extra_actions={"f": ("Inject fault",
-                                                      driver.extra["inject_fault"])})
-                await app.run_async()
-                return outcome_code(driver)
-            finally:
-                if fault is not None:
-                    fault.cancel()
+async def _drive(args: argparse.Namespace, run: DemoRun) -> int:
+    driver = run.driver
+    fault = None
+    if args.fault_at is not None:
+        fault = asyncio.create_task(_fault_later(run, args.fault_at))
+    try:
+        if args.headless:
+            from tui.headless import run_headless_async
+
+            return await run_headless_async(
+                driver, until=args.until, timeout=args.timeout,
+                out=sys.stdout, err=sys.stderr)
+        from tui.app import ReleaseApp
+
+        app = ReleaseApp(driver, read_only=args.read_only, wallboard=args.wallboard,
+                         refresh=args.refresh,
+                         extra_actions={"f": ("Inject fault", run.inject_fault)})
+        await app.run_async()
+        return outcome_code(driver)
+    finally:
+        if fault is not None:
+            fault.cancel()
 
 
 def demo_command(args: argparse.Namespace) -> int:
     try:
-        return asyncio.run(_run(args))
+        serve = ServeOptions.from_args(getattr(args, "serve", None), getattr(args, "token_file", None))
+    except ValueError as exc:
+        print(f"releasedeck demo: {exc}", file=sys.stderr)
+        return exitcodes.USAGE
+    try:
+        return asyncio.run(_run(args, serve))
     except SpecError as exc:
         print(exc.render(), file=sys.stderr)
         return exitcodes.USAGE

@@ -1,11 +1,15 @@
 """The embedded default: the release `releasedeck demo` runs, one spec per strategy kind.
 
-Holds and windows are short so a newcomer sees a whole release in about a minute, and the
-gates are tight enough that an injected fault rolls back within seconds.
+Holds and windows are short so a newcomer sees a whole release in about a minute. The gates
+decide on evidence (anytime-valid sequential tests at confidence 0.99, no `for`): an injected
+fault rolls back within seconds, and a healthy candidate is not rolled back by noise.
 """
 
 from __future__ import annotations
 
+import json
+import os
+import tempfile
 import tomllib
 
 from strategies.spec import ReleaseSpec, parse_spec
@@ -13,13 +17,15 @@ from strategies.spec import ReleaseSpec, parse_spec
 _COMMON = """
 [release]
 service = "checkout"
-baseline = "v1"
-candidate = "v2"
+baseline = "{baseline}"
+candidate = "{candidate}"
 
 [platform]
 kind = "local"
 replicas = {replicas}
-behaviour = {{ v1 = {{ latency_ms = 20, error_ratio = 0.002 }}, v2 = {{ latency_ms = 18, error_ratio = 0.002 }} }}
+# v2's checkout converts better: what the A/B demo finds out
+behaviour.v1 = {{ latency_ms = 20, error_ratio = 0.002, conversion = 0.10 }}
+behaviour.v2 = {{ latency_ms = 18, error_ratio = 0.002, conversion = 0.20 }}
 
 [metrics]
 source = "{source}"
@@ -33,7 +39,6 @@ stale_after = "5s"
 name = "error-rate"
 metric = "error_rate"
 max = 0.05
-for = "1s"
 severity = "critical"
 min_requests = 20
 
@@ -41,7 +46,6 @@ min_requests = 20
 name = "latency-p99"
 metric = "latency_p99"
 max = 0.4
-for = "2s"
 severity = "critical"
 min_requests = 20
 
@@ -49,7 +53,6 @@ min_requests = 20
 name = "latency-p95-vs-baseline"
 metric = "latency_p95"
 max_ratio = 3.0
-for = "3s"
 severity = "warning"
 min_requests = 20
 """
@@ -81,31 +84,47 @@ scale_down_delay = "2s"
 [strategy]
 kind = "ab"
 split = 50
-duration = "20s"
+duration = "90s"
 hold = "5s"
 scale_down_delay = "2s"
+sticky = { header = "X-User-Id" }
+experiment = { success = "checkout_orders_total", trials = "checkout_visits_total", confidence = 0.95 }
 """,
     "ring": """
 [strategy]
 kind = "ring"
 hold = "8s"
 scale_down_delay = "2s"
+sticky = { header = "X-User-Id" }
 rings = [
-  { name = "internal", weight = 5 },
+  { name = "staff", match = { header = "X-User-Group", values = ["staff"] } },
   { name = "early", weight = 20 },
   { name = "region", weight = 50 },
   { name = "everyone", weight = 100 },
 ]
 """,
+    "dark": """
+[strategy]
+kind = "canary"
+steps = [{ dark = 50, name = "dark", hold = "8s" }, 10, 50, 100]
+hold = "8s"
+scale_down_delay = "2s"
+""",
     "flag": """
 [strategy]
 kind = "flag"
 flag = "new-checkout"
+workload = "v2"
 start_weight = 10
 step_weight = 20
 max_weight = 70
 hold = "6s"
 scale_down_delay = "2s"
+kill_switch = true
+
+[router]
+kind = "flagd"
+file = {flag_file}
 """,
 }
 
@@ -113,14 +132,25 @@ FAULT = {"error_ratio": 0.5, "latency_ms": 600}
 """What `f` / --fault-at does to the candidate: half its requests fail, and slowly."""
 
 
-def demo_spec_text(strategy: str = "canary", prometheus_url: str | None = None) -> str:
+def default_flag_file() -> str:
+    """Where the flag demo keeps its flagd file when the caller names none (one per process)."""
+    return os.path.join(tempfile.gettempdir(), f"releasedeck-demo-{os.getpid()}", "flags.json")
+
+
+def demo_spec_text(strategy: str = "canary", prometheus_url: str | None = None,
+                   flag_file: str = "") -> str:
+    """The flag demo is one workload (v2) holding both code paths; its versions are the flag's
+    variants "off" and "on", and the flagd file it ramps is `flag_file`."""
     replicas = 3 if strategy == "rolling" else 1
     source = "prometheus" if prometheus_url else "scrape"
     url_line = f'url = "{prometheus_url}"' if prometheus_url else ""
-    return _COMMON.format(replicas=replicas, source=source, url_line=url_line) + \
-        STRATEGIES[strategy]
+    baseline, candidate = ("off", "on") if strategy == "flag" else ("v1", "v2")
+    return _COMMON.format(replicas=replicas, source=source, url_line=url_line, baseline=baseline,
+                          candidate=candidate) + \
+        STRATEGIES[strategy].replace("{flag_file}", json.dumps(flag_file or default_flag_file()))
 
 
-def demo_spec(strategy: str = "canary", prometheus_url: str | None = None) -> ReleaseSpec:
-    text = demo_spec_text(strategy, prometheus_url)
+def demo_spec(strategy: str = "canary", prometheus_url: str | None = None,
+              flag_file: str = "") -> ReleaseSpec:
+    text = demo_spec_text(strategy, prometheus_url, flag_file)
     return parse_spec(tomllib.loads(text), f"<embedded demo: {strategy}>")

@@ -13,25 +13,39 @@ import logging
 import time
 from collections import deque
 from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import replace
 from typing import Any
 
+from collectors.lease import Lease
 from strategies.engine import CheckResult, Engine
 from strategies.model import (
     Action,
+    ActionKind,
     Command,
     Decision,
     Event,
+    FlagView,
     MetricSample,
     MetricsSnapshot,
     PlatformSnapshot,
     Role,
     Snapshot,
     State,
+    VersionStatus,
     VersionView,
+    Viewing,
     frozen_map,
 )
-from strategies.ports import MetricSource, Platform, RawCounters, RawCounterSource, TrafficRouter
-from strategies.spec import ReleaseSpec
+from strategies.ports import (
+    CohortRouter,
+    MetricSource,
+    Platform,
+    RawCounters,
+    RawCounterSource,
+    TrafficRouter,
+)
+from strategies.ring_view import ring_views
+from strategies.spec import FLAG_LEVERS, ReleaseSpec
 
 log = logging.getLogger("releasedeck.driver")
 
@@ -62,7 +76,10 @@ class Driver:
         listeners: Iterable[Any] = (),
         history_seconds: float = 300.0,
         checks: Callable[[float], Any] | None = None,
-        extra: Mapping[str, Any] | None = None,
+        journal_path: str = "",
+        demo: bool = False,
+        lease: Lease | None = None,
+        viewing: Viewing | None = None,
     ):
         self.spec = spec
         self.engine = engine
@@ -74,7 +91,11 @@ class Driver:
         self.history_seconds = history_seconds
         self.events: deque[Event] = deque(maxlen=MAX_EVENTS)
         self.check_runner = checks  # async callable(now) -> list[CheckResult], e.g. webhooks
-        self.extra = dict(extra or {})
+        self.journal_path = journal_path  # shown, so an operator knows where the record is
+        self.demo = demo
+        self.lease = lease  # when set, no lever moves unless the lease is still ours
+        self.viewing = viewing  # set when this session observes without driving
+        self.lease_lost = ""
         self._history: dict[str, deque[MetricSample]] = {v: deque() for v in spec.versions}
         self._platform_snapshot: PlatformSnapshot | None = None
         self._metrics: MetricsSnapshot | None = None
@@ -84,6 +105,7 @@ class Driver:
         self._failures: dict[str, int] = {}
         self._lock = asyncio.Lock()
         self.ticks = 0
+        self.tick_seconds: float | None = None
         self.holding: list[str] = []
         self.state = self._publish(self.clock())
 
@@ -128,7 +150,7 @@ class Driver:
         if self.platform is None:
             return None
         try:
-            snap = await self._bounded(self.platform.snapshot(self.spec.versions, now))
+            snap = await self._bounded(self.platform.snapshot(self.spec.workloads, now))
         except Exception as exc:
             return PlatformSnapshot(at=now, error=f"platform {self.platform.kind}: "
                                                  f"{describe_error(exc)}")
@@ -138,14 +160,32 @@ class Driver:
                 if sync is not None:
                     await self._bounded(sync(snap))
                 weights = await self._bounded(self.router.weights())
-                snap = PlatformSnapshot(at=snap.at, versions=snap.versions,
-                                        weights=frozen_map(weights), error=snap.error,
-                                        weight_note=snap.weight_note)
+                snap = replace(snap, weights=frozen_map(weights))
             except Exception as exc:
-                snap = PlatformSnapshot(at=snap.at, versions=snap.versions, weights=snap.weights,
-                                        error=f"router {self.router.kind}: {describe_error(exc)}",
-                                        weight_note=snap.weight_note)
-        return snap
+                snap = replace(snap, error=f"router {self.router.kind}: {describe_error(exc)}")
+        return self._variants_served(snap)
+
+    def _flag_view(self, platform: PlatformSnapshot | None) -> FlagView | None:
+        spec = self.spec
+        if spec.router.kind not in FLAG_LEVERS:
+            return None
+        options = spec.router.options
+        location = str(options.get("file", "")) if spec.router.kind == "flagd" else \
+            f"{options.get('url', '')} {options.get('environment', 'development')}"
+        share = platform.weights.get(spec.release.candidate) if platform is not None else None
+        return FlagView(name=spec.strategy.flag, lever=spec.router.kind, location=location,
+                        baseline=spec.release.baseline, candidate=spec.release.candidate,
+                        share=share, kill_switch=spec.strategy.kill_switch)
+
+    def _variants_served(self, snap: PlatformSnapshot) -> PlatformSnapshot:
+        """In a flag release both variants run on the workload's instances: say so, so that
+        readiness, reconcile and the screen see them served like two versions."""
+        workload = self.spec.strategy.workload
+        if not workload or snap.error or workload not in snap.versions:
+            return snap
+        status = snap.versions[workload]
+        versions = {**snap.versions, **{v: replace(status, version=v) for v in self.spec.versions}}
+        return replace(snap, versions=frozen_map(versions))
 
     async def _collect_metrics(self, now: float) -> MetricsSnapshot:
         # The scrape source needs instance addresses: it uses the last platform snapshot so
@@ -169,7 +209,7 @@ class Driver:
     # ------------------------------------------------------------------ act
 
     async def _apply(self, action: Action) -> None:
-        if action.kind == "set_weight":
+        if action.kind is ActionKind.SET_WEIGHT:
             weights = {self.spec.release.baseline: 100 - action.value,
                        self.spec.release.candidate: action.value}
             lever = self.router if self.router is not None else self.platform
@@ -177,7 +217,19 @@ class Driver:
             if setter is None:
                 raise RuntimeError("no traffic router configured to set weights")
             await self._bounded(setter(weights))
-        elif action.kind == "scale":
+        elif action.kind in (ActionKind.SET_COHORTS, ActionKind.SET_MIRROR):
+            # Both are read from the state folded so far (the latest targets), so applying
+            # either one puts the whole cohort table in place at once.
+            lever = self.router if self.router is not None else self.platform
+            if not isinstance(lever, CohortRouter):
+                kind = getattr(lever, "kind", "none")
+                raise RuntimeError(f"router {kind!r} cannot route by cohort or mirror "
+                                   "(rings, A/B and dark launch need the local router)")
+            state = self.engine.state
+            route = self.engine.plan.route_for(state.cohorts, state.mirror,
+                                               self.spec.release.candidate)
+            await self._bounded(lever.set_route(route))
+        elif action.kind is ActionKind.SCALE:
             if self.platform is None:
                 raise RuntimeError("no platform configured to scale")
             await asyncio.wait_for(self.platform.scale(action.version, action.value),
@@ -189,6 +241,12 @@ class Driver:
         """Carry out pending actions in order; the first failure stops the rest until retry."""
         if getattr(self.engine, "observe", False):
             return  # observe mode never pulls a lever, whatever the journal says
+        if self.lease is not None and not self.lease_lost:
+            self.lease_lost = self.lease.lost()
+            if self.lease_lost:
+                self.emit("lease_lost", {"reason": self.lease_lost}, severity="critical")
+        if self.lease_lost:
+            return  # another session may drive now: never pull a lever without the lease
         for action in list(self.engine.state.pending):
             if action.id in self.engine.state.done_actions:
                 continue
@@ -211,6 +269,7 @@ class Driver:
     # ------------------------------------------------------------------ the tick
 
     async def tick(self) -> State:
+        began = time.perf_counter()
         now = self.clock()
         platform, metrics, checks = await asyncio.gather(
             self._collect_platform(now), self._collect_metrics(now), self._collect_checks(now))
@@ -231,7 +290,9 @@ class Driver:
             self._decided(self.engine.tick(snapshot, now, checks))
             await self._act(now)
             self.ticks += 1
+            self.tick_seconds = time.perf_counter() - began
             self.state = self._publish(self.clock())
+        self._notify("on_tick", self.tick_seconds)
         self._notify("on_state", self.state)
         return self.state
 
@@ -296,7 +357,8 @@ class Driver:
             views.append(VersionView(
                 version=version, role=role, desired_weight=desired, actual_weight=actual,
                 ready=status.ready if status else 0, total=status.total if status else 0,
-                sample=engine.current_sample(version, now), image=status.image if status else ""))
+                sample=engine.current_sample(version, now), image=status.image if status else "",
+                digest=_digest(status)))
         self.holding = engine.holding_reasons(self._snapshot, now, self._checks)
         return State(
             at=now,
@@ -315,10 +377,28 @@ class Driver:
             metrics_error=self._metrics.error if self._metrics is not None else None,
             platform_error=platform.error if platform is not None else None,
             stale=engine.stale,
+            stale_reason=engine.stale_reason if engine.stale else "",
             read_only=engine.read_only,
             weight_note=platform.weight_note if platform is not None else "",
-            extra=frozen_map({**self.extra, "holding": tuple(self.holding),
-                              "baseline": self.spec.release.baseline,
-                              "candidate": self.spec.release.candidate,
-                              "stale_reason": engine.stale_reason if engine.stale else ""}),
+            baseline=self.spec.release.baseline,
+            candidate=self.spec.release.candidate,
+            holding=tuple(self.holding),
+            platform_status=platform.status if platform is not None else "",
+            observe=engine.observe,
+            resumed=engine.resumed,
+            journal=self.journal_path,
+            demo=self.demo,
+            drift=engine.drift,
+            flag=self._flag_view(platform),
+            cohorts=ring_views(engine.plan, rollout,
+                               engine.current_sample(self.spec.release.candidate, now)),
+            experiment=engine.readout,
+            tick_seconds=self.tick_seconds,
+            viewing=self.viewing,
         )
+
+
+def _digest(status: VersionStatus | None) -> str:
+    """The one image digest a version's instances run, or "mixed" when they disagree."""
+    digests = status.digests if status is not None else ()
+    return digests[0] if len(digests) == 1 else ("mixed" if digests else "")

@@ -20,6 +20,7 @@ import asyncio
 import contextlib
 import inspect
 import signal
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, TextIO
 
@@ -29,7 +30,6 @@ from tui.driver import Driver, describe_error
 
 UNREACHABLE_FACTOR = 3.0
 FLUSH_TIMEOUT = 10.0
-FAILED = (Phase.ROLLING_BACK, Phase.ROLLED_BACK, Phase.ABORTED)
 
 
 @dataclass(frozen=True)
@@ -117,9 +117,11 @@ async def run_headless_async(driver: Driver, *, until: str = "done",
                              timeout: float | None = None, out: TextIO, err: TextIO,
                              observe: bool = False, alerts: Any = None,
                              closers: tuple[Any, ...] = (),
-                             flush_timeout: float = FLUSH_TIMEOUT) -> int:
+                             flush_timeout: float = FLUSH_TIMEOUT,
+                             halt: Callable[[], str] | None = None) -> int:
     """The runner itself. `alerts` is an AlertDispatcher (flushed and counted at the end);
-    `closers` are extra things with an async close() (e.g. webhook checks)."""
+    `closers` are extra things with an async close() (e.g. webhook checks); `halt` says why the
+    run must stop at once ("" while it may go on), e.g. the lease was lost."""
     try:
         goal = Until.parse(until, len(driver.engine.plan.steps))
     except ValueError as exc:
@@ -140,6 +142,9 @@ async def run_headless_async(driver: Driver, *, until: str = "done",
 
     def stop(state: State) -> bool:
         if stopping:
+            return True
+        if halt is not None and halt():
+            stopping.append(halt())
             return True
         if not observe and (goal.reached(driver, state)
                             or (goal.kind != "done" and _settled_failure(state))):
@@ -191,7 +196,8 @@ async def start_adapters(driver: Driver) -> str:
 
 def _settled_failure(state: State) -> bool:
     """Rolled back (traffic back on the baseline) or aborted: the outcome is known."""
-    return state.rollout.phase in (Phase.ROLLED_BACK, Phase.ABORTED) and not state.rollout.pending
+    phase = state.rollout.phase
+    return phase.failed and phase.terminal and not state.rollout.pending
 
 
 def _outcome(driver: Driver, state: State, goal: Until, watch: _Watch, stopping: list[str],
@@ -209,7 +215,7 @@ def _outcome(driver: Driver, state: State, goal: Until, watch: _Watch, stopping:
         return exitcodes.PROMOTED, "observed, no critical gate breached"
     if phase is Phase.SUCCEEDED:
         return exitcodes.PROMOTED, "promoted"
-    if phase in FAILED:
+    if phase.failed:
         return exitcodes.ROLLED_BACK, {Phase.ABORTED: "aborted", Phase.ROLLING_BACK:
                                        "rolling back"}.get(phase, "rolled back")
     if goal.kind == "step" and goal.reached(driver, state):
@@ -232,14 +238,16 @@ def summary(driver: Driver, state: State, outcome: str, duration: float, alerts:
     decisive = _deciding(state)
     if decisive:
         parts.append(decisive)
-    elif rollout.phase not in (Phase.SUCCEEDED, *FAILED):
-        holding = state.extra.get("holding") or ()
+    if state.experiment is not None and not decisive.startswith("experiment"):
+        parts.append(f"experiment: {state.experiment.summary()}")
+    elif not (rollout.phase is Phase.SUCCEEDED or rollout.phase.failed):
+        holding = state.holding
         if holding:
             parts.append(f"holding: {holding[0]}")
     if state.metrics_error:
         parts.append(f"metrics: {state.metrics_error}")
-    elif state.stale and rollout.phase not in (Phase.SUCCEEDED, *FAILED):
-        parts.append(f"metrics: {state.extra.get('stale_reason') or 'stale'}")
+    elif state.stale and not (rollout.phase is Phase.SUCCEEDED or rollout.phase.failed):
+        parts.append(f"metrics: {state.stale_reason or 'stale'}")
     if state.platform_error:
         parts.append(f"platform: {state.platform_error}")
     if alerts is not None:
@@ -250,6 +258,8 @@ def summary(driver: Driver, state: State, outcome: str, duration: float, alerts:
 def _deciding(state: State) -> str:
     """The gate, value and threshold behind the outcome, if a gate decided it."""
     for evidence in state.rollout.cause:
+        if evidence.get("experiment"):
+            return f"experiment: {evidence.get('reason', '')}"
         if "gate" in evidence and evidence.get("status") == GateStatus.FAIL.value:
             return (f"gate {evidence['gate']}: value {_num(evidence.get('value'))} vs "
                     f"threshold {_num(evidence.get('threshold'))} ({evidence.get('reason', '')})")
