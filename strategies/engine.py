@@ -21,6 +21,7 @@ from strategies.fingerprint import (
     plan_print,
 )
 from strategies.gates import GateTracker
+from strategies.holds import ObservedHold, weight_problem
 from strategies.journal import RunId, decision_to_record, record_to_decision
 from strategies.model import (
     Action,
@@ -234,6 +235,7 @@ class Engine:
         self.stale = True
         self.stale_reason = "no metrics yet"
         self.drift_tracker = DriftTracker(spec.release.candidate)
+        self._hold = ObservedHold()
 
     # ------------------------------------------------------------------ helpers
 
@@ -379,11 +381,46 @@ class Engine:
         if self.reconciles and not self.observe:
             decisions.extend(self._reconcile(snapshot, now))
         decisions.extend(self._evaluate_gates(now))
+        self._observe_hold(snapshot, now)
         if not self.observe:
             decisions.extend(self._advance(snapshot, now, tuple(checks)))
         return decisions
 
     # ------------------------------------------------------------------ tick parts
+
+    @property
+    def hold_observed(self) -> float | None:
+        """Hold time observed in the current step (None outside a progressing step)."""
+        if self.state.phase not in (Phase.PROGRESSING, Phase.PAUSED):
+            return None
+        return self._hold.observed
+
+    def _observe_hold(self, snapshot: Snapshot, now: float) -> None:
+        """Count this tick toward the step's hold only if it was observed (strategies.holds)."""
+        state = self.state
+        stepping = state.phase in (Phase.PROGRESSING, Phase.PAUSED)
+        key = state.step if stepping else f"not in a step ({state.phase.value})"
+        problem = ""
+        if self.stale:
+            problem = f"metrics stale ({self.stale_reason})"
+        elif self.drift:
+            problem = "drift"
+        elif state.pending:
+            problem = "actions pending"
+        else:
+            problem = weight_problem(snapshot.platform, self.candidate, state.weight)
+        self._hold.update(key, now, counting=state.phase is Phase.PROGRESSING, problem=problem,
+                          started=state.step_started)
+
+    def _hold_checkpoint(self, now: float) -> None:
+        """Before a command moves the rollout: credit the time since the last tick, if that
+        tick was observed (live, ticks are one interval apart; this keeps the last one)."""
+        state = self.state
+        if self._hold.process_start is None:
+            return  # this process has observed nothing yet: its first tick starts the evidence
+        if state.phase is Phase.PROGRESSING and not self._hold.why:
+            self._hold.update(state.step, now, counting=True, problem="",
+                              started=state.step_started)
 
     @property
     def drift(self) -> tuple[Drift, ...]:
@@ -539,9 +576,11 @@ class Engine:
         if state.step >= len(self.plan.steps):
             return reasons
         step = self.plan.steps[state.step]
-        left = step.hold - state.hold_elapsed(now)
+        left = step.hold - self._hold.observed
         if left > 0:
-            reasons.append(f"hold: {math.ceil(left)}s left")
+            why = f" (counting only observed time; not now: {self._hold.why})" \
+                if self._hold.why else ""
+            reasons.append(f"hold: {math.ceil(left)}s left{why}")
         reasons += self._waiting_reasons(analysis=step.analysis)
         wanted = step_replicas(self.plan, state.step).get(self.candidate)
         if snapshot is not None and wanted:
@@ -593,6 +632,7 @@ class Engine:
         """Carry out an operator command, or refuse it with a reason (never silently)."""
         if self.read_only:
             return [self.refuse(cmd, now, "read-only: this session cannot change the rollout")]
+        self._hold_checkpoint(now)
         phase = self.state.phase
         if cmd.kind is CommandKind.RETRY:
             return self._cmd_retry(cmd, now)

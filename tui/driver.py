@@ -318,6 +318,7 @@ class Driver:
             read_only=engine.read_only,
             weight_note=platform.weight_note if platform is not None else "",
             drift=engine.drift,
+            hold_observed=engine.hold_observed,
             extra=frozen_map({**self.extra, "holding": tuple(self.holding),
                               "baseline": self.spec.release.baseline,
                               "candidate": self.spec.release.candidate,
