@@ -30,6 +30,7 @@ import docker.tls
 import docker.types
 from docker.models.containers import Container
 
+from collectors.usage import NOT_MEASURED, Usage, container_usage
 from strategies.duration import parse_duration
 from strategies.model import Instance, PlatformSnapshot, VersionStatus, frozen_map
 from strategies.spec import ReleaseSpec
@@ -161,6 +162,8 @@ class DockerPlatform:
         self._client: docker.DockerClient | None = None
         self._desired: dict[str, int] = {}
         self._lock = asyncio.Lock()
+        self._usage: dict[str, Usage] = {}  # container name → its latest stats read
+        self._usage_task: asyncio.Task[None] | None = None
 
     @classmethod
     def from_spec(cls, spec: ReleaseSpec) -> DockerPlatform:
@@ -271,13 +274,16 @@ class DockerPlatform:
             containers = await self._call(self._list, "listing containers")
         except DockerPlatformError as exc:
             return PlatformSnapshot(at=now, error=str(exc))
+        self._refresh_usage(containers)
+        usage = self._usage
         groups: dict[str, list[Instance]] = {v: [] for v in versions}
         image: dict[str, str] = {}
         for c in containers:
             version = c.labels.get(self.version_label, "")
             if not version:
                 continue
-            groups.setdefault(version, []).append(self._instance(c, version))
+            groups.setdefault(version, []).append(
+                self._instance(c, version, usage.get(c.name, NOT_MEASURED)))
             image.setdefault(version, _image_name(c))
         out = {v: VersionStatus(version=v, instances=tuple(sorted(groups[v], key=lambda i: i.id)),
                                 desired=self._desired.get(v), image=image.get(v, ""))
@@ -299,6 +305,10 @@ class DockerPlatform:
 
     async def close(self) -> None:
         """Drop the connection. Containers keep running: the release outlives the dashboard."""
+        task, self._usage_task = self._usage_task, None
+        if task is not None and task.get_loop() is asyncio.get_running_loop():
+            task.cancel()
+            await asyncio.gather(task, return_exceptions=True)
         if self._client is not None:
             client, self._client = self._client, None
             await asyncio.to_thread(client.close)
@@ -330,7 +340,30 @@ class DockerPlatform:
     def _list(self) -> list[Container]:
         return list(self._connect().containers.list(all=True, filters=self._filters()))
 
-    def _instance(self, c: Container, version: str) -> Instance:
+    def _refresh_usage(self, containers: Sequence[Container]) -> None:
+        """Start reading the running containers' stats unless a read is still under way.
+
+        A stats read waits about a second for the engine's second CPU sample (the one-shot
+        form needs API 1.41, newer than the 1.40 spoken here), so it runs beside the snapshots:
+        each snapshot shows the latest finished read, a second or two old, never waits for one.
+        """
+        task, loop = self._usage_task, asyncio.get_running_loop()
+        if task is not None and not task.done() and task.get_loop() is loop:
+            return
+        running = [c for c in containers if c.status == "running"]
+        self._usage_task = loop.create_task(self._read_usage(running))
+
+    async def _read_usage(self, running: Sequence[Container]) -> None:
+        def read(c: Container) -> Callable[[], Any]:
+            return lambda: c.stats(stream=False)
+
+        answers = await asyncio.gather(
+            *(self._call(read(c), f"reading stats of {c.name}", self.api_timeout + 3.0)
+              for c in running), return_exceptions=True)
+        self._usage = {c.name: container_usage(answer) for c, answer in zip(running, answers, strict=True)
+                       if isinstance(answer, Mapping)}
+
+    def _instance(self, c: Container, version: str, usage: Usage = NOT_MEASURED) -> Instance:
         state = c.attrs.get("State", {})
         status = str(state.get("Status") or c.status)
         health = (state.get("Health") or {}).get("Status")
@@ -342,7 +375,8 @@ class DockerPlatform:
         return Instance(
             id=c.name, version=version, ready=ready, address=address, state=label,
             restarts=int(c.attrs.get("RestartCount") or 0), image=_image_name(c),
-            metrics_url=f"http://{address}{self.metrics_path}" if address else "")
+            metrics_url=f"http://{address}{self.metrics_path}" if address else "",
+            cpu=usage.cpu, memory=usage.memory, digest=str(c.attrs.get("Image") or ""))
 
     def _address(self, c: Container) -> str:
         port = c.labels.get(PORT)

@@ -46,9 +46,21 @@ class ScrapeError(Exception):
 def parse_counters(text: str, *, service: str, request_metric: str, latency_metric: str,
                    error_codes: re.Pattern[str]) -> Counters:
     """Text exposition format → Counters; series of another `service` label are ignored."""
-    requests = errors = 0.0
-    latency_sum: float | None = None
-    buckets: dict[str, float] = {}
+    split = parse_counters_by(text, None, service=service, request_metric=request_metric,
+                              latency_metric=latency_metric, error_codes=error_codes)
+    return split.get("", Counters(requests=0.0, errors=0.0))
+
+
+def parse_counters_by(text: str, label: str | None, *, service: str, request_metric: str,
+                      latency_metric: str, error_codes: re.Pattern[str]) -> dict[str, Counters]:
+    """Counters per value of `label` (a flag's `variant`); label None sums all under "".
+
+    Series without the label are left out when splitting: they belong to no variant.
+    """
+    requests: dict[str, float] = {}
+    errors: dict[str, float] = {}
+    latency_sum: dict[str, float] = {}
+    buckets: dict[str, dict[str, float]] = {}
     declared = False
     base = request_metric.removesuffix("_total")
     try:
@@ -59,19 +71,26 @@ def parse_counters(text: str, *, service: str, request_metric: str, latency_metr
                 labels = sample.labels
                 if labels.get("service", service) != service or math.isnan(sample.value):
                     continue
+                key = "" if label is None else labels.get(label)
+                if key is None:
+                    continue
                 if sample.name == request_metric:
-                    requests += sample.value
+                    requests[key] = requests.get(key, 0.0) + sample.value
                     if error_codes.fullmatch(labels.get("code", "")):
-                        errors += sample.value
+                        errors[key] = errors.get(key, 0.0) + sample.value
                 elif sample.name == f"{latency_metric}_bucket" and "le" in labels:
-                    buckets[labels["le"]] = buckets.get(labels["le"], 0.0) + sample.value
+                    mine = buckets.setdefault(key, {})
+                    mine[labels["le"]] = mine.get(labels["le"], 0.0) + sample.value
                 elif sample.name == f"{latency_metric}_sum":
-                    latency_sum = (latency_sum or 0.0) + sample.value
+                    latency_sum[key] = latency_sum.get(key, 0.0) + sample.value
     except (ValueError, IndexError, KeyError) as exc:
         raise ScrapeError("answered something that is not Prometheus text format") from exc
     if not declared:
         raise ScrapeError(f"exports no {request_metric}")
-    return Counters(requests=requests, errors=errors, buckets=buckets, latency_sum=latency_sum)
+    keys = set(requests) | set(buckets) | ({""} if label is None else set())
+    return {key: Counters(requests=requests.get(key, 0.0), errors=errors.get(key, 0.0),
+                          buckets=buckets.get(key, {}), latency_sum=latency_sum.get(key))
+            for key in keys}
 
 
 @dataclass
@@ -85,9 +104,13 @@ class ScrapeSource:
 
     name = "scrape"
 
-    def __init__(self, spec: MetricsSpec, service: str):
+    def __init__(self, spec: MetricsSpec, service: str, *, split_label: str | None = None,
+                 workloads: Sequence[str] = ()):
         self.spec = spec
         self.service = service
+        # A flag release: one deployment (`workloads`) serves both variants, told apart by a label.
+        self.split_label = split_label
+        self.workloads = tuple(workloads)
         self.budget = answer_budget(spec.timeout)  # answer before the driver's own deadline
         self._codes = re.compile(spec.error_codes)
         # Instances are scraped directly: a proxy from the environment must not sit in between.
@@ -100,19 +123,23 @@ class ScrapeSource:
 
     @classmethod
     def for_release(cls, release: ReleaseSpec) -> ScrapeSource:
+        if release.strategy.workload:
+            return cls(release.metrics, release.release.service,
+                       split_label=release.metrics.version_label, workloads=release.workloads)
         return cls(release.metrics, release.release.service)
 
     def _targets(self, versions: Sequence[str], platform: PlatformSnapshot) -> dict[str, tuple[str, str]]:
         """instance key -> (version, metrics URL) for every ready instance we can reach."""
         out: dict[str, tuple[str, str]] = {}
-        for version in versions:
+        # A flag release scrapes the workload's instances once and splits them by label.
+        for version in (self.workloads if self.split_label else versions):
             for inst in platform.version(version).instances:
                 url = inst.metrics_url or (f"http://{inst.address}{self.spec.metrics_path}" if inst.address else "")
                 if inst.ready and url:
                     out[f"{version}/{inst.id}@{url}"] = (version, url)
         return out
 
-    async def _scrape(self, url: str) -> Counters:
+    async def _scrape(self, url: str) -> dict[str, Counters]:
         try:
             response = await asyncio.wait_for(self._client.get(url), timeout=self.budget)
         except TimeoutError as exc:
@@ -123,8 +150,9 @@ class ScrapeSource:
             raise ScrapeError(f"request failed ({type(exc).__name__})") from exc
         if response.status_code != 200:
             raise ScrapeError(f"answered HTTP {response.status_code}")
-        return parse_counters(response.text, service=self.service, request_metric=self.spec.request_metric,
-                              latency_metric=self.spec.latency_metric, error_codes=self._codes)
+        return parse_counters_by(response.text, self.split_label, service=self.service,
+                                 request_metric=self.spec.request_metric,
+                                 latency_metric=self.spec.latency_metric, error_codes=self._codes)
 
     async def collect(self, versions: Sequence[str], platform: PlatformSnapshot | None,
                       now: float) -> MetricsSnapshot:
@@ -144,8 +172,13 @@ class ScrapeSource:
                 failures[key.split("@")[0]] = f"{url}: {result}"
             elif isinstance(result, BaseException):
                 raise result  # a bug of ours: let the driver report it
-            else:
-                self._history.setdefault(key, _History(version)).points.append((now, result))
+            elif self.split_label is None:
+                self._history.setdefault(key, _History(version)).points.append((now, result[""]))
+            else:  # one history per (instance, variant): "rate then sum" by the label, as PromQL would
+                for variant in versions:
+                    counters = result.get(variant, Counters(requests=0.0, errors=0.0))
+                    self._history.setdefault(f"{key}#{variant}", _History(variant)).points.append(
+                        (now, counters))
         self.failures = frozen_map(failures)
         self.failed_total += len(failures)
         self._prune(now)

@@ -42,6 +42,7 @@ from strategies.model import (
 )
 from strategies.plans import Plan, build_plan
 from strategies.reconcile import DriftTracker, observed_values
+from strategies.resources import with_resources
 from strategies.spec import ReleaseSpec
 
 JournalSink = Callable[[Mapping[str, Any]], None]
@@ -456,7 +457,7 @@ class Engine:
             self._metrics_ok_at = metrics.at
             # A version missing from a read keeps its last sample until that is stale_after old:
             # the same tolerance the spec gives a whole read that fails.
-            self._last_metrics.update(metrics.samples)
+            self._last_metrics.update(with_resources(metrics, snapshot.platform).samples)
         limit = self.spec.metrics.stale_after
         since = self._metrics_ok_at if self._metrics_ok_at is not None else self._first_tick
         stale = self._metrics_ok_at is None or (now - self._metrics_ok_at) > limit

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from enum import StrEnum
@@ -65,6 +65,9 @@ class Instance:
     restarts: int = 0
     image: str = ""
     metrics_url: str = ""  # where /metrics can be scraped, if the platform knows
+    cpu: float | None = None  # CPU in use, in cores (0.5 = half a core); None: not measured
+    memory: float | None = None  # resident / working-set memory in bytes; None: not measured
+    digest: str = ""  # immutable identity of what runs (image digest), beside the mutable tag
 
 
 @dataclass(frozen=True)
@@ -84,6 +87,30 @@ class VersionStatus:
     @property
     def total(self) -> int:
         return len(self.instances)
+
+    @property
+    def cpu(self) -> float | None:
+        """Cores in use by all instances that report it (None when none does)."""
+        return _sum_known(i.cpu for i in self.instances)
+
+    @property
+    def memory(self) -> float | None:
+        """Bytes in use by all instances that report it (None when none does)."""
+        return _sum_known(i.memory for i in self.instances)
+
+    @property
+    def restarts(self) -> int:
+        return sum(i.restarts for i in self.instances)
+
+    @property
+    def digests(self) -> tuple[str, ...]:
+        """The distinct image digests the instances run: more than one means mixed builds."""
+        return tuple(sorted({i.digest for i in self.instances if i.digest}))
+
+
+def _sum_known(values: Iterable[float | None]) -> float | None:
+    known = [v for v in values if v is not None]
+    return sum(known) if known else None
 
 
 @dataclass(frozen=True)
@@ -161,6 +188,11 @@ class MetricSample:
     # Latency histogram over the window, Prometheus style: upper bound ("0.1", "+Inf") ->
     # cumulative count of requests at or below it. Optional; feeds the Mann-Whitney comparison.
     latency_buckets: Mapping[str, float] = field(default_factory=no_entries)
+    # Resources of the version's instances, from the platform (strategies.resources): cores,
+    # bytes, and restarts since they started. Gates name them cpu, memory, restarts.
+    cpu: float | None = None
+    memory: float | None = None
+    restarts: float | None = None
     # Everything counted so far (see Tally): where the source has it, gates accumulate exact
     # interval counts from it; without it they fall back to a share of the window's counts.
     tally: Tally | None = None
@@ -181,6 +213,9 @@ METRIC_ATTRS: Mapping[str, str] = MappingProxyType(
         "latency_p99": "latency_p99",
         "throughput": "throughput",
         "requests": "requests",
+        "cpu": "cpu",
+        "memory": "memory",
+        "restarts": "restarts",
     }
 )
 BUILTIN_METRICS = frozenset(METRIC_ATTRS)

@@ -54,6 +54,9 @@ def build_plan(spec: ReleaseSpec) -> Plan:
         "blue-green": _blue_green, "rolling": _rolling,
     }
     steps = builders[strategy.kind](spec, base, cand, n)
+    if strategy.workload:  # a flag lever: one workload holds both variants, nothing is scaled
+        return Plan(kind=strategy.kind, steps=steps, full=EMPTY, rollback=EMPTY,
+                    scale_down_delay=strategy.scale_down_delay)
     return Plan(
         kind=strategy.kind,
         steps=steps,
@@ -113,7 +116,7 @@ def _flag(spec: ReleaseSpec, base: str, cand: str, n: int) -> tuple[PlanStep, ..
         weight += s.step_weight
     weights.append(s.max_weight)
     specs = tuple(StepSpec(weight=w, name=f"{s.flag}") for w in weights)
-    return _from_specs(specs, s.hold, {cand: n, base: n})
+    return _from_specs(specs, s.hold, EMPTY if s.workload else {cand: n, base: n})
 
 
 def _blue_green(spec: ReleaseSpec, base: str, cand: str, n: int) -> tuple[PlanStep, ...]:

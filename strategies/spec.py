@@ -22,7 +22,8 @@ from strategies.model import BUILTIN_METRICS, Severity, frozen_map, no_entries
 STRATEGY_KINDS = ("canary", "blue-green", "rolling", "ab", "ring", "flag")
 PLATFORM_KINDS = ("local", "docker", "kubernetes")
 METRIC_SOURCES = ("scrape", "prometheus", "haproxy")
-ROUTER_KINDS = ("local", "haproxy", "platform", "none")
+ROUTER_KINDS = ("local", "haproxy", "platform", "none", "flagd", "unleash")
+FLAG_LEVERS = ("flagd", "unleash")  # router kinds that move a feature flag, not traffic
 ALERT_KINDS = ("stdout", "webhook", "slack", "alertmanager")
 WEBHOOK_TYPES = ("pre-rollout", "confirm-promotion", "rollout")
 KUBERNETES_LEVERS = ("replicas", "service", "httproute", "rolling", "argo")
@@ -140,6 +141,9 @@ class StrategySpec:
     start_weight: int = 0
     step_weight: int = 10
     max_weight: int = 50
+    workload: str = ""  # with a flag lever: the one version whose instances hold both code paths
+    kill_switch: bool = False  # rollback also switches the flag off
+    drop_targeting: bool = False  # promotion leaves the flag with no targeting, the candidate its default
 
 
 @dataclass(frozen=True)
@@ -195,6 +199,12 @@ class ReleaseSpec:
     @property
     def versions(self) -> tuple[str, str]:
         return (self.release.baseline, self.release.candidate)
+
+    @property
+    def workloads(self) -> tuple[str, ...]:
+        """What runs on the platform: both versions, or for a flag release the one workload
+        whose instances serve both variants (then `versions` are the flag's variants)."""
+        return (self.strategy.workload,) if self.strategy.workload else self.versions
 
     def journal_path(self) -> Path:
         if self.release.journal:
@@ -470,14 +480,32 @@ def _router(problems: list, data: Mapping[str, Any], platform: PlatformSpec) -> 
         "haproxy": ("socket", "backend", "servers", "stats_url", "frontend_url", "sync"),
         "platform": (),
         "none": (),
+        "flagd": ("file",),
+        "unleash": ("url", "project", "environment", "token_env", "timeout"),
     }[kind]
     for key in options:
         if key not in allowed:
             r.problem(_key(key), f"unknown key for router kind {kind!r}" + _hint(key, allowed))
+    if kind == "flagd" and not (isinstance(options.get("file"), str) and options["file"].strip()):
+        r.problem("file", "is required for router kind 'flagd' (the flagd flag-definition JSON file "
+                          "releasedeck writes)")
+    if kind == "unleash":
+        url = options.get("url")
+        if not isinstance(url, str) or not url.startswith(("http://", "https://")):
+            r.problem("url", f"is required for router kind 'unleash' and must start with http:// or "
+                             f"https://, got {_show(url) if url is not None else 'nothing'}")
+        for key in ("project", "environment", "token_env"):
+            if key in options and not (isinstance(options[key], str) and options[key].strip()):
+                r.problem(key, f"must be a non-empty string, got {_show(options[key])}")
+        timeout = options.get("timeout")
+        if timeout is not None and (isinstance(timeout, bool) or not isinstance(timeout, int | float)
+                                    or timeout <= 0):
+            r.problem("timeout", f"must be a number of seconds above 0, got {_show(timeout)}")
     return RouterSpec(kind=kind, options=frozen_map(options))
 
 
-def _metrics(problems: list, data: Mapping[str, Any], platform: PlatformSpec) -> MetricsSpec:
+def _metrics(problems: list, data: Mapping[str, Any], platform: PlatformSpec,
+             router: RouterSpec | None = None) -> MetricsSpec:
     r = _Reader(problems, data, "metrics")
     source = r.text("source", "scrape", choices=METRIC_SOURCES)
     url = r.text("url")
@@ -502,7 +530,9 @@ def _metrics(problems: list, data: Mapping[str, Any], platform: PlatformSpec) ->
         interval=r.duration("interval", 1.0),
         timeout=r.duration("timeout", 2.0),
         stale_after=r.duration("stale_after", 10.0),
-        version_label=r.text("version_label", platform.version_label),
+        # A flag lever's versions are the flag's variants: services label them `variant`.
+        version_label=r.text("version_label", "variant" if router is not None and router.kind in FLAG_LEVERS
+                             else platform.version_label),
         queries=frozen_map(queries),
         metrics_path=r.text("metrics_path", "/metrics"),
         request_metric=r.text("request_metric", "http_requests_total"),
@@ -605,6 +635,9 @@ def _strategy(problems: list, data: Mapping[str, Any]) -> StrategySpec:
         start_weight=r.integer("start_weight", 0, low=0, high=100),
         step_weight=r.integer("step_weight", 10, low=1, high=100),
         max_weight=r.integer("max_weight", 50, low=1, high=100),
+        workload=r.text("workload"),
+        kill_switch=r.flag("kill_switch", False),
+        drop_targeting=r.flag("drop_targeting", False),
     )
     if kind in ("canary", "ring") and not spec.steps:
         r.problem("steps" if kind == "canary" else "rings", f"a {kind} plan needs at least one step")
@@ -745,6 +778,25 @@ def _kubernetes_levers(problems: list, platform: PlatformSpec, strategy: Strateg
                              f"(images.{release.candidate} = \"...\")"))
 
 
+def _flag_lever(problems: list, router: RouterSpec, strategy: StrategySpec, release: ReleaseInfo) -> None:
+    """A flag lever moves users between a flag's variants inside one workload: say what it needs."""
+    if router.kind in FLAG_LEVERS:
+        if strategy.kind != "flag":
+            problems.append(("router.kind", f"{router.kind!r} moves a feature flag: use it with strategy "
+                             f"kind 'flag', not {strategy.kind!r}"))
+        elif not strategy.workload:
+            problems.append(("strategy.workload", f"is required with router kind {router.kind!r}: the "
+                             "version whose instances hold both code paths (baseline and candidate "
+                             "then name the flag's variants)"))
+        elif strategy.workload in (release.baseline, release.candidate):
+            problems.append(("strategy.workload", f"must differ from the variants {release.baseline!r} "
+                             f"and {release.candidate!r}: it names what runs, they name the flag's "
+                             "variants"))
+    elif strategy.workload or strategy.kill_switch or strategy.drop_targeting:
+        key = "workload" if strategy.workload else "kill_switch" if strategy.kill_switch else "drop_targeting"
+        problems.append((f"strategy.{key}", "needs a flag lever: [router] kind = \"flagd\" or \"unleash\""))
+
+
 _TOP = ("release", "platform", "router", "metrics", "strategy", "gate", "alert", "webhook", "demo")
 
 
@@ -769,12 +821,13 @@ def parse_spec(data: Mapping[str, Any], path: str = "<spec>") -> ReleaseSpec:
         release = _release(problems, section("release"))
     platform = _platform(problems, section("platform"))
     router = _router(problems, section("router"), platform)
-    metrics = _metrics(problems, section("metrics"), platform)
+    metrics = _metrics(problems, section("metrics"), platform, router)
     strategy = _strategy(problems, section("strategy"))
     gates = _gates(problems, data.get("gate"))
     alerts = _alerts(problems, data.get("alert"))
     webhooks = _webhooks(problems, data.get("webhook"))
     _kubernetes_levers(problems, platform, strategy, release)
+    _flag_lever(problems, router, strategy, release)
     if metrics.source == "haproxy" and (router.kind != "haproxy"
                                         or not router.options.get("stats_url")):
         problems.append(("metrics.source", "'haproxy' reads HAProxy's exporter: it needs "

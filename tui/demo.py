@@ -26,7 +26,7 @@ from tui.driver import Driver
 from tui.headless import outcome_code
 
 
-def _load(args: argparse.Namespace, prometheus_url: str | None) -> ReleaseSpec:
+def _load(args: argparse.Namespace, prometheus_url: str | None, workdir: Path) -> ReleaseSpec:
     if args.spec:
         spec = load_spec(args.spec)
         if spec.platform.kind != "local":
@@ -37,7 +37,7 @@ def _load(args: argparse.Namespace, prometheus_url: str | None) -> ReleaseSpec:
             spec = replace(spec, metrics=replace(spec.metrics, source="prometheus",
                                                  url=prometheus_url))
         return spec
-    return demo_spec(args.strategy, prometheus_url)
+    return demo_spec(args.strategy, prometheus_url, flag_file=str(workdir / "flags.json"))
 
 
 @contextlib.asynccontextmanager
@@ -53,12 +53,12 @@ async def demo_driver(args: argparse.Namespace, journal_dir: Path) -> AsyncItera
         prometheus = LocalPrometheus()
         await prometheus.start()
     url = prometheus.url if prometheus is not None else args.prometheus
-    spec = _load(args, url)
+    spec = _load(args, url, journal_dir)
     writer = JournalWriter(journal_dir / "demo.journal")
     try:
         async with LocalStack(spec, rate=args.rate) as stack:
             engine = Engine(spec, read_only=args.read_only, journal=writer)
-            driver = Driver(spec, engine, stack.platform, stack.router, build_source(spec),
+            driver = Driver(spec, engine, stack.platform, stack.lever, build_source(spec),
                             extra={"demo": True, "journal": str(writer.path)})
             if prometheus is not None:
                 driver.add_listener(prometheus)

@@ -6,6 +6,9 @@ gates are tight enough that an injected fault rolls back within seconds.
 
 from __future__ import annotations
 
+import json
+import os
+import tempfile
 import tomllib
 
 from strategies.spec import ReleaseSpec, parse_spec
@@ -13,8 +16,8 @@ from strategies.spec import ReleaseSpec, parse_spec
 _COMMON = """
 [release]
 service = "checkout"
-baseline = "v1"
-candidate = "v2"
+baseline = "{baseline}"
+candidate = "{candidate}"
 
 [platform]
 kind = "local"
@@ -101,11 +104,17 @@ rings = [
 [strategy]
 kind = "flag"
 flag = "new-checkout"
+workload = "v2"
 start_weight = 10
 step_weight = 20
 max_weight = 70
 hold = "6s"
 scale_down_delay = "2s"
+kill_switch = true
+
+[router]
+kind = "flagd"
+file = {flag_file}
 """,
 }
 
@@ -113,14 +122,25 @@ FAULT = {"error_ratio": 0.5, "latency_ms": 600}
 """What `f` / --fault-at does to the candidate: half its requests fail, and slowly."""
 
 
-def demo_spec_text(strategy: str = "canary", prometheus_url: str | None = None) -> str:
+def default_flag_file() -> str:
+    """Where the flag demo keeps its flagd file when the caller names none (one per process)."""
+    return os.path.join(tempfile.gettempdir(), f"releasedeck-demo-{os.getpid()}", "flags.json")
+
+
+def demo_spec_text(strategy: str = "canary", prometheus_url: str | None = None,
+                   flag_file: str = "") -> str:
+    """The flag demo is one workload (v2) holding both code paths; its versions are the flag's
+    variants "off" and "on", and the flagd file it ramps is `flag_file`."""
     replicas = 3 if strategy == "rolling" else 1
     source = "prometheus" if prometheus_url else "scrape"
     url_line = f'url = "{prometheus_url}"' if prometheus_url else ""
-    return _COMMON.format(replicas=replicas, source=source, url_line=url_line) + \
-        STRATEGIES[strategy]
+    baseline, candidate = ("off", "on") if strategy == "flag" else ("v1", "v2")
+    return _COMMON.format(replicas=replicas, source=source, url_line=url_line, baseline=baseline,
+                          candidate=candidate) + \
+        STRATEGIES[strategy].replace("{flag_file}", json.dumps(flag_file or default_flag_file()))
 
 
-def demo_spec(strategy: str = "canary", prometheus_url: str | None = None) -> ReleaseSpec:
-    text = demo_spec_text(strategy, prometheus_url)
+def demo_spec(strategy: str = "canary", prometheus_url: str | None = None,
+              flag_file: str = "") -> ReleaseSpec:
+    text = demo_spec_text(strategy, prometheus_url, flag_file)
     return parse_spec(tomllib.loads(text), f"<embedded demo: {strategy}>")

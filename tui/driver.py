@@ -13,6 +13,7 @@ import logging
 import time
 from collections import deque
 from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import replace
 from typing import Any
 
 from strategies.engine import CheckResult, Engine
@@ -128,7 +129,7 @@ class Driver:
         if self.platform is None:
             return None
         try:
-            snap = await self._bounded(self.platform.snapshot(self.spec.versions, now))
+            snap = await self._bounded(self.platform.snapshot(self.spec.workloads, now))
         except Exception as exc:
             return PlatformSnapshot(at=now, error=f"platform {self.platform.kind}: "
                                                  f"{describe_error(exc)}")
@@ -145,7 +146,17 @@ class Driver:
                 snap = PlatformSnapshot(at=snap.at, versions=snap.versions, weights=snap.weights,
                                         error=f"router {self.router.kind}: {describe_error(exc)}",
                                         weight_note=snap.weight_note)
-        return snap
+        return self._variants_served(snap)
+
+    def _variants_served(self, snap: PlatformSnapshot) -> PlatformSnapshot:
+        """In a flag release both variants run on the workload's instances: say so, so that
+        readiness, reconcile and the screen see them served like two versions."""
+        workload = self.spec.strategy.workload
+        if not workload or snap.error or workload not in snap.versions:
+            return snap
+        status = snap.versions[workload]
+        versions = {**snap.versions, **{v: replace(status, version=v) for v in self.spec.versions}}
+        return replace(snap, versions=frozen_map(versions))
 
     async def _collect_metrics(self, now: float) -> MetricsSnapshot:
         # The scrape source needs instance addresses: it uses the last platform snapshot so

@@ -149,7 +149,7 @@ async def _watch(spec: ReleaseSpec, args: argparse.Namespace, adapters: Any, rec
                     except LocalStackError as exc:
                         print(f"releasedeck: {exc}", file=err)
                         return exitcodes.UNREACHABLE
-                    adapters = (stack.platform, stack.router, build_source(spec))
+                    adapters = (stack.platform, stack.lever, build_source(spec))
                 else:
                     adapters = build_adapters(spec)
             except AdapterUnavailable as exc:

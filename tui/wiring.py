@@ -25,6 +25,8 @@ ROUTERS: dict[str, tuple[str, str] | None] = {
     "haproxy": ("collectors.haproxy", "HAProxyRouter"),
     "platform": None,  # the platform pulls the traffic lever itself (set_weights)
     "none": None,
+    "flagd": ("collectors.flags.flagd", "FlagdLever"),  # a feature flag's share of users
+    "unleash": ("collectors.flags.unleash", "UnleashLever"),
 }
 SOURCES: dict[str, tuple[str, str]] = {
     "scrape": ("collectors.scrape_source", "ScrapeSource"),

@@ -40,6 +40,7 @@ class Crd:
 
 HTTPROUTE = Crd("gateway.networking.k8s.io", "v1", "httproutes", "HTTPRoute")
 ROLLOUT = Crd("argoproj.io", "v1alpha1", "rollouts", "Rollout")
+POD_METRICS = Crd("metrics.k8s.io", "v1beta1", "pods", "PodMetrics")  # served by metrics-server
 
 
 def connect(options: Mapping[str, Any]) -> tuple[client.ApiClient, str, str]:
@@ -145,6 +146,13 @@ class Kube:
                                 name, self.namespace, body, _content_type=content_type)
 
     # ------------------------------------------------------------------ custom resources
+
+    async def list_pod_metrics(self, selector: str) -> list[dict[str, Any]]:
+        """CPU and memory per pod from metrics.k8s.io (KubeError where metrics-server is absent)."""
+        body = await self._call("list pods.metrics.k8s.io", self.custom.list_namespaced_custom_object,
+                                POD_METRICS.group, POD_METRICS.version, self.namespace, POD_METRICS.plural,
+                                label_selector=selector or None)
+        return list(body.get("items") or [])
 
     async def get_custom(self, crd: Crd, name: str) -> dict[str, Any]:
         try:

@@ -11,6 +11,9 @@ import re
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
+from kubernetes.utils.quantity import parse_quantity
+
+from collectors.usage import NOT_MEASURED, Usage
 from strategies.model import Instance, VersionStatus
 
 
@@ -75,7 +78,31 @@ def pod_state(pod: Mapping[str, Any]) -> str:
     return str(status.get("phase") or "Unknown")
 
 
-def pod_instance(pod: Mapping[str, Any], version: str, metrics_path: str = "/metrics") -> Instance:
+def pod_usage(items: Iterable[Mapping[str, Any]]) -> dict[str, Usage]:
+    """CPU (cores) and memory (bytes) per pod name, summed over its containers, from PodMetrics."""
+    found: dict[str, Usage] = {}
+    for item in items:
+        name = str((item.get("metadata") or {}).get("name") or "")
+        try:
+            usage = [c.get("usage") or {} for c in item.get("containers") or []]
+            cpu = float(sum(parse_quantity(u["cpu"]) for u in usage if "cpu" in u))
+            memory = float(sum(parse_quantity(u["memory"]) for u in usage if "memory" in u))
+        except (ValueError, TypeError, AttributeError):
+            continue  # an odd quantity leaves that pod unmeasured, not the snapshot broken
+        if name and usage:
+            found[name] = Usage(cpu, memory)
+    return found
+
+
+def image_digest(pod: Mapping[str, Any]) -> str:
+    """The immutable image the first container runs (`sha256:…` from its imageID), if reported."""
+    statuses = (pod.get("status") or {}).get("containerStatuses") or []
+    image_id = str(statuses[0].get("imageID") or "") if statuses else ""
+    return image_id.rsplit("@", 1)[-1] if "@" in image_id else image_id
+
+
+def pod_instance(pod: Mapping[str, Any], version: str, metrics_path: str = "/metrics",
+                 usage: Usage = NOT_MEASURED) -> Instance:
     meta = pod.get("metadata") or {}
     spec = pod.get("spec") or {}
     status = pod.get("status") or {}
@@ -93,19 +120,24 @@ def pod_instance(pod: Mapping[str, Any], version: str, metrics_path: str = "/met
         restarts=sum(int(c.get("restartCount") or 0) for c in status.get("containerStatuses") or []),
         image=str(containers[0].get("image") or "") if containers else "",
         metrics_url=f"http://{address}{metrics_path}" if ip and port else "",
+        cpu=usage.cpu, memory=usage.memory, digest=image_digest(pod),
     )
 
 
 def group_pods(pods: Iterable[Mapping[str, Any]], version_label: str, selector: str = "",
-               metrics_path: str = "/metrics") -> dict[str, list[Instance]]:
+               metrics_path: str = "/metrics", usage: Mapping[str, Usage] | None = None
+               ) -> dict[str, list[Instance]]:
     """Pods by the value of their version label (pods without the label are not ours to show)."""
+    usage = usage or {}
     grouped: dict[str, list[Instance]] = {}
     for pod in pods:
         labels = labels_of(pod)
         version = labels.get(version_label)
         if not version or not selector_matches(labels, selector):
             continue
-        grouped.setdefault(version, []).append(pod_instance(pod, version, metrics_path))
+        name = str((pod.get("metadata") or {}).get("name") or "")
+        grouped.setdefault(version, []).append(
+            pod_instance(pod, version, metrics_path, usage.get(name, NOT_MEASURED)))
     for items in grouped.values():
         items.sort(key=lambda i: i.id)
     return grouped

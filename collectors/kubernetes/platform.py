@@ -12,14 +12,16 @@ import asyncio
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 
 from collectors.kubernetes.api import Kube, connect
-from collectors.kubernetes.discovery import group_pods, percents, version_statuses
-from collectors.kubernetes.errors import describe
+from collectors.kubernetes.discovery import group_pods, percents, pod_usage, version_statuses
+from collectors.kubernetes.errors import KubeError, describe
 from collectors.kubernetes.levers import LEVERS, Lever
+from collectors.usage import Usage
 from strategies.model import PlatformSnapshot, frozen_map
 from strategies.ports import PlatformError
 from strategies.spec import ReleaseSpec
 
 DEFAULT_LEVER = "replicas"
+METRICS_API_RETRY = 300.0
 
 
 class KubernetesPlatform:
@@ -33,6 +35,7 @@ class KubernetesPlatform:
         self._kube = kube
         self._lever: Lever | None = None
         self._lock = asyncio.Lock()
+        self._metrics_api_missing_until = 0.0  # metrics.k8s.io absent: asked again after a while
 
     async def lever(self) -> Lever:
         """The lever, connecting to the API server on first use."""
@@ -68,7 +71,9 @@ class KubernetesPlatform:
         except Exception as exc:  # a bug or an odd object must not take the app down
             return PlatformSnapshot(at=now, error=str(describe(exc, "read the release", self._where())),
                                     weight_note=self._note())
-        pods = group_pods(items, self.spec.platform.version_label, selector, self.spec.metrics.metrics_path)
+        usage = await self._pod_usage(lever, selector, now)
+        pods = group_pods(items, self.spec.platform.version_label, selector, self.spec.metrics.metrics_path,
+                          usage)
         weights = view.weights
         if weights is None:
             weights = percents({v: float(sum(1 for i in pods.get(v, ()) if i.ready))
@@ -77,6 +82,17 @@ class KubernetesPlatform:
                                     str(self.spec.platform.options.get("container") or ""), view.desired)
         return PlatformSnapshot(at=now, versions=frozen_map(statuses), weights=frozen_map(weights),
                                 weight_note=self._note(), status=view.status)
+
+    async def _pod_usage(self, lever: Lever, selector: str, now: float) -> dict[str, Usage]:
+        """CPU and memory per pod from metrics-server; a cluster without it shows none (no error),
+        and is asked again only every METRICS_API_RETRY seconds."""
+        if now < self._metrics_api_missing_until:
+            return {}
+        try:
+            return pod_usage(await lever.kube.list_pod_metrics(selector))
+        except KubeError:
+            self._metrics_api_missing_until = now + METRICS_API_RETRY
+            return {}
 
     async def scale(self, version: str, replicas: int) -> None:
         await self._act(f"scale {version} to {replicas}", lambda lever: lever.scale(version, replicas))

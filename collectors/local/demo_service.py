@@ -8,6 +8,12 @@ error ratio) and is counted in `http_requests_total{service,version,code}` and
 `http_request_duration_seconds{service,version}`. GET /metrics, GET /healthz (200 once ready)
 and GET/POST /control (JSON {"latency_ms": .., "error_ratio": ..}, fault injection at run time)
 are not counted. It binds 127.0.0.1 only and dies with its parent.
+
+With `--flag KEY --flag-file PATH --flag-variants off,on` it is one deployment holding two code
+paths: each request evaluates the flag through the OpenFeature SDK with the flagd provider in
+file mode (targetingKey = the `X-User-Id` header, `net.USER_HEADER`), runs the new path for the candidate
+variant, and labels its metrics `variant="off"|"on"` as well. The new path has its own behaviour
+(GET/POST /control/flagged), so a fault can hit it alone.
 """
 
 from __future__ import annotations
@@ -35,6 +41,7 @@ from prometheus_client import (
 )
 
 from collectors.local.lifeline import die_with_parent
+from collectors.local.net import USER_HEADER
 
 BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.25, 0.5, 0.75, 1.0, 2.5, 5.0)
 """Latency buckets in seconds: fine where healthy services live, coarse up to 5 s."""
@@ -79,45 +86,88 @@ def _number(value: Any, name: str) -> float:
 disable_created_metrics()  # *_created series only confuse simple scrapers
 
 
+class FlagGate:
+    """Which code path a request takes: the flag evaluated through OpenFeature (flagd, file mode).
+
+    The provider re-reads the file when it changes, so the share releasedeck sets reaches every
+    instance within the provider's poll interval, with no server in between.
+    """
+
+    def __init__(self, flag: str, path: str, baseline: str, candidate: str, poll_ms: int = 200):
+        from openfeature import api
+        from openfeature.contrib.provider.flagd import FlagdProvider
+        from openfeature.contrib.provider.flagd.config import ResolverType
+
+        self.flag = flag
+        self.baseline = baseline
+        self.candidate = candidate
+        api.set_provider_and_wait(FlagdProvider(resolver_type=ResolverType.FILE,
+                                                offline_flag_source_path=path,
+                                                deadline_ms=poll_ms))
+        self.client = api.get_client("releasedeck-demo")
+
+    def variant(self, user: str) -> tuple[str, bool]:
+        """(variant name for the metrics, whether the new path runs) for one user."""
+        from openfeature.evaluation_context import EvaluationContext
+
+        details = self.client.get_boolean_details(self.flag, False, EvaluationContext(targeting_key=user))
+        on = bool(details.value)
+        return details.variant or (self.candidate if on else self.baseline), on
+
+
 class DemoService:
     """State shared by the handler threads: identity, behaviour, metrics, readiness."""
 
-    def __init__(self, service: str, version: str, behaviour: Behaviour, ready_at: float):
+    def __init__(self, service: str, version: str, behaviour: Behaviour, ready_at: float,
+                 gate: FlagGate | None = None):
         self.service = service
         self.version = version
         self.behaviour = behaviour
+        self.flagged = Behaviour(**behaviour.to_dict())  # the new code path (flag mode)
+        self.gate = gate
         self.ready_at = ready_at
         self.lock = threading.Lock()
         self.registry = CollectorRegistry()
+        labels = ["service", "version"] + (["variant"] if gate else [])
         self.requests = Counter("http_requests_total", "HTTP requests handled, by status code.",
-                                ["service", "version", "code"], registry=self.registry)
+                                [*labels, "code"], registry=self.registry)
         self.duration = Histogram("http_request_duration_seconds", "Time to handle one request.",
-                                  ["service", "version"], buckets=BUCKETS, registry=self.registry)
+                                  labels, buckets=BUCKETS, registry=self.registry)
         # Both outcomes exist from the start at 0: Prometheus cannot rate a series' first
         # sample, so an error series born with the first failure would hide that failure.
-        for code in ("200", "500"):
-            self.requests.labels(self.service, self.version, code)
-        self.duration.labels(self.service, self.version)
+        for variant in (gate.baseline, gate.candidate) if gate else (None,):
+            for code in ("200", "500"):
+                self.requests.labels(*self._labels(variant), code)
+            self.duration.labels(*self._labels(variant))
         self.rng = random.Random()
+
+    def _labels(self, variant: str | None) -> tuple[str, ...]:
+        return (self.service, self.version) if variant is None else (self.service, self.version, variant)
 
     @property
     def ready(self) -> bool:
         return time.monotonic() >= self.ready_at
 
-    def work(self) -> int:
+    def work(self, user: str = "") -> int:
         """Do one request's work; returns the status code and records the metrics."""
         start = time.perf_counter()
+        variant, new_path = self.gate.variant(user) if self.gate else (None, False)
         with self.lock:
-            latency = self.behaviour.latency_ms / 1000.0
-            ratio = self.behaviour.error_ratio
+            behaviour = self.flagged if new_path else self.behaviour
+            latency = behaviour.latency_ms / 1000.0
+            ratio = behaviour.error_ratio
             factor = self.rng.uniform(1 - JITTER / 2, 1 + JITTER)
             fail = self.rng.random() < ratio
         if latency > 0:
             time.sleep(latency * factor)
         code = 500 if fail else 200
-        self.requests.labels(self.service, self.version, str(code)).inc()
-        self.duration.labels(self.service, self.version).observe(time.perf_counter() - start)
+        self.requests.labels(*self._labels(variant), str(code)).inc()
+        self.duration.labels(*self._labels(variant)).observe(time.perf_counter() - start)
         return code
+
+
+CONTROL = ("/control", "/control/flagged")
+"""Behaviour endpoints: the whole service's (the default path) and the new, flagged path's."""
 
 
 class Handler(BaseHTTPRequestHandler):
@@ -153,19 +203,23 @@ class Handler(BaseHTTPRequestHandler):
                 self._json(200, {"status": "ok", "version": demo.version})
             else:
                 self._json(503, {"status": "starting", "version": demo.version})
-        elif path == "/control":
+        elif path in CONTROL:
             with demo.lock:
-                self._json(200, demo.behaviour.to_dict())
+                self._json(200, self._behaviour(path).to_dict())
         else:
-            code = demo.work()
+            code = demo.work(self.headers.get(USER_HEADER, ""))
             self._json(code, {"service": demo.service, "version": demo.version,
                               "ok": code < 500, "pid": os.getpid()})
 
     do_HEAD = do_GET
 
+    def _behaviour(self, path: str) -> Behaviour:
+        return self.demo.flagged if path == "/control/flagged" else self.demo.behaviour
+
     def do_POST(self) -> None:
-        if self.path.split("?", 1)[0] != "/control":
-            self._json(404, {"error": "POST only on /control"})
+        path = self.path.split("?", 1)[0]
+        if path not in CONTROL:
+            self._json(404, {"error": "POST only on /control or /control/flagged"})
             return
         length = int(self.headers.get("Content-Length") or 0)
         raw = self.rfile.read(length) if length else b""
@@ -174,8 +228,9 @@ class Handler(BaseHTTPRequestHandler):
             if not isinstance(data, dict):
                 raise ValueError("body must be a JSON object")
             with self.demo.lock:
-                self.demo.behaviour.update(data)
-                now = self.demo.behaviour.to_dict()
+                behaviour = self._behaviour(path)
+                behaviour.update(data)
+                now = behaviour.to_dict()
         except ValueError as exc:  # JSONDecodeError is a ValueError
             self._json(400, {"error": str(exc)})
             return
@@ -189,9 +244,9 @@ class Server(ThreadingHTTPServer):
 
 
 def serve(service: str, version: str, port: int, behaviour: Behaviour, ready_delay: float = 0.0,
-          host: str = "127.0.0.1") -> Server:
+          host: str = "127.0.0.1", gate: FlagGate | None = None) -> Server:
     """Bind and return the server (not yet serving); port 0 picks a free one."""
-    demo = DemoService(service, version, behaviour, time.monotonic() + ready_delay)
+    demo = DemoService(service, version, behaviour, time.monotonic() + ready_delay, gate)
     handler = type("DemoHandler", (Handler,), {"demo": demo})
     return Server((host, port), handler)
 
@@ -206,15 +261,24 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--error-ratio", type=float, default=0.0)
     parser.add_argument("--ready-delay-ms", type=float, default=0.0,
                         help="answer /healthz 503 for this long after start (a slow boot)")
+    parser.add_argument("--flag", default="", help="feature flag deciding the code path per request")
+    parser.add_argument("--flag-file", default="", help="flagd flag-definition file holding --flag")
+    parser.add_argument("--flag-variants", default="off,on",
+                        help="BASELINE,CANDIDATE variant names (the candidate runs the new path)")
     args = parser.parse_args(argv)
+    variants = args.flag_variants.split(",")
+    if args.flag and (not args.flag_file or len(variants) != 2 or not all(variants)):
+        parser.error("--flag needs --flag-file and --flag-variants BASELINE,CANDIDATE")
     behaviour = Behaviour()
     try:
         behaviour.update({"latency_ms": args.latency_ms, "error_ratio": args.error_ratio})
     except ValueError as exc:
         parser.error(str(exc))
     die_with_parent()
+    gate = FlagGate(args.flag, args.flag_file, variants[0], variants[1]) if args.flag else None
     try:
-        server = serve(args.service, args.version, args.port, behaviour, args.ready_delay_ms / 1000)
+        server = serve(args.service, args.version, args.port, behaviour, args.ready_delay_ms / 1000,
+                       gate=gate)
     except OSError as exc:
         print(f"demo_service: cannot listen on 127.0.0.1:{args.port}: {exc.strerror or exc}",
               file=sys.stderr)

@@ -10,6 +10,11 @@ wait), the router in front (baseline 100 / candidate 0, backends synced) and the
 sending to the router. While running, a background task keeps the router's backends in step with
 the platform every `sync_interval` (so restarts and scale changes reach the router without the
 driver knowing about it). On exit, everything is stopped, also on errors and cancellation.
+
+A flag release (`[router] kind = "flagd"`) runs the one workload that holds both code paths,
+behind the same router at 100 %; the demo service there reads the flag file, the load carries
+stable user ids (the flag's targetingKey), `lever` is the flagd lever the driver moves, and a
+fault hits only the candidate's (flagged) code path.
 """
 
 from __future__ import annotations
@@ -19,10 +24,15 @@ import contextlib
 import time
 from types import TracebackType
 
+from collectors.flags.flagd import FlagdLever
 from collectors.local.loadgen import LoadGenerator
 from collectors.local.platform import LocalPlatform, LocalPlatformError
 from collectors.local.router import LocalRouter, LocalRouterError
+from strategies.ports import TrafficRouter
 from strategies.spec import ReleaseSpec
+
+FLAG_USERS = 5000
+"""Distinct user ids the load carries in a flag release: each comes back many times a minute."""
 
 
 class LocalStackError(RuntimeError):
@@ -39,6 +49,9 @@ class LocalStack:
                                   "the local stack needs kind = \"local\"")
         if spec.platform.replicas < 1:
             raise LocalStackError(f"{spec.path}: platform.replicas must be at least 1 for a local stack")
+        if spec.router.kind not in ("local", "flagd"):
+            raise LocalStackError(f"{spec.path}: router.kind {spec.router.kind!r} cannot steer the local "
+                                  "demo service (it reads flagd files); use \"local\" or \"flagd\"")
         self.spec = spec
         self.rate = rate
         self.load_duration = load_duration
@@ -48,6 +61,7 @@ class LocalStack:
         self._platform: LocalPlatform | None = None
         self._router: LocalRouter | None = None
         self._load: LoadGenerator | None = None
+        self._flag: FlagdLever | None = FlagdLever.from_spec(spec) if spec.router.kind == "flagd" else None
         self._sync_task: asyncio.Task[None] | None = None
         self.sync_error: str | None = None  # the last backend-sync failure, None once it works again
 
@@ -64,6 +78,11 @@ class LocalStack:
         if self._router is None:
             raise LocalStackError("local stack is not started")
         return self._router
+
+    @property
+    def lever(self) -> TrafficRouter:
+        """What the driver moves: the router's weights, or in a flag release the flag's share."""
+        return self._flag if self._flag is not None else self.router
 
     @property
     def load(self) -> LoadGenerator | None:
@@ -97,17 +116,23 @@ class LocalStack:
 
     async def _start(self) -> None:
         spec = self.spec
+        if self._flag is not None:
+            await self._flag.ensure()  # the services read it from their first request on
         self._platform = LocalPlatform.from_spec(spec)
-        for version in spec.versions:
+        for version in spec.workloads:
             await self._platform.scale(version, spec.platform.replicas)
         await self._platform.wait_ready(self.ready_timeout)
         self._router = LocalRouter.from_spec(spec)
         await self._router.start()
         await self.sync()
-        await self._router.set_weights({spec.release.baseline: 100, spec.release.candidate: 0})
+        if self._flag is not None:
+            await self._router.set_weights({spec.strategy.workload: 100})
+        else:
+            await self._router.set_weights({spec.release.baseline: 100, spec.release.candidate: 0})
         self._sync_task = asyncio.create_task(self._sync_forever(), name="releasedeck-local-sync")
         if self.with_load:
-            self._load = LoadGenerator(self._router.url, rate=self.rate, duration=self.load_duration)
+            self._load = LoadGenerator(self._router.url, rate=self.rate, duration=self.load_duration,
+                                       users=FLAG_USERS if self._flag is not None else 0)
             self._load.start()
 
     async def close(self) -> None:
@@ -143,11 +168,14 @@ class LocalStack:
                            latency_ms: float | None = None) -> int:
         """Make `version` (default: the candidate) fail or slow down; returns instances changed."""
         target = version or self.spec.release.candidate
+        if self._flag is not None and target == self.spec.release.candidate:
+            return await self.platform.inject_fault(self.spec.strategy.workload, error_ratio=error_ratio,
+                                                    latency_ms=latency_ms, code_path="flagged")
         return await self.platform.inject_fault(target, error_ratio=error_ratio, latency_ms=latency_ms)
 
     async def sync(self) -> dict[str, list[str]]:
         """One backend sync: platform snapshot → router backends (ready instances only)."""
-        snapshot = await self.platform.snapshot(self.spec.versions, time.time())
+        snapshot = await self.platform.snapshot(self.spec.workloads, time.time())
         return await self.router.sync_backends(snapshot)
 
     async def _sync_forever(self) -> None:

@@ -10,6 +10,7 @@ import subprocess
 import sys
 import uuid
 from pathlib import Path
+from typing import Any
 
 import docker
 import httpx
@@ -389,3 +390,34 @@ steps = [50, 100]
     spec.write_text(spec.read_text().replace(f'host = "{dockerd}"', 'host = "unix:///nonexistent.sock"'))
     assert main([str(spec), "status"]) == 1
     assert capsys.readouterr().err.startswith("error: listing containers: Docker engine not found")
+
+
+def test_containers_report_memory_cpu_and_image_digest(dockerd, docker_client, busybox_image) -> None:
+    """Resources per version from the engine's stats API, on a real container."""
+    service = _service()
+    platform = _platform(dockerd, busybox_image, service)
+    image_id = docker_client.images.get(busybox_image).id
+
+    async def measured() -> Any:
+        """Stats are read beside the snapshots: the first ones come a second or two later."""
+        for _ in range(40):
+            status = (await platform.snapshot(["v2"], 1.0)).versions["v2"]
+            if status.instances and status.instances[0].memory is not None:
+                return status
+            await asyncio.sleep(0.25)
+        raise AssertionError("no container stats within 10 s")
+
+    async def scenario() -> None:
+        await platform.scale("v2", 1)
+        status = await measured()
+        inst = status.instances[0]
+        assert inst.memory > 0 and inst.cpu is not None and inst.cpu >= 0
+        assert inst.digest == image_id and inst.digest.startswith("sha256:")
+        assert status.digests == (image_id,)
+        assert (status.cpu, status.memory) == (inst.cpu, inst.memory)
+
+    try:
+        asyncio.run(scenario())
+    finally:
+        asyncio.run(platform.cleanup())
+        asyncio.run(platform.close())

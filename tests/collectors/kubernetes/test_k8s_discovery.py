@@ -12,6 +12,7 @@ from collectors.kubernetes.discovery import (
     group_pods,
     percents,
     pod_state,
+    pod_usage,
     rollout_status,
     selector_matches,
     version_statuses,
@@ -142,3 +143,23 @@ def test_rolling_batches_hold_where_the_plan_expects(size: int, surge: int, unav
     targets = [batch_target(size, s.weight) for s in steps]
     assert targets[-1] is None  # the last batch runs to the end
     assert targets[:-1] == [s.replicas["v2"] for s in steps[:-1]]
+
+
+def test_pod_metrics_and_image_digest_reach_the_instances() -> None:
+    """metrics.k8s.io PodMetrics (as metrics-server serves them) summed per pod, with the digest."""
+    metrics = [
+        {"metadata": {"name": "checkout-v2-abc"}, "timestamp": "2026-11-27T12:00:00Z", "window": "15s",
+         "containers": [{"name": "app", "usage": {"cpu": "250m", "memory": "64Mi"}},
+                        {"name": "sidecar", "usage": {"cpu": "1500000n", "memory": "2048Ki"}}]},
+        {"metadata": {"name": "odd"}, "containers": [{"name": "x", "usage": {"cpu": "lots"}}]},
+    ]
+    usage = pod_usage(metrics)
+    assert set(usage) == {"checkout-v2-abc"}  # an unparsable quantity leaves its pod unmeasured
+    assert usage["checkout-v2-abc"].cpu == 0.2515
+    assert usage["checkout-v2-abc"].memory == 64 * 1024 ** 2 + 2048 * 1024
+    pod = {"metadata": {"name": "checkout-v2-abc", "labels": {"app": "checkout", "version": "v2"}},
+           "spec": {"containers": [{"image": "shop/checkout:v2"}]},
+           "status": {"podIP": "10.0.0.7", "containerStatuses": [
+               {"restartCount": 1, "imageID": "docker-pullable://shop/checkout@sha256:feed"}]}}
+    instance = group_pods([pod], "version", usage=usage)["v2"][0]
+    assert (instance.cpu, instance.digest, instance.restarts) == (0.2515, "sha256:feed", 1)
