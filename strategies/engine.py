@@ -621,8 +621,23 @@ class Engine:
                        checks: tuple[CheckResult, ...]) -> bool:
         return not self.holding_reasons(snapshot, now, checks)
 
-    def _next(self, now: float, actor: str, reason: str) -> Decision:
+    def _next_index(self) -> int:
+        """The step after this one; after an operator's set_weight, the first later step at or
+        above that weight, so the plan never lowers a weight an operator chose."""
         index = self.state.step + 1
+        if self.state.manual_weight:
+            while index < len(self.plan.steps) and self.plan.weight_at(index) < self.state.weight:
+                index += 1
+        return index
+
+    def _next_phrase(self) -> str:
+        index = self._next_index()
+        if index >= len(self.plan.steps):
+            return "full promotion (100%)"
+        return f"step {index + 1}/{len(self.plan.steps)} ({self.plan.weight_at(index)}%)"
+
+    def _next(self, now: float, actor: str, reason: str) -> Decision:
+        index = self._next_index()
         if index >= len(self.plan.steps):
             return self._promote(now, actor, reason or "all steps passed")
         return self._enter_step(index, now, actor, reason)
@@ -683,10 +698,14 @@ class Engine:
         if self.state.phase is not Phase.PAUSED:
             return [self.refuse(cmd, now, f"resume refused: not paused "
                                           f"(phase {self.state.phase.value})")]
+        manual = ""
+        if self.state.manual_weight:
+            manual = f"; the manual weight {self.state.weight}% stays until {self._next_phrase()}"
         if self.state.step < len(self.plan.steps) and self.plan.steps[self.state.step].pause:
-            return [self._next(now, cmd.actor, self._why(cmd, "resumed past manual pause"))]
+            return [self._next(now, cmd.actor,
+                               self._why(cmd, "resumed past manual pause" + manual))]
         return [self._emit("resumed", now, phase=Phase.PROGRESSING, actor=cmd.actor,
-                           reason=self._why(cmd, "resumed by operator"))]
+                           reason=self._why(cmd, "resumed by operator" + manual))]
 
     def _cmd_rollback(self, cmd: Command, now: float) -> list[Decision]:
         return [self._rollback(now, cmd.actor, self._why(cmd, "rolled back by operator"),

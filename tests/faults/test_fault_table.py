@@ -54,8 +54,10 @@ def test_1_resumed_canary_restores_the_weight_and_promotes(release, sig):
     assert kinds.index("reconcile") < kinds.index("step")
     # Each decision was journaled once (the resume did not decide step 1 again) and no
     # action id was confirmed twice.
+    steps = [(r["kind"], r["weight"]) for r in records if r["kind"] in ("started", "step")]
+    assert steps == [("started", 20), ("step", 50), ("step", 100)]
     weights = [a[1] for a in decision_actions(records) if a[0] == "set_weight"]
-    assert weights == [20, 50, 100]
+    assert weights == [20, 50, 100, 100]  # the last: promoting confirms 100 %
     done = [e["action"] for r in records if r["kind"] == "action_done" for e in r["evidence"]]
     assert len(done) == len(set(done))
     assert [e["event"] for e in events].count("reconcile") == len(fixes)
@@ -92,3 +94,28 @@ def test_2_a_changed_plan_stops_with_one_line_then_adopt_spec_continues(release)
     assert promoting["at"] - adopted["at"] >= 2.0  # the adopted step's hold, from scratch
     assert [e["event"] for e in events].index("adopted") < \
         [e["event"] for e in events].index("promoted")
+
+
+# ---------------------------------------------------------------- 3. holds count observed time
+
+
+def test_3_a_resume_restarts_the_step_hold_instead_of_counting_the_downtime(release):
+    release.write(strategy='steps = [20, 50, 100]\nhold = "4s"')
+    first = release.start()
+    wait_for("step 1 (20%) applied", lambda: confirmed(release, "set_weight", 20), proc=first)
+    kill(first)
+    wait_for("the router to die with releasedeck", lambda: port_closed(release.port))
+    entered = next(r for r in release.records() if r["kind"] == "started")
+    journaled = len(release.records())
+
+    code, _, err = release.run("--timeout", "60")
+
+    assert code == exitcodes.PROMOTED, err
+    resumed = release.records()[journaled:]
+    first_seen = resumed[0]["at"]  # the resumed process's first record (its reconcile)
+    step2 = next(r for r in resumed if r["kind"] == "step")
+    assert step2["step"] == 1
+    # The whole 4 s hold was observed by the resumed process, after the weight was restored;
+    # the time the step spent with nobody watching (before and during the restart) is not in it.
+    assert step2["at"] - first_seen >= 4.0
+    assert first_seen - entered["at"] > 0  # there was downtime to (not) count
