@@ -130,6 +130,9 @@ class StrategySpec:
     preview_hold: float = 0.0
     scale_down_delay: float = 30.0
     auto_promote: bool = True
+    # the gates judge the preview (traffic must reach the candidate before the switch: preview
+    # traffic); false leaves the preview on time alone, for setups that send it none
+    preview_analysis: bool = True
     # rolling
     max_surge: int = 1
     max_unavailable: int = 0
@@ -627,6 +630,7 @@ def _strategy(problems: list, data: Mapping[str, Any]) -> StrategySpec:
         preview_hold=r.duration("preview_hold", 0.0),
         scale_down_delay=r.duration("scale_down_delay", 30.0),
         auto_promote=r.flag("auto_promote", True),
+        preview_analysis=r.flag("preview_analysis", True),
         max_surge=r.integer("max_surge", 1, low=0),
         max_unavailable=r.integer("max_unavailable", 0, low=0),
         split=r.integer("split", 50, low=1, high=99),

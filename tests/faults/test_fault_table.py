@@ -6,10 +6,16 @@ stack (demo service processes, the built-in router on a known port, a load gener
 
 from __future__ import annotations
 
+import asyncio
+import io
 import signal
 
 import pytest
 
+from collectors.local.stack import LocalStack
+from strategies.journal import read_records
+from strategies.model import Command, CommandKind
+from strategies.spec import load_spec
 from tests.faults.support import (
     Release,
     confirmed,
@@ -20,6 +26,8 @@ from tests.faults.support import (
     wait_for,
 )
 from tui import exitcodes
+from tui.watch import wire
+from tui.wiring import build_source
 
 
 @pytest.fixture
@@ -119,3 +127,72 @@ def test_3_a_resume_restarts_the_step_hold_instead_of_counting_the_downtime(rele
     # the time the step spent with nobody watching (before and during the restart) is not in it.
     assert step2["at"] - first_seen >= 4.0
     assert first_seen - entered["at"] > 0  # there was downtime to (not) count
+
+
+# ---------------------------------------------------------------- 4. blue-green preview
+
+
+def test_4_blue_green_leaves_preview_only_once_the_gates_pass(release):
+    release.write(kind="blue-green", strategy='preview_hold = "1s"\nhold = "1s"')
+
+    code, _, err = release.run("--timeout", "60")
+
+    assert code == exitcodes.PROMOTED, err
+    records = release.records()
+    switch = next(i for i, r in enumerate(records) if r["kind"] == "step")
+    assert records[switch]["weight"] == 100 and records[switch]["step"] == 1
+    # Before the switch the gate went from unknown (no data yet) to pass on the preview
+    # traffic: its last verdict before the switch is a pass, never unknown.
+    verdicts = [e["status"] for r in records[:switch] if r["kind"] == "gate"
+                for e in r["evidence"] if e["gate"] == "errors"]
+    assert verdicts and verdicts[-1] == "pass", verdicts
+
+
+# ---------------------------------------------------------------- 5. a manual weight stays
+
+
+def test_5_resuming_after_a_manual_weight_never_lowers_it(release, tmp_path):
+    release.write(strategy='steps = [10, 25, 50, 100]\nhold = "2s"')
+    spec = load_spec(str(release.spec))
+
+    async def scenario() -> list[tuple[str, float]]:
+        seen: list[tuple[str, float]] = []
+        async with LocalStack(spec, rate=50, load_duration=120, sync_interval=0.2) as stack:
+            wired = wire(spec, (stack.platform, stack.router, build_source(spec)),
+                         journal_path=str(tmp_path / "journal"), out=io.StringIO(),
+                         err=io.StringIO())
+            driver = wired.driver
+            try:
+                for _ in range(200):  # bounded: step 1 is entered on the first ticks
+                    await driver.tick()
+                    if confirmed_in(driver, "set_weight", 10):
+                        break
+                    await asyncio.sleep(0.1)
+                await driver.command(Command(CommandKind.SET_WEIGHT, value=30))
+                seen.append(("set 30", (await stack.router.weights())["v2"]))
+                resumed = await driver.command(Command(CommandKind.RESUME))
+                seen.append((resumed[0].reason, (await stack.router.weights())["v2"]))
+                for _ in range(400):  # bounded: the 2 s hold at 30 %, then the next step
+                    await driver.tick()
+                    seen.append(("tick", (await stack.router.weights())["v2"]))
+                    if driver.engine.state.step >= 2:
+                        break
+                    await asyncio.sleep(0.1)
+            finally:
+                await wired.alerts.close(1.0)
+                wired.journal.close()
+        return seen
+
+    seen = asyncio.run(scenario())
+    assert seen[0] == ("set 30", 30.0)
+    assert "the manual weight 30% stays until step 3/4 (50%)" in seen[1][0] and seen[1][1] == 30
+    weights = [w for _, w in seen[2:]]
+    assert weights[-1] == 50.0 and min(weights) == 30.0  # never 25 %: step 2 was skipped
+    steps = [r for r in read_records(tmp_path / "journal").records
+             if r["kind"] in ("started", "step")]
+    assert [(r["step"], r["weight"]) for r in steps] == [(0, 10), (2, 50)]
+
+
+def confirmed_in(driver, kind: str, value: int) -> bool:
+    return any(t.kind == kind and t.value == value
+               for t in driver.engine.state.targets.values())
