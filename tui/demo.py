@@ -11,12 +11,13 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import shutil
 import sys
-import tempfile
 from collections.abc import AsyncIterator
 from dataclasses import replace
 from pathlib import Path
 
+from collectors.local.tempdirs import owned_tempdir
 from strategies.engine import Engine
 from strategies.journal import JournalWriter
 from strategies.spec import ReleaseSpec, SpecError, load_spec
@@ -24,6 +25,7 @@ from tui import exitcodes
 from tui.demo_specs import FAULT, demo_spec
 from tui.driver import Driver
 from tui.headless import outcome_code
+from tui.signals import exit_on_signals
 
 
 def _load(args: argparse.Namespace, prometheus_url: str | None, workdir: Path) -> ReleaseSpec:
@@ -104,29 +106,37 @@ async def _fault_later(driver: Driver, seconds: float) -> None:
 
 
 async def _run(args: argparse.Namespace) -> int:
-    with tempfile.TemporaryDirectory(prefix="releasedeck-demo-") as tmp:
-        async with demo_driver(args, Path(tmp)) as driver:
-            fault = None
-            if args.fault_at is not None:
-                fault = asyncio.create_task(_fault_later(driver, args.fault_at))
-            try:
-                if args.headless:
-                    from tui.headless import run_headless_async
+    tmp = owned_tempdir("demo")  # swept by the next run if this one is killed
+    try:
+        return await _run_in(args, tmp)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
 
-                    return await run_headless_async(
-                        driver, until=args.until, timeout=args.timeout,
-                        out=sys.stdout, err=sys.stderr)
-                from tui.app import ReleaseApp
 
-                app = ReleaseApp(driver, read_only=args.read_only, wallboard=args.wallboard,
-                                 refresh=args.refresh,
-                                 extra_actions={"f": ("Inject fault",
-                                                      driver.extra["inject_fault"])})
+async def _run_in(args: argparse.Namespace, tmp: Path) -> int:
+    async with demo_driver(args, tmp) as driver:
+        fault = None
+        if args.fault_at is not None:
+            fault = asyncio.create_task(_fault_later(driver, args.fault_at))
+        try:
+            if args.headless:
+                from tui.headless import run_headless_async
+
+                return await run_headless_async(
+                    driver, until=args.until, timeout=args.timeout,
+                    out=sys.stdout, err=sys.stderr)
+            from tui.app import ReleaseApp
+
+            app = ReleaseApp(driver, read_only=args.read_only, wallboard=args.wallboard,
+                             refresh=args.refresh,
+                             extra_actions={"f": ("Inject fault",
+                                                  driver.extra["inject_fault"])})
+            with exit_on_signals(app):
                 await app.run_async()
-                return outcome_code(driver)
-            finally:
-                if fault is not None:
-                    fault.cancel()
+            return outcome_code(driver)
+        finally:
+            if fault is not None:
+                fault.cancel()
 
 
 def demo_command(args: argparse.Namespace) -> int:

@@ -26,6 +26,7 @@ from strategies.spec import ReleaseSpec, SpecError, load_spec
 from tui import exitcodes
 from tui.driver import Driver
 from tui.headless import Until, outcome_code, run_headless_async
+from tui.signals import exit_on_signals
 
 
 @dataclass
@@ -219,7 +220,8 @@ async def _interactive(wired: Wired, args: argparse.Namespace, err: TextIO) -> i
         wallboard = bool(getattr(args, "wallboard", False))
         app = ReleaseApp(driver, read_only=bool(getattr(args, "read_only", False)) or wallboard,
                          wallboard=wallboard, refresh=float(getattr(args, "refresh", 1.0) or 1.0))
-        await app.run_async()
+        with exit_on_signals(app):
+            await app.run_async()
         return app.return_code or outcome_code(driver)
     finally:
         await wired.alerts.close(5.0)

@@ -13,7 +13,6 @@ import json
 import shutil
 import subprocess
 import sys
-import tempfile
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -23,6 +22,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from collectors.local import reaper
 from collectors.local.net import PIN_HEADER, ROUTED_HEADER
+from collectors.local.tempdirs import owned_tempdir
 from strategies.cohorts import Route
 from strategies.model import PlatformSnapshot
 from strategies.spec import ReleaseSpec
@@ -50,6 +50,7 @@ class LocalRouter:
         self._logdir: Path | None = None
         self._sent_backends: dict[str, list[str]] | None = None
         self._closed = False
+        self.restarts = 0  # times a dead proxy was started again (see `_revive`)
 
     @classmethod
     def from_spec(cls, spec: ReleaseSpec) -> LocalRouter:
@@ -86,7 +87,8 @@ class LocalRouter:
             raise LocalRouterError("local router is closed")
         if self._proc is not None:
             return self
-        self._logdir = Path(tempfile.mkdtemp(prefix="releasedeck-router-"))
+        if self._logdir is None:  # a restarted proxy keeps its dir and appends to its log
+            self._logdir = owned_tempdir("router")
         log = self._logdir / "router.log"
         argv = [sys.executable, "-m", "collectors.local.router_process", "--port", str(self.port),
                 "--weights", json.dumps(self.initial)]
@@ -134,6 +136,7 @@ class LocalRouter:
             raise LocalRouterError(f"weights must add up to 100, got {dict(weights)} "
                                    f"(sum {sum(weights.values()):g})")
         await self._admin("PUT", "/-/weights", dict(weights))
+        self.initial = {str(k): int(v) for k, v in weights.items()}  # what a restart comes back to
 
     async def weights(self) -> Mapping[str, float]:
         """Percent per version the proxy really routes (versions without backends get 0)."""
@@ -206,12 +209,31 @@ class LocalRouter:
 
     # ----------------------------------------------------------------- inside
 
+    async def _revive(self) -> None:
+        """A proxy that died is started again, like a crashed instance: on its port, with the
+        last weights and backends it was given (the engine's reconcile checks them anyway)."""
+        if self._closed or self._proc is None or self._proc.poll() is None:
+            return
+        dead, self._proc = self._proc, None
+        reaper.forget(dead)
+        if dead.stdout is not None:
+            dead.stdout.close()
+        if self._client is not None:
+            await self._client.aclose()
+            self._client = None
+        self.restarts += 1
+        backends = self._sent_backends
+        await self.start()
+        if backends:
+            await self.set_backends(backends)
+
     def _http(self) -> httpx.AsyncClient:
         if self._client is None or self._closed:
             raise LocalRouterError("local router is not running (start it first)")
         return self._client
 
     async def _admin(self, method: str, path: str, body: Any = None) -> Any:
+        await self._revive()
         client = self._http()
         try:
             answer = await client.request(method, path, json=body)
@@ -222,6 +244,7 @@ class LocalRouter:
         return answer.json()
 
     async def _admin_text(self, path: str) -> str:
+        await self._revive()
         client = self._http()
         try:
             answer = await client.get(path)

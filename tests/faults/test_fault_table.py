@@ -8,7 +8,10 @@ from __future__ import annotations
 
 import asyncio
 import io
+import os
 import signal
+import subprocess
+import sys
 
 import pytest
 
@@ -18,10 +21,15 @@ from strategies.model import Command, CommandKind
 from strategies.spec import load_spec
 from tests.faults.support import (
     Release,
+    Tmux,
+    all_gone,
     confirmed,
     decision_actions,
+    descendants,
+    env,
     free_port,
     kill,
+    owned_dirs,
     port_closed,
     wait_for,
 )
@@ -196,3 +204,79 @@ def test_5_resuming_after_a_manual_weight_never_lowers_it(release, tmp_path):
 def confirmed_in(driver, kind: str, value: int) -> bool:
     return any(t.kind == kind and t.value == value
                for t in driver.engine.state.targets.values())
+
+
+# ---------------------------------------------------------------- 6. processes, terminal, temp
+
+
+def test_6_every_child_dies_with_releasedeck_and_its_temp_dirs_are_swept(release, tmp_path):
+    tmp = tmp_path / "tmp"
+    tmp.mkdir()
+    first = release.start(env_extra={"TMPDIR": str(tmp)})
+    wait_for("step 1 applied", lambda: confirmed(release, "set_weight", 20), proc=first)
+    children = descendants(first.pid)
+    assert len(children) >= 3  # two service instances and the router, at least
+    left = owned_dirs(tmp, first.pid)
+    assert left  # the router's and the platform's logs
+    kill(first)
+    wait_for("every child of the killed releasedeck to die", lambda: all_gone(children))
+    assert owned_dirs(tmp, first.pid) == left  # kill -9 leaves them ...
+
+    code, _, err = release.run("--timeout", "60", env_extra={"TMPDIR": str(tmp)})
+
+    assert code == exitcodes.PROMOTED, err
+    assert owned_dirs(tmp, first.pid) == []  # ... the next run sweeps them
+    assert list(tmp.glob("releasedeck-*")) == []  # and removes its own at exit
+
+
+def test_6_a_dead_local_router_is_restarted_like_an_instance(release):
+    release.write(strategy='steps = [20, 50, 100]\nhold = "3s"')
+    first = release.start()
+    wait_for("step 1 applied", lambda: confirmed(release, "set_weight", 20), proc=first)
+    router = next(p for p in descendants(first.pid) if "router_process" in " ".join(p.cmdline()))
+    router.kill()
+    wait_for("a new router process", lambda: [
+        p for p in descendants(first.pid)
+        if "router_process" in " ".join(p.cmdline()) and p.pid != router.pid], proc=first)
+    wait_for("the router to route again", lambda: release.weights()["weights"]["v2"] >= 20,
+             proc=first)
+    first.wait(60)
+    assert first.returncode == exitcodes.PROMOTED, first.stderr.read() if first.stderr else ""
+    kill(first)
+    kinds = [r["kind"] for r in release.records() if r["kind"] != "gate"]
+    assert kinds.count("promoted") == 1 and "rolling_back" not in kinds
+
+
+@pytest.mark.prometheus
+@pytest.mark.parametrize("sig", [signal.SIGKILL, signal.SIGTERM], ids=["kill-9", "sigterm"])
+def test_6_demo_with_prometheus_leaves_no_prometheus_behind(tmp_path, sig):
+    demo = subprocess.Popen([sys.executable, "-m", "tui.cli", "demo", "--headless",
+                             "--with-prometheus"], cwd=tmp_path, env=env(),
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    try:
+        prometheus = wait_for("the demo's Prometheus", lambda: [
+            p for p in descendants(demo.pid) if p.name() == "prometheus"], timeout=60, proc=demo)
+        children = descendants(demo.pid)
+        kill(demo, sig)
+        wait_for("Prometheus and every other child to die", lambda: all_gone(children))
+        assert all_gone(prometheus)
+    finally:
+        if demo.poll() is None:
+            kill(demo)
+
+
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGHUP], ids=["sigterm", "sighup"])
+def test_6_a_signal_to_the_app_gives_the_terminal_back(tmp_path, sig):
+    tmux = Tmux(f"releasedeck-fault-{tmp_path.name}")
+    try:
+        tmux.start(f"exec {sys.executable} -m tui.cli demo", tmp_path)
+        wait_for("the app on the alternate screen with the mouse on",
+                 lambda: tmux.show("#{alternate_on}#{mouse_any_flag}") == "11", timeout=60)
+        pid = int(tmux.show("#{pane_pid}"))
+        children = descendants(pid)
+        os.kill(pid, sig)
+        wait_for("the app to exit", lambda: tmux.show("#{pane_dead}") == "1", timeout=60)
+        assert tmux.show("#{alternate_on} #{mouse_any_flag}") == "0 0"
+        wait_for("its children to go too", lambda: all_gone(children))
+    finally:
+        tmux.close()
