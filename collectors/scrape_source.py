@@ -20,9 +20,9 @@ import httpx
 from prometheus_client.parser import text_string_to_metric_families
 
 from collectors.deadlines import answer_budget
-from strategies.model import MetricSample, MetricsSnapshot, PlatformSnapshot, frozen_map
+from strategies.model import MetricSample, MetricsSnapshot, PlatformSnapshot, Tally, frozen_map
 from strategies.ports import RawCounters
-from strategies.rates import bucket_labels, counter_increase, histogram_quantile, parse_bound
+from strategies.rates import bucket_labels, counter_growth, counter_increase, histogram_quantile, parse_bound
 from strategies.spec import MetricsSpec, ReleaseSpec
 
 QUANTILES = (0.5, 0.95, 0.99)
@@ -116,6 +116,7 @@ class ScrapeSource:
         # Instances are scraped directly: a proxy from the environment must not sit in between.
         self._client = httpx.AsyncClient(timeout=self.budget, trust_env=False)
         self._history: dict[str, _History] = {}  # instance key -> its recent counters
+        self._tallies: dict[str, Tally] = {}  # version -> everything counted since we started
         self._raw: tuple[RawCounters, ...] = ()
         self._platform: PlatformSnapshot | None = None  # last good one: where the instances are
         self.failures: Mapping[str, str] = frozen_map()  # last collection: instance -> reason
@@ -173,12 +174,11 @@ class ScrapeSource:
             elif isinstance(result, BaseException):
                 raise result  # a bug of ours: let the driver report it
             elif self.split_label is None:
-                self._history.setdefault(key, _History(version)).points.append((now, result[""]))
+                self._remember(key, version, now, result[""])
             else:  # one history per (instance, variant): "rate then sum" by the label, as PromQL would
                 for variant in versions:
                     counters = result.get(variant, Counters(requests=0.0, errors=0.0))
-                    self._history.setdefault(f"{key}#{variant}", _History(variant)).points.append(
-                        (now, counters))
+                    self._remember(f"{key}#{variant}", variant, now, counters)
         self.failures = frozen_map(failures)
         self.failed_total += len(failures)
         self._prune(now)
@@ -192,6 +192,21 @@ class ScrapeSource:
         samples = {v: self._sample(v, now) for v in versions}
         self._raw = self._summed(versions, now)
         return MetricsSnapshot(at=now, samples=frozen_map(samples), source=self.name)
+
+    def _remember(self, key: str, version: str, now: float, counters: Counters) -> None:
+        history = self._history.setdefault(key, _History(version))
+        if history.points:
+            self._count(version, history.points[-1][1], counters)
+        history.points.append((now, counters))
+
+    def _count(self, version: str, before: Counters, after: Counters) -> None:
+        """Add what one instance served between two of its scrapes to its version's tally
+        (a counter that went down was reset: what it shows now was counted since)."""
+        buckets = {le: counter_growth(before.buckets.get(le, 0.0), count)
+                   for le, count in after.buckets.items()}
+        served = Tally(counter_growth(before.requests, after.requests),
+                       counter_growth(before.errors, after.errors), frozen_map(buckets))
+        self._tallies[version] = self._tallies.get(version, Tally()).plus(served)
 
     def _prune(self, now: float) -> None:
         """Forget points no window will use again, and instances with nothing left."""
@@ -232,7 +247,8 @@ class ScrapeSource:
                             throughput=None if requests is None else requests / self.spec.window,
                             error_ratio=ratio, errors=errors,
                             latency_p50=p50, latency_p95=p95, latency_p99=p99,
-                            latency_buckets=bucket_labels(buckets) if requests else {})
+                            latency_buckets=bucket_labels(buckets) if requests else {},
+                            tally=self._tallies.get(version))
 
     def _summed(self, versions: Sequence[str], now: float) -> tuple[RawCounters, ...]:
         """Latest counters of every remembered instance, summed per version (for --record)."""

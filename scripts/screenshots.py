@@ -24,6 +24,7 @@ SHOTS = (  # file, scene, wallboard
     ("operate.svg", "operate", False),
     ("paused.svg", "paused", False),
     ("rolled-back.svg", "rolled-back", False),
+    ("flag.svg", "flag", False),
     ("wallboard.svg", "operate", True),
 )
 

@@ -98,7 +98,7 @@ class AlertPolicy:
         over = state.rollout.phase.terminal
         held: dict[str, tuple[str, Severity, str, dict[str, Any]]] = {}
         phase = state.rollout.phase
-        if phase in (Phase.ROLLING_BACK, Phase.ROLLED_BACK, Phase.ABORTED):
+        if phase.failed:
             cause = dict(state.rollout.cause[0]) if state.rollout.cause else {}
             word = "aborted" if phase is Phase.ABORTED else "rolled back"
             name = "ReleaseAborted" if phase is Phase.ABORTED else "ReleaseRolledBack"
@@ -130,7 +130,7 @@ class AlertPolicy:
         self._stale_since = _since(self._stale_since, state.stale, now)
         if self._stale_since is not None and now - self._stale_since > self.stale_after:
             age = state.metrics_age
-            why = str(state.extra.get("stale_reason") or state.metrics_error or "no fresh data")
+            why = state.stale_reason or state.metrics_error or "no fresh data"
             held["stale"] = ("ReleaseMetricsStale", Severity.WARNING,
                              f"{self.service}: metrics stale or missing for "
                              f"{now - self._stale_since:.0f}s: {why}",

@@ -20,14 +20,16 @@ from strategies.fingerprint import (
     journaled_print,
     plan_print,
 )
-from strategies.gates import GateTracker
+from strategies.gates import GateTracker, settle
 from strategies.holds import ObservedHold, weight_problem
 from strategies.journal import RunId, decision_to_record, record_to_decision
 from strategies.model import (
     Action,
+    ActionKind,
     Command,
     CommandKind,
     Decision,
+    DecisionKind,
     Drift,
     Event,
     GateResult,
@@ -44,13 +46,23 @@ from strategies.plans import Plan, build_plan
 from strategies.reconcile import DriftTracker, observed_values
 from strategies.resources import with_resources
 from strategies.spec import ReleaseSpec
+from strategies.step_evidence import StepEvidence, advance
+
+EVIDENCE_EVERY = 0.0
+"""Seconds between journaled checkpoints of a step's gate evidence: every tick that counted
+something, so a restart continues exactly where the evidence stood (one short line a tick)."""
 
 JournalSink = Callable[[Mapping[str, Any]], None]
 
-TRANSITIONS = frozenset({
-    "started", "step", "adopted", "paused", "resumed", "weight_set", "promoting", "promoted",
-    "rolling_back", "rolled_back", "aborted", "scaled_down", "retried",
+TRANSITIONS: frozenset[DecisionKind] = frozenset({
+    DecisionKind.STARTED, DecisionKind.STEP, DecisionKind.ADOPTED, DecisionKind.PAUSED,
+    DecisionKind.RESUMED, DecisionKind.WEIGHT_SET, DecisionKind.PROMOTING, DecisionKind.PROMOTED,
+    DecisionKind.ROLLING_BACK, DecisionKind.ROLLED_BACK, DecisionKind.ABORTED,
+    DecisionKind.SCALED_DOWN, DecisionKind.RETRIED,
 })
+# what fold() reads besides transitions: gate clocks and action outcomes
+_FOLDED = TRANSITIONS | {DecisionKind.GATE, DecisionKind.ACTION_DONE, DecisionKind.ACTION_FAILED,
+                        DecisionKind.RECONCILE}
 
 
 @dataclass(frozen=True)
@@ -81,21 +93,20 @@ def fold(state: RolloutState, decision: Decision) -> RolloutState:
     """Apply one journaled decision to the state. Pure; used live and on resume alike."""
     seq = state.seq + 1
     kind = decision.kind
-    if decision.refused or kind not in TRANSITIONS | {"gate", "action_done", "action_failed",
-                                                      "reconcile"}:
+    if decision.refused or kind not in _FOLDED:
         return replace(state, seq=seq)
-    if kind == "reconcile":  # a correction of drift: the same targets, applied again
+    if kind is DecisionKind.RECONCILE:  # a correction of drift: the same targets, applied again
         return replace(state, seq=seq, pending=_supersede(state.pending, decision.actions))
-    if kind == "gate":
+    if kind is DecisionKind.GATE:
         return replace(state, seq=seq, gate_failing_since=_gate_clock(state, decision))
-    if kind in ("action_done", "action_failed"):
-        if kind == "action_failed":
+    if kind in (DecisionKind.ACTION_DONE, DecisionKind.ACTION_FAILED):
+        if kind is DecisionKind.ACTION_FAILED:
             return replace(state, seq=seq)
         done = {str(e.get("action")) for e in decision.evidence}
         return replace(state, seq=seq, done_actions=state.done_actions | done,
                        pending=tuple(a for a in state.pending if a.id not in done),
                        targets=_confirmed(state.targets, decision))
-    if kind == "retried":
+    if kind is DecisionKind.RETRIED:
         # A new attempt: forget where the last one ended, keep what is known about the world
         # (actions done or pending) and the gates' failure clocks (the candidate is the same).
         state = RolloutState(seq=state.seq, done_actions=state.done_actions, pending=state.pending,
@@ -103,34 +114,36 @@ def fold(state: RolloutState, decision: Decision) -> RolloutState:
     pending = _supersede(state.pending, decision.actions)
     new = replace(state, seq=seq, phase=decision.phase, step=decision.step,
                   weight=decision.weight, reason=decision.reason, pending=pending)
-    if kind in ("started", "step", "promoting", "retried", "adopted"):
-        new = replace(new, step_started=decision.at, hold_elapsed_before_pause=0.0,
-                      paused_by="", pause_reason="", paused_at=None, manual_weight=False)
+    if kind in (DecisionKind.STARTED, DecisionKind.STEP, DecisionKind.PROMOTING, DecisionKind.RETRIED,
+                DecisionKind.ADOPTED):
+        new = replace(new, step_started=decision.at, step_entered=decision.at,
+                      hold_elapsed_before_pause=0.0, paused_by="", pause_reason="",
+                      paused_at=None, manual_weight=False)
         if decision.phase is Phase.PAUSED:  # entering a manual pause step
             new = replace(new, paused_by=decision.actor, pause_reason=decision.reason,
                           paused_at=decision.at)
-    elif kind in ("paused", "weight_set"):
+    elif kind in (DecisionKind.PAUSED, DecisionKind.WEIGHT_SET):
         used = state.hold_elapsed(decision.at)
         new = replace(new, step_started=decision.at, hold_elapsed_before_pause=used,
                       paused_by=decision.actor, pause_reason=decision.reason,
-                      paused_at=decision.at, manual_weight=kind == "weight_set"
+                      paused_at=decision.at, manual_weight=kind is DecisionKind.WEIGHT_SET
                       or state.manual_weight)
         if state.phase is Phase.PAUSED:  # already paused: the clock was already frozen
             new = replace(new, hold_elapsed_before_pause=state.hold_elapsed_before_pause,
                           paused_by=state.paused_by or decision.actor)
-    elif kind == "resumed":
+    elif kind is DecisionKind.RESUMED:
         new = replace(new, step_started=decision.at, paused_by="", pause_reason="",
                       paused_at=None)
-    if kind in ("rolling_back", "aborted", "promoted", "rolled_back"):
+    if kind in (DecisionKind.ROLLING_BACK, DecisionKind.ABORTED, DecisionKind.PROMOTED, DecisionKind.ROLLED_BACK):
         cause = decision.evidence or state.cause
         new = replace(new, cause=tuple(cause))
-        if kind in ("aborted", "promoted", "rolled_back"):
+        if kind in (DecisionKind.ABORTED, DecisionKind.PROMOTED, DecisionKind.ROLLED_BACK):
             new = replace(new, finished_at=decision.at)
         # The hold clock stops where the rollout stopped, so the screen keeps showing it.
         new = replace(new, hold_elapsed_before_pause=state.hold_elapsed(decision.at))
-    if kind == "scaled_down":
+    if kind is DecisionKind.SCALED_DOWN:
         new = replace(new, cleaned=True)
-    if kind == "promoted":
+    if kind is DecisionKind.PROMOTED:
         new = replace(new, cleaned=True)
     return new
 
@@ -139,7 +152,7 @@ def _gate_statuses(records: Iterable[Mapping[str, Any]]) -> dict[str, GateStatus
     """Each gate's last journaled status, so a resumed engine only reports real changes."""
     statuses: dict[str, GateStatus] = {}
     for record in records:
-        if record.get("kind") != "gate":
+        if record.get("kind") != DecisionKind.GATE:
             continue
         for evidence in record.get("evidence", ()):
             try:
@@ -147,6 +160,18 @@ def _gate_statuses(records: Iterable[Mapping[str, Any]]) -> dict[str, GateStatus
             except ValueError:
                 continue
     return statuses
+
+
+def _restored_evidence(records: list[Mapping[str, Any]], epoch: float | None) -> StepEvidence:
+    """The last journaled evidence of the step the journal is in (none: start from zero)."""
+    for record in reversed(records):
+        if record.get("kind") != DecisionKind.EVIDENCE or not record.get("evidence"):
+            continue
+        found = StepEvidence.from_record(record["evidence"][0])
+        if found is not None and found.epoch == epoch and epoch is not None:
+            return replace(found, saved_at=float(record.get("at", 0.0)))
+        return StepEvidence(epoch=epoch)
+    return StepEvidence(epoch=epoch)
 
 
 def _gate_clock(state: RolloutState, decision: Decision) -> Mapping[str, float]:
@@ -200,6 +225,7 @@ class Engine:
         observe: bool = False,
         reconcile: bool = True,
         adopt_spec: bool = False,
+        explain: bool = True,
     ):
         self.spec = spec
         # reconcile: hold the world to the journal's targets each tick. Off for replays, whose
@@ -209,6 +235,7 @@ class Engine:
         # observe: gates are evaluated but the rollout never moves and no action is decided,
         # for teams whose rollout is driven elsewhere. It implies read-only.
         self.observe = observe
+        self.explain = explain  # False: gates skip their confidence bounds (batch judging)
         self.read_only = read_only or observe
         self._journal = journal
         self.state = RolloutState()
@@ -229,6 +256,8 @@ class Engine:
                          run or resumed_run or uuid.uuid4().hex[:12])
         self.gates: tuple[GateResult, ...] = ()
         self._gate_status: dict[str, GateStatus] = _gate_statuses(records)
+        self.evidence = _restored_evidence(records, self.state.step_entered)
+        self._inconclusive_pauses: dict[float | None, int] = {}  # step epoch -> pauses so far
         self._last_metrics: dict[str, MetricSample] = {}
         self._metrics_ok_at: float | None = None
         self._first_tick: float | None = None
@@ -248,10 +277,10 @@ class Engine:
     def candidate(self) -> str:
         return self.spec.release.candidate
 
-    def _emit(self, kind: str, now: float, *, phase: Phase | None = None,
+    def _emit(self, kind: DecisionKind, now: float, *, phase: Phase | None = None,
               step: int | None = None, weight: int | None = None, actor: str = "engine",
               reason: str = "", evidence: Iterable[Mapping[str, Any]] = (),
-              actions: Iterable[tuple[str, int, str]] = (), refused: bool = False) -> Decision:
+              actions: Iterable[tuple[ActionKind, int, str]] = (), refused: bool = False) -> Decision:
         seq = self.state.seq + 1
         built = tuple(Action(id=f"{self.run.run}.{seq}.{i}", kind=k, value=v, version=ver)
                       for i, (k, v, ver) in enumerate(actions))
@@ -267,23 +296,23 @@ class Engine:
         self.state = fold(self.state, decision)
         return decision
 
-    def _step_actions(self, index: int) -> list[tuple[str, int, str]]:
+    def _step_actions(self, index: int) -> list[tuple[ActionKind, int, str]]:
         step = self.plan.steps[index]
-        actions: list[tuple[str, int, str]] = [("scale", n, v) for v, n in step.replicas.items()]
+        actions: list[tuple[ActionKind, int, str]] = [(ActionKind.SCALE, n, v) for v, n in step.replicas.items()]
         # A step without its own weight keeps the plan's weight so far; if an operator's
         # set_weight moved the lever elsewhere, entering the step puts it back.
         target = step.weight if step.weight is not None else self.plan.weight_at(index)
         if step.weight is not None or target != self.state.weight:
-            actions.append(("set_weight", target, ""))
+            actions.append((ActionKind.SET_WEIGHT, target, ""))
         return actions
 
     def _enter_step(self, index: int, now: float, actor: str, reason: str,
-                    kind: str = "step", evidence: Iterable[Mapping[str, Any]] = ()
-                    ) -> Decision:
+                    kind: DecisionKind = DecisionKind.STEP,
+                    evidence: Iterable[Mapping[str, Any]] = ()) -> Decision:
         step = self.plan.steps[index]
         phase = Phase.PAUSED if step.pause else Phase.PROGRESSING
         weight = self.plan.weight_at(index)
-        if kind in ("started", "retried") and not evidence:
+        if kind in (DecisionKind.STARTED, DecisionKind.RETRIED) and not evidence:
             evidence = [self.plan_print.to_dict()]  # the plan this run walks (strategies.fingerprint)
         return self._emit(kind, now, phase=phase, step=index, weight=weight, actor=actor,
                           reason=reason or f"step {index + 1}/{len(self.plan.steps)}: "
@@ -302,28 +331,28 @@ class Engine:
         index = adopt_step(self.plan, self.state.weight)
         evidence = {**self.plan_print.to_dict(), "previous": walked.digest, "change": change}
         return [self._enter_step(index, now, "operator", f"spec changed ({change}); adopted at "
-                                 f"{self._adopt_phrase()}, hold restarted", kind="adopted",
+                                 f"{self._adopt_phrase()}, hold restarted", kind=DecisionKind.ADOPTED,
                                  evidence=[evidence])]
 
     def _promote(self, now: float, actor: str, reason: str) -> Decision:
-        return self._emit("promoting", now, phase=Phase.PROMOTING, step=len(self.plan.steps),
+        return self._emit(DecisionKind.PROMOTING, now, phase=Phase.PROMOTING, step=len(self.plan.steps),
                           weight=100, actor=actor, reason=reason,
-                          actions=[("scale", n, v) for v, n in self.plan.full.items() if n > 0]
-                          + [("set_weight", 100, "")])
+                          actions=[(ActionKind.SCALE, n, v) for v, n in self.plan.full.items() if n > 0]
+                          + [(ActionKind.SET_WEIGHT, 100, "")])
 
     def _rollback(self, now: float, actor: str, reason: str,
                   evidence: Iterable[Mapping[str, Any]] = (), *, abort: bool = False
                   ) -> Decision:
-        actions = [("set_weight", 0, "")] + [
-            ("scale", n, v) for v, n in self.plan.rollback.items() if n > 0]
+        actions = [(ActionKind.SET_WEIGHT, 0, "")] + [
+            (ActionKind.SCALE, n, v) for v, n in self.plan.rollback.items() if n > 0]
         if abort:
-            return self._emit("aborted", now, phase=Phase.ABORTED, weight=0, actor=actor,
+            return self._emit(DecisionKind.ABORTED, now, phase=Phase.ABORTED, weight=0, actor=actor,
                               reason=reason, evidence=evidence, actions=actions)
-        return self._emit("rolling_back", now, phase=Phase.ROLLING_BACK, weight=0, actor=actor,
+        return self._emit(DecisionKind.ROLLING_BACK, now, phase=Phase.ROLLING_BACK, weight=0, actor=actor,
                           reason=reason, evidence=evidence, actions=actions)
 
     def refuse(self, cmd: Command, now: float, why: str) -> Decision:
-        return self._emit("refused", now, actor=cmd.actor, reason=why, refused=True,
+        return self._emit(DecisionKind.REFUSED, now, actor=cmd.actor, reason=why, refused=True,
                           evidence=[{"command": cmd.kind.value, "value": cmd.value}])
 
     # ------------------------------------------------------------------ public API
@@ -354,7 +383,7 @@ class Engine:
         """Record the outcome of an action the driver carried out."""
         if action.id in self.state.done_actions:
             return []
-        kind = "action_done" if ok else "action_failed"
+        kind = DecisionKind.ACTION_DONE if ok else DecisionKind.ACTION_FAILED
         out = [self._emit(kind, now, reason=error or action.describe(),
                           evidence=[{"action": action.id, **action.to_dict()}])]
         if ok:
@@ -363,8 +392,8 @@ class Engine:
 
     def _after_actions(self, now: float) -> list[Decision]:
         if self.state.phase is Phase.ROLLING_BACK and not any(
-                a.kind == "set_weight" for a in self.state.pending):
-            return [self._emit("rolled_back", now, phase=Phase.ROLLED_BACK, weight=0,
+                a.kind is ActionKind.SET_WEIGHT for a in self.state.pending):
+            return [self._emit(DecisionKind.ROLLED_BACK, now, phase=Phase.ROLLED_BACK, weight=0,
                                actor=self.state.cause[0].get("actor", "engine")
                                if self.state.cause and "actor" in self.state.cause[0]
                                else "engine",
@@ -442,7 +471,7 @@ class Engine:
             return []
         fixing = [d for d in drift if any(LeverTarget.key_of(k, v) == d.lever
                                           for k, _, v in corrections)]
-        return [self._emit("reconcile", now, actor="reconcile",
+        return [self._emit(DecisionKind.RECONCILE, now, actor="reconcile",
                            reason="; ".join(d.describe() for d in fixing) + "; re-applying",
                            evidence=[d.to_dict() for d in fixing], actions=corrections)]
 
@@ -470,13 +499,13 @@ class Engine:
         due = since is not None and now - since > limit
         if stale and due and not self._stale_reported:
             self._stale_reported = True
-            out.append(self._emit("stale", now, reason=self.stale_reason,
+            out.append(self._emit(DecisionKind.STALE, now, reason=self.stale_reason,
                                   evidence=[{"age": None if self._metrics_ok_at is None
                                              else round(now - self._metrics_ok_at, 3),
                                              "stale_after": limit}]))
         elif not stale and self._stale_reported:
             self._stale_reported = False
-            out.append(self._emit("fresh", now, reason="metrics are fresh again"))
+            out.append(self._emit(DecisionKind.FRESH, now, reason="metrics are fresh again"))
         return out
 
     def _sample(self, version: str, now: float) -> MetricSample | None:
@@ -488,9 +517,17 @@ class Engine:
     def _evaluate_gates(self, now: float) -> list[Decision]:
         tracker = GateTracker(self.state.gate_failing_since)
         baseline_expected = self.state.weight < 100
+        candidate, baseline = self._sample(self.candidate, now), self._sample(self.baseline, now)
+        before = self.evidence
+        self.evidence = advance(before, self.state.step_entered, self.spec.gates, candidate,
+                                baseline, candidate_name=self.candidate,
+                                baseline_name=self.baseline, window=self.spec.metrics.window,
+                                horizon=self._horizon())
         self.gates = tracker.results(
-            self.spec.gates, self._sample(self.candidate, now), self._sample(self.baseline, now),
-            now, stale=self.stale, baseline_expected=baseline_expected)
+            self.spec.gates, candidate, baseline, now, stale=self.stale,
+            baseline_expected=baseline_expected, evidence=self.evidence, explain=self.explain)
+        self.evidence = settle(self.evidence, self.gates)
+        self._checkpoint(before, now)
         out: list[Decision] = []
         for result in self.gates:
             previous = self._gate_status.get(result.name, GateStatus.UNKNOWN)
@@ -498,11 +535,33 @@ class Engine:
                 self._gate_status[result.name] = result.status
                 evidence = {**result.evidence(), "failing_since": result.failing_since,
                             "previous": previous.value}
-                out.append(self._emit("gate", now, actor=f"gate:{result.name}",
+                out.append(self._emit(DecisionKind.GATE, now, actor=f"gate:{result.name}",
                                       reason=f"{result.name}: {previous.value} → "
                                       f"{result.status.value}: {result.reason}",
                                       evidence=[evidence]))
         return out
+
+    def _horizon(self) -> int:
+        """How many collections the current step is expected to last (at least 10): where
+        gate evidence expects a breach could begin (see evidence.Onset)."""
+        hold = self.step_hold()
+        interval = max(self.spec.metrics.interval, 1e-3)
+        return max(10, math.ceil(hold / interval))
+
+    def _checkpoint(self, before: StepEvidence, now: float) -> None:
+        """Journal the step's evidence now and then, and at once when a test crossed, so a
+        restart continues it. Journal only: it is no event anyone needs to see."""
+        evidence = self.evidence
+        if evidence.epoch is None or self.read_only:
+            return
+        crossed = evidence.failed != before.failed or evidence.held != before.held
+        counted = evidence.candidate != before.candidate or evidence.baseline != before.baseline
+        due = evidence.saved_at is None or now - evidence.saved_at >= EVIDENCE_EVERY
+        if crossed or (counted and due) or (due and evidence.saved_at is not None
+                                             and evidence.epoch != before.epoch):
+            self._emit(DecisionKind.EVIDENCE, now, reason="gate evidence checkpoint",
+                       evidence=[evidence.to_record()])
+            self.evidence = replace(evidence, saved_at=now)
 
     def _breached(self, severity: Severity) -> list[GateResult]:
         return [g for g in self.gates if g.breached and g.severity is severity]
@@ -514,7 +573,7 @@ class Engine:
             failing = [c for c in checks if c.kind == "pre-rollout" and c.ok is not True]
             if failing:
                 return []
-            return [self._enter_step(0, now, "engine", "rollout started", kind="started")]
+            return [self._enter_step(0, now, "engine", "rollout started", kind=DecisionKind.STARTED)]
         # One move per instant: a rollout that moved at `now` (entered a step, paused, resumed)
         # does not move again at the same `now`. Live, two ticks never share a `now`; after a
         # crash, re-running the interrupted tick must not move twice where the run that never
@@ -533,12 +592,23 @@ class Engine:
             warning = self._breached(Severity.WARNING)
             if warning:
                 names = ", ".join(g.name for g in warning)
-                return [self._emit("paused", now, phase=Phase.PAUSED,
+                return [self._emit(DecisionKind.PAUSED, now, phase=Phase.PAUSED,
                                    actor=f"gate:{warning[0].name}",
                                    reason=f"warning gate failed: {names}",
                                    evidence=[g.evidence() for g in warning])]
             if self._step_complete(snapshot, now, checks):
                 return [self._next(now, "engine", "")]
+            inconclusive = self._inconclusive(now)
+            if inconclusive:
+                names = ", ".join(g.name for g in inconclusive)
+                self._inconclusive_pauses[self.state.step_entered] = \
+                    self._inconclusive_pauses.get(self.state.step_entered, 0) + 1
+                return [self._emit(DecisionKind.PAUSED, now, phase=Phase.PAUSED,
+                                   actor=f"gate:{inconclusive[0].name}",
+                                   reason=f"inconclusive at the end of the hold: {names} "
+                                          f"(require = evidence; resume to gather more, "
+                                          f"promote to go on without it)",
+                                   evidence=[g.evidence() for g in inconclusive])]
             return []
         if phase is Phase.PROMOTING:
             if not self.holding_reasons(snapshot, now, checks):
@@ -548,19 +618,19 @@ class Engine:
             # Normally action_done finishes the rollback; this catches a restart that happened
             # after the last action was journaled as done but before `rolled_back` was.
             return self._after_actions(now)
-        if phase in (Phase.ROLLED_BACK, Phase.ABORTED) and not self.state.cleaned:
+        if phase.failed and phase.terminal and not self.state.cleaned:
             finished = self.state.finished_at if self.state.finished_at is not None else now
             if now > finished and now - finished >= self.plan.scale_down_delay:
-                return [self._emit("scaled_down", now, reason="scale-down delay over",
-                                   actions=[("scale", n, v) for v, n in
+                return [self._emit(DecisionKind.SCALED_DOWN, now, reason="scale-down delay over",
+                                   actions=[(ActionKind.SCALE, n, v) for v, n in
                                             self.plan.rollback.items() if n == 0])]
         return []
 
     def _finish_promotion(self, now: float, actor: str, reason: str) -> Decision:
-        return self._emit("promoted", now, phase=Phase.SUCCEEDED, step=len(self.plan.steps),
+        return self._emit(DecisionKind.PROMOTED, now, phase=Phase.SUCCEEDED, step=len(self.plan.steps),
                           weight=100, actor=actor, reason=reason,
                           evidence=[g.evidence() for g in self.gates],
-                          actions=[("scale", n, v) for v, n in self.plan.full.items() if n == 0])
+                          actions=[(ActionKind.SCALE, n, v) for v, n in self.plan.full.items() if n == 0])
 
     def holding_reasons(self, snapshot: Snapshot | None, now: float,
                         checks: Iterable[CheckResult] = ()) -> list[str]:
@@ -616,6 +686,22 @@ class Engine:
                 if not (self.stale and gate.status is GateStatus.UNKNOWN):
                     reasons.append(f"gate {gate.name} {gate.status.value}: {gate.reason}")
         return reasons
+
+    def _inconclusive(self, now: float) -> list[GateResult]:
+        """Gates that need evidence the bound holds and still lack it when the hold is over
+        (Argo's inconclusive: pause and let a person decide, never promote). After a resume,
+        each further hold gets another chance before the next pause."""
+        state = self.state
+        if self.stale or state.step >= len(self.plan.steps):
+            return []
+        step = self.plan.steps[state.step]
+        if not step.analysis:
+            return []
+        rounds = 1 + self._inconclusive_pauses.get(state.step_entered, 0)
+        if state.hold_elapsed(now) < step.hold * rounds:
+            return []
+        return [g for g in self.gates if g.require == "evidence" and g.test == "sequential"
+                and g.status is GateStatus.UNKNOWN and g.severity is not Severity.INFO]
 
     def _step_complete(self, snapshot: Snapshot, now: float,
                        checks: tuple[CheckResult, ...]) -> bool:
@@ -673,7 +759,7 @@ class Engine:
     def _cmd_promote(self, cmd: Command, now: float) -> list[Decision]:
         if self.state.phase is Phase.PENDING:
             return [self._enter_step(0, now, cmd.actor, self._why(cmd, "started by operator"),
-                                     kind="started")]
+                                     kind=DecisionKind.STARTED)]
         if self.state.phase is Phase.PROMOTING:
             return [self._finish_promotion(now, cmd.actor, self._why(cmd, "promoted by operator"))]
         return [self._next(now, cmd.actor, self._why(cmd, "promoted to next step by operator"))]
@@ -691,7 +777,7 @@ class Engine:
         if self.state.phase is Phase.PROMOTING:
             return [self.refuse(cmd, now, "pause refused: promotion is finishing; "
                                           "roll back to stop it")]
-        return [self._emit("paused", now, phase=Phase.PAUSED, actor=cmd.actor,
+        return [self._emit(DecisionKind.PAUSED, now, phase=Phase.PAUSED, actor=cmd.actor,
                            reason=self._why(cmd, "paused by operator"))]
 
     def _cmd_resume(self, cmd: Command, now: float) -> list[Decision]:
@@ -704,7 +790,7 @@ class Engine:
         if self.state.step < len(self.plan.steps) and self.plan.steps[self.state.step].pause:
             return [self._next(now, cmd.actor,
                                self._why(cmd, "resumed past manual pause" + manual))]
-        return [self._emit("resumed", now, phase=Phase.PROGRESSING, actor=cmd.actor,
+        return [self._emit(DecisionKind.RESUMED, now, phase=Phase.PROGRESSING, actor=cmd.actor,
                            reason=self._why(cmd, "resumed by operator" + manual))]
 
     def _cmd_rollback(self, cmd: Command, now: float) -> list[Decision]:
@@ -721,7 +807,7 @@ class Engine:
             return [self.refuse(cmd, now, f"retry refused: only an aborted or rolled-back release "
                                           f"can be retried (phase {phase.value})")]
         return [self._enter_step(0, now, cmd.actor, self._why(cmd, "retried by operator from the "
-                                                               "first step"), kind="retried")]
+                                                               "first step"), kind=DecisionKind.RETRIED)]
 
     def _cmd_set_weight(self, cmd: Command, now: float) -> list[Decision]:
         value = cmd.value
@@ -732,10 +818,10 @@ class Engine:
             return [self.refuse(cmd, now, "set_weight refused: rollout not started")]
         if self.state.phase is Phase.PROMOTING:
             return [self.refuse(cmd, now, "set_weight refused: promotion is finishing")]
-        return [self._emit("weight_set", now, phase=Phase.PAUSED, weight=value, actor=cmd.actor,
+        return [self._emit(DecisionKind.WEIGHT_SET, now, phase=Phase.PAUSED, weight=value, actor=cmd.actor,
                            reason=self._why(cmd, f"weight set to {value}% by operator; "
                                                  "paused until resumed"),
-                           actions=[("set_weight", value, "")])]
+                           actions=[(ActionKind.SET_WEIGHT, value, "")])]
 
     # ------------------------------------------------------------------ events
 
@@ -752,9 +838,11 @@ def step_replicas(plan: Plan, index: int) -> Mapping[str, int]:
     return wanted
 
 
-_SEVERITY = {"reconcile": "warning", "rolling_back": "critical", "rolled_back": "critical", "aborted": "critical",
-             "paused": "warning", "stale": "warning", "refused": "warning",
-             "action_failed": "warning"}
+_SEVERITY: Mapping[DecisionKind, str] = {
+    DecisionKind.RECONCILE: "warning", DecisionKind.ROLLING_BACK: "critical",
+    DecisionKind.ROLLED_BACK: "critical", DecisionKind.ABORTED: "critical",
+    DecisionKind.PAUSED: "warning", DecisionKind.STALE: "warning", DecisionKind.REFUSED: "warning",
+    DecisionKind.ACTION_FAILED: "warning"}
 
 
 def decision_event(decision: Decision, release: str, steps: int, plan: Plan | None = None
@@ -768,7 +856,7 @@ def decision_event(decision: Decision, release: str, steps: int, plan: Plan | No
         "actor": decision.actor,
         "reason": decision.reason,
     }
-    if plan is not None and decision.kind in ("started", "step", "retried") \
+    if plan is not None and decision.kind in (DecisionKind.STARTED, DecisionKind.STEP, DecisionKind.RETRIED) \
             and decision.step < len(plan.steps):
         details["label"] = plan.steps[decision.step].label
     if decision.evidence:
@@ -779,9 +867,9 @@ def decision_event(decision: Decision, release: str, steps: int, plan: Plan | No
         details["evidence"] = [dict(e) for e in decision.evidence]
     if decision.actions:
         details["actions"] = [a.to_dict() for a in decision.actions]
-    name = decision.kind
-    severity = _SEVERITY.get(name, "info")
-    if name == "gate":
+    name = decision.kind.value
+    severity = _SEVERITY.get(decision.kind, "info")
+    if decision.kind is DecisionKind.GATE:
         status = decision.evidence[0].get("status") if decision.evidence else ""
         severity = str(decision.evidence[0].get("severity", "info")) \
             if status == "fail" else "info"

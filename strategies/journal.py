@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from strategies.model import Action, Decision, Phase, rfc3339
+from strategies.model import Action, Decision, DecisionKind, Phase, rfc3339
 
 FORMAT = 1
 
@@ -38,7 +38,7 @@ def decision_to_record(decision: Decision, seq: int, run: RunId) -> dict[str, An
         "baseline": run.baseline,
         "candidate": run.candidate,
         "run": run.run,
-        "kind": decision.kind,
+        "kind": decision.kind.value,
         "phase": decision.phase.value,
         "step": decision.step,
         "weight": decision.weight,
@@ -52,7 +52,7 @@ def decision_to_record(decision: Decision, seq: int, run: RunId) -> dict[str, An
 
 def record_to_decision(record: Mapping[str, Any]) -> Decision:
     return Decision(
-        kind=str(record["kind"]),
+        kind=DecisionKind(record["kind"]),
         at=float(record["at"]),
         phase=Phase(record["phase"]),
         step=int(record["step"]),

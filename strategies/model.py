@@ -280,6 +280,21 @@ class GateResult:
     for_seconds: float = 0.0
     breached: bool = False
     samples: float | None = None
+    # The evidence (see strategies.gates): a "sequential" test on the step's counts, or a
+    # "point" comparison of this window. estimate/low/high/bound are on the test's own scale:
+    # "share" of requests (error rate, share slower than a latency bound), "ratio" of
+    # candidate to baseline rate, or "" (the metric itself).
+    test: str = "point"
+    estimate: float | None = None
+    low: float | None = None
+    high: float | None = None
+    bound: float | None = None
+    scale: str = ""
+    toward_fail: float = 0.0  # 0..1 of the evidence needed to fail
+    toward_pass: float = 0.0  # 0..1 of what passing needs (min_requests, or evidence it holds)
+    note: str = ""
+    require: str = "no-breach"
+    confidence: float = 0.99
 
     def for_progress(self, now: float) -> float:
         """0..1: how much of the `for` window the current failure has used."""
@@ -300,6 +315,18 @@ class GateResult:
             "comparison": self.comparison,
             "severity": self.severity.value,
             "reason": self.reason,
+            "test": self.test,
+            "estimate": _clean(self.estimate),
+            "low": _clean(self.low),
+            "high": _clean(self.high),
+            "bound": _clean(self.bound),
+            "scale": self.scale,
+            "toward_fail": round(self.toward_fail, 3),
+            "toward_pass": round(self.toward_pass, 3),
+            "samples": _clean(self.samples),
+            "confidence": self.confidence,
+            "require": self.require,
+            **({"note": self.note} if self.note else {}),
         }
 
 
@@ -324,7 +351,13 @@ class Phase(StrEnum):
 
     @property
     def terminal(self) -> bool:
+        """Nothing moves any more (until an operator retries)."""
         return self in (Phase.SUCCEEDED, Phase.ROLLED_BACK, Phase.ABORTED)
+
+    @property
+    def failed(self) -> bool:
+        """The release did not go out: traffic is going, or has gone, back to the baseline."""
+        return self in (Phase.ROLLING_BACK, Phase.ROLLED_BACK, Phase.ABORTED)
 
 
 class CommandKind(StrEnum):
@@ -346,28 +379,38 @@ class Command:
     reason: str = ""
 
 
+class ActionKind(StrEnum):
+    """The levers an action can pull. The values are the journal's words: never rename one."""
+
+    SET_WEIGHT = "set_weight"  # candidate traffic percent
+    SCALE = "scale"  # replicas of one version
+
+
 @dataclass(frozen=True)
 class Action:
     """A lever to pull. Idempotent by construction: it states a target, not a delta."""
 
     id: str
-    kind: str  # "set_weight" (candidate percent) | "scale" (replicas of one version)
+    kind: ActionKind
     value: int
     version: str = ""
 
+    def __post_init__(self) -> None:  # a plain "scale" is accepted: the enum's value is the word
+        object.__setattr__(self, "kind", ActionKind(self.kind))
+
     def describe(self) -> str:
-        if self.kind == "scale":
+        if self.kind is ActionKind.SCALE:
             return f"scale {self.version} to {self.value}"
         return f"set candidate weight to {self.value}%"
 
     def to_dict(self) -> dict[str, Any]:
-        return {"id": self.id, "kind": self.kind, "value": self.value, "version": self.version}
+        return {"id": self.id, "kind": self.kind.value, "value": self.value, "version": self.version}
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Action:
         return cls(
             id=str(data["id"]),
-            kind=str(data["kind"]),
+            kind=ActionKind(data["kind"]),
             value=int(data["value"]),
             version=str(data.get("version", "")),
         )
@@ -428,6 +471,7 @@ class RolloutState:
     phase: Phase = Phase.PENDING
     step: int = 0  # index into the plan's steps; == len(steps) once fully promoted
     step_started: float | None = None  # when the current step's hold began
+    step_entered: float | None = None  # when the current step (or attempt) began: gate evidence starts here
     weight: int = 0  # desired candidate traffic percent
     paused_by: str = ""  # "operator" | "gate:<name>" | "plan" when paused
     pause_reason: str = ""
@@ -461,11 +505,38 @@ class RolloutState:
         return self.hold_elapsed_before_pause + max(0.0, now - self.step_started)
 
 
+class DecisionKind(StrEnum):
+    """What a decision was. The values are the journal's and the event stream's words (a
+    decision's event is named by its kind), so a value is never renamed: old journals resume."""
+
+    STARTED = "started"  # the rollout entered its first step
+    STEP = "step"  # the rollout entered a later step
+    ADOPTED = "adopted"  # a resumed run continues at a step of a changed plan (--adopt-spec)
+    PAUSED = "paused"
+    RESUMED = "resumed"
+    WEIGHT_SET = "weight_set"  # an operator moved the weight by hand (pauses)
+    PROMOTING = "promoting"  # last step passed: full weight, finishing
+    PROMOTED = "promoted"
+    ROLLING_BACK = "rolling_back"
+    ROLLED_BACK = "rolled_back"
+    ABORTED = "aborted"
+    SCALED_DOWN = "scaled_down"  # the losing side removed after the scale-down delay
+    RETRIED = "retried"  # an ended release started again from its first step
+    GATE = "gate"  # a gate's status changed (its failure clock lives in the journal)
+    ACTION_DONE = "action_done"
+    ACTION_FAILED = "action_failed"
+    REFUSED = "refused"  # a command the engine would not carry out
+    STALE = "stale"  # metrics went stale: the rollout holds
+    FRESH = "fresh"  # metrics are fresh again
+    RECONCILE = "reconcile"  # a lever found off its journaled target, set again
+    EVIDENCE = "evidence"  # a checkpoint of the step's gate evidence (journal only, no event)
+
+
 @dataclass(frozen=True)
 class Decision:
     """One thing the engine decided, with its evidence. Journaled before any action is taken."""
 
-    kind: str  # started | step | paused | resumed | promoted | rolling_back | rolled_back | ...
+    kind: DecisionKind
     at: float
     phase: Phase  # the phase after this decision
     step: int
@@ -475,6 +546,9 @@ class Decision:
     evidence: tuple[Mapping[str, Any], ...] = ()
     actions: tuple[Action, ...] = ()
     refused: bool = False  # a command the engine would not carry out
+
+    def __post_init__(self) -> None:  # a plain "paused" is accepted: the enum's value is the word
+        object.__setattr__(self, "kind", DecisionKind(self.kind))
 
 
 # --------------------------------------------------------------------------- events
@@ -529,6 +603,26 @@ class VersionView:
 
 
 @dataclass(frozen=True)
+class FlagView:
+    """A flag release's flag as the screen names it: which flag, on which lever, where it lives,
+    and the share of users each variant gets as the lever reads it back."""
+
+    name: str
+    lever: str  # flagd | unleash
+    location: str  # the flagd file, or the Unleash URL and environment
+    baseline: str  # variant that runs today's code path
+    candidate: str  # variant that runs the new code path
+    share: float | None  # the candidate's share as read back (None: not read yet or unreadable)
+    kill_switch: bool = False  # rollback also disables the flag
+
+    def shares(self) -> tuple[tuple[str, float | None], ...]:
+        """(variant, percent of users) for both variants, baseline first."""
+        if self.share is None:
+            return ((self.baseline, None), (self.candidate, None))
+        return ((self.baseline, 100.0 - self.share), (self.candidate, self.share))
+
+
+@dataclass(frozen=True)
 class State:
     """Everything a surface needs to draw one frame. Widgets render this and nothing else."""
 
@@ -548,11 +642,20 @@ class State:
     metrics_error: str | None = None
     platform_error: str | None = None
     stale: bool = False
+    stale_reason: str = ""  # why metrics are stale ("" when fresh)
     read_only: bool = False
     weight_note: str = ""
+    baseline: str = ""  # version names, so every surface labels the two sides alike
+    candidate: str = ""
+    holding: tuple[str, ...] = ()  # why the current step has not advanced yet
+    platform_status: str = ""  # the platform's own progress line (Argo phase/step, rollout status)
+    observe: bool = False  # this session only watches: gates evaluated, nothing ever acted on
+    resumed: bool = False  # the rollout was rebuilt from a journal written by an earlier run
+    journal: str = ""  # where decisions are journaled ("" when kept in memory only)
+    demo: bool = False  # the embedded demo drives this release (surfaces may say so)
     drift: tuple[Drift, ...] = ()  # levers the world does not hold where the journal put them
     hold_observed: float | None = None  # hold time observed at the step's weight (None: wall clock)
-    extra: Mapping[str, Any] = field(default_factory=no_entries)
+    flag: FlagView | None = None  # set in a flag release (a flag lever instead of a router)
 
     @property
     def metrics_age(self) -> float | None:

@@ -13,8 +13,8 @@ import asyncio
 import contextlib
 import shutil
 import sys
-from collections.abc import AsyncIterator
-from dataclasses import replace
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from collectors.local.tempdirs import owned_tempdir
@@ -42,8 +42,16 @@ def _load(args: argparse.Namespace, prometheus_url: str | None, workdir: Path) -
     return demo_spec(args.strategy, prometheus_url, flag_file=str(workdir / "flags.json"))
 
 
+@dataclass(frozen=True)
+class DemoRun:
+    """A demo's driver and the one lever only a demo has: breaking its own candidate."""
+
+    driver: Driver
+    inject_fault: Callable[[], Awaitable[None]]
+
+
 @contextlib.asynccontextmanager
-async def demo_driver(args: argparse.Namespace, journal_dir: Path) -> AsyncIterator[Driver]:
+async def demo_driver(args: argparse.Namespace, journal_dir: Path) -> AsyncIterator[DemoRun]:
     """Start the whole local stack and yield a Driver over it; tears everything down after."""
     from collectors.local.stack import LocalStack
     from tui.wiring import build_source
@@ -61,7 +69,7 @@ async def demo_driver(args: argparse.Namespace, journal_dir: Path) -> AsyncItera
         async with LocalStack(spec, rate=args.rate) as stack:
             engine = Engine(spec, read_only=args.read_only, journal=writer)
             driver = Driver(spec, engine, stack.platform, stack.lever, build_source(spec),
-                            extra={"demo": True, "journal": str(writer.path)})
+                            demo=True, journal_path=str(writer.path))
             if prometheus is not None:
                 driver.add_listener(prometheus)
             elif args.prometheus:
@@ -82,9 +90,8 @@ async def demo_driver(args: argparse.Namespace, journal_dir: Path) -> AsyncItera
                 driver.emit("fault_injected", {"version": spec.release.candidate, **FAULT},
                             severity="warning")
 
-            driver.extra["inject_fault"] = inject_fault
             try:
-                yield driver
+                yield DemoRun(driver, inject_fault)
             finally:
                 for listener in driver.listeners:  # e.g. the trace recorder flushes and closes
                     close = getattr(listener, "close", None)
@@ -100,9 +107,9 @@ async def demo_driver(args: argparse.Namespace, journal_dir: Path) -> AsyncItera
             await prometheus.stop()
 
 
-async def _fault_later(driver: Driver, seconds: float) -> None:
+async def _fault_later(run: DemoRun, seconds: float) -> None:
     await asyncio.sleep(seconds)
-    await driver.extra["inject_fault"]()
+    await run.inject_fault()
 
 
 async def _run(args: argparse.Namespace) -> int:
@@ -114,10 +121,11 @@ async def _run(args: argparse.Namespace) -> int:
 
 
 async def _run_in(args: argparse.Namespace, tmp: Path) -> int:
-    async with demo_driver(args, tmp) as driver:
+    async with demo_driver(args, tmp) as run:
+        driver = run.driver
         fault = None
         if args.fault_at is not None:
-            fault = asyncio.create_task(_fault_later(driver, args.fault_at))
+            fault = asyncio.create_task(_fault_later(run, args.fault_at))
         try:
             if args.headless:
                 from tui.headless import run_headless_async
@@ -129,8 +137,7 @@ async def _run_in(args: argparse.Namespace, tmp: Path) -> int:
 
             app = ReleaseApp(driver, read_only=args.read_only, wallboard=args.wallboard,
                              refresh=args.refresh,
-                             extra_actions={"f": ("Inject fault",
-                                                  driver.extra["inject_fault"])})
+                             extra_actions={"f": ("Inject fault", run.inject_fault)})
             with exit_on_signals(app):
                 await app.run_async()
             return outcome_code(driver)

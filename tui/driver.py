@@ -19,9 +19,11 @@ from typing import Any
 from strategies.engine import CheckResult, Engine
 from strategies.model import (
     Action,
+    ActionKind,
     Command,
     Decision,
     Event,
+    FlagView,
     MetricSample,
     MetricsSnapshot,
     PlatformSnapshot,
@@ -32,7 +34,7 @@ from strategies.model import (
     frozen_map,
 )
 from strategies.ports import MetricSource, Platform, RawCounters, RawCounterSource, TrafficRouter
-from strategies.spec import ReleaseSpec
+from strategies.spec import FLAG_LEVERS, ReleaseSpec
 
 log = logging.getLogger("releasedeck.driver")
 
@@ -63,7 +65,8 @@ class Driver:
         listeners: Iterable[Any] = (),
         history_seconds: float = 300.0,
         checks: Callable[[float], Any] | None = None,
-        extra: Mapping[str, Any] | None = None,
+        journal_path: str = "",
+        demo: bool = False,
     ):
         self.spec = spec
         self.engine = engine
@@ -75,7 +78,8 @@ class Driver:
         self.history_seconds = history_seconds
         self.events: deque[Event] = deque(maxlen=MAX_EVENTS)
         self.check_runner = checks  # async callable(now) -> list[CheckResult], e.g. webhooks
-        self.extra = dict(extra or {})
+        self.journal_path = journal_path  # shown, so an operator knows where the record is
+        self.demo = demo
         self._history: dict[str, deque[MetricSample]] = {v: deque() for v in spec.versions}
         self._platform_snapshot: PlatformSnapshot | None = None
         self._metrics: MetricsSnapshot | None = None
@@ -139,14 +143,22 @@ class Driver:
                 if sync is not None:
                     await self._bounded(sync(snap))
                 weights = await self._bounded(self.router.weights())
-                snap = PlatformSnapshot(at=snap.at, versions=snap.versions,
-                                        weights=frozen_map(weights), error=snap.error,
-                                        weight_note=snap.weight_note)
+                snap = replace(snap, weights=frozen_map(weights))
             except Exception as exc:
-                snap = PlatformSnapshot(at=snap.at, versions=snap.versions, weights=snap.weights,
-                                        error=f"router {self.router.kind}: {describe_error(exc)}",
-                                        weight_note=snap.weight_note)
+                snap = replace(snap, error=f"router {self.router.kind}: {describe_error(exc)}")
         return self._variants_served(snap)
+
+    def _flag_view(self, platform: PlatformSnapshot | None) -> FlagView | None:
+        spec = self.spec
+        if spec.router.kind not in FLAG_LEVERS:
+            return None
+        options = spec.router.options
+        location = str(options.get("file", "")) if spec.router.kind == "flagd" else \
+            f"{options.get('url', '')} {options.get('environment', 'development')}"
+        share = platform.weights.get(spec.release.candidate) if platform is not None else None
+        return FlagView(name=spec.strategy.flag, lever=spec.router.kind, location=location,
+                        baseline=spec.release.baseline, candidate=spec.release.candidate,
+                        share=share, kill_switch=spec.strategy.kill_switch)
 
     def _variants_served(self, snap: PlatformSnapshot) -> PlatformSnapshot:
         """In a flag release both variants run on the workload's instances: say so, so that
@@ -180,7 +192,7 @@ class Driver:
     # ------------------------------------------------------------------ act
 
     async def _apply(self, action: Action) -> None:
-        if action.kind == "set_weight":
+        if action.kind is ActionKind.SET_WEIGHT:
             weights = {self.spec.release.baseline: 100 - action.value,
                        self.spec.release.candidate: action.value}
             lever = self.router if self.router is not None else self.platform
@@ -188,7 +200,7 @@ class Driver:
             if setter is None:
                 raise RuntimeError("no traffic router configured to set weights")
             await self._bounded(setter(weights))
-        elif action.kind == "scale":
+        elif action.kind is ActionKind.SCALE:
             if self.platform is None:
                 raise RuntimeError("no platform configured to scale")
             await asyncio.wait_for(self.platform.scale(action.version, action.value),
@@ -326,12 +338,18 @@ class Driver:
             metrics_error=self._metrics.error if self._metrics is not None else None,
             platform_error=platform.error if platform is not None else None,
             stale=engine.stale,
+            stale_reason=engine.stale_reason if engine.stale else "",
             read_only=engine.read_only,
             weight_note=platform.weight_note if platform is not None else "",
+            baseline=self.spec.release.baseline,
+            candidate=self.spec.release.candidate,
+            holding=tuple(self.holding),
+            platform_status=platform.status if platform is not None else "",
+            observe=engine.observe,
+            resumed=engine.resumed,
+            journal=self.journal_path,
+            demo=self.demo,
             drift=engine.drift,
             hold_observed=engine.hold_observed,
-            extra=frozen_map({**self.extra, "holding": tuple(self.holding),
-                              "baseline": self.spec.release.baseline,
-                              "candidate": self.spec.release.candidate,
-                              "stale_reason": engine.stale_reason if engine.stale else ""}),
+            flag=self._flag_view(platform),
         )

@@ -29,7 +29,6 @@ from tui.driver import Driver, describe_error
 
 UNREACHABLE_FACTOR = 3.0
 FLUSH_TIMEOUT = 10.0
-FAILED = (Phase.ROLLING_BACK, Phase.ROLLED_BACK, Phase.ABORTED)
 
 
 @dataclass(frozen=True)
@@ -191,7 +190,8 @@ async def start_adapters(driver: Driver) -> str:
 
 def _settled_failure(state: State) -> bool:
     """Rolled back (traffic back on the baseline) or aborted: the outcome is known."""
-    return state.rollout.phase in (Phase.ROLLED_BACK, Phase.ABORTED) and not state.rollout.pending
+    phase = state.rollout.phase
+    return phase.failed and phase.terminal and not state.rollout.pending
 
 
 def _outcome(driver: Driver, state: State, goal: Until, watch: _Watch, stopping: list[str],
@@ -209,7 +209,7 @@ def _outcome(driver: Driver, state: State, goal: Until, watch: _Watch, stopping:
         return exitcodes.PROMOTED, "observed, no critical gate breached"
     if phase is Phase.SUCCEEDED:
         return exitcodes.PROMOTED, "promoted"
-    if phase in FAILED:
+    if phase.failed:
         return exitcodes.ROLLED_BACK, {Phase.ABORTED: "aborted", Phase.ROLLING_BACK:
                                        "rolling back"}.get(phase, "rolled back")
     if goal.kind == "step" and goal.reached(driver, state):
@@ -232,14 +232,14 @@ def summary(driver: Driver, state: State, outcome: str, duration: float, alerts:
     decisive = _deciding(state)
     if decisive:
         parts.append(decisive)
-    elif rollout.phase not in (Phase.SUCCEEDED, *FAILED):
-        holding = state.extra.get("holding") or ()
+    elif not (rollout.phase is Phase.SUCCEEDED or rollout.phase.failed):
+        holding = state.holding
         if holding:
             parts.append(f"holding: {holding[0]}")
     if state.metrics_error:
         parts.append(f"metrics: {state.metrics_error}")
-    elif state.stale and rollout.phase not in (Phase.SUCCEEDED, *FAILED):
-        parts.append(f"metrics: {state.extra.get('stale_reason') or 'stale'}")
+    elif state.stale and not (rollout.phase is Phase.SUCCEEDED or rollout.phase.failed):
+        parts.append(f"metrics: {state.stale_reason or 'stale'}")
     if state.platform_error:
         parts.append(f"platform: {state.platform_error}")
     if alerts is not None:

@@ -66,8 +66,8 @@ def wire(spec: ReleaseSpec, adapters: tuple[Platform | None, TrafficRouter | Non
         journal.close()
         raise
     checks = WebhookChecks(spec, engine) if spec.webhooks and not observe else None
-    extra: dict[str, Any] = {"observe": observe, "resumed": engine.resumed}
-    kwargs: dict[str, Any] = {"checks": checks, "extra": extra}
+    kwargs: dict[str, Any] = {"checks": checks,
+                              "journal_path": "" if observe else str(journal.path)}
     if clock is not None:
         kwargs["clock"] = clock
     driver = Driver(spec, engine, platform, router, source, **kwargs)

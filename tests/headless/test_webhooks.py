@@ -59,7 +59,7 @@ def test_unreachable_confirm_promotion_holds_the_last_step(tmp_path, dead_url):
     assert "promoting" not in seen and seen.count("step") == 2  # reached the last step, held
     assert wired.driver.state.rollout.step == 2
     assert any("webhook confirm-promotion-check: unreachable" in h
-               for h in wired.driver.state.extra["holding"])
+               for h in wired.driver.state.holding)
 
 
 def test_slow_rollout_hook_times_out_and_holds_the_step(tmp_path, receiver):

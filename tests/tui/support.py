@@ -6,8 +6,13 @@ running the engine through the Driver. Also used by scripts/screenshots.py.
 from __future__ import annotations
 
 import asyncio
+import atexit
+import shutil
+import tempfile
 import tomllib
+from pathlib import Path
 
+from collectors.flags.flagd import FlagdLever
 from strategies.engine import Engine
 from strategies.journal import MemoryJournal
 from strategies.model import (
@@ -77,6 +82,28 @@ min_requests = 20
 """
 
 
+FLAG_SPEC = SPEC.replace('baseline = "v1"\ncandidate = "v2"', 'baseline = "off"\ncandidate = "on"').replace(
+    """[strategy]
+kind = "canary"
+steps = [10, 25, 50, 100]
+hold = "30s"
+""", """[router]
+kind = "flagd"
+file = "flags.json"
+
+[strategy]
+kind = "flag"
+flag = "new-checkout"
+workload = "v2"
+start_weight = 10
+step_weight = 20
+max_weight = 50
+kill_switch = true
+hold = "30s"
+""")
+"""The flag release of the snapshots: variants off/on of one workload, a flagd file as the lever."""
+
+
 def make_spec(text: str = SPEC) -> ReleaseSpec:
     return parse_spec(tomllib.loads(text), "<test>")
 
@@ -84,16 +111,19 @@ def make_spec(text: str = SPEC) -> ReleaseSpec:
 class World:
     """One Driver over the doubles, with handles on every part a test wants to inspect."""
 
-    def __init__(self, *, read_only: bool = False, spec: ReleaseSpec | None = None) -> None:
-        self.spec = spec or make_spec()
+    def __init__(self, *, read_only: bool = False, spec: ReleaseSpec | None = None,
+                 flag: bool = False) -> None:
+        self.spec = spec or make_spec(FLAG_SPEC if flag else SPEC)
         self.clock = Clock()
         self.journal = MemoryJournal()
-        self.platform = MemoryPlatform()
-        self.router = MemoryRouter()
+        self.platform = MemoryPlatform({"v2": 2} if flag else None)
+        # a flag release moves a real flagd file (in a temp dir: the spec's "flags.json" is only shown)
+        self.router = FlagdLever(_scratch() / "flags.json", "new-checkout", "off", "on", kill_switch=True) \
+            if flag else MemoryRouter()
         self.source = ScriptedSource()
         self.engine = Engine(self.spec, read_only=read_only, journal=self.journal, run="testrun")
         self.driver = Driver(self.spec, self.engine, self.platform, self.router, self.source,
-                             clock=self.clock, extra={"demo": True})
+                             clock=self.clock, demo=True)
 
     async def run_for(self, seconds: int) -> None:
         """Tick once per simulated second (bounded by `seconds`)."""
@@ -107,9 +137,16 @@ class World:
                          severity="warning")
 
 
+def _scratch() -> Path:
+    path = Path(tempfile.mkdtemp(prefix="releasedeck-scene-"))
+    atexit.register(shutil.rmtree, path, True)
+    return path
+
+
 async def make_scene(name: str, *, read_only: bool = False) -> World:
-    """A deterministic world in one of the states the screenshots and snapshots show."""
-    world = World(read_only=read_only)
+    """A deterministic world in one of the states the screenshots and snapshots show
+    (operate, paused, rolled-back; flag: a flag release 14 s into its second step)."""
+    world = World(read_only=read_only, flag=name == "flag")
     await world.run_for(45)  # step 1 (10%) held 30s, now 14s into step 2 (25%)
     if name == "paused":
         await world.driver.command(Command(CommandKind.PAUSE))

@@ -16,7 +16,7 @@ from textual.app import App, SystemCommand
 from textual.binding import Binding
 from textual.screen import Screen
 
-from strategies.model import Command, CommandKind, Phase, State
+from strategies.model import Command, CommandKind, DecisionKind, Phase, State
 from tui.app.components import ConfirmScreen, HelpScreen, WeightScreen
 from tui.app.screens import DashboardScreen, StateScreen, WallboardScreen
 from tui.driver import Driver, describe_error
@@ -128,7 +128,7 @@ class ReleaseApp(App[int]):
         for decision in decisions:
             if decision.refused:
                 self.notify(decision.reason, title="refused", severity="warning")
-            elif decision.kind not in ("action_done", "gate"):
+            elif decision.kind not in (DecisionKind.ACTION_DONE, DecisionKind.GATE):
                 self.notify(decision.reason or decision.kind, title=decision.kind)
         self.render_state(force=True)
 

@@ -19,6 +19,7 @@ class StateScreen(Screen[None]):
 
     def show(self, state: State) -> None:
         self.state = state
+        self.set_class(state.flag is not None, "-flag")  # a flag release shows one more line
         if not self.ready:  # drawn on mount instead, once the widgets exist
             return
         for view in self.query(".view"):

@@ -61,7 +61,7 @@ class Figures(Deferred, Horizontal):
         yield Figure("candidate weight %", id="fig-weight")
 
     def draw(self, state: State) -> None:
-        candidate = str(state.extra.get("candidate", ""))
+        candidate = state.candidate
         view = next((v for v in state.versions if v.version == candidate), None)
         sample = view.sample if view is not None else None
         failing = {g.metric for g in state.gates if g.status.value == "fail"}

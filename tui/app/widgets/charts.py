@@ -43,8 +43,7 @@ class Charts(Deferred, Vertical):
                 yield Sparkline([], classes="candidate", id=f"cand-{metric}")
 
     def draw(self, state: State) -> None:
-        baseline = str(state.extra.get("baseline", ""))
-        candidate = str(state.extra.get("candidate", ""))
+        baseline, candidate = state.baseline, state.candidate
         history = state.history
         span = _span(history.get(candidate, ()) or history.get(baseline, ()))
         legend = Text()

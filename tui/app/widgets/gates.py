@@ -39,7 +39,7 @@ def bound(gate: GateResult) -> str:
 
 def holding_lines(state: State) -> list[str]:
     """Why the current step has not moved on: the engine's own reasons, plus pause reasons."""
-    lines = [str(r) for r in state.extra.get("holding", ())]
+    lines = list(state.holding)
     rollout = state.rollout
     if rollout.paused:
         why = rollout.pause_reason or f"paused by {rollout.paused_by or 'operator'}"

@@ -45,8 +45,7 @@ class LineCharts(Deferred, Vertical):
     def draw(self, state: State) -> None:
         if not self.display:
             return
-        baseline = str(state.extra.get("baseline", ""))
-        candidate = str(state.extra.get("candidate", ""))
+        baseline, candidate = state.baseline, state.candidate
         for metric, title, scale in PLOTS:
             plot = self.query_one(f"#line-{metric}", PlotextPlot)
             plt = plot.plt

@@ -1,11 +1,12 @@
-"""The rollout bar: strategy, phase, step i/n with labels, weight, hold time left, PAUSED."""
+"""The rollout bar: strategy, phase, step i/n with labels, weight, hold time left, PAUSED; in a
+flag release a third line names the flag, its lever and the share each variant gets."""
 
 from __future__ import annotations
 
 from rich.text import Text
 from textual.widgets import Static
 
-from strategies.model import Phase, State
+from strategies.model import FlagView, Phase, State
 from tui.app import fmt
 
 PHASE_STYLE = {
@@ -60,4 +61,26 @@ class RolloutBar(Static):
                 line.append(f"▶ {label}", style="bold reverse")
             else:
                 line.append(label, style="dim")
-        self.update(Text("\n").join([top, line]))
+        lines = [top, line]
+        if state.flag is not None:
+            lines.append(flag_line(state.flag, rollout.phase))
+        self.update(Text("\n").join(lines))
+
+
+def flag_line(flag: FlagView, phase: Phase) -> Text:
+    """` flag new-checkout  off 70% │ on 30%  flagd flags.json  kill switch armed`"""
+    line = Text(" flag ", style="dim")
+    line.append(flag.name, style="bold")
+    line.append("  ")
+    for index, (variant, share) in enumerate(flag.shares()):
+        if index:
+            line.append(" │ ", style="dim")
+        line.append(f"{variant} ", style="bold")
+        line.append(fmt.weight(share))
+    line.append(f"  {flag.lever} {flag.location}", style="dim")
+    if flag.kill_switch:
+        if phase in (Phase.ROLLED_BACK, Phase.ABORTED, Phase.ROLLING_BACK):
+            line.append("  killed", style="bold red")
+        else:
+            line.append("  kill switch armed", style="dim")
+    return line

@@ -13,11 +13,10 @@ class StatusBar(Static):
     """One line. Stale metrics turn the whole bar red: an operator must never act on old data."""
 
     def show(self, state: State) -> None:
-        extra = state.extra
         text = Text()
         text.append(" releasedeck ", style="bold reverse")
         text.append(f" {state.release} ", style="bold")
-        text.append(f"{extra.get('baseline', '?')} → {extra.get('candidate', '?')}")
+        text.append(f"{state.baseline or '?'} → {state.candidate or '?'}")
         text.append(f"  │ {state.platform_kind}", style="dim" if not state.platform_error else "bold")
         if state.platform_error:
             text.append(f" ✖ {state.platform_error}", style="bold red")
@@ -25,7 +24,7 @@ class StatusBar(Static):
         fresh = "never" if age is None else f"{fmt.secs(age)} ago"
         text.append(f"  │ metrics {state.metrics_source} · {fresh}")
         if state.stale:
-            why = str(extra.get("stale_reason") or state.metrics_error or "no fresh metrics")
+            why = state.stale_reason or state.metrics_error or "no fresh metrics"
             text.append(f"  ⚠ STALE DATA: {why} ", style="bold blink reverse")
         elif state.metrics_error:
             text.append(f"  ✖ {state.metrics_error}", style="bold")

@@ -1,0 +1,62 @@
+"""The sections that talk to the outside while a release runs: [[alert]] sinks and [[webhook]] gates."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from strategies.model import Severity, frozen_map
+from strategies.spec.model import ALERT_KINDS, WEBHOOK_TYPES, AlertSpec, WebhookSpec
+from strategies.spec.reader import Reader, show
+
+
+def read_alerts(problems: list, items: Any) -> tuple[AlertSpec, ...]:
+    if items is None:
+        return ()
+    if not isinstance(items, list):
+        problems.append(("alert", "must be an array of tables ([[alert]])"))
+        return ()
+    alerts: list[AlertSpec] = []
+    for i, item in enumerate(items):
+        if not isinstance(item, dict):
+            problems.append((f"alert[{i}]", f"must be a table ([[alert]]), got {show(item)}"))
+            continue
+        r = Reader(problems, item, f"alert[{i}]")
+        kind = r.text("kind", required=True, choices=ALERT_KINDS)
+        url = r.text("url")
+        if kind in ("webhook", "slack", "alertmanager") and not url:
+            r.problem("url", f"is required for a {kind} alert")
+        alerts.append(AlertSpec(
+            kind=kind,
+            url=url,
+            min_severity=r.severity("min_severity", Severity.WARNING),
+            secret_env=r.text("secret_env"),
+            timeout=r.duration("timeout", 5.0),
+            retries=r.integer("retries", 3, low=0, high=20),
+            reminder=r.duration("reminder", 300.0),
+            stale_after=r.duration("stale_after", 30.0),
+        ))
+        r.finish()
+    return tuple(alerts)
+
+
+def read_webhooks(problems: list, items: Any) -> tuple[WebhookSpec, ...]:
+    if items is None:
+        return ()
+    if not isinstance(items, list):
+        problems.append(("webhook", "must be an array of tables ([[webhook]])"))
+        return ()
+    hooks: list[WebhookSpec] = []
+    for i, item in enumerate(items):
+        if not isinstance(item, dict):
+            problems.append((f"webhook[{i}]", f"must be a table ([[webhook]]), got {show(item)}"))
+            continue
+        r = Reader(problems, item, f"webhook[{i}]")
+        hooks.append(WebhookSpec(
+            name=r.text("name", f"webhook-{i}"),
+            type=r.text("type", required=True, choices=WEBHOOK_TYPES),
+            url=r.text("url", required=True),
+            timeout=r.duration("timeout", 5.0),
+            metadata=frozen_map({str(k): str(v) for k, v in r.table_of("metadata").items()}),
+        ))
+        r.finish()
+    return tuple(hooks)

@@ -1,0 +1,190 @@
+"""The sections that say what to release and how: [release], [strategy] (steps, rings), [[gate]]."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from strategies.model import BUILTIN_METRICS, Severity
+from strategies.spec.model import (
+    COMPARISONS,
+    REQUIREMENTS,
+    STRATEGY_KINDS,
+    GateSpec,
+    ReleaseInfo,
+    StepSpec,
+    StrategySpec,
+)
+from strategies.spec.reader import Reader, check_template, hint, show
+
+
+def read_release(problems: list, data: Mapping[str, Any]) -> ReleaseInfo:
+    r = Reader(problems, data, "release")
+    info = ReleaseInfo(
+        service=r.text("service", required=True),
+        baseline=r.text("baseline", required=True),
+        candidate=r.text("candidate", required=True),
+        journal=r.text("journal"),
+    )
+    if info.baseline and info.baseline == info.candidate:
+        r.problem("candidate", f"must differ from baseline (both are {info.baseline!r})")
+    r.finish()
+    return info
+
+
+def read_steps(r: Reader, default_hold: float) -> tuple[StepSpec, ...]:
+    raw = r.raw("steps")
+    if raw is None:
+        return ()
+    if not isinstance(raw, list):
+        r.problem("steps", f"must be a list, got {show(raw)}")
+        return ()
+    steps: list[StepSpec] = []
+    last = -1
+    for i, item in enumerate(raw):
+        where = f"steps[{i}]"
+        if isinstance(item, bool):
+            r.problem(where, f"must be a weight, 'pause' or a table, got {show(item)}")
+        elif isinstance(item, int):
+            steps.append(StepSpec(weight=item))
+        elif item == "pause":
+            steps.append(StepSpec(pause=True))
+        elif isinstance(item, dict):
+            sub = Reader(r.problems, item, r.at(where))
+            if "pause" in item:
+                if "weight" in item:
+                    sub.raw("weight")
+                    sub.problem("weight", "a step is a weight or a pause, not both; "
+                                          "make them two steps")
+                pause = sub.raw("pause")
+                if pause in (True, "manual"):
+                    steps.append(StepSpec(pause=True, name=sub.text("name")))
+                else:
+                    steps.append(StepSpec(weight=None, hold=sub.duration("pause", default_hold),
+                                          name=sub.text("name")))
+            else:
+                weight = sub.get("weight", int, None, required=True)
+                steps.append(StepSpec(weight=weight, hold=sub.duration("hold", default_hold),
+                                      name=sub.text("name")))
+            sub.finish()
+        else:
+            r.problem(where, f"must be a weight, 'pause' or a table, got {show(item)}")
+            continue
+        weight = steps[-1].weight if steps else None
+        if weight is not None:
+            if not 0 <= weight <= 100:
+                r.problem(where, f"weight must be between 0 and 100, got {weight}")
+            elif weight < last:
+                r.problem(where, f"weights must not go down ({weight} after {last})")
+            last = max(last, weight)
+    return tuple(steps)
+
+
+def read_strategy(problems: list, data: Mapping[str, Any]) -> StrategySpec:
+    r = Reader(problems, data, "strategy")
+    kind = r.text("kind", "canary", choices=STRATEGY_KINDS)
+    hold = r.duration("hold", 30.0)
+    steps = read_steps(r, hold)
+    rings = r.raw("rings")
+    if rings is not None:
+        if not isinstance(rings, list) or not all(isinstance(x, dict) for x in rings):
+            r.problem("rings", "must be a list of tables like {name = 'internal', weight = 5}")
+        else:
+            last = max((s.weight for s in steps if s.weight is not None), default=-1)
+            for i, ring in enumerate(rings):
+                sub = Reader(problems, ring, r.at(f"rings[{i}]"))
+                name = sub.text("name", required=True)
+                if sub.raw("weight") is None:
+                    sub.problem("weight", "is required (percent of traffic this ring gets)")
+                weight = sub.integer("weight", 0, low=0, high=100)
+                ring_hold = sub.duration("hold", hold)
+                sub.finish()
+                if weight < last:
+                    sub.problem("weight", f"must not go down from the ring before ({weight} after {last})")
+                last = max(last, weight)
+                steps = (*steps, StepSpec(weight=weight, hold=ring_hold, name=name))
+    spec = StrategySpec(
+        kind=kind,
+        steps=steps,
+        hold=hold,
+        preview_hold=r.duration("preview_hold", 0.0),
+        scale_down_delay=r.duration("scale_down_delay", 30.0),
+        auto_promote=r.flag("auto_promote", True),
+        preview_analysis=r.flag("preview_analysis", True),
+        max_surge=r.integer("max_surge", 1, low=0),
+        max_unavailable=r.integer("max_unavailable", 0, low=0),
+        split=r.integer("split", 50, low=1, high=99),
+        duration=r.duration("duration", 300.0),
+        flag=r.text("flag"),
+        start_weight=r.integer("start_weight", 0, low=0, high=100),
+        step_weight=r.integer("step_weight", 10, low=1, high=100),
+        max_weight=r.integer("max_weight", 50, low=1, high=100),
+        workload=r.text("workload"),
+        kill_switch=r.flag("kill_switch", False),
+        drop_targeting=r.flag("drop_targeting", False),
+    )
+    if kind in ("canary", "ring") and not spec.steps:
+        r.problem("steps" if kind == "canary" else "rings", f"a {kind} plan needs at least one step")
+    if kind == "rolling" and spec.max_surge == 0 and spec.max_unavailable == 0:
+        r.problem("max_surge", "max_surge and max_unavailable cannot both be 0")
+    if kind == "flag" and not spec.flag:
+        r.problem("flag", "is required for a flag plan (the feature flag's name)")
+    if kind == "flag" and spec.start_weight > spec.max_weight:
+        r.problem("start_weight", f"is above max_weight ({spec.start_weight} > {spec.max_weight})")
+    r.finish()
+    return spec
+
+
+def read_gates(problems: list, items: Any) -> tuple[GateSpec, ...]:
+    if items is None:
+        return ()
+    if not isinstance(items, list):
+        problems.append(("gate", "must be an array of tables ([[gate]])"))
+        return ()
+    gates: list[GateSpec] = []
+    names: set[str] = set()
+    for i, item in enumerate(items):
+        if not isinstance(item, dict):
+            problems.append((f"gate[{i}]", f"must be a table like {{metric = 'error_rate', max = 0.01}}, "
+                                           f"got {show(item)}"))
+            continue
+        r = Reader(problems, item, f"gate[{i}]")
+        metric = r.text("metric", required=True)
+        query = r.text("query")
+        if metric and metric not in BUILTIN_METRICS and not query:
+            r.problem("metric", f"unknown metric {metric!r}" + hint(metric, tuple(BUILTIN_METRICS))
+                      + "; a custom metric needs a 'query'")
+        gate = GateSpec(
+            name=r.text("name", metric),
+            metric=metric,
+            query=query,
+            max=r.number("max"),
+            min=r.number("min"),
+            max_ratio=r.number("max_ratio", low=0.0),
+            for_seconds=r.duration("for", 0.0),
+            severity=r.severity("severity", Severity.CRITICAL),
+            min_requests=r.number("min_requests", 20.0, low=0.0) or 0.0,
+            compare=r.text("compare", "none", choices=COMPARISONS),
+            confidence=r.number("confidence", 0.99, low=0.5, high=0.9999) or 0.99,
+            require=r.text("require", "no-breach", choices=REQUIREMENTS),
+        )
+        if not any(key in item for key in ("max", "min", "max_ratio", "compare")):
+            r.problem("", "needs at least one of max, min, max_ratio or compare")
+        if gate.compare == "proportion" and metric and metric != "error_rate":
+            r.problem("compare", f"'proportion' compares error rates; use it on metric 'error_rate', "
+                                 f"not {metric!r} (latency: compare = 'mannwhitney')")
+        if gate.compare == "mannwhitney" and metric and not metric.startswith("latency_"):
+            r.problem("compare", f"'mannwhitney' compares latency histograms; use it on a latency_* "
+                                 f"metric, not {metric!r} (error rate: compare = 'proportion')")
+        if gate.max_ratio is not None and gate.max_ratio <= 0:
+            r.problem("max_ratio", f"must be greater than 0, got {gate.max_ratio:g}")
+        if query:
+            check_template(r, "query", query)
+        if gate.max is not None and gate.min is not None and gate.min > gate.max:
+            r.problem("min", f"is above max ({gate.min:g} > {gate.max:g})")
+        if gate.name in names:
+            r.problem("name", f"duplicate gate name {gate.name!r}; give each gate a unique name")
+        names.add(gate.name)
+        r.finish()
+        gates.append(gate)
+    return tuple(gates)
