@@ -32,12 +32,18 @@ def read_release(problems: list, data: Mapping[str, Any]) -> ReleaseInfo:
     return info
 
 
+MAX_STEPS = 100  # a plan people can follow on a screen; thousands of steps are a mistake
+
+
 def read_steps(r: Reader, default_hold: float) -> tuple[StepSpec, ...]:
     raw = r.raw("steps")
     if raw is None:
         return ()
     if not isinstance(raw, list):
         r.problem("steps", f"must be a list, got {show(raw)}")
+        return ()
+    if len(raw) > MAX_STEPS:
+        r.problem("steps", f"too many steps: {len(raw)} (at most {MAX_STEPS})")
         return ()
     steps: list[StepSpec] = []
     last = -1

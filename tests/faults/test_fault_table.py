@@ -280,3 +280,77 @@ def test_6_a_signal_to_the_app_gives_the_terminal_back(tmp_path, sig):
         wait_for("its children to go too", lambda: all_gone(children))
     finally:
         tmux.close()
+
+
+# ---------------------------------------------------------------- 7. one line, never a traceback
+
+
+def cli(*args: str, cwd, extra: list[str] | None = None, timeout: float = 60
+        ) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([*(extra or [sys.executable]), "-m", "tui.cli", *args], cwd=cwd,
+                          env=env(), capture_output=True, text=True, timeout=timeout,
+                          check=False)
+
+
+def test_7_bad_bytes_and_deep_nesting_in_specs_are_one_line_each_and_check_goes_on(release):
+    (release.dir / "binary.toml").write_bytes(b'service = "\xff\xfe"\n')
+    (release.dir / "deep.toml").write_text("a = " + "[" * 50000 + "]" * 50000 + "\n")
+    (release.dir / "huge.toml").write_text(
+        release.spec.read_text().replace('steps = [20, 50, 100]',
+                                         "steps = [" + ", ".join(["50"] * 5000) + "]")
+        .replace('hold = "2s"', 'hold = "99999999999999999999d"'))
+
+    done = cli("check", "release.toml", "binary.toml", "deep.toml", "huge.toml", "release.toml",
+               cwd=release.dir)
+
+    assert done.returncode == exitcodes.USAGE and "Traceback" not in done.stderr
+    assert done.stdout.count("release.toml: ok") == 2  # the good spec after the bad ones too
+    problems = done.stderr.splitlines()
+    assert "binary.toml: line 1: not UTF-8 text (byte 0xff at offset 11): a TOML spec is UTF-8" \
+        in problems
+    assert "deep.toml: not valid TOML: arrays or tables nested too deeply" in problems
+    assert "huge.toml: strategy.steps: too many steps: 5000 (at most 100)" in problems
+    assert "huge.toml: strategy.hold: duration too long: '99999999999999999999d' (at most 30d)" \
+        in problems
+
+
+def test_7_bad_numbers_on_the_command_line_are_usage_errors(release):
+    for args, flag in ((("demo", "--rate", "0"), "--rate"), (("demo", "--rate", "-5"), "--rate"),
+                       (("watch", "release.toml", "--headless", "--timeout", "nan"), "--timeout"),
+                       (("watch", "release.toml", "--headless", "--timeout", "0"), "--timeout")):
+        done = cli(*args, cwd=release.dir)
+        assert done.returncode == exitcodes.USAGE, (args, done.stderr)
+        assert f"argument {flag}: must be a number above 0" in done.stderr.splitlines()[-1]
+        assert "Traceback" not in done.stderr
+    assert not release.journal.exists()  # nothing started: no release, no journal
+
+
+def test_7_a_deeply_nested_or_inconsistent_trace_line_is_one_problem(release):
+    trace = release.dir / "trace.jsonl"
+    ok = '{"ts":"2026-01-01T00:00:00Z","service":"checkout","version":"v1",' \
+         '"requests_total":10,"errors_total":1}'
+    trace.write_text("[" * 50000 + "]" * 50000 + "\n" + ok.replace('"errors_total":1',
+                                                                    '"errors_total":12') + "\n")
+    done = cli("replay", "release.toml", "trace.jsonl", cwd=release.dir)
+    assert done.returncode == exitcodes.USAGE and "Traceback" not in done.stderr
+    assert "trace.jsonl:1: bad trace line: not a trace line: JSON nested too deeply" \
+        in done.stderr
+    assert "trace.jsonl:2: bad trace line: errors_total 12 exceeds requests_total 10" \
+        in done.stderr
+
+
+def test_7_a_journal_that_stops_being_writable_ends_in_exit_3_and_one_line(release):
+    limit = [sys.executable, "-c",
+             "import os, resource, signal, sys\n"
+             "resource.setrlimit(resource.RLIMIT_FSIZE, (12000, 12000))\n"
+             "signal.signal(signal.SIGXFSZ, signal.SIG_IGN)\n"
+             "os.execv(sys.executable, [sys.executable, *sys.argv[1:]])\n"]
+
+    done = cli("watch", "release.toml", "--headless", "--timeout", "60", cwd=release.dir,
+               extra=limit, timeout=90)
+
+    assert done.returncode == exitcodes.UNREACHABLE, done.stderr
+    assert "Traceback" not in done.stderr
+    last = done.stderr.strip().splitlines()[-1]
+    assert "cannot write (File too large); nothing more is decided" in last
+    assert release.journal.stat().st_size <= 12000
