@@ -73,6 +73,11 @@ class LocalPrometheus:
         self.targets = FileSDTargets(self._dir / "targets.json")
         self._proc: subprocess.Popen[bytes] | None = None
 
+    @property
+    def pid(self) -> int | None:
+        """The server's process id while it runs (for tests and the soak's outages)."""
+        return self._proc.pid if self._proc is not None and self._proc.poll() is None else None
+
     async def start(self, ready_timeout: float = 20.0) -> None:
         config = self._dir / "prometheus.yml"
         config.write_text(

@@ -228,8 +228,9 @@ class Engine:
         explain: bool = True,
     ):
         self.spec = spec
-        # reconcile: hold the world to the journal's targets each tick. Off for replays, whose
-        # recorded world is an open loop the levers cannot move.
+        # reconcile: hold the world to the journal's targets each tick, and count a hold only
+        # at the step's real weight. Off for replays, whose recorded world is an open loop the
+        # levers cannot move.
         self.reconciles = reconcile
         self.plan: Plan = build_plan(spec)
         # observe: gates are evaluated but the rollout never moves and no action is decided,
@@ -437,7 +438,7 @@ class Engine:
             problem = "drift"
         elif state.pending:
             problem = "actions pending"
-        else:
+        elif self.reconciles:  # a recorded world (replay) routes what was recorded: not judged
             problem = weight_problem(snapshot.platform, self.candidate, state.weight)
         self._hold.update(key, now, counting=state.phase is Phase.PROGRESSING, problem=problem,
                           started=state.step_started)

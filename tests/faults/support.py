@@ -38,7 +38,7 @@ port = {port}
 [metrics]
 interval = "250ms"
 window = "2s"
-stale_after = "3s"
+stale_after = "{stale_after}"
 
 [strategy]
 kind = "{kind}"
@@ -74,6 +74,7 @@ class Release:
     port: int
     kind: str = "canary"
     strategy: str = CANARY
+    stale_after: str = "3s"
 
     @property
     def spec(self) -> Path:
@@ -86,7 +87,8 @@ class Release:
     def write(self, **changes: str) -> Release:
         for key, value in changes.items():
             setattr(self, key, value)
-        self.spec.write_text(SPEC.format(port=self.port, kind=self.kind, strategy=self.strategy))
+        self.spec.write_text(SPEC.format(port=self.port, kind=self.kind, strategy=self.strategy,
+                                         stale_after=self.stale_after))
         return self
 
     def records(self) -> list[dict[str, Any]]:

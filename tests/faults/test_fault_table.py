@@ -230,7 +230,9 @@ def test_6_every_child_dies_with_releasedeck_and_its_temp_dirs_are_swept(release
 
 
 def test_6_a_dead_local_router_is_restarted_like_an_instance(release):
-    release.write(strategy='steps = [20, 50, 100]\nhold = "3s"')
+    # stale_after 10 s: a restarted router process may take seconds to start on a busy machine,
+    # and 3 × stale_after of platform errors would end the run with exit 3 first
+    release.write(strategy='steps = [20, 50, 100]\nhold = "3s"', stale_after="10s")
     first = release.start()
     wait_for("step 1 applied", lambda: confirmed(release, "set_weight", 20), proc=first)
     router = next(p for p in descendants(first.pid) if "router_process" in " ".join(p.cmdline()))
