@@ -20,6 +20,7 @@ import httpx
 from prometheus_client.parser import text_string_to_metric_families
 
 from collectors.deadlines import answer_budget
+from strategies.experiment import SUCCESS_KEY, TRIALS_KEY
 from strategies.model import MetricSample, MetricsSnapshot, PlatformSnapshot, Tally, frozen_map
 from strategies.ports import RawCounters
 from strategies.rates import bucket_labels, counter_growth, counter_increase, histogram_quantile, parse_bound
@@ -37,6 +38,7 @@ class Counters:
     errors: float
     buckets: Mapping[str, float] = field(default_factory=dict)  # `le` label -> cumulative count
     latency_sum: float | None = None
+    counters: Mapping[str, float] = field(default_factory=dict)  # other counters asked for, by name
 
 
 class ScrapeError(Exception):
@@ -52,11 +54,14 @@ def parse_counters(text: str, *, service: str, request_metric: str, latency_metr
 
 
 def parse_counters_by(text: str, label: str | None, *, service: str, request_metric: str,
-                      latency_metric: str, error_codes: re.Pattern[str]) -> dict[str, Counters]:
+                      latency_metric: str, error_codes: re.Pattern[str],
+                      counters: Sequence[str] = ()) -> dict[str, Counters]:
     """Counters per value of `label` (a flag's `variant`); label None sums all under "".
 
     Series without the label are left out when splitting: they belong to no variant.
+    `counters`: more counter names (an experiment's orders and visits) summed as they are.
     """
+    others: dict[str, dict[str, float]] = {}
     requests: dict[str, float] = {}
     errors: dict[str, float] = {}
     latency_sum: dict[str, float] = {}
@@ -83,13 +88,17 @@ def parse_counters_by(text: str, label: str | None, *, service: str, request_met
                     mine[labels["le"]] = mine.get(labels["le"], 0.0) + sample.value
                 elif sample.name == f"{latency_metric}_sum":
                     latency_sum[key] = latency_sum.get(key, 0.0) + sample.value
+                elif sample.name in counters:
+                    mine = others.setdefault(key, {})
+                    mine[sample.name] = mine.get(sample.name, 0.0) + sample.value
     except (ValueError, IndexError, KeyError) as exc:
         raise ScrapeError("answered something that is not Prometheus text format") from exc
     if not declared:
         raise ScrapeError(f"exports no {request_metric}")
     keys = set(requests) | set(buckets) | ({""} if label is None else set())
     return {key: Counters(requests=requests.get(key, 0.0), errors=errors.get(key, 0.0),
-                          buckets=buckets.get(key, {}), latency_sum=latency_sum.get(key))
+                          buckets=buckets.get(key, {}), latency_sum=latency_sum.get(key),
+                          counters=others.get(key, {}))
             for key in keys}
 
 
@@ -105,9 +114,11 @@ class ScrapeSource:
     name = "scrape"
 
     def __init__(self, spec: MetricsSpec, service: str, *, split_label: str | None = None,
-                 workloads: Sequence[str] = ()):
+                 workloads: Sequence[str] = (), counters: Mapping[str, str] | None = None):
         self.spec = spec
         self.service = service
+        # custom metric key -> counter name: cumulative totals reported in MetricSample.custom
+        self.counters = dict(counters or {})
         # A flag release: one deployment (`workloads`) serves both variants, told apart by a label.
         self.split_label = split_label
         self.workloads = tuple(workloads)
@@ -127,7 +138,10 @@ class ScrapeSource:
         if release.strategy.workload:
             return cls(release.metrics, release.release.service,
                        split_label=release.metrics.version_label, workloads=release.workloads)
-        return cls(release.metrics, release.release.service)
+        experiment = release.strategy.experiment
+        counters = {SUCCESS_KEY: experiment.success, TRIALS_KEY: experiment.trials} \
+            if experiment is not None else {}
+        return cls(release.metrics, release.release.service, counters=counters)
 
     def _targets(self, versions: Sequence[str], platform: PlatformSnapshot) -> dict[str, tuple[str, str]]:
         """instance key -> (version, metrics URL) for every ready instance we can reach."""
@@ -153,7 +167,8 @@ class ScrapeSource:
             raise ScrapeError(f"answered HTTP {response.status_code}")
         return parse_counters_by(response.text, self.split_label, service=self.service,
                                  request_metric=self.spec.request_metric,
-                                 latency_metric=self.spec.latency_metric, error_codes=self._codes)
+                                 latency_metric=self.spec.latency_metric, error_codes=self._codes,
+                                 counters=tuple(self.counters.values()))
 
     async def collect(self, versions: Sequence[str], platform: PlatformSnapshot | None,
                       now: float) -> MetricsSnapshot:
@@ -243,7 +258,13 @@ class ScrapeSource:
         p50 = p95 = p99 = None
         if requests and buckets:
             p50, p95, p99 = (histogram_quantile(q, buckets) for q in QUANTILES)
-        return MetricSample(version=version, at=now, requests=requests,
+        totals: dict[str, float | None] = {}
+        for key, name in self.counters.items():  # cumulative, summed over the version's instances
+            latest = [h.points[-1][1].counters.get(name) for h in self._history.values()
+                      if h.version == version and h.points]
+            totals[key] = sum(v for v in latest if v is not None) if latest and any(
+                v is not None for v in latest) else None
+        return MetricSample(version=version, at=now, requests=requests, custom=frozen_map(totals),
                             throughput=None if requests is None else requests / self.spec.window,
                             error_ratio=ratio, errors=errors,
                             latency_p50=p50, latency_p95=p95, latency_p99=p99,
@@ -262,9 +283,11 @@ class ScrapeSource:
                 for le, count in counters.buckets.items():
                     buckets[le] = buckets.get(le, 0.0) + count
             sums = [c.latency_sum for c in latest if c.latency_sum is not None]
+            custom = {key: sum(c.counters.get(name, 0.0) for c in latest)
+                      for key, name in self.counters.items()}
             out.append(RawCounters(version=version, at=now, requests_total=sum(c.requests for c in latest),
                                    errors_total=sum(c.errors for c in latest), latency_buckets=frozen_map(buckets),
-                                   latency_sum=sum(sums) if sums else None))
+                                   latency_sum=sum(sums) if sums else None, custom=frozen_map(custom)))
         return tuple(out)
 
     def last_raw(self) -> Sequence[RawCounters]:

@@ -13,7 +13,9 @@ from collections import deque
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 
+from strategies.cohorts import Route
 from strategies.model import (
+    EMPTY,
     Instance,
     MetricSample,
     MetricsSnapshot,
@@ -169,7 +171,8 @@ class TraceMetricSource:
             while series and series[0].at <= at - self.window:
                 series.popleft()
             samples[version] = replace(sample_from_counters(version, series, at, self.window),
-                                       tally=self.tallies.get(version, Tally()))
+                                       tally=self.tallies.get(version, Tally()),
+                                       custom=frozen_map(series[-1].custom) if series else EMPTY)
         return MetricsSnapshot(at=at, samples=frozen_map(samples), source=self.name)
 
     def last_raw(self) -> Sequence[RawCounters]:
@@ -226,6 +229,7 @@ class TraceRouter:
                                           spec.release.candidate: 0.0}
         self.recorded: dict[str, float] = {}
         self.history: list[Mapping[str, int]] = []
+        self.routes: list[Route] = []
 
     def feed(self, collection: Collection | None) -> None:
         if collection is None:
@@ -240,6 +244,10 @@ class TraceRouter:
 
     async def weights(self) -> Mapping[str, float]:
         return {**self.desired, **self.recorded}
+
+    async def set_route(self, route: Route) -> None:
+        """Rings, sticky users and mirror in a replay: remembered, like the weights."""
+        self.routes.append(route)
 
     async def close(self) -> None:
         return None

@@ -13,6 +13,7 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, replace
 from typing import Any
 
+from strategies.experiment import ConversionTracker, Readout
 from strategies.fingerprint import (
     PlanPrint,
     adopt_step,
@@ -65,6 +66,10 @@ _FOLDED = TRANSITIONS | {DecisionKind.GATE, DecisionKind.ACTION_DONE, DecisionKi
                         DecisionKind.RECONCILE}
 
 
+ROUTING_ACTIONS = frozenset({ActionKind.SET_WEIGHT, ActionKind.SET_COHORTS, ActionKind.SET_MIRROR})
+"""Actions that move users: a rollback is done once none of them is pending."""
+
+
 @dataclass(frozen=True)
 class CheckResult:
     """Outcome of an external check (a webhook gate) passed in with the snapshot."""
@@ -114,6 +119,11 @@ def fold(state: RolloutState, decision: Decision) -> RolloutState:
     pending = _supersede(state.pending, decision.actions)
     new = replace(state, seq=seq, phase=decision.phase, step=decision.step,
                   weight=decision.weight, reason=decision.reason, pending=pending)
+    for action in decision.actions:  # the router's cohort table: the latest targets decided
+        if action.kind is ActionKind.SET_COHORTS:
+            new = replace(new, cohorts=action.value)
+        elif action.kind is ActionKind.SET_MIRROR:
+            new = replace(new, mirror=action.value)
     if kind in (DecisionKind.STARTED, DecisionKind.STEP, DecisionKind.PROMOTING, DecisionKind.RETRIED,
                 DecisionKind.ADOPTED):
         new = replace(new, step_started=decision.at, step_entered=decision.at,
@@ -265,6 +275,13 @@ class Engine:
         self._stale_reported = False
         self.stale = True
         self.stale_reason = "no metrics yet"
+        # An A/B plan with [strategy.experiment]: conversion evidence of A and B, folded in at
+        # the experiment step. Not journaled: a resumed experiment starts its evidence afresh
+        # (valid, only slower), never with counts it cannot vouch for.
+        self.experiment: ConversionTracker | None = None
+        if spec.strategy.experiment is not None:
+            self.experiment = ConversionTracker(spec.strategy.experiment, self.baseline,
+                                                self.candidate)
         self.drift_tracker = DriftTracker(spec.release.candidate)
         self._hold = ObservedHold()
 
@@ -305,7 +322,24 @@ class Engine:
         target = step.weight if step.weight is not None else self.plan.weight_at(index)
         if step.weight is not None or target != self.state.weight:
             actions.append((ActionKind.SET_WEIGHT, target, ""))
+        # Rings and mirror are targets too: set on the first step (which also puts the sticky
+        # user key in place) and whenever the step changes them.
+        if self.plan.routes_cohorts:
+            cohorts = self.plan.cohorts_at(index)
+            if index == 0 or cohorts != self.state.cohorts:
+                actions.append((ActionKind.SET_COHORTS, cohorts, ""))
+        if self.plan.mirrors:
+            mirror = self.plan.mirror_at(index)
+            if index == 0 or mirror != self.state.mirror:
+                actions.append((ActionKind.SET_MIRROR, mirror, ""))
         return actions
+
+    def _route_reset(self) -> list[tuple[ActionKind, int, str]]:
+        """Close every ring and stop mirroring (rollback, and after a promotion)."""
+        if not self.plan.routes_cohorts:
+            return []
+        mirror = [(ActionKind.SET_MIRROR, 0, "")] if self.plan.mirrors else []
+        return [(ActionKind.SET_COHORTS, 0, ""), *mirror]
 
     def _enter_step(self, index: int, now: float, actor: str, reason: str,
                     kind: DecisionKind = DecisionKind.STEP,
@@ -335,16 +369,18 @@ class Engine:
                                  f"{self._adopt_phrase()}, hold restarted", kind=DecisionKind.ADOPTED,
                                  evidence=[evidence])]
 
-    def _promote(self, now: float, actor: str, reason: str) -> Decision:
+    def _promote(self, now: float, actor: str, reason: str,
+                 evidence: Iterable[Mapping[str, Any]] = ()) -> Decision:
         return self._emit(DecisionKind.PROMOTING, now, phase=Phase.PROMOTING, step=len(self.plan.steps),
-                          weight=100, actor=actor, reason=reason,
+                          weight=100, actor=actor, reason=reason, evidence=evidence,
                           actions=[(ActionKind.SCALE, n, v) for v, n in self.plan.full.items() if n > 0]
-                          + [(ActionKind.SET_WEIGHT, 100, "")])
+                          + [(ActionKind.SET_WEIGHT, 100, "")] + self._route_reset())
 
     def _rollback(self, now: float, actor: str, reason: str,
                   evidence: Iterable[Mapping[str, Any]] = (), *, abort: bool = False
                   ) -> Decision:
-        actions = [(ActionKind.SET_WEIGHT, 0, "")] + [
+        # Rings close first: the cohorts leave the candidate before anything else moves.
+        actions = self._route_reset() + [(ActionKind.SET_WEIGHT, 0, "")] + [
             (ActionKind.SCALE, n, v) for v, n in self.plan.rollback.items() if n > 0]
         if abort:
             return self._emit(DecisionKind.ABORTED, now, phase=Phase.ABORTED, weight=0, actor=actor,
@@ -393,7 +429,7 @@ class Engine:
 
     def _after_actions(self, now: float) -> list[Decision]:
         if self.state.phase is Phase.ROLLING_BACK and not any(
-                a.kind is ActionKind.SET_WEIGHT for a in self.state.pending):
+                a.kind in ROUTING_ACTIONS for a in self.state.pending):
             return [self._emit(DecisionKind.ROLLED_BACK, now, phase=Phase.ROLLED_BACK, weight=0,
                                actor=self.state.cause[0].get("actor", "engine")
                                if self.state.cause and "actor" in self.state.cause[0]
@@ -409,6 +445,7 @@ class Engine:
         decisions: list[Decision] = []
         decisions.extend(self._observe_metrics(snapshot, now))
         decisions.extend(self._adopt_spec(now))
+        self._observe_experiment(snapshot)
         if self.reconciles and not self.observe:
             decisions.extend(self._reconcile(snapshot, now))
         decisions.extend(self._evaluate_gates(now))
@@ -419,6 +456,49 @@ class Engine:
 
     # ------------------------------------------------------------------ tick parts
 
+    def _at_experiment(self) -> bool:
+        state = self.state
+        return (self.experiment is not None and 0 <= state.step < len(self.plan.steps)
+                and self.plan.steps[state.step].experiment
+                and state.phase in (Phase.PROGRESSING, Phase.PAUSED))
+
+    def _observe_experiment(self, snapshot: Snapshot) -> None:
+        """Fold what A and B counted since the last tick into the experiment (its step only)."""
+        metrics = snapshot.metrics
+        if self.experiment is None or metrics is None or metrics.error:
+            return
+        if self._at_experiment():
+            self.experiment.observe(metrics.samples)
+
+    @property
+    def readout(self) -> Readout | None:
+        """The A/B experiment's readout (None for plans without one)."""
+        return self.experiment.readout() if self.experiment is not None else None
+
+    def _experiment_outcome(self, snapshot: Snapshot, now: float,
+                            checks: tuple[CheckResult, ...]) -> list[Decision]:
+        """B named the winner: on to the next step; A named, or time up: A stays (roll back)."""
+        assert self.experiment is not None
+        step = self.plan.steps[self.state.step]
+        winner = self.experiment.winner
+        if winner is None and self.state.hold_elapsed(now) < step.hold:
+            return []
+        readout = self.experiment.readout()
+        evidence = [{**readout.to_dict(), "actor": "experiment"}]
+        if winner == self.candidate:
+            blockers = [r for r in self.holding_reasons(snapshot, now, checks)
+                        if not r.startswith(("hold:", "experiment:"))]
+            if blockers:
+                return []
+            index = self.state.step + 1
+            reason = f"A/B: {readout.summary()}"
+            if index >= len(self.plan.steps):
+                return [self._promote(now, "experiment", reason, evidence)]
+            return [self._enter_step(index, now, "experiment", reason, evidence=evidence)]
+        why = readout.summary() if winner == self.baseline else \
+            f"no winner after {step.hold:g}s ({readout.summary()})"
+        return [self._rollback(now, "experiment", f"A/B: {why}; {self.baseline} stays",
+                               evidence=evidence)]
     @property
     def hold_observed(self) -> float | None:
         """Hold time observed in the current step (None outside a progressing step)."""
@@ -520,7 +600,10 @@ class Engine:
         baseline_expected = self.state.weight < 100
         candidate, baseline = self._sample(self.candidate, now), self._sample(self.baseline, now)
         before = self.evidence
-        self.evidence = advance(before, self.state.step_entered, self.spec.gates, candidate,
+        epoch = self.state.step_entered
+        if epoch is None and self.observe:  # the rollout is driven elsewhere: count from here
+            epoch = self._first_tick
+        self.evidence = advance(before, epoch, self.spec.gates, candidate,
                                 baseline, candidate_name=self.candidate,
                                 baseline_name=self.baseline, window=self.spec.metrics.window,
                                 horizon=self._horizon())
@@ -597,6 +680,8 @@ class Engine:
                                    actor=f"gate:{warning[0].name}",
                                    reason=f"warning gate failed: {names}",
                                    evidence=[g.evidence() for g in warning])]
+            if self._at_experiment():
+                return self._experiment_outcome(snapshot, now, checks)
             if self._step_complete(snapshot, now, checks):
                 return [self._next(now, "engine", "")]
             inconclusive = self._inconclusive(now)
@@ -649,7 +734,11 @@ class Engine:
             return reasons
         step = self.plan.steps[state.step]
         left = step.hold - self._hold.observed
-        if left > 0:
+        if step.experiment and self.experiment is not None:
+            readout = self.experiment.readout()
+            if readout.winner is None:
+                reasons.append(f"experiment: {readout.summary()}; ends in {math.ceil(max(0, left))}s")
+        elif left > 0:
             why = f" (counting only observed time; not now: {self._hold.why})" \
                 if self._hold.why else ""
             reasons.append(f"hold: {math.ceil(left)}s left{why}")

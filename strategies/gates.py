@@ -298,6 +298,44 @@ def sequential_metric(gate: GateSpec) -> bool:
     return False
 
 
+PROMETHEUS_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.25, 0.5, 0.75, 1.0, 2.5, 5.0, 7.5,
+                      10.0)
+"""The Prometheus clients' default latency buckets: where `check` says a latency bound lands
+(the real boundaries are only known once the service is scraped; the screen shows those)."""
+
+
+def describe_test(gate: GateSpec) -> str:
+    """How a gate decides, in one line, for `check`."""
+    at = f"at {gate.confidence:g}" + (", require evidence" if gate.require == "evidence" else "")
+    if not sequential_metric(gate):
+        return "point comparison of the window"
+    parts = []
+    if gate.metric == "error_rate":
+        if gate.max is not None:
+            parts.append(f"≤ {gate.max * 100:g}% of requests fail")
+        if gate.max_ratio is not None:
+            parts.append(f"error rate ≤ {gate.max_ratio:g}× baseline (conditional binomial)")
+        if gate.compare == "proportion":
+            parts.append("error rate ≤ baseline (conditional binomial)")
+    else:
+        share = 1.0 - QUANTILE[gate.metric]
+        if gate.max is not None:
+            where = ""
+            if gate.max not in PROMETHEUS_BUCKETS:
+                up = next((b for b in PROMETHEUS_BUCKETS if b >= gate.max), None)
+                down = next((b for b in reversed(PROMETHEUS_BUCKETS) if b <= gate.max), None)
+                where = (f" ({gate.max:g}s is not a default bucket boundary: with default buckets "
+                         f"a breach is tested at le={up if up is not None else '+Inf'}, "
+                         f"holds at le={down if down is not None else 'none'})")
+            parts.append(f"≤ {share:.0%} of requests slower than {gate.max * 1000:.0f}ms{where}")
+        if gate.max_ratio is not None:
+            parts.append(f"≤ {share:.0%} of requests slower than {gate.max_ratio:g}× the "
+                         f"baseline's {gate.metric.removeprefix('latency_')}")
+        if gate.compare == "mannwhitney":
+            parts.append("share above the baseline's median ≤ 1.12× the baseline's")
+    return f"sequential {at}: " + "; ".join(parts)
+
+
 def _share_check(gate: GateSpec, evidence: ShareEvidence | None, comparison: str, what: str,
                  note: str = "", *, explain: bool = True) -> Verdict:
     """Test of "share of bad requests ≤ p0" on the step's counts."""

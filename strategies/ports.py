@@ -24,6 +24,9 @@ class RawCounters:
     errors_total: float
     latency_buckets: Mapping[str, float] = field(default_factory=no_entries)  # upper bound ("0.1", "+Inf") -> count
     latency_sum: float | None = None
+    # more cumulative counters, by the key the sample reports them under (an A/B experiment's
+    # successes and trials: strategies.experiment); optional in traces, so old traces still read
+    custom: Mapping[str, float] = field(default_factory=no_entries)
 
 
 class PlatformError(Exception):

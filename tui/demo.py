@@ -17,6 +17,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, replace
 from pathlib import Path
 
+from collectors.lease.file_lease import FileLease, lock_path_for
 from collectors.local.tempdirs import owned_tempdir
 from strategies.engine import Engine
 from strategies.journal import JournalWriter
@@ -25,6 +26,7 @@ from tui import exitcodes
 from tui.demo_specs import FAULT, demo_spec
 from tui.driver import Driver
 from tui.headless import outcome_code
+from tui.seat import ServeOptions, driver_seat
 from tui.signals import exit_on_signals
 
 
@@ -112,43 +114,54 @@ async def _fault_later(run: DemoRun, seconds: float) -> None:
     await run.inject_fault()
 
 
-async def _run(args: argparse.Namespace) -> int:
+async def _run(args: argparse.Namespace, serve: ServeOptions) -> int:
     tmp = owned_tempdir("demo")  # swept by the next run if this one is killed
     try:
-        return await _run_in(args, tmp)
+        async with demo_driver(args, tmp) as run, \
+                driver_seat(run.driver.spec, FileLease(lock_path_for(tmp / "demo.journal"),
+                                                       run.driver.spec.release.service), serve) as seat:
+            run.driver.add_listener(seat.server)
+            run.driver.lease = seat.lease
+            print(f"releasedeck demo: follow it with: {seat.holder.attach_command()}", file=sys.stderr)
+            seat.code = await _drive(args, run)
+            return seat.code
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
 
 
-async def _run_in(args: argparse.Namespace, tmp: Path) -> int:
-    async with demo_driver(args, tmp) as run:
-        driver = run.driver
-        fault = None
-        if args.fault_at is not None:
-            fault = asyncio.create_task(_fault_later(run, args.fault_at))
-        try:
-            if args.headless:
-                from tui.headless import run_headless_async
+async def _drive(args: argparse.Namespace, run: DemoRun) -> int:
+    driver = run.driver
+    fault = None
+    if args.fault_at is not None:
+        fault = asyncio.create_task(_fault_later(run, args.fault_at))
+    try:
+        if args.headless:
+            from tui.headless import run_headless_async
 
-                return await run_headless_async(
-                    driver, until=args.until, timeout=args.timeout,
-                    out=sys.stdout, err=sys.stderr)
-            from tui.app import ReleaseApp
+            return await run_headless_async(
+                driver, until=args.until, timeout=args.timeout,
+                out=sys.stdout, err=sys.stderr)
+        from tui.app import ReleaseApp
 
-            app = ReleaseApp(driver, read_only=args.read_only, wallboard=args.wallboard,
-                             refresh=args.refresh,
-                             extra_actions={"f": ("Inject fault", run.inject_fault)})
-            with exit_on_signals(app):
-                await app.run_async()
-            return outcome_code(driver)
-        finally:
-            if fault is not None:
-                fault.cancel()
+        app = ReleaseApp(driver, read_only=args.read_only, wallboard=args.wallboard,
+                         refresh=args.refresh,
+                         extra_actions={"f": ("Inject fault", run.inject_fault)})
+        with exit_on_signals(app):
+            await app.run_async()
+        return outcome_code(driver)
+    finally:
+        if fault is not None:
+            fault.cancel()
 
 
 def demo_command(args: argparse.Namespace) -> int:
     try:
-        return asyncio.run(_run(args))
+        serve = ServeOptions.from_args(getattr(args, "serve", None), getattr(args, "token_file", None))
+    except ValueError as exc:
+        print(f"releasedeck demo: {exc}", file=sys.stderr)
+        return exitcodes.USAGE
+    try:
+        return asyncio.run(_run(args, serve))
     except SpecError as exc:
         print(exc.render(), file=sys.stderr)
         return exitcodes.USAGE

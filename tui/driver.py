@@ -16,6 +16,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import replace
 from typing import Any
 
+from collectors.lease import Lease
 from strategies.engine import CheckResult, Engine
 from strategies.model import (
     Action,
@@ -30,10 +31,20 @@ from strategies.model import (
     Role,
     Snapshot,
     State,
+    VersionStatus,
     VersionView,
+    Viewing,
     frozen_map,
 )
-from strategies.ports import MetricSource, Platform, RawCounters, RawCounterSource, TrafficRouter
+from strategies.ports import (
+    CohortRouter,
+    MetricSource,
+    Platform,
+    RawCounters,
+    RawCounterSource,
+    TrafficRouter,
+)
+from strategies.ring_view import ring_views
 from strategies.spec import FLAG_LEVERS, ReleaseSpec
 
 log = logging.getLogger("releasedeck.driver")
@@ -67,6 +78,8 @@ class Driver:
         checks: Callable[[float], Any] | None = None,
         journal_path: str = "",
         demo: bool = False,
+        lease: Lease | None = None,
+        viewing: Viewing | None = None,
     ):
         self.spec = spec
         self.engine = engine
@@ -80,6 +93,9 @@ class Driver:
         self.check_runner = checks  # async callable(now) -> list[CheckResult], e.g. webhooks
         self.journal_path = journal_path  # shown, so an operator knows where the record is
         self.demo = demo
+        self.lease = lease  # when set, no lever moves unless the lease is still ours
+        self.viewing = viewing  # set when this session observes without driving
+        self.lease_lost = ""
         self._history: dict[str, deque[MetricSample]] = {v: deque() for v in spec.versions}
         self._platform_snapshot: PlatformSnapshot | None = None
         self._metrics: MetricsSnapshot | None = None
@@ -89,6 +105,7 @@ class Driver:
         self._failures: dict[str, int] = {}
         self._lock = asyncio.Lock()
         self.ticks = 0
+        self.tick_seconds: float | None = None
         self.holding: list[str] = []
         self.state = self._publish(self.clock())
 
@@ -200,6 +217,18 @@ class Driver:
             if setter is None:
                 raise RuntimeError("no traffic router configured to set weights")
             await self._bounded(setter(weights))
+        elif action.kind in (ActionKind.SET_COHORTS, ActionKind.SET_MIRROR):
+            # Both are read from the state folded so far (the latest targets), so applying
+            # either one puts the whole cohort table in place at once.
+            lever = self.router if self.router is not None else self.platform
+            if not isinstance(lever, CohortRouter):
+                kind = getattr(lever, "kind", "none")
+                raise RuntimeError(f"router {kind!r} cannot route by cohort or mirror "
+                                   "(rings, A/B and dark launch need the local router)")
+            state = self.engine.state
+            route = self.engine.plan.route_for(state.cohorts, state.mirror,
+                                               self.spec.release.candidate)
+            await self._bounded(lever.set_route(route))
         elif action.kind is ActionKind.SCALE:
             if self.platform is None:
                 raise RuntimeError("no platform configured to scale")
@@ -212,6 +241,12 @@ class Driver:
         """Carry out pending actions in order; the first failure stops the rest until retry."""
         if getattr(self.engine, "observe", False):
             return  # observe mode never pulls a lever, whatever the journal says
+        if self.lease is not None and not self.lease_lost:
+            self.lease_lost = self.lease.lost()
+            if self.lease_lost:
+                self.emit("lease_lost", {"reason": self.lease_lost}, severity="critical")
+        if self.lease_lost:
+            return  # another session may drive now: never pull a lever without the lease
         for action in list(self.engine.state.pending):
             if action.id in self.engine.state.done_actions:
                 continue
@@ -234,6 +269,7 @@ class Driver:
     # ------------------------------------------------------------------ the tick
 
     async def tick(self) -> State:
+        began = time.perf_counter()
         now = self.clock()
         platform, metrics, checks = await asyncio.gather(
             self._collect_platform(now), self._collect_metrics(now), self._collect_checks(now))
@@ -254,7 +290,9 @@ class Driver:
             self._decided(self.engine.tick(snapshot, now, checks))
             await self._act(now)
             self.ticks += 1
+            self.tick_seconds = time.perf_counter() - began
             self.state = self._publish(self.clock())
+        self._notify("on_tick", self.tick_seconds)
         self._notify("on_state", self.state)
         return self.state
 
@@ -319,7 +357,8 @@ class Driver:
             views.append(VersionView(
                 version=version, role=role, desired_weight=desired, actual_weight=actual,
                 ready=status.ready if status else 0, total=status.total if status else 0,
-                sample=engine.current_sample(version, now), image=status.image if status else ""))
+                sample=engine.current_sample(version, now), image=status.image if status else "",
+                digest=_digest(status)))
         self.holding = engine.holding_reasons(self._snapshot, now, self._checks)
         return State(
             at=now,
@@ -352,4 +391,15 @@ class Driver:
             drift=engine.drift,
             hold_observed=engine.hold_observed,
             flag=self._flag_view(platform),
+            cohorts=ring_views(engine.plan, rollout,
+                               engine.current_sample(self.spec.release.candidate, now)),
+            experiment=engine.readout,
+            tick_seconds=self.tick_seconds,
+            viewing=self.viewing,
         )
+
+
+def _digest(status: VersionStatus | None) -> str:
+    """The one image digest a version's instances run, or "mixed" when they disagree."""
+    digests = status.digests if status is not None else ()
+    return digests[0] if len(digests) == 1 else ("mixed" if digests else "")

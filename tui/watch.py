@@ -13,19 +13,23 @@ import asyncio
 import contextlib
 import inspect
 import sys
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, TextIO
 
 from collectors.alerts import AlertDispatcher, build_dispatcher
+from collectors.lease import LeaseError, LeaseHeld
 from collectors.webhooks import WebhookChecks
 from strategies.engine import Engine, PlanChanged
 from strategies.journal import JournalWriter, MemoryJournal, last_run, read_records
+from strategies.model import Viewing, ViewMode
 from strategies.plans import build_plan
 from strategies.ports import MetricSource, Platform, TrafficRouter
 from strategies.spec import ReleaseSpec, SpecError, load_spec
 from tui import exitcodes
 from tui.driver import Driver
+from tui.follow import LeaseLocator
 from tui.headless import Until, outcome_code, run_headless_async
+from tui.seat import Seat, ServeOptions, driver_seat, lease_for
 from tui.signals import exit_on_signals
 
 
@@ -108,13 +112,18 @@ def watch_command(args: argparse.Namespace, *, out: TextIO | None = None,
     if changed:  # before anything is started: a changed plan is a usage decision to make
         print(f"releasedeck: {changed}", file=err)
         return exitcodes.USAGE
+    try:
+        serve = ServeOptions.from_args(getattr(args, "serve", None), getattr(args, "token_file", None))
+    except ValueError as exc:
+        print(f"releasedeck: {exc}", file=err)
+        return exitcodes.USAGE
     record = getattr(args, "record", None)
     recorder = _recorder(record, spec, err) if record else None
     if record and recorder is None:
         return exitcodes.USAGE
     try:
         return asyncio.run(_watch(spec, args, adapters, recorder, headless=headless,
-                                  observe=observe, until=until, out=out, err=err))
+                                  observe=observe, until=until, out=out, err=err, serve=serve))
     except KeyboardInterrupt:
         return exitcodes.ROLLED_BACK
 
@@ -135,52 +144,103 @@ def _plan_changed(spec: ReleaseSpec, args: argparse.Namespace, observe: bool) ->
 
 
 async def _watch(spec: ReleaseSpec, args: argparse.Namespace, adapters: Any, recorder: Any, *,
-                 headless: bool, observe: bool, until: str, out: TextIO, err: TextIO) -> int:
-    async with contextlib.AsyncExitStack() as resources:
-        if adapters is None:
-            from tui.wiring import AdapterUnavailable, build_adapters, build_source
-
-            try:
-                if spec.platform.kind == "local":
-                    # Local processes are ours to run: the same stack as the demo, with load.
-                    from collectors.local.stack import LocalStack, LocalStackError
-
-                    try:
-                        stack = await resources.enter_async_context(LocalStack(spec))
-                    except LocalStackError as exc:
-                        print(f"releasedeck: {exc}", file=err)
-                        return exitcodes.UNREACHABLE
-                    adapters = (stack.platform, stack.lever, build_source(spec))
-                else:
-                    adapters = build_adapters(spec)
-            except AdapterUnavailable as exc:
-                print(f"releasedeck: {exc}", file=err)
-                return exitcodes.USAGE
+                 headless: bool, observe: bool, until: str, out: TextIO, err: TextIO,
+                 serve: ServeOptions | None = None) -> int:
+    """Take the driver's seat (or follow whoever has it) before anything is started."""
+    read_only = bool(getattr(args, "read_only", False))
+    seat: Seat | None = None
+    viewing: Viewing | None = None
+    if not observe:
         try:
-            wired = wire(spec, adapters, observe=observe,
-                         read_only=bool(getattr(args, "read_only", False)),
-                         journal_path=getattr(args, "journal", None),
-                         fresh=bool(getattr(args, "fresh", False)),
-                         adopt_spec=bool(getattr(args, "adopt_spec", False)),
-                         out=out if headless else None, err=err)
-        except PlanChanged as exc:
-            print(f"releasedeck: {exc}", file=err)
-            await _close_all(adapters)
-            return exitcodes.USAGE
-        except OSError as exc:  # e.g. the journal cannot be written
-            print(f"releasedeck: cannot open the journal: {exc}", file=err)
-            await _close_all(adapters)
-            return exitcodes.USAGE
-        resources.callback(wired.journal.close)
-        if recorder is not None:
-            wired.driver.add_listener(recorder)
-            wired.closers.append(recorder)
-        if headless:
-            return await run_headless_async(
-                wired.driver, until=until, timeout=getattr(args, "timeout", None), out=out,
-                err=err, observe=observe, alerts=wired.alerts, closers=tuple(wired.closers))
-        return await _interactive(wired, args, err)
+            lease = lease_for(spec, getattr(args, "journal", None))
+            holder = await lease.holder() if read_only else None
+        except LeaseError as exc:
+            print(str(exc), file=err)
+            return exitcodes.UNREACHABLE
+        if read_only and holder is not None:  # somebody drives: show their screen
+            from tui.attach import follow
+
+            return await follow(LeaseLocator(lease, spec.path), args, out=out, err=err,
+                                release=spec.release.service)
+        if read_only:  # nobody drives: gates only, no actions, and the screen says so
+            observe = True
+            viewing = Viewing(ViewMode.OBSERVE, note=f"nobody drives {spec.release.service}: "
+                                                     "observing (gates only, no actions)")
+    async with contextlib.AsyncExitStack() as resources:
+        if not observe:
+            try:
+                seat = await resources.enter_async_context(
+                    driver_seat(spec, lease, serve or ServeOptions()))
+            except LeaseHeld as exc:
+                print(exc.line(), file=err)
+                return exitcodes.LEASE_HELD
+            except (LeaseError, OSError) as exc:
+                print(f"releasedeck: {str(exc).removeprefix('releasedeck: ')}", file=err)
+                return exitcodes.UNREACHABLE
+        code = await _drive(spec, args, adapters, recorder, resources, headless=headless,
+                            observe=observe, until=until, out=out, err=err, seat=seat,
+                            viewing=viewing)
+        if seat is not None:
+            if seat.lease.lost():
+                print(f"releasedeck: stopped driving: {seat.lease.lost()}", file=err)
+                code = exitcodes.LEASE_HELD
+            seat.code = code
+        return code
     return exitcodes.USAGE  # unreachable: the block above always returns
+
+
+async def _drive(spec: ReleaseSpec, args: argparse.Namespace, adapters: Any, recorder: Any,
+                 resources: contextlib.AsyncExitStack, *, headless: bool, observe: bool, until: str,
+                 out: TextIO, err: TextIO, seat: Seat | None, viewing: Viewing | None) -> int:
+    if adapters is None:
+        from tui.wiring import AdapterUnavailable, build_adapters, build_source
+
+        try:
+            if spec.platform.kind == "local":
+                # Local processes are ours to run: the same stack as the demo, with load.
+                from collectors.local.stack import LocalStack, LocalStackError
+
+                try:
+                    stack = await resources.enter_async_context(LocalStack(spec))
+                except LocalStackError as exc:
+                    print(f"releasedeck: {exc}", file=err)
+                    return exitcodes.UNREACHABLE
+                adapters = (stack.platform, stack.lever, build_source(spec))
+            else:
+                adapters = build_adapters(spec)
+        except AdapterUnavailable as exc:
+            print(f"releasedeck: {exc}", file=err)
+            return exitcodes.USAGE
+    try:
+        wired = wire(spec, adapters, observe=observe,
+                     read_only=bool(getattr(args, "read_only", False)),
+                     journal_path=getattr(args, "journal", None),
+                     fresh=bool(getattr(args, "fresh", False)),
+                     adopt_spec=bool(getattr(args, "adopt_spec", False)),
+                     out=out if headless else None, err=err)
+    except PlanChanged as exc:
+        print(f"releasedeck: {exc}", file=err)
+        await _close_all(adapters)
+        return exitcodes.USAGE
+    except OSError as exc:  # e.g. the journal cannot be written
+        print(f"releasedeck: cannot open the journal: {exc}", file=err)
+        await _close_all(adapters)
+        return exitcodes.USAGE
+    resources.callback(wired.journal.close)
+    if seat is not None:
+        wired.driver.add_listener(seat.server)
+        wired.driver.lease = seat.lease
+    wired.driver.viewing = viewing
+    wired.driver.state = replace(wired.driver.state, viewing=viewing)
+    if recorder is not None:
+        wired.driver.add_listener(recorder)
+        wired.closers.append(recorder)
+    if headless:
+        return await run_headless_async(
+            wired.driver, until=until, timeout=getattr(args, "timeout", None), out=out,
+            err=err, observe=observe, alerts=wired.alerts, closers=tuple(wired.closers),
+            halt=seat.lease.lost if seat is not None else None)
+    return await _interactive(wired, args, err, seat)
 
 
 async def _close_all(parts: Any) -> None:
@@ -206,7 +266,8 @@ def _recorder(path: str, spec: ReleaseSpec, err: TextIO) -> Any:
         return None
 
 
-async def _interactive(wired: Wired, args: argparse.Namespace, err: TextIO) -> int:
+async def _interactive(wired: Wired, args: argparse.Namespace, err: TextIO,
+                       seat: Seat | None = None) -> int:
     """The Textual app over the same driver, alerts and journal as headless."""
     from tui.app import ReleaseApp
     from tui.headless import start_adapters
