@@ -15,7 +15,7 @@ import sys
 from typing import TextIO
 
 from tui import exitcodes
-from tui.serve.server import parse_address
+from tui.serve.server import is_loopback, parse_address
 
 
 def wallboard_command(args: argparse.Namespace) -> str:
@@ -37,6 +37,9 @@ def serve_web(args: argparse.Namespace, *, err: TextIO) -> int:
         print("releasedeck: --web needs a fixed port (a TV's browser must find it), e.g. 127.0.0.1:8080",
               file=err)
         return exitcodes.USAGE
+    if not is_loopback(host):
+        print(f"releasedeck: warning: --web {args.web} has no login: anyone who can reach it sees this "
+              "release (read-only)", file=err)
     from textual_serve.server import Server
 
     server = Server(wallboard_command(args), host=host, port=port, title=f"releasedeck · {args.target}")

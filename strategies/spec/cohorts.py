@@ -6,29 +6,33 @@ routes by who asks (`strategies.cohorts`), and `check` must say so before `watch
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Callable
+from typing import Any, TypeVar
 
 from strategies.cohorts import CohortError, CohortMatch, UserKey
 from strategies.experiment import ExperimentSpec
 from strategies.spec.model import RouterSpec, StepSpec, StrategySpec
 from strategies.spec.reader import Reader, check_template
 
+T = TypeVar("T")
 
-def _report(r: Reader, exc: CohortError) -> None:
-    key, _, why = str(exc).partition(": ")
-    r.problem(key, why)
+
+def _parsed(r: Reader, key: str, parse: Callable[[Any, str], T]) -> T | None:
+    """The value at `key` parsed by a `from_dict`; its CohortError becomes one spec problem."""
+    raw = r.raw(key)
+    if raw is None:
+        return None
+    try:
+        return parse(raw, key)
+    except CohortError as exc:
+        where, _, why = str(exc).partition(": ")
+        r.problem(where, why)
+        return None
 
 
 def read_match(r: Reader) -> CohortMatch | None:
     """A ring's `match = { header = "X-User-Group", values = ["staff"] }` (None when absent)."""
-    raw = r.raw("match")
-    if raw is None:
-        return None
-    try:
-        return CohortMatch.from_dict(raw, "match")
-    except CohortError as exc:
-        _report(r, exc)
-        return None
+    return _parsed(r, "match", CohortMatch.from_dict)
 
 
 def read_dark_step(sub: Reader, item: dict[str, Any], default_hold: float, served: bool) -> StepSpec:
@@ -45,14 +49,7 @@ def read_dark_step(sub: Reader, item: dict[str, Any], default_hold: float, serve
 
 def read_sticky(r: Reader) -> UserKey | None:
     """`sticky = { header = "X-User-Id" }`: weighted shares by user, not by request."""
-    raw = r.raw("sticky")
-    if raw is None:
-        return None
-    try:
-        return UserKey.from_dict(raw, "sticky")
-    except CohortError as exc:
-        _report(r, exc)
-        return None
+    return _parsed(r, "sticky", UserKey.from_dict)
 
 
 def read_experiment(problems: list, r: Reader, kind: str) -> ExperimentSpec | None:

@@ -98,3 +98,14 @@ def test_prometheus_scrapes_weight_and_gate_status(prometheus_server) -> None:  
         ticks = prometheus_server.scalar('releasedeck_tick_duration_seconds_count{release="checkout"}', time.time())
         assert ticks is not None and ticks > 0
         assert prometheus_server.scalar('releasedeck_decisions_total{kind="step"}', time.time()) >= 1
+
+
+@pytest.mark.parametrize(("web", "line"), [
+    ("127.0.0.1:0", "releasedeck: --web needs a fixed port (a TV's browser must find it), e.g. 127.0.0.1:8080"),
+    ("127.0.0.1:http", "releasedeck: --web '127.0.0.1:http': expected HOST:PORT (port 0-65535)"),
+])
+def test_web_address_problems_are_one_line(capsys, web: str, line: str) -> None:
+    from tui.cli import main
+
+    assert main(["attach", "http://127.0.0.1:9", "--web", web]) == exitcodes.USAGE
+    assert capsys.readouterr().err.strip().splitlines() == [line]

@@ -204,3 +204,24 @@ def test_a_state_with_rings_and_a_readout_travels_to_followers() -> None:
     back = state_from_json(state_to_json(state))
     assert back.experiment == state.experiment and back.cohorts == state.cohorts
     assert [c.status for c in back.cohorts] == ["reached", "reached"]
+
+
+def test_bad_cohort_specs_are_one_line_each_with_file_field_and_reason() -> None:
+    import pytest
+
+    from strategies.spec import SpecError
+
+    bad = '''kind = "canary"
+steps = [10, { dark = 50, weight = 3 }, { dark = 200 }]
+sticky = { header = "X", cookie = "y" }
+experiment = { success = "orders" }'''
+    with pytest.raises(SpecError) as caught:
+        make_spec(bad)
+    lines = caught.value.lines()
+    assert all(line.startswith("test.toml: strategy.") for line in lines)
+    assert any("steps[1].weight: a dark step serves no user" in line for line in lines)
+    assert any("steps[2].dark: dark steps come before any step that serves users" in line for line in lines)
+    assert any("sticky: give exactly one of header or cookie" in line for line in lines)
+    assert any("experiment: only an 'ab' plan runs an experiment" in line for line in lines)
+    with pytest.raises(SpecError, match="needs the built-in router"):
+        make_spec(RINGS, extra='\n[router]\nkind = "none"\n')
