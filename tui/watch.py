@@ -30,6 +30,7 @@ from tui.driver import Driver
 from tui.follow import LeaseLocator
 from tui.headless import Until, outcome_code, run_headless_async
 from tui.seat import Seat, ServeOptions, driver_seat, lease_for
+from tui.signals import exit_on_signals
 
 
 @dataclass
@@ -280,7 +281,8 @@ async def _interactive(wired: Wired, args: argparse.Namespace, err: TextIO,
         wallboard = bool(getattr(args, "wallboard", False))
         app = ReleaseApp(driver, read_only=bool(getattr(args, "read_only", False)) or wallboard,
                          wallboard=wallboard, refresh=float(getattr(args, "refresh", 1.0) or 1.0))
-        await app.run_async()
+        with exit_on_signals(app):
+            await app.run_async()
         return app.return_code or outcome_code(driver)
     finally:
         await wired.alerts.close(5.0)

@@ -51,11 +51,18 @@ class Chromium:
         self._reader: asyncio.Task[None] | None = None
 
     async def __aenter__(self) -> Chromium:
-        log = (self.profile.parent / "chromium.log").open("wb")
-        self.process = subprocess.Popen(
-            [self.binary or "chromium", *FLAGS, f"--user-data-dir={self.profile}",
-             f"--window-size={self.size[0]},{self.size[1]}", "about:blank"],
-            stdout=log, stderr=subprocess.STDOUT)
+        try:
+            return await self._start()
+        except BaseException:
+            await self.__aexit__(None, None, None)  # never leave a browser behind
+            raise
+
+    async def _start(self) -> Chromium:
+        with (self.profile.parent / "chromium.log").open("wb") as log:
+            self.process = subprocess.Popen(
+                [self.binary or "chromium", *FLAGS, f"--user-data-dir={self.profile}",
+                 f"--window-size={self.size[0]},{self.size[1]}", "about:blank"],
+                stdout=log, stderr=subprocess.STDOUT)
         port_file = self.profile / "DevToolsActivePort"
         port_file.unlink(missing_ok=True)
         deadline = time.monotonic() + 60
