@@ -14,13 +14,14 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import shutil
 import sys
-import tempfile
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from dataclasses import dataclass, replace
 from pathlib import Path
 
 from collectors.lease.file_lease import FileLease, lock_path_for
+from collectors.local.tempdirs import owned_tempdir
 from strategies.engine import Engine
 from strategies.journal import JournalWriter
 from strategies.spec import ReleaseSpec, SpecError, load_spec
@@ -30,6 +31,7 @@ from tui.driver import Driver
 from tui.headless import outcome_code
 from tui.runinfo import RunInfo
 from tui.seat import ServeOptions, driver_seat
+from tui.signals import exit_on_signals
 
 
 def _load(args: argparse.Namespace, prometheus_url: str | None, workdir: Path) -> ReleaseSpec:
@@ -153,15 +155,18 @@ async def _fault_later(run: DemoRun, seconds: float) -> None:
 
 
 async def _run(args: argparse.Namespace, serve: ServeOptions) -> int:
-    with tempfile.TemporaryDirectory(prefix="releasedeck-demo-") as tmp:
-        async with demo_driver(args, Path(tmp)) as run, \
-                driver_seat(run.driver.spec, FileLease(lock_path_for(Path(tmp) / "demo.journal"),
+    tmp = owned_tempdir("demo")  # swept by the next run if this one is killed
+    try:
+        async with demo_driver(args, tmp) as run, \
+                driver_seat(run.driver.spec, FileLease(lock_path_for(tmp / "demo.journal"),
                                                        run.driver.spec.release.service), serve) as seat:
             run.driver.add_listener(seat.server)
             run.driver.lease = seat.lease
             print(f"releasedeck demo: follow it with: {seat.holder.attach_command()}", file=sys.stderr)
             seat.code = await _drive(args, run)
             return seat.code
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
 
 
 async def _drive(args: argparse.Namespace, run: DemoRun) -> int:
@@ -183,7 +188,8 @@ async def _drive(args: argparse.Namespace, run: DemoRun) -> int:
                          extra_actions={"f": ("Inject fault", run.inject_fault),
                                         "F": ("Clear fault", run.clear_fault)},
                          extra_available=run.offered)
-        await app.run_async()
+        with exit_on_signals(app):
+            await app.run_async()
         if app.summary:
             print(app.summary, file=sys.stderr)
         return outcome_code(driver)

@@ -31,6 +31,7 @@ from tui.follow import LeaseLocator
 from tui.headless import Until, outcome_code, run_headless_async
 from tui.runinfo import RunInfo
 from tui.seat import Seat, ServeOptions, driver_seat, lease_for
+from tui.signals import exit_on_signals
 
 
 @dataclass
@@ -295,7 +296,8 @@ async def _interactive(wired: Wired, args: argparse.Namespace, err: TextIO,
         app = ReleaseApp(driver, read_only=bool(getattr(args, "read_only", False)) or wallboard,
                          wallboard=wallboard, refresh=float(getattr(args, "refresh", 1.0) or 1.0),
                          info=info)
-        await app.run_async()
+        with exit_on_signals(app):
+            await app.run_async()
         if app.summary:
             print(app.summary, file=err)
         return app.return_code or outcome_code(driver)
