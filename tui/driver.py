@@ -22,6 +22,7 @@ from strategies.model import (
     ActionKind,
     Command,
     Decision,
+    DecisionKind,
     Event,
     FlagView,
     MetricSample,
@@ -33,7 +34,20 @@ from strategies.model import (
     VersionView,
     frozen_map,
 )
-from strategies.ports import MetricSource, Platform, RawCounters, RawCounterSource, TrafficRouter
+from strategies.ports import (
+    BackendSync,
+    EventListener,
+    Lease,
+    Listener,
+    MetricSource,
+    Platform,
+    RawCounters,
+    RawCounterSource,
+    SnapshotListener,
+    StateListener,
+    TrafficRouter,
+    WeightLever,
+)
 from strategies.spec import FLAG_LEVERS, ReleaseSpec
 
 log = logging.getLogger("releasedeck.driver")
@@ -50,6 +64,17 @@ def describe_error(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
 
 
+async def close_parts(parts: Sequence[Platform | TrafficRouter | MetricSource | None]) -> None:
+    """Close adapters one by one, each bounded; a failure is logged, never stops the rest."""
+    for part in parts:
+        if part is None:
+            continue
+        try:
+            await asyncio.wait_for(part.close(), timeout=10.0)
+        except Exception as exc:
+            log.warning("closing %s failed: %s", type(part).__name__, describe_error(exc))
+
+
 class Driver:
     """Runs the engine against real adapters and publishes one immutable State per tick."""
 
@@ -62,11 +87,12 @@ class Driver:
         source: MetricSource,
         *,
         clock: Callable[[], float] = time.time,
-        listeners: Iterable[Any] = (),
+        listeners: Iterable[Listener] = (),
         history_seconds: float = 300.0,
         checks: Callable[[float], Any] | None = None,
         journal_path: str = "",
         demo: bool = False,
+        lease: Lease | None = None,
     ):
         self.spec = spec
         self.engine = engine
@@ -74,7 +100,13 @@ class Driver:
         self.router = router
         self.source = source
         self.clock = clock
-        self.listeners: list[Any] = list(listeners)
+        self.listeners: list[Listener] = []
+        self._on_event: list[EventListener] = []
+        self._on_state: list[StateListener] = []
+        self._on_snapshot: list[SnapshotListener] = []
+        for listener in listeners:
+            self.add_listener(listener)
+        self.lease = lease  # None: this session is the only writer (a local, single run)
         self.history_seconds = history_seconds
         self.events: deque[Event] = deque(maxlen=MAX_EVENTS)
         self.check_runner = checks  # async callable(now) -> list[CheckResult], e.g. webhooks
@@ -94,24 +126,34 @@ class Driver:
 
     # ------------------------------------------------------------------ listeners & events
 
-    def add_listener(self, listener: Any) -> None:
+    def add_listener(self, listener: Listener) -> None:
+        """Hear what the run does: each listener gets the calls its Protocols declare."""
+        if listener in self.listeners:
+            return
         self.listeners.append(listener)
+        if isinstance(listener, EventListener):
+            self._on_event.append(listener)
+        if isinstance(listener, StateListener):
+            self._on_state.append(listener)
+        if isinstance(listener, SnapshotListener):
+            self._on_snapshot.append(listener)
 
-    def _notify(self, method: str, *args: Any) -> None:
-        for listener in list(self.listeners):
-            handler = getattr(listener, method, None)
-            if handler is None:
-                continue
+    @staticmethod
+    def _notify(listeners: Sequence[object], call: Callable[[Any], None]) -> None:
+        for listener in list(listeners):
             try:
-                handler(*args)
+                call(listener)
             except Exception as exc:  # a broken listener must never stop the release
-                log.warning("listener %s.%s failed: %s", type(listener).__name__, method,
-                            describe_error(exc))
+                log.warning("listener %s failed: %s", type(listener).__name__, describe_error(exc))
 
     def _record(self, event: Event) -> Event:
         self.events.append(event)
-        self._notify("on_event", event)
+        self._notify(self._on_event, lambda listener: listener.on_event(event))
         return event
+
+    def _published(self, state: State) -> None:
+        """Publish: every State listener (app, followers, alerts, a state server) gets it."""
+        self._notify(self._on_state, lambda listener: listener.on_state(state))
 
     def emit(self, name: str, details: Mapping[str, Any] | None = None,
              severity: str = "info") -> Event:
@@ -138,10 +180,9 @@ class Driver:
             return PlatformSnapshot(at=now, error=f"platform {self.platform.kind}: "
                                                  f"{describe_error(exc)}")
         if self.router is not None and not snap.error:
-            sync = getattr(self.router, "sync_backends", None)
             try:
-                if sync is not None:
-                    await self._bounded(sync(snap))
+                if isinstance(self.router, BackendSync):
+                    await self._bounded(self.router.sync_backends(snap))
                 weights = await self._bounded(self.router.weights())
                 snap = replace(snap, weights=frozen_map(weights))
             except Exception as exc:
@@ -196,10 +237,9 @@ class Driver:
             weights = {self.spec.release.baseline: 100 - action.value,
                        self.spec.release.candidate: action.value}
             lever = self.router if self.router is not None else self.platform
-            setter = getattr(lever, "set_weights", None)
-            if setter is None:
+            if not isinstance(lever, WeightLever):
                 raise RuntimeError("no traffic router configured to set weights")
-            await self._bounded(setter(weights))
+            await self._bounded(lever.set_weights(weights))
         elif action.kind is ActionKind.SCALE:
             if self.platform is None:
                 raise RuntimeError("no platform configured to scale")
@@ -210,7 +250,7 @@ class Driver:
 
     async def _act(self, now: float) -> None:
         """Carry out pending actions in order; the first failure stops the rest until retry."""
-        if getattr(self.engine, "observe", False):
+        if self.engine.observe:
             return  # observe mode never pulls a lever, whatever the journal says
         for action in list(self.engine.state.pending):
             if action.id in self.engine.state.done_actions:
@@ -248,26 +288,44 @@ class Driver:
         if isinstance(self.source, RawCounterSource) and not metrics.error:
             with contextlib.suppress(Exception):
                 raw = tuple(self.source.last_raw())
-        self._notify("on_snapshot", snapshot, raw)
+        self._notify(self._on_snapshot, lambda listener: listener.on_snapshot(snapshot, raw))
         async with self._lock:
             now = self.clock()
-            self._decided(self.engine.tick(snapshot, now, checks))
-            await self._act(now)
+            if await self._may_decide(now):
+                self._decided(self.engine.tick(snapshot, now, checks))
+                await self._act(now)
             self.ticks += 1
             self.state = self._publish(self.clock())
-        self._notify("on_state", self.state)
+        self._published(self.state)
         return self.state
 
     async def command(self, cmd: Command) -> list[Decision]:
         """An operator command: decided and journaled at once, then acted on."""
         async with self._lock:
             now = self.clock()
+            if not await self._may_decide(now):
+                return [Decision(kind=DecisionKind.REFUSED, at=now, phase=self.engine.state.phase,
+                                 step=self.engine.state.step, weight=self.engine.state.weight,
+                                 actor=cmd.actor, refused=True,
+                                 reason=f"{cmd.kind.value} refused: another session holds this "
+                                        "release's lease")]
             decisions = self.engine.command(cmd, now)
             self._decided(decisions)
             await self._act(now)
             self.state = self._publish(self.clock())
-        self._notify("on_state", self.state)
+        self._published(self.state)
         return decisions
+
+    async def _may_decide(self, now: float) -> bool:
+        """Before deciding or acting: take (or renew) the lease. One writer per release; a
+        session without the lease collects and publishes, and changes nothing."""
+        if self.lease is None:
+            return True
+        try:
+            return await self._bounded(self.lease.hold(now))
+        except Exception as exc:
+            log.warning("lease: %s", describe_error(exc))
+            return False
 
     async def run(self, *, stop: Callable[[State], bool] | None = None,
                   timeout: float | None = None) -> State:
@@ -284,13 +342,8 @@ class Driver:
             await asyncio.sleep(max(0.0, interval - (self.clock() - began)))
 
     async def close(self) -> None:
-        for part in (self.source, self.router, self.platform):
-            if part is None:
-                continue
-            try:
-                await asyncio.wait_for(part.close(), timeout=10.0)
-            except Exception as exc:
-                log.warning("closing %s failed: %s", type(part).__name__, describe_error(exc))
+        """Close the adapters (each bounded; one failing never stops the others)."""
+        await close_parts((self.source, self.router, self.platform))
 
     # ------------------------------------------------------------------ publish
 

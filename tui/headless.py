@@ -18,17 +18,17 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import inspect
 import signal
 from dataclasses import dataclass
 from typing import Any, TextIO
 
-from strategies.model import Event, GateStatus, Phase, Severity, State
+from strategies.model import GateStatus, Phase, Severity, State
 from tui import exitcodes
 from tui.driver import Driver, describe_error
+from tui.events_out import EventPrinter
+from tui.session import FLUSH_TIMEOUT, Session
 
 UNREACHABLE_FACTOR = 3.0
-FLUSH_TIMEOUT = 10.0
 
 
 @dataclass(frozen=True)
@@ -58,17 +58,6 @@ class Until:
             return rollout.phase is Phase.SUCCEEDED
         return (rollout.phase in (Phase.PROGRESSING, Phase.PAUSED, Phase.PROMOTING, Phase.SUCCEEDED)
                 and rollout.step >= self.step - 1 and not rollout.pending)
-
-
-class _Printer:
-    """Listener: each event as one JSON line, flushed so a pipeline sees it at once."""
-
-    def __init__(self, out: TextIO):
-        self.out = out
-
-    def on_event(self, event: Event) -> None:
-        self.out.write(event.to_json() + "\n")
-        self.out.flush()
 
 
 class Unreachable:
@@ -104,36 +93,34 @@ class _Watch(Unreachable):
                 self.critical_seen = (gate.evidence(),)
 
 
-def run_headless(driver: Driver, *, until: str = "done", timeout: float | None = None,
-                 out: TextIO, err: TextIO, observe: bool = False, alerts: Any = None,
-                 closers: tuple[Any, ...] = ()) -> int:
+def run_headless(session: Session, *, until: str = "done", timeout: float | None = None,
+                 out: TextIO, err: TextIO, flush_timeout: float = FLUSH_TIMEOUT) -> int:
     """Run to an outcome in a new event loop; return the exit code."""
-    return asyncio.run(run_headless_async(driver, until=until, timeout=timeout, out=out, err=err,
-                                          observe=observe, alerts=alerts, closers=closers))
+    return asyncio.run(run_headless_async(session, until=until, timeout=timeout, out=out,
+                                          err=err, flush_timeout=flush_timeout))
 
 
-async def run_headless_async(driver: Driver, *, until: str = "done",
+async def run_headless_async(session: Session, *, until: str = "done",
                              timeout: float | None = None, out: TextIO, err: TextIO,
-                             observe: bool = False, alerts: Any = None,
-                             closers: tuple[Any, ...] = (),
                              flush_timeout: float = FLUSH_TIMEOUT) -> int:
-    """The runner itself. `alerts` is an AlertDispatcher (flushed and counted at the end);
-    `closers` are extra things with an async close() (e.g. webhook checks)."""
+    """The runner itself, over an assembled run; closes the session at the end (queued alerts
+    get `flush_timeout` to go out)."""
+    driver, observe, alerts = session.driver, session.observe, session.alerts
     try:
         goal = Until.parse(until, len(driver.engine.plan.steps))
     except ValueError as exc:
         print(f"releasedeck: {exc}", file=err)
+        await session.close(flush_timeout)
         return exitcodes.USAGE
     if observe and goal.kind != "done":
         print("releasedeck: --until does not apply with --observe (nothing moves); "
               "use --timeout", file=err)
+        await session.close(flush_timeout)
         return exitcodes.USAGE
     stale_after = driver.spec.metrics.stale_after
     watch = _Watch(stale_after)
-    driver.add_listener(_Printer(out))
+    driver.add_listener(EventPrinter(out))
     driver.add_listener(watch)
-    if alerts is not None and alerts not in driver.listeners:
-        driver.add_listener(alerts)
     stopping: list[str] = []
     started = driver.clock()
 
@@ -148,7 +135,7 @@ async def run_headless_async(driver: Driver, *, until: str = "done",
             return True
         return False
 
-    crashed = await start_adapters(driver)
+    crashed = await session.start()
     with _signals(lambda name: stopping.append(name)):
         try:
             if not crashed:
@@ -158,34 +145,12 @@ async def run_headless_async(driver: Driver, *, until: str = "done",
         except Exception as exc:  # a bug must still end in one line and a clean shutdown
             crashed = describe_error(exc)
             state = driver.state
-    if alerts is not None:
-        await alerts.close(flush_timeout)
-    for closer in closers:  # close() may be sync (a trace file) or async (an HTTP client)
-        with contextlib.suppress(Exception):
-            result = closer.close()
-            if inspect.isawaitable(result):
-                await result
-    await driver.close()
+    await session.close(flush_timeout)
     code, outcome = _outcome(driver, state, goal, watch, stopping, observe, stale_after)
     if crashed:
         code, outcome = exitcodes.UNREACHABLE, f"stopped by an error ({crashed})"
     print(summary(driver, state, outcome, driver.clock() - started, alerts), file=err)
     return code
-
-
-async def start_adapters(driver: Driver) -> str:
-    """Adapters that need starting in the running loop (e.g. the local router process) offer an
-    idempotent async start(); start them here. Returns "" or one line saying what failed."""
-    for part in (driver.platform, driver.router, driver.source):
-        start = getattr(part, "start", None)
-        if part is None or not asyncio.iscoroutinefunction(start):
-            continue
-        try:
-            await start()
-        except Exception as exc:
-            return f"could not start {getattr(part, 'kind', type(part).__name__)}: " \
-                   f"{describe_error(exc)}"
-    return ""
 
 
 def _settled_failure(state: State) -> bool:

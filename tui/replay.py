@@ -37,14 +37,17 @@ from collectors.trace import (
     timeline,
 )
 from strategies.engine import TRANSITIONS, Engine
-from strategies.journal import MemoryJournal
 from strategies.model import Event, Phase, State, rfc3339
+from strategies.ports import Listener
 from strategies.spec import ReleaseSpec, SpecError, load_spec
 from strategies.trace import TraceRead, read_trace
 from tui import exitcodes
 from tui.driver import Driver
+from tui.events_out import EventPrinter
 from tui.headless import UNREACHABLE_FACTOR, Unreachable
 from tui.headless import summary as headless_line
+from tui.session import RunOptions, assemble
+from tui.wiring import Adapters
 
 
 class TraceClock:
@@ -55,16 +58,6 @@ class TraceClock:
 
     def __call__(self) -> float:
         return self.now
-
-
-class EventPrinter:
-    """Prints every event as the JSON line headless mode prints."""
-
-    def __init__(self, out: TextIO):
-        self.out = out
-
-    def on_event(self, event: Event) -> None:
-        self.out.write(event.to_json() + "\n")
 
 
 @dataclass
@@ -131,15 +124,17 @@ class ReplayRun:
 
 
 async def replay_timeline(spec: ReleaseSpec, ticks: Sequence[Tick],
-                          *, listeners: Sequence[Any] = (),
+                          *, listeners: Sequence[Listener] = (),
                           watch: SummaryListener | None = None) -> ReplayRun:
     """Tick the live Driver along the timeline on the trace's clock; stop once finished, or
     (given a `watch`) once metrics were unreachable as long as headless would stand."""
     clock = TraceClock(ticks[0].engine_at)
     source, platform, router = TraceMetricSource(spec), TracePlatform(spec), TraceRouter(spec)
-    engine = Engine(spec, journal=MemoryJournal(), run="replay", reconcile=False)
-    driver = Driver(spec, engine, platform, router, source, clock=clock,
-                    listeners=listeners, history_seconds=spec.metrics.window)
+    options = RunOptions(memory_journal=True, run_id="replay", reconcile=False, webhooks=False,
+                         alerts=False, history_seconds=spec.metrics.window)
+    session = assemble(spec, Adapters(platform, router, source), options, listeners=listeners,
+                       clock=clock)
+    engine, driver = session.engine, session.driver
     run = ReplayRun(engine, driver, last_at=clock.now)
     limit = UNREACHABLE_FACTOR * spec.metrics.stale_after
     try:
@@ -157,7 +152,7 @@ async def replay_timeline(spec: ReleaseSpec, ticks: Sequence[Tick],
                 break
         return run
     finally:
-        await driver.close()
+        await session.close()
 
 
 async def replay_collections(spec: ReleaseSpec, collections: Sequence[Collection], *,

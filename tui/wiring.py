@@ -8,11 +8,17 @@ ImportError at start-up. Each adapter class is built with `from_spec(spec)` or
 
 from __future__ import annotations
 
+import contextlib
 import importlib
-from typing import Any
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
 
 from strategies.ports import MetricSource, Platform, TrafficRouter
 from strategies.spec import ReleaseSpec
+from tui.driver import close_parts
+
+if TYPE_CHECKING:
+    from collectors.local.stack import LocalStack
 
 # kind -> (module, class)
 PLATFORMS: dict[str, tuple[str, str]] = {
@@ -33,6 +39,20 @@ SOURCES: dict[str, tuple[str, str]] = {
     "prometheus": ("collectors.prometheus_source", "PrometheusSource"),
     "haproxy": ("collectors.haproxy_stats", "HAProxyMetricSource"),
 }
+
+
+@dataclass(frozen=True)
+class Adapters:
+    """The three adapters a run talks to. `router` is whatever moves traffic (a router or a
+    flag lever); None when the platform moves it itself or nothing does."""
+
+    platform: Platform | None
+    router: TrafficRouter | None
+    source: MetricSource
+
+    async def close(self) -> None:
+        """Close what was built when no run took them over (a run closes them itself)."""
+        await close_parts((self.source, self.router, self.platform))
 
 
 class AdapterUnavailable(Exception):
@@ -69,3 +89,22 @@ def build_adapters(spec: ReleaseSpec) -> tuple[Platform, TrafficRouter | None, M
 def build_source(spec: ReleaseSpec) -> MetricSource:
     """The metric source alone (the demo brings its own platform and router)."""
     return _build("metric source", spec.metrics.source, SOURCES.get(spec.metrics.source), spec)
+
+
+async def open_adapters(spec: ReleaseSpec, resources: contextlib.AsyncExitStack, *,
+                        rate: float = 50.0) -> tuple[Adapters, LocalStack | None]:
+    """The adapters a spec asks for, started where they are ours to run: a local platform is
+    the local stack (service processes, the built-in router, load at `rate`), entered on
+    `resources` so it stops with them. Raises AdapterUnavailable or LocalStackError (one line).
+
+    The driver syncs the built-in router's backends each tick; the stack keeps its own sync
+    only when the driver moves a flag instead of that router."""
+    if spec.platform.kind != "local":
+        platform, router, source = build_adapters(spec)
+        return Adapters(platform, router, source), None
+    from collectors.local.stack import LocalStack
+
+    source = build_source(spec)
+    stack = LocalStack(spec, rate=rate, sync_interval=None if spec.router.kind == "local" else 0.5)
+    await resources.enter_async_context(stack)
+    return Adapters(stack.platform, stack.lever, source), stack

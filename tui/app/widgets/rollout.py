@@ -61,10 +61,25 @@ class RolloutBar(Static):
                 line.append(f"▶ {label}", style="bold reverse")
             else:
                 line.append(label, style="dim")
+        if state.platform_status:
+            line.append(platform_note(state.platform_kind, state.platform_status,
+                                      (self.size.width or self.app.size.width) - line.cell_len))
         lines = [top, line]
         if state.flag is not None:
             lines.append(flag_line(state.flag, rollout.phase))
         self.update(Text("\n").join(lines))
+
+
+MIN_NOTE = 12  # the platform's own status keeps at least this many characters
+
+
+def platform_note(kind: str, status: str, room: int) -> Text:
+    """`   kubernetes: Progressing · step 2/4 · setWeight 25`: the platform's own words about the
+    rollout (Argo's phase/step/analysis, `rollout status`), clipped to the room left."""
+    prefix = f"   {kind}: "
+    note = Text(prefix, style="dim")
+    note.append(fmt.clip(status, max(MIN_NOTE, room - len(prefix) - 1)), style="italic")
+    return note
 
 
 def flag_line(flag: FlagView, phase: Phase) -> Text:
