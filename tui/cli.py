@@ -12,6 +12,7 @@ import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 
+from strategies.spec import STRATEGY_KINDS
 from tui import exitcodes
 
 
@@ -54,7 +55,7 @@ def build_parser() -> argparse.ArgumentParser:
                       help="start a prometheus binary from PATH on 127.0.0.1 for the demo")
     demo.add_argument("--rate", type=float, default=50.0, help="load in requests/s (default 50)")
     demo.add_argument("--strategy", default="canary",
-                      choices=("canary", "blue-green", "rolling", "ab", "ring", "flag"),
+                      choices=STRATEGY_KINDS,
                       help="rollout strategy for the demo (default canary)")
     demo.add_argument("--spec", metavar="FILE", help="use this release.toml instead of the "
                       "embedded default (platform kind must be local)")

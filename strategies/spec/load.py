@@ -13,8 +13,8 @@ from strategies.spec.adapters import check_flag_lever, check_kubernetes_levers, 
 from strategies.spec.errors import SpecError
 from strategies.spec.model import ReleaseInfo, ReleaseSpec
 from strategies.spec.notify import read_alerts, read_webhooks
-from strategies.spec.reader import hint, toml_key
 from strategies.spec.rollout import read_gates, read_release, read_strategy
+from strategies.wording import hint, toml_key
 
 _TOP = ("release", "platform", "router", "metrics", "strategy", "gate", "alert", "webhook", "demo")
 

@@ -6,7 +6,8 @@ from typing import Any
 
 from strategies.model import Severity, frozen_map
 from strategies.spec.model import ALERT_KINDS, WEBHOOK_TYPES, AlertSpec, WebhookSpec
-from strategies.spec.reader import Reader, show
+from strategies.spec.reader import Reader
+from strategies.wording import show
 
 
 def read_alerts(problems: list, items: Any) -> tuple[AlertSpec, ...]:

@@ -6,15 +6,13 @@ Also the helpers every section shares to word a problem the way the user wrote t
 
 from __future__ import annotations
 
-import difflib
-import json
 import math
-import re
 from collections.abc import Mapping
 from typing import Any
 
 from strategies.duration import parse_duration
 from strategies.model import Severity
+from strategies.wording import hint, show, toml_key
 
 
 class Reader:
@@ -122,38 +120,11 @@ class Reader:
                 self.problem(toml_key(key), "unknown key" + hint(key, tuple(self.seen) + tuple(known)))
 
 
-def toml_key(key: str) -> str:
-    """A user's key as TOML would write it: bare when it can be, quoted (one line) otherwise."""
-    return key if re.fullmatch(r"[A-Za-z0-9_-]+", key) else json.dumps(key, ensure_ascii=False)
-
-
-def show(value: Any) -> str:
-    """A value as the user wrote it in TOML (true, not True), on one line, shortened if long."""
-    if isinstance(value, bool):
-        text = "true" if value else "false"
-    elif isinstance(value, str):
-        text = json.dumps(value, ensure_ascii=False)
-    elif isinstance(value, dict):
-        text = "{" + ", ".join(f"{toml_key(str(k))} = {show(v)}" for k, v in value.items()) + "}"
-    elif isinstance(value, list):
-        text = "[" + ", ".join(show(v) for v in value) + "]"
-    elif isinstance(value, float) and not math.isfinite(value):
-        text = "nan" if math.isnan(value) else ("inf" if value > 0 else "-inf")
-    else:
-        text = str(value)
-    return text if len(text) <= 60 else text[:57] + "..."
-
-
 def _kind_name(kinds: tuple[type, ...]) -> str:
     names = {str: "a string", int: "an integer", float: "a number", bool: "true or false",
              dict: "a table", list: "a list"}
     picked = [names.get(k, k.__name__) for k in kinds if not (k is int and float in kinds)]
     return " or ".join(picked)
-
-
-def hint(word: str, options: tuple[str, ...]) -> str:
-    close = difflib.get_close_matches(word, options, n=1, cutoff=0.6)
-    return f" (did you mean {close[0]!r}?)" if close else ""
 
 
 PLACEHOLDERS = ("service", "version", "window", "version_label", "quantile")

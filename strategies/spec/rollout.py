@@ -15,7 +15,8 @@ from strategies.spec.model import (
     StepSpec,
     StrategySpec,
 )
-from strategies.spec.reader import Reader, check_template, hint, show
+from strategies.spec.reader import Reader, check_template
+from strategies.wording import hint, show
 
 
 def read_release(problems: list, data: Mapping[str, Any]) -> ReleaseInfo:
