@@ -23,12 +23,13 @@ from dataclasses import dataclass
 from typing import Any, TextIO
 
 from strategies.model import GateStatus, Phase, Severity, State
+from strategies.since import BadSince
 from tui import exitcodes
 from tui.driver import Driver, describe_error
 from tui.events_out import EventPrinter
 from tui.session import FLUSH_TIMEOUT, Session
 
-UNREACHABLE_FACTOR = 3.0
+UNREACHABLE_FACTOR = exitcodes.UNREACHABLE_FACTOR
 
 
 @dataclass(frozen=True)
@@ -65,17 +66,14 @@ class Unreachable:
     shared by headless runs and replays so both judge "unreachable" the same way."""
 
     def __init__(self) -> None:
-        self.bad_since: float | None = None
+        self.bad = BadSince()
 
     def observe(self, state: State) -> None:
         bad = bool(state.platform_error) or state.stale
-        if not bad or state.rollout.phase.terminal:
-            self.bad_since = None
-        elif self.bad_since is None:
-            self.bad_since = state.at
+        self.bad.observe(bad and not state.rollout.phase.terminal, state.at)
 
     def unreachable_for(self, now: float) -> float:
-        return 0.0 if self.bad_since is None else now - self.bad_since
+        return self.bad.lasted(now)
 
 
 class _Watch(Unreachable):
@@ -161,28 +159,13 @@ def _settled_failure(state: State) -> bool:
 
 def _outcome(driver: Driver, state: State, goal: Until, watch: _Watch, stopping: list[str],
              observe: bool, stale_after: float) -> tuple[int, str]:
-    phase = state.rollout.phase
-    unreachable = watch.unreachable_for(state.at)
-    if "unreachable" in stopping:
-        return exitcodes.UNREACHABLE, f"unreachable for {unreachable:.1f}s " \
-                                      f"(> {UNREACHABLE_FACTOR:g}× stale_after {stale_after:g}s)"
-    if observe:
-        if unreachable > stale_after:
-            return exitcodes.UNREACHABLE, f"observed; unreachable for {unreachable:.1f}s"
-        if watch.critical_seen:
-            return exitcodes.ROLLED_BACK, "observed a critical gate breach"
-        return exitcodes.PROMOTED, "observed, no critical gate breached"
-    if phase is Phase.SUCCEEDED:
-        return exitcodes.PROMOTED, "promoted"
-    if phase.failed:
-        return exitcodes.ROLLED_BACK, {Phase.ABORTED: "aborted", Phase.ROLLING_BACK:
-                                       "rolling back"}.get(phase, "rolled back")
-    if goal.kind == "step" and goal.reached(driver, state):
-        return exitcodes.PROMOTED, f"reached step {goal.step}"
-    why = stopping[0] if stopping else "timed out"
-    if unreachable > stale_after:
-        return exitcodes.UNREACHABLE, f"{why} while unreachable for {unreachable:.1f}s"
-    return exitcodes.ROLLED_BACK, f"{why} before promotion"
+    reached = goal.kind == "step" and goal.reached(driver, state)
+    end = exitcodes.ending(state.rollout.phase, unreachable=watch.unreachable_for(state.at),
+                           stale_after=stale_after, stopped_unreachable="unreachable" in stopping,
+                           observe=observe, critical_seen=bool(watch.critical_seen),
+                           reached=f"reached step {goal.step}" if reached else "",
+                           stopped_by=stopping[0] if stopping else "timed out")
+    return end.code, end.words
 
 
 def summary(driver: Driver, state: State, outcome: str, duration: float, alerts: Any) -> str:
@@ -252,8 +235,5 @@ def _signals(on_signal: Any) -> Any:
 
 
 def outcome_code(driver: Driver) -> int:
-    """Exit code for a run that ended without the headless rules (e.g. the app was quit): 0 once
-    promoted, or for a session that only observed; 1 otherwise."""
-    if driver.engine.state.phase is Phase.SUCCEEDED or driver.engine.observe:
-        return exitcodes.PROMOTED
-    return exitcodes.ROLLED_BACK
+    """Exit code for a run that ended without the headless rules (e.g. the app was quit)."""
+    return exitcodes.quit_code(driver.engine.state.phase, observe=driver.engine.observe)

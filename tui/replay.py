@@ -27,7 +27,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, TextIO
 
-from collectors.trace import (
+from collectors.replay_adapters import (
     Collection,
     Tick,
     TraceMetricSource,
@@ -37,7 +37,7 @@ from collectors.trace import (
     timeline,
 )
 from strategies.engine import TRANSITIONS, Engine
-from strategies.model import Event, Phase, State, rfc3339
+from strategies.model import Event, State, rfc3339
 from strategies.ports import Listener
 from strategies.spec import ReleaseSpec, SpecError, load_spec
 from strategies.trace import TraceRead, read_trace
@@ -165,23 +165,12 @@ async def replay_collections(spec: ReleaseSpec, collections: Sequence[Collection
 def _outcome(spec: ReleaseSpec, run: ReplayRun, watch: SummaryListener) -> tuple[str, int, str]:
     """(outcome for the summary, exit code, headless' words for the last line)."""
     phase = run.engine.state.phase
-    if phase is Phase.SUCCEEDED:
-        return "promoted", exitcodes.PROMOTED, "promoted"
-    if phase in (Phase.ROLLED_BACK, Phase.ROLLING_BACK):
-        return "rolled_back", exitcodes.ROLLED_BACK, "rolled back"
-    if phase is Phase.ABORTED:
-        return "aborted", exitcodes.ROLLED_BACK, "aborted"
-    stale_after = spec.metrics.stale_after
-    unreachable = watch.unreachable_for(run.last_at)
-    if run.stopped:
-        return "unreachable", exitcodes.UNREACHABLE, (
-            f"unreachable for {unreachable:.1f}s (> {UNREACHABLE_FACTOR:g}× stale_after "
-            f"{stale_after:g}s) in the trace")
-    if unreachable > stale_after:
-        return "unreachable", exitcodes.UNREACHABLE, (
-            f"trace ended while unreachable for {unreachable:.1f}s")
-    return "incomplete", exitcodes.ROLLED_BACK, (
-        f"trace ended in phase {phase.value} before the release finished")
+    end = exitcodes.ending(
+        phase, unreachable=watch.unreachable_for(run.last_at), stale_after=spec.metrics.stale_after,
+        stopped_unreachable=bool(run.stopped), stopped_by="trace ended", where=" in the trace",
+        unfinished=f"trace ended in phase {phase.value} before the release finished")
+    words = "rolled back" if end.outcome == "rolled_back" else end.words  # a replay reports the end
+    return end.outcome, end.code, words
 
 
 def run_replay(spec: ReleaseSpec, trace_path: str, *, summary: bool, out: TextIO,

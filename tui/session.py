@@ -64,23 +64,20 @@ class RunOptions:
     lease: Lease | None = None
 
 
+@dataclass
 class Session:
     """A run, assembled: what it is made of, and the one place it is started and closed."""
 
-    def __init__(self, spec: ReleaseSpec, adapters: Adapters, options: RunOptions, *,
-                 journal: JournalWriter | MemoryJournal, engine: Engine, driver: Driver,
-                 webhooks: WebhookChecks | None, alerts: AlertDispatcher | None,
-                 recorder: TraceRecorder | None):
-        self.spec = spec
-        self.adapters = adapters
-        self.options = options
-        self.journal = journal
-        self.engine = engine
-        self.driver = driver
-        self.webhooks = webhooks
-        self.alerts = alerts
-        self.recorder = recorder
-        self._closed = False
+    spec: ReleaseSpec
+    adapters: Adapters
+    options: RunOptions
+    journal: JournalWriter | MemoryJournal
+    engine: Engine
+    driver: Driver
+    webhooks: WebhookChecks | None
+    alerts: AlertDispatcher | None
+    recorder: TraceRecorder | None
+    _closed: bool = False
 
     @property
     def observe(self) -> bool:

@@ -127,6 +127,25 @@ def _kind_name(kinds: tuple[type, ...]) -> str:
     return " or ".join(picked)
 
 
+def table_readers(problems: list[tuple[str, str]], items: Any, name: str,
+                  like: str = "") -> list[tuple[int, Reader]]:
+    """A Reader for each table of an `[[name]]` array, with its index; a problem for the array
+    or any item that is not a table. `like` shows an example table in that problem."""
+    if items is None:
+        return []
+    if not isinstance(items, list):
+        problems.append((name, f"must be an array of tables ([[{name}]])"))
+        return []
+    readers: list[tuple[int, Reader]] = []
+    for i, item in enumerate(items):
+        if isinstance(item, dict):
+            readers.append((i, Reader(problems, item, f"{name}[{i}]")))
+        else:
+            shape = f"a table like {like}" if like else f"a table ([[{name}]])"
+            problems.append((f"{name}[{i}]", f"must be {shape}, got {show(item)}"))
+    return readers
+
+
 PLACEHOLDERS = ("service", "version", "window", "version_label", "quantile")
 
 
