@@ -114,7 +114,7 @@ class Session:
                 self.recorder.close()
             except OSError as exc:
                 log.warning("closing the trace failed: %s", describe_error(exc))
-        await self.driver.close()
+        await self.adapters.close()
         if self.options.lease is not None:
             await _quietly("lease", self.options.lease.release())
         self.journal.close()

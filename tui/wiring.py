@@ -29,10 +29,14 @@ class Adapters:
     platform: Platform | None
     router: TrafficRouter | None
     source: MetricSource
+    stack_owned: bool = False  # platform and router belong to the local stack, which stops them
 
     async def close(self) -> None:
-        """Close what was built when no run took them over (a run closes them itself)."""
-        await close_parts((self.source, self.router, self.platform))
+        """Close the adapters this run owns: all of them, or only the source when the local
+        stack owns platform and router (it stops load, sync, router and platform in order; closing
+        the platform under its running sync would race it)."""
+        parts = (self.source,) if self.stack_owned else (self.source, self.router, self.platform)
+        await close_parts(parts)
 
 
 class AdapterUnavailable(Exception):
@@ -89,4 +93,4 @@ async def open_adapters(spec: ReleaseSpec, resources: contextlib.AsyncExitStack,
     source = build_source(spec)
     stack = LocalStack(spec, rate=rate, sync_interval=None if spec.router.kind == "local" else 0.5)
     await resources.enter_async_context(stack)
-    return Adapters(stack.platform, stack.lever, source), stack
+    return Adapters(stack.platform, stack.lever, source, stack_owned=True), stack

@@ -40,7 +40,8 @@ def run_on_stack(spec: Any, tmp_path: Path, *, fault: float | None = None
         async with LocalStack(spec, rate=60, load_duration=120, sync_interval=0.2) as stack:
             if fault is not None:
                 assert await stack.inject_fault(error_ratio=fault) == 1
-            session = assemble(spec, Adapters(stack.platform, stack.router, build_source(spec)),
+            session = assemble(spec, Adapters(stack.platform, stack.router, build_source(spec),
+                                              stack_owned=True),
                                RunOptions(journal_path=str(tmp_path / "journal"), alert_stream=out,
                                           alert_backoff=0.05), err=err)
             return await run_headless_async(session, timeout=60, out=out, err=err)

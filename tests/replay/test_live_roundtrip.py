@@ -44,7 +44,7 @@ async def live(trace: Path) -> tuple[int, list]:
     seen = Events()
     async with LocalStack(spec, rate=60.0) as stack:
         session = assemble(spec, Adapters(stack.platform, stack.router,
-                                          ScrapeSource.for_release(spec)),
+                                          ScrapeSource.for_release(spec), stack_owned=True),
                            RunOptions(memory_journal=True), recorder=recorder, listeners=[seen])
         driver = session.driver
 
