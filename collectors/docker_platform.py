@@ -37,6 +37,7 @@ from strategies.spec import ReleaseSpec
 
 MANAGED = "releasedeck.managed"
 SERVICE = "releasedeck.service"
+VERSION = "releasedeck.version"  # the version, whatever the spec's version_label: for discovery
 PORT = "releasedeck.port"
 INDEX = "releasedeck.index"
 LIVE_STATES = ("running", "restarting", "paused")
@@ -436,7 +437,7 @@ class DockerPlatform:
                   "port": port if port is not None else "", "host": self.engine_host}
         name = f"releasedeck-{self.service}-{version}-{index}"
         labels = {**{k: v or "" for k, v in self.selector.items()}, **_fmt_map(t.labels, values),
-                  self.version_label: version, MANAGED: "true", SERVICE: self.service,
+                  self.version_label: version, MANAGED: "true", SERVICE: self.service, VERSION: version,
                   INDEX: str(index)}
         if port is not None:
             labels[PORT] = str(port)

@@ -37,9 +37,11 @@ class FileSDTargets:
     def update(self, snapshot: PlatformSnapshot) -> None:
         """Rewrite the file (atomically) when the set of instances changed."""
         groups = []
+        seen: set[tuple[str, str]] = set()  # a flag release lists one workload under each variant
         for status in snapshot.versions.values():
             for instance in status.instances:
-                if instance.address:
+                if instance.address and (instance.address, instance.id) not in seen:
+                    seen.add((instance.address, instance.id))
                     groups.append({"targets": [instance.address],
                                    "labels": {"instance_id": instance.id}})
         text = json.dumps(groups, sort_keys=True)

@@ -25,6 +25,7 @@ from requests.adapters import HTTPAdapter
 from urllib3.util.retry import Retry
 
 from collectors.deadlines import answer_budget
+from strategies.experiment import SUCCESS_KEY, TRIALS_KEY
 from strategies.model import EMPTY, MetricSample, MetricsSnapshot, PlatformSnapshot, frozen_map
 from strategies.ports import RawCounters
 from strategies.rates import bucket_labels, parse_bound
@@ -258,7 +259,12 @@ class PrometheusSource:
 
 def gate_queries(release: ReleaseSpec) -> dict[str, str]:
     """Custom metric name -> PromQL template, from the gates that bring their own `query`."""
-    return {gate.metric: gate.query for gate in release.gates if gate.query}
+    queries = {gate.metric: gate.query for gate in release.gates if gate.query}
+    experiment = release.strategy.experiment
+    if experiment is not None:  # cumulative counts: the experiment folds in what grew
+        queries[SUCCESS_KEY] = experiment.query("success")
+        queries[TRIALS_KEY] = experiment.query("trials")
+    return queries
 
 
 def _vector(result: Any, query: _Query) -> dict[tuple[str, ...], float]:

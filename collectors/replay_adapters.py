@@ -11,18 +11,21 @@ from __future__ import annotations
 import bisect
 from collections import deque
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
+from strategies.cohorts import Route
 from strategies.model import (
+    EMPTY,
     Instance,
     MetricSample,
     MetricsSnapshot,
     PlatformSnapshot,
+    Tally,
     VersionStatus,
     frozen_map,
 )
 from strategies.ports import RawCounters
-from strategies.rates import sample_from_counters
+from strategies.rates import counted_between, sample_from_counters
 from strategies.spec import ReleaseSpec
 from strategies.trace import TraceRecord, TraceTick
 
@@ -140,6 +143,7 @@ class TraceMetricSource:
         self.window = spec.metrics.window
         self.stale_after = spec.metrics.stale_after
         self.history: dict[str, deque[RawCounters]] = {}
+        self.tallies: dict[str, Tally] = {}  # version -> everything counted so far
         self.current: Collection | None = None
 
     def feed(self, collection: Collection | None) -> None:
@@ -147,7 +151,11 @@ class TraceMetricSource:
         if collection is None:
             return
         for version, record in collection.records.items():
-            self.history.setdefault(version, deque()).append(record.counters)
+            series = self.history.setdefault(version, deque())
+            if series:
+                self.tallies[version] = self.tallies.get(version, Tally()).plus(
+                    counted_between(series[-1], record.counters))
+            series.append(record.counters)
 
     async def collect(self, versions: Sequence[str], platform: PlatformSnapshot | None,
                       now: float) -> MetricsSnapshot:
@@ -162,7 +170,9 @@ class TraceMetricSource:
                 continue
             while series and series[0].at <= at - self.window:
                 series.popleft()
-            samples[version] = sample_from_counters(version, series, at, self.window)
+            samples[version] = replace(sample_from_counters(version, series, at, self.window),
+                                       tally=self.tallies.get(version, Tally()),
+                                       custom=frozen_map(series[-1].custom) if series else EMPTY)
         return MetricsSnapshot(at=at, samples=frozen_map(samples), source=self.name)
 
     def last_raw(self) -> Sequence[RawCounters]:
@@ -219,6 +229,7 @@ class TraceRouter:
                                           spec.release.candidate: 0.0}
         self.recorded: dict[str, float] = {}
         self.history: list[Mapping[str, int]] = []
+        self.routes: list[Route] = []
 
     def feed(self, collection: Collection | None) -> None:
         if collection is None:
@@ -233,6 +244,10 @@ class TraceRouter:
 
     async def weights(self) -> Mapping[str, float]:
         return {**self.desired, **self.recorded}
+
+    async def set_route(self, route: Route) -> None:
+        """Rings, sticky users and mirror in a replay: remembered, like the weights."""
+        self.routes.append(route)
 
     async def close(self) -> None:
         return None

@@ -20,9 +20,10 @@ import httpx
 from prometheus_client.parser import text_string_to_metric_families
 
 from collectors.deadlines import answer_budget
-from strategies.model import MetricSample, MetricsSnapshot, PlatformSnapshot, frozen_map
+from strategies.experiment import SUCCESS_KEY, TRIALS_KEY
+from strategies.model import MetricSample, MetricsSnapshot, PlatformSnapshot, Tally, frozen_map
 from strategies.ports import RawCounters
-from strategies.rates import bucket_labels, counter_increase, histogram_quantile, parse_bound
+from strategies.rates import bucket_labels, counter_growth, counter_increase, histogram_quantile, parse_bound
 from strategies.spec import MetricsSpec, ReleaseSpec
 
 QUANTILES = (0.5, 0.95, 0.99)
@@ -37,6 +38,7 @@ class Counters:
     errors: float
     buckets: Mapping[str, float] = field(default_factory=dict)  # `le` label -> cumulative count
     latency_sum: float | None = None
+    counters: Mapping[str, float] = field(default_factory=dict)  # other counters asked for, by name
 
 
 class ScrapeError(Exception):
@@ -52,11 +54,14 @@ def parse_counters(text: str, *, service: str, request_metric: str, latency_metr
 
 
 def parse_counters_by(text: str, label: str | None, *, service: str, request_metric: str,
-                      latency_metric: str, error_codes: re.Pattern[str]) -> dict[str, Counters]:
+                      latency_metric: str, error_codes: re.Pattern[str],
+                      counters: Sequence[str] = ()) -> dict[str, Counters]:
     """Counters per value of `label` (a flag's `variant`); label None sums all under "".
 
     Series without the label are left out when splitting: they belong to no variant.
+    `counters`: more counter names (an experiment's orders and visits) summed as they are.
     """
+    others: dict[str, dict[str, float]] = {}
     requests: dict[str, float] = {}
     errors: dict[str, float] = {}
     latency_sum: dict[str, float] = {}
@@ -83,13 +88,17 @@ def parse_counters_by(text: str, label: str | None, *, service: str, request_met
                     mine[labels["le"]] = mine.get(labels["le"], 0.0) + sample.value
                 elif sample.name == f"{latency_metric}_sum":
                     latency_sum[key] = latency_sum.get(key, 0.0) + sample.value
+                elif sample.name in counters:
+                    mine = others.setdefault(key, {})
+                    mine[sample.name] = mine.get(sample.name, 0.0) + sample.value
     except (ValueError, IndexError, KeyError) as exc:
         raise ScrapeError("answered something that is not Prometheus text format") from exc
     if not declared:
         raise ScrapeError(f"exports no {request_metric}")
     keys = set(requests) | set(buckets) | ({""} if label is None else set())
     return {key: Counters(requests=requests.get(key, 0.0), errors=errors.get(key, 0.0),
-                          buckets=buckets.get(key, {}), latency_sum=latency_sum.get(key))
+                          buckets=buckets.get(key, {}), latency_sum=latency_sum.get(key),
+                          counters=others.get(key, {}))
             for key in keys}
 
 
@@ -105,9 +114,11 @@ class ScrapeSource:
     name = "scrape"
 
     def __init__(self, spec: MetricsSpec, service: str, *, split_label: str | None = None,
-                 workloads: Sequence[str] = ()):
+                 workloads: Sequence[str] = (), counters: Mapping[str, str] | None = None):
         self.spec = spec
         self.service = service
+        # custom metric key -> counter name: cumulative totals reported in MetricSample.custom
+        self.counters = dict(counters or {})
         # A flag release: one deployment (`workloads`) serves both variants, told apart by a label.
         self.split_label = split_label
         self.workloads = tuple(workloads)
@@ -116,6 +127,7 @@ class ScrapeSource:
         # Instances are scraped directly: a proxy from the environment must not sit in between.
         self._client = httpx.AsyncClient(timeout=self.budget, trust_env=False)
         self._history: dict[str, _History] = {}  # instance key -> its recent counters
+        self._tallies: dict[str, Tally] = {}  # version -> everything counted since we started
         self._raw: tuple[RawCounters, ...] = ()
         self._platform: PlatformSnapshot | None = None  # last good one: where the instances are
         self.failures: Mapping[str, str] = frozen_map()  # last collection: instance -> reason
@@ -126,7 +138,10 @@ class ScrapeSource:
         if release.strategy.workload:
             return cls(release.metrics, release.release.service,
                        split_label=release.metrics.version_label, workloads=release.workloads)
-        return cls(release.metrics, release.release.service)
+        experiment = release.strategy.experiment
+        counters = {SUCCESS_KEY: experiment.success, TRIALS_KEY: experiment.trials} \
+            if experiment is not None else {}
+        return cls(release.metrics, release.release.service, counters=counters)
 
     def _targets(self, versions: Sequence[str], platform: PlatformSnapshot) -> dict[str, tuple[str, str]]:
         """instance key -> (version, metrics URL) for every ready instance we can reach."""
@@ -152,7 +167,8 @@ class ScrapeSource:
             raise ScrapeError(f"answered HTTP {response.status_code}")
         return parse_counters_by(response.text, self.split_label, service=self.service,
                                  request_metric=self.spec.request_metric,
-                                 latency_metric=self.spec.latency_metric, error_codes=self._codes)
+                                 latency_metric=self.spec.latency_metric, error_codes=self._codes,
+                                 counters=tuple(self.counters.values()))
 
     async def collect(self, versions: Sequence[str], platform: PlatformSnapshot | None,
                       now: float) -> MetricsSnapshot:
@@ -173,12 +189,11 @@ class ScrapeSource:
             elif isinstance(result, BaseException):
                 raise result  # a bug of ours: let the driver report it
             elif self.split_label is None:
-                self._history.setdefault(key, _History(version)).points.append((now, result[""]))
+                self._remember(key, version, now, result[""])
             else:  # one history per (instance, variant): "rate then sum" by the label, as PromQL would
                 for variant in versions:
                     counters = result.get(variant, Counters(requests=0.0, errors=0.0))
-                    self._history.setdefault(f"{key}#{variant}", _History(variant)).points.append(
-                        (now, counters))
+                    self._remember(f"{key}#{variant}", variant, now, counters)
         self.failures = frozen_map(failures)
         self.failed_total += len(failures)
         self._prune(now)
@@ -192,6 +207,21 @@ class ScrapeSource:
         samples = {v: self._sample(v, now) for v in versions}
         self._raw = self._summed(versions, now)
         return MetricsSnapshot(at=now, samples=frozen_map(samples), source=self.name)
+
+    def _remember(self, key: str, version: str, now: float, counters: Counters) -> None:
+        history = self._history.setdefault(key, _History(version))
+        if history.points:
+            self._count(version, history.points[-1][1], counters)
+        history.points.append((now, counters))
+
+    def _count(self, version: str, before: Counters, after: Counters) -> None:
+        """Add what one instance served between two of its scrapes to its version's tally
+        (a counter that went down was reset: what it shows now was counted since)."""
+        buckets = {le: counter_growth(before.buckets.get(le, 0.0), count)
+                   for le, count in after.buckets.items()}
+        served = Tally(counter_growth(before.requests, after.requests),
+                       counter_growth(before.errors, after.errors), frozen_map(buckets))
+        self._tallies[version] = self._tallies.get(version, Tally()).plus(served)
 
     def _prune(self, now: float) -> None:
         """Forget points no window will use again, and instances with nothing left."""
@@ -228,11 +258,18 @@ class ScrapeSource:
         p50 = p95 = p99 = None
         if requests and buckets:
             p50, p95, p99 = (histogram_quantile(q, buckets) for q in QUANTILES)
-        return MetricSample(version=version, at=now, requests=requests,
+        totals: dict[str, float | None] = {}
+        for key, name in self.counters.items():  # cumulative, summed over the version's instances
+            latest = [h.points[-1][1].counters.get(name) for h in self._history.values()
+                      if h.version == version and h.points]
+            totals[key] = sum(v for v in latest if v is not None) if latest and any(
+                v is not None for v in latest) else None
+        return MetricSample(version=version, at=now, requests=requests, custom=frozen_map(totals),
                             throughput=None if requests is None else requests / self.spec.window,
                             error_ratio=ratio, errors=errors,
                             latency_p50=p50, latency_p95=p95, latency_p99=p99,
-                            latency_buckets=bucket_labels(buckets) if requests else {})
+                            latency_buckets=bucket_labels(buckets) if requests else {},
+                            tally=self._tallies.get(version))
 
     def _summed(self, versions: Sequence[str], now: float) -> tuple[RawCounters, ...]:
         """Latest counters of every remembered instance, summed per version (for --record)."""
@@ -246,9 +283,11 @@ class ScrapeSource:
                 for le, count in counters.buckets.items():
                     buckets[le] = buckets.get(le, 0.0) + count
             sums = [c.latency_sum for c in latest if c.latency_sum is not None]
+            custom = {key: sum(c.counters.get(name, 0.0) for c in latest)
+                      for key, name in self.counters.items()}
             out.append(RawCounters(version=version, at=now, requests_total=sum(c.requests for c in latest),
                                    errors_total=sum(c.errors for c in latest), latency_buckets=frozen_map(buckets),
-                                   latency_sum=sum(sums) if sums else None))
+                                   latency_sum=sum(sums) if sums else None, custom=frozen_map(custom)))
         return tuple(out)
 
     def last_raw(self) -> Sequence[RawCounters]:

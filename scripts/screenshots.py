@@ -25,6 +25,7 @@ SHOTS = (  # file, scene, wallboard
     ("paused.svg", "paused", False),
     ("rolled-back.svg", "rolled-back", False),
     ("flag.svg", "flag", False),
+    ("ring.svg", "ring", False),
     ("wallboard.svg", "operate", True),
 )
 

@@ -9,9 +9,11 @@ How the parts fit, in the order data flows:
   listing every problem as "file: field.path: reason".
 - `plans.build_plan(spec)` unrolls the strategy (canary, blue-green, rolling, ab, ring, flag)
   into steps: a target weight and replicas, a hold, whether gates must pass, whether to wait.
-- `gates.judge` compares one tick's candidate sample with its bounds and the baseline
-  (max / min / max_ratio, or a statistical `compare`); `GateTracker` adds the `for` clock.
-  Missing, thin or stale data is UNKNOWN, and unknown never lets a step advance.
+- `step_evidence.advance` counts what each version served since its step began (exact interval
+  counts from `Tally`s); `gates.assess` tests each bound on those counts with the anytime-valid
+  e-processes of `evidence` (fail once the evidence reaches 1/(1 - confidence)); throughput,
+  `min` and custom gates keep `gates.judge`'s point comparison; `GateTracker` adds the optional
+  `for` clock. Missing, thin or stale data is UNKNOWN, and unknown never lets a step advance.
 - `engine.Engine` walks the plan: `tick(snapshot, now)` and `command(cmd, now)` return
   `Decision`s, each journaled before it is acted on; the caller carries out
   `engine.state.pending` actions and confirms each with `engine.action_done(action, now)`.

@@ -13,6 +13,7 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, replace
 from typing import Any
 
+from strategies.experiment import ConversionTracker, Readout
 from strategies.fingerprint import (
     PlanPrint,
     adopt_step,
@@ -20,7 +21,7 @@ from strategies.fingerprint import (
     journaled_print,
     plan_print,
 )
-from strategies.gates import GateTracker
+from strategies.gates import GateTracker, settle
 from strategies.journal import RunId, decision_to_record, record_to_decision
 from strategies.model import (
     Action,
@@ -45,6 +46,11 @@ from strategies.plans import Plan, build_plan
 from strategies.reconcile import DriftTracker, observed_values
 from strategies.resources import with_resources
 from strategies.spec import ReleaseSpec
+from strategies.step_evidence import StepEvidence, advance
+
+EVIDENCE_EVERY = 0.0
+"""Seconds between journaled checkpoints of a step's gate evidence: every tick that counted
+something, so a restart continues exactly where the evidence stood (one short line a tick)."""
 
 JournalSink = Callable[[Mapping[str, Any]], None]
 
@@ -57,6 +63,10 @@ TRANSITIONS: frozenset[DecisionKind] = frozenset({
 # what fold() reads besides transitions: gate clocks and action outcomes
 _FOLDED = TRANSITIONS | {DecisionKind.GATE, DecisionKind.ACTION_DONE, DecisionKind.ACTION_FAILED,
                         DecisionKind.RECONCILE}
+
+
+ROUTING_ACTIONS = frozenset({ActionKind.SET_WEIGHT, ActionKind.SET_COHORTS, ActionKind.SET_MIRROR})
+"""Actions that move users: a rollback is done once none of them is pending."""
 
 
 @dataclass(frozen=True)
@@ -108,10 +118,16 @@ def fold(state: RolloutState, decision: Decision) -> RolloutState:
     pending = _supersede(state.pending, decision.actions)
     new = replace(state, seq=seq, phase=decision.phase, step=decision.step,
                   weight=decision.weight, reason=decision.reason, pending=pending)
+    for action in decision.actions:  # the router's cohort table: the latest targets decided
+        if action.kind is ActionKind.SET_COHORTS:
+            new = replace(new, cohorts=action.value)
+        elif action.kind is ActionKind.SET_MIRROR:
+            new = replace(new, mirror=action.value)
     if kind in (DecisionKind.STARTED, DecisionKind.STEP, DecisionKind.PROMOTING, DecisionKind.RETRIED,
                 DecisionKind.ADOPTED):
-        new = replace(new, step_started=decision.at, hold_elapsed_before_pause=0.0,
-                      paused_by="", pause_reason="", paused_at=None, manual_weight=False)
+        new = replace(new, step_started=decision.at, step_entered=decision.at,
+                      hold_elapsed_before_pause=0.0, paused_by="", pause_reason="",
+                      paused_at=None, manual_weight=False)
         if decision.phase is Phase.PAUSED:  # entering a manual pause step
             new = replace(new, paused_by=decision.actor, pause_reason=decision.reason,
                           paused_at=decision.at)
@@ -153,6 +169,18 @@ def _gate_statuses(records: Iterable[Mapping[str, Any]]) -> dict[str, GateStatus
             except ValueError:
                 continue
     return statuses
+
+
+def _restored_evidence(records: list[Mapping[str, Any]], epoch: float | None) -> StepEvidence:
+    """The last journaled evidence of the step the journal is in (none: start from zero)."""
+    for record in reversed(records):
+        if record.get("kind") != DecisionKind.EVIDENCE or not record.get("evidence"):
+            continue
+        found = StepEvidence.from_record(record["evidence"][0])
+        if found is not None and found.epoch == epoch and epoch is not None:
+            return replace(found, saved_at=float(record.get("at", 0.0)))
+        return StepEvidence(epoch=epoch)
+    return StepEvidence(epoch=epoch)
 
 
 def _gate_clock(state: RolloutState, decision: Decision) -> Mapping[str, float]:
@@ -206,6 +234,7 @@ class Engine:
         observe: bool = False,
         reconcile: bool = True,
         adopt_spec: bool = False,
+        explain: bool = True,
     ):
         self.spec = spec
         # reconcile: hold the world to the journal's targets each tick. Off for replays, whose
@@ -215,6 +244,7 @@ class Engine:
         # observe: gates are evaluated but the rollout never moves and no action is decided,
         # for teams whose rollout is driven elsewhere. It implies read-only.
         self.observe = observe
+        self.explain = explain  # False: gates skip their confidence bounds (batch judging)
         self.read_only = read_only or observe
         self._journal = journal
         self.state = RolloutState()
@@ -235,12 +265,21 @@ class Engine:
                          run or resumed_run or uuid.uuid4().hex[:12])
         self.gates: tuple[GateResult, ...] = ()
         self._gate_status: dict[str, GateStatus] = _gate_statuses(records)
+        self.evidence = _restored_evidence(records, self.state.step_entered)
+        self._inconclusive_pauses: dict[float | None, int] = {}  # step epoch -> pauses so far
         self._last_metrics: dict[str, MetricSample] = {}
         self._metrics_ok_at: float | None = None
         self._first_tick: float | None = None
         self._stale_reported = False
         self.stale = True
         self.stale_reason = "no metrics yet"
+        # An A/B plan with [strategy.experiment]: conversion evidence of A and B, folded in at
+        # the experiment step. Not journaled: a resumed experiment starts its evidence afresh
+        # (valid, only slower), never with counts it cannot vouch for.
+        self.experiment: ConversionTracker | None = None
+        if spec.strategy.experiment is not None:
+            self.experiment = ConversionTracker(spec.strategy.experiment, self.baseline,
+                                                self.candidate)
         self.drift_tracker = DriftTracker(spec.release.candidate)
 
     # ------------------------------------------------------------------ helpers
@@ -280,7 +319,24 @@ class Engine:
         target = step.weight if step.weight is not None else self.plan.weight_at(index)
         if step.weight is not None or target != self.state.weight:
             actions.append((ActionKind.SET_WEIGHT, target, ""))
+        # Rings and mirror are targets too: set on the first step (which also puts the sticky
+        # user key in place) and whenever the step changes them.
+        if self.plan.routes_cohorts:
+            cohorts = self.plan.cohorts_at(index)
+            if index == 0 or cohorts != self.state.cohorts:
+                actions.append((ActionKind.SET_COHORTS, cohorts, ""))
+        if self.plan.mirrors:
+            mirror = self.plan.mirror_at(index)
+            if index == 0 or mirror != self.state.mirror:
+                actions.append((ActionKind.SET_MIRROR, mirror, ""))
         return actions
+
+    def _route_reset(self) -> list[tuple[ActionKind, int, str]]:
+        """Close every ring and stop mirroring (rollback, and after a promotion)."""
+        if not self.plan.routes_cohorts:
+            return []
+        mirror = [(ActionKind.SET_MIRROR, 0, "")] if self.plan.mirrors else []
+        return [(ActionKind.SET_COHORTS, 0, ""), *mirror]
 
     def _enter_step(self, index: int, now: float, actor: str, reason: str,
                     kind: DecisionKind = DecisionKind.STEP,
@@ -310,16 +366,18 @@ class Engine:
                                  f"{self._adopt_phrase()}, hold restarted", kind=DecisionKind.ADOPTED,
                                  evidence=[evidence])]
 
-    def _promote(self, now: float, actor: str, reason: str) -> Decision:
+    def _promote(self, now: float, actor: str, reason: str,
+                 evidence: Iterable[Mapping[str, Any]] = ()) -> Decision:
         return self._emit(DecisionKind.PROMOTING, now, phase=Phase.PROMOTING, step=len(self.plan.steps),
-                          weight=100, actor=actor, reason=reason,
+                          weight=100, actor=actor, reason=reason, evidence=evidence,
                           actions=[(ActionKind.SCALE, n, v) for v, n in self.plan.full.items() if n > 0]
-                          + [(ActionKind.SET_WEIGHT, 100, "")])
+                          + [(ActionKind.SET_WEIGHT, 100, "")] + self._route_reset())
 
     def _rollback(self, now: float, actor: str, reason: str,
                   evidence: Iterable[Mapping[str, Any]] = (), *, abort: bool = False
                   ) -> Decision:
-        actions = [(ActionKind.SET_WEIGHT, 0, "")] + [
+        # Rings close first: the cohorts leave the candidate before anything else moves.
+        actions = self._route_reset() + [(ActionKind.SET_WEIGHT, 0, "")] + [
             (ActionKind.SCALE, n, v) for v, n in self.plan.rollback.items() if n > 0]
         if abort:
             return self._emit(DecisionKind.ABORTED, now, phase=Phase.ABORTED, weight=0, actor=actor,
@@ -368,7 +426,7 @@ class Engine:
 
     def _after_actions(self, now: float) -> list[Decision]:
         if self.state.phase is Phase.ROLLING_BACK and not any(
-                a.kind is ActionKind.SET_WEIGHT for a in self.state.pending):
+                a.kind in ROUTING_ACTIONS for a in self.state.pending):
             return [self._emit(DecisionKind.ROLLED_BACK, now, phase=Phase.ROLLED_BACK, weight=0,
                                actor=self.state.cause[0].get("actor", "engine")
                                if self.state.cause and "actor" in self.state.cause[0]
@@ -384,6 +442,7 @@ class Engine:
         decisions: list[Decision] = []
         decisions.extend(self._observe_metrics(snapshot, now))
         decisions.extend(self._adopt_spec(now))
+        self._observe_experiment(snapshot)
         if self.reconciles and not self.observe:
             decisions.extend(self._reconcile(snapshot, now))
         decisions.extend(self._evaluate_gates(now))
@@ -393,6 +452,49 @@ class Engine:
 
     # ------------------------------------------------------------------ tick parts
 
+    def _at_experiment(self) -> bool:
+        state = self.state
+        return (self.experiment is not None and 0 <= state.step < len(self.plan.steps)
+                and self.plan.steps[state.step].experiment
+                and state.phase in (Phase.PROGRESSING, Phase.PAUSED))
+
+    def _observe_experiment(self, snapshot: Snapshot) -> None:
+        """Fold what A and B counted since the last tick into the experiment (its step only)."""
+        metrics = snapshot.metrics
+        if self.experiment is None or metrics is None or metrics.error:
+            return
+        if self._at_experiment():
+            self.experiment.observe(metrics.samples)
+
+    @property
+    def readout(self) -> Readout | None:
+        """The A/B experiment's readout (None for plans without one)."""
+        return self.experiment.readout() if self.experiment is not None else None
+
+    def _experiment_outcome(self, snapshot: Snapshot, now: float,
+                            checks: tuple[CheckResult, ...]) -> list[Decision]:
+        """B named the winner: on to the next step; A named, or time up: A stays (roll back)."""
+        assert self.experiment is not None
+        step = self.plan.steps[self.state.step]
+        winner = self.experiment.winner
+        if winner is None and self.state.hold_elapsed(now) < step.hold:
+            return []
+        readout = self.experiment.readout()
+        evidence = [{**readout.to_dict(), "actor": "experiment"}]
+        if winner == self.candidate:
+            blockers = [r for r in self.holding_reasons(snapshot, now, checks)
+                        if not r.startswith(("hold:", "experiment:"))]
+            if blockers:
+                return []
+            index = self.state.step + 1
+            reason = f"A/B: {readout.summary()}"
+            if index >= len(self.plan.steps):
+                return [self._promote(now, "experiment", reason, evidence)]
+            return [self._enter_step(index, now, "experiment", reason, evidence=evidence)]
+        why = readout.summary() if winner == self.baseline else \
+            f"no winner after {step.hold:g}s ({readout.summary()})"
+        return [self._rollback(now, "experiment", f"A/B: {why}; {self.baseline} stays",
+                               evidence=evidence)]
     @property
     def drift(self) -> tuple[Drift, ...]:
         """Levers the world does not hold where the journal put them (this tick)."""
@@ -458,9 +560,20 @@ class Engine:
     def _evaluate_gates(self, now: float) -> list[Decision]:
         tracker = GateTracker(self.state.gate_failing_since)
         baseline_expected = self.state.weight < 100
+        candidate, baseline = self._sample(self.candidate, now), self._sample(self.baseline, now)
+        before = self.evidence
+        epoch = self.state.step_entered
+        if epoch is None and self.observe:  # the rollout is driven elsewhere: count from here
+            epoch = self._first_tick
+        self.evidence = advance(before, epoch, self.spec.gates, candidate,
+                                baseline, candidate_name=self.candidate,
+                                baseline_name=self.baseline, window=self.spec.metrics.window,
+                                horizon=self._horizon())
         self.gates = tracker.results(
-            self.spec.gates, self._sample(self.candidate, now), self._sample(self.baseline, now),
-            now, stale=self.stale, baseline_expected=baseline_expected)
+            self.spec.gates, candidate, baseline, now, stale=self.stale,
+            baseline_expected=baseline_expected, evidence=self.evidence, explain=self.explain)
+        self.evidence = settle(self.evidence, self.gates)
+        self._checkpoint(before, now)
         out: list[Decision] = []
         for result in self.gates:
             previous = self._gate_status.get(result.name, GateStatus.UNKNOWN)
@@ -473,6 +586,28 @@ class Engine:
                                       f"{result.status.value}: {result.reason}",
                                       evidence=[evidence]))
         return out
+
+    def _horizon(self) -> int:
+        """How many collections the current step is expected to last (at least 10): where
+        gate evidence expects a breach could begin (see evidence.Onset)."""
+        hold = self.step_hold()
+        interval = max(self.spec.metrics.interval, 1e-3)
+        return max(10, math.ceil(hold / interval))
+
+    def _checkpoint(self, before: StepEvidence, now: float) -> None:
+        """Journal the step's evidence now and then, and at once when a test crossed, so a
+        restart continues it. Journal only: it is no event anyone needs to see."""
+        evidence = self.evidence
+        if evidence.epoch is None or self.read_only:
+            return
+        crossed = evidence.failed != before.failed or evidence.held != before.held
+        counted = evidence.candidate != before.candidate or evidence.baseline != before.baseline
+        due = evidence.saved_at is None or now - evidence.saved_at >= EVIDENCE_EVERY
+        if crossed or (counted and due) or (due and evidence.saved_at is not None
+                                             and evidence.epoch != before.epoch):
+            self._emit(DecisionKind.EVIDENCE, now, reason="gate evidence checkpoint",
+                       evidence=[evidence.to_record()])
+            self.evidence = replace(evidence, saved_at=now)
 
     def _breached(self, severity: Severity) -> list[GateResult]:
         return [g for g in self.gates if g.breached and g.severity is severity]
@@ -507,8 +642,21 @@ class Engine:
                                    actor=f"gate:{warning[0].name}",
                                    reason=f"warning gate failed: {names}",
                                    evidence=[g.evidence() for g in warning])]
+            if self._at_experiment():
+                return self._experiment_outcome(snapshot, now, checks)
             if self._step_complete(snapshot, now, checks):
                 return [self._next(now, "engine", "")]
+            inconclusive = self._inconclusive(now)
+            if inconclusive:
+                names = ", ".join(g.name for g in inconclusive)
+                self._inconclusive_pauses[self.state.step_entered] = \
+                    self._inconclusive_pauses.get(self.state.step_entered, 0) + 1
+                return [self._emit(DecisionKind.PAUSED, now, phase=Phase.PAUSED,
+                                   actor=f"gate:{inconclusive[0].name}",
+                                   reason=f"inconclusive at the end of the hold: {names} "
+                                          f"(require = evidence; resume to gather more, "
+                                          f"promote to go on without it)",
+                                   evidence=[g.evidence() for g in inconclusive])]
             return []
         if phase is Phase.PROMOTING:
             if not self.holding_reasons(snapshot, now, checks):
@@ -548,7 +696,11 @@ class Engine:
             return reasons
         step = self.plan.steps[state.step]
         left = step.hold - state.hold_elapsed(now)
-        if left > 0:
+        if step.experiment and self.experiment is not None:
+            readout = self.experiment.readout()
+            if readout.winner is None:
+                reasons.append(f"experiment: {readout.summary()}; ends in {math.ceil(max(0, left))}s")
+        elif left > 0:
             reasons.append(f"hold: {math.ceil(left)}s left")
         reasons += self._waiting_reasons(analysis=step.analysis)
         wanted = step_replicas(self.plan, state.step).get(self.candidate)
@@ -584,6 +736,22 @@ class Engine:
                 if not (self.stale and gate.status is GateStatus.UNKNOWN):
                     reasons.append(f"gate {gate.name} {gate.status.value}: {gate.reason}")
         return reasons
+
+    def _inconclusive(self, now: float) -> list[GateResult]:
+        """Gates that need evidence the bound holds and still lack it when the hold is over
+        (Argo's inconclusive: pause and let a person decide, never promote). After a resume,
+        each further hold gets another chance before the next pause."""
+        state = self.state
+        if self.stale or state.step >= len(self.plan.steps):
+            return []
+        step = self.plan.steps[state.step]
+        if not step.analysis:
+            return []
+        rounds = 1 + self._inconclusive_pauses.get(state.step_entered, 0)
+        if state.hold_elapsed(now) < step.hold * rounds:
+            return []
+        return [g for g in self.gates if g.require == "evidence" and g.test == "sequential"
+                and g.status is GateStatus.UNKNOWN and g.severity is not Severity.INFO]
 
     def _step_complete(self, snapshot: Snapshot, now: float,
                        checks: tuple[CheckResult, ...]) -> bool:

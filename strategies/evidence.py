@@ -22,14 +22,22 @@ small breach and a large one alike, at the price of log(len(grid)) nats.
   rate). Intervals multiply, so the traffic split may change between them.
 - `bounds`: the confidence bounds shown on screen: the values neither one-sided test rejects.
 
+A breach that starts late in a step is diluted by the clean counts before it: the mixture has
+to climb back from what those counts cost its alternatives. So the breach evidence is the
+average of that mixture and `Onset`, a Shiryaev-Roberts-style mixture over when the breach
+began: a test started at every interval, each weighted in advance (the weights sum to one, so
+the sum is still a test supermartingale and Ville's bound holds). A late onset then costs
+log(2 × horizon) nats, the price of not knowing when it began, instead of the whole clean past.
+
 Everything works on log scale and accepts fractional counts (extrapolated increases).
 """
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 ODDS_MULTIPLIERS: tuple[float, ...] = (1.25, 1.5, 2.0, 3.0, 5.0, 10.0, 30.0)
 """The alternatives mixed over, as odds multiples of the bound (equal weights, fixed a priori)."""
@@ -75,6 +83,14 @@ def _alternatives(p0: float, above: bool) -> list[float]:
     return [_prob(odds * m if above else odds / m) for m in ODDS_MULTIPLIERS]
 
 
+@functools.lru_cache(maxsize=1024)
+def _alternative_logs(p0: float, above: bool) -> tuple[tuple[float, float], ...]:
+    """Per alternative: log-likelihood ratio of one bad and of one good event (a gate's bound
+    is the same at every tick, so this is computed once per bound)."""
+    return tuple((math.log(p1) - math.log(p0), math.log1p(-p1) - math.log1p(-p0))
+                 for p1 in _alternatives(p0, above))
+
+
 def bernoulli_log_e(bad: float, total: float, p0: float, *, above: bool = True) -> float:
     """log of the mixture e-value against the bound p0 after `bad` of `total` events.
 
@@ -89,7 +105,8 @@ def bernoulli_log_e(bad: float, total: float, p0: float, *, above: bool = True) 
         return (math.inf if bad > 0 else 0.0) if above else 0.0
     if p0 >= 1.0:
         return 0.0 if above else (math.inf if good > 0 else 0.0)
-    return _log_mean_exp([_log_lr(bad, good, p1, p0) for p1 in _alternatives(p0, above)])
+    return _log_mean_exp([bad * per_bad + good * per_good
+                          for per_bad, per_good in _alternative_logs(p0, above)])
 
 
 @dataclass(frozen=True)
@@ -101,6 +118,7 @@ class Bounds:
     high: float | None
 
 
+@functools.lru_cache(maxsize=8192)
 def bounds(bad: float, total: float, confidence: float) -> Bounds:
     """Estimate bad/total with the confidence bounds that match the decisions.
 
@@ -120,8 +138,18 @@ def bounds(bad: float, total: float, confidence: float) -> Bounds:
     def rejected_below(p: float) -> bool:
         return bernoulli_log_e(bad, total, p, above=False) >= threshold
 
-    low = _search(rejected_above, 0.0, estimate, want_rejected_below=True)
-    high = _search(rejected_below, estimate, 1.0, want_rejected_below=False)
+    # Bracket the edges in log-odds a few widths of the expected half-width away, so a
+    # dozen halvings give the two digits shown.
+    center = math.log(_odds(_clamp(estimate)))
+    spread = 4.0 * math.sqrt(2.0 * (threshold + _LOG_GRID)
+                             / max(total * _clamp(estimate) * (1 - _clamp(estimate)), 1e-9))
+    spread = min(spread, 60.0)
+    near_low = _prob(math.exp(max(center - spread, -700.0))) if estimate > 0 else 0.0
+    near_high = _prob(math.exp(min(center + spread, 700.0))) if estimate < 1 else 1.0
+    start_low = near_low if rejected_above(_clamp(near_low)) else 0.0
+    start_high = near_high if rejected_below(_clamp(near_high)) else 1.0
+    low = _search(rejected_above, start_low, estimate, want_rejected_below=True)
+    high = _search(rejected_below, estimate, start_high, want_rejected_below=False)
     return Bounds(estimate, low, high)
 
 
@@ -140,7 +168,7 @@ def _search(rejected: Callable[[float], bool], lo: float, hi: float, *, want_rej
         return lo
     if not want_rejected_below and not rejected(_prob(math.exp(b))):
         return hi
-    for _ in range(48):
+    for _ in range(14):  # ample for a bound shown with two digits
         mid = (a + b) / 2
         inside = rejected(_prob(math.exp(mid)))
         if inside == want_rejected_below:
@@ -149,6 +177,103 @@ def _search(rejected: Callable[[float], bool], lo: float, hi: float, *, want_rej
             b = mid
     edge = _prob(math.exp((a + b) / 2))
     return min(max(edge, lo), hi)
+
+
+@dataclass(frozen=True)
+class Onset:
+    """Evidence of a breach that began at some interval of the step, not knowing which.
+
+    For every alternative j, `log_r[j]` = log Σ_s w_s Π_{i=s..t} LR_ij over the starts s seen
+    so far (the Shiryaev-Roberts recursion R ← (R + w_t)·LR_t); the e-value adds the weight of
+    the starts still to come. Weights: 1/(2·horizon) for each of the first `horizon` intervals
+    (the step's expected length), then 1/(2k(k+1)) for the k-th one after, so a step that runs
+    long keeps its guarantee.
+    """
+
+    horizon: int = 30
+    intervals: int = 0
+    log_r: tuple[float, ...] = (-math.inf,) * len(ODDS_MULTIPLIERS)
+
+    def _weight(self, index: int) -> float:
+        if index <= self.horizon:
+            return 1.0 / (2 * self.horizon)
+        k = index - self.horizon
+        return 1.0 / (2 * k * (k + 1))
+
+    def _started(self) -> float:
+        t, h = self.intervals, self.horizon
+        if t <= h:
+            return t / (2 * h)
+        k = t - h
+        return 0.5 + 0.5 * (1.0 - 1.0 / (k + 1))
+
+    def add(self, log_lrs: Sequence[float]) -> Onset:
+        """One more interval with information: its log likelihood ratio per alternative."""
+        index = self.intervals + 1
+        log_w = math.log(self._weight(index))
+        log_r = tuple(_log_add(r, log_w) + lr for r, lr in zip(self.log_r, log_lrs, strict=True))
+        return Onset(self.horizon, index, log_r)
+
+    @property
+    def log_e(self) -> float:
+        started = _log_mean_exp(self.log_r) + _LOG_GRID - math.log(len(self.log_r))
+        unstarted = 1.0 - self._started()
+        return _log_add(started, math.log(unstarted)) if unstarted > 0 else started
+
+
+def _log_add(a: float, b: float) -> float:
+    top = max(a, b)
+    if top == -math.inf:
+        return -math.inf
+    if top == math.inf:
+        return math.inf
+    return top + math.log(math.exp(a - top) + math.exp(b - top))
+
+
+def _log_average(a: float, b: float) -> float:
+    top = max(a, b)
+    if top == math.inf:
+        return math.inf
+    return top + math.log(math.exp(a - top) + math.exp(b - top)) - math.log(2.0)
+
+
+@dataclass(frozen=True)
+class ShareEvidence:
+    """Evidence on "share of bad requests ≤ p0" over a step: totals plus `Onset`.
+
+    `bad_holds` counts the bad events for the "holds" side, which a latency bound between two
+    histogram boundaries tests at the lower one (see step_evidence.boundary_for).
+    """
+
+    p0: float
+    bad: float = 0.0
+    total: float = 0.0
+    bad_holds: float = 0.0
+    onset: Onset = field(default_factory=Onset)
+
+    def add(self, bad: float, total: float, bad_holds: float | None = None) -> ShareEvidence:
+        if total <= 0 or bad < 0:
+            return self
+        bad = min(bad, total)
+        holds = bad if bad_holds is None else min(max(bad_holds, 0.0), total)
+        onset = self.onset
+        if 0.0 < self.p0 < 1.0:
+            good = total - bad
+            onset = onset.add([bad * per_bad + good * per_good
+                               for per_bad, per_good in _alternative_logs(self.p0, True)])
+        return ShareEvidence(self.p0, self.bad + bad, self.total + total, self.bad_holds + holds,
+                             onset)
+
+    @property
+    def log_e_breach(self) -> float:
+        mixture = bernoulli_log_e(self.bad, self.total, self.p0, above=True)
+        if not 0.0 < self.p0 < 1.0:
+            return mixture
+        return _log_average(mixture, self.onset.log_e)
+
+    @property
+    def log_e_holds(self) -> float:
+        return bernoulli_log_e(self.bad_holds, self.total, self.p0, above=False)
 
 
 @dataclass(frozen=True)
@@ -167,35 +292,45 @@ class RatioEvidence:
     candidate_bad: float = 0.0
     baseline_total: float = 0.0
     baseline_bad: float = 0.0
+    onset: Onset = field(default_factory=Onset)
 
     def add(self, candidate_total: float, candidate_bad: float, baseline_total: float,
             baseline_bad: float) -> RatioEvidence:
         """Fold in one interval in which both versions took traffic."""
         if candidate_total < 0 or baseline_total < 0 or candidate_bad < 0 or baseline_bad < 0:
             return self
-        above, below = self.above, self.below
+        above, below, onset = self.above, self.below, self.onset
         bad = candidate_bad + baseline_bad
         if candidate_total > 0 and baseline_total > 0 and bad > 0:
             p0 = _prob(self.ratio * candidate_total / baseline_total)
             if 0.0 < p0 < 1.0:
                 odds = _odds(p0)
-                above = tuple(a + _log_lr(candidate_bad, baseline_bad, _prob(odds * m), p0)
-                              for a, m in zip(above, ODDS_MULTIPLIERS, strict=True))
+                step_above = [_log_lr(candidate_bad, baseline_bad, _prob(odds * m), p0)
+                              for m in ODDS_MULTIPLIERS]
+                above = tuple(a + x for a, x in zip(above, step_above, strict=True))
                 below = tuple(b + _log_lr(candidate_bad, baseline_bad, _prob(odds / m), p0)
                               for b, m in zip(below, ODDS_MULTIPLIERS, strict=True))
+                onset = onset.add(step_above)
         return RatioEvidence(self.ratio, above, below,
                              self.candidate_total + candidate_total,
                              self.candidate_bad + candidate_bad,
                              self.baseline_total + baseline_total,
-                             self.baseline_bad + baseline_bad)
+                             self.baseline_bad + baseline_bad, onset)
 
     @property
     def log_e_breach(self) -> float:
-        return _log_mean_exp(self.above)
+        return _log_average(_log_mean_exp(self.above), self.onset.log_e)
 
     @property
     def log_e_holds(self) -> float:
         return _log_mean_exp(self.below)
+
+    def point(self) -> Bounds:
+        """The ratio of the two rates, without bounds."""
+        n_c, n_b = self.candidate_total, self.baseline_total
+        if n_c <= 0 or n_b <= 0 or self.baseline_bad <= 0:
+            return Bounds(None, None, None)
+        return Bounds((self.candidate_bad / n_c) / (self.baseline_bad / n_b), None, None)
 
     def estimate(self, confidence: float) -> Bounds:
         """The ratio of the two rates with bounds, from the totals of the step.

@@ -57,9 +57,18 @@ def plan_print(plan: Plan, gates: Sequence[GateSpec]) -> PlanPrint:
     """The fingerprint of what a run walks: every step's target and hold, and every gate."""
     steps = [{"label": s.label, "weight": s.weight, "hold": s.hold, "pause": s.pause,
               "analysis": s.analysis, "replicas": dict(s.replicas)} for s in plan.steps]
+    for step, printed in zip(plan.steps, steps, strict=True):
+        # cohort fields only where set, so plans without them keep their earlier digests
+        for key, value in (("cohorts", step.cohorts), ("mirror", step.mirror),
+                           ("experiment", step.experiment or None)):
+            if value is not None:
+                printed[key] = value
     gate_prints = {g.name: _digest(asdict(g)) for g in gates}
     body = {"kind": plan.kind, "steps": steps, "full": dict(plan.full),
             "rollback": dict(plan.rollback), "gates": gate_prints}
+    if plan.cohorts or plan.sticky is not None:
+        body["cohorts"] = [rule.to_dict() for rule in plan.cohorts]
+        body["sticky"] = plan.sticky.to_dict() if plan.sticky is not None else None
     return PlanPrint(_digest(body), plan.kind, tuple(s.label for s in plan.steps),
                      tuple(s.hold for s in plan.steps), gate_prints)
 

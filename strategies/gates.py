@@ -1,9 +1,16 @@
-"""Gates: the automatic alert thresholds that hold, pause or roll back a rollout.
+"""Gates: the bounds that hold, pause or roll back a rollout, decided on evidence.
 
-Evaluation is split in two. `judge` compares one tick's numbers (pure, stateless). `GateTracker`
-(also pure) carries when each gate started failing, so a gate only acts after failing for its
-whole `for` duration, the way a Prometheus alert's `for` works. Missing, thin or stale data is
-UNKNOWN, which never lets a step advance.
+A gate on counts (error rate against `max` or `max_ratio` × baseline, a latency quantile as the
+share of requests slower than the bound, latency against the baseline) is an anytime-valid
+sequential test over everything the step has counted (`step_evidence`, `evidence`): it fails
+only once the evidence of a breach reaches 1/(1 - confidence), which keeps wrong rollbacks
+under 1 - confidence however often it is looked at; it passes once it has `min_requests` and no
+such evidence (or, with require = "evidence", once the evidence shows the bound holds); in
+between it is UNKNOWN (inconclusive), which never lets a step advance. Throughput, `min` and
+custom metrics keep a point comparison of this tick's window (`judge`), labelled as such.
+
+`GateTracker` (pure) carries when each gate started failing, so a `for` duration still works
+as an extra debounce, the way a Prometheus alert's `for` does.
 """
 
 from __future__ import annotations
@@ -12,8 +19,15 @@ import math
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
 
-from strategies.model import GateResult, GateStatus, MetricSample
+from strategies.evidence import Bounds, RatioEvidence, ShareEvidence, bounds, log_threshold
+from strategies.model import GateResult, GateStatus, MetricSample, Tally
+from strategies.rates import parse_bound
 from strategies.spec import GateSpec
+from strategies.step_evidence import (
+    QUANTILE,
+    StepEvidence,
+    boundary_for,
+)
 
 LOWER_IS_BETTER = frozenset({"error_rate", "latency_p50", "latency_p95", "latency_p99"})
 
@@ -33,6 +47,15 @@ class Verdict:
     comparison: str = ""
     reason: str = ""
     samples: float | None = None
+    test: str = "point"  # "sequential": anytime-valid test on the step's counts; "point": this window
+    estimate: float | None = None  # what the test is about, on its own scale (`scale`)
+    low: float | None = None  # confidence bounds of the estimate
+    high: float | None = None
+    bound: float | None = None  # the bound on that scale
+    scale: str = ""  # "share" (of requests) | "ratio" (candidate / baseline) | "" (the metric)
+    toward_fail: float = 0.0  # 0..1: how far the evidence of a breach is toward deciding
+    toward_pass: float = 0.0  # 0..1: how far the gate is toward passing
+    note: str = ""  # e.g. which histogram boundary a latency bound is tested at
 
 
 def _fmt(metric: str, value: float | None) -> str:
@@ -249,6 +272,258 @@ def _mann_whitney_check(gate: GateSpec, candidate: MetricSample,
                 f"needs ≥{SMALL_EFFECT:.0%})"))
 
 
+# --------------------------------------------------------------------------- sequential tests
+
+
+def _progress(log_e: float, threshold: float) -> float:
+    if threshold <= 0 or log_e == math.inf:
+        return 1.0
+    return max(0.0, min(1.0, log_e / threshold))
+
+
+def _pct(x: float | None) -> str:
+    return "n/a" if x is None else f"{x * 100:.2g}%" if x < 0.1 else f"{x * 100:.1f}%"
+
+
+def _times(x: float | None) -> str:
+    return "n/a" if x is None else "∞" if math.isinf(x) else f"{x:.2f}×"
+
+
+def sequential_metric(gate: GateSpec) -> bool:
+    """Whether a gate is decided by a sequential test (on counts) rather than a point check."""
+    if gate.metric == "error_rate":
+        return gate.max is not None or gate.max_ratio is not None or gate.compare == "proportion"
+    if gate.metric in QUANTILE:
+        return gate.max is not None or gate.max_ratio is not None or gate.compare == "mannwhitney"
+    return False
+
+
+PROMETHEUS_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.25, 0.5, 0.75, 1.0, 2.5, 5.0, 7.5,
+                      10.0)
+"""The Prometheus clients' default latency buckets: where `check` says a latency bound lands
+(the real boundaries are only known once the service is scraped; the screen shows those)."""
+
+
+def describe_test(gate: GateSpec) -> str:
+    """How a gate decides, in one line, for `check`."""
+    at = f"at {gate.confidence:g}" + (", require evidence" if gate.require == "evidence" else "")
+    if not sequential_metric(gate):
+        return "point comparison of the window"
+    parts = []
+    if gate.metric == "error_rate":
+        if gate.max is not None:
+            parts.append(f"≤ {gate.max * 100:g}% of requests fail")
+        if gate.max_ratio is not None:
+            parts.append(f"error rate ≤ {gate.max_ratio:g}× baseline (conditional binomial)")
+        if gate.compare == "proportion":
+            parts.append("error rate ≤ baseline (conditional binomial)")
+    else:
+        share = 1.0 - QUANTILE[gate.metric]
+        if gate.max is not None:
+            where = ""
+            if gate.max not in PROMETHEUS_BUCKETS:
+                up = next((b for b in PROMETHEUS_BUCKETS if b >= gate.max), None)
+                down = next((b for b in reversed(PROMETHEUS_BUCKETS) if b <= gate.max), None)
+                where = (f" ({gate.max:g}s is not a default bucket boundary: with default buckets "
+                         f"a breach is tested at le={up if up is not None else '+Inf'}, "
+                         f"holds at le={down if down is not None else 'none'})")
+            parts.append(f"≤ {share:.0%} of requests slower than {gate.max * 1000:.0f}ms{where}")
+        if gate.max_ratio is not None:
+            parts.append(f"≤ {share:.0%} of requests slower than {gate.max_ratio:g}× the "
+                         f"baseline's {gate.metric.removeprefix('latency_')}")
+        if gate.compare == "mannwhitney":
+            parts.append("share above the baseline's median ≤ 1.12× the baseline's")
+    return f"sequential {at}: " + "; ".join(parts)
+
+
+def _share_check(gate: GateSpec, evidence: ShareEvidence | None, comparison: str, what: str,
+                 note: str = "", *, explain: bool = True) -> Verdict:
+    """Test of "share of bad requests ≤ p0" on the step's counts."""
+    if evidence is None:
+        return Verdict(GateStatus.UNKNOWN, test="sequential", comparison=comparison,
+                       scale="share", note=note, reason=f"{what}: nothing counted yet")
+    p0, bad, total = evidence.p0, evidence.bad, evidence.total
+    threshold = log_threshold(gate.confidence)
+    breach, holds = evidence.log_e_breach, evidence.log_e_holds
+    shown: Bounds = bounds(bad, total, gate.confidence) if explain else \
+        Bounds(bad / total if total > 0 else None, None, None)
+    if explain and evidence.bad_holds != bad and total > 0:  # the upper bound belongs to the "holds" boundary
+        shown = Bounds(shown.estimate, shown.low,
+                       bounds(evidence.bad_holds, total, gate.confidence).high)
+    toward_pass = _progress(holds, threshold) if gate.require == "evidence" else \
+        min(1.0, total / gate.min_requests) if gate.min_requests > 0 else 1.0
+    common = {"test": "sequential", "estimate": shown.estimate, "low": shown.low,
+              "high": shown.high, "bound": p0, "scale": "share", "comparison": comparison,
+              "toward_fail": _progress(breach, threshold), "toward_pass": toward_pass,
+              "note": note, "threshold": p0}
+    interval = f"{_pct(shown.estimate)} [{_pct(shown.low)}–{_pct(shown.high)}]"
+    if breach >= threshold:
+        return Verdict(GateStatus.FAIL, reason=f"{what} {interval} > {_pct(p0)}: breach shown at "
+                       f"{gate.confidence:.4g} confidence ({bad:.0f} of {total:.0f})", **common)
+    if gate.require == "evidence":
+        if holds >= threshold:
+            return Verdict(GateStatus.PASS, reason=f"{what} {interval} ≤ {_pct(p0)}: shown to hold "
+                           f"({total:.0f} requests)", **common)
+        return Verdict(GateStatus.UNKNOWN, reason=f"inconclusive: {what} {interval} vs ≤ "
+                       f"{_pct(p0)} ({total:.0f} requests)", **common)
+    if total < gate.min_requests:
+        return Verdict(GateStatus.UNKNOWN, reason=f"only {total:.0f} requests this step, need "
+                       f"{gate.min_requests:.0f}", **common)
+    return Verdict(GateStatus.PASS, reason=f"{what} {interval} ≤ {_pct(p0)}: no breach shown "
+                   f"({total:.0f} requests)", **common)
+
+
+def _ratio_evidence_check(gate: GateSpec, evidence: RatioEvidence | None, comparison: str,
+                          what: str, note: str = "", *, explain: bool = True) -> Verdict:
+    """Conditional-binomial test of "candidate rate ≤ ratio × baseline rate"."""
+    if evidence is None:
+        return Verdict(GateStatus.UNKNOWN, test="sequential", comparison=comparison, scale="ratio",
+                       note=note, reason=f"{what}: not enough baseline data yet")
+    threshold = log_threshold(gate.confidence)
+    breach, holds = evidence.log_e_breach, evidence.log_e_holds
+    shown = evidence.estimate(gate.confidence) if explain else evidence.point()
+    least = min(evidence.candidate_total, evidence.baseline_total)
+    toward_pass = _progress(holds, threshold) if gate.require == "evidence" else \
+        min(1.0, least / gate.min_requests) if gate.min_requests > 0 else 1.0
+    common = {"test": "sequential", "estimate": shown.estimate, "low": shown.low,
+              "high": shown.high, "bound": evidence.ratio, "scale": "ratio",
+              "comparison": comparison, "toward_fail": _progress(breach, threshold),
+              "toward_pass": toward_pass, "note": note}
+    interval = f"{_times(shown.estimate)} [{_times(shown.low)}–{_times(shown.high)}]"
+    counts = (f"{evidence.candidate_bad:.0f}/{evidence.candidate_total:.0f} vs "
+              f"{evidence.baseline_bad:.0f}/{evidence.baseline_total:.0f}")
+    if breach >= threshold:
+        return Verdict(GateStatus.FAIL, reason=f"{what} {interval} > {evidence.ratio:g}× baseline: "
+                       f"breach shown at {gate.confidence:.4g} confidence ({counts})", **common)
+    if gate.require == "evidence":
+        if holds >= threshold:
+            return Verdict(GateStatus.PASS, reason=f"{what} {interval} ≤ {evidence.ratio:g}× "
+                           f"baseline: shown to hold ({counts})", **common)
+        return Verdict(GateStatus.UNKNOWN, reason=f"inconclusive: {what} {interval} vs ≤ "
+                       f"{evidence.ratio:g}× baseline ({counts})", **common)
+    if least < gate.min_requests:
+        return Verdict(GateStatus.UNKNOWN, reason=f"only {least:.0f} requests this step on one side, "
+                       f"need {gate.min_requests:.0f}", **common)
+    return Verdict(GateStatus.PASS, reason=f"{what} {interval} ≤ {evidence.ratio:g}× baseline: "
+                   f"no breach shown ({counts})", **common)
+
+
+def _latency_share_check(gate: GateSpec, evidence: ShareEvidence | None, tally: Tally,
+                         limit: float, comparison: str, origin: str = "", *,
+                         explain: bool = True) -> Verdict:
+    """A latency quantile bound as a share: at most 1 - q of requests slower than `limit`."""
+    up = boundary_for(tally, limit, at_or_above=True)
+    down = boundary_for(tally, limit, at_or_above=False)
+    note = _boundary_note(limit, up, down) if up is not None or down is not None else ""
+    if origin:
+        note = f"{origin}; {note}" if note else origin
+    return _share_check(gate, evidence, comparison, f"share slower than {limit * 1000:.0f}ms",
+                        note, explain=explain)
+
+
+def _has_histogram(tally: Tally) -> bool:
+    return any(parse_bound(le) == math.inf for le in tally.latency_buckets)
+
+
+def _has_histogram_sample(sample: MetricSample | None) -> bool:
+    return sample is not None and any(parse_bound(le) == math.inf for le in sample.latency_buckets)
+
+
+def _boundary_note(limit: float, up: float | None, down: float | None) -> str:
+    if up is not None and down is not None and math.isclose(up, limit) and math.isclose(down, limit):
+        return ""
+    parts = []
+    if up is not None:
+        parts.append(f"breach tested at le={up:g}")
+    else:
+        parts.append("no bucket at or above the bound: a breach cannot be shown")
+    if down is not None:
+        parts.append(f"holds tested at le={down:g}")
+    return f"{limit:g}s is not a histogram boundary: " + ", ".join(parts)
+
+
+def assess(gate: GateSpec, evidence: StepEvidence, candidate: MetricSample | None,
+           baseline: MetricSample | None, *, stale: bool, baseline_expected: bool,
+           explain: bool = True) -> Verdict:
+    """One gate's verdict on the step's evidence (sequential) or this window (point).
+
+    explain=False skips the confidence bounds (they are for people; a batch judge that
+    replays thousands of releases does not need them)."""
+    if not sequential_metric(gate):
+        return judge(gate, candidate, baseline, stale=stale, baseline_expected=baseline_expected)
+    cand = evidence.candidate
+    if gate.metric in QUANTILE and not _has_histogram(cand) and not _has_histogram_sample(candidate):
+        # The source gives quantiles but no histogram (nothing to count): compare the value.
+        found = judge(gate, candidate, baseline, stale=stale, baseline_expected=baseline_expected)
+        return replace(found, note="point comparison: the source has no latency histogram")
+    checks: list[Verdict] = []
+    if gate.metric == "error_rate":
+        if gate.max is not None:
+            checks.append(_share_check(gate, evidence.shares.get(f"{gate.name}:max"), "max",
+                                       "error rate", explain=explain))
+        if baseline_expected:
+            if gate.max_ratio is not None:
+                checks.append(_ratio_evidence_check(gate, evidence.ratios.get(f"{gate.name}:max_ratio"),
+                                           "max_ratio", "error rate vs baseline",
+                                                    explain=explain))
+            if gate.compare == "proportion":
+                checks.append(_ratio_evidence_check(gate, evidence.ratios.get(f"{gate.name}:proportion"),
+                                           "proportion", "error rate vs baseline",
+                                                    explain=explain))
+        if gate.min is not None:
+            checks.append(judge(replace(gate, max=None, max_ratio=None, compare="none"),
+                                candidate, baseline, stale=stale,
+                                baseline_expected=baseline_expected))
+    else:
+        if gate.max is not None:
+            checks.append(_latency_share_check(gate, evidence.shares.get(f"{gate.name}:max"),
+                                               cand, gate.max, "max", explain=explain))
+        if baseline_expected and gate.max_ratio is not None:
+            limit = evidence.boundaries.get(f"{gate.name}:max_ratio")
+            if limit is None:
+                checks.append(Verdict(GateStatus.UNKNOWN, test="sequential", comparison="max_ratio",
+                                      reason="not enough baseline latency data yet"))
+            else:
+                checks.append(_latency_share_check(
+                    gate, evidence.shares.get(f"{gate.name}:max_ratio"), cand, limit, "max_ratio",
+                    f"bound = {gate.max_ratio:g}× baseline {gate.metric} "
+                    f"{limit / gate.max_ratio * 1000:.0f}ms", explain=explain))
+        if baseline_expected and gate.compare == "mannwhitney":
+            key = f"{gate.name}:mannwhitney"
+            median = evidence.boundaries.get(key)
+            note = "" if median is None else (
+                f"rank test stand-in: share above the baseline's median boundary le={median:g}")
+            checks.append(_ratio_evidence_check(gate, evidence.ratios.get(key) if median is not None
+                                       else None, "mannwhitney", "share above baseline median",
+                                       note, explain=explain))
+        if gate.min is not None:
+            checks.append(judge(replace(gate, max=None, max_ratio=None, compare="none"),
+                                candidate, baseline, stale=stale,
+                                baseline_expected=baseline_expected))
+    if not checks:  # only relative bounds, and the baseline takes no traffic (e.g. at 100%)
+        ok = cand.requests >= gate.min_requests
+        return Verdict(GateStatus.PASS if ok else GateStatus.UNKNOWN, test="sequential",
+                       comparison="n/a", samples=cand.requests,
+                       reason="baseline takes no traffic; relative bound not applicable" if ok
+                       else f"only {cand.requests:.0f} requests this step, need "
+                            f"{gate.min_requests:.0f}")
+    failing = [c for c in checks if c.status is GateStatus.FAIL]
+    unknown = [c for c in checks if c.status is GateStatus.UNKNOWN]
+    pick = failing[0] if failing else unknown[0] if unknown else checks[0]
+    value = candidate.value(gate.metric) if candidate is not None else None
+    base_value = baseline.value(gate.metric) if baseline is not None else None
+    if stale and pick.status is not GateStatus.FAIL:
+        pick = replace(pick, status=GateStatus.UNKNOWN, reason=f"metrics are stale; {pick.reason}")
+    elif (candidate is None or candidate.requests is None) and pick.status is not GateStatus.FAIL:
+        # The step's evidence stands, but a candidate that shows no traffic now is not passing.
+        pick = replace(pick, status=GateStatus.UNKNOWN,
+                       reason=f"no fresh data for the candidate; {pick.reason}")
+    if evidence.approximate and pick.test == "sequential":
+        pick = replace(pick, note=("; " if pick.note else "").join(
+            x for x in (pick.note, "counts approximated from window samples") if x))
+    return replace(pick, value=value, baseline=base_value, samples=cand.requests)
+
+
 @dataclass(frozen=True)
 class GateTracker:
     """Remembers when each failing gate started failing. Pure: every update returns a new one."""
@@ -264,11 +539,19 @@ class GateTracker:
         *,
         stale: bool,
         baseline_expected: bool,
+        evidence: StepEvidence | None = None,
+        explain: bool = True,
     ) -> tuple[GateResult, ...]:
+        """Every gate's result; without `evidence`, every gate is a point comparison (the
+        pre-evidence behaviour, kept for comparison in the judgement benchmark)."""
         out: list[GateResult] = []
         for gate in gates:
-            verdict = judge(gate, candidate, baseline, stale=stale,
-                            baseline_expected=baseline_expected)
+            if evidence is None:
+                verdict = judge(gate, candidate, baseline, stale=stale,
+                                baseline_expected=baseline_expected)
+            else:
+                verdict = assess(gate, evidence, candidate, baseline, stale=stale,
+                                 baseline_expected=baseline_expected, explain=explain)
             since = self.failing_since.get(gate.name)
             if verdict.status is GateStatus.FAIL and since is None:
                 since = now
@@ -282,5 +565,24 @@ class GateTracker:
                 status=verdict.status, value=verdict.value, baseline=verdict.baseline,
                 threshold=verdict.threshold, comparison=verdict.comparison,
                 reason=verdict.reason, failing_since=since, for_seconds=gate.for_seconds,
-                breached=breached, samples=verdict.samples))
+                breached=breached, samples=verdict.samples, test=verdict.test,
+                estimate=verdict.estimate, low=verdict.low, high=verdict.high,
+                bound=verdict.bound, scale=verdict.scale, toward_fail=verdict.toward_fail,
+                toward_pass=verdict.toward_pass, note=verdict.note, require=gate.require,
+                confidence=gate.confidence))
         return tuple(out)
+
+
+def settle(evidence: StepEvidence, results: tuple[GateResult, ...]) -> StepEvidence:
+    """Remember which gates' evidence crossed this step (journaled at once, for the record).
+
+    A gate acts on its current evidence, not on a past crossing: with `for`, the breach must
+    stay shown for the whole duration, so a transient one that later data outweigh does not
+    act. Either way a wrong fail needs a crossing, which Ville's inequality bounds."""
+    failed = evidence.failed | {r.name for r in results
+                                if r.status is GateStatus.FAIL and r.test == "sequential"}
+    held = evidence.held | {r.name for r in results if r.status is GateStatus.PASS
+                            and r.test == "sequential" and r.require == "evidence"}
+    if failed == evidence.failed and held == evidence.held:
+        return evidence
+    return replace(evidence, failed=frozenset(failed), held=frozenset(held))

@@ -280,6 +280,21 @@ class GateResult:
     for_seconds: float = 0.0
     breached: bool = False
     samples: float | None = None
+    # The evidence (see strategies.gates): a "sequential" test on the step's counts, or a
+    # "point" comparison of this window. estimate/low/high/bound are on the test's own scale:
+    # "share" of requests (error rate, share slower than a latency bound), "ratio" of
+    # candidate to baseline rate, or "" (the metric itself).
+    test: str = "point"
+    estimate: float | None = None
+    low: float | None = None
+    high: float | None = None
+    bound: float | None = None
+    scale: str = ""
+    toward_fail: float = 0.0  # 0..1 of the evidence needed to fail
+    toward_pass: float = 0.0  # 0..1 of what passing needs (min_requests, or evidence it holds)
+    note: str = ""
+    require: str = "no-breach"
+    confidence: float = 0.99
 
     def for_progress(self, now: float) -> float:
         """0..1: how much of the `for` window the current failure has used."""
@@ -300,6 +315,18 @@ class GateResult:
             "comparison": self.comparison,
             "severity": self.severity.value,
             "reason": self.reason,
+            "test": self.test,
+            "estimate": _clean(self.estimate),
+            "low": _clean(self.low),
+            "high": _clean(self.high),
+            "bound": _clean(self.bound),
+            "scale": self.scale,
+            "toward_fail": round(self.toward_fail, 3),
+            "toward_pass": round(self.toward_pass, 3),
+            "samples": _clean(self.samples),
+            "confidence": self.confidence,
+            "require": self.require,
+            **({"note": self.note} if self.note else {}),
         }
 
 
@@ -357,6 +384,8 @@ class ActionKind(StrEnum):
 
     SET_WEIGHT = "set_weight"  # candidate traffic percent
     SCALE = "scale"  # replicas of one version
+    SET_COHORTS = "set_cohorts"  # how many of the plan's cohort rules (rings) the router applies
+    SET_MIRROR = "set_mirror"  # percent of live traffic copied to the candidate (dark launch)
 
 
 @dataclass(frozen=True)
@@ -374,6 +403,10 @@ class Action:
     def describe(self) -> str:
         if self.kind is ActionKind.SCALE:
             return f"scale {self.version} to {self.value}"
+        if self.kind is ActionKind.SET_COHORTS:
+            return f"open {self.value} cohort ring(s) to the candidate"
+        if self.kind is ActionKind.SET_MIRROR:
+            return f"mirror {self.value}% of traffic to the candidate"
         return f"set candidate weight to {self.value}%"
 
     def to_dict(self) -> dict[str, Any]:
@@ -444,6 +477,7 @@ class RolloutState:
     phase: Phase = Phase.PENDING
     step: int = 0  # index into the plan's steps; == len(steps) once fully promoted
     step_started: float | None = None  # when the current step's hold began
+    step_entered: float | None = None  # when the current step (or attempt) began: gate evidence starts here
     weight: int = 0  # desired candidate traffic percent
     paused_by: str = ""  # "operator" | "gate:<name>" | "plan" when paused
     pause_reason: str = ""
@@ -458,6 +492,8 @@ class RolloutState:
     manual_weight: bool = False  # set_weight overrode the plan's weight for this step
     cause: tuple[Mapping[str, Any], ...] = ()  # evidence of the decision that ended the rollout
     cleaned: bool = False  # the losing side has been scaled down after the delay
+    cohorts: int = 0  # cohort rules (rings) the router should apply: the latest set_cohorts target
+    mirror: int = 0  # percent mirrored to the candidate: the latest set_mirror target
     targets: Mapping[str, LeverTarget] = field(default_factory=no_entries)  # confirmed, per lever
 
     @property
@@ -501,6 +537,7 @@ class DecisionKind(StrEnum):
     STALE = "stale"  # metrics went stale: the rollout holds
     FRESH = "fresh"  # metrics are fresh again
     RECONCILE = "reconcile"  # a lever found off its journaled target, set again
+    EVIDENCE = "evidence"  # a checkpoint of the step's gate evidence (journal only, no event)
 
 
 @dataclass(frozen=True)
@@ -571,6 +608,24 @@ class VersionView:
     total: int
     sample: MetricSample | None
     image: str = ""
+    digest: str = ""  # the image digest the instances run ("" unknown; "mixed" when they differ)
+
+
+class ViewMode(StrEnum):
+    FOLLOW = "follow"  # showing the State another session (the lease holder) publishes
+    OBSERVE = "observe"  # nobody drives: gates evaluated here, no action taken
+
+
+@dataclass(frozen=True)
+class Viewing:
+    """Set on a State shown by a session that does not drive: whom it follows, and since when
+    the driver has been gone (None while it answers)."""
+
+    mode: ViewMode
+    driver: str = ""  # user@host/pid of the lease holder, when known
+    url: str = ""  # the driver's state server
+    gone_since: float | None = None
+    note: str = ""  # one line: why nothing is connected, or what observing means
 
 
 @dataclass(frozen=True)
@@ -591,6 +646,90 @@ class FlagView:
         if self.share is None:
             return ((self.baseline, None), (self.candidate, None))
         return ((self.baseline, 100.0 - self.share), (self.candidate, self.share))
+
+
+@dataclass(frozen=True)
+class Readout:
+    """An A/B experiment's readout (see strategies.experiment): the rates, the lift of B over
+    A with its interval, the winner."""
+
+    control: str
+    treatment: str
+    confidence: float
+    control_trials: float = 0.0
+    control_success: float = 0.0
+    treatment_trials: float = 0.0
+    treatment_success: float = 0.0
+    lift: float | None = None  # B's conversion / A's - 1
+    low: float | None = None
+    high: float | None = None
+    evidence_better: float = 0.0  # log e-value that B converts more
+    evidence_worse: float = 0.0  # log e-value that B converts less
+    threshold: float = 0.0  # log(2/α): where a side decides
+    winner: str | None = None
+
+    @property
+    def control_rate(self) -> float | None:
+        return self.control_success / self.control_trials if self.control_trials else None
+
+    @property
+    def treatment_rate(self) -> float | None:
+        return self.treatment_success / self.treatment_trials if self.treatment_trials else None
+
+    def summary(self) -> str:
+        """One line, e.g. 'v2 wins: converts 19.8% vs 10.1% (lift +96%, 95% interval +52%..+151%)'."""
+        rates = f"{_pct(self.treatment_rate)} vs {_pct(self.control_rate)}"
+        interval = f"lift {_signed(self.lift)}, {self.confidence:.0%} interval " \
+                   f"{_signed(self.low)}..{_signed(self.high)}"
+        if self.winner is None:
+            return f"no winner yet: {self.treatment} converts {rates} of {self.control} ({interval})"
+        loser = self.control if self.winner == self.treatment else self.treatment
+        return f"{self.winner} wins over {loser}: {self.treatment} converts {rates} ({interval})"
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"experiment": "conversion", "winner": self.winner, "control": self.control,
+                "treatment": self.treatment, "confidence": self.confidence,
+                "control_rate": _rounded(self.control_rate), "treatment_rate": _rounded(self.treatment_rate),
+                "control_trials": _rounded(self.control_trials),
+                "treatment_trials": _rounded(self.treatment_trials),
+                "lift": _rounded(self.lift), "low": _rounded(self.low), "high": _rounded(self.high),
+                "evidence_better": _rounded(self.evidence_better),
+                "evidence_worse": _rounded(self.evidence_worse),
+                "threshold": _rounded(self.threshold), "reason": self.summary()}
+
+
+def _rounded(value: float | None) -> float | None:
+    if value is None or not math.isfinite(value):
+        return None
+    return round(value, 6)
+
+
+def _pct(value: float | None) -> str:
+    return "n/a" if value is None else f"{value * 100:.1f}%"
+
+
+def _signed(value: float | None) -> str:
+    if value is None:
+        return "?"
+    if not math.isfinite(value):
+        return "+∞"
+    return f"{value * 100:+.0f}%"
+
+
+@dataclass(frozen=True)
+class CohortView:
+    """One ring of a plan on screen: who is in it, the share of everyone it adds, where it stands.
+
+    `requests` and `error_ratio` are the candidate's over the window while this ring is the
+    current one: the ring's own traffic, which its gates judge.
+    """
+
+    name: str
+    who: str  # "header X-User-Group in (staff)", "20% of everyone", "mirror 50% (dark)"
+    share: int | None  # candidate percent of everyone from this ring on (None: unchanged)
+    status: str  # "reached" | "current" | "ahead" | "closed" (rolled back)
+    requests: float | None = None
+    error_ratio: float | None = None
 
 
 @dataclass(frozen=True)
@@ -627,6 +766,10 @@ class State:
     drift: tuple[Drift, ...] = ()  # levers the world does not hold where the journal put them
     hold_observed: float | None = None  # hold time observed at the step's weight (None: wall clock)
     flag: FlagView | None = None  # set in a flag release (a flag lever instead of a router)
+    cohorts: tuple[CohortView, ...] = ()  # rings / cohorts of the plan, in order (ring, dark)
+    experiment: Readout | None = None  # an A/B plan's experiment readout
+    tick_seconds: float | None = None  # how long the last collect-decide-act tick took
+    viewing: Viewing | None = None  # None: this session drives (or replays) the release
 
     @property
     def metrics_age(self) -> float | None:

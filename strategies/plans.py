@@ -3,6 +3,11 @@
 A step states a target (candidate weight, replicas per version), how long to hold it, whether
 the gates must pass to leave it, and whether it waits for the operator. The engine knows nothing
 about canary versus blue-green: it only walks steps.
+
+Rings and dark launches add *who* to *how much*: a step may open the next ring's cohort rule
+(`cohorts`: how many of the plan's rules are in force) or mirror a share of live traffic to the
+candidate (`mirror`). Both are targets, like the weight, and `route_for` turns them into the
+router's `Route` (see `strategies.cohorts`).
 """
 
 from __future__ import annotations
@@ -11,6 +16,7 @@ import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
+from strategies.cohorts import CohortRule, Mirror, Route, UserKey
 from strategies.model import EMPTY, frozen_map, no_entries
 from strategies.spec import ReleaseSpec, StepSpec
 
@@ -23,6 +29,9 @@ class PlanStep:
     pause: bool = False  # wait for the operator (promote or resume)
     analysis: bool = True  # gates must pass to leave the step
     replicas: Mapping[str, int] = field(default_factory=no_entries)  # scale targets on entry, applied in this order
+    cohorts: int | None = None  # cohort rules of the plan in force on entry (rings open); None keeps
+    mirror: int | None = None  # percent of live traffic mirrored to the candidate; None keeps
+    experiment: bool = False  # an A/B step: left when the experiment names a winner (hold = its limit)
 
 
 @dataclass(frozen=True)
@@ -32,6 +41,32 @@ class Plan:
     full: Mapping[str, int]  # replicas per version once promoted (old side scaled to 0 after)
     rollback: Mapping[str, int]  # replicas per version after a rollback
     scale_down_delay: float
+    cohorts: tuple[CohortRule, ...] = ()  # every ring's cohort rule, in ring order
+    sticky: UserKey | None = None  # the user key that makes weighted shares sticky
+    salt: str = ""
+
+    @property
+    def routes_cohorts(self) -> bool:
+        """The plan needs a cohort router (rules, sticky users or a mirror), not weights only."""
+        return bool(self.cohorts) or self.sticky is not None or self.mirrors
+
+    @property
+    def mirrors(self) -> bool:
+        """Some step mirrors traffic to the candidate (a dark launch)."""
+        return any(s.mirror for s in self.steps)
+
+    def cohorts_at(self, index: int) -> int:
+        """Cohort rules in force at step `index` (the last explicit count so far)."""
+        return _last(self.steps[: index + 1], "cohorts")
+
+    def mirror_at(self, index: int) -> int:
+        """Mirror percent in force at step `index`."""
+        return _last(self.steps[: index + 1], "mirror")
+
+    def route_for(self, cohorts: int, mirror: int, candidate: str) -> Route:
+        """The router's cohort table for `cohorts` rules open and `mirror` percent mirrored."""
+        return Route(cohorts=self.cohorts[:cohorts], sticky=self.sticky, salt=self.salt,
+                     mirror=Mirror(candidate, float(mirror)) if mirror > 0 else None)
 
     def labels(self) -> tuple[str, ...]:
         return tuple(s.label for s in self.steps)
@@ -43,6 +78,15 @@ class Plan:
             if step.weight is not None:
                 weight = step.weight
         return weight
+
+
+def _last(steps: tuple[PlanStep, ...], attr: str) -> int:
+    value = 0
+    for step in steps:
+        got = getattr(step, attr)
+        if got is not None:
+            value = got
+    return value
 
 
 def build_plan(spec: ReleaseSpec) -> Plan:
@@ -57,20 +101,40 @@ def build_plan(spec: ReleaseSpec) -> Plan:
     if strategy.workload:  # a flag lever: one workload holds both variants, nothing is scaled
         return Plan(kind=strategy.kind, steps=steps, full=EMPTY, rollback=EMPTY,
                     scale_down_delay=strategy.scale_down_delay)
+    rules = tuple(CohortRule(item.name or f"ring {i + 1}", item.match, cand)
+                  for i, item in enumerate(strategy.steps) if item.match is not None)
     return Plan(
         kind=strategy.kind,
         steps=steps,
         full=frozen_map({cand: n, base: 0}),
         rollback=frozen_map({base: n, cand: 0}),
         scale_down_delay=strategy.scale_down_delay,
+        cohorts=rules,
+        sticky=strategy.sticky,
+        salt=f"{spec.release.service}/{cand}",
     )
 
 
 def _from_specs(specs: tuple[StepSpec, ...], default_hold: float, start: Mapping[str, int],
                 unit: str = "%") -> tuple[PlanStep, ...]:
     steps: list[PlanStep] = []
+    opened = 0
     for i, item in enumerate(specs):
         replicas = start if i == 0 else EMPTY
+        if item.mirror is not None:  # dark: the candidate sees copies, no user sees it
+            hold = item.hold if item.hold is not None else default_hold
+            steps.append(PlanStep(item.name or f"dark {item.mirror}%", 0, hold,
+                                  replicas=replicas, mirror=item.mirror))
+            continue
+        if item.match is not None:
+            opened += 1
+            hold = item.hold if item.hold is not None else default_hold
+            label = item.name or f"ring {opened}"
+            if item.weight:
+                label = f"{label} +{item.weight}{unit}"
+            steps.append(PlanStep(label, item.weight, hold, replicas=replicas, cohorts=opened,
+                                  mirror=0 if _last(tuple(steps), "mirror") else None))
+            continue
         if item.pause:
             steps.append(PlanStep(item.name or "pause (manual)", None, 0.0, pause=True,
                                   analysis=False, replicas=replicas))
@@ -82,7 +146,8 @@ def _from_specs(specs: tuple[StepSpec, ...], default_hold: float, start: Mapping
             label = item.name or f"{item.weight}{unit}"
             if item.name:
                 label = f"{item.name} {item.weight}{unit}"
-            steps.append(PlanStep(label, item.weight, hold, replicas=replicas))
+            mirror = 0 if _last(tuple(steps), "mirror") else None  # a user step ends the dark phase
+            steps.append(PlanStep(label, item.weight, hold, replicas=replicas, mirror=mirror))
     return _ensure_full(tuple(steps))
 
 
@@ -102,7 +167,8 @@ def _ab(spec: ReleaseSpec, base: str, cand: str, n: int) -> tuple[PlanStep, ...]
     split = spec.strategy.split
     return (
         PlanStep(f"A/B {100 - split}/{split}", split, spec.strategy.duration,
-                 replicas=frozen_map({cand: n, base: n})),
+                 replicas=frozen_map({cand: n, base: n}),
+                 experiment=spec.strategy.experiment is not None),
         PlanStep("100%", 100, spec.strategy.hold),
     )
 

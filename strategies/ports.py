@@ -24,6 +24,9 @@ class RawCounters:
     errors_total: float
     latency_buckets: Mapping[str, float] = field(default_factory=no_entries)  # upper bound ("0.1", "+Inf") -> count
     latency_sum: float | None = None
+    # more cumulative counters, by the key the sample reports them under (an A/B experiment's
+    # successes and trials: strategies.experiment); optional in traces, so old traces still read
+    custom: Mapping[str, float] = field(default_factory=no_entries)
 
 
 class PlatformError(Exception):
@@ -160,14 +163,11 @@ class SnapshotListener(Protocol):
     def on_snapshot(self, snapshot: Snapshot, raw: Sequence[RawCounters]) -> None: ...
 
 
-Listener = EventListener | StateListener | SnapshotListener
-
-
 @runtime_checkable
-class Lease(Protocol):
-    """Who may decide and act for a release: one writer, many readers. The driver asks before
-    deciding each tick or command; a session that does not hold the lease only publishes."""
+class TickListener(Protocol):
+    """Hears how long each tick took (the state server's /metrics)."""
 
-    async def hold(self, now: float) -> bool: ...  # take or renew; False: another holder has it
+    def on_tick(self, seconds: float | None) -> None: ...
 
-    async def release(self) -> None: ...
+
+Listener = EventListener | StateListener | SnapshotListener | TickListener

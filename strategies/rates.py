@@ -15,7 +15,7 @@ import math
 import operator
 from collections.abc import Mapping, Sequence
 
-from strategies.model import MetricSample, frozen_map
+from strategies.model import MetricSample, Tally, frozen_map
 from strategies.ports import RawCounters
 
 Point = tuple[float, float]  # (epoch seconds, cumulative value)
@@ -182,6 +182,20 @@ def sample_from_counters(version: str, series: Sequence[RawCounters], now: float
     return MetricSample(version=version, at=now, requests=requests, throughput=throughput,
                         error_ratio=ratio, latency_p50=p50, latency_p95=p95, latency_p99=p99,
                         errors=errors, latency_buckets=bucket_labels(increases))
+
+
+def counter_growth(old: float, new: float) -> float:
+    """A counter's growth between two reads; one that went down was reset, and what it shows
+    now was counted since (Prometheus' rule)."""
+    return new if new < old else new - old
+
+
+def counted_between(before: RawCounters, after: RawCounters) -> Tally:
+    """What a version served between two recordings of its counters."""
+    buckets = {le: counter_growth(before.latency_buckets.get(le, 0.0), count)
+               for le, count in after.latency_buckets.items()}
+    return Tally(counter_growth(before.requests_total, after.requests_total),
+                 counter_growth(before.errors_total, after.errors_total), frozen_map(buckets))
 
 
 def bucket_labels(buckets: Mapping[float, float]) -> Mapping[str, float]:

@@ -115,6 +115,15 @@ def _buckets(data: Mapping[str, Any]) -> dict[str, float]:
     return out
 
 
+def _custom(data: Mapping[str, Any]) -> dict[str, float]:
+    raw = data.get("custom")
+    if raw is None:
+        return {}
+    if not isinstance(raw, dict):
+        raise TraceLineError(f"custom must be an object, got {raw!r}")
+    return {str(key): _number(raw, key) or 0.0 for key in raw}
+
+
 def parse_line(text: str, number: int = 0) -> TraceRecord | TraceTick | None:
     """One trace line -> a TraceRecord (or TraceTick); None for blank lines and other kinds.
 
@@ -150,6 +159,7 @@ def parse_line(text: str, number: int = 0) -> TraceRecord | TraceTick | None:
         errors_total=_number(data, "errors_total") or 0.0,
         latency_buckets=_buckets(data),
         latency_sum=_number(data, "latency_sum", required=False),
+        custom=_custom(data),
     )
     service = data.get("service", "")
     return TraceRecord(counters=counters, service=service if isinstance(service, str) else "",
@@ -199,6 +209,8 @@ def counters_line(counters: RawCounters, service: str = "", *, weight: float | N
         body["latency_buckets"] = dict(counters.latency_buckets)
     if counters.latency_sum is not None:
         body["latency_sum"] = counters.latency_sum
+    if counters.custom:
+        body["custom"] = dict(counters.custom)
     if weight is not None:
         body["weight"] = weight
     if ready is not None:

@@ -8,6 +8,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Mapping, Sequence
 
+from strategies.cohorts import Route
 from strategies.model import (
     Instance,
     MetricSample,
@@ -32,14 +33,19 @@ class Clock:
 class MemoryPlatform:
     kind = "memory"
 
-    def __init__(self, replicas: Mapping[str, int] | None = None) -> None:
+    def __init__(self, replicas: Mapping[str, int] | None = None,
+                 usage: Mapping[str, tuple[float, float]] | None = None) -> None:
         self.replicas: dict[str, int] = dict(replicas or {"v1": 2, "v2": 2})
+        self.usage = dict(usage or {})  # version → (cores, bytes) each instance reports
         self.scaled: list[tuple[str, int]] = []
 
     async def snapshot(self, versions: Sequence[str], now: float) -> PlatformSnapshot:
+        def instance(v: str, i: int) -> Instance:
+            cpu, memory = self.usage.get(v, (None, None))
+            return Instance(f"{v}-{i}", v, True, address=f"127.0.0.1:{9000 + i}", cpu=cpu, memory=memory)
+
         return PlatformSnapshot(at=now, versions={
-            v: VersionStatus(v, tuple(Instance(f"{v}-{i}", v, True, address=f"127.0.0.1:{9000 + i}")
-                                      for i in range(self.replicas.get(v, 0))))
+            v: VersionStatus(v, tuple(instance(v, i) for i in range(self.replicas.get(v, 0))))
             for v in versions})
 
     async def scale(self, version: str, replicas: int) -> None:
@@ -56,6 +62,7 @@ class MemoryRouter:
     def __init__(self) -> None:
         self.current: dict[str, float] = {"v1": 100.0, "v2": 0.0}
         self.history: list[dict[str, int]] = []
+        self.routes: list[Route] = []  # cohort tables set (rings, sticky users, mirror)
 
     async def set_weights(self, weights: Mapping[str, int]) -> None:
         self.history.append(dict(weights))
@@ -63,6 +70,9 @@ class MemoryRouter:
 
     async def weights(self) -> Mapping[str, float]:
         return dict(self.current)
+
+    async def set_route(self, route: Route) -> None:
+        self.routes.append(route)
 
     async def close(self) -> None:
         return None

@@ -5,7 +5,10 @@ from __future__ import annotations
 from typing import TextIO
 
 from strategies.duration import format_duration
+from strategies.gates import describe_test
+from strategies.model import RolloutState
 from strategies.plans import build_plan
+from strategies.ring_view import ring_views
 from strategies.spec import SpecError, load_spec
 from tui import exitcodes
 
@@ -30,12 +33,21 @@ def run_check(paths: list[str], out: TextIO, err: TextIO) -> int:
               f"{spec.release.candidate}, {spec.strategy.kind} on {spec.platform.kind}, "
               f"metrics from {spec.metrics.source}, {len(spec.gates)} gate(s)", file=out)
         print(f"  steps: {steps}", file=out)
+        for row in ring_views(plan, RolloutState(), None):
+            print(f"  ring {row.name}: {row.who}", file=out)
+        experiment = spec.strategy.experiment
+        if experiment is not None:
+            print(f"  experiment: {experiment.success} per {experiment.trials}, winner named at "
+                  f"{experiment.confidence:g} (sequential, anytime-valid); none after "
+                  f"{format_duration(spec.strategy.duration)}: {spec.release.baseline} stays",
+                  file=out)
         for gate in spec.gates:
             bounds = [f"{k} {v:g}" for k, v in
                       (("max", gate.max), ("min", gate.min), ("max_ratio", gate.max_ratio))
                       if v is not None]
             if gate.compare != "none":
                 bounds.append(f"compare {gate.compare} @ {gate.confidence:g}")
-            print(f"  gate {gate.name}: {gate.metric} {', '.join(bounds)} for "
-                  f"{format_duration(gate.for_seconds)} → {gate.severity.value}", file=out)
+            debounce = f" for {format_duration(gate.for_seconds)}" if gate.for_seconds else ""
+            print(f"  gate {gate.name}: {gate.metric} {', '.join(bounds)}{debounce} → "
+                  f"{gate.severity.value}; {describe_test(gate)}", file=out)
     return worst

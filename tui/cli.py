@@ -1,7 +1,7 @@
-"""The `releasedeck` command line: demo, watch, check, replay, history.
+"""The `releasedeck` command line: demo, watch, attach, check, replay, history.
 
 Exit codes everywhere: 0 promoted, 1 rolled back or aborted, 2 usage/spec/trace error,
-3 platform or metrics unreachable.
+3 platform or metrics unreachable, 4 another session drives this release (holds its lease).
 """
 
 from __future__ import annotations
@@ -12,7 +12,6 @@ import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 
-from strategies.spec import STRATEGY_KINDS
 from tui import exitcodes
 
 
@@ -33,12 +32,21 @@ def _surface_flags(parser: argparse.ArgumentParser) -> None:
                         help="headless: stop successfully once promoted or step N is reached")
 
 
+def _serve_flags(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--serve", metavar="ADDR", default=None,
+                        help="where the driver's read-only state server listens (JSON, events, "
+                             "/metrics); default 127.0.0.1 on a free port; recorded in the lease")
+    parser.add_argument("--token-file", metavar="FILE",
+                        help="a file holding a token the state server asks for (needed to serve "
+                             "on a non-loopback address)")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="releasedeck",
         description="Watch and steer software releases from the terminal.",
         epilog="Exit codes: 0 promoted, 1 rolled back or aborted, 2 usage/spec/trace error, "
-               "3 platform or metrics unreachable.")
+               "3 platform or metrics unreachable, 4 another session drives this release.")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     demo = sub.add_parser("demo", help="a real canary release on local processes, end to end")
@@ -55,10 +63,13 @@ def build_parser() -> argparse.ArgumentParser:
                       help="start a prometheus binary from PATH on 127.0.0.1 for the demo")
     demo.add_argument("--rate", type=float, default=50.0, help="load in requests/s (default 50)")
     demo.add_argument("--strategy", default="canary",
-                      choices=STRATEGY_KINDS,
-                      help="rollout strategy for the demo (default canary)")
+                      choices=("canary", "blue-green", "rolling", "ab", "ring", "flag", "dark"),
+                      help="rollout strategy for the demo (default canary); ring opens to "
+                           "staff first, ab names a winner by conversion, dark mirrors "
+                           "traffic to the candidate before any user sees it")
     demo.add_argument("--spec", metavar="FILE", help="use this release.toml instead of the "
                       "embedded default (platform kind must be local)")
+    _serve_flags(demo)
 
     watch = sub.add_parser("watch", help="watch and drive the release a spec describes")
     watch.add_argument("spec", metavar="SPEC")
@@ -72,6 +83,27 @@ def build_parser() -> argparse.ArgumentParser:
                        help="the spec's plan changed since the journal's run started: continue "
                             "on the new plan at the last step at or below the current weight, "
                             "its hold restarted (without it a changed plan stops the run)")
+    _serve_flags(watch)
+
+    attach = sub.add_parser(
+        "attach", help="follow the session that drives a release (read-only; queries nothing)",
+        description="Show the driving session's screen read-only: its State arrives from its state "
+                    "server; no engine, no levers, no metric queries here. When the driver goes "
+                    "away the screen says since when and picks up the next driver.")
+    attach.add_argument("target", metavar="SPEC|URL",
+                        help="a release spec (its lease says who drives and where) or the URL of a "
+                             "driver's state server, e.g. http://127.0.0.1:41234")
+    attach.add_argument("--headless", action="store_true",
+                        help="no screen: print the driver's events and state changes as JSON lines; "
+                             "exit with the driver's outcome code")
+    attach.add_argument("--wallboard", action="store_true", help="the large-figure wall layout")
+    attach.add_argument("--web", metavar="ADDR",
+                        help="serve the wallboard to browsers at HOST:PORT (textual-serve)")
+    attach.add_argument("--token-file", metavar="FILE", help="the driver's token, if it asks for one")
+    attach.add_argument("--refresh", type=float, default=1.0, metavar="SECONDS",
+                        help="screen refresh interval (default 1s)")
+    attach.add_argument("--timeout", type=float, default=None, metavar="SECONDS",
+                        help="give up after this long (headless: exit 3 if no driver answered)")
 
     check = sub.add_parser("check", help="validate release specs and show their plans")
     check.add_argument("specs", nargs="+", metavar="SPEC")
@@ -82,8 +114,10 @@ def build_parser() -> argparse.ArgumentParser:
     replay.add_argument("--summary", action="store_true",
                         help="print one JSON summary object at the end")
 
+    from tui.fleet.command import add_parser as add_fleet
     from tui.history import add_parser as add_history
 
+    add_fleet(sub)
     add_history(sub)
     return parser
 
@@ -104,6 +138,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         from tui.demo import demo_command
 
         return demo_command(args)
+    if args.command == "fleet":
+        from tui.fleet.command import fleet_command
+
+        return fleet_command(args)
+    if args.command == "attach":
+        from tui.attach import attach_command
+
+        return attach_command(args)
     if args.command == "history":
         from tui.history import history_command
 

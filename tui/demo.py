@@ -11,16 +11,20 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import shutil
 import sys
-import tempfile
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, replace
 from pathlib import Path
 
+from collectors.local.tempdirs import owned_tempdir
+
+from collectors.lease.file_lease import FileLease, lock_path_for
 from strategies.spec import ReleaseSpec, SpecError, load_spec
 from tui import exitcodes
 from tui.demo_specs import FAULT, demo_spec
 from tui.recorder import TraceRecorder
+from tui.seat import ServeOptions, driver_seat
 from tui.session import Session, SessionError, assemble, open_recorder
 from tui.watch import interactive, run_options
 
@@ -98,34 +102,52 @@ async def _fault_later(run: DemoRun, seconds: float) -> None:
     await run.inject_fault()
 
 
-async def _run(args: argparse.Namespace, recorder: TraceRecorder | None) -> int:
+async def _run(args: argparse.Namespace, serve: ServeOptions, recorder: TraceRecorder | None) -> int:
+    tmp = owned_tempdir("demo")  # swept by the next run if this one is killed
     headless = bool(args.headless)
-    with tempfile.TemporaryDirectory(prefix="releasedeck-demo-") as tmp:
-        async with demo_session(args, Path(tmp), recorder, headless=headless) as run:
-            fault = None
-            if args.fault_at is not None:
-                fault = asyncio.create_task(_fault_later(run, args.fault_at))
-            try:
-                if headless:
-                    from tui.headless import run_headless_async
+    try:
+        async with demo_session(args, tmp, recorder, headless=headless) as run, \
+                driver_seat(run.session.spec, FileLease(lock_path_for(tmp / "demo.journal"),
+                                                        run.session.spec.release.service), serve) as seat:
+            run.session.add_listener(seat.server)
+            run.session.driver.lease = seat.lease
+            print(f"releasedeck demo: follow it with: {seat.holder.attach_command()}", file=sys.stderr)
+            seat.code = await _drive(args, run, seat.lease.lost, headless=headless)
+            return seat.code
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
 
-                    return await run_headless_async(
-                        run.session, until=args.until, timeout=args.timeout,
-                        out=sys.stdout, err=sys.stderr)
-                return await interactive(run.session, args, sys.stderr,
-                                         extra_actions={"f": ("Inject fault", run.inject_fault)})
-            finally:
-                if fault is not None:
-                    fault.cancel()
+
+async def _drive(args: argparse.Namespace, run: DemoRun, halt: Callable[[], str], *,
+                 headless: bool) -> int:
+    fault = None
+    if args.fault_at is not None:
+        fault = asyncio.create_task(_fault_later(run, args.fault_at))
+    try:
+        if headless:
+            from tui.headless import run_headless_async
+
+            return await run_headless_async(run.session, until=args.until, timeout=args.timeout,
+                                            out=sys.stdout, err=sys.stderr, halt=halt)
+        return await interactive(run.session, args, sys.stderr,
+                                 extra_actions={"f": ("Inject fault", run.inject_fault)})
+    finally:
+        if fault is not None:
+            fault.cancel()
 
 
 def demo_command(args: argparse.Namespace) -> int:
+    try:
+        serve = ServeOptions.from_args(getattr(args, "serve", None), getattr(args, "token_file", None))
+    except ValueError as exc:
+        print(f"releasedeck demo: {exc}", file=sys.stderr)
+        return exitcodes.USAGE
     try:
         recorder = None
         if args.record:  # opened before anything starts, with watch's one-line refusal
             service = load_spec(args.spec).release.service if args.spec else ""
             recorder = open_recorder(args.record, service)  # "" learns it from the first event
-        return asyncio.run(_run(args, recorder))
+        return asyncio.run(_run(args, serve, recorder))
     except SpecError as exc:
         print(exc.render(), file=sys.stderr)
         return exitcodes.USAGE

@@ -1,7 +1,8 @@
 """The embedded default: the release `releasedeck demo` runs, one spec per strategy kind.
 
-Holds and windows are short so a newcomer sees a whole release in about a minute, and the
-gates are tight enough that an injected fault rolls back within seconds.
+Holds and windows are short so a newcomer sees a whole release in about a minute. The gates
+decide on evidence (anytime-valid sequential tests at confidence 0.99, no `for`): an injected
+fault rolls back within seconds, and a healthy candidate is not rolled back by noise.
 """
 
 from __future__ import annotations
@@ -22,7 +23,9 @@ candidate = "{candidate}"
 [platform]
 kind = "local"
 replicas = {replicas}
-behaviour = {{ v1 = {{ latency_ms = 20, error_ratio = 0.002 }}, v2 = {{ latency_ms = 18, error_ratio = 0.002 }} }}
+# v2's checkout converts better: what the A/B demo finds out
+behaviour.v1 = {{ latency_ms = 20, error_ratio = 0.002, conversion = 0.10 }}
+behaviour.v2 = {{ latency_ms = 18, error_ratio = 0.002, conversion = 0.20 }}
 
 [metrics]
 source = "{source}"
@@ -36,7 +39,6 @@ stale_after = "5s"
 name = "error-rate"
 metric = "error_rate"
 max = 0.05
-for = "1s"
 severity = "critical"
 min_requests = 20
 
@@ -44,7 +46,6 @@ min_requests = 20
 name = "latency-p99"
 metric = "latency_p99"
 max = 0.4
-for = "2s"
 severity = "critical"
 min_requests = 20
 
@@ -52,7 +53,6 @@ min_requests = 20
 name = "latency-p95-vs-baseline"
 metric = "latency_p95"
 max_ratio = 3.0
-for = "3s"
 severity = "warning"
 min_requests = 20
 """
@@ -84,21 +84,31 @@ scale_down_delay = "2s"
 [strategy]
 kind = "ab"
 split = 50
-duration = "20s"
+duration = "90s"
 hold = "5s"
 scale_down_delay = "2s"
+sticky = { header = "X-User-Id" }
+experiment = { success = "checkout_orders_total", trials = "checkout_visits_total", confidence = 0.95 }
 """,
     "ring": """
 [strategy]
 kind = "ring"
 hold = "8s"
 scale_down_delay = "2s"
+sticky = { header = "X-User-Id" }
 rings = [
-  { name = "internal", weight = 5 },
+  { name = "staff", match = { header = "X-User-Group", values = ["staff"] } },
   { name = "early", weight = 20 },
   { name = "region", weight = 50 },
   { name = "everyone", weight = 100 },
 ]
+""",
+    "dark": """
+[strategy]
+kind = "canary"
+steps = [{ dark = 50, name = "dark", hold = "8s" }, 10, 50, 100]
+hold = "8s"
+scale_down_delay = "2s"
 """,
     "flag": """
 [strategy]

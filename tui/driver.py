@@ -16,13 +16,13 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import replace
 from typing import Any
 
+from collectors.lease import Lease
 from strategies.engine import CheckResult, Engine
 from strategies.model import (
     Action,
     ActionKind,
     Command,
     Decision,
-    DecisionKind,
     Event,
     FlagView,
     MetricSample,
@@ -31,13 +31,15 @@ from strategies.model import (
     Role,
     Snapshot,
     State,
+    VersionStatus,
     VersionView,
+    Viewing,
     frozen_map,
 )
 from strategies.ports import (
     BackendSync,
+    CohortRouter,
     EventListener,
-    Lease,
     Listener,
     MetricSource,
     Platform,
@@ -45,9 +47,11 @@ from strategies.ports import (
     RawCounterSource,
     SnapshotListener,
     StateListener,
+    TickListener,
     TrafficRouter,
     WeightLever,
 )
+from strategies.ring_view import ring_views
 from strategies.spec import FLAG_LEVERS, ReleaseSpec
 
 log = logging.getLogger("releasedeck.driver")
@@ -93,6 +97,7 @@ class Driver:
         journal_path: str = "",
         demo: bool = False,
         lease: Lease | None = None,
+        viewing: Viewing | None = None,
     ):
         self.spec = spec
         self.engine = engine
@@ -104,14 +109,17 @@ class Driver:
         self._on_event: list[EventListener] = []
         self._on_state: list[StateListener] = []
         self._on_snapshot: list[SnapshotListener] = []
+        self._on_tick: list[TickListener] = []
         for listener in listeners:
             self.add_listener(listener)
-        self.lease = lease  # None: this session is the only writer (a local, single run)
         self.history_seconds = history_seconds
         self.events: deque[Event] = deque(maxlen=MAX_EVENTS)
         self.check_runner = checks  # async callable(now) -> list[CheckResult], e.g. webhooks
         self.journal_path = journal_path  # shown, so an operator knows where the record is
         self.demo = demo
+        self.lease = lease  # when set, no lever moves unless the lease is still ours
+        self.viewing = viewing  # set when this session observes without driving
+        self.lease_lost = ""
         self._history: dict[str, deque[MetricSample]] = {v: deque() for v in spec.versions}
         self._platform_snapshot: PlatformSnapshot | None = None
         self._metrics: MetricsSnapshot | None = None
@@ -121,6 +129,7 @@ class Driver:
         self._failures: dict[str, int] = {}
         self._lock = asyncio.Lock()
         self.ticks = 0
+        self.tick_seconds: float | None = None
         self.holding: list[str] = []
         self.state = self._publish(self.clock())
 
@@ -137,6 +146,8 @@ class Driver:
             self._on_state.append(listener)
         if isinstance(listener, SnapshotListener):
             self._on_snapshot.append(listener)
+        if isinstance(listener, TickListener):
+            self._on_tick.append(listener)
 
     @staticmethod
     def _notify(listeners: Sequence[object], call: Callable[[Any], None]) -> None:
@@ -152,7 +163,7 @@ class Driver:
         return event
 
     def _published(self, state: State) -> None:
-        """Publish: every State listener (app, followers, alerts, a state server) gets it."""
+        """Publish: every State listener (app, followers, alerts, the state server) gets it."""
         self._notify(self._on_state, lambda listener: listener.on_state(state))
 
     def emit(self, name: str, details: Mapping[str, Any] | None = None,
@@ -240,6 +251,18 @@ class Driver:
             if not isinstance(lever, WeightLever):
                 raise RuntimeError("no traffic router configured to set weights")
             await self._bounded(lever.set_weights(weights))
+        elif action.kind in (ActionKind.SET_COHORTS, ActionKind.SET_MIRROR):
+            # Both are read from the state folded so far (the latest targets), so applying
+            # either one puts the whole cohort table in place at once.
+            lever = self.router if self.router is not None else self.platform
+            if not isinstance(lever, CohortRouter):
+                kind = getattr(lever, "kind", "none")
+                raise RuntimeError(f"router {kind!r} cannot route by cohort or mirror "
+                                   "(rings, A/B and dark launch need the local router)")
+            state = self.engine.state
+            route = self.engine.plan.route_for(state.cohorts, state.mirror,
+                                               self.spec.release.candidate)
+            await self._bounded(lever.set_route(route))
         elif action.kind is ActionKind.SCALE:
             if self.platform is None:
                 raise RuntimeError("no platform configured to scale")
@@ -252,6 +275,12 @@ class Driver:
         """Carry out pending actions in order; the first failure stops the rest until retry."""
         if self.engine.observe:
             return  # observe mode never pulls a lever, whatever the journal says
+        if self.lease is not None and not self.lease_lost:
+            self.lease_lost = self.lease.lost()
+            if self.lease_lost:
+                self.emit("lease_lost", {"reason": self.lease_lost}, severity="critical")
+        if self.lease_lost:
+            return  # another session may drive now: never pull a lever without the lease
         for action in list(self.engine.state.pending):
             if action.id in self.engine.state.done_actions:
                 continue
@@ -274,6 +303,7 @@ class Driver:
     # ------------------------------------------------------------------ the tick
 
     async def tick(self) -> State:
+        began = time.perf_counter()
         now = self.clock()
         platform, metrics, checks = await asyncio.gather(
             self._collect_platform(now), self._collect_metrics(now), self._collect_checks(now))
@@ -291,11 +321,13 @@ class Driver:
         self._notify(self._on_snapshot, lambda listener: listener.on_snapshot(snapshot, raw))
         async with self._lock:
             now = self.clock()
-            if await self._may_decide(now):
-                self._decided(self.engine.tick(snapshot, now, checks))
-                await self._act(now)
+            self._decided(self.engine.tick(snapshot, now, checks))
+            await self._act(now)
             self.ticks += 1
+            self.tick_seconds = time.perf_counter() - began
             self.state = self._publish(self.clock())
+        seconds = self.tick_seconds
+        self._notify(self._on_tick, lambda listener: listener.on_tick(seconds))
         self._published(self.state)
         return self.state
 
@@ -303,29 +335,12 @@ class Driver:
         """An operator command: decided and journaled at once, then acted on."""
         async with self._lock:
             now = self.clock()
-            if not await self._may_decide(now):
-                return [Decision(kind=DecisionKind.REFUSED, at=now, phase=self.engine.state.phase,
-                                 step=self.engine.state.step, weight=self.engine.state.weight,
-                                 actor=cmd.actor, refused=True,
-                                 reason=f"{cmd.kind.value} refused: another session holds this "
-                                        "release's lease")]
             decisions = self.engine.command(cmd, now)
             self._decided(decisions)
             await self._act(now)
             self.state = self._publish(self.clock())
         self._published(self.state)
         return decisions
-
-    async def _may_decide(self, now: float) -> bool:
-        """Before deciding or acting: take (or renew) the lease. One writer per release; a
-        session without the lease collects and publishes, and changes nothing."""
-        if self.lease is None:
-            return True
-        try:
-            return await self._bounded(self.lease.hold(now))
-        except Exception as exc:
-            log.warning("lease: %s", describe_error(exc))
-            return False
 
     async def run(self, *, stop: Callable[[State], bool] | None = None,
                   timeout: float | None = None) -> State:
@@ -372,7 +387,8 @@ class Driver:
             views.append(VersionView(
                 version=version, role=role, desired_weight=desired, actual_weight=actual,
                 ready=status.ready if status else 0, total=status.total if status else 0,
-                sample=engine.current_sample(version, now), image=status.image if status else ""))
+                sample=engine.current_sample(version, now), image=status.image if status else "",
+                digest=_digest(status)))
         self.holding = engine.holding_reasons(self._snapshot, now, self._checks)
         return State(
             at=now,
@@ -404,4 +420,15 @@ class Driver:
             demo=self.demo,
             drift=engine.drift,
             flag=self._flag_view(platform),
+            cohorts=ring_views(engine.plan, rollout,
+                               engine.current_sample(self.spec.release.candidate, now)),
+            experiment=engine.readout,
+            tick_seconds=self.tick_seconds,
+            viewing=self.viewing,
         )
+
+
+def _digest(status: VersionStatus | None) -> str:
+    """The one image digest a version's instances run, or "mixed" when they disagree."""
+    digests = status.digests if status is not None else ()
+    return digests[0] if len(digests) == 1 else ("mixed" if digests else "")

@@ -11,6 +11,9 @@ PROMOTED = 0
 ROLLED_BACK = 1  # rolled back or aborted
 USAGE = 2  # usage, spec or trace error
 UNREACHABLE = 3  # platform or metrics unreachable
+# Another session drives this release (it holds the lease), or this session lost the lease while
+# driving. Not an outcome of the release and not a fault: a pipeline can wait and retry, or attach.
+LEASE_HELD = 4
 UNREACHABLE_FACTOR = 3.0  # stop once unreachable this many times stale_after: nothing can be decided
 
 

@@ -19,6 +19,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import signal
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, TextIO
 
@@ -100,9 +101,11 @@ def run_headless(session: Session, *, until: str = "done", timeout: float | None
 
 async def run_headless_async(session: Session, *, until: str = "done",
                              timeout: float | None = None, out: TextIO, err: TextIO,
-                             flush_timeout: float = FLUSH_TIMEOUT) -> int:
+                             flush_timeout: float = FLUSH_TIMEOUT,
+                             halt: Callable[[], str] | None = None) -> int:
     """The runner itself, over an assembled run; closes the session at the end (queued alerts
-    get `flush_timeout` to go out)."""
+    get `flush_timeout` to go out). `halt` says why the run must stop at once ("" while it may
+    go on), e.g. the lease was lost."""
     driver, observe, alerts = session.driver, session.observe, session.alerts
     try:
         goal = Until.parse(until, len(driver.engine.plan.steps))
@@ -124,6 +127,9 @@ async def run_headless_async(session: Session, *, until: str = "done",
 
     def stop(state: State) -> bool:
         if stopping:
+            return True
+        if halt is not None and halt():
+            stopping.append(halt())
             return True
         if not observe and (goal.reached(driver, state)
                             or (goal.kind != "done" and _settled_failure(state))):
@@ -180,6 +186,8 @@ def summary(driver: Driver, state: State, outcome: str, duration: float, alerts:
     decisive = _deciding(state)
     if decisive:
         parts.append(decisive)
+    if state.experiment is not None and not decisive.startswith("experiment"):
+        parts.append(f"experiment: {state.experiment.summary()}")
     elif not (rollout.phase is Phase.SUCCEEDED or rollout.phase.failed):
         holding = state.holding
         if holding:
@@ -198,6 +206,8 @@ def summary(driver: Driver, state: State, outcome: str, duration: float, alerts:
 def _deciding(state: State) -> str:
     """The gate, value and threshold behind the outcome, if a gate decided it."""
     for evidence in state.rollout.cause:
+        if evidence.get("experiment"):
+            return f"experiment: {evidence.get('reason', '')}"
         if "gate" in evidence and evidence.get("status") == GateStatus.FAIL.value:
             return (f"gate {evidence['gate']}: value {_num(evidence.get('value'))} vs "
                     f"threshold {_num(evidence.get('threshold'))} ({evidence.get('reason', '')})")

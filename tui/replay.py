@@ -66,6 +66,12 @@ class GateTimes:
     first_breach: float | None = None
     failures: int = 0  # times the gate went from another status to fail
     last_status: str = "unknown"
+    evidence: dict[str, Any] = field(default_factory=dict)  # the last tick's, as on screen
+
+
+EVIDENCE_KEYS = ("test", "estimate", "low", "high", "bound", "scale", "toward_fail",
+                 "toward_pass", "samples", "confidence", "require", "note")
+"""What the summary keeps of each gate's last evidence: the numbers the gates panel shows."""
 
 
 @dataclass
@@ -111,6 +117,8 @@ class SummaryListener:
             times = self.gates.setdefault(gate.name, GateTimes())
             if gate.breached and times.first_breach is None:
                 times.first_breach = self._t(state.at)
+            shown = gate.evidence()
+            times.evidence = {key: shown[key] for key in EVIDENCE_KEYS if key in shown}
 
 
 @dataclass
@@ -233,7 +241,10 @@ def build_summary(trace_path: str, read: TraceRead, usable: Sequence[Any],
         final = next((d for d in reversed(collector.decisions)
                       if d["event"] == "rolling_back"), final)
     start, end = ticks[0].at, ticks[-1].engine_at
+    # An A/B plan's readout (key present only for plans with an experiment: others keep their form)
+    experiment = {"experiment": engine.readout.to_dict()} if engine.readout is not None else {}
     return {
+        **experiment,
         "outcome": outcome,
         "exit_code": code,
         "phase": state.phase.value,
@@ -247,7 +258,8 @@ def build_summary(trace_path: str, read: TraceRead, usable: Sequence[Any],
         "ended": ended,
         "decisions": collector.decisions,
         "gates": {name: {"first_failure": t.first_failure, "first_breach": t.first_breach,
-                         "failures": t.failures, "last_status": t.last_status}
+                         "failures": t.failures, "last_status": t.last_status,
+                         "evidence": t.evidence}
                   for name, t in collector.gates.items()},
         "trace": {
             "path": trace_path,

@@ -7,10 +7,10 @@ recorder, listeners, lease — is decided once, and `demo --spec` honours `[[ale
 starts the adapters that need the running loop, `close()` flushes alerts and closes everything
 it built, in order, whatever happened before.
 
-Where later parts plug in:
-- a lease (one writer per release): `RunOptions.lease`, asked by the driver before it decides
-  or acts (`Driver._may_decide`);
-- anything that follows the published State (a state server, a wallboard feed):
+Where the other parts plug in:
+- the lease (one writer per release, taken by `tui.seat` before anything starts):
+  `RunOptions.lease`; the driver moves no lever once it is lost;
+- anything that follows the published State (the state server, a wallboard feed):
   `Session.add_listener` with a `StateListener` (`strategies.ports`).
 """
 
@@ -25,10 +25,12 @@ from dataclasses import dataclass
 from typing import Any, TextIO
 
 from collectors.alerts import AlertDispatcher, build_dispatcher
+from collectors.lease import Lease
 from collectors.webhooks import WebhookChecks
 from strategies.engine import Engine
 from strategies.journal import JournalWriter, MemoryJournal, last_run, read_records
-from strategies.ports import Lease, Listener, MetricSource, Startable
+from strategies.model import Viewing
+from strategies.ports import Listener, MetricSource, Startable
 from strategies.spec import ReleaseSpec
 from tui.driver import Driver, describe_error
 from tui.recorder import TraceRecorder
@@ -61,7 +63,8 @@ class RunOptions:
     alert_stream: TextIO | None = None  # where a stdout sink writes (headless: the event stream)
     alert_backoff: float = 0.5
     history_seconds: float = 300.0
-    lease: Lease | None = None
+    lease: Lease | None = None  # the seat's lease (tui.seat): no lever moves once it is lost
+    viewing: Viewing | None = None  # set when this session observes without driving
 
 
 @dataclass
@@ -115,8 +118,6 @@ class Session:
             except OSError as exc:
                 log.warning("closing the trace failed: %s", describe_error(exc))
         await self.adapters.close()
-        if self.options.lease is not None:
-            await _quietly("lease", self.options.lease.release())
         self.journal.close()
 
 
@@ -176,7 +177,8 @@ def assemble(spec: ReleaseSpec, adapters: Adapters, options: RunOptions = RunOpt
     driver = Driver(spec, engine, adapters.platform, adapters.router, adapters.source,
                     clock=clock if clock is not None else time.time,
                     history_seconds=options.history_seconds, checks=webhooks,
-                    journal_path=journal_path, demo=options.demo, lease=options.lease)
+                    journal_path=journal_path, demo=options.demo, lease=options.lease,
+                    viewing=options.viewing)
     alerts = None
     if options.alerts:
         alerts = build_dispatcher(spec, emit=driver.emit, acting=not options.observe,

@@ -13,16 +13,22 @@ import asyncio
 import contextlib
 import sys
 from collections.abc import Mapping
+from dataclasses import replace
 from typing import TYPE_CHECKING, TextIO
 
+from collectors.lease import LeaseError, LeaseHeld
 from strategies.engine import Engine, PlanChanged
 from strategies.journal import last_run, read_records
+from strategies.model import Viewing, ViewMode
 from strategies.plans import build_plan
 from strategies.spec import ReleaseSpec, SpecError, load_spec
 from tui import exitcodes
+from tui.follow import LeaseLocator
 from tui.headless import Until, outcome_code, run_headless_async
 from tui.recorder import TraceRecorder
+from tui.seat import Seat, ServeOptions, driver_seat, lease_for
 from tui.session import RunOptions, Session, SessionError, assemble, open_recorder
+from tui.signals import exit_on_signals
 from tui.wiring import Adapters
 
 if TYPE_CHECKING:
@@ -56,6 +62,11 @@ def watch_command(args: argparse.Namespace, *, out: TextIO | None = None,
     if changed:  # before anything is started: a changed plan is a usage decision to make
         print(f"releasedeck: {changed}", file=err)
         return exitcodes.USAGE
+    try:
+        serve = ServeOptions.from_args(getattr(args, "serve", None), getattr(args, "token_file", None))
+    except ValueError as exc:
+        print(f"releasedeck: {exc}", file=err)
+        return exitcodes.USAGE
     record = getattr(args, "record", None)
     try:
         recorder = open_recorder(record, spec.release.service) if record else None
@@ -64,7 +75,7 @@ def watch_command(args: argparse.Namespace, *, out: TextIO | None = None,
         return exitcodes.USAGE
     try:
         return asyncio.run(_watch(spec, args, adapters, recorder, headless=headless,
-                                  observe=observe, until=until, out=out, err=err))
+                                  observe=observe, until=until, out=out, err=err, serve=serve))
     except KeyboardInterrupt:
         return exitcodes.ROLLED_BACK
 
@@ -84,6 +95,53 @@ def _plan_changed(spec: ReleaseSpec, args: argparse.Namespace, observe: bool) ->
     return ""
 
 
+async def _watch(spec: ReleaseSpec, args: argparse.Namespace, adapters: Adapters | None,
+                 recorder: TraceRecorder | None, *,
+                 headless: bool, observe: bool, until: str, out: TextIO, err: TextIO,
+                 serve: ServeOptions | None = None) -> int:
+    """Take the driver's seat (or follow whoever has it) before anything is started."""
+    read_only = bool(getattr(args, "read_only", False))
+    seat: Seat | None = None
+    viewing: Viewing | None = None
+    if not observe:
+        try:
+            lease = lease_for(spec, getattr(args, "journal", None))
+            holder = await lease.holder() if read_only else None
+        except LeaseError as exc:
+            print(str(exc), file=err)
+            return exitcodes.UNREACHABLE
+        if read_only and holder is not None:  # somebody drives: show their screen
+            from tui.attach import follow
+
+            return await follow(LeaseLocator(lease, spec.path), args, out=out, err=err,
+                                release=spec.release.service)
+        if read_only:  # nobody drives: gates only, no actions, and the screen says so
+            observe = True
+            viewing = Viewing(ViewMode.OBSERVE, note=f"nobody drives {spec.release.service}: "
+                                                     "observing (gates only, no actions)")
+    async with contextlib.AsyncExitStack() as resources:
+        if not observe:
+            try:
+                seat = await resources.enter_async_context(
+                    driver_seat(spec, lease, serve or ServeOptions()))
+            except LeaseHeld as exc:
+                print(exc.line(), file=err)
+                return exitcodes.LEASE_HELD
+            except (LeaseError, OSError) as exc:
+                print(f"releasedeck: {str(exc).removeprefix('releasedeck: ')}", file=err)
+                return exitcodes.UNREACHABLE
+        code = await _drive(spec, args, adapters, recorder, resources, headless=headless,
+                            observe=observe, until=until, out=out, err=err, seat=seat,
+                            viewing=viewing)
+        if seat is not None:
+            if seat.lease.lost():
+                print(f"releasedeck: stopped driving: {seat.lease.lost()}", file=err)
+                code = exitcodes.LEASE_HELD
+            seat.code = code
+        return code
+    return exitcodes.USAGE  # unreachable: the block above always returns
+
+
 def run_options(args: argparse.Namespace, *, headless: bool, out: TextIO) -> RunOptions:
     """The run a command line asks for (watch and demo share these flags)."""
     return RunOptions(
@@ -95,36 +153,39 @@ def run_options(args: argparse.Namespace, *, headless: bool, out: TextIO) -> Run
         alert_stream=out if headless else None)  # a stdout sink must not draw over the app
 
 
-async def _watch(spec: ReleaseSpec, args: argparse.Namespace, adapters: Adapters | None,
-                 recorder: TraceRecorder | None, *, headless: bool, observe: bool, until: str,
-                 out: TextIO, err: TextIO) -> int:
-    async with contextlib.AsyncExitStack() as resources:
-        if adapters is None:
-            from collectors.local.stack import LocalStackError
-            from tui.wiring import AdapterUnavailable, open_adapters
+async def _drive(spec: ReleaseSpec, args: argparse.Namespace, adapters: Adapters | None,
+                 recorder: TraceRecorder | None, resources: contextlib.AsyncExitStack, *,
+                 headless: bool, observe: bool, until: str, out: TextIO, err: TextIO,
+                 seat: Seat | None, viewing: Viewing | None) -> int:
+    if adapters is None:
+        from collectors.local.stack import LocalStackError
+        from tui.wiring import AdapterUnavailable, open_adapters
 
-            try:
-                adapters, _stack = await open_adapters(spec, resources)
-            except LocalStackError as exc:
-                print(f"releasedeck: {exc}", file=err)
-                return exitcodes.UNREACHABLE
-            except AdapterUnavailable as exc:
-                print(f"releasedeck: {exc}", file=err)
-                return exitcodes.USAGE
         try:
-            session = assemble(spec, adapters, run_options(args, headless=headless, out=out),
-                               recorder=recorder, err=err)
-        except (PlanChanged, SessionError) as exc:
+            adapters, _stack = await open_adapters(spec, resources)
+        except LocalStackError as exc:
             print(f"releasedeck: {exc}", file=err)
-            await adapters.close()
-            if recorder is not None:
-                recorder.close()
+            return exitcodes.UNREACHABLE
+        except AdapterUnavailable as exc:
+            print(f"releasedeck: {exc}", file=err)
             return exitcodes.USAGE
-        if headless:
-            return await run_headless_async(session, until=until,
-                                            timeout=getattr(args, "timeout", None), out=out, err=err)
-        return await interactive(session, args, err)
-    return exitcodes.USAGE  # unreachable: the block above always returns
+    options = replace(run_options(args, headless=headless, out=out), observe=observe,
+                      lease=seat.lease if seat is not None else None, viewing=viewing)
+    try:
+        session = assemble(spec, adapters, options, recorder=recorder, err=err)
+    except (PlanChanged, SessionError) as exc:
+        print(f"releasedeck: {exc}", file=err)
+        await adapters.close()
+        if recorder is not None:
+            recorder.close()
+        return exitcodes.USAGE
+    if seat is not None:
+        session.add_listener(seat.server)
+    if headless:
+        return await run_headless_async(
+            session, until=until, timeout=getattr(args, "timeout", None), out=out, err=err,
+            halt=seat.lease.lost if seat is not None else None)
+    return await interactive(session, args, err)
 
 
 async def interactive(session: Session, args: argparse.Namespace, err: TextIO,
@@ -142,7 +203,8 @@ async def interactive(session: Session, args: argparse.Namespace, err: TextIO,
         app = ReleaseApp(driver, read_only=bool(getattr(args, "read_only", False)) or wallboard,
                          wallboard=wallboard, refresh=float(getattr(args, "refresh", 1.0) or 1.0),
                          extra_actions=extra_actions)
-        await app.run_async()
+        with exit_on_signals(app):
+            await app.run_async()
         return app.return_code or outcome_code(driver)
     finally:
         await session.close(5.0)

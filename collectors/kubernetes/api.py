@@ -98,6 +98,7 @@ class Kube:
         self.apps = client.AppsV1Api(api)
         self.core = client.CoreV1Api(api)
         self.custom = client.CustomObjectsApi(api)
+        self.coordination = client.CoordinationV1Api(api)
 
     @property
     def where(self) -> str:
@@ -145,6 +146,21 @@ class Kube:
         return await self._call(f"patch services/{name}", self.core.patch_namespaced_service,
                                 name, self.namespace, body, _content_type=content_type)
 
+    # ------------------------------------------------------------------ leases (coordination.k8s.io/v1)
+
+    async def get_lease(self, name: str) -> dict[str, Any]:
+        return await self._call(f"read leases/{name}", self.coordination.read_namespaced_lease, name,
+                                self.namespace)
+
+    async def create_lease(self, body: Any) -> dict[str, Any]:
+        name = body["metadata"]["name"]
+        return await self._call(f"create leases/{name}", self.coordination.create_namespaced_lease,
+                                self.namespace, body)
+
+    async def patch_lease(self, name: str, body: Any, action: str = "patch") -> dict[str, Any]:
+        return await self._call(f"{action} leases/{name}", self.coordination.patch_namespaced_lease,
+                                name, self.namespace, body, _content_type=MERGE)
+
     # ------------------------------------------------------------------ custom resources
 
     async def list_pod_metrics(self, selector: str) -> list[dict[str, Any]]:
@@ -152,6 +168,15 @@ class Kube:
         body = await self._call("list pods.metrics.k8s.io", self.custom.list_namespaced_custom_object,
                                 POD_METRICS.group, POD_METRICS.version, self.namespace, POD_METRICS.plural,
                                 label_selector=selector or None)
+        return list(body.get("items") or [])
+
+    async def list_custom(self, crd: Crd, selector: str = "") -> list[dict[str, Any]]:
+        try:
+            body = await self._call(f"list {crd.plural}.{crd.group}", self.custom.list_namespaced_custom_object,
+                                    crd.group, crd.version, self.namespace, crd.plural,
+                                    label_selector=selector or None)
+        except KubeError as exc:
+            raise await self._explain_404(crd, exc) from None
         return list(body.get("items") or [])
 
     async def get_custom(self, crd: Crd, name: str) -> dict[str, Any]:

@@ -9,6 +9,10 @@ error ratio) and is counted in `http_requests_total{service,version,code}` and
 and GET/POST /control (JSON {"latency_ms": .., "error_ratio": ..}, fault injection at run time)
 are not counted. It binds 127.0.0.1 only and dies with its parent.
 
+Business metrics for A/B experiments: every answered request is a checkout visit
+(`checkout_visits_total{service,version}`) and turns into an order
+(`checkout_orders_total{service,version}`) with probability `conversion`.
+
 With `--flag KEY --flag-file PATH --flag-variants off,on` it is one deployment holding two code
 paths: each request evaluates the flag through the OpenFeature SDK with the flagd provider in
 file mode (targetingKey = the `X-User-Id` header, `net.USER_HEADER`), runs the new path for the candidate
@@ -56,16 +60,18 @@ class Behaviour:
 
     latency_ms: float = 20.0
     error_ratio: float = 0.0
+    conversion: float = 0.1  # share of successful visits that become an order
 
     def to_dict(self) -> dict[str, float]:
-        return {"latency_ms": self.latency_ms, "error_ratio": self.error_ratio}
+        return {"latency_ms": self.latency_ms, "error_ratio": self.error_ratio,
+                "conversion": self.conversion}
 
     def update(self, data: Mapping[str, Any]) -> None:
         """Apply a /control body; raises ValueError naming the bad field."""
-        unknown = set(data) - {"latency_ms", "error_ratio"}
+        unknown = set(data) - {"latency_ms", "error_ratio", "conversion"}
         if unknown:
             raise ValueError(f"unknown field(s): {', '.join(sorted(unknown))}")
-        latency, ratio = self.latency_ms, self.error_ratio
+        latency, ratio, conversion = self.latency_ms, self.error_ratio, self.conversion
         if "latency_ms" in data:
             latency = _number(data["latency_ms"], "latency_ms")
             if not 0 <= latency <= 60_000:
@@ -74,7 +80,11 @@ class Behaviour:
             ratio = _number(data["error_ratio"], "error_ratio")
             if not 0 <= ratio <= 1:
                 raise ValueError("error_ratio must be between 0 and 1")
-        self.latency_ms, self.error_ratio = latency, ratio
+        if "conversion" in data:
+            conversion = _number(data["conversion"], "conversion")
+            if not 0 <= conversion <= 1:
+                raise ValueError("conversion must be between 0 and 1")
+        self.latency_ms, self.error_ratio, self.conversion = latency, ratio, conversion
 
 
 def _number(value: Any, name: str) -> float:
@@ -139,6 +149,12 @@ class DemoService:
             for code in ("200", "500"):
                 self.requests.labels(*self._labels(variant), code)
             self.duration.labels(*self._labels(variant))
+        self.visits = Counter("checkout_visits_total", "Checkout visits (answered requests).",
+                              ["service", "version"], registry=self.registry)
+        self.orders = Counter("checkout_orders_total", "Visits that became an order.",
+                              ["service", "version"], registry=self.registry)
+        self.visits.labels(self.service, self.version)
+        self.orders.labels(self.service, self.version)
         self.rng = random.Random()
 
     def _labels(self, variant: str | None) -> tuple[str, ...]:
@@ -158,11 +174,16 @@ class DemoService:
             ratio = behaviour.error_ratio
             factor = self.rng.uniform(1 - JITTER / 2, 1 + JITTER)
             fail = self.rng.random() < ratio
+            order = not fail and self.rng.random() < behaviour.conversion
         if latency > 0:
             time.sleep(latency * factor)
         code = 500 if fail else 200
         self.requests.labels(*self._labels(variant), str(code)).inc()
         self.duration.labels(*self._labels(variant)).observe(time.perf_counter() - start)
+        if not fail:
+            self.visits.labels(self.service, self.version).inc()
+            if order:
+                self.orders.labels(self.service, self.version).inc()
         return code
 
 
@@ -259,6 +280,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--port", type=int, required=True, help="port on 127.0.0.1 (0: any free)")
     parser.add_argument("--latency-ms", type=float, default=20.0)
     parser.add_argument("--error-ratio", type=float, default=0.0)
+    parser.add_argument("--conversion", type=float, default=0.1,
+                        help="share of visits that become an order (checkout_orders_total)")
     parser.add_argument("--ready-delay-ms", type=float, default=0.0,
                         help="answer /healthz 503 for this long after start (a slow boot)")
     parser.add_argument("--flag", default="", help="feature flag deciding the code path per request")
@@ -271,7 +294,8 @@ def main(argv: list[str] | None = None) -> int:
         parser.error("--flag needs --flag-file and --flag-variants BASELINE,CANDIDATE")
     behaviour = Behaviour()
     try:
-        behaviour.update({"latency_ms": args.latency_ms, "error_ratio": args.error_ratio})
+        behaviour.update({"latency_ms": args.latency_ms, "error_ratio": args.error_ratio,
+                          "conversion": args.conversion})
     except ValueError as exc:
         parser.error(str(exc))
     die_with_parent()

@@ -36,9 +36,10 @@ DEMO_COMMAND: tuple[str, ...] = (
     sys.executable, "-m", "collectors.local.demo_service", "--service", "{service}",
     "--version", "{version}", "--port", "{port}", "--latency-ms", "{latency_ms}",
     "--error-ratio", "{error_ratio}", "--ready-delay-ms", "{ready_delay_ms}",
+    "--conversion", "{conversion}",
 )
 DEFAULT_BEHAVIOUR: Mapping[str, float] = frozen_map(
-    {"latency_ms": 20.0, "error_ratio": 0.0, "ready_delay_ms": 0.0})
+    {"latency_ms": 20.0, "error_ratio": 0.0, "ready_delay_ms": 0.0, "conversion": 0.1})
 BEHAVIOUR_KEYS = frozenset(DEFAULT_BEHAVIOUR)
 MAX_BACKOFF = 10.0
 
@@ -270,8 +271,9 @@ class LocalPlatform:
             if isinstance(value, bool) or not isinstance(value, int | float):
                 raise LocalPlatformError(f"platform.behaviour.{version}.{key}: must be a number, got {value!r}")
             out[key] = float(value)
-        if not 0 <= out.get("error_ratio", 0.0) <= 1:
-            raise LocalPlatformError(f"platform.behaviour.{version}.error_ratio: must be between 0 and 1")
+        for share in ("error_ratio", "conversion"):
+            if not 0 <= out.get(share, 0.0) <= 1:
+                raise LocalPlatformError(f"platform.behaviour.{version}.{share}: must be between 0 and 1")
         if out.get("latency_ms", 0.0) < 0 or out.get("ready_delay_ms", 0.0) < 0:
             raise LocalPlatformError(f"platform.behaviour.{version}: times must not be negative")
         return out

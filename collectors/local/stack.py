@@ -35,6 +35,8 @@ from strategies.spec import ReleaseSpec
 
 FLAG_USERS = 5000
 """Distinct user ids the load carries in a flag release: each comes back many times a minute."""
+DEMO_USERS = 500
+DEMO_GROUPS = {"staff": 0.05}  # X-User-Group: staff for the first 25 users
 
 
 class LocalStackError(RuntimeError):
@@ -135,8 +137,10 @@ class LocalStack:
             self._sync_task = asyncio.create_task(self._sync_forever(self.sync_interval),
                                                   name="releasedeck-local-sync")
         if self.with_load:
+            # Users with ids (and a staff group): what flags, rings, A/B and sticky shares route by.
             self._load = LoadGenerator(self._router.url, rate=self.rate, duration=self.load_duration,
-                                       users=FLAG_USERS if self._flag is not None else 0)
+                                       users=FLAG_USERS if self._flag is not None else DEMO_USERS,
+                                       groups=DEMO_GROUPS)
             self._load.start()
 
     async def close(self) -> None:
@@ -156,9 +160,16 @@ class LocalStack:
             with contextlib.suppress(Exception):
                 await self._load.stop()
         if self._sync_task is not None:
-            self._sync_task.cancel()
+            # Python 3.11's wait_for can swallow a cancel that lands as the sync finishes; the
+            # task then sleeps on. Cancel again until it is done (found as a hang at exit).
+            for _ in range(50):
+                if self._sync_task.done():
+                    break
+                self._sync_task.cancel()
+                await asyncio.wait({self._sync_task}, timeout=0.2)
             with contextlib.suppress(asyncio.CancelledError, Exception):
-                await self._sync_task
+                if self._sync_task.done():
+                    self._sync_task.result()
         if self._router is not None:
             with contextlib.suppress(Exception):
                 await self._router.close()

@@ -11,6 +11,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from strategies.cohorts import CohortMatch, UserKey
+from strategies.experiment import ExperimentSpec
 from strategies.model import Severity, frozen_map, no_entries
 from strategies.registry import ALERT, PLATFORM, ROUTER, SOURCE, kinds
 
@@ -56,6 +58,7 @@ class ReleaseInfo:
     baseline: str
     candidate: str
     journal: str = ""  # path; empty means next to the spec
+    environment: str = ""  # e.g. staging, production: the fleet groups a service's releases by it
 
 
 @dataclass(frozen=True)
@@ -97,6 +100,8 @@ class StepSpec:
     hold: float | None = None
     pause: bool = False  # wait for the operator's promote
     name: str = ""
+    match: CohortMatch | None = None  # a ring's cohort: these users see the candidate from here on
+    mirror: int | None = None  # a dark step: percent of live traffic copied to the candidate
 
 
 @dataclass(frozen=True)
@@ -122,6 +127,9 @@ class StrategySpec:
     workload: str = ""  # with a flag lever: the one version whose instances hold both code paths
     kill_switch: bool = False  # rollback also switches the flag off
     drop_targeting: bool = False  # promotion leaves the flag with no targeting, the candidate its default
+    # cohorts (ring, ab, dark): who is who
+    sticky: UserKey | None = None  # weighted shares by user, not by request
+    experiment: ExperimentSpec | None = None  # ab: the conversion that names a winner
 
 
 @dataclass(frozen=True)

@@ -6,6 +6,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from strategies.model import BUILTIN_METRICS, Severity
+from strategies.spec.cohorts import read_dark_step, read_experiment, read_match, read_sticky
 from strategies.spec.model import (
     COMPARISONS,
     REQUIREMENTS,
@@ -26,6 +27,7 @@ def read_release(problems: list, data: Mapping[str, Any]) -> ReleaseInfo:
         baseline=r.text("baseline", required=True),
         candidate=r.text("candidate", required=True),
         journal=r.text("journal"),
+        environment=r.text("environment"),
     )
     if info.baseline and info.baseline == info.candidate:
         r.problem("candidate", f"must differ from baseline (both are {info.baseline!r})")
@@ -44,7 +46,7 @@ def read_steps(r: Reader, default_hold: float) -> tuple[StepSpec, ...]:
     last = -1
     for i, item in enumerate(raw):
         where = f"steps[{i}]"
-        step = _read_step(r, where, item, default_hold)
+        step = _read_step(r, where, item, default_hold, served=last > 0)
         if step is None:
             r.problem(where, f"must be a weight, 'pause' or a table, got {show(item)}")
             continue
@@ -58,8 +60,10 @@ def read_steps(r: Reader, default_hold: float) -> tuple[StepSpec, ...]:
     return tuple(steps)
 
 
-def _read_step(r: Reader, where: str, item: Any, default_hold: float) -> StepSpec | None:
-    """One step as written: 25, "pause", {weight = 25, hold = "1m"} or {pause = "30s"}."""
+def _read_step(r: Reader, where: str, item: Any, default_hold: float, *,
+               served: bool) -> StepSpec | None:
+    """One step as written: 25, "pause", {weight = 25, hold = "1m"}, {pause = "30s"} or a dark
+    step; `served`: users already see the candidate (a dark step must come first)."""
     if isinstance(item, bool):
         return None
     if isinstance(item, int):
@@ -69,7 +73,9 @@ def _read_step(r: Reader, where: str, item: Any, default_hold: float) -> StepSpe
     if not isinstance(item, dict):
         return None
     sub = Reader(r.problems, item, r.at(where))
-    if "pause" not in item:
+    if "dark" in item:
+        step = read_dark_step(sub, item, default_hold, served=served)
+    elif "pause" not in item:
         step = StepSpec(weight=sub.get("weight", int, None, required=True),
                         hold=sub.duration("hold", default_hold), name=sub.text("name"))
     else:
@@ -99,15 +105,18 @@ def read_strategy(problems: list, data: Mapping[str, Any]) -> StrategySpec:
             for i, ring in enumerate(rings):
                 sub = Reader(problems, ring, r.at(f"rings[{i}]"))
                 name = sub.text("name", required=True)
-                if sub.raw("weight") is None:
-                    sub.problem("weight", "is required (percent of traffic this ring gets)")
-                weight = sub.integer("weight", 0, low=0, high=100)
+                match = read_match(sub)
+                if sub.raw("weight") is None and match is None:
+                    sub.problem("weight", "is required (percent of everyone this ring adds), or give "
+                                          'a cohort: match = { header = "X-User-Group", values = ["staff"] }')
+                weight = sub.integer("weight", 0, low=0, high=100) \
+                    if sub.raw("weight") is not None or match is None else None
                 ring_hold = sub.duration("hold", hold)
-                sub.finish()
-                if weight < last:
+                sub.finish(("name", "match", "weight", "hold"))
+                if weight is not None and weight < last:
                     sub.problem("weight", f"must not go down from the ring before ({weight} after {last})")
-                last = max(last, weight)
-                steps = (*steps, StepSpec(weight=weight, hold=ring_hold, name=name))
+                last = max(last, weight or 0)
+                steps = (*steps, StepSpec(weight=weight, hold=ring_hold, name=name, match=match))
     spec = StrategySpec(
         kind=kind,
         steps=steps,
@@ -126,6 +135,8 @@ def read_strategy(problems: list, data: Mapping[str, Any]) -> StrategySpec:
         workload=r.text("workload"),
         kill_switch=r.flag("kill_switch", False),
         drop_targeting=r.flag("drop_targeting", False),
+        sticky=read_sticky(r),
+        experiment=read_experiment(problems, r, kind),
     )
     if kind in ("canary", "ring") and not spec.steps:
         r.problem("steps" if kind == "canary" else "rings", f"a {kind} plan needs at least one step")

@@ -10,6 +10,7 @@ import json
 import shutil
 from pathlib import Path
 
+import pytest
 from openfeature import api
 from openfeature.contrib.provider.flagd import FlagdProvider
 from openfeature.contrib.provider.flagd.config import ResolverType
@@ -18,6 +19,7 @@ from openfeature.evaluation_context import EvaluationContext
 from tests.demo.test_demo_headless import demo, names
 
 SPEC = Path(__file__).resolve().parent / "fast_flag_release.toml"
+SPEC_BOUNDS = {"error-rate": 0.05, "latency-p99": 0.4}  # the gates' `max` in that spec
 
 
 def flag_release(tmp_path: Path) -> tuple[str, Path]:
@@ -66,7 +68,22 @@ def test_faulted_flag_path_is_rolled_back_and_switched_off(tmp_path: Path) -> No
     assert rolled["value"] > rolled["threshold"]
     assert rolled["weight"] == 0
     # The fault hit the flagged path only: the baseline variant, same processes, stayed healthy.
-    assert rolled["baseline"] is not None and rolled["baseline"] <= rolled["threshold"]
+    assert rolled["baseline"] is not None and rolled["baseline"] <= SPEC_BOUNDS[rolled["gate"]]
     flag = json.loads(flags.read_text())["flags"]["new-checkout"]
     assert flag["state"] == "DISABLED"  # kill_switch = true
     assert users_on(flags, "faulted") == 0
+
+
+@pytest.mark.prometheus
+@pytest.mark.skipif(shutil.which("prometheus") is None, reason="needs Debian's prometheus binary")
+def test_faulted_flag_path_is_rolled_back_through_a_real_prometheus(tmp_path: Path) -> None:
+    """Prometheus groups the one workload's series `by (variant)`: the same gates, the same end."""
+    spec, flags = flag_release(tmp_path)
+    code, events, err = demo("--spec", spec, "--with-prometheus", "--fault-at", "6", "--timeout", "90")
+    assert code == 1, err
+    seen = names(events)
+    assert seen.index("fault_injected") < seen.index("rolling_back") < seen.index("rolled_back")
+    rolled = next(e for e in events if e["event"] == "rolled_back")
+    assert rolled["value"] > rolled["threshold"]
+    assert rolled["baseline"] is not None and rolled["baseline"] <= SPEC_BOUNDS[rolled["gate"]]
+    assert json.loads(flags.read_text())["flags"]["new-checkout"]["state"] == "DISABLED"

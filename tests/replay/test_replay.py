@@ -50,8 +50,9 @@ def test_healthy_trace_promotes(tmp_path: Path):
 
 
 def test_fault_rolls_back_at_the_expected_trace_time(tmp_path: Path):
-    # The fault starts after 25s: the collection at 26 is the first to see errors (10% over
-    # the window, > 5%), the gate has then failed for its whole 1s `for` at 27.
+    # The fault starts after 25s: the collection at 26 is the first to count errors (5 of 10),
+    # too few against 60 clean ones to show a breach at 99%; with 5 more at 27 the evidence
+    # of a breach that began in the step crosses (no `for`: the evidence alone decides).
     faulty = [HEALTHY[0], Behaviour("v2", rps=10, fault_at=25, fault_error_ratio=0.5)]
     code, events, body, err = replay(write_trace(tmp_path / "t.jsonl", faulty, 120))
     assert code == 1, err
@@ -59,7 +60,7 @@ def test_fault_rolls_back_at_the_expected_trace_time(tmp_path: Path):
     assert (body["outcome"], body["decided_at"], body["gate"]) == ("rolled_back", 27.0,
                                                                      "error-rate")
     assert body["decided_by"] == "gate:error-rate"
-    assert body["gates"]["error-rate"]["first_failure"] == 26.0
+    assert body["gates"]["error-rate"]["first_failure"] == 27.0
     assert body["gates"]["error-rate"]["first_breach"] == 27.0
     assert body["gates"]["latency-p99"]["first_failure"] is None
     names = [e["event"] for e in events]
@@ -67,7 +68,9 @@ def test_fault_rolls_back_at_the_expected_trace_time(tmp_path: Path):
     assert "promoted" not in names
     first_fail = next(e for e in events if e["event"] == "gate" and e["evidence"][0]["status"]
                       == "fail")
-    assert first_fail["value"] == pytest.approx(0.1)
+    assert first_fail["value"] == pytest.approx(0.2)  # the window's point value, for reference
+    assert first_fail["evidence"][0]["test"] == "sequential"
+    assert first_fail["evidence"][0]["toward_fail"] == 1.0
 
 
 def test_latency_fault_is_caught_by_p99(tmp_path: Path):
@@ -76,7 +79,8 @@ def test_latency_fault_is_caught_by_p99(tmp_path: Path):
     code, _, body, _ = replay(write_trace(tmp_path / "t.jsonl", slow, 120))
     assert code == 1
     assert body is not None
-    assert (body["gate"], body["decided_at"]) == ("latency-p99", 47.0)
+    # every request after 45 is slower than 0.4 s: one collection shows it against p99
+    assert (body["gate"], body["decided_at"]) == ("latency-p99", 46.0)
 
 
 class StateTap:
@@ -158,7 +162,7 @@ def test_candidate_gone_stale_holds_and_the_trace_ends_incomplete(tmp_path: Path
     # Its last line is at 29: at 33 the 5s window (28, 33] holds one scrape, too few for a
     # rate (Prometheus gives nothing either); from 35 it is stale and gets no sample at all.
     assert {e["ts"] for e in unknown} == {"2027-01-15T08:00:33.000Z"}
-    assert "only 0 requests" in unknown[0]["reason"]
+    assert "no fresh data for the candidate" in unknown[0]["reason"]
     assert times(body, "step") == [20.0]
 
 

@@ -110,7 +110,9 @@ def unknown_snapshot(world: World, now: float, defect: str, values: float, reque
         return Snapshot(at=now, platform=platform, metrics=metrics(
             old, sample(world.baseline, old), sample(world.candidate, old)))
     elif defect == "few":
-        cand = sample(world.candidate, now, requests=requests % 20, error_ratio=values, p99=values)
+        # Too few requests to pass, and error-free: a handful of requests that all fail is no
+        # longer "unknown" (it is evidence of a breach; see test_gate_evidence).
+        cand = sample(world.candidate, now, requests=requests % 20, error_ratio=0.0, p99=values)
     elif defect == "no_requests":
         cand = sample(world.candidate, now, requests=None, error_ratio=values, p99=values)
     elif defect == "missing":

@@ -104,6 +104,23 @@ hold = "30s"
 """The flag release of the snapshots: variants off/on of one workload, a flagd file as the lever."""
 
 
+RING_SPEC = SPEC.replace("""[strategy]
+kind = "canary"
+steps = [10, 25, 50, 100]
+hold = "30s"
+""", """[strategy]
+kind = "ring"
+hold = "30s"
+sticky = { header = "X-User-Id" }
+rings = [
+  { name = "staff", match = { header = "X-User-Group", values = ["staff"] } },
+  { name = "early", weight = 25 },
+  { name = "everyone", weight = 100 },
+]
+""")
+"""The ring release of the snapshots: staff first by header, then sticky shares of everyone."""
+
+
 def make_spec(text: str = SPEC) -> ReleaseSpec:
     return parse_spec(tomllib.loads(text), "<test>")
 
@@ -145,8 +162,10 @@ def _scratch() -> Path:
 
 async def make_scene(name: str, *, read_only: bool = False) -> World:
     """A deterministic world in one of the states the screenshots and snapshots show
-    (operate, paused, rolled-back; flag: a flag release 14 s into its second step)."""
-    world = World(read_only=read_only, flag=name == "flag")
+    (operate, paused, rolled-back; flag: a flag release 14 s into its second step; ring: a ring
+    release 14 s into its second ring)."""
+    world = World(read_only=read_only, flag=name == "flag",
+                  spec=make_spec(RING_SPEC) if name == "ring" else None)
     await world.run_for(45)  # step 1 (10%) held 30s, now 14s into step 2 (25%)
     if name == "paused":
         await world.driver.command(Command(CommandKind.PAUSE))

@@ -19,7 +19,7 @@ def still_app(name: str, *, wallboard: bool = False) -> ReleaseApp:
 
 
 @pytest.mark.parametrize("size", SIZES, ids=lambda s: f"{s[0]}x{s[1]}")
-@pytest.mark.parametrize("name", ["operate", "paused", "rolled-back", "flag"])
+@pytest.mark.parametrize("name", ["operate", "paused", "rolled-back", "flag", "ring"])
 def test_dashboard(snap_compare, name: str, size: tuple[int, int]) -> None:
     assert snap_compare(still_app(name), terminal_size=size)
 

@@ -20,6 +20,7 @@ from strategies.model import Command, CommandKind, DecisionKind, Phase, State
 from tui.app.components import ConfirmScreen, HelpScreen, WeightScreen
 from tui.app.screens import DashboardScreen, StateScreen, WallboardScreen
 from tui.driver import Driver, describe_error
+from tui.follow import Follower
 
 ExtraAction = tuple[str, Callable[[], Awaitable[None]]]
 
@@ -51,22 +52,27 @@ class ReleaseApp(App[int]):
 
     def __init__(
         self,
-        driver: Driver,
+        driver: Driver | None,
         *,
         read_only: bool,
         wallboard: bool,
         refresh: float = 1.0,
         extra_actions: Mapping[str, ExtraAction] | None = None,
         ticking: bool = True,
+        follower: Follower | None = None,
+        release: str = "",
     ):
         super().__init__()
         self.driver = driver
+        self.follower = follower  # set instead of a driver: the State comes from another session
+        self.release = release
         self.wallboard = wallboard
-        self.read_only = read_only or wallboard or driver.engine.read_only
+        self.read_only = read_only or wallboard or driver is None or driver.engine.read_only
         self.refresh_every = max(0.05, refresh)
         self.ticking = ticking
         self.extra_actions: dict[str, ExtraAction] = {} if self.read_only else dict(extra_actions or {})
         self.shown: State | None = None
+        self._follow_marks: tuple[object, ...] = ()
         self.main: StateScreen = WallboardScreen() if wallboard else DashboardScreen()
         if not self.read_only:
             for key, action, label, _display, _help in OPERATOR_KEYS:
@@ -84,11 +90,25 @@ class ReleaseApp(App[int]):
             self.sub_title = "READ-ONLY"
         self.render_state(force=True)
         self.set_interval(self.refresh_every, self.render_state)
-        if self.ticking:
+        if self.follower is not None:
+            self.follower.on_status = self.render_state
+            self.follower.on_state = lambda _state: self.render_state()
+            self.run_worker(self.follower.run(), name="follower", group="ticker", exclusive=True)
+        elif self.ticking:
             self.run_worker(self._tick_loop(), name="ticker", group="ticker", exclusive=True)
+
+    def current_state(self) -> State:
+        """The driver's latest State, or, when following, the followed driver's."""
+        if self.follower is not None:
+            from tui.attach import viewed
+
+            return viewed(self.follower, self.release)
+        assert self.driver is not None
+        return self.driver.state
 
     async def _tick_loop(self) -> None:
         """Tick every metrics interval until the app quits; a failed tick is shown, not fatal."""
+        assert self.driver is not None
         interval = max(0.05, self.driver.spec.metrics.interval)
         while True:
             began = time.monotonic()
@@ -100,7 +120,12 @@ class ReleaseApp(App[int]):
 
     def render_state(self, force: bool = False) -> None:
         """Draw the latest published State, only if it is new (idle redraws cost nothing)."""
-        state = self.driver.state
+        if self.follower is not None:
+            marks = (self.follower.state, self.follower.connected, self.follower.problem)
+            if marks == self._follow_marks and not force:
+                return
+            self._follow_marks = marks
+        state = self.current_state()
         if state is self.shown and not force:
             return
         self.shown = state
@@ -120,6 +145,8 @@ class ReleaseApp(App[int]):
         self.run_worker(self._send(Command(kind, value=value)), group="command")
 
     async def _send(self, command: Command) -> None:
+        if self.driver is None:
+            return
         try:
             decisions = await self.driver.command(command)
         except Exception as exc:
@@ -140,7 +167,7 @@ class ReleaseApp(App[int]):
                      CommandKind.PROMOTE_FULL)
 
     def action_pause_resume(self) -> None:
-        paused = self.driver.state.rollout.phase is Phase.PAUSED
+        paused = self.current_state().rollout.phase is Phase.PAUSED
         self.send(CommandKind.RESUME if paused else CommandKind.PAUSE)
 
     def action_rollback(self) -> None:
@@ -172,7 +199,7 @@ class ReleaseApp(App[int]):
             if value is not None:
                 self.send(CommandKind.SET_WEIGHT, value)
 
-        self.push_screen(WeightScreen(self.driver.state.rollout.weight), answered)
+        self.push_screen(WeightScreen(self.current_state().rollout.weight), answered)
 
     def action_extra(self, key: str) -> None:
         entry = self.extra_actions.get(key)

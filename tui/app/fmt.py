@@ -23,6 +23,19 @@ def rate(per_second: float | None) -> str:
     return "—" if per_second is None else f"{per_second:.1f}/s"
 
 
+def cores(value: float | None) -> str:
+    """CPU in cores as a share of one core: 0.25 → 25%; '—' until measured."""
+    return "—" if value is None else f"{value * 100:.0f}%"
+
+
+def mib(value: float | None) -> str:
+    """Memory in bytes as MiB (GiB past 10 GiB)."""
+    if value is None:
+        return "—"
+    value /= 1024 ** 2
+    return f"{value / 1024:.1f}G" if value >= 10240 else f"{value:.0f}M"
+
+
 def weight(value: float | None) -> str:
     return "—" if value is None else f"{value:.0f}%"
 
@@ -47,6 +60,10 @@ def metric(name: str, value: float | None) -> str:
         return ms(value)
     if name == "throughput":
         return rate(value)
+    if name == "cpu":
+        return cores(value)
+    if name == "memory":
+        return mib(value)
     if value is None:
         return "—"
     return f"{value:.4g}"

@@ -24,7 +24,9 @@ from collectors.docker_platform import (
     explain,
     parse_selector,
 )
+from collectors.fleet_discovery import discover_docker
 from collectors.local.net import free_port
+from strategies.fleet import Driver
 from strategies.spec import SpecError, parse_spec
 from tests.collectors.docker.conftest import ROOT
 from tests.collectors.docker.helpers import async_wait_until
@@ -421,3 +423,22 @@ def test_containers_report_memory_cpu_and_image_digest(dockerd, docker_client, b
     finally:
         asyncio.run(platform.cleanup())
         asyncio.run(platform.close())
+
+
+def test_fleet_discovers_services_releasedeck_started(dockerd, busybox_image) -> None:
+    """`fleet --discover docker=HOST`: one row per labelled service, what runs per version."""
+    service = _service()
+    platform = _platform(dockerd, busybox_image, service)
+
+    async def scenario() -> list:
+        await platform.scale("v1", 2)
+        await platform.scale("v2", 1)
+        return await discover_docker(dockerd)
+
+    try:
+        rows = [r for r in asyncio.run(scenario()) if r.release == service]
+    finally:
+        asyncio.run(platform.cleanup())
+        asyncio.run(platform.close())
+    assert len(rows) == 1
+    assert rows[0].driver is Driver.DISCOVERED and rows[0].problem == "running v1×2, v2×1; no spec here"

@@ -26,6 +26,9 @@ from k8s_harness import (
     writes,
 )
 
+from collectors.fleet_discovery import discover_argo
+from strategies.fleet import Driver
+from strategies.model import Phase
 from strategies.ports import Platform, PlatformError, TrafficRouter
 
 STRATEGIC = "application/strategic-merge-patch+json"
@@ -302,3 +305,26 @@ def test_in_cluster_outside_a_pod_is_one_line(tmp_path: Path, monkeypatch: pytes
     snap = asyncio.run(platform_for(spec).snapshot(["v1"], 1.0))
     assert snap.error is not None and "\n" not in snap.error
     assert snap.error.startswith("kubernetes: cannot load in-cluster service account:")
+
+
+def test_fleet_discovers_argo_rollouts_in_a_namespace(tmp_path: Path) -> None:
+    """`fleet --discover kubernetes=shop@test`: each Rollout a row in Argo's own words."""
+    async def scenario() -> None:
+        async with kmock_cluster(tmp_path) as (k, kubeconfig):
+            seed(k, ROLLOUTS, fixture("rollout"))
+            aborted = fixture("rollout")  # a fresh copy from the file
+            aborted["metadata"]["name"] = "search"
+            aborted["status"]["abort"] = True
+            seed(k, ROLLOUTS, aborted)
+            rows = await discover_argo({"kubeconfig": str(kubeconfig), "context": "test",
+                                        "namespace": NS})
+            by_name = {r.release: r for r in rows}
+            assert set(by_name) == {"checkout", "search"}
+            checkout = by_name["checkout"]
+            assert (checkout.phase, checkout.step, checkout.desired_weight, checkout.strategy) == \
+                (Phase.PAUSED, "2/6", 20, "canary")
+            assert (checkout.driver, checkout.driven_by, checkout.environment) == \
+                (Driver.DISCOVERED, "argo-rollouts", NS)
+            assert by_name["search"].phase is Phase.ABORTED
+
+    asyncio.run(scenario())

@@ -44,10 +44,10 @@ def test_metrics_move_with_traffic(demo_service: str) -> None:
 
 def test_control_injects_errors_and_latency(demo_service: str) -> None:
     with httpx.Client(base_url=demo_service, timeout=5) as client:
-        assert client.get("/control").json() == {"latency_ms": 2.0, "error_ratio": 0.0}
+        assert client.get("/control").json() == {"latency_ms": 2.0, "error_ratio": 0.0, "conversion": 0.1}
         changed = client.post("/control", json={"error_ratio": 1.0, "latency_ms": 60})
         assert changed.status_code == 200
-        assert changed.json() == {"latency_ms": 60.0, "error_ratio": 1.0}
+        assert changed.json() == {"latency_ms": 60.0, "error_ratio": 1.0, "conversion": 0.1}
         codes = [client.get("/").status_code for _ in range(5)]
         text = client.get("/metrics").text
     assert codes == [500] * 5
@@ -64,4 +64,4 @@ def test_control_rejects_bad_input(demo_service: str) -> None:
             assert answer.status_code == 400, body
             assert answer.json()["error"]
         assert client.post("/control", content=b"{not json").status_code == 400
-        assert client.get("/control").json() == {"latency_ms": 2.0, "error_ratio": 0.0}
+        assert client.get("/control").json() == {"latency_ms": 2.0, "error_ratio": 0.0, "conversion": 0.1}

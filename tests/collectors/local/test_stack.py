@@ -150,3 +150,36 @@ def test_scaling_under_load_fails_no_request() -> None:
             assert load.stats.by_version["v1"] >= 70
 
     asyncio.run(asyncio.wait_for(scenario(), 60))
+
+
+def test_teardown_ends_a_sync_task_that_swallowed_its_cancel() -> None:
+    """Python 3.11's wait_for can lose a cancel that lands as the inner call finishes; the
+    sync loop then sleeps on. Teardown must still end it (this hung `demo` at exit)."""
+    spec = parse_spec(SPEC)
+    swallowed: list[int] = []
+
+    async def stubborn() -> None:
+        while True:
+            try:
+                await asyncio.sleep(0.05)
+            except asyncio.CancelledError:
+                if not swallowed:  # the first cancel is lost, as wait_for can lose it
+                    swallowed.append(1)
+                    asyncio.current_task().uncancel()
+                    continue
+                raise
+
+    async def scenario() -> tuple[bool, bool]:
+        stack = LocalStack(spec)
+        stack._sync_task = sync = asyncio.create_task(stubborn())
+        await asyncio.sleep(0.1)
+        teardown = asyncio.create_task(stack._teardown())
+        await asyncio.wait({teardown}, timeout=10)  # bounded: a hang shows as "not done"
+        done = teardown.done()
+        for task in (teardown, sync):
+            task.cancel()
+        await asyncio.gather(teardown, sync, return_exceptions=True)
+        return done, sync.cancelled()
+
+    assert asyncio.run(scenario()) == (True, True)
+    assert swallowed == [1]

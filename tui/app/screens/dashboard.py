@@ -9,6 +9,7 @@ from textual.widgets import Footer, Input
 
 from tui.app.screens.base import StateScreen
 from tui.app.widgets import Charts, EventLog, GatesPanel, RolloutBar, StatusBar, VersionsTable
+from tui.app.widgets.cohorts import CohortsPanel
 from tui.app.widgets.lines import LineCharts
 
 
@@ -23,6 +24,7 @@ class DashboardScreen(StateScreen):
         with Vertical(id="left"):
             yield VersionsTable(id="versions", classes="view panel")
             yield GatesPanel(id="gates", classes="view panel")
+            yield CohortsPanel(id="cohorts", classes="view panel")
             yield LineCharts(id="lines", classes="view panel")
         with Vertical(id="right"):
             yield Charts(id="charts", classes="view panel")
@@ -32,6 +34,7 @@ class DashboardScreen(StateScreen):
     def on_mount(self) -> None:
         self.query_one("#versions").border_title = "versions"
         self.query_one("#gates").border_title = "gates · why it holds"
+        self.query_one("#cohorts").border_title = "rings · who sees the candidate"
         self.query_one("#charts").border_title = "charts"
         self.query_one("#lines").border_title = "baseline vs candidate, shared axes"
         self.query_one("#events").add_class("view", "panel")

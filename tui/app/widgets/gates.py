@@ -1,4 +1,9 @@
-"""The gates panel: every gate's value, bound, `for` progress and verdict, and why a step holds."""
+"""The gates panel: every gate's evidence, bound, progress and verdict, and why a step holds.
+
+A sequential gate shows its estimate over the step with the confidence bounds that decide it
+(`2.1% [1.4–3.0%] ≤5%`) and a bar of how far its test is toward failing (red) or passing
+(green); a point gate shows this window's value and, with `for`, how much of it a failure has
+used."""
 
 from __future__ import annotations
 
@@ -27,7 +32,48 @@ def for_bar(gate: GateResult, now: float, width: int = 6) -> Text:
     return bar
 
 
+def _share(value: float | None) -> str:
+    if value is None:
+        return "—"
+    percent = value * 100
+    return f"{percent:.2g}%" if percent < 10 else f"{percent:.0f}%"
+
+
+def _times(value: float | None) -> str:
+    if value is None:
+        return "—"
+    return "∞" if value == float("inf") else f"{value:.2g}×"
+
+
+def estimate(gate: GateResult) -> str:
+    """The evidence's estimate with its bounds, or the point value."""
+    if gate.test != "sequential" or gate.estimate is None:
+        return fmt.metric(gate.metric, gate.value)
+    show = _times if gate.scale == "ratio" else _share
+    if gate.low is None or gate.high is None:
+        return show(gate.estimate)
+    return f"{show(gate.estimate)} [{show(gate.low)}–{show(gate.high)}]"
+
+
+def evidence_bar(gate: GateResult, now: float, width: int = 6) -> Text:
+    """Sequential gates: how far the test is toward failing (red) or passing (green); while
+    a `for` runs, its clock (as for point gates)."""
+    if gate.test != "sequential" or (gate.failing_since is not None and gate.for_seconds > 0):
+        return for_bar(gate, now, width)
+    failing = gate.toward_fail >= gate.toward_pass and gate.toward_fail > 0
+    progress = gate.toward_fail if failing else gate.toward_pass
+    filled = round(progress * width)
+    bar = Text("▰" * filled, style="red" if failing else "green")
+    bar.append("▱" * (width - filled), style="dim")
+    bar.append(f" {'fail' if failing else 'pass'} {progress:.0%}")
+    return bar
+
+
 def bound(gate: GateResult) -> str:
+    if gate.test == "sequential" and gate.bound is not None:
+        if gate.scale == "ratio":
+            return f"≤{gate.bound:g}×base"
+        return f"≤{_share(gate.bound)}"
     if gate.threshold is None:
         return gate.comparison or "—"
     if gate.comparison == "proportion":
@@ -52,13 +98,13 @@ class GatesPanel(Static):
 
     def show(self, state: State) -> None:
         table = Table(box=None, expand=True, padding=(0, 1, 0, 0), header_style="bold underline")
-        for name, justify in (("gate", "left"), ("value", "right"), ("bound", "right"),
-                              ("for", "left"), ("state", "left"), ("sev", "left")):
+        for name, justify in (("gate", "left"), ("evidence", "right"), ("bound", "right"),
+                              ("test", "left"), ("state", "left"), ("sev", "left")):
             table.add_column(name, justify=justify, no_wrap=True)  # type: ignore[arg-type]
         for gate in state.gates:
             table.add_row(
                 Text(f"{gate.name}", style="bold"),
-                fmt.metric(gate.metric, gate.value), bound(gate), for_bar(gate, state.at),
+                estimate(gate), bound(gate), evidence_bar(gate, state.at),
                 Text(STATUS_MARK[gate.status], style=STATUS_STYLE[gate.status]),
                 Text(gate.severity.value, style=SEVERITY_STYLE[gate.severity]))
         if not state.gates:
@@ -80,8 +126,9 @@ class GatesStrip(Static):
         text = Text()
         for gate in state.gates:
             text.append(f" {gate.name} ", style=STATUS_STYLE[gate.status] + " reverse")
-            text.append(f" {STATUS_MARK[gate.status]} {fmt.metric(gate.metric, gate.value)} "
-                        f"{bound(gate)}   ")
+            text.append(f" {STATUS_MARK[gate.status]} {estimate(gate)} {bound(gate)} ")
+            text.append_text(evidence_bar(gate, state.at, width=4))
+            text.append("   ")
         holding = holding_lines(state)
         if holding:
             text.append("\nholding: ", style="bold yellow")

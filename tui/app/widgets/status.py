@@ -5,7 +5,7 @@ from __future__ import annotations
 from rich.text import Text
 from textual.widgets import Static
 
-from strategies.model import State
+from strategies.model import State, ViewMode
 from tui.app import fmt
 
 
@@ -28,7 +28,16 @@ class StatusBar(Static):
             text.append(f"  ⚠ STALE DATA: {why} ", style="bold blink reverse")
         elif state.metrics_error:
             text.append(f"  ✖ {state.metrics_error}", style="bold")
-        if state.read_only or getattr(self.app, "read_only", False):
+        viewing = state.viewing
+        if viewing is not None and viewing.mode is ViewMode.OBSERVE:
+            text.append(f"  OBSERVING: {viewing.note or 'nobody drives; no actions'} ",
+                        style="bold reverse")
+        elif viewing is not None and viewing.gone_since is not None:
+            text.append(f"  DRIVER GONE since {fmt.clock(viewing.gone_since)}: "
+                        f"{viewing.note or 'waiting for the next driver'} ", style="bold reverse red")
+        elif viewing is not None:
+            text.append(f"  FOLLOWING {viewing.driver or viewing.url} ", style="bold reverse")
+        elif state.read_only or getattr(self.app, "read_only", False):
             text.append("  READ-ONLY ", style="bold reverse")
         self.set_class(state.stale, "-stale")
         self.update(text)

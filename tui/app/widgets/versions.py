@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+from rich.console import Group
 from rich.table import Table
 from rich.text import Text
 from textual.widgets import Static
@@ -47,6 +48,27 @@ def _value(sample: MetricSample | None, metric: str) -> float | None:
     return None if sample is None else sample.value(metric)
 
 
+RESOURCE_MIN_HEIGHT = 30  # screen rows: below this the table keeps its two rows only
+
+
+def measured_resources(state: State) -> bool:
+    """Does the platform report CPU or memory for any version (local, Docker, metrics-server)?"""
+    return any(v.sample is not None and (v.sample.cpu is not None or v.sample.memory is not None)
+               for v in state.versions)
+
+
+def resource_line(view: VersionView) -> Text:
+    """One version's resources under the table: CPU, memory, restarts, and the digest it runs."""
+    sample = view.sample
+    line = Text(f"{view.version:<8}", style=ROLE_STYLE.get(view.role, ""))
+    line.append(f" cpu {fmt.cores(sample.cpu if sample else None)}"
+                f"  mem {fmt.mib(sample.memory if sample else None)}"
+                f"  restarts {'—' if sample is None or sample.restarts is None else f'{sample.restarts:.0f}'}")
+    if view.digest:
+        line.append(f"  {view.digest[:19]}", style="dim")
+    return line
+
+
 class VersionsTable(Static):
     """A Rich table inside a Static: rebuilt each refresh, cheap at two rows."""
 
@@ -77,4 +99,7 @@ class VersionsTable(Static):
                     text.stylize("bold red reverse")
                 cells.append(text)
             table.add_row(*cells)
+        if self.app.size.height >= RESOURCE_MIN_HEIGHT and measured_resources(state):
+            self.update(Group(table, *(resource_line(v) for v in state.versions)))
+            return
         self.update(table)
