@@ -11,11 +11,13 @@ import contextlib
 import json
 import shutil
 import socket
-import tempfile
+import subprocess
 from pathlib import Path
 
 import httpx
 
+from collectors.local import reaper
+from collectors.local.tempdirs import owned_tempdir
 from strategies.model import PlatformSnapshot
 
 
@@ -69,9 +71,14 @@ class LocalPrometheus:
         self.scrape_interval = scrape_interval
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
-        self._dir = Path(tempfile.mkdtemp(prefix="releasedeck-prom-"))
+        self._dir = owned_tempdir("prom")
         self.targets = FileSDTargets(self._dir / "targets.json")
-        self._proc: asyncio.subprocess.Process | None = None
+        self._proc: subprocess.Popen[bytes] | None = None
+
+    @property
+    def pid(self) -> int | None:
+        """The server's process id while it runs (for tests and the soak's outages)."""
+        return self._proc.pid if self._proc is not None and self._proc.poll() is None else None
 
     async def start(self, ready_timeout: float = 20.0) -> None:
         config = self._dir / "prometheus.yml"
@@ -84,10 +91,10 @@ class LocalPrometheus:
             "    file_sd_configs:\n"
             f"      - files: ['{self.targets.path}']\n"
             "        refresh_interval: 1s\n")
-        self._proc = await asyncio.create_subprocess_exec(
-            self.binary, f"--config.file={config}", f"--storage.tsdb.path={self._dir / 'data'}",
-            f"--web.listen-address=127.0.0.1:{self.port}", "--log.level=warn",
-            stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.DEVNULL)
+        # Through the reaper: it dies with releasedeck, however releasedeck ends (kill -9 too).
+        self._proc = reaper.spawn(
+            [self.binary, f"--config.file={config}", f"--storage.tsdb.path={self._dir / 'data'}",
+             f"--web.listen-address=127.0.0.1:{self.port}", "--log.level=warn"])
         loop = asyncio.get_running_loop()
         deadline = loop.time() + ready_timeout
         async with httpx.AsyncClient(timeout=1.0) as client:
@@ -95,7 +102,7 @@ class LocalPrometheus:
                 with contextlib.suppress(httpx.HTTPError):
                     if (await client.get(f"{self.url}/-/ready")).status_code == 200:
                         return
-                if self._proc.returncode is not None:
+                if self._proc.poll() is not None:
                     break
                 await asyncio.sleep(0.2)
         await self.stop()
@@ -106,11 +113,6 @@ class LocalPrometheus:
         self.targets.on_snapshot(snapshot, raw)
 
     async def stop(self) -> None:
-        if self._proc is not None and self._proc.returncode is None:
-            self._proc.terminate()
-            try:
-                await asyncio.wait_for(self._proc.wait(), timeout=10)
-            except TimeoutError:
-                self._proc.kill()
-                await self._proc.wait()
+        if self._proc is not None:
+            await reaper.stop(self._proc, grace=10.0)
         shutil.rmtree(self._dir, ignore_errors=True)

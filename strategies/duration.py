@@ -9,6 +9,10 @@ _UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0}
 _PART = re.compile(r"(\d+(?:\.\d+)?)(ms|s|m|h|d)")
 
 
+MAX_SECONDS = 30 * 86400.0  # no hold, window or delay of a release lasts a month
+MAX_TEXT = "30d"
+
+
 def parse_duration(text: str | int | float) -> float:
     """Return seconds; a bare number means seconds. Raises ValueError with a readable message."""
     if isinstance(text, bool):
@@ -18,6 +22,8 @@ def parse_duration(text: str | int | float) -> float:
             raise ValueError(f"expected a duration like '30s', got {text}")
         if text < 0:
             raise ValueError(f"duration must not be negative, got {text}")
+        if text > MAX_SECONDS:
+            raise ValueError(f"duration too long: {text:g}s (at most {MAX_TEXT})")
         return float(text)
     if not isinstance(text, str):
         raise ValueError(f"expected a duration like '30s', got {text!r}")
@@ -30,6 +36,8 @@ def parse_duration(text: str | int | float) -> float:
         pos = match.end()
     if pos != len(value) or not value:
         raise ValueError(f"expected a duration like '30s', '2m' or '1h30m', got {text!r}")
+    if not math.isfinite(total) or total > MAX_SECONDS:
+        raise ValueError(f"duration too long: {text!r} (at most {MAX_TEXT})")
     return total
 
 

@@ -22,6 +22,7 @@ from strategies.fingerprint import (
     plan_print,
 )
 from strategies.gates import GateTracker, settle
+from strategies.holds import ObservedHold, weight_problem
 from strategies.journal import RunId, decision_to_record, record_to_decision
 from strategies.model import (
     Action,
@@ -237,8 +238,9 @@ class Engine:
         explain: bool = True,
     ):
         self.spec = spec
-        # reconcile: hold the world to the journal's targets each tick. Off for replays, whose
-        # recorded world is an open loop the levers cannot move.
+        # reconcile: hold the world to the journal's targets each tick, and count a hold only
+        # at the step's real weight. Off for replays, whose recorded world is an open loop the
+        # levers cannot move.
         self.reconciles = reconcile
         self.plan: Plan = build_plan(spec)
         # observe: gates are evaluated but the rollout never moves and no action is decided,
@@ -281,6 +283,7 @@ class Engine:
             self.experiment = ConversionTracker(spec.strategy.experiment, self.baseline,
                                                 self.candidate)
         self.drift_tracker = DriftTracker(spec.release.candidate)
+        self._hold = ObservedHold()
 
     # ------------------------------------------------------------------ helpers
 
@@ -446,6 +449,7 @@ class Engine:
         if self.reconciles and not self.observe:
             decisions.extend(self._reconcile(snapshot, now))
         decisions.extend(self._evaluate_gates(now))
+        self._observe_hold(snapshot, now)
         if not self.observe:
             decisions.extend(self._advance(snapshot, now, tuple(checks)))
         return decisions
@@ -495,6 +499,40 @@ class Engine:
             f"no winner after {step.hold:g}s ({readout.summary()})"
         return [self._rollback(now, "experiment", f"A/B: {why}; {self.baseline} stays",
                                evidence=evidence)]
+    @property
+    def hold_observed(self) -> float | None:
+        """Hold time observed in the current step (None outside a progressing step)."""
+        if self.state.phase not in (Phase.PROGRESSING, Phase.PAUSED):
+            return None
+        return self._hold.observed
+
+    def _observe_hold(self, snapshot: Snapshot, now: float) -> None:
+        """Count this tick toward the step's hold only if it was observed (strategies.holds)."""
+        state = self.state
+        stepping = state.phase in (Phase.PROGRESSING, Phase.PAUSED)
+        key = state.step if stepping else f"not in a step ({state.phase.value})"
+        problem = ""
+        if self.stale:
+            problem = f"metrics stale ({self.stale_reason})"
+        elif self.drift:
+            problem = "drift"
+        elif state.pending:
+            problem = "actions pending"
+        elif self.reconciles:  # a recorded world (replay) routes what was recorded: not judged
+            problem = weight_problem(snapshot.platform, self.candidate, state.weight)
+        self._hold.update(key, now, counting=state.phase is Phase.PROGRESSING, problem=problem,
+                          started=state.step_started)
+
+    def _hold_checkpoint(self, now: float) -> None:
+        """Before a command moves the rollout: credit the time since the last tick, if that
+        tick was observed (live, ticks are one interval apart; this keeps the last one)."""
+        state = self.state
+        if self._hold.process_start is None:
+            return  # this process has observed nothing yet: its first tick starts the evidence
+        if state.phase is Phase.PROGRESSING and not self._hold.why:
+            self._hold.update(state.step, now, counting=True, problem="",
+                              started=state.step_started)
+
     @property
     def drift(self) -> tuple[Drift, ...]:
         """Levers the world does not hold where the journal put them (this tick)."""
@@ -695,13 +733,15 @@ class Engine:
         if state.step >= len(self.plan.steps):
             return reasons
         step = self.plan.steps[state.step]
-        left = step.hold - state.hold_elapsed(now)
+        left = step.hold - self._hold.observed
         if step.experiment and self.experiment is not None:
             readout = self.experiment.readout()
             if readout.winner is None:
                 reasons.append(f"experiment: {readout.summary()}; ends in {math.ceil(max(0, left))}s")
         elif left > 0:
-            reasons.append(f"hold: {math.ceil(left)}s left")
+            why = f" (counting only observed time; not now: {self._hold.why})" \
+                if self._hold.why else ""
+            reasons.append(f"hold: {math.ceil(left)}s left{why}")
         reasons += self._waiting_reasons(analysis=step.analysis)
         wanted = step_replicas(self.plan, state.step).get(self.candidate)
         if snapshot is not None and wanted:
@@ -757,8 +797,23 @@ class Engine:
                        checks: tuple[CheckResult, ...]) -> bool:
         return not self.holding_reasons(snapshot, now, checks)
 
-    def _next(self, now: float, actor: str, reason: str) -> Decision:
+    def _next_index(self) -> int:
+        """The step after this one; after an operator's set_weight, the first later step at or
+        above that weight, so the plan never lowers a weight an operator chose."""
         index = self.state.step + 1
+        if self.state.manual_weight:
+            while index < len(self.plan.steps) and self.plan.weight_at(index) < self.state.weight:
+                index += 1
+        return index
+
+    def _next_phrase(self) -> str:
+        index = self._next_index()
+        if index >= len(self.plan.steps):
+            return "full promotion (100%)"
+        return f"step {index + 1}/{len(self.plan.steps)} ({self.plan.weight_at(index)}%)"
+
+    def _next(self, now: float, actor: str, reason: str) -> Decision:
+        index = self._next_index()
         if index >= len(self.plan.steps):
             return self._promote(now, actor, reason or "all steps passed")
         return self._enter_step(index, now, actor, reason)
@@ -769,6 +824,7 @@ class Engine:
         """Carry out an operator command, or refuse it with a reason (never silently)."""
         if self.read_only:
             return [self.refuse(cmd, now, "read-only: this session cannot change the rollout")]
+        self._hold_checkpoint(now)
         phase = self.state.phase
         if cmd.kind is CommandKind.RETRY:
             return self._cmd_retry(cmd, now)
@@ -818,10 +874,14 @@ class Engine:
         if self.state.phase is not Phase.PAUSED:
             return [self.refuse(cmd, now, f"resume refused: not paused "
                                           f"(phase {self.state.phase.value})")]
+        manual = ""
+        if self.state.manual_weight:
+            manual = f"; the manual weight {self.state.weight}% stays until {self._next_phrase()}"
         if self.state.step < len(self.plan.steps) and self.plan.steps[self.state.step].pause:
-            return [self._next(now, cmd.actor, self._why(cmd, "resumed past manual pause"))]
+            return [self._next(now, cmd.actor,
+                               self._why(cmd, "resumed past manual pause" + manual))]
         return [self._emit(DecisionKind.RESUMED, now, phase=Phase.PROGRESSING, actor=cmd.actor,
-                           reason=self._why(cmd, "resumed by operator"))]
+                           reason=self._why(cmd, "resumed by operator" + manual))]
 
     def _cmd_rollback(self, cmd: Command, now: float) -> list[Decision]:
         return [self._rollback(now, cmd.actor, self._why(cmd, "rolled back by operator"),

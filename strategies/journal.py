@@ -6,6 +6,7 @@ never lost and no action the journal shows as done is taken again. Local file I/
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 from collections.abc import Iterable, Mapping
@@ -141,6 +142,10 @@ def _ends_without_newline(path: Path) -> bool:
         return False
 
 
+class JournalError(OSError):
+    """The journal cannot be written: the run stops (exit 3), one line says why."""
+
+
 class JournalWriter:
     """Appends records durably: each line is flushed and fsynced before the caller acts."""
 
@@ -154,13 +159,20 @@ class JournalWriter:
             self._handle.flush()
 
     def __call__(self, record: Mapping[str, Any]) -> None:
-        self._handle.write(json.dumps(record, separators=(",", ":")) + "\n")
-        self._handle.flush()
-        os.fsync(self._handle.fileno())
+        try:
+            self._handle.write(json.dumps(record, separators=(",", ":")) + "\n")
+            self._handle.flush()
+            os.fsync(self._handle.fileno())
+        except OSError as exc:
+            # Nothing may be acted on unless it is journaled: the run must stop here.
+            raise JournalError(f"journal {self.path}: cannot write "
+                               f"({exc.strerror or exc}); nothing more is decided") from None
 
     def close(self) -> None:
+        """Close; a line that could not be flushed was already reported by the failed write."""
         if not self._handle.closed:
-            self._handle.close()
+            with contextlib.suppress(OSError):
+                self._handle.close()
 
 
 class MemoryJournal:

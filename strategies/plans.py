@@ -187,7 +187,9 @@ def _flag(spec: ReleaseSpec, base: str, cand: str, n: int) -> tuple[PlanStep, ..
 
 def _blue_green(spec: ReleaseSpec, base: str, cand: str, n: int) -> tuple[PlanStep, ...]:
     s = spec.strategy
-    steps = [PlanStep("preview", 0, s.preview_hold, analysis=False,
+    # Preview: green up, no user traffic. Its gates judge the preview traffic (unknown never
+    # advances), unless the spec says there is none (preview_analysis = false: time alone).
+    steps = [PlanStep("preview", 0, s.preview_hold, analysis=s.preview_analysis,
                       replicas=frozen_map({base: n, cand: n}))]
     if not s.auto_promote:
         steps.append(PlanStep("await promotion", None, 0.0, pause=True, analysis=False))

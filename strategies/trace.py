@@ -124,6 +124,9 @@ def _custom(data: Mapping[str, Any]) -> dict[str, float]:
     return {str(key): _number(raw, key) or 0.0 for key in raw}
 
 
+MAX_LINE = 1_000_000  # characters: a counters line is a few hundred, with histograms a few thousand
+
+
 def parse_line(text: str, number: int = 0) -> TraceRecord | TraceTick | None:
     """One trace line -> a TraceRecord (or TraceTick); None for blank lines and other kinds.
 
@@ -132,10 +135,14 @@ def parse_line(text: str, number: int = 0) -> TraceRecord | TraceTick | None:
     text = text.strip()
     if not text:
         return None
+    if len(text) > MAX_LINE:
+        raise TraceLineError(f"line too long: {len(text)} characters (at most {MAX_LINE})")
     try:
         data = json.loads(text)
     except ValueError as exc:
         raise TraceLineError(f"not JSON ({getattr(exc, 'msg', exc)})") from None
+    except RecursionError:
+        raise TraceLineError("not a trace line: JSON nested too deeply") from None
     if not isinstance(data, dict):
         raise TraceLineError(f"not a JSON object: {text[:40]!r}")
     kind = data.get("kind", KIND)
@@ -152,11 +159,16 @@ def parse_line(text: str, number: int = 0) -> TraceRecord | TraceTick | None:
     weight = _number(data, "weight", required=False)
     ready = _number(data, "ready", required=False)
     total = _number(data, "total", required=False)
+    requests_total = _number(data, "requests_total") or 0.0
+    errors_total = _number(data, "errors_total") or 0.0
+    if errors_total > requests_total:
+        raise TraceLineError(f"errors_total {errors_total:g} exceeds requests_total "
+                             f"{requests_total:g} (errors are counted among requests)")
     counters = RawCounters(
         version=version,
         at=_time(data),
-        requests_total=_number(data, "requests_total") or 0.0,
-        errors_total=_number(data, "errors_total") or 0.0,
+        requests_total=requests_total,
+        errors_total=errors_total,
         latency_buckets=_buckets(data),
         latency_sum=_number(data, "latency_sum", required=False),
         custom=_custom(data),

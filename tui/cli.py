@@ -7,9 +7,10 @@ Exit codes everywhere: 0 promoted, 1 rolled back or aborted, 2 usage/spec/trace 
 from __future__ import annotations
 
 import argparse
+import math
 import sys
 import tempfile
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from tui import exitcodes
@@ -24,12 +25,32 @@ def _surface_flags(parser: argparse.ArgumentParser) -> None:
                         help="large-figure layout for a wall screen (implies --read-only)")
     parser.add_argument("--record", metavar="FILE",
                         help="write a trace of raw counters and events for replay")
-    parser.add_argument("--refresh", type=float, default=1.0, metavar="SECONDS",
+    parser.add_argument("--refresh", type=positive("--refresh", 3600), default=1.0, metavar="SECONDS",
                         help="screen refresh interval (default 1s)")
-    parser.add_argument("--timeout", type=float, default=None, metavar="SECONDS",
+    parser.add_argument("--timeout", type=positive("--timeout", 30 * 86400), default=None, metavar="SECONDS",
                         help="give up after this long (headless: exit 1 unless promoted)")
     parser.add_argument("--until", default="done", metavar="promoted|step:N",
                         help="headless: stop successfully once promoted or step N is reached")
+
+
+def positive(flag: str, limit: float, *, zero: bool = False) -> Callable[[str], float]:
+    """An argparse type: a finite number above 0 (or at 0 with `zero`) and at most `limit`, so
+    `--rate 0`, `--timeout nan` or `--timeout 1e300` end in one usage line, never later."""
+
+    def parse(text: str) -> float:
+        try:
+            value = float(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+        low_ok = value >= 0 if zero else value > 0
+        if not math.isfinite(value) or not low_ok or value > limit:
+            floor = "0 or more" if zero else "above 0"
+            raise argparse.ArgumentTypeError(f"must be a number {floor} and at most {limit:.10g}, "
+                                             f"got {text!r}")
+        return value
+
+    parse.__name__ = flag  # argparse names the type in its message
+    return parse
 
 
 def _serve_flags(parser: argparse.ArgumentParser) -> None:
@@ -51,7 +72,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     demo = sub.add_parser("demo", help="a real canary release on local processes, end to end")
     _surface_flags(demo)
-    demo.add_argument("--fault-at", type=float, metavar="SECONDS",
+    demo.add_argument("--fault-at", type=positive("--fault-at", 86400, zero=True), metavar="SECONDS",
                       help="inject a fault into the candidate this many seconds in")
     demo.add_argument("--prometheus", metavar="URL",
                       help="read metrics from this running Prometheus instead of scraping")
@@ -61,7 +82,7 @@ def build_parser() -> argparse.ArgumentParser:
                            "(default: %(default)s)")
     demo.add_argument("--with-prometheus", action="store_true",
                       help="start a prometheus binary from PATH on 127.0.0.1 for the demo")
-    demo.add_argument("--rate", type=float, default=50.0, help="load in requests/s (default 50)")
+    demo.add_argument("--rate", type=positive("--rate", 10000), default=50.0, help="load in requests/s (default 50)")
     demo.add_argument("--strategy", default="canary",
                       choices=("canary", "blue-green", "rolling", "ab", "ring", "flag", "dark"),
                       help="rollout strategy for the demo (default canary); ring opens to "

@@ -17,9 +17,8 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-from collectors.local.tempdirs import owned_tempdir
-
 from collectors.lease.file_lease import FileLease, lock_path_for
+from collectors.local.tempdirs import owned_tempdir
 from strategies.spec import ReleaseSpec, SpecError, load_spec
 from tui import exitcodes
 from tui.demo_specs import FAULT, demo_spec

@@ -419,6 +419,7 @@ class Driver:
             journal=self.journal_path,
             demo=self.demo,
             drift=engine.drift,
+            hold_observed=engine.hold_observed,
             flag=self._flag_view(platform),
             cohorts=ring_views(engine.plan, rollout,
                                engine.current_sample(self.spec.release.candidate, now)),

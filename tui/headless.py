@@ -231,7 +231,8 @@ def _signals(on_signal: Any) -> Any:
     """SIGINT/SIGTERM set a stop flag instead of killing the loop mid-action."""
     loop = asyncio.get_running_loop()
     installed = []
-    for sig, name in ((signal.SIGINT, "interrupted"), (signal.SIGTERM, "terminated")):
+    for sig, name in ((signal.SIGINT, "interrupted"), (signal.SIGTERM, "terminated"),
+                      (signal.SIGHUP, "hung up")):
         try:
             loop.add_signal_handler(sig, on_signal, name)
             installed.append(sig)

@@ -15,7 +15,6 @@ import asyncio
 import shutil
 import subprocess
 import sys
-import tempfile
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -27,6 +26,7 @@ import httpx
 from collectors.flags.flagd import flag_file
 from collectors.local import reaper
 from collectors.local.net import LOOPBACK, free_port
+from collectors.local.tempdirs import owned_tempdir
 from collectors.usage import NOT_MEASURED, ProcessUsage
 from strategies.duration import parse_duration
 from strategies.model import Instance, PlatformSnapshot, VersionStatus, frozen_map
@@ -104,7 +104,7 @@ class LocalPlatform:
         self._serial: dict[str, int] = {}
         self._lock = asyncio.Lock()
         self._client: httpx.AsyncClient | None = None
-        self._logdir = Path(tempfile.mkdtemp(prefix="releasedeck-local-"))
+        self._logdir = owned_tempdir("local")
         self._closed = False
         self._usage = ProcessUsage()
 

@@ -9,11 +9,11 @@ a hand-wired driver can call it after each `platform.snapshot(...)`.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import shutil
 import subprocess
 import sys
-import tempfile
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -23,11 +23,15 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from collectors.local import reaper
 from collectors.local.net import PIN_HEADER, ROUTED_HEADER
+from collectors.local.tempdirs import owned_tempdir
 from strategies.cohorts import Route
 from strategies.model import PlatformSnapshot
 from strategies.spec import ReleaseSpec
 
 __all__ = ["PIN_HEADER", "ROUTED_HEADER", "LocalRouter", "LocalRouterError"]
+
+
+RESTART_TIMEOUT = 30.0  # a restart runs in the background: give a busy machine time
 
 
 class LocalRouterError(RuntimeError):
@@ -50,6 +54,9 @@ class LocalRouter:
         self._logdir: Path | None = None
         self._sent_backends: dict[str, list[str]] | None = None
         self._closed = False
+        self.restarts = 0  # times a dead proxy was started again (see `_revive`)
+        self._started = False
+        self._restart: asyncio.Future[None] | None = None
 
     @classmethod
     def from_spec(cls, spec: ReleaseSpec) -> LocalRouter:
@@ -80,13 +87,14 @@ class LocalRouter:
     def pid(self) -> int | None:
         return self._proc.pid if self._proc is not None else None
 
-    async def start(self) -> LocalRouter:
+    async def start(self, timeout: float | None = None) -> LocalRouter:
         """Start the proxy process and wait (bounded) until it listens. Idempotent."""
         if self._closed:
             raise LocalRouterError("local router is closed")
         if self._proc is not None:
             return self
-        self._logdir = Path(tempfile.mkdtemp(prefix="releasedeck-router-"))
+        if self._logdir is None:  # a restarted proxy keeps its dir and appends to its log
+            self._logdir = owned_tempdir("router")
         log = self._logdir / "router.log"
         argv = [sys.executable, "-m", "collectors.local.router_process", "--port", str(self.port),
                 "--weights", json.dumps(self.initial)]
@@ -95,7 +103,8 @@ class LocalRouter:
         self._proc = proc
         assert proc.stdout is not None
         try:
-            line = await asyncio.wait_for(asyncio.to_thread(proc.stdout.readline), self.start_timeout)
+            line = await asyncio.wait_for(asyncio.to_thread(proc.stdout.readline),
+                                          timeout or self.start_timeout)
         except TimeoutError:
             line = b""
         text = line.decode(errors="replace").strip()
@@ -106,6 +115,7 @@ class LocalRouter:
             raise LocalRouterError(f"local router did not start on 127.0.0.1:{self.port}: {why}")
         self.port = int(text.rsplit(":", 1)[1])
         self._client = httpx.AsyncClient(base_url=self.url, trust_env=False, timeout=self.request_timeout)
+        self._started = True
         return self
 
     async def close(self) -> None:
@@ -113,6 +123,10 @@ class LocalRouter:
         if self._closed:
             return
         self._closed = True
+        if self._restart is not None and not self._restart.done():
+            self._restart.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await self._restart
         if self._client is not None:
             await self._client.aclose()
         if self._proc is not None:
@@ -134,6 +148,7 @@ class LocalRouter:
             raise LocalRouterError(f"weights must add up to 100, got {dict(weights)} "
                                    f"(sum {sum(weights.values()):g})")
         await self._admin("PUT", "/-/weights", dict(weights))
+        self.initial = {str(k): int(v) for k, v in weights.items()}  # what a restart comes back to
 
     async def weights(self) -> Mapping[str, float]:
         """Percent per version the proxy really routes (versions without backends get 0)."""
@@ -206,12 +221,52 @@ class LocalRouter:
 
     # ----------------------------------------------------------------- inside
 
+    async def _revive(self) -> None:
+        """A proxy that died is started again, like a crashed instance: on its port, with the
+        last weights and backends it was given (the engine's reconcile checks them anyway).
+
+        The restart runs as one shielded task: the driver and the stack's backend sync both
+        call in, and each bounds its call with a timeout, so a caller that gives up must not
+        cancel a restart half done. A restart that fails is tried again by the next call."""
+        if self._closed or not self._started:
+            return
+        if self._restart is None or self._restart.done():
+            if self._alive() and self._client is not None:
+                return
+            self._restart = asyncio.ensure_future(self._restart_now())
+            self._restart.add_done_callback(_consume)
+        await asyncio.shield(self._restart)
+
+    async def _restart_now(self) -> None:
+        if self._proc is not None:
+            dead, self._proc = self._proc, None
+            if dead.poll() is None:
+                await reaper.stop(dead)  # started, but never answered: replace it
+            reaper.forget(dead)
+            if dead.stdout is not None:
+                dead.stdout.close()
+        if self._client is not None:
+            await self._client.aclose()
+            self._client = None
+        self.restarts += 1
+        await self.start(timeout=max(self.start_timeout, RESTART_TIMEOUT))
+        if self._sent_backends:
+            body = dict(self._sent_backends)
+            answer = await self._http().request("PUT", "/-/backends", json=body)
+            if answer.status_code != 200:
+                raise LocalRouterError(f"restarted local router refused its backends: "
+                                       f"{_reason(answer)}")
+
+    def _alive(self) -> bool:
+        return self._proc is not None and self._proc.poll() is None
+
     def _http(self) -> httpx.AsyncClient:
         if self._client is None or self._closed:
             raise LocalRouterError("local router is not running (start it first)")
         return self._client
 
     async def _admin(self, method: str, path: str, body: Any = None) -> Any:
+        await self._revive()
         client = self._http()
         try:
             answer = await client.request(method, path, json=body)
@@ -222,6 +277,7 @@ class LocalRouter:
         return answer.json()
 
     async def _admin_text(self, path: str) -> str:
+        await self._revive()
         client = self._http()
         try:
             answer = await client.get(path)
@@ -229,6 +285,12 @@ class LocalRouter:
         except httpx.HTTPError as exc:
             raise LocalRouterError(f"local router at {self.url}{path}: {type(exc).__name__}: {exc}") from exc
         return answer.text
+
+
+def _consume(task: asyncio.Future[None]) -> None:
+    """A restart's failure is reported to its callers; never log it again as unretrieved."""
+    if not task.cancelled():
+        task.exception()
 
 
 def _reason(answer: httpx.Response) -> str:

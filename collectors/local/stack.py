@@ -28,12 +28,15 @@ from types import TracebackType
 
 from collectors.flags.flagd import FlagdLever
 from collectors.local.loadgen import LoadGenerator
+from collectors.local.net import PIN_HEADER
 from collectors.local.platform import LocalPlatform, LocalPlatformError
 from collectors.local.router import LocalRouter, LocalRouterError
 from strategies.ports import TrafficRouter
 from strategies.spec import ReleaseSpec
 
 FLAG_USERS = 5000
+PREVIEW_SHARE = 0.2  # blue-green preview traffic: this share of the load rate ...
+PREVIEW_MIN_RATE = 5.0  # ... and at least this many requests/s
 """Distinct user ids the load carries in a flag release: each comes back many times a minute."""
 DEMO_USERS = 500
 DEMO_GROUPS = {"staff": 0.05}  # X-User-Group: staff for the first 25 users
@@ -65,6 +68,7 @@ class LocalStack:
         self._platform: LocalPlatform | None = None
         self._router: LocalRouter | None = None
         self._load: LoadGenerator | None = None
+        self._preview: LoadGenerator | None = None  # blue-green preview traffic
         self._flag: FlagdLever | None = FlagdLever.from_spec(spec) if spec.router.kind == "flagd" else None
         self._sync_task: asyncio.Task[None] | None = None
         self.sync_error: str | None = None  # the last backend-sync failure, None once it works again
@@ -142,6 +146,13 @@ class LocalStack:
                                        users=FLAG_USERS if self._flag is not None else DEMO_USERS,
                                        groups=DEMO_GROUPS)
             self._load.start()
+            if spec.strategy.kind == "blue-green" and spec.strategy.preview_analysis:
+                # Preview traffic, pinned to the candidate past the weights (what a preview
+                # Service gets in Argo Rollouts), so the gates can judge the preview.
+                self._preview = LoadGenerator(
+                    self._router.url, rate=max(PREVIEW_MIN_RATE, self.rate * PREVIEW_SHARE),
+                    duration=self.load_duration, headers={PIN_HEADER: spec.release.candidate})
+                self._preview.start()
 
     async def close(self) -> None:
         """Stop load, sync, router and platform, in that order; finishes even if cancelled."""
@@ -156,9 +167,10 @@ class LocalStack:
             raise asyncio.CancelledError
 
     async def _teardown(self) -> None:
-        if self._load is not None:
-            with contextlib.suppress(Exception):
-                await self._load.stop()
+        for load in (self._load, self._preview):
+            if load is not None:
+                with contextlib.suppress(Exception):
+                    await load.stop()
         if self._sync_task is not None:
             # Python 3.11's wait_for can swallow a cancel that lands as the sync finishes; the
             # task then sleeps on. Cancel again until it is done (found as a hang at exit).

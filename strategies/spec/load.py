@@ -62,17 +62,33 @@ def parse_spec(data: Mapping[str, Any], path: str = "<spec>") -> ReleaseSpec:
     )
 
 
+MAX_SPEC_BYTES = 1_000_000  # a release spec is a page of TOML; anything this big is a mistake
+
+
 def load_spec(path: str | Path) -> ReleaseSpec:
     """Read and validate a release.toml; raises SpecError (file unreadable or invalid)."""
     where = str(path)
     try:
-        text = Path(path).read_text(encoding="utf-8")
+        raw = Path(path).read_bytes()
     except OSError as exc:
         raise SpecError(where, [("", f"cannot read file: {exc.strerror or exc}")]) from exc
+    if len(raw) > MAX_SPEC_BYTES:
+        raise SpecError(where, [("", f"too large for a release spec: {len(raw)} bytes "
+                                     f"(at most {MAX_SPEC_BYTES})")])
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = raw[: exc.start].count(b"\n") + 1
+        raise SpecError(where, [(f"line {line}", f"not UTF-8 text (byte 0x{raw[exc.start]:02x} "
+                                                 f"at offset {exc.start}): a TOML spec is UTF-8")]
+                        ) from None
     try:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise SpecError(where, [_toml_problem(text, exc)]) from exc
+    except RecursionError:
+        raise SpecError(where, [("", "not valid TOML: arrays or tables nested too deeply")]
+                        ) from None
     return parse_spec(data, where)
 
 

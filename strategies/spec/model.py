@@ -113,6 +113,9 @@ class StrategySpec:
     preview_hold: float = 0.0
     scale_down_delay: float = 30.0
     auto_promote: bool = True
+    # the gates judge the preview (traffic must reach the candidate before the switch: preview
+    # traffic); false leaves the preview on time alone, for setups that send it none
+    preview_analysis: bool = True
     # rolling
     max_surge: int = 1
     max_unavailable: int = 0

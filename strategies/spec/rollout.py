@@ -35,12 +35,18 @@ def read_release(problems: list, data: Mapping[str, Any]) -> ReleaseInfo:
     return info
 
 
+MAX_STEPS = 100  # a plan people can follow on a screen; thousands of steps are a mistake
+
+
 def read_steps(r: Reader, default_hold: float) -> tuple[StepSpec, ...]:
     raw = r.raw("steps")
     if raw is None:
         return ()
     if not isinstance(raw, list):
         r.problem("steps", f"must be a list, got {show(raw)}")
+        return ()
+    if len(raw) > MAX_STEPS:
+        r.problem("steps", f"too many steps: {len(raw)} (at most {MAX_STEPS})")
         return ()
     steps: list[StepSpec] = []
     last = -1
@@ -124,6 +130,7 @@ def read_strategy(problems: list, data: Mapping[str, Any]) -> StrategySpec:
         preview_hold=r.duration("preview_hold", 0.0),
         scale_down_delay=r.duration("scale_down_delay", 30.0),
         auto_promote=r.flag("auto_promote", True),
+        preview_analysis=r.flag("preview_analysis", True),
         max_surge=r.integer("max_surge", 1, low=0),
         max_unavailable=r.integer("max_unavailable", 0, low=0),
         split=r.integer("split", 50, low=1, high=99),

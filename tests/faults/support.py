@@ -38,7 +38,7 @@ port = {port}
 [metrics]
 interval = "250ms"
 window = "2s"
-stale_after = "3s"
+stale_after = "{stale_after}"
 
 [strategy]
 kind = "{kind}"
@@ -74,6 +74,7 @@ class Release:
     port: int
     kind: str = "canary"
     strategy: str = CANARY
+    stale_after: str = "3s"
 
     @property
     def spec(self) -> Path:
@@ -86,7 +87,8 @@ class Release:
     def write(self, **changes: str) -> Release:
         for key, value in changes.items():
             setattr(self, key, value)
-        self.spec.write_text(SPEC.format(port=self.port, kind=self.kind, strategy=self.strategy))
+        self.spec.write_text(SPEC.format(port=self.port, kind=self.kind, strategy=self.strategy,
+                                         stale_after=self.stale_after))
         return self
 
     def records(self) -> list[dict[str, Any]]:
@@ -103,15 +105,19 @@ class Release:
     def kinds(self) -> list[str]:
         return [r["kind"] for r in self.records() if r["kind"] not in ("gate",)]
 
-    def start(self, *args: str) -> subprocess.Popen[str]:
+    def start(self, *args: str, env_extra: dict[str, str] | None = None
+              ) -> subprocess.Popen[str]:
         return subprocess.Popen(
             [sys.executable, "-m", "tui.cli", "watch", str(self.spec), "--headless", *args],
-            cwd=self.dir, env=env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+            cwd=self.dir, env={**env(), **(env_extra or {})}, stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE, text=True)
 
-    def run(self, *args: str, timeout: float = 90) -> tuple[int, list[dict[str, Any]], str]:
+    def run(self, *args: str, timeout: float = 90, env_extra: dict[str, str] | None = None
+            ) -> tuple[int, list[dict[str, Any]], str]:
         proc = subprocess.run(
             [sys.executable, "-m", "tui.cli", "watch", str(self.spec), "--headless", *args],
-            cwd=self.dir, env=env(), capture_output=True, text=True, timeout=timeout, check=False)
+            cwd=self.dir, env={**env(), **(env_extra or {})}, capture_output=True, text=True,
+            timeout=timeout, check=False)
         return proc.returncode, events(proc.stdout), proc.stderr
 
     def weights(self) -> dict[str, Any]:
@@ -187,3 +193,50 @@ def decision_actions(records: list[dict[str, Any]]) -> list[tuple[str, int, str]
     """Every action a decision (not a reconcile) asked for: kind, value, version, in order."""
     return [(a["kind"], a["value"], a.get("version", "")) for r in records
             if r["kind"] not in ("reconcile",) for a in r.get("actions", ())]
+
+
+def descendants(pid: int) -> list[Any]:
+    """Every live process below `pid` (psutil.Process objects)."""
+    import psutil
+
+    try:
+        return list(psutil.Process(pid).children(recursive=True))
+    except psutil.NoSuchProcess:
+        return []
+
+
+def all_gone(procs: list[Any]) -> bool:
+    import psutil
+
+    for proc in procs:
+        try:
+            if proc.is_running() and proc.status() != psutil.STATUS_ZOMBIE:
+                return False
+        except psutil.NoSuchProcess:
+            continue
+    return True
+
+
+def owned_dirs(tmp: Path, pid: int) -> list[Path]:
+    """releasedeck temp dirs created by process `pid` under `tmp` (see collectors.local.tempdirs)."""
+    return sorted(p for p in tmp.glob(f"releasedeck-*-{pid}-*") if p.is_dir())
+
+
+class Tmux:
+    """A private tmux server (its own socket) running one command in a 100x30 pane; reads the
+    pane's terminal modes the way a person would see them after the program ends."""
+
+    def __init__(self, name: str):
+        self.base = ["tmux", "-L", name]
+
+    def start(self, command: str, cwd: Path) -> None:
+        subprocess.run([*self.base, "-f", "/dev/null", "new-session", "-d", "-s", "t", "-x",
+                        "100", "-y", "30", "-c", str(cwd), command], check=True, env=env())
+        subprocess.run([*self.base, "set-option", "-g", "remain-on-exit", "on"], check=True)
+
+    def show(self, fmt: str) -> str:
+        return subprocess.run([*self.base, "display-message", "-p", "-t", "t", fmt],
+                              capture_output=True, text=True, check=True).stdout.strip()
+
+    def close(self) -> None:
+        subprocess.run([*self.base, "kill-server"], capture_output=True, check=False)

@@ -119,9 +119,9 @@ def test_counter_reset_counts_like_prometheus_and_does_not_fail(tmp_path: Path):
 
 def test_gap_goes_stale_and_is_not_bridged(tmp_path: Path):
     # Nothing recorded for collections 30..39. Live, the driver kept ticking and failing: the
-    # metrics are stale once older than 5s (at 35); the first collection after the gap (40)
-    # has one sample in its window, so the gates are unknown and the 50% step, due at 40,
-    # only advances at 41.
+    # metrics are stale once older than 5s (at 35). Holds count observed time only, so the
+    # outage restarts the 50% step's evidence: its 20 s hold is observed again from the first
+    # collection after the gap (40), and the step advances at 60, not in the tick data return.
     gap = frozenset(range(30, 40))
     gapped = [Behaviour(b.version, rps=b.rps, weight=b.weight, missing=gap) for b in HEALTHY]
     code, events, body, err = replay(write_trace(tmp_path / "t.jsonl", gapped, 120))
@@ -132,8 +132,8 @@ def test_gap_goes_stale_and_is_not_bridged(tmp_path: Path):
     fresh = [e for e in events if e["event"] == "fresh"]
     assert [e["ts"] for e in stale] == ["2027-01-15T08:00:35.000Z"]
     assert [e["ts"] for e in fresh] == ["2027-01-15T08:00:40.000Z"]
-    assert times(body, "step") == [20.0, 41.0]
-    assert times(body, "promoted") == [62.0]
+    assert times(body, "step") == [20.0, 60.0]
+    assert times(body, "promoted") == [81.0]
 
 
 def test_late_candidate_is_unknown_until_it_has_two_scrapes(tmp_path: Path):

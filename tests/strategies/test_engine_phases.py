@@ -389,7 +389,11 @@ def test_platform_not_ready_holds_the_step() -> None:
     no_platform = Snapshot(at=at, platform=None, metrics=world.healthy(at).metrics)
     assert kinds(engine.tick(no_platform, at + 1)) == []
     world.replicas["v2"] = 1
-    assert kinds(tick(engine, world, at + 2)) == ["step"]
+    # The platform was not observed at at+1: the step's evidence restarts (observed time only).
+    assert kinds(tick(engine, world, at + 2)) == []
+    assert any(r.startswith("hold: 10s left") for r in engine.holding_reasons(None, at + 2))
+    assert kinds(tick(engine, world, at + 11)) == []
+    assert kinds(tick(engine, world, at + 12)) == ["step"]
 
 
 def test_journal_rebuilds_each_phase_exactly() -> None:

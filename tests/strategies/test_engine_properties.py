@@ -219,9 +219,12 @@ def feed(engine: Engine, world: World, item: Input, now: float, *, decide: bool 
     world.settle(engine, now)
 
 
-def run(spec: ReleaseSpec, inputs: list[Input], crash_at: int | None = None
+def run(spec: ReleaseSpec, inputs: list[Input], crash_at: int | None = None,
+        restart_at: int | None = None, after: bool = False
         ) -> tuple[Engine, World, CrashingJournal, int | None, bool]:
-    """Run all inputs; with `crash_at`, die when journal line `crash_at` is about to be written.
+    """Run all inputs; with `crash_at`, die when journal line `crash_at` is about to be written;
+    with `restart_at`, restart cleanly — a new engine resumed from the journal — just before that
+    input, or (`after`) just after it, re-running it if it was a tick, at the same instant.
 
     Returns the engine, world and journal, the index of the input that was running at the crash,
     and whether that input's own decision had been journaled before it.
@@ -229,11 +232,17 @@ def run(spec: ReleaseSpec, inputs: list[Input], crash_at: int | None = None
     journal = CrashingJournal(crash_at)
     engine, world = Engine(spec, journal=journal, run="ref"), World.for_spec(spec)
     for index, (item, now) in enumerate(zip(inputs, times(inputs), strict=True)):
+        if index == restart_at and not after:
+            engine = Engine(spec, journal=journal, records=list(journal.records))
         before = len(journal.records)
         try:
             feed(engine, world, item, now)
         except Crash:
             return engine, world, journal, index, len(journal.records) > before
+        if index == restart_at and after:
+            engine = Engine(spec, journal=journal, records=list(journal.records))
+            if isinstance(item, Tick):
+                feed(engine, world, item, now)
     return engine, world, journal, None, False
 
 
@@ -258,11 +267,20 @@ def test_resume_from_any_journal_cut_matches_the_uninterrupted_run(key: tuple[st
     expected = final(reference, ref_world)
     assert Engine(spec, records=ref_journal.records).state == reference.state  # live == folded
     at = times(inputs)
+    restarts: dict[int, list[tuple]] = {}
     for cut in range(len(ref_journal.records) + 1):
         crashed, world, journal, index, decided = run(spec, inputs, crash_at=cut)
         if index is None:  # the run wrote fewer lines than the cut: nothing was lost
             assert final(crashed, world) == expected
             continue
+        # A resumed run restarts the step's hold evidence (holds count observed time only), so
+        # it is compared with runs restarted cleanly, without a crash, just before and just
+        # after the interrupted input: whether the decision it was making reached the journal
+        # decides which one it must match.
+        if index not in restarts:  # many cuts fall in the same input: run its pair once
+            restarts[index] = [final(*run(spec, inputs, restart_at=index, after=after)[:2])
+                               for after in (False, True)]
+        expected_one_of = restarts[index]
         kept = list(journal.records)
         assert len(kept) == cut
         done_before = {str(e["action"]) for r in kept if r["kind"] == "action_done" for e in r["evidence"]}
@@ -277,7 +295,8 @@ def test_resume_from_any_journal_cut_matches_the_uninterrupted_run(key: tuple[st
         repeated = [a.id for a in world.applied[applied_before:] if a.id in done_before]
         assert repeated == [], f"cut {cut}: repeated actions {repeated}"
         got = final(resumed, world)
-        assert got == expected, f"cut {cut} (input {index}: {item}): {got} != {expected}"
+        assert got in expected_one_of, \
+            f"cut {cut} (input {index}: {item}): {got} not in {expected_one_of}"
 
 
 @settings(max_examples=60 * SCALE, deadline=None, suppress_health_check=[HealthCheck.too_slow])

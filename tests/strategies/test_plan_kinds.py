@@ -49,6 +49,22 @@ def test_canary_walk_sets_each_weight_once() -> None:
     assert levers([d for d in seen if d.kind == "promoted"]) == [("scale", "v1", 0)]
 
 
+def test_blue_green_preview_never_leaves_on_unknown_gates() -> None:
+    """No preview traffic (0 requests on green): every gate is unknown, and unknown never lets
+    a step advance, the preview included; `preview_analysis = false` makes it a timed step."""
+    spec = make_spec(STRATEGIES["blue-green"], replicas=2)
+    engine, world = Engine(spec), World.for_spec(spec)
+    for i in range(60):
+        tick(engine, world, T0 + i, requests=0)
+    assert engine.state.step == 0 and world.weight == 0
+    assert any("unknown" in r for r in engine.holding_reasons(world.healthy(T0 + 60), T0 + 60))
+    timed = make_spec(STRATEGIES["blue-green"] + "\npreview_analysis = false", replicas=2)
+    assert not build_plan(timed).steps[0].analysis
+    engine, world = Engine(timed), World.for_spec(timed)
+    at, _ = run_until(engine, world, T0, until=("step",), requests=0)
+    assert at == T0 + 5 and world.weight == 100
+
+
 @pytest.mark.parametrize("auto", [True, False])
 def test_blue_green_preview_switch_and_delay(auto: bool) -> None:
     body = STRATEGIES["blue-green"] + ("" if auto else "\nauto_promote = false")
@@ -57,7 +73,7 @@ def test_blue_green_preview_switch_and_delay(auto: bool) -> None:
     expected = ("preview", "switch") if auto else ("preview", "await promotion", "switch")
     assert plan.labels() == expected
     preview = plan.steps[0]
-    assert preview.weight == 0 and not preview.analysis and preview.hold == 5
+    assert preview.weight == 0 and preview.analysis and preview.hold == 5  # gates judge it
     assert dict(preview.replicas) == {"v1": 2, "v2": 2}
     assert plan.steps[-1].weight == 100 and plan.steps[-1].analysis
     engine, world = Engine(spec), World.for_spec(spec)
