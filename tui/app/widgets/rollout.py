@@ -76,11 +76,10 @@ class RolloutBar(Static):
             top.append(f"  scale-down in {facts.countdown(state.hold_left())}")
         if state.weight_note:
             top.append(f"  ({state.weight_note})", style="dim")
-        steps = self.steps_line(state)
+        lines = [line(top), line(self.steps_line(state))]
         if state.platform_status:  # the platform's own words (Argo phase/step, rollout status)
-            steps.append(platform_note(state.platform_kind, state.platform_status,
-                                       (self.size.width or self.app.size.width) - steps.cell_len))
-        lines = [line(top), line(steps)]
+            lines.append(line(platform_note(state.platform_kind, state.platform_status,
+                                            self.size.width or self.app.size.width)))
         if state.flag is not None:
             lines.append(line(flag_line(state.flag, rollout.phase)))
         ended = facts.cause(state)
@@ -147,7 +146,7 @@ MIN_NOTE = 12  # the platform's own status keeps at least this many characters
 def platform_note(kind: str, status: str, room: int) -> Text:
     """`   kubernetes: Progressing · step 2/4 · setWeight 25`: the platform's own words about the
     rollout (Argo's phase/step/analysis, `rollout status`), clipped to the room left."""
-    prefix = f"   {kind}: "
+    prefix = f" {kind}: "
     note = Text(prefix, style="dim")
     note.append(fmt.clip(status, max(MIN_NOTE, room - len(prefix) - 1)), style="italic")
     return note
