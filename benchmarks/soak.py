@@ -6,7 +6,7 @@ minutes, and a count of everything that went wrong.
 
 What runs: `releasedeck watch SPEC --headless` (a subprocess) over the local stack — two demo
 service processes, the built-in router, load — with metrics from a real Prometheus the soak
-starts itself (file_sd targets on fixed ports). Each release is a healthy canary: the only right
+starts itself (file_sd targets kept in step with the instances' ports). Each release is a healthy canary: the only right
 outcome is "promoted" (exit 0); the next release starts with --fresh.
 
 Faults, in turn: kill -9 of a service instance, kill -9 of the router, a Prometheus outage
@@ -24,6 +24,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import itertools
 import json
 import os
 import signal
@@ -160,6 +161,14 @@ def measure(started: float) -> Sample:
     return Sample(round(time.monotonic() - started, 1), len(procs), fds)
 
 
+def _pairs(proc: psutil.Process) -> list[tuple[str, str]]:
+    try:
+        argv = proc.cmdline()
+    except psutil.Error:
+        return []
+    return list(itertools.pairwise(argv))
+
+
 def _alive(proc: psutil.Process) -> bool:
     try:
         return proc.is_running() and proc.status() != psutil.STATUS_ZOMBIE
@@ -247,6 +256,19 @@ class Soak:
             self.report.resumes += 1
             self.start_watch(fresh=False)
 
+    def sync_targets(self) -> None:
+        """Prometheus scrapes the instances releasedeck runs now: a restarted instance comes
+        back on another port (read from its command line), like file_sd in the demo."""
+        ports = sorted({f"127.0.0.1:{arg}" for proc in self.children("demo_service")
+                        for flag, arg in _pairs(proc) if flag == "--port"})
+        text = json.dumps([{"targets": ports}] if ports else [])
+        assert self.prometheus is not None
+        path = self.prometheus.targets.path
+        if not path.exists() or path.read_text() != text:
+            tmp = path.with_suffix(".tmp")
+            tmp.write_text(text)
+            tmp.replace(path)
+
     def close_streams(self) -> None:
         if self.watch is not None and self.watch.stderr is not None:
             self.watch.stderr.close()
@@ -273,8 +295,7 @@ class Soak:
         self.prometheus = LocalPrometheus(scrape_interval="1s")
         await self.prometheus.start()
         try:
-            self.prometheus.targets.path.write_text(json.dumps([
-                {"targets": [f"127.0.0.1:{self.base}", f"127.0.0.1:{self.base + 1}"]}]))
+            self.sync_targets()
             self.spec.write_text(SPEC.format(base=self.base, router=self.router,
                                              prometheus=self.prometheus.url, hold=self.hold))
             self.start_watch(fresh=True)
@@ -286,6 +307,7 @@ class Soak:
                 if now >= next_sample:
                     self.report.samples.append(measure(started))
                     next_sample += 60.0
+                self.sync_targets()
                 if self.watch is not None and self.watch.poll() is not None:
                     self.ended()
                 elif now >= next_fault:

@@ -73,11 +73,15 @@ class JournalRead:
     torn_tail: bool = False  # the last line was cut short: a crash while writing it, so never acted on
 
 
-def read_records(path: str | Path, *, validate: bool = True) -> JournalRead:
+def read_records(path: str | Path, *, validate: bool = True,
+                 skip_kinds: frozenset[str] = frozenset()) -> JournalRead:
     """All readable records, in order. A torn or garbled line is reported, not fatal.
 
     `validate` also checks that each record decodes into a Decision, as a resume needs;
-    readers that only summarise (history) skip it, at a third of the cost per line.
+    readers that only summarise (history) skip it, at a third of the cost per line. Lines of a
+    kind in `skip_kinds` (as the writer spells it, `"kind":"evidence"`) are passed over before
+    they are decoded: the per-tick evidence checkpoints are most of a journal's bytes and say
+    nothing to a reader that only wants decisions.
 
     A torn last line is the expected trace of a crash mid-write: since every decision is written
     before it is acted on, that decision was never carried out and is safely dropped. A bad line
@@ -92,9 +96,10 @@ def read_records(path: str | Path, *, validate: bool = True) -> JournalRead:
         lines = handle.read().split("\n")
     last = max((i for i, line in enumerate(lines) if line.strip()), default=-1)
     torn = False
+    markers = tuple(f'"kind":"{kind}"' for kind in skip_kinds)
     for index, line in enumerate(lines):
         text = line.strip()
-        if not text:
+        if not text or (markers and index != last and any(m in text for m in markers)):
             continue
         try:
             record = json.loads(text)

@@ -25,6 +25,9 @@ from strategies.spec import SpecError, load_spec
 from tui import exitcodes
 
 JOURNAL_SUFFIX = ".releasedeck.journal"
+# Journal lines history never reads: per-tick evidence checkpoints, lever reconciliations and
+# action confirmations (most of a journal's lines; a summary needs the decisions).
+NOT_DECISIONS = frozenset({"evidence", "reconcile", "action_done", "action_failed"})
 
 
 @dataclass(frozen=True)
@@ -76,7 +79,7 @@ def history_command(args: argparse.Namespace, out: TextIO, err: TextIO,
         return exitcodes.USAGE
     runs: list[RunSummary] = []
     for source in sources:
-        read = read_records(source.path, validate=False)
+        read = read_records(source.path, validate=False, skip_kinds=NOT_DECISIONS)
         for problem in read.problems:
             print(f"releasedeck history: {problem}", file=err)
         runs.extend(summarise(read.records, source=str(source.path), strategy=source.strategy))

@@ -205,6 +205,16 @@ def descendants(pid: int) -> list[Any]:
         return []
 
 
+def command_line(proc: Any) -> str:
+    """A process's command line, "" once it is gone or a zombie."""
+    import psutil
+
+    try:
+        return " ".join(proc.cmdline())
+    except psutil.Error:
+        return ""
+
+
 def all_gone(procs: list[Any]) -> bool:
     import psutil
 

@@ -23,6 +23,7 @@ from tests.faults.support import (
     Release,
     Tmux,
     all_gone,
+    command_line,
     confirmed,
     decision_actions,
     descendants,
@@ -235,11 +236,11 @@ def test_6_a_dead_local_router_is_restarted_like_an_instance(release):
     release.write(strategy='steps = [20, 50, 100]\nhold = "3s"', stale_after="10s")
     first = release.start()
     wait_for("step 1 applied", lambda: confirmed(release, "set_weight", 20), proc=first)
-    router = next(p for p in descendants(first.pid) if "router_process" in " ".join(p.cmdline()))
+    router = next(p for p in descendants(first.pid) if "router_process" in command_line(p))
     router.kill()
     wait_for("a new router process", lambda: [
         p for p in descendants(first.pid)
-        if "router_process" in " ".join(p.cmdline()) and p.pid != router.pid], proc=first)
+        if "router_process" in command_line(p) and p.pid != router.pid], proc=first)
     wait_for("the router to route again", lambda: release.weights()["weights"]["v2"] >= 20,
              proc=first)
     first.wait(60)
