@@ -20,6 +20,7 @@ from typing import Any
 
 from strategies.model import Event, GateStatus, Phase, Severity, State, frozen_map
 from strategies.ports import Alert
+from strategies.since import BadSince
 
 ACTION_BY_SEVERITY = {Severity.CRITICAL: "rollback", Severity.WARNING: "pause",
                       Severity.INFO: "none"}
@@ -34,6 +35,8 @@ class _Firing:
     last_sent: float
 
 
+Held = tuple[str, Severity, str, dict[str, Any]]  # alertname, severity, summary, details
+
 class AlertPolicy:
     """Turns events and States into Alerts (firing, reminder, resolved). Feed it in order."""
 
@@ -45,8 +48,8 @@ class AlertPolicy:
         self.reminder = reminder
         self.acting = acting  # False in observe mode: no action is ever taken
         self.firing: dict[str, _Firing] = {}
-        self._stale_since: float | None = None
-        self._platform_since: float | None = None
+        self._stale = BadSince()  # metrics stale without a break
+        self._platform = BadSince()  # platform errors without a break
         self._failed_actions: dict[str, Mapping[str, Any]] = {}  # action id -> event details
 
     # ------------------------------------------------------------------ inputs
@@ -93,24 +96,36 @@ class AlertPolicy:
 
     # ------------------------------------------------------------------ what holds now
 
-    def _conditions(self, state: State) -> dict[str, tuple[str, Severity, str, dict[str, Any]]]:
-        now = state.at
-        over = state.rollout.phase.terminal
-        held: dict[str, tuple[str, Severity, str, dict[str, Any]]] = {}
-        phase = state.rollout.phase
-        if phase.failed:
-            cause = dict(state.rollout.cause[0]) if state.rollout.cause else {}
-            word = "aborted" if phase is Phase.ABORTED else "rolled back"
-            name = "ReleaseAborted" if phase is Phase.ABORTED else "ReleaseRolledBack"
-            because = state.rollout.reason or "no reason given"
-            held["rollback"] = (name, Severity.CRITICAL,
-                                f"{self.service}: {self.candidate} {word}: {because}",
-                                {**_cause(cause), "reason": because, "action": word,
-                                 "phase": phase.value})
-        if over:
-            self._stale_since = self._platform_since = None
+    def _conditions(self, state: State) -> dict[str, Held]:
+        """Every condition that should be firing now, by key."""
+        held = self._ending(state)
+        if state.rollout.phase.terminal:
+            self._stale.reset()
+            self._platform.reset()
             self._failed_actions.clear()
             return held  # everything else only matters while the release runs
+        held.update(self._gates(state))
+        held.update(self._health(state))
+        held.update(self._levers(state))
+        return held
+
+    def _ending(self, state: State) -> dict[str, Held]:
+        """A release rolling back, rolled back or aborted."""
+        phase = state.rollout.phase
+        if not phase.failed:
+            return {}
+        cause = dict(state.rollout.cause[0]) if state.rollout.cause else {}
+        word = "aborted" if phase is Phase.ABORTED else "rolled back"
+        name = "ReleaseAborted" if phase is Phase.ABORTED else "ReleaseRolledBack"
+        because = state.rollout.reason or "no reason given"
+        return {"rollback": (name, Severity.CRITICAL,
+                             f"{self.service}: {self.candidate} {word}: {because}",
+                             {**_cause(cause), "reason": because, "action": word,
+                              "phase": phase.value})}
+
+    def _gates(self, state: State) -> dict[str, Held]:
+        """Breached gates (unknown keeps a failure firing until it passes), a gate's pause."""
+        held: dict[str, Held] = {}
         for gate in state.gates:
             key = f"gate:{gate.name}"
             if gate.breached and gate.status is GateStatus.FAIL:
@@ -119,29 +134,41 @@ class AlertPolicy:
                              f"{self.service}: gate {gate.name} failing on {self.candidate}: "
                              f"{gate.reason}", {**gate.evidence(), "action": action})
             elif gate.status is not GateStatus.PASS and key in self.firing:
-                held[key] = self._still(key)  # unknown keeps a failure firing until it passes
-        if phase is Phase.PAUSED and state.rollout.paused_by.startswith("gate:"):
+                held[key] = self._still(key)
+        rollout = state.rollout
+        if rollout.phase is Phase.PAUSED and rollout.paused_by.startswith("gate:"):
             held["paused"] = ("ReleasePausedByGate", Severity.WARNING,
                               f"{self.service}: {self.candidate} paused by "
-                              f"{state.rollout.paused_by}: {state.rollout.pause_reason}",
-                              {"gate": state.rollout.paused_by[5:], "action": "pause",
-                               "reason": state.rollout.pause_reason, "step": state.rollout.step,
-                               "weight": state.rollout.weight})
-        self._stale_since = _since(self._stale_since, state.stale, now)
-        if self._stale_since is not None and now - self._stale_since > self.stale_after:
+                              f"{rollout.paused_by}: {rollout.pause_reason}",
+                              {"gate": rollout.paused_by[5:], "action": "pause",
+                               "reason": rollout.pause_reason, "step": rollout.step,
+                               "weight": rollout.weight})
+        return held
+
+    def _health(self, state: State) -> dict[str, Held]:
+        """Metrics stale, or platform errors, for longer than stale_after without a break."""
+        now = state.at
+        held: dict[str, Held] = {}
+        self._stale.observe(state.stale, now)
+        if self._stale.longer_than(self.stale_after, now):
             age = state.metrics_age
             why = state.stale_reason or state.metrics_error or "no fresh data"
             held["stale"] = ("ReleaseMetricsStale", Severity.WARNING,
                              f"{self.service}: metrics stale or missing for "
-                             f"{now - self._stale_since:.0f}s: {why}",
+                             f"{self._stale.lasted(now):.0f}s: {why}",
                              {"reason": why, "age": None if age is None else round(age, 3),
                               "stale_after": self.stale_after, "action": "hold"})
-        self._platform_since = _since(self._platform_since, bool(state.platform_error), now)
-        if self._platform_since is not None and now - self._platform_since > self.stale_after:
+        self._platform.observe(bool(state.platform_error), now)
+        if self._platform.longer_than(self.stale_after, now):
             held["platform"] = ("ReleasePlatformError", Severity.WARNING,
                                 f"{self.service}: platform errors for "
-                                f"{now - self._platform_since:.0f}s: {state.platform_error}",
+                                f"{self._platform.lasted(now):.0f}s: {state.platform_error}",
                                 {"reason": state.platform_error, "action": "hold"})
+        return held
+
+    def _levers(self, state: State) -> dict[str, Held]:
+        """Levers that drifted for good, and actions that keep failing."""
+        held: dict[str, Held] = {}
         for drift in state.drift:
             if drift.persistent:
                 held[f"drift:{drift.lever}"] = (
@@ -158,7 +185,7 @@ class AlertPolicy:
                 {**info, "action": "retry"})
         return held
 
-    def _still(self, key: str) -> tuple[str, Severity, str, dict[str, Any]]:
+    def _still(self, key: str) -> Held:
         alert = self.firing[key].alert
         return alert.name, alert.severity, alert.summary, dict(alert.details)
 
@@ -167,12 +194,6 @@ class AlertPolicy:
         return Alert(key=f"{self.service}/{key}", name=name, service=self.service,
                      version=self.candidate, severity=severity, status="firing",
                      summary=summary, starts_at=at, details=frozen_map(details))
-
-
-def _since(since: float | None, holds: bool, now: float) -> float | None:
-    if not holds:
-        return None
-    return now if since is None else since
 
 
 def _cause(cause: Mapping[str, Any]) -> dict[str, Any]:

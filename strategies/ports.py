@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from typing import Protocol, runtime_checkable
 
 from strategies.cohorts import Route
-from strategies.model import MetricsSnapshot, PlatformSnapshot, Severity, no_entries
+from strategies.model import Event, MetricsSnapshot, PlatformSnapshot, Severity, Snapshot, State, no_entries
 
 
 @dataclass(frozen=True)
@@ -68,6 +68,30 @@ class CohortRouter(Protocol):
 
 
 @runtime_checkable
+class WeightLever(Protocol):
+    """Anything that can set traffic weights: a router, or a platform that splits traffic itself
+    (Kubernetes' httproute/argo levers), for `[router] kind = "platform"`."""
+
+    async def set_weights(self, weights: Mapping[str, int]) -> None: ...
+
+
+@runtime_checkable
+class BackendSync(Protocol):
+    """A router whose backends must follow the platform's instances (the built-in router,
+    HAProxy): the driver hands it each platform snapshot before reading its weights."""
+
+    async def sync_backends(self, snapshot: PlatformSnapshot) -> object: ...
+
+
+@runtime_checkable
+class Startable(Protocol):
+    """An adapter that must be started inside the running event loop before the first tick
+    (e.g. the built-in router's process). `start` is idempotent."""
+
+    async def start(self) -> object: ...
+
+
+@runtime_checkable
 class MetricSource(Protocol):
     """How versions behave over the analysis window, one sample per version."""
 
@@ -113,3 +137,37 @@ class AlertSink(Protocol):
     async def send(self, alert: Alert) -> None: ...
 
     async def close(self) -> None: ...
+
+
+# --------------------------------------------------------------------------- session parts
+
+
+@runtime_checkable
+class EventListener(Protocol):
+    """Hears every event of a run (decisions and others), in order, inside the tick."""
+
+    def on_event(self, event: Event) -> None: ...
+
+
+@runtime_checkable
+class StateListener(Protocol):
+    """Receives each published State: the app, followers, alerts, a state server."""
+
+    def on_state(self, state: State) -> None: ...
+
+
+@runtime_checkable
+class SnapshotListener(Protocol):
+    """Sees each tick's collection and the raw counters behind it (the trace recorder)."""
+
+    def on_snapshot(self, snapshot: Snapshot, raw: Sequence[RawCounters]) -> None: ...
+
+
+@runtime_checkable
+class TickListener(Protocol):
+    """Hears how long each tick took (the state server's /metrics)."""
+
+    def on_tick(self, seconds: float | None) -> None: ...
+
+
+Listener = EventListener | StateListener | SnapshotListener | TickListener

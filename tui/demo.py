@@ -19,15 +19,13 @@ from pathlib import Path
 
 from collectors.lease.file_lease import FileLease, lock_path_for
 from collectors.local.tempdirs import owned_tempdir
-from strategies.engine import Engine
-from strategies.journal import JournalWriter
 from strategies.spec import ReleaseSpec, SpecError, load_spec
 from tui import exitcodes
 from tui.demo_specs import FAULT, demo_spec
-from tui.driver import Driver
-from tui.headless import outcome_code
+from tui.recorder import TraceRecorder
 from tui.seat import ServeOptions, driver_seat
-from tui.signals import exit_on_signals
+from tui.session import Session, SessionError, assemble, open_recorder
+from tui.watch import interactive, run_options
 
 
 def _load(args: argparse.Namespace, prometheus_url: str | None, workdir: Path) -> ReleaseSpec:
@@ -46,67 +44,56 @@ def _load(args: argparse.Namespace, prometheus_url: str | None, workdir: Path) -
 
 @dataclass(frozen=True)
 class DemoRun:
-    """A demo's driver and the one lever only a demo has: breaking its own candidate."""
+    """A demo's assembled run and the one lever only a demo has: breaking its own candidate."""
 
-    driver: Driver
+    session: Session
     inject_fault: Callable[[], Awaitable[None]]
 
 
 @contextlib.asynccontextmanager
-async def demo_driver(args: argparse.Namespace, journal_dir: Path) -> AsyncIterator[DemoRun]:
-    """Start the whole local stack and yield a Driver over it; tears everything down after."""
-    from collectors.local.stack import LocalStack
-    from tui.wiring import build_source
+async def demo_session(args: argparse.Namespace, workdir: Path, recorder: TraceRecorder | None,
+                       *, headless: bool) -> AsyncIterator[DemoRun]:
+    """Start the whole local stack and assemble the run over it exactly as `watch` does
+    (journal, webhooks, alerts, --record); tears everything down after."""
+    from tui.wiring import open_adapters
 
-    prometheus = None
-    if args.with_prometheus:
-        from collectors.prometheus_server import LocalPrometheus
+    async with contextlib.AsyncExitStack() as resources:
+        prometheus = None
+        if args.with_prometheus:
+            from collectors.prometheus_server import LocalPrometheus
 
-        prometheus = LocalPrometheus()
-        await prometheus.start()
-    url = prometheus.url if prometheus is not None else args.prometheus
-    spec = _load(args, url, journal_dir)
-    writer = JournalWriter(journal_dir / "demo.journal")
-    try:
-        async with LocalStack(spec, rate=args.rate) as stack:
-            engine = Engine(spec, read_only=args.read_only, journal=writer)
-            driver = Driver(spec, engine, stack.platform, stack.lever, build_source(spec),
-                            demo=True, journal_path=str(writer.path))
-            if prometheus is not None:
-                driver.add_listener(prometheus)
-            elif args.prometheus:
-                from collectors.prometheus_server import FileSDTargets
-
-                targets = FileSDTargets(Path(args.targets_file))
-                driver.add_listener(targets)
-                print(f"releasedeck demo: reading metrics from {args.prometheus}; add "
-                      f"file_sd_configs: [{{files: ['{targets.path}']}}] to its scrape "
-                      "configs so it scrapes the demo's instances", file=sys.stderr)
-            if args.record:
-                from tui.recorder import TraceRecorder
-
-                driver.add_listener(TraceRecorder(args.record, spec.release.service))
-
-            async def inject_fault() -> None:
-                await stack.inject_fault(spec.release.candidate, **FAULT)
-                driver.emit("fault_injected", {"version": spec.release.candidate, **FAULT},
-                            severity="warning")
-
-            try:
-                yield DemoRun(driver, inject_fault)
-            finally:
-                for listener in driver.listeners:  # e.g. the trace recorder flushes and closes
-                    close = getattr(listener, "close", None)
-                    if close is not None:
-                        with contextlib.suppress(Exception):
-                            result = close()
-                            if asyncio.iscoroutine(result):
-                                await result
-                await driver.close()
-    finally:
-        writer.close()
+            prometheus = LocalPrometheus()
+            await prometheus.start()
+            resources.push_async_callback(prometheus.stop)
+        url = prometheus.url if prometheus is not None else args.prometheus
+        spec = _load(args, url, workdir)
+        adapters, stack = await open_adapters(spec, resources, rate=args.rate)
+        assert stack is not None  # the demo's platform is always local
+        options = replace(run_options(args, headless=headless, out=sys.stdout),
+                          journal_path=str(workdir / "demo.journal"), fresh=True, demo=True)
+        try:
+            session = assemble(spec, adapters, options, recorder=recorder)
+        except BaseException:
+            await adapters.close()
+            raise
+        resources.push_async_callback(session.close)
         if prometheus is not None:
-            await prometheus.stop()
+            session.add_listener(prometheus)
+        elif args.prometheus:
+            from collectors.prometheus_server import FileSDTargets
+
+            targets = FileSDTargets(Path(args.targets_file))
+            session.add_listener(targets)
+            print(f"releasedeck demo: reading metrics from {args.prometheus}; add "
+                  f"file_sd_configs: [{{files: ['{targets.path}']}}] to its scrape "
+                  "configs so it scrapes the demo's instances", file=sys.stderr)
+
+        async def inject_fault() -> None:
+            await stack.inject_fault(spec.release.candidate, **FAULT)
+            session.driver.emit("fault_injected", {"version": spec.release.candidate, **FAULT},
+                                severity="warning")
+
+        yield DemoRun(session, inject_fault)
 
 
 async def _fault_later(run: DemoRun, seconds: float) -> None:
@@ -114,41 +101,35 @@ async def _fault_later(run: DemoRun, seconds: float) -> None:
     await run.inject_fault()
 
 
-async def _run(args: argparse.Namespace, serve: ServeOptions) -> int:
+async def _run(args: argparse.Namespace, serve: ServeOptions, recorder: TraceRecorder | None) -> int:
     tmp = owned_tempdir("demo")  # swept by the next run if this one is killed
+    headless = bool(args.headless)
     try:
-        async with demo_driver(args, tmp) as run, \
-                driver_seat(run.driver.spec, FileLease(lock_path_for(tmp / "demo.journal"),
-                                                       run.driver.spec.release.service), serve) as seat:
-            run.driver.add_listener(seat.server)
-            run.driver.lease = seat.lease
+        async with demo_session(args, tmp, recorder, headless=headless) as run, \
+                driver_seat(run.session.spec, FileLease(lock_path_for(tmp / "demo.journal"),
+                                                        run.session.spec.release.service), serve) as seat:
+            run.session.add_listener(seat.server)
+            run.session.driver.lease = seat.lease
             print(f"releasedeck demo: follow it with: {seat.holder.attach_command()}", file=sys.stderr)
-            seat.code = await _drive(args, run)
+            seat.code = await _drive(args, run, seat.lease.lost, headless=headless)
             return seat.code
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
 
 
-async def _drive(args: argparse.Namespace, run: DemoRun) -> int:
-    driver = run.driver
+async def _drive(args: argparse.Namespace, run: DemoRun, halt: Callable[[], str], *,
+                 headless: bool) -> int:
     fault = None
     if args.fault_at is not None:
         fault = asyncio.create_task(_fault_later(run, args.fault_at))
     try:
-        if args.headless:
+        if headless:
             from tui.headless import run_headless_async
 
-            return await run_headless_async(
-                driver, until=args.until, timeout=args.timeout,
-                out=sys.stdout, err=sys.stderr)
-        from tui.app import ReleaseApp
-
-        app = ReleaseApp(driver, read_only=args.read_only, wallboard=args.wallboard,
-                         refresh=args.refresh,
-                         extra_actions={"f": ("Inject fault", run.inject_fault)})
-        with exit_on_signals(app):
-            await app.run_async()
-        return outcome_code(driver)
+            return await run_headless_async(run.session, until=args.until, timeout=args.timeout,
+                                            out=sys.stdout, err=sys.stderr, halt=halt)
+        return await interactive(run.session, args, sys.stderr,
+                                 extra_actions={"f": ("Inject fault", run.inject_fault)})
     finally:
         if fault is not None:
             fault.cancel()
@@ -161,9 +142,16 @@ def demo_command(args: argparse.Namespace) -> int:
         print(f"releasedeck demo: {exc}", file=sys.stderr)
         return exitcodes.USAGE
     try:
-        return asyncio.run(_run(args, serve))
+        recorder = None
+        if args.record:  # opened before anything starts, with watch's one-line refusal
+            service = load_spec(args.spec).release.service if args.spec else ""
+            recorder = open_recorder(args.record, service)  # "" learns it from the first event
+        return asyncio.run(_run(args, serve, recorder))
     except SpecError as exc:
         print(exc.render(), file=sys.stderr)
+        return exitcodes.USAGE
+    except SessionError as exc:
+        print(f"releasedeck: {exc}", file=sys.stderr)
         return exitcodes.USAGE
     except (FileNotFoundError, RuntimeError) as exc:
         print(f"releasedeck demo: {exc}", file=sys.stderr)

@@ -37,12 +37,19 @@ from strategies.model import (
     frozen_map,
 )
 from strategies.ports import (
+    BackendSync,
     CohortRouter,
+    EventListener,
+    Listener,
     MetricSource,
     Platform,
     RawCounters,
     RawCounterSource,
+    SnapshotListener,
+    StateListener,
+    TickListener,
     TrafficRouter,
+    WeightLever,
 )
 from strategies.ring_view import ring_views
 from strategies.spec import FLAG_LEVERS, ReleaseSpec
@@ -61,6 +68,17 @@ def describe_error(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
 
 
+async def close_parts(parts: Sequence[Platform | TrafficRouter | MetricSource | None]) -> None:
+    """Close adapters one by one, each bounded; a failure is logged, never stops the rest."""
+    for part in parts:
+        if part is None:
+            continue
+        try:
+            await asyncio.wait_for(part.close(), timeout=10.0)
+        except Exception as exc:
+            log.warning("closing %s failed: %s", type(part).__name__, describe_error(exc))
+
+
 class Driver:
     """Runs the engine against real adapters and publishes one immutable State per tick."""
 
@@ -73,7 +91,7 @@ class Driver:
         source: MetricSource,
         *,
         clock: Callable[[], float] = time.time,
-        listeners: Iterable[Any] = (),
+        listeners: Iterable[Listener] = (),
         history_seconds: float = 300.0,
         checks: Callable[[float], Any] | None = None,
         journal_path: str = "",
@@ -87,7 +105,13 @@ class Driver:
         self.router = router
         self.source = source
         self.clock = clock
-        self.listeners: list[Any] = list(listeners)
+        self.listeners: list[Listener] = []
+        self._on_event: list[EventListener] = []
+        self._on_state: list[StateListener] = []
+        self._on_snapshot: list[SnapshotListener] = []
+        self._on_tick: list[TickListener] = []
+        for listener in listeners:
+            self.add_listener(listener)
         self.history_seconds = history_seconds
         self.events: deque[Event] = deque(maxlen=MAX_EVENTS)
         self.check_runner = checks  # async callable(now) -> list[CheckResult], e.g. webhooks
@@ -111,24 +135,36 @@ class Driver:
 
     # ------------------------------------------------------------------ listeners & events
 
-    def add_listener(self, listener: Any) -> None:
+    def add_listener(self, listener: Listener) -> None:
+        """Hear what the run does: each listener gets the calls its Protocols declare."""
+        if listener in self.listeners:
+            return
         self.listeners.append(listener)
+        if isinstance(listener, EventListener):
+            self._on_event.append(listener)
+        if isinstance(listener, StateListener):
+            self._on_state.append(listener)
+        if isinstance(listener, SnapshotListener):
+            self._on_snapshot.append(listener)
+        if isinstance(listener, TickListener):
+            self._on_tick.append(listener)
 
-    def _notify(self, method: str, *args: Any) -> None:
-        for listener in list(self.listeners):
-            handler = getattr(listener, method, None)
-            if handler is None:
-                continue
+    @staticmethod
+    def _notify(listeners: Sequence[object], call: Callable[[Any], None]) -> None:
+        for listener in list(listeners):
             try:
-                handler(*args)
+                call(listener)
             except Exception as exc:  # a broken listener must never stop the release
-                log.warning("listener %s.%s failed: %s", type(listener).__name__, method,
-                            describe_error(exc))
+                log.warning("listener %s failed: %s", type(listener).__name__, describe_error(exc))
 
     def _record(self, event: Event) -> Event:
         self.events.append(event)
-        self._notify("on_event", event)
+        self._notify(self._on_event, lambda listener: listener.on_event(event))
         return event
+
+    def _published(self, state: State) -> None:
+        """Publish: every State listener (app, followers, alerts, the state server) gets it."""
+        self._notify(self._on_state, lambda listener: listener.on_state(state))
 
     def emit(self, name: str, details: Mapping[str, Any] | None = None,
              severity: str = "info") -> Event:
@@ -155,10 +191,9 @@ class Driver:
             return PlatformSnapshot(at=now, error=f"platform {self.platform.kind}: "
                                                  f"{describe_error(exc)}")
         if self.router is not None and not snap.error:
-            sync = getattr(self.router, "sync_backends", None)
             try:
-                if sync is not None:
-                    await self._bounded(sync(snap))
+                if isinstance(self.router, BackendSync):
+                    await self._bounded(self.router.sync_backends(snap))
                 weights = await self._bounded(self.router.weights())
                 snap = replace(snap, weights=frozen_map(weights))
             except Exception as exc:
@@ -213,10 +248,9 @@ class Driver:
             weights = {self.spec.release.baseline: 100 - action.value,
                        self.spec.release.candidate: action.value}
             lever = self.router if self.router is not None else self.platform
-            setter = getattr(lever, "set_weights", None)
-            if setter is None:
+            if not isinstance(lever, WeightLever):
                 raise RuntimeError("no traffic router configured to set weights")
-            await self._bounded(setter(weights))
+            await self._bounded(lever.set_weights(weights))
         elif action.kind in (ActionKind.SET_COHORTS, ActionKind.SET_MIRROR):
             # Both are read from the state folded so far (the latest targets), so applying
             # either one puts the whole cohort table in place at once.
@@ -239,7 +273,7 @@ class Driver:
 
     async def _act(self, now: float) -> None:
         """Carry out pending actions in order; the first failure stops the rest until retry."""
-        if getattr(self.engine, "observe", False):
+        if self.engine.observe:
             return  # observe mode never pulls a lever, whatever the journal says
         if self.lease is not None and not self.lease_lost:
             self.lease_lost = self.lease.lost()
@@ -284,7 +318,7 @@ class Driver:
         if isinstance(self.source, RawCounterSource) and not metrics.error:
             with contextlib.suppress(Exception):
                 raw = tuple(self.source.last_raw())
-        self._notify("on_snapshot", snapshot, raw)
+        self._notify(self._on_snapshot, lambda listener: listener.on_snapshot(snapshot, raw))
         async with self._lock:
             now = self.clock()
             self._decided(self.engine.tick(snapshot, now, checks))
@@ -292,8 +326,9 @@ class Driver:
             self.ticks += 1
             self.tick_seconds = time.perf_counter() - began
             self.state = self._publish(self.clock())
-        self._notify("on_tick", self.tick_seconds)
-        self._notify("on_state", self.state)
+        seconds = self.tick_seconds
+        self._notify(self._on_tick, lambda listener: listener.on_tick(seconds))
+        self._published(self.state)
         return self.state
 
     async def command(self, cmd: Command) -> list[Decision]:
@@ -304,7 +339,7 @@ class Driver:
             self._decided(decisions)
             await self._act(now)
             self.state = self._publish(self.clock())
-        self._notify("on_state", self.state)
+        self._published(self.state)
         return decisions
 
     async def run(self, *, stop: Callable[[State], bool] | None = None,
@@ -322,13 +357,8 @@ class Driver:
             await asyncio.sleep(max(0.0, interval - (self.clock() - began)))
 
     async def close(self) -> None:
-        for part in (self.source, self.router, self.platform):
-            if part is None:
-                continue
-            try:
-                await asyncio.wait_for(part.close(), timeout=10.0)
-            except Exception as exc:
-                log.warning("closing %s failed: %s", type(part).__name__, describe_error(exc))
+        """Close the adapters (each bounded; one failing never stops the others)."""
+        await close_parts((self.source, self.router, self.platform))
 
     # ------------------------------------------------------------------ publish
 

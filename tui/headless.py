@@ -18,18 +18,19 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import inspect
 import signal
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, TextIO
 
-from strategies.model import Event, GateStatus, Phase, Severity, State
+from strategies.model import GateStatus, Phase, Severity, State
+from strategies.since import BadSince
 from tui import exitcodes
 from tui.driver import Driver, describe_error
+from tui.events_out import EventPrinter
+from tui.session import FLUSH_TIMEOUT, Session
 
-UNREACHABLE_FACTOR = 3.0
-FLUSH_TIMEOUT = 10.0
+UNREACHABLE_FACTOR = exitcodes.UNREACHABLE_FACTOR
 
 
 @dataclass(frozen=True)
@@ -61,33 +62,19 @@ class Until:
                 and rollout.step >= self.step - 1 and not rollout.pending)
 
 
-class _Printer:
-    """Listener: each event as one JSON line, flushed so a pipeline sees it at once."""
-
-    def __init__(self, out: TextIO):
-        self.out = out
-
-    def on_event(self, event: Event) -> None:
-        self.out.write(event.to_json() + "\n")
-        self.out.flush()
-
-
 class Unreachable:
     """How long platform errors or stale metrics have lasted without a break (the exit-3 rule);
     shared by headless runs and replays so both judge "unreachable" the same way."""
 
     def __init__(self) -> None:
-        self.bad_since: float | None = None
+        self.bad = BadSince()
 
     def observe(self, state: State) -> None:
         bad = bool(state.platform_error) or state.stale
-        if not bad or state.rollout.phase.terminal:
-            self.bad_since = None
-        elif self.bad_since is None:
-            self.bad_since = state.at
+        self.bad.observe(bad and not state.rollout.phase.terminal, state.at)
 
     def unreachable_for(self, now: float) -> float:
-        return 0.0 if self.bad_since is None else now - self.bad_since
+        return self.bad.lasted(now)
 
 
 class _Watch(Unreachable):
@@ -105,38 +92,36 @@ class _Watch(Unreachable):
                 self.critical_seen = (gate.evidence(),)
 
 
-def run_headless(driver: Driver, *, until: str = "done", timeout: float | None = None,
-                 out: TextIO, err: TextIO, observe: bool = False, alerts: Any = None,
-                 closers: tuple[Any, ...] = ()) -> int:
+def run_headless(session: Session, *, until: str = "done", timeout: float | None = None,
+                 out: TextIO, err: TextIO, flush_timeout: float = FLUSH_TIMEOUT) -> int:
     """Run to an outcome in a new event loop; return the exit code."""
-    return asyncio.run(run_headless_async(driver, until=until, timeout=timeout, out=out, err=err,
-                                          observe=observe, alerts=alerts, closers=closers))
+    return asyncio.run(run_headless_async(session, until=until, timeout=timeout, out=out,
+                                          err=err, flush_timeout=flush_timeout))
 
 
-async def run_headless_async(driver: Driver, *, until: str = "done",
+async def run_headless_async(session: Session, *, until: str = "done",
                              timeout: float | None = None, out: TextIO, err: TextIO,
-                             observe: bool = False, alerts: Any = None,
-                             closers: tuple[Any, ...] = (),
                              flush_timeout: float = FLUSH_TIMEOUT,
                              halt: Callable[[], str] | None = None) -> int:
-    """The runner itself. `alerts` is an AlertDispatcher (flushed and counted at the end);
-    `closers` are extra things with an async close() (e.g. webhook checks); `halt` says why the
-    run must stop at once ("" while it may go on), e.g. the lease was lost."""
+    """The runner itself, over an assembled run; closes the session at the end (queued alerts
+    get `flush_timeout` to go out). `halt` says why the run must stop at once ("" while it may
+    go on), e.g. the lease was lost."""
+    driver, observe, alerts = session.driver, session.observe, session.alerts
     try:
         goal = Until.parse(until, len(driver.engine.plan.steps))
     except ValueError as exc:
         print(f"releasedeck: {exc}", file=err)
+        await session.close(flush_timeout)
         return exitcodes.USAGE
     if observe and goal.kind != "done":
         print("releasedeck: --until does not apply with --observe (nothing moves); "
               "use --timeout", file=err)
+        await session.close(flush_timeout)
         return exitcodes.USAGE
     stale_after = driver.spec.metrics.stale_after
     watch = _Watch(stale_after)
-    driver.add_listener(_Printer(out))
+    driver.add_listener(EventPrinter(out))
     driver.add_listener(watch)
-    if alerts is not None and alerts not in driver.listeners:
-        driver.add_listener(alerts)
     stopping: list[str] = []
     started = driver.clock()
 
@@ -154,7 +139,7 @@ async def run_headless_async(driver: Driver, *, until: str = "done",
             return True
         return False
 
-    crashed = await start_adapters(driver)
+    crashed = await session.start()
     with _signals(lambda name: stopping.append(name)):
         try:
             if not crashed:
@@ -164,34 +149,12 @@ async def run_headless_async(driver: Driver, *, until: str = "done",
         except Exception as exc:  # a bug must still end in one line and a clean shutdown
             crashed = describe_error(exc)
             state = driver.state
-    if alerts is not None:
-        await alerts.close(flush_timeout)
-    for closer in closers:  # close() may be sync (a trace file) or async (an HTTP client)
-        with contextlib.suppress(Exception):
-            result = closer.close()
-            if inspect.isawaitable(result):
-                await result
-    await driver.close()
+    await session.close(flush_timeout)
     code, outcome = _outcome(driver, state, goal, watch, stopping, observe, stale_after)
     if crashed:
         code, outcome = exitcodes.UNREACHABLE, f"stopped by an error ({crashed})"
     print(summary(driver, state, outcome, driver.clock() - started, alerts), file=err)
     return code
-
-
-async def start_adapters(driver: Driver) -> str:
-    """Adapters that need starting in the running loop (e.g. the local router process) offer an
-    idempotent async start(); start them here. Returns "" or one line saying what failed."""
-    for part in (driver.platform, driver.router, driver.source):
-        start = getattr(part, "start", None)
-        if part is None or not asyncio.iscoroutinefunction(start):
-            continue
-        try:
-            await start()
-        except Exception as exc:
-            return f"could not start {getattr(part, 'kind', type(part).__name__)}: " \
-                   f"{describe_error(exc)}"
-    return ""
 
 
 def _settled_failure(state: State) -> bool:
@@ -202,28 +165,13 @@ def _settled_failure(state: State) -> bool:
 
 def _outcome(driver: Driver, state: State, goal: Until, watch: _Watch, stopping: list[str],
              observe: bool, stale_after: float) -> tuple[int, str]:
-    phase = state.rollout.phase
-    unreachable = watch.unreachable_for(state.at)
-    if "unreachable" in stopping:
-        return exitcodes.UNREACHABLE, f"unreachable for {unreachable:.1f}s " \
-                                      f"(> {UNREACHABLE_FACTOR:g}× stale_after {stale_after:g}s)"
-    if observe:
-        if unreachable > stale_after:
-            return exitcodes.UNREACHABLE, f"observed; unreachable for {unreachable:.1f}s"
-        if watch.critical_seen:
-            return exitcodes.ROLLED_BACK, "observed a critical gate breach"
-        return exitcodes.PROMOTED, "observed, no critical gate breached"
-    if phase is Phase.SUCCEEDED:
-        return exitcodes.PROMOTED, "promoted"
-    if phase.failed:
-        return exitcodes.ROLLED_BACK, {Phase.ABORTED: "aborted", Phase.ROLLING_BACK:
-                                       "rolling back"}.get(phase, "rolled back")
-    if goal.kind == "step" and goal.reached(driver, state):
-        return exitcodes.PROMOTED, f"reached step {goal.step}"
-    why = stopping[0] if stopping else "timed out"
-    if unreachable > stale_after:
-        return exitcodes.UNREACHABLE, f"{why} while unreachable for {unreachable:.1f}s"
-    return exitcodes.ROLLED_BACK, f"{why} before promotion"
+    reached = goal.kind == "step" and goal.reached(driver, state)
+    end = exitcodes.ending(state.rollout.phase, unreachable=watch.unreachable_for(state.at),
+                           stale_after=stale_after, stopped_unreachable="unreachable" in stopping,
+                           observe=observe, critical_seen=bool(watch.critical_seen),
+                           reached=f"reached step {goal.step}" if reached else "",
+                           stopped_by=stopping[0] if stopping else "timed out")
+    return end.code, end.words
 
 
 def summary(driver: Driver, state: State, outcome: str, duration: float, alerts: Any) -> str:
@@ -298,8 +246,5 @@ def _signals(on_signal: Any) -> Any:
 
 
 def outcome_code(driver: Driver) -> int:
-    """Exit code for a run that ended without the headless rules (e.g. the app was quit): 0 once
-    promoted, or for a session that only observed; 1 otherwise."""
-    if driver.engine.state.phase is Phase.SUCCEEDED or driver.engine.observe:
-        return exitcodes.PROMOTED
-    return exitcodes.ROLLED_BACK
+    """Exit code for a run that ended without the headless rules (e.g. the app was quit)."""
+    return exitcodes.quit_code(driver.engine.state.phase, observe=driver.engine.observe)

@@ -27,7 +27,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, TextIO
 
-from collectors.trace import (
+from collectors.replay_adapters import (
     Collection,
     Tick,
     TraceMetricSource,
@@ -37,14 +37,17 @@ from collectors.trace import (
     timeline,
 )
 from strategies.engine import TRANSITIONS, Engine
-from strategies.journal import MemoryJournal
-from strategies.model import Event, Phase, State, rfc3339
+from strategies.model import Event, State, rfc3339
+from strategies.ports import Listener
 from strategies.spec import ReleaseSpec, SpecError, load_spec
 from strategies.trace import TraceRead, read_trace
 from tui import exitcodes
 from tui.driver import Driver
+from tui.events_out import EventPrinter
 from tui.headless import UNREACHABLE_FACTOR, Unreachable
 from tui.headless import summary as headless_line
+from tui.session import RunOptions, assemble
+from tui.wiring import Adapters
 
 
 class TraceClock:
@@ -55,16 +58,6 @@ class TraceClock:
 
     def __call__(self) -> float:
         return self.now
-
-
-class EventPrinter:
-    """Prints every event as the JSON line headless mode prints."""
-
-    def __init__(self, out: TextIO):
-        self.out = out
-
-    def on_event(self, event: Event) -> None:
-        self.out.write(event.to_json() + "\n")
 
 
 @dataclass
@@ -139,15 +132,17 @@ class ReplayRun:
 
 
 async def replay_timeline(spec: ReleaseSpec, ticks: Sequence[Tick],
-                          *, listeners: Sequence[Any] = (),
+                          *, listeners: Sequence[Listener] = (),
                           watch: SummaryListener | None = None) -> ReplayRun:
     """Tick the live Driver along the timeline on the trace's clock; stop once finished, or
     (given a `watch`) once metrics were unreachable as long as headless would stand."""
     clock = TraceClock(ticks[0].engine_at)
     source, platform, router = TraceMetricSource(spec), TracePlatform(spec), TraceRouter(spec)
-    engine = Engine(spec, journal=MemoryJournal(), run="replay", reconcile=False)
-    driver = Driver(spec, engine, platform, router, source, clock=clock,
-                    listeners=listeners, history_seconds=spec.metrics.window)
+    options = RunOptions(memory_journal=True, run_id="replay", reconcile=False, webhooks=False,
+                         alerts=False, history_seconds=spec.metrics.window)
+    session = assemble(spec, Adapters(platform, router, source), options, listeners=listeners,
+                       clock=clock)
+    engine, driver = session.engine, session.driver
     run = ReplayRun(engine, driver, last_at=clock.now)
     limit = UNREACHABLE_FACTOR * spec.metrics.stale_after
     try:
@@ -165,7 +160,7 @@ async def replay_timeline(spec: ReleaseSpec, ticks: Sequence[Tick],
                 break
         return run
     finally:
-        await driver.close()
+        await session.close()
 
 
 async def replay_collections(spec: ReleaseSpec, collections: Sequence[Collection], *,
@@ -178,23 +173,12 @@ async def replay_collections(spec: ReleaseSpec, collections: Sequence[Collection
 def _outcome(spec: ReleaseSpec, run: ReplayRun, watch: SummaryListener) -> tuple[str, int, str]:
     """(outcome for the summary, exit code, headless' words for the last line)."""
     phase = run.engine.state.phase
-    if phase is Phase.SUCCEEDED:
-        return "promoted", exitcodes.PROMOTED, "promoted"
-    if phase in (Phase.ROLLED_BACK, Phase.ROLLING_BACK):
-        return "rolled_back", exitcodes.ROLLED_BACK, "rolled back"
-    if phase is Phase.ABORTED:
-        return "aborted", exitcodes.ROLLED_BACK, "aborted"
-    stale_after = spec.metrics.stale_after
-    unreachable = watch.unreachable_for(run.last_at)
-    if run.stopped:
-        return "unreachable", exitcodes.UNREACHABLE, (
-            f"unreachable for {unreachable:.1f}s (> {UNREACHABLE_FACTOR:g}× stale_after "
-            f"{stale_after:g}s) in the trace")
-    if unreachable > stale_after:
-        return "unreachable", exitcodes.UNREACHABLE, (
-            f"trace ended while unreachable for {unreachable:.1f}s")
-    return "incomplete", exitcodes.ROLLED_BACK, (
-        f"trace ended in phase {phase.value} before the release finished")
+    end = exitcodes.ending(
+        phase, unreachable=watch.unreachable_for(run.last_at), stale_after=spec.metrics.stale_after,
+        stopped_unreachable=bool(run.stopped), stopped_by="trace ended", where=" in the trace",
+        unfinished=f"trace ended in phase {phase.value} before the release finished")
+    words = "rolled back" if end.outcome == "rolled_back" else end.words  # a replay reports the end
+    return end.outcome, end.code, words
 
 
 def run_replay(spec: ReleaseSpec, trace_path: str, *, summary: bool, out: TextIO,

@@ -1,7 +1,7 @@
 """`releasedeck watch SPEC`: drive (or, with --observe, only watch) the release a spec describes.
 
-With --headless it runs without a screen (tui.headless); otherwise it opens the app (tui.app)
-over the same driver, alert dispatcher and journal. Either way
+With --headless it runs without a screen (tui.headless); otherwise it opens the app (tui.app).
+Either way the run is assembled by `tui.session.assemble`, as the demo's is, and
 it resumes the journal's last run of this release unless --fresh, so a restarted watch never
 repeats an action. --observe keeps no journal at all: it never acts, so it has nothing to keep.
 """
@@ -11,82 +11,32 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
-import inspect
 import sys
-from dataclasses import dataclass, field, replace
-from typing import Any, TextIO
+from collections.abc import Mapping
+from dataclasses import replace
+from typing import TYPE_CHECKING, TextIO
 
-from collectors.alerts import AlertDispatcher, build_dispatcher
 from collectors.lease import LeaseError, LeaseHeld
-from collectors.webhooks import WebhookChecks
 from strategies.engine import Engine, PlanChanged
-from strategies.journal import JournalWriter, MemoryJournal, last_run, read_records
+from strategies.journal import last_run, read_records
 from strategies.model import Viewing, ViewMode
 from strategies.plans import build_plan
-from strategies.ports import MetricSource, Platform, TrafficRouter
 from strategies.spec import ReleaseSpec, SpecError, load_spec
 from tui import exitcodes
-from tui.driver import Driver
 from tui.follow import LeaseLocator
 from tui.headless import Until, outcome_code, run_headless_async
+from tui.recorder import TraceRecorder
 from tui.seat import Seat, ServeOptions, driver_seat, lease_for
+from tui.session import RunOptions, Session, SessionError, assemble, open_recorder
 from tui.signals import exit_on_signals
+from tui.wiring import Adapters
 
-
-@dataclass
-class Wired:
-    """A driver with everything around it that must be closed at the end."""
-
-    driver: Driver
-    alerts: AlertDispatcher
-    journal: Any
-    closers: list[Any] = field(default_factory=list)
-
-
-def wire(spec: ReleaseSpec, adapters: tuple[Platform | None, TrafficRouter | None, MetricSource],
-         *, observe: bool = False, read_only: bool = False, journal_path: str | None = None,
-         fresh: bool = False, adopt_spec: bool = False, out: TextIO | None = None, err: TextIO | None = None,
-         clock: Any = None, alert_backoff: float = 0.5) -> Wired:
-    """Engine (resumed from the journal), driver, webhook checks and alert dispatcher."""
-    err = err if err is not None else sys.stderr
-    platform, router, source = adapters
-    records: list[dict[str, Any]] = []
-    journal: Any
-    if observe:
-        journal = MemoryJournal()
-    else:
-        path = journal_path or str(spec.journal_path())
-        read = read_records(path)
-        for problem in read.problems:
-            print(f"releasedeck: warning: {problem}", file=err)
-        if not fresh:
-            release = spec.release
-            records = last_run(read.records, release.service, release.baseline, release.candidate)
-        journal = JournalWriter(path)
-    try:
-        engine = Engine(spec, read_only=read_only or observe, observe=observe, journal=journal,
-                        records=records, adopt_spec=adopt_spec)
-    except PlanChanged:
-        journal.close()
-        raise
-    checks = WebhookChecks(spec, engine) if spec.webhooks and not observe else None
-    kwargs: dict[str, Any] = {"checks": checks,
-                              "journal_path": "" if observe else str(journal.path)}
-    if clock is not None:
-        kwargs["clock"] = clock
-    driver = Driver(spec, engine, platform, router, source, **kwargs)
-    alerts = build_dispatcher(spec, emit=driver.emit, acting=not observe, stream=out,
-                              backoff=alert_backoff)
-    driver.add_listener(alerts)
-    wired = Wired(driver, alerts, journal)
-    if checks is not None:
-        checks.emit = driver.emit
-        wired.closers.append(checks)
-    return wired
+if TYPE_CHECKING:
+    from tui.app.app import ExtraAction
 
 
 def watch_command(args: argparse.Namespace, *, out: TextIO | None = None,
-                  err: TextIO | None = None, adapters: Any = None) -> int:
+                  err: TextIO | None = None, adapters: Adapters | None = None) -> int:
     """The CLI entry. `adapters` lets tests pass in-process adapters instead of the spec's."""
     out = out if out is not None else sys.stdout
     err = err if err is not None else sys.stderr
@@ -118,8 +68,10 @@ def watch_command(args: argparse.Namespace, *, out: TextIO | None = None,
         print(f"releasedeck: {exc}", file=err)
         return exitcodes.USAGE
     record = getattr(args, "record", None)
-    recorder = _recorder(record, spec, err) if record else None
-    if record and recorder is None:
+    try:
+        recorder = open_recorder(record, spec.release.service) if record else None
+    except SessionError as exc:
+        print(f"releasedeck: {exc}", file=err)
         return exitcodes.USAGE
     try:
         return asyncio.run(_watch(spec, args, adapters, recorder, headless=headless,
@@ -143,7 +95,8 @@ def _plan_changed(spec: ReleaseSpec, args: argparse.Namespace, observe: bool) ->
     return ""
 
 
-async def _watch(spec: ReleaseSpec, args: argparse.Namespace, adapters: Any, recorder: Any, *,
+async def _watch(spec: ReleaseSpec, args: argparse.Namespace, adapters: Adapters | None,
+                 recorder: TraceRecorder | None, *,
                  headless: bool, observe: bool, until: str, out: TextIO, err: TextIO,
                  serve: ServeOptions | None = None) -> int:
     """Take the driver's seat (or follow whoever has it) before anything is started."""
@@ -189,102 +142,69 @@ async def _watch(spec: ReleaseSpec, args: argparse.Namespace, adapters: Any, rec
     return exitcodes.USAGE  # unreachable: the block above always returns
 
 
-async def _drive(spec: ReleaseSpec, args: argparse.Namespace, adapters: Any, recorder: Any,
-                 resources: contextlib.AsyncExitStack, *, headless: bool, observe: bool, until: str,
-                 out: TextIO, err: TextIO, seat: Seat | None, viewing: Viewing | None) -> int:
+def run_options(args: argparse.Namespace, *, headless: bool, out: TextIO) -> RunOptions:
+    """The run a command line asks for (watch and demo share these flags)."""
+    return RunOptions(
+        observe=bool(getattr(args, "observe", False)),
+        read_only=bool(getattr(args, "read_only", False)),
+        journal_path=getattr(args, "journal", None),
+        fresh=bool(getattr(args, "fresh", False)),
+        adopt_spec=bool(getattr(args, "adopt_spec", False)),
+        alert_stream=out if headless else None)  # a stdout sink must not draw over the app
+
+
+async def _drive(spec: ReleaseSpec, args: argparse.Namespace, adapters: Adapters | None,
+                 recorder: TraceRecorder | None, resources: contextlib.AsyncExitStack, *,
+                 headless: bool, observe: bool, until: str, out: TextIO, err: TextIO,
+                 seat: Seat | None, viewing: Viewing | None) -> int:
     if adapters is None:
-        from tui.wiring import AdapterUnavailable, build_adapters, build_source
+        from collectors.local.stack import LocalStackError
+        from tui.wiring import AdapterUnavailable, open_adapters
 
         try:
-            if spec.platform.kind == "local":
-                # Local processes are ours to run: the same stack as the demo, with load.
-                from collectors.local.stack import LocalStack, LocalStackError
-
-                try:
-                    stack = await resources.enter_async_context(LocalStack(spec))
-                except LocalStackError as exc:
-                    print(f"releasedeck: {exc}", file=err)
-                    return exitcodes.UNREACHABLE
-                adapters = (stack.platform, stack.lever, build_source(spec))
-            else:
-                adapters = build_adapters(spec)
+            adapters, _stack = await open_adapters(spec, resources)
+        except LocalStackError as exc:
+            print(f"releasedeck: {exc}", file=err)
+            return exitcodes.UNREACHABLE
         except AdapterUnavailable as exc:
             print(f"releasedeck: {exc}", file=err)
             return exitcodes.USAGE
+    options = replace(run_options(args, headless=headless, out=out), observe=observe,
+                      lease=seat.lease if seat is not None else None, viewing=viewing)
     try:
-        wired = wire(spec, adapters, observe=observe,
-                     read_only=bool(getattr(args, "read_only", False)),
-                     journal_path=getattr(args, "journal", None),
-                     fresh=bool(getattr(args, "fresh", False)),
-                     adopt_spec=bool(getattr(args, "adopt_spec", False)),
-                     out=out if headless else None, err=err)
-    except PlanChanged as exc:
+        session = assemble(spec, adapters, options, recorder=recorder, err=err)
+    except (PlanChanged, SessionError) as exc:
         print(f"releasedeck: {exc}", file=err)
-        await _close_all(adapters)
+        await adapters.close()
+        if recorder is not None:
+            recorder.close()
         return exitcodes.USAGE
-    except OSError as exc:  # e.g. the journal cannot be written
-        print(f"releasedeck: cannot open the journal: {exc}", file=err)
-        await _close_all(adapters)
-        return exitcodes.USAGE
-    resources.callback(wired.journal.close)
     if seat is not None:
-        wired.driver.add_listener(seat.server)
-        wired.driver.lease = seat.lease
-    wired.driver.viewing = viewing
-    wired.driver.state = replace(wired.driver.state, viewing=viewing)
-    if recorder is not None:
-        wired.driver.add_listener(recorder)
-        wired.closers.append(recorder)
+        session.add_listener(seat.server)
     if headless:
         return await run_headless_async(
-            wired.driver, until=until, timeout=getattr(args, "timeout", None), out=out,
-            err=err, observe=observe, alerts=wired.alerts, closers=tuple(wired.closers),
+            session, until=until, timeout=getattr(args, "timeout", None), out=out, err=err,
             halt=seat.lease.lost if seat is not None else None)
-    return await _interactive(wired, args, err, seat)
+    return await interactive(session, args, err)
 
 
-async def _close_all(parts: Any) -> None:
-    for part in parts:
-        if part is not None:
-            with contextlib.suppress(Exception):
-                result = part.close()
-                if inspect.isawaitable(result):
-                    await result
-
-
-def _recorder(path: str, spec: ReleaseSpec, err: TextIO) -> Any:
-    """--record: the trace writer (tui.recorder); None with a one-line message if it cannot."""
-    try:
-        from tui.recorder import TraceRecorder
-    except ImportError:
-        print("releasedeck: --record is not available in this build", file=err)
-        return None
-    try:
-        return TraceRecorder(path, spec.release.service)
-    except OSError as exc:
-        print(f"releasedeck: --record {path}: cannot write ({exc.strerror or exc})", file=err)
-        return None
-
-
-async def _interactive(wired: Wired, args: argparse.Namespace, err: TextIO,
-                       seat: Seat | None = None) -> int:
-    """The Textual app over the same driver, alerts and journal as headless."""
+async def interactive(session: Session, args: argparse.Namespace, err: TextIO,
+                      extra_actions: Mapping[str, ExtraAction] | None = None) -> int:
+    """The Textual app over an assembled run (watch and demo alike); closes the run after."""
     from tui.app import ReleaseApp
-    from tui.headless import start_adapters
 
-    driver = wired.driver
-    failed = await start_adapters(driver)
+    driver = session.driver
+    failed = await session.start()
     try:
         if failed:
             print(f"releasedeck: {failed}", file=err)
             return exitcodes.UNREACHABLE
         wallboard = bool(getattr(args, "wallboard", False))
         app = ReleaseApp(driver, read_only=bool(getattr(args, "read_only", False)) or wallboard,
-                         wallboard=wallboard, refresh=float(getattr(args, "refresh", 1.0) or 1.0))
+                         wallboard=wallboard, refresh=float(getattr(args, "refresh", 1.0) or 1.0),
+                         extra_actions=extra_actions)
         with exit_on_signals(app):
             await app.run_async()
         return app.return_code or outcome_code(driver)
     finally:
-        await wired.alerts.close(5.0)
-        await _close_all(wired.closers)
-        await driver.close()
+        await session.close(5.0)

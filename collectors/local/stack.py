@@ -9,7 +9,9 @@ On entry: baseline and candidate at `spec.platform.replicas` instances each, all
 wait), the router in front (baseline 100 / candidate 0, backends synced) and the load generator
 sending to the router. While running, a background task keeps the router's backends in step with
 the platform every `sync_interval` (so restarts and scale changes reach the router without the
-driver knowing about it). On exit, everything is stopped, also on errors and cancellation.
+driver knowing about it), unless `sync_interval` is None: a run whose driver syncs the router
+itself each tick (releasedeck's own runs do) keeps that one sync. On exit, everything is
+stopped, also on errors and cancellation.
 
 A flag release (`[router] kind = "flagd"`) runs the one workload that holds both code paths,
 behind the same router at 100 %; the demo service there reads the flag file, the load carries
@@ -48,7 +50,7 @@ class LocalStack:
     """Platform + router + load generator for a spec with `[platform] kind = "local"`."""
 
     def __init__(self, spec: ReleaseSpec, *, rate: float = 50.0, load_duration: float | None = 3600.0,
-                 ready_timeout: float | None = None, sync_interval: float = 0.5, load: bool = True):
+                 ready_timeout: float | None = None, sync_interval: float | None = 0.5, load: bool = True):
         if spec.platform.kind != "local":
             raise LocalStackError(f"{spec.path}: platform.kind is {spec.platform.kind!r}; "
                                   "the local stack needs kind = \"local\"")
@@ -135,7 +137,9 @@ class LocalStack:
             await self._router.set_weights({spec.strategy.workload: 100})
         else:
             await self._router.set_weights({spec.release.baseline: 100, spec.release.candidate: 0})
-        self._sync_task = asyncio.create_task(self._sync_forever(), name="releasedeck-local-sync")
+        if self.sync_interval is not None:
+            self._sync_task = asyncio.create_task(self._sync_forever(self.sync_interval),
+                                                  name="releasedeck-local-sync")
         if self.with_load:
             # Users with ids (and a staff group): what flags, rings, A/B and sticky shares route by.
             self._load = LoadGenerator(self._router.url, rate=self.rate, duration=self.load_duration,
@@ -201,11 +205,11 @@ class LocalStack:
         snapshot = await self.platform.snapshot(self.spec.workloads, time.time())
         return await self.router.sync_backends(snapshot)
 
-    async def _sync_forever(self) -> None:
+    async def _sync_forever(self, interval: float) -> None:
         while True:
-            await asyncio.sleep(self.sync_interval)
+            await asyncio.sleep(interval)
             try:
-                await asyncio.wait_for(self.sync(), timeout=max(5.0, self.sync_interval * 4))
+                await asyncio.wait_for(self.sync(), timeout=max(5.0, interval * 4))
                 self.sync_error = None
             except Exception as exc:  # keep syncing: the next round may work, the app must not die
                 self.sync_error = f"router backend sync failed: {str(exc) or type(exc).__name__}"

@@ -9,6 +9,7 @@ strategy, gates; `adapters`: platform, router, metrics; `notify`: alerts, webhoo
 (file → TOML → ReleaseSpec). Import from here: `from strategies.spec import ReleaseSpec`.
 """
 
+from strategies.registry import KUBERNETES_LEVERS
 from strategies.spec.errors import SpecError
 from strategies.spec.load import load_spec, parse_spec
 from strategies.spec.model import (
@@ -16,7 +17,6 @@ from strategies.spec.model import (
     COMPARISONS,
     DEFAULT_QUERIES,
     FLAG_LEVERS,
-    KUBERNETES_LEVERS,
     METRIC_SOURCES,
     PLATFORM_KINDS,
     REQUIREMENTS,

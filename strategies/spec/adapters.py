@@ -5,14 +5,14 @@ Each kind's options are checked here, so `releasedeck check` refuses what an ada
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from typing import Any
 
 from strategies.model import frozen_map
+from strategies.registry import PLATFORM, ROUTER, find
 from strategies.spec.model import (
     DEFAULT_QUERIES,
     FLAG_LEVERS,
-    KUBERNETES_LEVERS,
     METRIC_SOURCES,
     PLATFORM_KINDS,
     ROUTER_KINDS,
@@ -22,52 +22,8 @@ from strategies.spec.model import (
     RouterSpec,
     StrategySpec,
 )
-from strategies.spec.reader import Reader, check_template, hint, show, toml_key
-
-PLATFORM_OPTIONS: Mapping[str, Mapping[str, Callable[[Any], bool]]] = {
-    "local": {
-        "command": lambda v: isinstance(v, list) and all(isinstance(x, str) for x in v),
-        "base_port": lambda v: isinstance(v, int) and 1024 <= v <= 65000,
-        "behaviour": lambda v: isinstance(v, dict),
-        "ready_timeout": lambda v: isinstance(v, int | float | str),
-    },
-    "docker": {
-        "host": lambda v: isinstance(v, str),
-        "images": lambda v: isinstance(v, dict) and all(isinstance(x, str) for x in v.values()),
-        "command": lambda v: isinstance(v, list) and all(isinstance(x, str) for x in v),
-        "env": lambda v: isinstance(v, dict),
-        "labels": lambda v: isinstance(v, dict),
-        "network_mode": lambda v: isinstance(v, str),
-        "port": lambda v: isinstance(v, int),
-        "base_port": lambda v: isinstance(v, int) or (
-            isinstance(v, dict) and all(isinstance(x, int) for x in v.values())),
-        "volumes": lambda v: isinstance(v, dict | list),
-        "tls": lambda v: isinstance(v, dict),
-        "healthcheck": lambda v: isinstance(v, dict),
-        "image": lambda v: isinstance(v, str),
-        "ready_timeout": lambda v: isinstance(v, int | float | str),
-        "stop_timeout": lambda v: isinstance(v, int | float | str),
-        "api_timeout": lambda v: isinstance(v, int | float | str),
-        "restart": lambda v: v in ("no", "on-failure", "always", "unless-stopped"),
-        "init": lambda v: isinstance(v, bool),
-    },
-    "kubernetes": {
-        "namespace": lambda v: isinstance(v, str),
-        "context": lambda v: isinstance(v, str),
-        "kubeconfig": lambda v: isinstance(v, str),
-        "in_cluster": lambda v: isinstance(v, bool),
-        "lever": lambda v: v in KUBERNETES_LEVERS,
-        "deployments": lambda v: isinstance(v, dict),
-        "deployment": lambda v: isinstance(v, str),
-        "service": lambda v: isinstance(v, str),
-        "httproute": lambda v: isinstance(v, str),
-        "rollout": lambda v: isinstance(v, str),
-        "backends": lambda v: isinstance(v, dict) and all(isinstance(x, str) for x in v.values()),
-        "images": lambda v: isinstance(v, dict) and all(isinstance(x, str) for x in v.values()),
-        "container": lambda v: isinstance(v, str),
-        "request_timeout": lambda v: isinstance(v, int | float) and not isinstance(v, bool) and v > 0,
-    },
-}
+from strategies.spec.reader import Reader, check_template
+from strategies.wording import hint, toml_key
 
 
 def read_platform(problems: list, data: Mapping[str, Any]) -> PlatformSpec:
@@ -79,25 +35,12 @@ def read_platform(problems: list, data: Mapping[str, Any]) -> PlatformSpec:
         version_label=r.text("version_label", "version"),
         replicas=r.integer("replicas", 1, low=0, high=1000),
     )
-    allowed = PLATFORM_OPTIONS.get(kind, {})
-    kind_ok = data.get("kind", "local") in PLATFORM_KINDS
-    options: dict[str, Any] = {}
-    for key, value in data.items():
-        if key in r.seen or not kind_ok:  # options of an unknown kind cannot be judged
-            continue
-        check = allowed.get(key)
-        if check is None:
-            owners = [k for k, opts in PLATFORM_OPTIONS.items() if key in opts]
-            where = f"; it is a key of platform kind {' or '.join(map(repr, owners))}" if owners else ""
-            r.problem(toml_key(key), f"unknown key for platform kind {kind!r}"
-                      + (where or hint(key, tuple(allowed) + tuple(r.seen))))
-        elif not check(value):
-            if key == "lever":
-                r.problem(key, f"must be one of {', '.join(KUBERNETES_LEVERS)}, got {show(value)}")
-            else:
-                r.problem(key, f"has the wrong type: {show(value)}")
-        else:
-            options[key] = value
+    options = {key: value for key, value in data.items() if key not in r.seen}
+    adapter = find(PLATFORM, kind)
+    if adapter is not None and data.get("kind", "local") in PLATFORM_KINDS:
+        # options of an unknown kind cannot be judged; the kind's own schema judges the rest
+        for where, what in adapter.check(options, common=tuple(r.seen)):
+            r.problem(where, what)
     return PlatformSpec(kind=spec.kind, selector=spec.selector, version_label=spec.version_label,
                         replicas=spec.replicas, options=frozen_map(options))
 
@@ -107,32 +50,10 @@ def read_router(problems: list, data: Mapping[str, Any], platform: PlatformSpec)
     default = {"local": "local", "docker": "haproxy", "kubernetes": "platform"}[platform.kind]
     kind = r.text("kind", default, choices=ROUTER_KINDS)
     options = {k: v for k, v in data.items() if k != "kind"}
-    allowed = {
-        "local": ("listen", "port"),
-        "haproxy": ("socket", "backend", "servers", "stats_url", "frontend_url", "sync"),
-        "platform": (),
-        "none": (),
-        "flagd": ("file",),
-        "unleash": ("url", "project", "environment", "token_env", "timeout"),
-    }[kind]
-    for key in options:
-        if key not in allowed:
-            r.problem(toml_key(key), f"unknown key for router kind {kind!r}" + hint(key, allowed))
-    if kind == "flagd" and not (isinstance(options.get("file"), str) and options["file"].strip()):
-        r.problem("file", "is required for router kind 'flagd' (the flagd flag-definition JSON file "
-                          "releasedeck writes)")
-    if kind == "unleash":
-        url = options.get("url")
-        if not isinstance(url, str) or not url.startswith(("http://", "https://")):
-            r.problem("url", f"is required for router kind 'unleash' and must start with http:// or "
-                             f"https://, got {show(url) if url is not None else 'nothing'}")
-        for key in ("project", "environment", "token_env"):
-            if key in options and not (isinstance(options[key], str) and options[key].strip()):
-                r.problem(key, f"must be a non-empty string, got {show(options[key])}")
-        timeout = options.get("timeout")
-        if timeout is not None and (isinstance(timeout, bool) or not isinstance(timeout, int | float)
-                                    or timeout <= 0):
-            r.problem("timeout", f"must be a number of seconds above 0, got {show(timeout)}")
+    adapter = find(ROUTER, kind)
+    if adapter is not None and data.get("kind", default) in ROUTER_KINDS:
+        for where, what in adapter.check(options):
+            r.problem(where, what)
     return RouterSpec(kind=kind, options=frozen_map(options))
 
 

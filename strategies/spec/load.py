@@ -14,8 +14,8 @@ from strategies.spec.cohorts import check_cohort_router
 from strategies.spec.errors import SpecError
 from strategies.spec.model import ReleaseInfo, ReleaseSpec
 from strategies.spec.notify import read_alerts, read_webhooks
-from strategies.spec.reader import hint, toml_key
 from strategies.spec.rollout import read_gates, read_release, read_strategy
+from strategies.wording import hint, toml_key
 
 _TOP = ("release", "platform", "router", "metrics", "strategy", "gate", "alert", "webhook", "demo")
 

@@ -14,15 +14,15 @@ from typing import Any
 from strategies.cohorts import CohortMatch, UserKey
 from strategies.experiment import ExperimentSpec
 from strategies.model import Severity, frozen_map, no_entries
+from strategies.registry import ALERT, PLATFORM, ROUTER, SOURCE, kinds
 
 STRATEGY_KINDS = ("canary", "blue-green", "rolling", "ab", "ring", "flag")
-PLATFORM_KINDS = ("local", "docker", "kubernetes")
-METRIC_SOURCES = ("scrape", "prometheus", "haproxy")
-ROUTER_KINDS = ("local", "haproxy", "platform", "none", "flagd", "unleash")
+PLATFORM_KINDS = kinds(PLATFORM)
+METRIC_SOURCES = kinds(SOURCE)
+ROUTER_KINDS = kinds(ROUTER)
 FLAG_LEVERS = ("flagd", "unleash")  # router kinds that move a feature flag, not traffic
-ALERT_KINDS = ("stdout", "webhook", "slack", "alertmanager")
+ALERT_KINDS = kinds(ALERT)
 WEBHOOK_TYPES = ("pre-rollout", "confirm-promotion", "rollout")
-KUBERNETES_LEVERS = ("replicas", "service", "httproute", "rolling", "argo")
 COMPARISONS = ("none", "proportion", "mannwhitney")
 REQUIREMENTS = ("no-breach", "evidence")  # what a gate needs to pass: no evidence of a breach, or evidence it holds
 

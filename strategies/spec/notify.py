@@ -6,21 +6,12 @@ from typing import Any
 
 from strategies.model import Severity, frozen_map
 from strategies.spec.model import ALERT_KINDS, WEBHOOK_TYPES, AlertSpec, WebhookSpec
-from strategies.spec.reader import Reader, show
+from strategies.spec.reader import table_readers
 
 
 def read_alerts(problems: list, items: Any) -> tuple[AlertSpec, ...]:
-    if items is None:
-        return ()
-    if not isinstance(items, list):
-        problems.append(("alert", "must be an array of tables ([[alert]])"))
-        return ()
     alerts: list[AlertSpec] = []
-    for i, item in enumerate(items):
-        if not isinstance(item, dict):
-            problems.append((f"alert[{i}]", f"must be a table ([[alert]]), got {show(item)}"))
-            continue
-        r = Reader(problems, item, f"alert[{i}]")
+    for _i, r in table_readers(problems, items, "alert"):
         kind = r.text("kind", required=True, choices=ALERT_KINDS)
         url = r.text("url")
         if kind in ("webhook", "slack", "alertmanager") and not url:
@@ -40,17 +31,8 @@ def read_alerts(problems: list, items: Any) -> tuple[AlertSpec, ...]:
 
 
 def read_webhooks(problems: list, items: Any) -> tuple[WebhookSpec, ...]:
-    if items is None:
-        return ()
-    if not isinstance(items, list):
-        problems.append(("webhook", "must be an array of tables ([[webhook]])"))
-        return ()
     hooks: list[WebhookSpec] = []
-    for i, item in enumerate(items):
-        if not isinstance(item, dict):
-            problems.append((f"webhook[{i}]", f"must be a table ([[webhook]]), got {show(item)}"))
-            continue
-        r = Reader(problems, item, f"webhook[{i}]")
+    for i, r in table_readers(problems, items, "webhook"):
         hooks.append(WebhookSpec(
             name=r.text("name", f"webhook-{i}"),
             type=r.text("type", required=True, choices=WEBHOOK_TYPES),

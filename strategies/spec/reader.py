@@ -6,15 +6,13 @@ Also the helpers every section shares to word a problem the way the user wrote t
 
 from __future__ import annotations
 
-import difflib
-import json
 import math
-import re
 from collections.abc import Mapping
 from typing import Any
 
 from strategies.duration import parse_duration
 from strategies.model import Severity
+from strategies.wording import hint, show, toml_key
 
 
 class Reader:
@@ -122,28 +120,6 @@ class Reader:
                 self.problem(toml_key(key), "unknown key" + hint(key, tuple(self.seen) + tuple(known)))
 
 
-def toml_key(key: str) -> str:
-    """A user's key as TOML would write it: bare when it can be, quoted (one line) otherwise."""
-    return key if re.fullmatch(r"[A-Za-z0-9_-]+", key) else json.dumps(key, ensure_ascii=False)
-
-
-def show(value: Any) -> str:
-    """A value as the user wrote it in TOML (true, not True), on one line, shortened if long."""
-    if isinstance(value, bool):
-        text = "true" if value else "false"
-    elif isinstance(value, str):
-        text = json.dumps(value, ensure_ascii=False)
-    elif isinstance(value, dict):
-        text = "{" + ", ".join(f"{toml_key(str(k))} = {show(v)}" for k, v in value.items()) + "}"
-    elif isinstance(value, list):
-        text = "[" + ", ".join(show(v) for v in value) + "]"
-    elif isinstance(value, float) and not math.isfinite(value):
-        text = "nan" if math.isnan(value) else ("inf" if value > 0 else "-inf")
-    else:
-        text = str(value)
-    return text if len(text) <= 60 else text[:57] + "..."
-
-
 def _kind_name(kinds: tuple[type, ...]) -> str:
     names = {str: "a string", int: "an integer", float: "a number", bool: "true or false",
              dict: "a table", list: "a list"}
@@ -151,9 +127,23 @@ def _kind_name(kinds: tuple[type, ...]) -> str:
     return " or ".join(picked)
 
 
-def hint(word: str, options: tuple[str, ...]) -> str:
-    close = difflib.get_close_matches(word, options, n=1, cutoff=0.6)
-    return f" (did you mean {close[0]!r}?)" if close else ""
+def table_readers(problems: list[tuple[str, str]], items: Any, name: str,
+                  like: str = "") -> list[tuple[int, Reader]]:
+    """A Reader for each table of an `[[name]]` array, with its index; a problem for the array
+    or any item that is not a table. `like` shows an example table in that problem."""
+    if items is None:
+        return []
+    if not isinstance(items, list):
+        problems.append((name, f"must be an array of tables ([[{name}]])"))
+        return []
+    readers: list[tuple[int, Reader]] = []
+    for i, item in enumerate(items):
+        if isinstance(item, dict):
+            readers.append((i, Reader(problems, item, f"{name}[{i}]")))
+        else:
+            shape = f"a table like {like}" if like else f"a table ([[{name}]])"
+            problems.append((f"{name}[{i}]", f"must be {shape}, got {show(item)}"))
+    return readers
 
 
 PLACEHOLDERS = ("service", "version", "window", "version_label", "quantile")

@@ -16,7 +16,8 @@ from strategies.spec.model import (
     StepSpec,
     StrategySpec,
 )
-from strategies.spec.reader import Reader, check_template, hint, show
+from strategies.spec.reader import Reader, check_template, table_readers
+from strategies.wording import hint, show
 
 
 def read_release(problems: list, data: Mapping[str, Any]) -> ReleaseInfo:
@@ -51,43 +52,49 @@ def read_steps(r: Reader, default_hold: float) -> tuple[StepSpec, ...]:
     last = -1
     for i, item in enumerate(raw):
         where = f"steps[{i}]"
-        if isinstance(item, bool):
-            r.problem(where, f"must be a weight, 'pause' or a table, got {show(item)}")
-        elif isinstance(item, int):
-            steps.append(StepSpec(weight=item))
-        elif item == "pause":
-            steps.append(StepSpec(pause=True))
-        elif isinstance(item, dict):
-            sub = Reader(r.problems, item, r.at(where))
-            if "dark" in item:
-                steps.append(read_dark_step(sub, item, default_hold, served=last > 0))
-            elif "pause" in item:
-                if "weight" in item:
-                    sub.raw("weight")
-                    sub.problem("weight", "a step is a weight or a pause, not both; "
-                                          "make them two steps")
-                pause = sub.raw("pause")
-                if pause in (True, "manual"):
-                    steps.append(StepSpec(pause=True, name=sub.text("name")))
-                else:
-                    steps.append(StepSpec(weight=None, hold=sub.duration("pause", default_hold),
-                                          name=sub.text("name")))
-            else:
-                weight = sub.get("weight", int, None, required=True)
-                steps.append(StepSpec(weight=weight, hold=sub.duration("hold", default_hold),
-                                      name=sub.text("name")))
-            sub.finish()
-        else:
+        step = _read_step(r, where, item, default_hold, served=last > 0)
+        if step is None:
             r.problem(where, f"must be a weight, 'pause' or a table, got {show(item)}")
             continue
-        weight = steps[-1].weight if steps else None
-        if weight is not None:
-            if not 0 <= weight <= 100:
-                r.problem(where, f"weight must be between 0 and 100, got {weight}")
-            elif weight < last:
-                r.problem(where, f"weights must not go down ({weight} after {last})")
-            last = max(last, weight)
+        steps.append(step)
+        if step.weight is not None:
+            if not 0 <= step.weight <= 100:
+                r.problem(where, f"weight must be between 0 and 100, got {step.weight}")
+            elif step.weight < last:
+                r.problem(where, f"weights must not go down ({step.weight} after {last})")
+            last = max(last, step.weight)
     return tuple(steps)
+
+
+def _read_step(r: Reader, where: str, item: Any, default_hold: float, *,
+               served: bool) -> StepSpec | None:
+    """One step as written: 25, "pause", {weight = 25, hold = "1m"}, {pause = "30s"} or a dark
+    step; `served`: users already see the candidate (a dark step must come first)."""
+    if isinstance(item, bool):
+        return None
+    if isinstance(item, int):
+        return StepSpec(weight=item)
+    if item == "pause":
+        return StepSpec(pause=True)
+    if not isinstance(item, dict):
+        return None
+    sub = Reader(r.problems, item, r.at(where))
+    if "dark" in item:
+        step = read_dark_step(sub, item, default_hold, served=served)
+    elif "pause" not in item:
+        step = StepSpec(weight=sub.get("weight", int, None, required=True),
+                        hold=sub.duration("hold", default_hold), name=sub.text("name"))
+    else:
+        if "weight" in item:
+            sub.raw("weight")
+            sub.problem("weight", "a step is a weight or a pause, not both; make them two steps")
+        pause = sub.raw("pause")
+        if pause in (True, "manual"):
+            step = StepSpec(pause=True, name=sub.text("name"))
+        else:
+            step = StepSpec(weight=None, hold=sub.duration("pause", default_hold), name=sub.text("name"))
+    sub.finish()
+    return step
 
 
 def read_strategy(problems: list, data: Mapping[str, Any]) -> StrategySpec:
@@ -151,55 +158,56 @@ def read_strategy(problems: list, data: Mapping[str, Any]) -> StrategySpec:
 
 
 def read_gates(problems: list, items: Any) -> tuple[GateSpec, ...]:
-    if items is None:
-        return ()
-    if not isinstance(items, list):
-        problems.append(("gate", "must be an array of tables ([[gate]])"))
-        return ()
     gates: list[GateSpec] = []
     names: set[str] = set()
-    for i, item in enumerate(items):
-        if not isinstance(item, dict):
-            problems.append((f"gate[{i}]", f"must be a table like {{metric = 'error_rate', max = 0.01}}, "
-                                           f"got {show(item)}"))
-            continue
-        r = Reader(problems, item, f"gate[{i}]")
-        metric = r.text("metric", required=True)
-        query = r.text("query")
-        if metric and metric not in BUILTIN_METRICS and not query:
-            r.problem("metric", f"unknown metric {metric!r}" + hint(metric, tuple(BUILTIN_METRICS))
-                      + "; a custom metric needs a 'query'")
-        gate = GateSpec(
-            name=r.text("name", metric),
-            metric=metric,
-            query=query,
-            max=r.number("max"),
-            min=r.number("min"),
-            max_ratio=r.number("max_ratio", low=0.0),
-            for_seconds=r.duration("for", 0.0),
-            severity=r.severity("severity", Severity.CRITICAL),
-            min_requests=r.number("min_requests", 20.0, low=0.0) or 0.0,
-            compare=r.text("compare", "none", choices=COMPARISONS),
-            confidence=r.number("confidence", 0.99, low=0.5, high=0.9999) or 0.99,
-            require=r.text("require", "no-breach", choices=REQUIREMENTS),
-        )
-        if not any(key in item for key in ("max", "min", "max_ratio", "compare")):
-            r.problem("", "needs at least one of max, min, max_ratio or compare")
-        if gate.compare == "proportion" and metric and metric != "error_rate":
-            r.problem("compare", f"'proportion' compares error rates; use it on metric 'error_rate', "
-                                 f"not {metric!r} (latency: compare = 'mannwhitney')")
-        if gate.compare == "mannwhitney" and metric and not metric.startswith("latency_"):
-            r.problem("compare", f"'mannwhitney' compares latency histograms; use it on a latency_* "
-                                 f"metric, not {metric!r} (error rate: compare = 'proportion')")
-        if gate.max_ratio is not None and gate.max_ratio <= 0:
-            r.problem("max_ratio", f"must be greater than 0, got {gate.max_ratio:g}")
-        if query:
-            check_template(r, "query", query)
-        if gate.max is not None and gate.min is not None and gate.min > gate.max:
-            r.problem("min", f"is above max ({gate.min:g} > {gate.max:g})")
+    for _i, r in table_readers(problems, items, "gate", "{metric = 'error_rate', max = 0.01}"):
+        gate = _read_gate(r)
         if gate.name in names:
             r.problem("name", f"duplicate gate name {gate.name!r}; give each gate a unique name")
         names.add(gate.name)
         r.finish()
         gates.append(gate)
     return tuple(gates)
+
+
+def _read_gate(r: Reader) -> GateSpec:
+    metric = r.text("metric", required=True)
+    query = r.text("query")
+    if metric and metric not in BUILTIN_METRICS and not query:
+        r.problem("metric", f"unknown metric {metric!r}" + hint(metric, tuple(BUILTIN_METRICS))
+                  + "; a custom metric needs a 'query'")
+    gate = GateSpec(
+        name=r.text("name", metric),
+        metric=metric,
+        query=query,
+        max=r.number("max"),
+        min=r.number("min"),
+        max_ratio=r.number("max_ratio", low=0.0),
+        for_seconds=r.duration("for", 0.0),
+        severity=r.severity("severity", Severity.CRITICAL),
+        min_requests=r.number("min_requests", 20.0, low=0.0) or 0.0,
+        compare=r.text("compare", "none", choices=COMPARISONS),
+        confidence=r.number("confidence", 0.99, low=0.5, high=0.9999) or 0.99,
+        require=r.text("require", "no-breach", choices=REQUIREMENTS),
+    )
+    _check_gate(r, gate)
+    return gate
+
+
+def _check_gate(r: Reader, gate: GateSpec) -> None:
+    """What no single key can say: bounds that fit the metric and each other."""
+    metric = gate.metric
+    if not any(key in r.table for key in ("max", "min", "max_ratio", "compare")):
+        r.problem("", "needs at least one of max, min, max_ratio or compare")
+    if gate.compare == "proportion" and metric and metric != "error_rate":
+        r.problem("compare", f"'proportion' compares error rates; use it on metric 'error_rate', "
+                             f"not {metric!r} (latency: compare = 'mannwhitney')")
+    if gate.compare == "mannwhitney" and metric and not metric.startswith("latency_"):
+        r.problem("compare", f"'mannwhitney' compares latency histograms; use it on a latency_* "
+                             f"metric, not {metric!r} (error rate: compare = 'proportion')")
+    if gate.max_ratio is not None and gate.max_ratio <= 0:
+        r.problem("max_ratio", f"must be greater than 0, got {gate.max_ratio:g}")
+    if gate.query:
+        check_template(r, "query", gate.query)
+    if gate.max is not None and gate.min is not None and gate.min > gate.max:
+        r.problem("min", f"is above max ({gate.min:g} > {gate.max:g})")

@@ -20,7 +20,8 @@ from strategies.model import (
 )
 from strategies.spec import ReleaseSpec, parse_spec
 from tui.headless import run_headless_async
-from tui.watch import wire
+from tui.session import RunOptions, assemble
+from tui.wiring import Adapters
 
 BASE_SPEC: dict[str, Any] = {
     "release": {"service": "checkout", "baseline": "v1", "candidate": "v2"},
@@ -125,17 +126,14 @@ def run(spec: Any, platform: Platform, source: Source, tmp_path: Path, *, until:
         fresh: bool = False, ticking: bool = False) -> tuple[int, list[dict[str, Any]], str, Any]:
     """A headless run; `ticking` uses TickClock, for tests whose end is a timeout."""
     out, err = io.StringIO(), io.StringIO()
-    wired = wire(spec, (platform, None, source), observe=observe,
-                 journal_path=str(tmp_path / "journal"), fresh=fresh, out=out, err=err,
-                 alert_backoff=0.01, clock=TickClock() if ticking else None)
-    try:
-        code = asyncio.run(run_headless_async(
-            wired.driver, until=until, timeout=timeout, out=out, err=err, observe=observe,
-            alerts=wired.alerts, closers=tuple(wired.closers), flush_timeout=flush))
-    finally:
-        wired.journal.close()
+    session = assemble(spec, Adapters(platform, None, source),
+                       RunOptions(observe=observe, journal_path=str(tmp_path / "journal"),
+                                  fresh=fresh, alert_stream=out, alert_backoff=0.01),
+                       clock=TickClock() if ticking else None, err=err)
+    code = asyncio.run(run_headless_async(session, until=until, timeout=timeout, out=out,
+                                          err=err, flush_timeout=flush))
     events = [json.loads(line) for line in out.getvalue().splitlines()]
-    return code, events, err.getvalue(), wired
+    return code, events, err.getvalue(), session
 
 
 def names(events: list[dict[str, Any]]) -> list[str]:

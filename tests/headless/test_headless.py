@@ -21,7 +21,9 @@ from tests.headless.conftest import am_alerts
 from tests.headless.support import Platform, Source, make_spec, names, run
 from tui import exitcodes
 from tui.headless import run_headless
-from tui.watch import watch_command, wire
+from tui.session import RunOptions, assemble
+from tui.watch import watch_command
+from tui.wiring import Adapters
 
 
 def test_healthy_release_promotes_and_exits_0(tmp_path, receiver):
@@ -176,30 +178,29 @@ def test_observe_healthy_exits_0(tmp_path):
 def test_sigterm_stops_cleanly_and_the_journal_resumes(tmp_path):
     spec = make_spec(strategy={"hold": "1h"})
     out, err = io.StringIO(), io.StringIO()
-    wired = wire(spec, (Platform(), None, Source()), journal_path=str(tmp_path / "journal"),
-                 out=out, err=err)
+    session = assemble(spec, Adapters(Platform(), None, Source()),
+                       RunOptions(journal_path=str(tmp_path / "journal"), alert_stream=out), err=err)
 
     class Killer:
         def on_state(self, state: Any) -> None:
-            if wired.driver.ticks == 3:
+            if session.driver.ticks == 3:
                 os.kill(os.getpid(), signal.SIGTERM)
 
-    wired.driver.add_listener(Killer())
-    code = run_headless(wired.driver, timeout=20, out=out, err=err, alerts=wired.alerts)
-    wired.journal.close()
+    session.add_listener(Killer())
+    code = run_headless(session, timeout=20, out=out, err=err)
     assert code == exitcodes.ROLLED_BACK and "terminated before promotion" in err.getvalue()
-    assert 3 <= wired.driver.ticks <= 4  # the signal lands during tick 3 or right after
+    assert 3 <= session.driver.ticks <= 4  # the signal lands during tick 3 or right after
     first_run = [r["kind"] for r in read_records(tmp_path / "journal").records]
     assert first_run.count("started") == 1
     # a new watch resumes the same run: no second "started"; the only lever pulled is the
     # reconcile that puts the new platform's weight back where the journal says it is
     platform = Platform()
     out2, err2 = io.StringIO(), io.StringIO()
-    resumed = wire(spec, (platform, None, Source()), journal_path=str(tmp_path / "journal"),
-                   out=out2, err=err2)
-    assert resumed.driver.engine.resumed and resumed.driver.engine.state.step == 0
-    code = run_headless(resumed.driver, until="step:1", timeout=20, out=out2, err=err2)
-    resumed.journal.close()
+    resumed = assemble(spec, Adapters(platform, None, Source()),
+                       RunOptions(journal_path=str(tmp_path / "journal"), alert_stream=out2),
+                       err=err2)
+    assert resumed.engine.resumed and resumed.engine.state.step == 0
+    code = run_headless(resumed, until="step:1", timeout=20, out=out2, err=err2)
     assert code == exitcodes.PROMOTED, err2.getvalue()
     kinds = [r["kind"] for r in read_records(tmp_path / "journal").records]
     assert kinds.count("started") == 1 and kinds.count("reconcile") == 1
@@ -253,13 +254,13 @@ def test_watch_command_headless_end_to_end_with_journal_next_to_spec(tmp_path):
     args = argparse.Namespace(spec=str(path), headless=True, observe=False, until="done",
                               timeout=20.0, journal=None, fresh=False, record=None,
                               read_only=False)
-    code = watch_command(args, out=out, err=err, adapters=(Platform(), None, Source()))
+    code = watch_command(args, out=out, err=err, adapters=Adapters(Platform(), None, Source()))
     assert code == exitcodes.PROMOTED, err.getvalue()
     assert (tmp_path / ".release.releasedeck.journal").exists()
     assert "promoted" in [json.loads(line)["event"] for line in out.getvalue().splitlines()]
     # watching the finished release again resumes it: already promoted, exit 0 at once
     again = watch_command(args, out=io.StringIO(), err=io.StringIO(),
-                          adapters=(Platform(), None, Source()))
+                          adapters=Adapters(Platform(), None, Source()))
     assert again == exitcodes.PROMOTED
 
 
@@ -295,7 +296,7 @@ def test_interactive_watch_with_an_adapter_that_cannot_start_exits_3(tmp_path):
     args = argparse.Namespace(spec=str(path), headless=False, observe=False, journal=None,
                               fresh=False, record=None, read_only=False, wallboard=False,
                               refresh=1.0)
-    code = watch_command(args, out=io.StringIO(), err=err, adapters=(NoStart(), None, Source()))
+    code = watch_command(args, out=io.StringIO(), err=err, adapters=Adapters(NoStart(), None, Source()))
     assert code == exitcodes.UNREACHABLE
     assert "could not start test: ConnectionError: docker daemon not reachable" in err.getvalue()
 
@@ -308,7 +309,7 @@ def test_record_writes_a_trace_of_the_headless_run(tmp_path):
                               timeout=20.0, journal=None, fresh=False, record=str(trace),
                               read_only=False)
     code = watch_command(args, out=io.StringIO(), err=io.StringIO(),
-                         adapters=(Platform(), None, Source()))
+                         adapters=Adapters(Platform(), None, Source()))
     assert code == exitcodes.PROMOTED
     lines = [json.loads(line) for line in trace.read_text().splitlines()]
     assert any(line.get("event") == "promoted" for line in lines)

@@ -17,8 +17,8 @@ from tests.headless.conftest import am_alerts
 from tests.headless.support import make_spec
 from tui import exitcodes
 from tui.headless import run_headless_async
-from tui.watch import wire
-from tui.wiring import build_source
+from tui.session import RunOptions, assemble
+from tui.wiring import Adapters, build_source
 
 
 def local_spec(**sections: Any) -> Any:
@@ -40,14 +40,11 @@ def run_on_stack(spec: Any, tmp_path: Path, *, fault: float | None = None
         async with LocalStack(spec, rate=60, load_duration=120, sync_interval=0.2) as stack:
             if fault is not None:
                 assert await stack.inject_fault(error_ratio=fault) == 1
-            wired = wire(spec, (stack.platform, stack.router, build_source(spec)),
-                         journal_path=str(tmp_path / "journal"), out=out, err=err,
-                         alert_backoff=0.05)
-            try:
-                return await run_headless_async(wired.driver, timeout=60, out=out, err=err,
-                                                alerts=wired.alerts)
-            finally:
-                wired.journal.close()
+            session = assemble(spec, Adapters(stack.platform, stack.router, build_source(spec),
+                                              stack_owned=True),
+                               RunOptions(journal_path=str(tmp_path / "journal"), alert_stream=out,
+                                          alert_backoff=0.05), err=err)
+            return await run_headless_async(session, timeout=60, out=out, err=err)
 
     code = asyncio.run(scenario())
     events = [json.loads(line)["event"] for line in out.getvalue().splitlines()]

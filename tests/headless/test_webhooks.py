@@ -47,7 +47,7 @@ def test_failing_pre_rollout_hook_never_starts(tmp_path, receiver):
     assert wired.driver.state.rollout.phase is Phase.PENDING
     [event] = [e for e in events if e["event"] == "webhook"]  # one event per change, not per call
     assert (event["ok"], event["detail"]) == (False, "HTTP 500")
-    assert len(receiver.requests) >= 2 and wired.closers[0].failed == len(receiver.requests)
+    assert len(receiver.requests) >= 2 and wired.webhooks.failed == len(receiver.requests)
 
 
 def test_unreachable_confirm_promotion_holds_the_last_step(tmp_path, dead_url):

@@ -4,14 +4,29 @@ from __future__ import annotations
 
 import subprocess
 import sys
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
 
+from strategies.registry import PLATFORM, REGISTRY, ROUTER, SOURCE, AdapterKind
 from tests.headless.support import make_spec
 from tui import wiring
 
 ROOT = Path(__file__).resolve().parents[2]
+
+
+def use_factory(monkeypatch: pytest.MonkeyPatch, layer: str, kind: str, factory: str) -> None:
+    """Point one registry kind at another factory for this test."""
+    original = wiring.find
+
+    def patched(wanted_layer: str, wanted_kind: str) -> AdapterKind | None:
+        found = original(wanted_layer, wanted_kind)
+        if found is not None and (wanted_layer, wanted_kind) == (layer, kind):
+            return replace(found, factory=factory)
+        return found
+
+    monkeypatch.setattr(wiring, "find", patched)
 
 
 class Broken:
@@ -20,14 +35,14 @@ class Broken:
 
 
 def test_missing_module_is_reported_as_not_available(monkeypatch):
-    monkeypatch.setitem(wiring.PLATFORMS, "local", ("collectors.nowhere", "Nothing"))
+    use_factory(monkeypatch, PLATFORM, "local", "collectors.nowhere:Nothing")
     with pytest.raises(wiring.AdapterUnavailable, match=r"platform 'local' is not available: "
-                       r"collectors\.nowhere\.Nothing cannot be loaded"):
+                       r"collectors\.nowhere:Nothing cannot be loaded"):
         wiring.build_adapters(make_spec())
 
 
 def test_failing_constructor_is_one_line(monkeypatch):
-    monkeypatch.setitem(wiring.PLATFORMS, "local", (__name__, "Broken"))
+    use_factory(monkeypatch, PLATFORM, "local", f"{__name__}:Broken")
     with pytest.raises(wiring.AdapterUnavailable) as caught:
         wiring.build_adapters(make_spec())
     assert str(caught.value) == ("platform 'local' could not be set up: "
@@ -40,8 +55,8 @@ def test_router_none_and_platform_build_no_router(monkeypatch):
             self.spec = spec
 
     globals()["Fake"] = Fake
-    monkeypatch.setitem(wiring.PLATFORMS, "local", (__name__, "Fake"))
-    monkeypatch.setitem(wiring.SOURCES, "scrape", (__name__, "Fake"))
+    use_factory(monkeypatch, PLATFORM, "local", f"{__name__}:Fake")
+    use_factory(monkeypatch, SOURCE, "scrape", f"{__name__}:Fake")
     platform, router, source = wiring.build_adapters(make_spec())
     assert isinstance(platform, Fake) and router is None and isinstance(source, Fake)
 
@@ -70,20 +85,21 @@ def test_cli_bad_until_exits_2_before_starting_anything(tmp_path):
     assert not (tmp_path / ".release.releasedeck.journal").exists()
 
 
-def test_every_named_adapter_class_exists():
-    """The tables point at real classes (import only; nothing is started)."""
+def test_every_registered_factory_exists():
+    """The registry points at real callables (import only; nothing is started)."""
     import importlib
 
-    for table in (wiring.PLATFORMS, wiring.ROUTERS, wiring.SOURCES):
-        for kind, where in table.items():
-            if where is None:
-                continue
-            module, name = where
-            try:
-                loaded = importlib.import_module(module)
-            except ImportError as exc:  # an optional client library missing on this machine
-                pytest.skip(f"{kind}: {exc}")
-            assert hasattr(loaded, name), f"{module}.{name}"
+    named = [k for k in REGISTRY if k.factory]
+    assert {k.layer for k in named} == {PLATFORM, ROUTER, SOURCE}
+    for adapter in named:
+        module, _, path = adapter.factory.partition(":")
+        try:
+            found: object = importlib.import_module(module)
+        except ImportError as exc:  # an optional client library missing on this machine
+            pytest.skip(f"{adapter.kind}: {exc}")
+        for name in path.split("."):
+            found = getattr(found, name)
+        assert callable(found), adapter.factory
 
 
 def test_build_source_uses_the_spec(tmp_path):

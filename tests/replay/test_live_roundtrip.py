@@ -17,14 +17,13 @@ import pytest
 
 from collectors.local.stack import LocalStack
 from collectors.scrape_source import ScrapeSource
-from strategies.engine import Engine
-from strategies.journal import MemoryJournal
 from strategies.model import parse_rfc3339
 from strategies.spec import load_spec
-from tui.driver import Driver
 from tui.headless import run_headless_async
 from tui.recorder import TraceRecorder
 from tui.replay import run_replay
+from tui.session import RunOptions, assemble
+from tui.wiring import Adapters
 
 SPEC = Path(__file__).resolve().parents[1] / "demo" / "fast_release.toml"
 
@@ -44,8 +43,10 @@ async def live(trace: Path) -> tuple[int, list]:
     recorder = TraceRecorder(trace, service=spec.release.service)
     seen = Events()
     async with LocalStack(spec, rate=60.0) as stack:
-        driver = Driver(spec, Engine(spec, journal=MemoryJournal()), stack.platform, stack.router,
-                        ScrapeSource.for_release(spec), listeners=[recorder, seen])
+        session = assemble(spec, Adapters(stack.platform, stack.router,
+                                          ScrapeSource.for_release(spec), stack_owned=True),
+                           RunOptions(memory_journal=True), recorder=recorder, listeners=[seen])
+        driver = session.driver
 
         async def fault() -> None:
             for _ in range(1200):  # bounded: up to 120s
@@ -57,11 +58,10 @@ async def live(trace: Path) -> tuple[int, list]:
 
         task = asyncio.create_task(fault())
         try:
-            code = await run_headless_async(driver, timeout=90, out=io.StringIO(),
+            code = await run_headless_async(session, timeout=90, out=io.StringIO(),
                                             err=io.StringIO())
         finally:
             task.cancel()
-            recorder.close()
     return code, seen.events
 
 

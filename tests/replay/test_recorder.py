@@ -10,7 +10,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from collectors.trace import group_collections
+from collectors.replay_adapters import group_collections
 from strategies.trace import read_trace
 from tests.replay.test_replay import HEALTHY, SPEC
 from tests.support.traces import Behaviour, write_trace

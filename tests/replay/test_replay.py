@@ -98,7 +98,7 @@ class StateTap:
 def test_counter_reset_counts_like_prometheus_and_does_not_fail(tmp_path: Path):
     import asyncio
 
-    from collectors.trace import group_collections
+    from collectors.replay_adapters import group_collections
     from strategies.trace import read_trace
     from tui.replay import replay_collections
 

@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from collectors.trace import group_collections
+from collectors.replay_adapters import group_collections
 from strategies.model import Event, parse_rfc3339
 from strategies.ports import RawCounters
 from strategies.trace import TraceLineError, counters_line, event_line, parse_line, parse_lines
@@ -109,7 +109,7 @@ def test_grouping_tolerates_scrape_jitter_and_splits_on_repeats():
 
 
 def test_tick_lines_are_read_and_merged_into_the_timeline():
-    from collectors.trace import timeline
+    from collectors.replay_adapters import timeline
     from strategies.trace import TraceTick, tick_line
 
     lines = [tick_line(99.0, "checkout", "scrape: no instances known yet"),
@@ -126,7 +126,7 @@ def test_tick_lines_are_read_and_merged_into_the_timeline():
 
 
 def test_without_tick_lines_only_real_gaps_get_failed_ticks():
-    from collectors.trace import timeline
+    from collectors.replay_adapters import timeline
 
     groups = group_collections([_rec("v1", t) for t in (0.0, 1.6, 3.2, 7.0)], 1.0)
     ticks = timeline(groups, [], 1.0)
@@ -139,7 +139,7 @@ def test_without_tick_lines_only_real_gaps_get_failed_ticks():
 def test_trace_source_gives_window_samples_until_stale():
     import asyncio
 
-    from collectors.trace import Collection, TraceMetricSource
+    from collectors.replay_adapters import Collection, TraceMetricSource
     from tests.replay.test_replay import SPEC
 
     source = TraceMetricSource(SPEC)

@@ -67,3 +67,9 @@ def metric(name: str, value: float | None) -> str:
     if value is None:
         return "—"
     return f"{value:.4g}"
+
+
+def clip(text: str, width: int) -> str:
+    """One line of at most `width` characters, ending in … when cut."""
+    line = " ".join(text.split())
+    return line if len(line) <= width else line[: max(0, width - 1)] + "…"

@@ -29,42 +29,66 @@ class RolloutBar(Static):
     """Two lines: where the rollout is, then the plan's steps with the current one marked."""
 
     def show(self, state: State) -> None:
-        rollout = state.rollout
-        steps = state.steps
-        n = len(steps)
-        top = Text()
-        top.append(f" {state.strategy.upper()} ", style="bold reverse")
-        top.append(f" {phase_word(rollout.phase)} ", style=PHASE_STYLE[rollout.phase] + " reverse")
-        shown = min(rollout.step + 1, n)
-        top.append(f"  step {shown}/{n}")
-        top.append(f"  weight {rollout.weight}%", style="bold")
-        if rollout.phase in (Phase.PROGRESSING, Phase.PAUSED, Phase.PROMOTING) and state.hold:
-            left = state.hold_left()
-            top.append(f"  hold {fmt.secs(left)} left of {fmt.secs(state.hold)}")
-            if rollout.paused:
-                top.append(" (timer stopped)", style="yellow")
-        if rollout.paused:
-            top.append("  ⏸ PAUSED ", style="bold black on yellow")
-            top.append(f" {rollout.pause_reason or 'by ' + (rollout.paused_by or 'operator')}",
-                       style="yellow")
-        elif rollout.phase.terminal or rollout.phase is Phase.ROLLING_BACK:
-            top.append(f"  {rollout.reason}", style=PHASE_STYLE[rollout.phase])
-        if state.weight_note:
-            top.append(f"  ({state.weight_note})", style="dim")
-        line = Text(" ")
-        for index, label in enumerate(steps):
-            if index:
-                line.append(" ─ ", style="dim")
-            if index < rollout.step or rollout.phase is Phase.SUCCEEDED:
-                line.append(f"✔ {label}", style="green")
-            elif index == rollout.step and not rollout.phase.terminal:
-                line.append(f"▶ {label}", style="bold reverse")
-            else:
-                line.append(label, style="dim")
-        lines = [top, line]
+        line = steps_line(state)
+        if state.platform_status:
+            line.append(platform_note(state.platform_kind, state.platform_status,
+                                      (self.size.width or self.app.size.width) - line.cell_len))
+        lines = [top_line(state), line]
         if state.flag is not None:
-            lines.append(flag_line(state.flag, rollout.phase))
+            lines.append(flag_line(state.flag, state.rollout.phase))
         self.update(Text("\n").join(lines))
+
+
+def top_line(state: State) -> Text:
+    """Strategy, phase, step i/n, weight, hold left, and why it is paused or ended."""
+    rollout = state.rollout
+    n = len(state.steps)
+    top = Text()
+    top.append(f" {state.strategy.upper()} ", style="bold reverse")
+    top.append(f" {phase_word(rollout.phase)} ", style=PHASE_STYLE[rollout.phase] + " reverse")
+    top.append(f"  step {min(rollout.step + 1, n)}/{n}")
+    top.append(f"  weight {rollout.weight}%", style="bold")
+    if rollout.phase in (Phase.PROGRESSING, Phase.PAUSED, Phase.PROMOTING) and state.hold:
+        top.append(f"  hold {fmt.secs(state.hold_left())} left of {fmt.secs(state.hold)}")
+        if rollout.paused:
+            top.append(" (timer stopped)", style="yellow")
+    if rollout.paused:
+        top.append("  ⏸ PAUSED ", style="bold black on yellow")
+        top.append(f" {rollout.pause_reason or 'by ' + (rollout.paused_by or 'operator')}",
+                   style="yellow")
+    elif rollout.phase.terminal or rollout.phase is Phase.ROLLING_BACK:
+        top.append(f"  {rollout.reason}", style=PHASE_STYLE[rollout.phase])
+    if state.weight_note:
+        top.append(f"  ({state.weight_note})", style="dim")
+    return top
+
+
+def steps_line(state: State) -> Text:
+    """The plan's steps: done ones ticked, the current one marked."""
+    rollout = state.rollout
+    line = Text(" ")
+    for index, label in enumerate(state.steps):
+        if index:
+            line.append(" ─ ", style="dim")
+        if index < rollout.step or rollout.phase is Phase.SUCCEEDED:
+            line.append(f"✔ {label}", style="green")
+        elif index == rollout.step and not rollout.phase.terminal:
+            line.append(f"▶ {label}", style="bold reverse")
+        else:
+            line.append(label, style="dim")
+    return line
+
+
+MIN_NOTE = 12  # the platform's own status keeps at least this many characters
+
+
+def platform_note(kind: str, status: str, room: int) -> Text:
+    """`   kubernetes: Progressing · step 2/4 · setWeight 25`: the platform's own words about the
+    rollout (Argo's phase/step/analysis, `rollout status`), clipped to the room left."""
+    prefix = f"   {kind}: "
+    note = Text(prefix, style="dim")
+    note.append(fmt.clip(status, max(MIN_NOTE, room - len(prefix) - 1)), style="italic")
+    return note
 
 
 def flag_line(flag: FlagView, phase: Phase) -> Text:
