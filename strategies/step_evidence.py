@@ -160,8 +160,18 @@ def _increment(anchor: Anchor | None, sample: MetricSample | None, window: float
     share = min(1.0, max(0.0, sample.at - since) / window)
     if share <= 0:
         return None, False
-    errors = sample.errors if sample.errors is not None else 0.0
+    errors = _window_errors(sample)
     return Tally(sample.requests, errors, sample.latency_buckets).scaled(share), True
+
+
+def _window_errors(sample: MetricSample) -> float:
+    """Failed requests in a window sample: its count, else its error ratio times its requests
+    (a source may report only the ratio; reading that as "no errors" would pass any candidate)."""
+    if sample.errors is not None:
+        return sample.errors
+    if sample.error_ratio is not None and sample.requests is not None:
+        return min(1.0, max(0.0, sample.error_ratio)) * sample.requests
+    return 0.0
 
 
 def advance(evidence: StepEvidence, epoch: float | None, gates: tuple[GateSpec, ...],

@@ -141,6 +141,16 @@ def test_counter_resets_and_gaps_neither_add_nor_lose_evidence() -> None:
     assert ev.shares["errors:max"].total == 90
 
 
+def test_a_window_sample_with_only_an_error_ratio_counts_its_errors() -> None:
+    """A source reporting the ratio but no error count is not read as "no errors"."""
+    gate = GateSpec(name="errors", metric="error_rate", max=0.05)
+    sample = MetricSample(version="v2", at=T0 + 10, requests=100.0, error_ratio=0.3)
+    ev = advance(StepEvidence(), T0, (gate,), sample, None, candidate_name="v2",
+                 baseline_name="v1", window=10.0)
+    assert (ev.candidate.requests, ev.candidate.errors) == (100.0, 30.0)
+    assert ev.shares["errors:max"].bad == 30.0
+
+
 def test_a_new_step_and_a_retry_start_from_zero() -> None:
     def traffic(t: int, base: Counter, cand: Counter) -> None:
         base.serve(50, 0)
