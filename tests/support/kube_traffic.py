@@ -46,13 +46,14 @@ class ClusterTraffic:
     """Requests at `rate` per second to `service`, or through HTTPRoute `httproute` if given."""
 
     def __init__(self, api: client.ApiClient, namespace: str, *, service: str = "checkout",
-                 httproute: str | None = None, rate: float = 40.0):
+                 httproute: str | None = None, rate: float = 40.0, preview: Mapping[str, str] | None = None):
         self.core = client.CoreV1Api(api)
         self.custom = client.CustomObjectsApi(api)
         self.namespace = namespace
         self.service = service
         self.httproute = httproute
         self.rate = rate
+        self.preview = dict(preview or {})  # a preview Service's selector: smoke traffic to green
         self.codes: Counter[int] = Counter()
         self.versions: Counter[str] = Counter()
         self.errors: list[str] = []
@@ -74,6 +75,12 @@ class ClusterTraffic:
         refs = route["spec"]["rules"][0]["backendRefs"]
         return [(float(r.get("weight", 1)), self._endpoints(r["name"], pods)) for r in refs]
 
+    def previews(self) -> list[str]:
+        if not self.preview:
+            return []
+        pods = json.loads(self.core.list_namespaced_pod(self.namespace, _preload_content=False).data)["items"]
+        return [_url(p) for p in _selected(pods, self.preview)]
+
     def _pick(self, routes: list[tuple[float, list[str]]]) -> str | None:
         live = [(w, eps) for w, eps in routes if w > 0]
         if not live:
@@ -84,11 +91,13 @@ class ClusterTraffic:
     def _loop(self) -> None:
         deadline = time.monotonic() + MAX_RUN
         routes: list[tuple[float, list[str]]] = []
+        previews: list[str] = []
         sent = 0
         while not self._stop.is_set() and time.monotonic() < deadline:
             if sent % 10 == 0:
                 try:
                     routes = self.routes()
+                    previews = self.previews()
                 except Exception as exc:  # the route is being changed or the server is busy
                     self.errors.append(" ".join(str(exc).split())[:160])
             sent += 1
@@ -97,6 +106,8 @@ class ClusterTraffic:
                 self.codes[503] += 1  # no endpoint: what a client would get from the proxy
             else:
                 self._one(url)
+            if previews:  # what a preview Service in front of the green side would carry
+                self._one(previews[sent % len(previews)])
             self._stop.wait(1.0 / self.rate)
 
     def _one(self, url: str) -> None:

@@ -19,7 +19,7 @@ from collectors.kubernetes import KubernetesPlatform
 from collectors.scrape_source import ScrapeSource
 from strategies.engine import Engine
 from strategies.model import Event, Phase, State
-from tests.collectors.kubernetes.real_cluster import manifest, run, spec_for, wait_pods
+from tests.collectors.kubernetes.real_cluster import manifest, pods_by_version, run, spec_for, wait_pods
 from tests.support.kube_traffic import ClusterTraffic
 from tui.driver import Driver
 
@@ -84,7 +84,7 @@ def cluster_release(kube_namespace) -> Iterator:
     made: list[Any] = []
 
     def build(lever: str, files: list[str], strategy: dict[str, Any], *, replicas: int, start: dict[str, int],
-              httproute: str | None = None, **options: Any):
+              httproute: str | None = None, preview: dict[str, str] | None = None, **options: Any):
         docs = [d for name in files for d in manifest(name)]
         for doc in docs:
             if doc["kind"] in ("Deployment",) and doc["metadata"]["name"] != "checkout-v2":
@@ -94,7 +94,7 @@ def cluster_release(kube_namespace) -> Iterator:
         wait_pods(ns, start, kubelet=kubelet)
         spec = spec_for(ns, lever, strategy=strategy, replicas=replicas, metrics=METRICS, gates=GATES, **options)
         platform = KubernetesPlatform(spec)
-        traffic = ClusterTraffic(ns.api, ns.name, httproute=httproute)
+        traffic = ClusterTraffic(ns.api, ns.name, httproute=httproute, preview=preview)
         made.append(traffic)
         return spec, platform, traffic
 
@@ -152,3 +152,103 @@ def test_canary_by_replicas_fault_is_rolled_back(cluster_release) -> None:
     wait_pods(ns, {"v1": 4}, kubelet=kubelet)
     assert ns.deployment("checkout-v2")["spec"]["replicas"] == 0
     assert traffic.codes[500] > 0  # the fault was real and seen by clients before the rollback
+
+
+def test_blue_green_by_service_switch_fault_is_switched_back(cluster_release) -> None:
+    ns, kubelet, build = cluster_release
+    spec, platform, traffic = build("service", ["deployments.yaml", "service-bluegreen.yaml"],
+                                    {"kind": "blue-green", "preview_hold": "1s", "hold": "3s",
+                                     "scale_down_delay": "1s"}, replicas=2, start={"v1": 2},
+                                    preview={"app": "checkout", "version": "v2"})
+    hook = fault_at(kubelet, 100)
+    recorder = Recorder(hook)
+    final = drive(spec, platform, traffic, recorder)
+    assert_rolled_back_by_the_gate(recorder, final, hook)
+    assert recorder.weights() == [0, 100, 0]  # a switch and a switch back, nothing in between
+    svc = ns.core.read_namespaced_service("checkout", ns.name)
+    assert svc.spec.selector == {"app": "checkout", "version": "v1"}
+    wait_pods(ns, {"v1": 2}, kubelet=kubelet)
+    assert traffic.versions["v2"] > 0  # green really served before it was switched back
+
+
+def test_blue_green_by_service_switch_promotes(cluster_release) -> None:
+    ns, kubelet, build = cluster_release
+    spec, platform, traffic = build("service", ["deployments.yaml", "service-bluegreen.yaml"],
+                                    {"kind": "blue-green", "preview_hold": "1s", "hold": "2s",
+                                     "scale_down_delay": "1s"}, replicas=2, start={"v1": 2},
+                                    preview={"app": "checkout", "version": "v2"})
+    recorder = Recorder()
+    final = drive(spec, platform, traffic, recorder)
+    assert final.rollout.phase is Phase.SUCCEEDED, recorder.names()
+    assert recorder.weights() == [0, 100]
+    svc = ns.core.read_namespaced_service("checkout", ns.name)
+    assert svc.spec.selector == {"app": "checkout", "version": "v2"}
+    wait_pods(ns, {"v2": 2}, kubelet=kubelet)
+
+
+def test_rolling_update_fault_is_undone(cluster_release) -> None:
+    ns, kubelet, build = cluster_release
+    spec, platform, traffic = build("rolling", ["rolling.yaml", "service.yaml"],
+                                    {"kind": "rolling", "max_surge": 1, "max_unavailable": 0, "hold": "3s"},
+                                    replicas=2, start={"v1": 2}, images={"v2": "ghcr.io/stefanprodan/podinfo:6.7.1"})
+    hook = fault_at(kubelet, 50)
+    recorder = Recorder(hook)
+    final = drive(spec, platform, traffic, recorder)
+    assert_rolled_back_by_the_gate(recorder, final, hook)
+    wait_pods(ns, {"v1": 2}, kubelet=kubelet)
+    dep = ns.deployment("checkout")
+    assert dep["spec"]["template"]["metadata"]["labels"]["version"] == "v1"
+    assert dep["metadata"]["annotations"]["deployment.kubernetes.io/revision"] == "3"  # undo, as kubectl does
+    assert not dep["spec"].get("paused")
+
+
+def test_rolling_update_promotes_batch_by_batch(cluster_release) -> None:
+    ns, kubelet, build = cluster_release
+    spec, platform, traffic = build("rolling", ["rolling.yaml", "service.yaml"],
+                                    {"kind": "rolling", "max_surge": 1, "max_unavailable": 0, "hold": "2s"},
+                                    replicas=2, start={"v1": 2}, images={"v2": "ghcr.io/stefanprodan/podinfo:6.7.1"})
+    recorder = Recorder()
+    final = drive(spec, platform, traffic, recorder)
+    assert final.rollout.phase is Phase.SUCCEEDED, recorder.names()
+    assert [w for w in recorder.weights() if w] == [50, 100]
+    wait_pods(ns, {"v2": 2}, kubelet=kubelet)
+    # maxUnavailable 0: ready pods never fell below 2 while the release ran
+    ready = [sum(v.ready for v in s.versions) for s in recorder.states]
+    assert min(ready) >= 2, ready
+
+
+def test_httproute_canary_fault_is_rolled_back(cluster_release) -> None:
+    ns, kubelet, build = cluster_release
+    spec, platform, traffic = build(
+        "httproute", ["deployments.yaml", "httproute.yaml"], CANARY, replicas=2, start={"v1": 2},
+        httproute="checkout", backends={"v1": "checkout-v1", "v2": "checkout-v2"},
+        deployments={"v1": "checkout-v1", "v2": "checkout-v2"})
+    hook = fault_at(kubelet, 25)
+    recorder = Recorder(hook)
+    final = drive(spec, platform, traffic, recorder)
+    assert_rolled_back_by_the_gate(recorder, final, hook)
+    route = ns.custom.get_namespaced_custom_object("gateway.networking.k8s.io", "v1", ns.name, "httproutes",
+                                                   "checkout")
+    assert [(r["name"], r["weight"]) for r in route["spec"]["rules"][0]["backendRefs"]] == \
+        [("checkout-v1", 100), ("checkout-v2", 0)]
+    wait_pods(ns, {"v1": 2}, kubelet=kubelet)
+    assert ns.deployment("checkout-v2")["spec"]["replicas"] == 0
+
+
+def test_httproute_canary_promotes_with_exact_weights(cluster_release) -> None:
+    ns, kubelet, build = cluster_release
+    spec, platform, traffic = build(
+        "httproute", ["deployments.yaml", "httproute.yaml"], CANARY, replicas=2, start={"v1": 2},
+        httproute="checkout", backends={"v1": "checkout-v1", "v2": "checkout-v2"},
+        deployments={"v1": "checkout-v1", "v2": "checkout-v2"})
+    recorder = Recorder()
+    final = drive(spec, platform, traffic, recorder)
+    assert final.rollout.phase is Phase.SUCCEEDED, recorder.names()
+    actual = []
+    for state in recorder.states:
+        view = next(v for v in state.versions if v.version == "v2")
+        if view.actual_weight is not None and (not actual or actual[-1] != view.actual_weight):
+            actual.append(view.actual_weight)
+    assert [w for w in actual if w] == [25.0, 50.0, 100.0], actual  # exact, read back from the route
+    wait_pods(ns, {"v2": 2}, kubelet=kubelet)
+    assert pods_by_version(ns) == {"v2": 2}
