@@ -159,7 +159,9 @@ def test_canary_shifts_10_50_100_through_haproxy_and_promotes(release) -> None:
 
 
 def test_faulted_candidate_is_rolled_back_and_stopped_after_the_delay(release) -> None:
-    proxy, spec, platform, router, source = release("shop-fault", {**CANARY, "hold": "4s"})
+    # The hold outlasts the gate's decision even on a loaded machine (the gate fails within a
+    # few faulted requests; a short hold could end the step first and move on to 50 %).
+    proxy, spec, platform, router, source = release("shop-fault", {**CANARY, "hold": "15s"})
     faulted: list[str] = []
 
     def inject(state: State) -> None:

@@ -52,8 +52,9 @@ def test_faulted_candidate_caught_in_its_first_ring_and_nobody_else_reached_it()
         assert state.phase is Phase.ROLLED_BACK and state.step == 0, state.reason
         assert state.cause[0]["gate"] == "error-rate"
         assert state.cohorts == 0 and state.weight == 0
-        # the candidate served the staff ring, and no request from anyone else
-        assert by_cohort[("v2", "staff")] >= 20
+        # the candidate served the staff ring, and no request from anyone else (the evidence
+        # gate shows a 50% error share breaching 5% within a few requests, before min_requests)
+        assert by_cohort[("v2", "staff")] > 0
         assert {c for (v, c) in by_cohort if v == "v2"} == {"staff"}
         assert by_cohort[("v1", "everyone")] > 0 and mirrored == 0
         stats = stack.load.stats
