@@ -35,8 +35,8 @@ from tests.faults.support import (
     wait_for,
 )
 from tui import exitcodes
-from tui.watch import wire
-from tui.wiring import build_source
+from tui.session import RunOptions, assemble
+from tui.wiring import Adapters, build_source
 
 
 @pytest.fixture
@@ -167,10 +167,11 @@ def test_5_resuming_after_a_manual_weight_never_lowers_it(release, tmp_path):
     async def scenario() -> list[tuple[str, float]]:
         seen: list[tuple[str, float]] = []
         async with LocalStack(spec, rate=50, load_duration=120, sync_interval=0.2) as stack:
-            wired = wire(spec, (stack.platform, stack.router, build_source(spec)),
-                         journal_path=str(tmp_path / "journal"), out=io.StringIO(),
-                         err=io.StringIO())
-            driver = wired.driver
+            session = assemble(spec, Adapters(stack.platform, stack.router, build_source(spec),
+                                              stack_owned=True),
+                               RunOptions(journal_path=str(tmp_path / "journal")),
+                               err=io.StringIO())
+            driver = session.driver
             try:
                 for _ in range(200):  # bounded: step 1 is entered on the first ticks
                     await driver.tick()
@@ -188,8 +189,7 @@ def test_5_resuming_after_a_manual_weight_never_lowers_it(release, tmp_path):
                         break
                     await asyncio.sleep(0.1)
             finally:
-                await wired.alerts.close(1.0)
-                wired.journal.close()
+                await session.close(1.0)
         return seen
 
     seen = asyncio.run(scenario())
