@@ -44,7 +44,9 @@ async def release(spec: ReleaseSpec, limit: float = 150.0) -> tuple[Driver, Loca
 
 
 def test_faulted_candidate_caught_in_its_first_ring_and_nobody_else_reached_it() -> None:
-    spec = spec_for("ring", "latency_ms = 18, error_ratio = 0.5")
+    # A hold far longer than the gate needs: on a loaded machine the demo's 8 s could end the
+    # staff ring before its few requests were counted, and the release would move on.
+    spec = spec_for("ring", "latency_ms = 18, error_ratio = 0.5", 'hold = "60s"')
 
     async def scenario() -> None:
         driver, stack, by_cohort, mirrored = await release(spec)
