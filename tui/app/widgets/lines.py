@@ -49,6 +49,8 @@ def x_ticks(oldest: float) -> list[float]:
     ticks = [0.0]
     while ticks[-1] - step >= oldest - 1e-9:
         ticks.append(round(ticks[-1] - step, 6))
+    if len(ticks) < 2:  # data only a moment old: still one step of axis, never a zero-width one
+        ticks.append(-step)
     return sorted(ticks)
 
 
