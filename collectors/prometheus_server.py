@@ -10,21 +10,15 @@ import asyncio
 import contextlib
 import json
 import shutil
-import socket
 import subprocess
 from pathlib import Path
 
 import httpx
 
 from collectors.local import reaper
+from collectors.local.net import free_port
 from collectors.local.tempdirs import owned_tempdir
 from strategies.model import PlatformSnapshot
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 class FileSDTargets:

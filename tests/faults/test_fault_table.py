@@ -28,12 +28,12 @@ from tests.faults.support import (
     decision_actions,
     descendants,
     env,
-    free_port,
     kill,
     owned_dirs,
     port_closed,
     wait_for,
 )
+from tests.support.ports import free_port
 from tui import exitcodes
 from tui.session import RunOptions, assemble
 from tui.wiring import Adapters, build_source

@@ -126,6 +126,27 @@ def test_exporter_counts_requests_and_errors_per_version(haproxy_factory) -> Non
         asyncio.run(scenario())
 
 
+def test_exporter_address_answering_something_else_is_one_metrics_error() -> None:
+    """Another server on the exporter's address (CI once had the v2 backend answer GET /metrics:
+    body "v2") is one error line on the metrics snapshot, so the rollout holds on stale data;
+    no ValueError out of the parser."""
+    with version_servers(["v2"]) as ports:
+        url = f"http://127.0.0.1:{ports['v2']}/metrics"
+
+        async def scenario() -> None:
+            source = HAProxyMetricSource(HAProxyStats(url, "checkout", SERVERS), window=60)
+            try:
+                snap = await source.collect(["v1", "v2"], None, 1000.0)
+            finally:
+                await source.close()
+            assert snap.error == (f"haproxy exporter at {url}: answered something that is not "
+                                  "Prometheus text format ('v2')")
+            assert not snap.samples
+            assert list(source.last_raw()) == []
+
+        asyncio.run(scenario())
+
+
 def test_router_and_stats_from_spec() -> None:
     spec = parse_spec({
         "release": {"service": "checkout", "baseline": "v1", "candidate": "v2"},
