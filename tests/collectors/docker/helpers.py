@@ -18,7 +18,7 @@ from tests.support.ports import PortTaken
 T = TypeVar("T")
 
 
-def wait_until(check: Callable[[], T], timeout: float = 15.0, interval: float = 0.05,
+def wait_until(check: Callable[[], T], timeout: float = 60.0, interval: float = 0.05,
                what: str = "condition") -> T:
     """Poll `check` until truthy; fail with `what` after `timeout` seconds."""
     deadline = time.monotonic() + timeout
@@ -34,7 +34,7 @@ def wait_until(check: Callable[[], T], timeout: float = 15.0, interval: float = 
         time.sleep(interval)
 
 
-async def async_wait_until(check: Callable[[], Any], timeout: float = 15.0,
+async def async_wait_until(check: Callable[[], Any], timeout: float = 60.0,
                            interval: float = 0.05, what: str = "condition") -> Any:
     import asyncio
 

@@ -192,7 +192,7 @@ def test_no_orphans_when_the_parent_dies(how: signal.Signals) -> None:
         assert set(processes_with(marker)) == {parent.pid, *pids}
         parent.send_signal(how)
         parent.wait(timeout=10)
-        wait_until(lambda: not any(pid_alive(p) for p in pids), timeout=10,
+        wait_until(lambda: not any(pid_alive(p) for p in pids), timeout=60,
                    what=f"children of the {how.name}-ed parent to exit")
     finally:
         if parent.poll() is None:
