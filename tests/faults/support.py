@@ -106,7 +106,7 @@ class Release:
             cwd=self.dir, env={**env(), **(env_extra or {})}, stdout=subprocess.PIPE,
             stderr=subprocess.PIPE, text=True)
 
-    def run(self, *args: str, timeout: float = 90, env_extra: dict[str, str] | None = None
+    def run(self, *args: str, timeout: float = 240, env_extra: dict[str, str] | None = None
             ) -> tuple[int, list[dict[str, Any]], str]:
         proc = subprocess.run(
             [sys.executable, "-m", "tui.cli", "watch", str(self.spec), "--headless", *args],
@@ -137,7 +137,7 @@ def events(text: str) -> list[dict[str, Any]]:
     return out
 
 
-def wait_for(what: str, check: Callable[[], Any], timeout: float = 30.0,
+def wait_for(what: str, check: Callable[[], Any], timeout: float = 90.0,
              proc: subprocess.Popen[str] | None = None) -> Any:
     """Poll `check` until it returns something truthy (bounded); fail with `what`."""
     deadline = time.monotonic() + timeout
