@@ -16,7 +16,8 @@ import httpx
 import psutil
 
 from collectors.local.router import LocalRouter
-from tests.faults.support import Release, env, free_port
+from tests.faults.support import Release, env
+from tests.support.ports import free_port
 from tui import exitcodes
 
 
