@@ -346,17 +346,22 @@ class Soak:
             if not self.each_fault_once:
                 self.report.samples.append(measure(started))
         finally:
-            if self.watch is not None and self.watch.poll() is None:
-                self.watch.terminate()
-                with contextlib.suppress(subprocess.TimeoutExpired):
-                    self.watch.wait(30)
-                if self.watch.poll() is None:
-                    self.watch.kill()
+            self.stop_watch()
             self.close_streams()
             await self.prometheus.stop()
         self.report.seconds = round(time.monotonic() - started, 1)
         self.audit()
         return self.report
+
+    def stop_watch(self) -> None:
+        """A `watch` still running at the end is asked to stop (30 s to shut down cleanly),
+        then killed: the soak never leaves a driver behind."""
+        if self.watch is not None and self.watch.poll() is None:
+            self.watch.terminate()
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                self.watch.wait(30)
+            if self.watch.poll() is None:
+                self.watch.kill()
 
     def audit(self) -> None:
         """Repeated actions and decisions, from the journal every run wrote."""
