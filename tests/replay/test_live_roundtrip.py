@@ -30,12 +30,14 @@ ROOT = SPEC.parents[2]
 
 
 def held(tmp_path: Path) -> Path:
-    """The fast spec with steps that hold until a gate decides: the fault must be judged before
-    the rollout could walk on (3 s holds let a loaded machine's slow ticks reach 100 % first)."""
+    """The fast spec whose second step (50 %) holds until a gate decides: the fault, injected
+    there, must be judged before the rollout could walk on (with 3 s holds a loaded machine's
+    slow ticks could reach 100 % first and promote)."""
     text = SPEC.read_text()
-    assert 'hold = "3s"' in text
+    assert "steps = [20, 50, 100]" in text
     path = tmp_path / "held_release.toml"
-    path.write_text(text.replace('hold = "3s"', 'hold = "1h"'))
+    path.write_text(text.replace("steps = [20, 50, 100]",
+                                 'steps = [20, { weight = 50, hold = "1h" }, 100]'))
     return path
 
 
@@ -49,7 +51,7 @@ class Events:
 
 async def live(trace: Path, spec_path: Path) -> tuple[int, list]:
     """A headless run (exit code and events) of the fast spec, recorded, with a fault injected
-    into the candidate once the rollout started (its steps hold until a gate decides)."""
+    into the candidate once the rollout reached its second step (held until a gate decides)."""
     spec = load_spec(spec_path)
     recorder = TraceRecorder(trace, service=spec.release.service)
     seen = Events()
@@ -61,7 +63,7 @@ async def live(trace: Path, spec_path: Path) -> tuple[int, list]:
 
         async def fault() -> None:
             for _ in range(1200):  # bounded: up to 120s
-                if any(e.event == "started" for e in seen.events):  # at the first step
+                if any(e.event == "step" for e in seen.events):  # at the second step
                     await stack.inject_fault(spec.release.candidate, error_ratio=0.5)
                     driver.emit("fault_injected", {"version": spec.release.candidate})
                     return
