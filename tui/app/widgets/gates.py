@@ -62,10 +62,27 @@ def estimate(gate: GateResult) -> str:
     """The evidence's estimate with its bounds, or the point value."""
     if gate.test != "sequential" or gate.estimate is None:
         return fmt.metric(gate.metric, gate.value)
-    show = _times if gate.scale == "ratio" else _share
-    if gate.low is None or gate.high is None:
-        return show(gate.estimate)
-    return f"{show(gate.estimate)} [{show(gate.low)}–{show(gate.high)}]"
+    return _interval(gate.scale, gate.estimate, gate.low, gate.high)
+
+
+def _interval(scale: str, estimate_: float, low: float | None, high: float | None) -> str:
+    show = _times if scale == "ratio" else _share
+    if low is None or high is None:
+        return show(estimate_)
+    return f"{show(estimate_)} [{show(low)}–{show(high)}]"
+
+
+def failed_with(gate: GateResult, evidence: Mapping[str, Any]) -> str:
+    """The figure a gate failed with, in the unit of its bound: a sequential gate's estimate
+    and interval (a share of slow requests beside a share bound, not the latency it was read
+    from), a point gate's value."""
+    figure = evidence.get("estimate")
+    if evidence.get("test") == "sequential" and isinstance(figure, int | float):
+        low, high = evidence.get("low"), evidence.get("high")
+        return _interval(str(evidence.get("scale", "")), figure,
+                         low if isinstance(low, int | float) else None,
+                         high if isinstance(high, int | float) else None)
+    return _num(gate.metric, evidence.get("value"))
 
 
 def evidence_bar(gate: GateResult, now: float, width: int = 6) -> Text:
@@ -153,7 +170,7 @@ def _gate_cells(gate: GateResult, state: State, failed: Mapping[str, Any] | None
     severity = Text(SHORT_SEVERITY[gate.severity] if short else gate.severity.value,
                     style=SEVERITY_STYLE[gate.severity])
     if failed is not None:
-        return [Text(gate.name, style="bold"), Text(_num(gate.metric, failed.get("value"))),
+        return [Text(gate.name, style="bold"), Text(failed_with(gate, failed)),
                 Text(bound(gate)), Text(f"at {at}", style="dim"),
                 Text(STATUS_MARK[GateStatus.FAIL], style=STATUS_STYLE[GateStatus.FAIL]), severity]
     return [Text(gate.name, style="bold"), Text(estimate(gate)), Text(bound(gate)),
@@ -194,8 +211,7 @@ class GatesStrip(Static):
         for gate in state.gates:
             evidence = failed.get(gate.name)
             status = GateStatus.FAIL if evidence is not None else gate.status
-            shown = _num(gate.metric, evidence.get("value")) if evidence is not None \
-                else estimate(gate)
+            shown = failed_with(gate, evidence) if evidence is not None else estimate(gate)
             table.add_row(Text(f" {gate.name} ", style=STATUS_STYLE[status] + " reverse"),
                           Text(STATUS_MARK[status], style=STATUS_STYLE[status]),
                           shown, bound(gate),
