@@ -13,8 +13,8 @@ from collections import deque
 from collections.abc import Mapping, Sequence
 
 import httpx
-from prometheus_client.parser import text_string_to_metric_families
 
+from collectors.exposition import families
 from strategies.model import MetricSample, MetricsSnapshot, PlatformSnapshot, frozen_map
 from strategies.ports import RawCounters
 from strategies.spec import ReleaseSpec
@@ -42,7 +42,8 @@ class HAProxyStats:
                    servers, timeout=spec.metrics.timeout)
 
     async def read(self, now: float) -> list[RawCounters]:
-        """Cumulative counters per version; raises RuntimeError with a one-line reason."""
+        """Cumulative counters per version; raises RuntimeError with a one-line reason (an
+        answer that is not Prometheus text raises `ExpositionError`, a RuntimeError too)."""
         try:
             answer = await self._client.get(self.url)
             answer.raise_for_status()
@@ -53,7 +54,7 @@ class HAProxyStats:
         requests = dict.fromkeys(self.versions, 0.0)
         errors = dict.fromkeys(self.versions, 0.0)
         seen = False
-        for family in text_string_to_metric_families(answer.text):
+        for family in families(answer.text, f"haproxy exporter at {self.url}"):
             for s in family.samples:
                 if s.name != RESPONSES or s.labels.get("proxy") != self.backend:
                     continue

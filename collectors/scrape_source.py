@@ -17,9 +17,9 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
 import httpx
-from prometheus_client.parser import text_string_to_metric_families
 
 from collectors.deadlines import answer_budget
+from collectors.exposition import ExpositionError, families
 from strategies.experiment import SUCCESS_KEY, TRIALS_KEY
 from strategies.model import MetricSample, MetricsSnapshot, PlatformSnapshot, Tally, frozen_map
 from strategies.ports import RawCounters
@@ -69,30 +69,31 @@ def parse_counters_by(text: str, label: str | None, *, service: str, request_met
     declared = False
     base = request_metric.removesuffix("_total")
     try:
-        for family in text_string_to_metric_families(text):
-            if family.name in (request_metric, base):
-                declared = True
-            for sample in family.samples:
-                labels = sample.labels
-                if labels.get("service", service) != service or math.isnan(sample.value):
-                    continue
-                key = "" if label is None else labels.get(label)
-                if key is None:
-                    continue
-                if sample.name == request_metric:
-                    requests[key] = requests.get(key, 0.0) + sample.value
-                    if error_codes.fullmatch(labels.get("code", "")):
-                        errors[key] = errors.get(key, 0.0) + sample.value
-                elif sample.name == f"{latency_metric}_bucket" and "le" in labels:
-                    mine = buckets.setdefault(key, {})
-                    mine[labels["le"]] = mine.get(labels["le"], 0.0) + sample.value
-                elif sample.name == f"{latency_metric}_sum":
-                    latency_sum[key] = latency_sum.get(key, 0.0) + sample.value
-                elif sample.name in counters:
-                    mine = others.setdefault(key, {})
-                    mine[sample.name] = mine.get(sample.name, 0.0) + sample.value
-    except (ValueError, IndexError, KeyError) as exc:
-        raise ScrapeError("answered something that is not Prometheus text format") from exc
+        parsed = families(text)
+    except ExpositionError as exc:
+        raise ScrapeError(str(exc)) from exc
+    for family in parsed:
+        if family.name in (request_metric, base):
+            declared = True
+        for sample in family.samples:
+            labels = sample.labels
+            if labels.get("service", service) != service or math.isnan(sample.value):
+                continue
+            key = "" if label is None else labels.get(label)
+            if key is None:
+                continue
+            if sample.name == request_metric:
+                requests[key] = requests.get(key, 0.0) + sample.value
+                if error_codes.fullmatch(labels.get("code", "")):
+                    errors[key] = errors.get(key, 0.0) + sample.value
+            elif sample.name == f"{latency_metric}_bucket" and "le" in labels:
+                mine = buckets.setdefault(key, {})
+                mine[labels["le"]] = mine.get(labels["le"], 0.0) + sample.value
+            elif sample.name == f"{latency_metric}_sum":
+                latency_sum[key] = latency_sum.get(key, 0.0) + sample.value
+            elif sample.name in counters:
+                mine = others.setdefault(key, {})
+                mine[sample.name] = mine.get(sample.name, 0.0) + sample.value
     if not declared:
         raise ScrapeError(f"exports no {request_metric}")
     keys = set(requests) | set(buckets) | ({""} if label is None else set())

@@ -19,8 +19,8 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-from prometheus_client.parser import text_string_to_metric_families
 
+from collectors.exposition import ExpositionError, families
 from collectors.local import reaper
 from collectors.local.net import PIN_HEADER, ROUTED_HEADER
 from collectors.local.tempdirs import owned_tempdir
@@ -209,8 +209,12 @@ class LocalRouter:
 
     async def _counts(self, name: str, second: str) -> dict[tuple[str, str], float]:
         text = await self._admin_text("/-/metrics")
+        try:
+            parsed = families(text, f"local router at {self.url}/-/metrics")
+        except ExpositionError as exc:
+            raise LocalRouterError(str(exc)) from exc
         counts: dict[tuple[str, str], float] = {}
-        for family in text_string_to_metric_families(text):
+        for family in parsed:
             if family.name != name:
                 continue
             for sample in family.samples:
