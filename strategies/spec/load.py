@@ -8,6 +8,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from strategies.files import TooLarge, read_bounded
 from strategies.model import frozen_map
 from strategies.spec.adapters import (
     check_flag_lever,
@@ -80,12 +81,16 @@ def load_spec(path: str | Path) -> ReleaseSpec:
     """Read and validate a release.toml; raises SpecError (file unreadable or invalid)."""
     where = str(path)
     try:
-        raw = Path(path).read_bytes()
+        # bounded and regular files only: a FIFO would block the open, /dev/zero never ends
+        raw = read_bounded(path, MAX_SPEC_BYTES)
+    except TooLarge:
+        raise SpecError(where, [("", f"too large for a release spec: more than "
+                                     f"{MAX_SPEC_BYTES} bytes (the limit)"
+                                     )]) from None
     except OSError as exc:
         raise SpecError(where, [("", f"cannot read file: {exc.strerror or exc}")]) from exc
-    if len(raw) > MAX_SPEC_BYTES:
-        raise SpecError(where, [("", f"too large for a release spec: {len(raw)} bytes "
-                                     f"(at most {MAX_SPEC_BYTES})")])
+    except ValueError as exc:
+        raise SpecError(where, [("", f"{exc}; name a spec file")]) from None
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as exc:
