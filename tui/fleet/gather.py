@@ -10,6 +10,7 @@ on the default PromQL). A spec or journal that cannot be read is a row that says
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -20,7 +21,7 @@ from collectors.lease import Holder, Lease
 from collectors.prometheus_source import PrometheusSource, gate_queries
 from strategies.engine import Engine
 from strategies.fleet import Driver, FleetRow, row_from_rollout, row_from_state, unreadable_row
-from strategies.journal import last_run, read_records
+from strategies.journal import NotAJournal, last_run, read_records
 from strategies.model import MetricsSnapshot, Snapshot
 from strategies.plans import build_plan
 from strategies.spec import ReleaseSpec, SpecError, load_spec
@@ -200,9 +201,11 @@ class FleetGatherer:
         if member.observer is None or mark != member.journal_mark:
             records = []
             if mark is not None:
-                read = read_records(path)
-                spec = member.spec.release
-                records = last_run(read.records, spec.service, spec.baseline, spec.candidate)
+                with contextlib.suppress(NotAJournal):  # a device or FIFO: nothing to show
+                    read = read_records(path)
+                    spec = member.spec.release
+                    records = last_run(read.records, spec.service, spec.baseline,
+                                       spec.candidate)
             member.observer = Engine(member.spec, records=records, observe=True)
             member.journal_mark = mark
         return member.observer
