@@ -10,7 +10,15 @@ from typing import Any
 
 from strategies.files import TooLarge, read_bounded
 from strategies.model import frozen_map
-from strategies.spec.adapters import check_flag_lever, check_kubernetes_levers, read_metrics, read_platform, read_router
+from strategies.spec.adapters import (
+    check_flag_lever,
+    check_kubernetes_cohorts,
+    check_kubernetes_levers,
+    kubernetes_cohorts,
+    read_metrics,
+    read_platform,
+    read_router,
+)
 from strategies.spec.cohorts import check_cohort_router
 from strategies.spec.errors import SpecError
 from strategies.spec.model import ReleaseInfo, ReleaseSpec
@@ -49,7 +57,10 @@ def parse_spec(data: Mapping[str, Any], path: str = "<spec>") -> ReleaseSpec:
     webhooks = read_webhooks(problems, data.get("webhook"))
     check_kubernetes_levers(problems, platform, strategy, release)
     check_flag_lever(problems, router, strategy, release)
-    check_cohort_router(problems, router, strategy)
+    if kubernetes_cohorts(platform, router):
+        check_kubernetes_cohorts(problems, strategy)
+    else:
+        check_cohort_router(problems, router, strategy)
     if metrics.source == "haproxy" and (router.kind != "haproxy"
                                         or not router.options.get("stats_url")):
         problems.append(("metrics.source", "'haproxy' reads HAProxy's exporter: it needs "
