@@ -23,7 +23,7 @@ from typing import Any
 
 import orjson
 
-from strategies.journal import JournalRead, read_records
+from strategies.journal import JournalRead, read_records, refuse_irregular
 
 # 19 digits in a row, found as 19 zeros once every digit is a zero (a C pass, unlike a regex)
 _DIGITS_AS_ZEROS = bytes.maketrans(b"123456789", b"000000000")
@@ -33,6 +33,7 @@ _LONG = b"0" * 19
 def read_decisions(path: str | Path, skip_kinds: frozenset[str] = frozenset()) -> JournalRead:
     """`read_records(path, validate=False, skip_kinds=skip_kinds)`, faster, same result."""
     target = Path(path)
+    refuse_irregular(target)  # NotAJournal for a folder, FIFO or device, as read_records
     if not target.exists():
         return JournalRead([], [])
     data = target.read_bytes()
