@@ -9,12 +9,12 @@ driver read-only, or observing it when nobody drives) and comes back here when i
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 from rich.text import Text
-from textual.app import App, ComposeResult
+from textual.app import App, ComposeResult, SystemCommand
 from textual.binding import Binding
 from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Input, Static
@@ -97,6 +97,8 @@ class FleetScreen(Screen[None]):
         Binding("slash", "filter", "Filter", key_display="/"),
         Binding("s", "sort", "Sort"),
         Binding("e", "environments", "Environments"),
+        Binding("h", "history", "History"),
+        Binding("colon", "app.command_palette", "Commands", show=False, key_display=":"),
         Binding("escape", "clear", "Clear", show=False),
         Binding("q", "leave", "Quit"),
         Binding("j", "cursor_down", "Down", show=False),
@@ -124,6 +126,13 @@ class FleetScreen(Screen[None]):
 
     def action_leave(self) -> None:
         self.leave()
+
+    def action_history(self) -> None:
+        """`h` / `:history`: every run of the listed releases, from their journals."""
+        from tui.app.components.history import HistoryScreen
+
+        paths = [member.source for member in self.gatherer.members]
+        self.app.push_screen(HistoryScreen(paths, f"the fleet's {len(paths)} releases"))
 
     def compose(self) -> ComposeResult:
         yield Static("", id="fleet-title")
@@ -313,6 +322,20 @@ class FleetScreen(Screen[None]):
         self.query_one(DataTable).action_cursor_up()
 
 
+class FleetView(FleetScreen):
+    """The list as the operator's app shows it (`:fleet`): modal, so the app's operator keys —
+    which act on its own release — do not reach through; q and Esc go back to the release."""
+
+    BINDINGS = [Binding("q", "leave", "Back")]
+
+    def __init__(self, gatherer: FleetGatherer, *, choose: Callable[[Choice], None],
+                 leave: Callable[[], None], refresh: float = 2.0,
+                 clock: Callable[[], float] = time.time) -> None:
+        super().__init__(gatherer, choose=choose, leave=leave, refresh=refresh, clock=clock,
+                         escape_leaves=True)
+        self._modal = True
+
+
 class FleetApp(App[Choice | None]):
     """`releasedeck fleet`: the list; Enter or `d` ends it with the chosen row (the command
     then opens that release and comes back to a new list)."""
@@ -329,6 +352,12 @@ class FleetApp(App[Choice | None]):
 
     def get_default_screen(self) -> Screen:
         return self.fleet
+
+    def get_system_commands(self, screen: Screen) -> Iterable[SystemCommand]:
+        """`:` then a name: the list's views (history) beside Textual's own commands."""
+        yield SystemCommand("History (h)", "every run of these releases, from their journals",
+                            self.fleet.action_history)
+        yield from super().get_system_commands(screen)
 
     @property
     def rows(self) -> list[FleetRow]:

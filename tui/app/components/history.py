@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Sequence
 
+from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Vertical, VerticalScroll
@@ -26,7 +27,7 @@ def history_text(report: HistoryReport, width: int) -> str:
     if not report.journals:
         return "no journal yet: nothing has been decided for this release"
     lines = table_lines(report.runs, width) if report.runs else ["no attempt in the journals"]
-    lines += ["", figures_text(report.figures), "", plot(report.figures, width=max(8, width - 42))]
+    lines += ["", figures_text(report.figures), "", plot(report.figures, width=max(8, min(40, width - 42)))]
     lines += [f"skipped: {problem}" for problem in report.problems]
     return "\n".join(lines)
 
@@ -67,7 +68,7 @@ class HistoryScreen(ModalScreen[None]):
     def draw(self) -> None:
         if self.report is not None:
             width = max(20, self.app.size.width - 4)
-            self.query_one("#history-body", Static).update(history_text(self.report, width))
+            self.query_one("#history-body", Static).update(Text(history_text(self.report, width)))
 
     def action_scroll(self, delta: int) -> None:
         self.query_one("#history-scroll", VerticalScroll).scroll_relative(y=delta, animate=False)
