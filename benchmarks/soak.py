@@ -3,6 +3,7 @@ minutes, and a count of everything that went wrong.
 
     .venv/bin/python benchmarks/soak.py                 # 30 minutes, a fault every 150 s
     .venv/bin/python benchmarks/soak.py --minutes 2 --fault-every 20 --json
+    .venv/bin/python benchmarks/soak.py --minutes 30 --fault-every 120 --keep-journal soak.journal
     .venv/bin/python benchmarks/soak.py --each-fault-once --minutes 5 --fault-every 12 --json
 
 What runs: `releasedeck watch SPEC --headless` (a subprocess) over the local stack — two demo
@@ -36,6 +37,7 @@ import contextlib
 import itertools
 import json
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -344,17 +346,22 @@ class Soak:
             if not self.each_fault_once:
                 self.report.samples.append(measure(started))
         finally:
-            if self.watch is not None and self.watch.poll() is None:
-                self.watch.terminate()
-                with contextlib.suppress(subprocess.TimeoutExpired):
-                    self.watch.wait(30)
-                if self.watch.poll() is None:
-                    self.watch.kill()
+            self.stop_watch()
             self.close_streams()
             await self.prometheus.stop()
         self.report.seconds = round(time.monotonic() - started, 1)
         self.audit()
         return self.report
+
+    def stop_watch(self) -> None:
+        """A `watch` still running at the end is asked to stop (30 s to shut down cleanly),
+        then killed: the soak never leaves a driver behind."""
+        if self.watch is not None and self.watch.poll() is None:
+            self.watch.terminate()
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                self.watch.wait(30)
+            if self.watch.poll() is None:
+                self.watch.kill()
 
     def audit(self) -> None:
         """Repeated actions and decisions, from the journal every run wrote."""
@@ -382,6 +389,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--fault-every", type=float, default=150.0, metavar="SECONDS")
     parser.add_argument("--hold", default="20s", help="hold of each canary step")
     parser.add_argument("--json", action="store_true", help="print the report as JSON")
+    parser.add_argument("--keep-journal", type=Path, metavar="FILE",
+                        help="copy the soak's journal here at the end (to read it afterwards)")
     parser.add_argument("--each-fault-once", action="store_true",
                         help="every fault once, then end with the release running after the "
                              "last one (--minutes is a cap); samples only when nothing runs")
@@ -390,6 +399,8 @@ def main(argv: list[str] | None = None) -> int:
         soak = Soak(Path(tmp), args.minutes, args.fault_every, args.hold, sys.stderr,
                     each_fault_once=args.each_fault_once)
         report = asyncio.run(soak.run())
+        if args.keep_journal is not None and soak.journal.exists():
+            shutil.copyfile(soak.journal, args.keep_journal)
     if args.json:
         print(json.dumps(report.to_dict()))
     else:

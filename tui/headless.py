@@ -107,15 +107,9 @@ async def run_headless_async(session: Session, *, until: str = "done",
     get `flush_timeout` to go out). `halt` says why the run must stop at once ("" while it may
     go on), e.g. the lease was lost."""
     driver, observe, alerts = session.driver, session.observe, session.alerts
-    try:
-        goal = Until.parse(until, len(driver.engine.plan.steps))
-    except ValueError as exc:
-        print(f"releasedeck: {exc}", file=err)
-        await session.close(flush_timeout)
-        return exitcodes.USAGE
-    if observe and goal.kind != "done":
-        print("releasedeck: --until does not apply with --observe (nothing moves); "
-              "use --timeout", file=err)
+    goal = _goal(until, len(driver.engine.plan.steps), observe=observe)
+    if isinstance(goal, str):
+        print(f"releasedeck: {goal}", file=err)
         await session.close(flush_timeout)
         return exitcodes.USAGE
     stale_after = driver.spec.metrics.stale_after
@@ -155,6 +149,18 @@ async def run_headless_async(session: Session, *, until: str = "done",
         code, outcome = exitcodes.UNREACHABLE, f"stopped by an error ({crashed})"
     print(summary(driver, state, outcome, driver.clock() - started, alerts), file=err)
     return code
+
+
+def _goal(until: str, steps: int, *, observe: bool) -> Until | str:
+    """Where `--until` stops the run, or why it cannot (a bad value; a step or promotion goal
+    while observing, where nothing moves)."""
+    try:
+        goal = Until.parse(until, steps)
+    except ValueError as exc:
+        return str(exc)
+    if observe and goal.kind != "done":
+        return "--until does not apply with --observe (nothing moves); use --timeout"
+    return goal
 
 
 def _settled_failure(state: State) -> bool:

@@ -20,7 +20,7 @@ from typing import Any, TextIO
 
 from strategies.duration import format_duration, parse_duration
 from strategies.history import DAY, DeliveryFigures, RunSummary, delivery_figures, summarise
-from strategies.journal import read_records
+from strategies.journal import NotAJournal, read_records
 from strategies.model import parse_rfc3339, rfc3339
 from strategies.spec import SpecError, load_spec
 from tui import exitcodes
@@ -112,7 +112,11 @@ def load_history(paths: Sequence[str], *, since: float | None = None, until: flo
     said = [line.removeprefix("releasedeck history: ") for line in problems.getvalue().splitlines()]
     runs: list[RunSummary] = []
     for source in sources:
-        read = read_records(source.path, validate=False, skip_kinds=NOT_DECISIONS)
+        try:
+            read = read_records(source.path, validate=False, skip_kinds=NOT_DECISIONS)
+        except NotAJournal as exc:
+            said.append(f"{exc}; skipped")
+            continue
         said.extend(str(problem) for problem in read.problems)
         runs.extend(summarise(read.records, source=str(source.path), strategy=source.strategy))
     runs = [r for r in runs if (since is None or r.started >= since)
