@@ -162,6 +162,10 @@ def test_views_snapshots(snap_compare, tmp_path_factory, view: str, size: tuple[
                         and app.screen.report is not None, "history read")
         else:
             await until(pilot, lambda: listed(app, 2), "list filled")
+            table = app.screen.query_one("DataTable")
+            # the table sizes its columns on idle, after the rows arrive: wait for that too
+            await until(pilot, lambda: table.ordered_columns[0].content_width >= len("checkout"),
+                        "columns sized to their rows")
         await pilot.pause(0.3)
 
     assert snap_compare(app, terminal_size=size, run_before=open_view)
