@@ -198,15 +198,27 @@ def summary(driver: Driver, state: State, outcome: str, duration: float, alerts:
         holding = state.holding
         if holding:
             parts.append(f"holding: {holding[0]}")
-    if state.metrics_error:
-        parts.append(f"metrics: {state.metrics_error}")
-    elif state.stale and not (rollout.phase is Phase.SUCCEEDED or rollout.phase.failed):
-        parts.append(f"metrics: {state.stale_reason or 'stale'}")
+    metrics = _metrics_part(state, " ".join(parts))
+    if metrics:
+        parts.append(metrics)
     if state.platform_error:
         parts.append(f"platform: {state.platform_error}")
     if alerts is not None:
         parts.append(f"alerts {alerts.delivered} delivered, {alerts.undelivered} undelivered")
     return "; ".join(parts)
+
+
+def _metrics_part(state: State, said: str) -> str:
+    """What is wrong with the metrics, unless `said` (the summary so far) already quotes it: a
+    holding reason often does, and the summary printed a long Prometheus error twice."""
+    rollout = state.rollout
+    if state.metrics_error:
+        why = state.metrics_error
+    elif state.stale and not (rollout.phase is Phase.SUCCEEDED or rollout.phase.failed):
+        why = state.stale_reason or "stale"
+    else:
+        return ""
+    return "" if why in said else f"metrics: {why}"
 
 
 def _deciding(state: State) -> str:

@@ -20,7 +20,8 @@ from typing import Any, TextIO
 
 from strategies.duration import format_duration, parse_duration
 from strategies.history import DAY, DeliveryFigures, RunSummary, delivery_figures, summarise
-from strategies.journal import NotAJournal, read_records
+from strategies.journal import NotAJournal
+from strategies.json_lines import read_decisions
 from strategies.model import parse_rfc3339, rfc3339
 from strategies.spec import SpecError, load_spec
 from tui import exitcodes
@@ -113,7 +114,7 @@ def load_history(paths: Sequence[str], *, since: float | None = None, until: flo
     runs: list[RunSummary] = []
     for source in sources:
         try:
-            read = read_records(source.path, validate=False, skip_kinds=NOT_DECISIONS)
+            read = read_decisions(source.path, skip_kinds=NOT_DECISIONS)
         except NotAJournal as exc:
             said.append(f"{exc}; skipped")
             continue

@@ -186,6 +186,8 @@ def assemble(spec: ReleaseSpec, adapters: Adapters, options: RunOptions = RunOpt
     if options.alerts:
         alerts = build_dispatcher(spec, emit=driver.emit, acting=not options.observe,
                                   stream=options.alert_stream, backoff=options.alert_backoff)
+        if engine.resumed:
+            alerts.policy.restore(engine.state)
         driver.add_listener(alerts)
     if webhooks is not None:
         webhooks.emit = driver.emit

@@ -120,3 +120,32 @@ def test_a_journal_that_is_a_device_or_fifo_is_refused_with_one_line(tmp_path):
     assert "Traceback" not in done.stderr
     assert "releasedeck history: journal /dev/full: not a regular file (it is a character " \
         "device); name a file with --journal; skipped" in done.stderr.splitlines()
+
+
+def test_rerunning_a_rolled_back_journal_pages_nothing_again(tmp_path):
+    release = Release(tmp_path, free_port()).write()
+    release.spec.write_text(
+        release.spec.read_text().replace("v2 = { latency_ms = 2 }",
+                                         "v2 = { latency_ms = 2, error_ratio = 0.5 }")
+        + '\n[[alert]]\nkind = "stdout"\nmin_severity = "critical"\n')
+
+    def pages(events: list[dict]) -> list[str]:
+        return [e["alertname"] for e in events if e.get("event") == "notification"]
+
+    code, first, err = release.run("--timeout", "90")
+    assert code == exitcodes.ROLLED_BACK, err
+    assert pages(first) == ["ReleaseRolledBack"]
+    code, again, err = release.run("--timeout", "90")
+    assert code == exitcodes.ROLLED_BACK, err
+    assert pages(again) == [] and "alerts 0 delivered, 0 undelivered" in err
+
+
+def test_the_summary_names_the_metrics_error_once(tmp_path):
+    dead = free_port()  # nothing listens there: every query fails the same way
+    release = Release(tmp_path, free_port()).write()
+    release.spec.write_text(release.spec.read_text().replace(
+        '[metrics]\n', f'[metrics]\nsource = "prometheus"\nurl = "http://127.0.0.1:{dead}"\n'))
+    code, _events, err = release.run("--timeout", "8")
+    assert code == exitcodes.UNREACHABLE, err
+    last = err.strip().splitlines()[-1]
+    assert last.count(f"prometheus at http://127.0.0.1:{dead}") == 1, last
