@@ -264,6 +264,46 @@ class FlaggerRun(JudgeRun):
         return self.failed >= FLAGGER_THRESHOLD, self.last_ok
 
 
+def _serve(rng: random.Random, scenario: Scenario, t: float, weight: int, noise: float,
+           base_c: _Counter, cand_c: _Counter) -> _Counter:
+    """One interval of traffic split by `weight`; the candidate serves only once it is live
+    (what was served in (t - 1, t] behaves as at t - 1) and its counters may restart. Returns
+    the candidate's counter (a new one after a restart)."""
+    rps = TOTAL_RPS * scenario.traffic
+    cand_live = t >= scenario.late
+    base_n = _poisson(rng, rps * (100 - weight) / 100 * INTERVAL)
+    cand_n = _poisson(rng, rps * weight / 100 * INTERVAL) if cand_live else 0
+    base_c.serve(rng, base_n, max(0.0, scenario.base_errors + noise), 0.0)
+    if cand_live:
+        cand_c.serve(rng, cand_n, max(0.0, scenario.cand_errors(t - INTERVAL) + noise),
+                     scenario.cand_slow(t - INTERVAL))
+        if any(abs(t - r) < 1e-9 for r in scenario.resets):
+            return _Counter()
+    return cand_c
+
+
+def _scrape(version: str, counter: _Counter, series: list[RawCounters], tallies: dict[str, object],
+            now: float, *, needs_window: bool, lines: list[str] | None, weight: int) -> MetricSample | None:
+    """One scrape of one version, as the product would see it: the counters join the version's
+    recent history and its running tally; the sample is a window (evidence judges) or the last
+    interval's requests (point judges; none on the first scrape)."""
+    raw = counter.raw(version, now)
+    if series:
+        tallies[version] = counted_between(series[-1], raw) if version not in tallies \
+            else tallies[version].plus(counted_between(series[-1], raw))  # type: ignore[attr-defined]
+    series.append(raw)
+    del series[:-12]
+    if lines is not None:
+        lines.append(counters_line(raw, "checkout", weight=float(weight)))
+    if needs_window:
+        sample = sample_from_counters(version, series, now, WINDOW)
+        return replace(sample, tally=tallies.get(version))
+    if len(series) > 1:
+        return MetricSample(version, now, requests=raw.requests_total - series[-2].requests_total,
+                            tally=tallies.get(version))
+    return None
+
+
 def replay(scenario: Scenario, seed: int, make: Callable[[ReleaseSpec], JudgeRun],
            spec: ReleaseSpec, *, seconds: float = 200.0,
            lines: list[str] | None = None) -> Outcome:
@@ -280,37 +320,15 @@ def replay(scenario: Scenario, seed: int, make: Callable[[ReleaseSpec], JudgeRun
         weight = STEPS[step] if step < len(STEPS) else 100
         if scenario.base_noise and k % 60 == 0:
             noise = rng.uniform(-scenario.base_noise / 2, scenario.base_noise)
-        rps = TOTAL_RPS * scenario.traffic
         cand_live = t >= scenario.late
-        base_n = _poisson(rng, rps * (100 - weight) / 100 * INTERVAL)
-        cand_n = _poisson(rng, rps * weight / 100 * INTERVAL) if cand_live else 0
-        base_c.serve(rng, base_n, max(0.0, scenario.base_errors + noise), 0.0)
-        if cand_live:  # what was served in (t - 1, t] behaves as at t - 1
-            cand_c.serve(rng, cand_n, max(0.0, scenario.cand_errors(t - INTERVAL) + noise),
-                         scenario.cand_slow(t - INTERVAL))
-            if any(abs(t - r) < 1e-9 for r in scenario.resets):
-                cand_c = _Counter()
+        cand_c = _serve(rng, scenario, t, weight, noise, base_c, cand_c)
         scraped = not any(a <= t < b for a, b in scenario.gaps)
         samples: dict[str, MetricSample | None] = {"v1": None, "v2": None}
         for version, counter, live in (("v1", base_c, True), ("v2", cand_c, cand_live)):
-            if not (live and scraped):
-                continue
-            raw = counter.raw(version, now)
-            series = history[version]
-            if series:
-                tallies[version] = counted_between(series[-1], raw) if version not in tallies \
-                    else tallies[version].plus(counted_between(series[-1], raw))  # type: ignore[attr-defined]
-            series.append(raw)
-            del series[:-12]
-            if lines is not None:
-                lines.append(counters_line(raw, "checkout", weight=float(weight)))
-            if run.needs_window:
-                sample = sample_from_counters(version, series, now, WINDOW)
-                samples[version] = replace(sample, tally=tallies.get(version))
-            elif len(series) > 1:
-                samples[version] = MetricSample(version, now, requests=raw.requests_total
-                                                - series[-2].requests_total,
-                                                tally=tallies.get(version))
+            if live and scraped:
+                samples[version] = _scrape(version, counter, history[version], tallies, now,
+                                           needs_window=run.needs_window, lines=lines,
+                                           weight=weight)
         cand, base = samples["v2"], samples["v1"]
         if step >= len(STEPS):
             return Outcome("promoted", t)

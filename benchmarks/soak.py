@@ -3,6 +3,8 @@ minutes, and a count of everything that went wrong.
 
     .venv/bin/python benchmarks/soak.py                 # 30 minutes, a fault every 150 s
     .venv/bin/python benchmarks/soak.py --minutes 2 --fault-every 20 --json
+    .venv/bin/python benchmarks/soak.py --minutes 30 --fault-every 120 --keep-journal soak.journal
+    .venv/bin/python benchmarks/soak.py --each-fault-once --minutes 5 --fault-every 12 --json
 
 What runs: `releasedeck watch SPEC --headless` (a subprocess) over the local stack — two demo
 service processes, the built-in router, load — with metrics from a real Prometheus the soak
@@ -17,6 +19,14 @@ repeated actions (an action id confirmed twice, a decision journaled twice), and
 the processes and open file descriptors of the whole tree (the soak, releasedeck, its children,
 Prometheus): growth is the peak of the last third of the samples over the peak of the first.
 Needs Debian's `prometheus` on PATH. Bounded: every wait has a deadline.
+
+`--each-fault-once` (the suite's short soak, tests/faults/test_soak.py): every fault once, then
+no more; the soak ends when the release running after the last fault has ended (promoted is the
+only right outcome), `--minutes` being only a cap (`finished` false if it was hit). Its samples
+are taken where nothing is in flight, so they count what a leak adds to, not what a loaded
+machine happens to be doing: once before the first release and after each release, when
+releasedeck and all its children have exited. (Per-minute samples, as the long soak takes,
+swung 25–79 fds with the traffic in flight and failed the short soak with no leak.)
 """
 
 from __future__ import annotations
@@ -27,6 +37,7 @@ import contextlib
 import itertools
 import json
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -103,6 +114,7 @@ class Report:
     faults: Counter[str] = field(default_factory=Counter)
     resumes: int = 0
     reconciles: int = 0
+    finished: bool = True  # --each-fault-once: the last release ended before the cap
     repeated_actions: int = 0
     repeated_decisions: int = 0
     samples: list[Sample] = field(default_factory=list)
@@ -117,7 +129,7 @@ class Report:
 
     def ok(self, fd_slack: int = 16) -> bool:
         growth = self.growth()
-        return (not self.wrong_outcomes and not self.repeated_actions
+        return (self.finished and not self.wrong_outcomes and not self.repeated_actions
                 and not self.repeated_decisions and growth["processes"] <= 0
                 and growth["fds"] <= fd_slack)
 
@@ -178,9 +190,10 @@ def _alive(proc: psutil.Process) -> bool:
 
 class Soak:
     def __init__(self, workdir: Path, minutes: float, fault_every: float, hold: str,
-                 log: Any):
+                 log: Any, *, each_fault_once: bool = False):
         self.workdir = workdir
         self.minutes = minutes
+        self.each_fault_once = each_fault_once
         self.fault_every = fault_every
         self.hold = hold
         self.log = log
@@ -188,6 +201,7 @@ class Soak:
         self.base = free_pair()
         self.router = free_port()
         self.watch: subprocess.Popen[bytes] | None = None
+        self.leftovers: list[psutil.Process] = []  # the running watch's tree, last seen
         self.prometheus: LocalPrometheus | None = None
 
     @property
@@ -273,9 +287,13 @@ class Soak:
         if self.watch is not None and self.watch.stderr is not None:
             self.watch.stderr.close()
 
-    def ended(self) -> None:
-        """The watch exited by itself: judge the outcome, start the next release."""
+    async def ended(self, started: float, next_one: bool = True) -> None:
+        """The watch exited by itself: judge the outcome, start the next release (in the
+        each-fault-once mode: a quiescent sample first, once releasedeck's tree is gone)."""
         assert self.watch is not None
+        if self.each_fault_once:
+            await self.wait_gone(self.leftovers, "a release's processes after its exit", limit=90)
+            self.report.samples.append(measure(started))
         code = self.watch.returncode
         err = self.watch.stderr.read().decode(errors="replace").strip() \
             if self.watch.stderr else ""
@@ -287,7 +305,8 @@ class Soak:
         else:
             self.report.wrong_outcomes.append(f"exit {code}: {last[:300]}")
             self.say(f"WRONG exit {code}: {last[:300]}")
-        self.start_watch(fresh=True)
+        if next_one:
+            self.start_watch(fresh=True)
 
     async def run(self) -> Report:
         started = time.monotonic()
@@ -298,36 +317,51 @@ class Soak:
             self.sync_targets()
             self.spec.write_text(SPEC.format(base=self.base, router=self.router,
                                              prometheus=self.prometheus.url, hold=self.hold))
+            if self.each_fault_once:
+                self.report.samples.append(measure(started))  # quiescent: nothing runs yet
             self.start_watch(fresh=True)
             next_fault = started + self.fault_every
             next_sample = started + 60.0  # the first minute is warm-up: the stack starting
             turn = 0
             while time.monotonic() < deadline:
                 now = time.monotonic()
-                if now >= next_sample:
+                if now >= next_sample and not self.each_fault_once:
                     self.report.samples.append(measure(started))
                     next_sample += 60.0
                 self.sync_targets()
+                all_done = self.each_fault_once and turn >= len(FAULTS)
                 if self.watch is not None and self.watch.poll() is not None:
-                    self.ended()
-                elif now >= next_fault:
+                    await self.ended(started, next_one=not all_done)
+                    if all_done:
+                        break
+                elif now >= next_fault and not all_done:
                     await self.fault(FAULTS[turn % len(FAULTS)])
                     turn += 1
                     next_fault = time.monotonic() + self.fault_every
+                elif self.watch is not None:
+                    self.leftovers = tree(self.watch.pid)[1:]
                 await asyncio.sleep(0.2)
-            self.report.samples.append(measure(started))
+            else:
+                self.report.finished = not self.each_fault_once
+            if not self.each_fault_once:
+                self.report.samples.append(measure(started))
         finally:
-            if self.watch is not None and self.watch.poll() is None:
-                self.watch.terminate()
-                with contextlib.suppress(subprocess.TimeoutExpired):
-                    self.watch.wait(30)
-                if self.watch.poll() is None:
-                    self.watch.kill()
+            self.stop_watch()
             self.close_streams()
             await self.prometheus.stop()
         self.report.seconds = round(time.monotonic() - started, 1)
         self.audit()
         return self.report
+
+    def stop_watch(self) -> None:
+        """A `watch` still running at the end is asked to stop (30 s to shut down cleanly),
+        then killed: the soak never leaves a driver behind."""
+        if self.watch is not None and self.watch.poll() is None:
+            self.watch.terminate()
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                self.watch.wait(30)
+            if self.watch.poll() is None:
+                self.watch.kill()
 
     def audit(self) -> None:
         """Repeated actions and decisions, from the journal every run wrote."""
@@ -355,10 +389,18 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--fault-every", type=float, default=150.0, metavar="SECONDS")
     parser.add_argument("--hold", default="20s", help="hold of each canary step")
     parser.add_argument("--json", action="store_true", help="print the report as JSON")
+    parser.add_argument("--keep-journal", type=Path, metavar="FILE",
+                        help="copy the soak's journal here at the end (to read it afterwards)")
+    parser.add_argument("--each-fault-once", action="store_true",
+                        help="every fault once, then end with the release running after the "
+                             "last one (--minutes is a cap); samples only when nothing runs")
     args = parser.parse_args(argv)
     with tempfile.TemporaryDirectory(prefix="releasedeck-soak-") as tmp:
-        soak = Soak(Path(tmp), args.minutes, args.fault_every, args.hold, sys.stderr)
+        soak = Soak(Path(tmp), args.minutes, args.fault_every, args.hold, sys.stderr,
+                    each_fault_once=args.each_fault_once)
         report = asyncio.run(soak.run())
+        if args.keep_journal is not None and soak.journal.exists():
+            shutil.copyfile(soak.journal, args.keep_journal)
     if args.json:
         print(json.dumps(report.to_dict()))
     else:

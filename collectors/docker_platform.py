@@ -443,8 +443,23 @@ class DockerPlatform:
             labels[PORT] = str(port)
         kwargs: dict[str, Any] = {
             "name": name, "labels": labels, "environment": _fmt_map(t.env, values),
-            "network_mode": t.network_mode, "init": t.init or None,
+            "network_mode": t.network_mode, "init": t.init or None, **self._run_options(values),
         }
+        self._clear_leftover(client, name, version)
+        try:
+            container = client.containers.create(image, **kwargs)
+        except docker.errors.ImageNotFound as exc:
+            raise DockerPlatformError(
+                f"scale {version}: image {image!r} not found on the engine at {self.where} "
+                "(build, load or pull it first)") from exc
+        container.start()
+        return container
+
+    def _run_options(self, values: Mapping[str, Any]) -> dict[str, Any]:
+        """The template's optional container settings, only those it sets (Docker's defaults
+        otherwise), with `{service}`/`{version}`/`{index}`/`{port}` filled in."""
+        t = self.template
+        kwargs: dict[str, Any] = {}
         if t.command:
             kwargs["command"] = [_fmt(part, values) for part in t.command]
         if t.volumes:
@@ -457,24 +472,21 @@ class DockerPlatform:
             kwargs["restart_policy"] = {"Name": t.restart}
         if t.network_mode != "host" and t.port:
             kwargs["ports"] = {f"{t.port}/tcp": (LOOPBACK, None) if self.local_engine else None}
+        return kwargs
+
+    @staticmethod
+    def _clear_leftover(client: docker.DockerClient, name: str, version: str) -> None:
+        """A stopped leftover of ours from a crashed run makes room for the new instance;
+        anything else under that name is someone's container: never touched, refused."""
         try:
             existing = client.containers.get(name)
         except docker.errors.NotFound:
-            existing = None
-        if existing is not None:  # a stopped leftover of ours from a crashed run makes room;
-            if existing.labels.get(MANAGED) != "true" or existing.status in LIVE_STATES:
-                raise DockerPlatformError(  # anything else is someone's container: never touch
-                    f"scale {version}: a container named {name} already exists and is not a "
-                    "stopped releasedeck leftover; remove or rename it")
-            existing.remove(force=True)
-        try:
-            container = client.containers.create(image, **kwargs)
-        except docker.errors.ImageNotFound as exc:
+            return
+        if existing.labels.get(MANAGED) != "true" or existing.status in LIVE_STATES:
             raise DockerPlatformError(
-                f"scale {version}: image {image!r} not found on the engine at {self.where} "
-                "(build, load or pull it first)") from exc
-        container.start()
-        return container
+                f"scale {version}: a container named {name} already exists and is not a "
+                "stopped releasedeck leftover; remove or rename it")
+        existing.remove(force=True)
 
     def _pick_port(self, version: str, index: int, taken: set[int]) -> int | None:
         """Host network: a per-version base port is a fixed slot (instance n on base + n - 1,

@@ -13,8 +13,8 @@ from collections import deque
 from collections.abc import Mapping, Sequence
 
 import httpx
-from prometheus_client.parser import text_string_to_metric_families
 
+from collectors.exposition import families
 from strategies.model import MetricSample, MetricsSnapshot, PlatformSnapshot, frozen_map
 from strategies.ports import RawCounters
 from strategies.spec import ReleaseSpec
@@ -26,11 +26,14 @@ class HAProxyStats:
     """Reads `haproxy_server_http_responses_total{proxy,server,code}` and sums it per version."""
 
     def __init__(self, url: str, backend: str, servers: Mapping[str, Sequence[str]], *,
-                 timeout: float = 2.0):
+                 timeout: float = 2.0, version_backends: Mapping[str, str] | None = None):
         self.url = url
         self.backend = backend
         self._owner = {s: v for v, names in servers.items() for s in names}
-        self.versions = tuple(servers)
+        # cohort routing (collectors.haproxy_cohorts): every server of a version's own backend
+        # serves that version, so a ring's requests count on the version that answered them
+        self._backend_owner = {b: v for v, b in (version_backends or {}).items()}
+        self.versions = tuple(dict.fromkeys([*servers, *self._backend_owner.values()]))
         self._client = httpx.AsyncClient(timeout=timeout)
 
     @classmethod
@@ -39,10 +42,13 @@ class HAProxyStats:
         servers = {str(v): ([n] if isinstance(n, str) else list(n))
                    for v, n in dict(o.get("servers") or {}).items()}
         return cls(str(o.get("stats_url", "")), str(o.get("backend") or spec.release.service),
-                   servers, timeout=spec.metrics.timeout)
+                   servers, timeout=spec.metrics.timeout,
+                   version_backends={str(v): str(b)
+                                     for v, b in dict(o.get("version_backends") or {}).items()})
 
     async def read(self, now: float) -> list[RawCounters]:
-        """Cumulative counters per version; raises RuntimeError with a one-line reason."""
+        """Cumulative counters per version; raises RuntimeError with a one-line reason (an
+        answer that is not Prometheus text raises `ExpositionError`, a RuntimeError too)."""
         try:
             answer = await self._client.get(self.url)
             answer.raise_for_status()
@@ -53,11 +59,15 @@ class HAProxyStats:
         requests = dict.fromkeys(self.versions, 0.0)
         errors = dict.fromkeys(self.versions, 0.0)
         seen = False
-        for family in text_string_to_metric_families(answer.text):
+        for family in families(answer.text, f"haproxy exporter at {self.url}"):
             for s in family.samples:
-                if s.name != RESPONSES or s.labels.get("proxy") != self.backend:
+                if s.name != RESPONSES:
                     continue
-                version = self._owner.get(s.labels.get("server", ""))
+                proxy = s.labels.get("proxy")
+                if proxy == self.backend:
+                    version = self._owner.get(s.labels.get("server", ""))
+                else:
+                    version = self._backend_owner.get(proxy or "")
                 if version is None:
                     continue
                 seen = True

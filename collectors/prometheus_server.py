@@ -10,21 +10,15 @@ import asyncio
 import contextlib
 import json
 import shutil
-import socket
 import subprocess
 from pathlib import Path
 
 import httpx
 
 from collectors.local import reaper
+from collectors.local.net import free_port
 from collectors.local.tempdirs import owned_tempdir
 from strategies.model import PlatformSnapshot
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 class FileSDTargets:
@@ -60,6 +54,11 @@ class FileSDTargets:
             self.update(platform)
 
 
+START_ATTEMPTS = 3
+"""A Prometheus that exits before it is ready is started again on a new port this many times:
+the port picked was free, but another program may bind it before Prometheus does."""
+
+
 class LocalPrometheus:
     """A Prometheus process of our own: temp storage, 1 s scrapes, file-based discovery."""
 
@@ -91,20 +90,27 @@ class LocalPrometheus:
             "    file_sd_configs:\n"
             f"      - files: ['{self.targets.path}']\n"
             "        refresh_interval: 1s\n")
-        # Through the reaper: it dies with releasedeck, however releasedeck ends (kill -9 too).
-        self._proc = reaper.spawn(
-            [self.binary, f"--config.file={config}", f"--storage.tsdb.path={self._dir / 'data'}",
-             f"--web.listen-address=127.0.0.1:{self.port}", "--log.level=warn"])
         loop = asyncio.get_running_loop()
         deadline = loop.time() + ready_timeout
-        async with httpx.AsyncClient(timeout=1.0) as client:
-            while loop.time() < deadline:
-                with contextlib.suppress(httpx.HTTPError):
-                    if (await client.get(f"{self.url}/-/ready")).status_code == 200:
-                        return
-                if self._proc.poll() is not None:
-                    break
-                await asyncio.sleep(0.2)
+        for attempt in range(START_ATTEMPTS):
+            if attempt:  # it exited at once: most likely its port was taken since we picked it
+                reaper.forget(self._proc)
+                self.port = free_port()
+                self.url = f"http://127.0.0.1:{self.port}"
+            # Through the reaper: it dies with releasedeck, however releasedeck ends (kill -9 too).
+            self._proc = reaper.spawn(
+                [self.binary, f"--config.file={config}", f"--storage.tsdb.path={self._dir / 'data'}",
+                 f"--web.listen-address=127.0.0.1:{self.port}", "--log.level=warn"])
+            async with httpx.AsyncClient(timeout=1.0) as client:
+                while loop.time() < deadline:
+                    with contextlib.suppress(httpx.HTTPError):
+                        if (await client.get(f"{self.url}/-/ready")).status_code == 200:
+                            return
+                    if self._proc.poll() is not None:
+                        break
+                    await asyncio.sleep(0.2)
+            if self._proc.poll() is None:
+                break  # running but not ready in time: no second try
         await self.stop()
         raise RuntimeError(f"prometheus did not become ready on {self.url}")
 

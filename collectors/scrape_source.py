@@ -17,9 +17,9 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
 import httpx
-from prometheus_client.parser import text_string_to_metric_families
 
 from collectors.deadlines import answer_budget
+from collectors.exposition import ExpositionError, families
 from strategies.experiment import SUCCESS_KEY, TRIALS_KEY
 from strategies.model import MetricSample, MetricsSnapshot, PlatformSnapshot, Tally, frozen_map
 from strategies.ports import RawCounters
@@ -61,45 +61,63 @@ def parse_counters_by(text: str, label: str | None, *, service: str, request_met
     Series without the label are left out when splitting: they belong to no variant.
     `counters`: more counter names (an experiment's orders and visits) summed as they are.
     """
-    others: dict[str, dict[str, float]] = {}
-    requests: dict[str, float] = {}
-    errors: dict[str, float] = {}
-    latency_sum: dict[str, float] = {}
-    buckets: dict[str, dict[str, float]] = {}
+    sums = _Sums(request_metric, latency_metric, error_codes, counters)
     declared = False
     base = request_metric.removesuffix("_total")
     try:
-        for family in text_string_to_metric_families(text):
-            if family.name in (request_metric, base):
-                declared = True
-            for sample in family.samples:
-                labels = sample.labels
-                if labels.get("service", service) != service or math.isnan(sample.value):
-                    continue
-                key = "" if label is None else labels.get(label)
-                if key is None:
-                    continue
-                if sample.name == request_metric:
-                    requests[key] = requests.get(key, 0.0) + sample.value
-                    if error_codes.fullmatch(labels.get("code", "")):
-                        errors[key] = errors.get(key, 0.0) + sample.value
-                elif sample.name == f"{latency_metric}_bucket" and "le" in labels:
-                    mine = buckets.setdefault(key, {})
-                    mine[labels["le"]] = mine.get(labels["le"], 0.0) + sample.value
-                elif sample.name == f"{latency_metric}_sum":
-                    latency_sum[key] = latency_sum.get(key, 0.0) + sample.value
-                elif sample.name in counters:
-                    mine = others.setdefault(key, {})
-                    mine[sample.name] = mine.get(sample.name, 0.0) + sample.value
-    except (ValueError, IndexError, KeyError) as exc:
-        raise ScrapeError("answered something that is not Prometheus text format") from exc
+        parsed = families(text)
+    except ExpositionError as exc:
+        raise ScrapeError(str(exc)) from exc
+    for family in parsed:
+        if family.name in (request_metric, base):
+            declared = True
+        for sample in family.samples:
+            labels = sample.labels
+            if labels.get("service", service) != service or math.isnan(sample.value):
+                continue
+            key = "" if label is None else labels.get(label)
+            if key is not None:
+                sums.add(key, sample.name, labels, sample.value)
     if not declared:
         raise ScrapeError(f"exports no {request_metric}")
-    keys = set(requests) | set(buckets) | ({""} if label is None else set())
-    return {key: Counters(requests=requests.get(key, 0.0), errors=errors.get(key, 0.0),
-                          buckets=buckets.get(key, {}), latency_sum=latency_sum.get(key),
-                          counters=others.get(key, {}))
-            for key in keys}
+    return sums.by_key(include_total=label is None)
+
+
+class _Sums:
+    """Running sums per split key while one exposition is read: requests (and those whose code
+    counts as an error), latency buckets and sum, and any extra counters."""
+
+    def __init__(self, request_metric: str, latency_metric: str, error_codes: re.Pattern[str],
+                 counters: Sequence[str]) -> None:
+        self.request_metric, self.error_codes, self.counters = request_metric, error_codes, counters
+        self.bucket_name, self.sum_name = f"{latency_metric}_bucket", f"{latency_metric}_sum"
+        self.others: dict[str, dict[str, float]] = {}
+        self.requests: dict[str, float] = {}
+        self.errors: dict[str, float] = {}
+        self.latency_sum: dict[str, float] = {}
+        self.buckets: dict[str, dict[str, float]] = {}
+
+    def add(self, key: str, name: str, labels: Mapping[str, str], value: float) -> None:
+        if name == self.request_metric:
+            self.requests[key] = self.requests.get(key, 0.0) + value
+            if self.error_codes.fullmatch(labels.get("code", "")):
+                self.errors[key] = self.errors.get(key, 0.0) + value
+        elif name == self.bucket_name and "le" in labels:
+            mine = self.buckets.setdefault(key, {})
+            mine[labels["le"]] = mine.get(labels["le"], 0.0) + value
+        elif name == self.sum_name:
+            self.latency_sum[key] = self.latency_sum.get(key, 0.0) + value
+        elif name in self.counters:
+            mine = self.others.setdefault(key, {})
+            mine[name] = mine.get(name, 0.0) + value
+
+    def by_key(self, *, include_total: bool) -> dict[str, Counters]:
+        """Every key seen with requests or buckets; unsplit, the total "" even when empty."""
+        keys = set(self.requests) | set(self.buckets) | ({""} if include_total else set())
+        return {key: Counters(requests=self.requests.get(key, 0.0), errors=self.errors.get(key, 0.0),
+                              buckets=self.buckets.get(key, {}), latency_sum=self.latency_sum.get(key),
+                              counters=self.others.get(key, {}))
+                for key in keys}
 
 
 @dataclass

@@ -18,15 +18,25 @@ def parse_duration(text: str | int | float) -> float:
     if isinstance(text, bool):
         raise ValueError(f"expected a duration like '30s', got {str(text).lower()}")
     if isinstance(text, int | float):
-        if not math.isfinite(text):
-            raise ValueError(f"expected a duration like '30s', got {text}")
-        if text < 0:
-            raise ValueError(f"duration must not be negative, got {text}")
-        if text > MAX_SECONDS:
-            raise ValueError(f"duration too long: {text:g}s (at most {MAX_TEXT})")
-        return float(text)
+        return _number_seconds(text)
     if not isinstance(text, str):
         raise ValueError(f"expected a duration like '30s', got {text!r}")
+    return _text_seconds(text)
+
+
+def _number_seconds(number: int | float) -> float:
+    """A bare number is seconds: finite, not negative, and no longer than a month."""
+    if not math.isfinite(number):
+        raise ValueError(f"expected a duration like '30s', got {number}")
+    if number < 0:
+        raise ValueError(f"duration must not be negative, got {number}")
+    if number > MAX_SECONDS:
+        raise ValueError(f"duration too long: {number:g}s (at most {MAX_TEXT})")
+    return float(number)
+
+
+def _text_seconds(text: str) -> float:
+    """"1h30m" and the like: unit-suffixed parts back to back, nothing else, at most a month."""
     value = text.strip()
     pos, total = 0, 0.0
     for match in _PART.finditer(value):

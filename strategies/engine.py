@@ -45,7 +45,7 @@ from strategies.model import (
     Snapshot,
     frozen_map,
 )
-from strategies.plans import Plan, build_plan
+from strategies.plans import Plan, PlanStep, build_plan
 from strategies.reconcile import DriftTracker, observed_values
 from strategies.resources import with_resources
 from strategies.spec import ReleaseSpec
@@ -99,20 +99,10 @@ class PlanChanged(Exception):
 def fold(state: RolloutState, decision: Decision) -> RolloutState:
     """Apply one journaled decision to the state. Pure; used live and on resume alike."""
     seq = state.seq + 1
+    kept = _fold_bookkeeping(state, decision, seq)
+    if kept is not None:
+        return kept
     kind = decision.kind
-    if decision.refused or kind not in _FOLDED:
-        return replace(state, seq=seq)
-    if kind is DecisionKind.RECONCILE:  # a correction of drift: the same targets, applied again
-        return replace(state, seq=seq, pending=_supersede(state.pending, decision.actions))
-    if kind is DecisionKind.GATE:
-        return replace(state, seq=seq, gate_failing_since=_gate_clock(state, decision))
-    if kind in (DecisionKind.ACTION_DONE, DecisionKind.ACTION_FAILED):
-        if kind is DecisionKind.ACTION_FAILED:
-            return replace(state, seq=seq)
-        done = {str(e.get("action")) for e in decision.evidence}
-        return replace(state, seq=seq, done_actions=state.done_actions | done,
-                       pending=tuple(a for a in state.pending if a.id not in done),
-                       targets=_confirmed(state.targets, decision))
     if kind is DecisionKind.RETRIED:
         # A new attempt: forget where the last one ended, keep what is known about the world
         # (actions done or pending) and the gates' failure clocks (the candidate is the same).
@@ -123,11 +113,46 @@ def fold(state: RolloutState, decision: Decision) -> RolloutState:
                   weight=decision.weight, reason=decision.reason, pending=pending)
     if kind in (DecisionKind.STARTED, DecisionKind.RETRIED):
         new = replace(new, attempt_started=decision.at)
-    for action in decision.actions:  # the router's cohort table: the latest targets decided
+    new = _fold_router_tables(new, decision)
+    new = _fold_hold_clock(state, new, decision)
+    new = _fold_ending(state, new, decision)
+    if kind in (DecisionKind.SCALED_DOWN, DecisionKind.PROMOTED):
+        new = replace(new, cleaned=True)
+    return new
+
+
+def _fold_bookkeeping(state: RolloutState, decision: Decision, seq: int) -> RolloutState | None:
+    """Decisions that leave the rollout where it is (refusals, unfolded kinds, drift corrections,
+    gate clocks, action outcomes): the new state, or None for a decision that moves the rollout."""
+    kind = decision.kind
+    if decision.refused or kind not in _FOLDED or kind is DecisionKind.ACTION_FAILED:
+        return replace(state, seq=seq)
+    if kind is DecisionKind.RECONCILE:  # a correction of drift: the same targets, applied again
+        return replace(state, seq=seq, pending=_supersede(state.pending, decision.actions))
+    if kind is DecisionKind.GATE:
+        return replace(state, seq=seq, gate_failing_since=_gate_clock(state, decision))
+    if kind is DecisionKind.ACTION_DONE:
+        done = {str(e.get("action")) for e in decision.evidence}
+        return replace(state, seq=seq, done_actions=state.done_actions | done,
+                       pending=tuple(a for a in state.pending if a.id not in done),
+                       targets=_confirmed(state.targets, decision))
+    return None
+
+
+def _fold_router_tables(new: RolloutState, decision: Decision) -> RolloutState:
+    """The router's cohort table and mirror: the latest targets decided win."""
+    for action in decision.actions:
         if action.kind is ActionKind.SET_COHORTS:
             new = replace(new, cohorts=action.value)
         elif action.kind is ActionKind.SET_MIRROR:
             new = replace(new, mirror=action.value)
+    return new
+
+
+def _fold_hold_clock(state: RolloutState, new: RolloutState, decision: Decision) -> RolloutState:
+    """The step's hold clock: a new step starts it afresh, a pause (or a manual weight) freezes
+    it with who paused and why, a resume lets it run again from where it stood."""
+    kind = decision.kind
     if kind in (DecisionKind.STARTED, DecisionKind.STEP, DecisionKind.PROMOTING, DecisionKind.RETRIED,
                 DecisionKind.ADOPTED):
         new = replace(new, step_started=decision.at, step_entered=decision.at,
@@ -148,18 +173,20 @@ def fold(state: RolloutState, decision: Decision) -> RolloutState:
     elif kind is DecisionKind.RESUMED:
         new = replace(new, step_started=decision.at, paused_by="", pause_reason="",
                       paused_at=None)
-    if kind in (DecisionKind.ROLLING_BACK, DecisionKind.ABORTED, DecisionKind.PROMOTED, DecisionKind.ROLLED_BACK):
-        cause = decision.evidence or state.cause
-        new = replace(new, cause=tuple(cause))
-        if kind in (DecisionKind.ABORTED, DecisionKind.PROMOTED, DecisionKind.ROLLED_BACK):
-            new = replace(new, finished_at=decision.at)
-        # The hold clock stops where the rollout stopped, so the screen keeps showing it.
-        new = replace(new, hold_elapsed_before_pause=state.hold_elapsed(decision.at))
-    if kind is DecisionKind.SCALED_DOWN:
-        new = replace(new, cleaned=True)
-    if kind is DecisionKind.PROMOTED:
-        new = replace(new, cleaned=True)
     return new
+
+
+def _fold_ending(state: RolloutState, new: RolloutState, decision: Decision) -> RolloutState:
+    """A rollout that stops (rolling back, aborted, promoted, rolled back) keeps its cause and the
+    hold clock where it stopped, so the screen keeps showing them; a final one records when."""
+    kind = decision.kind
+    if kind not in (DecisionKind.ROLLING_BACK, DecisionKind.ABORTED, DecisionKind.PROMOTED,
+                    DecisionKind.ROLLED_BACK):
+        return new
+    new = replace(new, cause=tuple(decision.evidence or state.cause))
+    if kind is not DecisionKind.ROLLING_BACK:
+        new = replace(new, finished_at=decision.at)
+    return replace(new, hold_elapsed_before_pause=state.hold_elapsed(decision.at))
 
 
 def _gate_statuses(records: Iterable[Mapping[str, Any]]) -> dict[str, GateStatus]:
@@ -658,10 +685,7 @@ class Engine:
                  checks: tuple[CheckResult, ...]) -> list[Decision]:
         phase = self.state.phase
         if phase is Phase.PENDING:
-            failing = [c for c in checks if c.kind == "pre-rollout" and c.ok is not True]
-            if failing:
-                return []
-            return [self._enter_step(0, now, "engine", "rollout started", kind=DecisionKind.STARTED)]
+            return self._start_when_checked(now, checks)
         # One move per instant: a rollout that moved at `now` (entered a step, paused, resumed)
         # does not move again at the same `now`. Live, two ticks never share a `now`; after a
         # crash, re-running the interrupted tick must not move twice where the run that never
@@ -677,29 +701,7 @@ class Engine:
                     now, f"gate:{critical[0].name}", f"critical gate failed: {names}",
                     evidence=[{**g.evidence(), "actor": f"gate:{g.name}"} for g in critical])]
         if phase is Phase.PROGRESSING:
-            warning = self._breached(Severity.WARNING)
-            if warning:
-                names = ", ".join(g.name for g in warning)
-                return [self._emit(DecisionKind.PAUSED, now, phase=Phase.PAUSED,
-                                   actor=f"gate:{warning[0].name}",
-                                   reason=f"warning gate failed: {names}",
-                                   evidence=[g.evidence() for g in warning])]
-            if self._at_experiment():
-                return self._experiment_outcome(snapshot, now, checks)
-            if self._step_complete(snapshot, now, checks):
-                return [self._next(now, "engine", "")]
-            inconclusive = self._inconclusive(now)
-            if inconclusive:
-                names = ", ".join(g.name for g in inconclusive)
-                self._inconclusive_pauses[self.state.step_entered] = \
-                    self._inconclusive_pauses.get(self.state.step_entered, 0) + 1
-                return [self._emit(DecisionKind.PAUSED, now, phase=Phase.PAUSED,
-                                   actor=f"gate:{inconclusive[0].name}",
-                                   reason=f"inconclusive at the end of the hold: {names} "
-                                          f"(require = evidence; resume to gather more, "
-                                          f"promote to go on without it)",
-                                   evidence=[g.evidence() for g in inconclusive])]
-            return []
+            return self._progress(snapshot, now, checks)
         if phase is Phase.PROMOTING:
             if not self.holding_reasons(snapshot, now, checks):
                 return [self._finish_promotion(now, "engine", "promotion complete")]
@@ -708,12 +710,53 @@ class Engine:
             # Normally action_done finishes the rollback; this catches a restart that happened
             # after the last action was journaled as done but before `rolled_back` was.
             return self._after_actions(now)
-        if phase.failed and phase.terminal and not self.state.cleaned:
-            finished = self.state.finished_at if self.state.finished_at is not None else now
-            if now > finished and now - finished >= self.plan.scale_down_delay:
-                return [self._emit(DecisionKind.SCALED_DOWN, now, reason="scale-down delay over",
-                                   actions=[(ActionKind.SCALE, n, v) for v, n in
-                                            self.plan.rollback.items() if n == 0])]
+        return self._scale_down_when_due(now)
+
+    def _start_when_checked(self, now: float, checks: tuple[CheckResult, ...]) -> list[Decision]:
+        """A pending rollout starts once every pre-rollout webhook says yes."""
+        if any(c.kind == "pre-rollout" and c.ok is not True for c in checks):
+            return []
+        return [self._enter_step(0, now, "engine", "rollout started", kind=DecisionKind.STARTED)]
+
+    def _progress(self, snapshot: Snapshot, now: float,
+                  checks: tuple[CheckResult, ...]) -> list[Decision]:
+        """A progressing step: a warning gate pauses it, an experiment step ends on its readout,
+        a complete step moves on, and a hold over without the evidence it requires pauses it."""
+        warning = self._breached(Severity.WARNING)
+        if warning:
+            names = ", ".join(g.name for g in warning)
+            return [self._emit(DecisionKind.PAUSED, now, phase=Phase.PAUSED,
+                               actor=f"gate:{warning[0].name}",
+                               reason=f"warning gate failed: {names}",
+                               evidence=[g.evidence() for g in warning])]
+        if self._at_experiment():
+            return self._experiment_outcome(snapshot, now, checks)
+        if self._step_complete(snapshot, now, checks):
+            return [self._next(now, "engine", "")]
+        inconclusive = self._inconclusive(now)
+        if not inconclusive:
+            return []
+        names = ", ".join(g.name for g in inconclusive)
+        self._inconclusive_pauses[self.state.step_entered] = \
+            self._inconclusive_pauses.get(self.state.step_entered, 0) + 1
+        return [self._emit(DecisionKind.PAUSED, now, phase=Phase.PAUSED,
+                           actor=f"gate:{inconclusive[0].name}",
+                           reason=f"inconclusive at the end of the hold: {names} "
+                                  f"(require = evidence; resume to gather more, "
+                                  f"promote to go on without it)",
+                           evidence=[g.evidence() for g in inconclusive])]
+
+    def _scale_down_when_due(self, now: float) -> list[Decision]:
+        """A failed, finished rollout scales the candidate down once the scale-down delay is over
+        (kept up that long so a person can look at it)."""
+        phase = self.state.phase
+        if not (phase.failed and phase.terminal and not self.state.cleaned):
+            return []
+        finished = self.state.finished_at if self.state.finished_at is not None else now
+        if now > finished and now - finished >= self.plan.scale_down_delay:
+            return [self._emit(DecisionKind.SCALED_DOWN, now, reason="scale-down delay over",
+                               actions=[(ActionKind.SCALE, n, v) for v, n in
+                                        self.plan.rollback.items() if n == 0])]
         return []
 
     def _finish_promotion(self, now: float, actor: str, reason: str) -> Decision:
@@ -725,47 +768,56 @@ class Engine:
     def holding_reasons(self, snapshot: Snapshot | None, now: float,
                         checks: Iterable[CheckResult] = ()) -> list[str]:
         """Why the current step has not advanced yet: what the screen shows under the bar."""
-        reasons: list[str] = []
         state = self.state
         if state.phase is Phase.PROMOTING:
             left = self.plan.scale_down_delay - state.hold_elapsed(now)
-            if left > 0:
-                reasons.append(f"scale-down delay: {math.ceil(left)}s left")
-            return reasons + self._waiting_reasons(analysis=True)
-        if state.phase is not Phase.PROGRESSING:
-            return reasons
-        if state.step >= len(self.plan.steps):
-            return reasons
+            delay = [f"scale-down delay: {math.ceil(left)}s left"] if left > 0 else []
+            return delay + self._waiting_reasons(analysis=True)
+        if state.phase is not Phase.PROGRESSING or state.step >= len(self.plan.steps):
+            return []
         step = self.plan.steps[state.step]
+        reasons = self._hold_reasons(step)
+        reasons += self._waiting_reasons(analysis=step.analysis)
+        reasons += self._readiness_reasons(snapshot)
+        reasons += self._webhook_reasons(checks)
+        return reasons
+
+    def _hold_reasons(self, step: PlanStep) -> list[str]:
+        """The step's own clock: an experiment without a winner yet, or observed hold time left."""
         left = step.hold - self._hold.observed
         if step.experiment and self.experiment is not None:
             readout = self.experiment.readout()
             if readout.winner is None:
-                reasons.append(f"experiment: {readout.summary()}; ends in {math.ceil(max(0, left))}s")
-        elif left > 0:
+                return [f"experiment: {readout.summary()}; ends in {math.ceil(max(0, left))}s"]
+            return []
+        if left > 0:
             why = f" (counting only observed time; not now: {self._hold.why})" \
                 if self._hold.why else ""
-            reasons.append(f"hold: {math.ceil(left)}s left{why}")
-        reasons += self._waiting_reasons(analysis=step.analysis)
-        wanted = step_replicas(self.plan, state.step).get(self.candidate)
-        if snapshot is not None and wanted:
-            platform = snapshot.platform
-            status = platform.version(self.candidate) if platform and not platform.error else None
-            ready = status.ready if status is not None else None
-            if status is not None and status.desired:
-                # Where the lever sizes versions itself (replica-ratio canary, rolling batch,
-                # Argo canary), the platform wants fewer candidate pods than full size.
-                wanted = min(wanted, status.desired)
-            if ready is None:
-                reasons.append("platform state unknown")
-            elif ready < wanted:
-                reasons.append(f"{self.candidate}: {ready}/{wanted} ready")
-        for check in checks:
-            if check.ok is not True and (check.kind == "rollout" or (
-                    check.kind == "confirm-promotion"
-                    and state.step + 1 >= len(self.plan.steps))):
-                reasons.append(f"webhook {check.name}: {check.detail or 'not confirmed'}")
-        return reasons
+            return [f"hold: {math.ceil(left)}s left{why}"]
+        return []
+
+    def _readiness_reasons(self, snapshot: Snapshot | None) -> list[str]:
+        """The candidate's pods the step wants that are not ready yet (or the platform unknown)."""
+        wanted = step_replicas(self.plan, self.state.step).get(self.candidate)
+        if snapshot is None or not wanted:
+            return []
+        platform = snapshot.platform
+        status = platform.version(self.candidate) if platform and not platform.error else None
+        if status is None:
+            return ["platform state unknown"]
+        if status.desired:
+            # Where the lever sizes versions itself (replica-ratio canary, rolling batch,
+            # Argo canary), the platform wants fewer candidate pods than full size.
+            wanted = min(wanted, status.desired)
+        if status.ready < wanted:
+            return [f"{self.candidate}: {status.ready}/{wanted} ready"]
+        return []
+
+    def _webhook_reasons(self, checks: Iterable[CheckResult]) -> list[str]:
+        """Rollout webhooks not saying yes, and on the last step the promotion confirmation."""
+        last = self.state.step + 1 >= len(self.plan.steps)
+        return [f"webhook {c.name}: {c.detail or 'not confirmed'}" for c in checks
+                if c.ok is not True and (c.kind == "rollout" or (c.kind == "confirm-promotion" and last))]
 
     def _waiting_reasons(self, *, analysis: bool) -> list[str]:
         reasons: list[str] = [d.describe() for d in self.drift]

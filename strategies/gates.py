@@ -18,6 +18,7 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
+from typing import Any
 
 from strategies.evidence import Bounds, RatioEvidence, ShareEvidence, bounds, log_threshold
 from strategies.model import GateResult, GateStatus, MetricSample, Tally
@@ -143,6 +144,27 @@ def judge(
     baseline_expected: bool,
 ) -> Verdict:
     """Compare this tick's candidate sample against the gate's bounds and the baseline."""
+    readings = _point_readings(gate, candidate, stale=stale)
+    if isinstance(readings, Verdict):
+        return readings
+    requests, value = readings
+    base_value = baseline.value(gate.metric) if baseline is not None else None
+    checks = _absolute_checks(gate, value, base_value)
+    relative = gate.max_ratio is not None or gate.compare != "none"
+    if relative and baseline_expected:
+        checks += _relative_checks(gate, value, base_value, candidate, baseline)
+    elif relative and not checks:
+        # The baseline takes no traffic (e.g. at 100%): a relative bound cannot apply, and the
+        # gate still needed enough candidate requests to get here.
+        return Verdict(GateStatus.PASS, value, base_value, None, "n/a", samples=requests,
+                       reason="baseline takes no traffic; relative bound not applicable")
+    return replace(_worst(checks), samples=requests, value=value, baseline=base_value)
+
+
+def _point_readings(gate: GateSpec, candidate: MetricSample | None, *,
+                    stale: bool) -> tuple[float, float] | Verdict:
+    """The candidate's request count and metric value, or why the gate cannot judge this window
+    at all (stale metrics, no data, too few requests, no value): then it is unknown, not passing."""
     if stale:
         return Verdict(GateStatus.UNKNOWN, reason="metrics are stale")
     if candidate is None:
@@ -155,7 +177,11 @@ def judge(
     value = candidate.value(gate.metric)
     if value is None or not math.isfinite(value):
         return Verdict(GateStatus.UNKNOWN, samples=requests, reason=f"no {gate.metric} value")
-    base_value = baseline.value(gate.metric) if baseline is not None else None
+    return requests, value
+
+
+def _absolute_checks(gate: GateSpec, value: float, base_value: float | None) -> list[Verdict]:
+    """The gate's fixed bounds (max, min) on this window's value: no baseline needed."""
     checks: list[Verdict] = []
     if gate.max is not None:
         ok = value <= gate.max
@@ -167,28 +193,32 @@ def judge(
         checks.append(Verdict(
             GateStatus.PASS if ok else GateStatus.FAIL, value, base_value, gate.min, "min",
             f"{_fmt(gate.metric, value)} {'≥' if ok else '<'} min {_fmt(gate.metric, gate.min)}"))
-    relative = gate.max_ratio is not None or gate.compare != "none"
-    if relative and baseline_expected:
-        base_requests = baseline.requests if baseline is not None else None
-        if base_value is None or base_requests is None or base_requests < gate.min_requests:
-            checks.append(Verdict(GateStatus.UNKNOWN, value, base_value, None, "baseline",
-                                  "not enough baseline data to compare"))
-        else:
-            if gate.max_ratio is not None:
-                checks.append(_ratio_check(gate, value, base_value, candidate))
-            if gate.compare == "proportion":
-                checks.append(_proportion_check(gate, candidate, baseline))
-            if gate.compare == "mannwhitney":
-                checks.append(_mann_whitney_check(gate, candidate, baseline))
-    elif relative and not checks:
-        # The baseline takes no traffic (e.g. at 100%): a relative bound cannot apply, and the
-        # gate still needed enough candidate requests to get here.
-        return Verdict(GateStatus.PASS, value, base_value, None, "n/a", samples=requests,
-                       reason="baseline takes no traffic; relative bound not applicable")
+    return checks
+
+
+def _relative_checks(gate: GateSpec, value: float, base_value: float | None,
+                     candidate: MetricSample, baseline: MetricSample | None) -> list[Verdict]:
+    """The bounds relative to the baseline (ratio, proportion, rank test): unknown while the
+    baseline has too few requests to compare against."""
+    base_requests = baseline.requests if baseline is not None else None
+    if base_value is None or base_requests is None or base_requests < gate.min_requests:
+        return [Verdict(GateStatus.UNKNOWN, value, base_value, None, "baseline",
+                        "not enough baseline data to compare")]
+    checks: list[Verdict] = []
+    if gate.max_ratio is not None:
+        checks.append(_ratio_check(gate, value, base_value, candidate))
+    if gate.compare == "proportion":
+        checks.append(_proportion_check(gate, candidate, baseline))
+    if gate.compare == "mannwhitney":
+        checks.append(_mann_whitney_check(gate, candidate, baseline))
+    return checks
+
+
+def _worst(checks: list[Verdict]) -> Verdict:
+    """A gate is as bad as its worst bound: a failing one, else an unknown one, else the first."""
     failing = [c for c in checks if c.status is GateStatus.FAIL]
     unknown = [c for c in checks if c.status is GateStatus.UNKNOWN]
-    pick = failing[0] if failing else unknown[0] if unknown else checks[0]
-    return replace(pick, samples=requests, value=value, baseline=base_value)
+    return failing[0] if failing else unknown[0] if unknown else checks[0]
 
 
 def binomial_tail(successes: float, trials: float, p: float) -> float:
@@ -343,34 +373,18 @@ def _share_check(gate: GateSpec, evidence: ShareEvidence | None, comparison: str
         return Verdict(GateStatus.UNKNOWN, test="sequential", comparison=comparison,
                        scale="share", note=note, reason=f"{what}: nothing counted yet")
     p0, bad, total = evidence.p0, evidence.bad, evidence.total
-    threshold = log_threshold(gate.confidence)
-    breach, holds = evidence.log_e_breach, evidence.log_e_holds
     shown: Bounds = bounds(bad, total, gate.confidence) if explain else \
         Bounds(bad / total if total > 0 else None, None, None)
     if explain and evidence.bad_holds != bad and total > 0:  # the upper bound belongs to the "holds" boundary
         shown = Bounds(shown.estimate, shown.low,
                        bounds(evidence.bad_holds, total, gate.confidence).high)
-    toward_pass = _progress(holds, threshold) if gate.require == "evidence" else \
-        min(1.0, total / gate.min_requests) if gate.min_requests > 0 else 1.0
-    common = {"test": "sequential", "estimate": shown.estimate, "low": shown.low,
-              "high": shown.high, "bound": p0, "scale": "share", "comparison": comparison,
-              "toward_fail": _progress(breach, threshold), "toward_pass": toward_pass,
-              "note": note, "threshold": p0}
     interval = f"{_pct(shown.estimate)} [{_pct(shown.low)}–{_pct(shown.high)}]"
-    if breach >= threshold:
-        return Verdict(GateStatus.FAIL, reason=f"{what} {interval} > {_pct(p0)}: breach shown at "
-                       f"{gate.confidence:.4g} confidence ({bad:.0f} of {total:.0f})", **common)
-    if gate.require == "evidence":
-        if holds >= threshold:
-            return Verdict(GateStatus.PASS, reason=f"{what} {interval} ≤ {_pct(p0)}: shown to hold "
-                           f"({total:.0f} requests)", **common)
-        return Verdict(GateStatus.UNKNOWN, reason=f"inconclusive: {what} {interval} vs ≤ "
-                       f"{_pct(p0)} ({total:.0f} requests)", **common)
-    if total < gate.min_requests:
-        return Verdict(GateStatus.UNKNOWN, reason=f"only {total:.0f} requests this step, need "
-                       f"{gate.min_requests:.0f}", **common)
-    return Verdict(GateStatus.PASS, reason=f"{what} {interval} ≤ {_pct(p0)}: no breach shown "
-                   f"({total:.0f} requests)", **common)
+    return _sequential_verdict(
+        gate, evidence.log_e_breach, evidence.log_e_holds, total,
+        claim=f"{what} {interval}", bound=_pct(p0), counted=f"{bad:.0f} of {total:.0f}",
+        seen=f"{total:.0f} requests", too_few=f"only {total:.0f} requests this step",
+        common={"estimate": shown.estimate, "low": shown.low, "high": shown.high, "bound": p0,
+                "scale": "share", "comparison": comparison, "note": note, "threshold": p0})
 
 
 def _ratio_evidence_check(gate: GateSpec, evidence: RatioEvidence | None, comparison: str,
@@ -379,33 +393,42 @@ def _ratio_evidence_check(gate: GateSpec, evidence: RatioEvidence | None, compar
     if evidence is None:
         return Verdict(GateStatus.UNKNOWN, test="sequential", comparison=comparison, scale="ratio",
                        note=note, reason=f"{what}: not enough baseline data yet")
-    threshold = log_threshold(gate.confidence)
-    breach, holds = evidence.log_e_breach, evidence.log_e_holds
     shown = evidence.estimate(gate.confidence) if explain else evidence.point()
     least = min(evidence.candidate_total, evidence.baseline_total)
-    toward_pass = _progress(holds, threshold) if gate.require == "evidence" else \
-        min(1.0, least / gate.min_requests) if gate.min_requests > 0 else 1.0
-    common = {"test": "sequential", "estimate": shown.estimate, "low": shown.low,
-              "high": shown.high, "bound": evidence.ratio, "scale": "ratio",
-              "comparison": comparison, "toward_fail": _progress(breach, threshold),
-              "toward_pass": toward_pass, "note": note}
     interval = f"{_times(shown.estimate)} [{_times(shown.low)}–{_times(shown.high)}]"
     counts = (f"{evidence.candidate_bad:.0f}/{evidence.candidate_total:.0f} vs "
               f"{evidence.baseline_bad:.0f}/{evidence.baseline_total:.0f}")
+    return _sequential_verdict(
+        gate, evidence.log_e_breach, evidence.log_e_holds, least,
+        claim=f"{what} {interval}", bound=f"{evidence.ratio:g}× baseline", counted=counts,
+        seen=counts, too_few=f"only {least:.0f} requests this step on one side",
+        common={"estimate": shown.estimate, "low": shown.low, "high": shown.high,
+                "bound": evidence.ratio, "scale": "ratio", "comparison": comparison, "note": note})
+
+
+def _sequential_verdict(gate: GateSpec, breach: float, holds: float, counted_requests: float, *,
+                        claim: str, bound: str, counted: str, seen: str, too_few: str,
+                        common: dict[str, Any]) -> Verdict:
+    """One sequential test's verdict, the same rule for a share and a ratio: a breach shown at
+    the gate's confidence fails; with require = evidence only a shown hold passes (otherwise
+    inconclusive); without it, enough requests and no breach shown pass."""
+    threshold = log_threshold(gate.confidence)
+    toward_pass = _progress(holds, threshold) if gate.require == "evidence" else \
+        min(1.0, counted_requests / gate.min_requests) if gate.min_requests > 0 else 1.0
+    common = {**common, "test": "sequential", "toward_fail": _progress(breach, threshold),
+              "toward_pass": toward_pass}
     if breach >= threshold:
-        return Verdict(GateStatus.FAIL, reason=f"{what} {interval} > {evidence.ratio:g}× baseline: "
-                       f"breach shown at {gate.confidence:.4g} confidence ({counts})", **common)
+        return Verdict(GateStatus.FAIL, reason=f"{claim} > {bound}: breach shown at "
+                       f"{gate.confidence:.4g} confidence ({counted})", **common)
     if gate.require == "evidence":
         if holds >= threshold:
-            return Verdict(GateStatus.PASS, reason=f"{what} {interval} ≤ {evidence.ratio:g}× "
-                           f"baseline: shown to hold ({counts})", **common)
-        return Verdict(GateStatus.UNKNOWN, reason=f"inconclusive: {what} {interval} vs ≤ "
-                       f"{evidence.ratio:g}× baseline ({counts})", **common)
-    if least < gate.min_requests:
-        return Verdict(GateStatus.UNKNOWN, reason=f"only {least:.0f} requests this step on one side, "
-                       f"need {gate.min_requests:.0f}", **common)
-    return Verdict(GateStatus.PASS, reason=f"{what} {interval} ≤ {evidence.ratio:g}× baseline: "
-                   f"no breach shown ({counts})", **common)
+            return Verdict(GateStatus.PASS, reason=f"{claim} ≤ {bound}: shown to hold ({seen})",
+                           **common)
+        return Verdict(GateStatus.UNKNOWN, reason=f"inconclusive: {claim} vs ≤ {bound} ({seen})",
+                       **common)
+    if counted_requests < gate.min_requests:
+        return Verdict(GateStatus.UNKNOWN, reason=f"{too_few}, need {gate.min_requests:.0f}", **common)
+    return Verdict(GateStatus.PASS, reason=f"{claim} ≤ {bound}: no breach shown ({seen})", **common)
 
 
 def _latency_share_check(gate: GateSpec, evidence: ShareEvidence | None, tally: Tally,
@@ -456,62 +479,86 @@ def assess(gate: GateSpec, evidence: StepEvidence, candidate: MetricSample | Non
         # The source gives quantiles but no histogram (nothing to count): compare the value.
         found = judge(gate, candidate, baseline, stale=stale, baseline_expected=baseline_expected)
         return replace(found, note="point comparison: the source has no latency histogram")
-    checks: list[Verdict] = []
     if gate.metric == "error_rate":
-        if gate.max is not None:
-            checks.append(_share_check(gate, evidence.shares.get(f"{gate.name}:max"), "max",
-                                       "error rate", explain=explain))
-        if baseline_expected:
-            if gate.max_ratio is not None:
-                checks.append(_ratio_evidence_check(gate, evidence.ratios.get(f"{gate.name}:max_ratio"),
-                                           "max_ratio", "error rate vs baseline",
-                                                    explain=explain))
-            if gate.compare == "proportion":
-                checks.append(_ratio_evidence_check(gate, evidence.ratios.get(f"{gate.name}:proportion"),
-                                           "proportion", "error rate vs baseline",
-                                                    explain=explain))
-        if gate.min is not None:
-            checks.append(judge(replace(gate, max=None, max_ratio=None, compare="none"),
-                                candidate, baseline, stale=stale,
-                                baseline_expected=baseline_expected))
+        checks = _error_rate_checks(gate, evidence, baseline_expected=baseline_expected, explain=explain)
     else:
-        if gate.max is not None:
-            checks.append(_latency_share_check(gate, evidence.shares.get(f"{gate.name}:max"),
-                                               cand, gate.max, "max", explain=explain))
-        if baseline_expected and gate.max_ratio is not None:
-            limit = evidence.boundaries.get(f"{gate.name}:max_ratio")
-            if limit is None:
-                checks.append(Verdict(GateStatus.UNKNOWN, test="sequential", comparison="max_ratio",
-                                      reason="not enough baseline latency data yet"))
-            else:
-                checks.append(_latency_share_check(
-                    gate, evidence.shares.get(f"{gate.name}:max_ratio"), cand, limit, "max_ratio",
-                    f"bound = {gate.max_ratio:g}× baseline {gate.metric} "
-                    f"{limit / gate.max_ratio * 1000:.0f}ms", explain=explain))
-        if baseline_expected and gate.compare == "mannwhitney":
-            key = f"{gate.name}:mannwhitney"
-            median = evidence.boundaries.get(key)
-            note = "" if median is None else (
-                f"rank test stand-in: share above the baseline's median boundary le={median:g}")
-            checks.append(_ratio_evidence_check(gate, evidence.ratios.get(key) if median is not None
-                                       else None, "mannwhitney", "share above baseline median",
-                                       note, explain=explain))
-        if gate.min is not None:
-            checks.append(judge(replace(gate, max=None, max_ratio=None, compare="none"),
-                                candidate, baseline, stale=stale,
-                                baseline_expected=baseline_expected))
+        checks = _latency_checks(gate, evidence, baseline_expected=baseline_expected, explain=explain)
+    if gate.min is not None:  # a floor is no breach to count: this window's value against it
+        checks.append(judge(replace(gate, max=None, max_ratio=None, compare="none"),
+                            candidate, baseline, stale=stale, baseline_expected=baseline_expected))
     if not checks:  # only relative bounds, and the baseline takes no traffic (e.g. at 100%)
-        ok = cand.requests >= gate.min_requests
-        return Verdict(GateStatus.PASS if ok else GateStatus.UNKNOWN, test="sequential",
-                       comparison="n/a", samples=cand.requests,
-                       reason="baseline takes no traffic; relative bound not applicable" if ok
-                       else f"only {cand.requests:.0f} requests this step, need "
-                            f"{gate.min_requests:.0f}")
-    failing = [c for c in checks if c.status is GateStatus.FAIL]
-    unknown = [c for c in checks if c.status is GateStatus.UNKNOWN]
-    pick = failing[0] if failing else unknown[0] if unknown else checks[0]
+        return _relative_not_applicable(gate, cand)
+    pick = _qualified(_worst(checks), evidence, candidate, stale=stale)
     value = candidate.value(gate.metric) if candidate is not None else None
     base_value = baseline.value(gate.metric) if baseline is not None else None
+    return replace(pick, value=value, baseline=base_value, samples=cand.requests)
+
+
+def _error_rate_checks(gate: GateSpec, evidence: StepEvidence, *, baseline_expected: bool,
+                       explain: bool) -> list[Verdict]:
+    """An error-rate gate's sequential tests: the share of failed requests against `max`, and
+    the candidate's rate against the baseline's (only while the baseline takes traffic)."""
+    checks: list[Verdict] = []
+    if gate.max is not None:
+        checks.append(_share_check(gate, evidence.shares.get(f"{gate.name}:max"), "max",
+                                   "error rate", explain=explain))
+    if not baseline_expected:
+        return checks
+    if gate.max_ratio is not None:
+        checks.append(_ratio_evidence_check(gate, evidence.ratios.get(f"{gate.name}:max_ratio"),
+                                            "max_ratio", "error rate vs baseline", explain=explain))
+    if gate.compare == "proportion":
+        checks.append(_ratio_evidence_check(gate, evidence.ratios.get(f"{gate.name}:proportion"),
+                                            "proportion", "error rate vs baseline", explain=explain))
+    return checks
+
+
+def _latency_checks(gate: GateSpec, evidence: StepEvidence, *, baseline_expected: bool,
+                    explain: bool) -> list[Verdict]:
+    """A latency gate's sequential tests, each a share of slow requests at a histogram boundary:
+    against `max`, against `max_ratio` × the baseline's quantile, and above the baseline's median
+    (the rank test's stand-in); the baseline ones only while the baseline takes traffic."""
+    cand = evidence.candidate
+    checks: list[Verdict] = []
+    if gate.max is not None:
+        checks.append(_latency_share_check(gate, evidence.shares.get(f"{gate.name}:max"),
+                                           cand, gate.max, "max", explain=explain))
+    if baseline_expected and gate.max_ratio is not None:
+        limit = evidence.boundaries.get(f"{gate.name}:max_ratio")
+        if limit is None:
+            checks.append(Verdict(GateStatus.UNKNOWN, test="sequential", comparison="max_ratio",
+                                  reason="not enough baseline latency data yet"))
+        else:
+            checks.append(_latency_share_check(
+                gate, evidence.shares.get(f"{gate.name}:max_ratio"), cand, limit, "max_ratio",
+                f"bound = {gate.max_ratio:g}× baseline {gate.metric} "
+                f"{limit / gate.max_ratio * 1000:.0f}ms", explain=explain))
+    if baseline_expected and gate.compare == "mannwhitney":
+        key = f"{gate.name}:mannwhitney"
+        median = evidence.boundaries.get(key)
+        note = "" if median is None else (
+            f"rank test stand-in: share above the baseline's median boundary le={median:g}")
+        checks.append(_ratio_evidence_check(gate, evidence.ratios.get(key) if median is not None
+                                            else None, "mannwhitney", "share above baseline median",
+                                            note, explain=explain))
+    return checks
+
+
+def _relative_not_applicable(gate: GateSpec, cand: Tally) -> Verdict:
+    """A gate with only relative bounds while the baseline takes no traffic: nothing to compare,
+    so it passes once the step has counted enough candidate requests."""
+    ok = cand.requests >= gate.min_requests
+    return Verdict(GateStatus.PASS if ok else GateStatus.UNKNOWN, test="sequential",
+                   comparison="n/a", samples=cand.requests,
+                   reason="baseline takes no traffic; relative bound not applicable" if ok
+                   else f"only {cand.requests:.0f} requests this step, need "
+                        f"{gate.min_requests:.0f}")
+
+
+def _qualified(pick: Verdict, evidence: StepEvidence, candidate: MetricSample | None, *,
+               stale: bool) -> Verdict:
+    """The step's evidence stands, but not blindly: short of a shown breach, stale metrics or a
+    candidate with no traffic now make it unknown, and approximated counts say so."""
     if stale and pick.status is not GateStatus.FAIL:
         pick = replace(pick, status=GateStatus.UNKNOWN, reason=f"metrics are stale; {pick.reason}")
     elif (candidate is None or candidate.requests is None) and pick.status is not GateStatus.FAIL:
@@ -521,7 +568,7 @@ def assess(gate: GateSpec, evidence: StepEvidence, candidate: MetricSample | Non
     if evidence.approximate and pick.test == "sequential":
         pick = replace(pick, note=("; " if pick.note else "").join(
             x for x in (pick.note, "counts approximated from window samples") if x))
-    return replace(pick, value=value, baseline=base_value, samples=cand.requests)
+    return pick
 
 
 @dataclass(frozen=True)

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from strategies.files import not_regular
 from strategies.model import Action, Decision, DecisionKind, Phase, rfc3339
 
 FORMAT = 1
@@ -83,6 +84,9 @@ def read_records(path: str | Path, *, validate: bool = True,
     they are decoded: the per-tick evidence checkpoints are most of a journal's bytes and say
     nothing to a reader that only wants decisions.
 
+    Raises NotAJournal when the path is a folder, FIFO, device or socket (`--journal
+    /dev/full` would otherwise be read forever).
+
     A torn last line is the expected trace of a crash mid-write: since every decision is written
     before it is acted on, that decision was never carried out and is safely dropped. A bad line
     anywhere else means the file was damaged, and is reported as such.
@@ -90,6 +94,7 @@ def read_records(path: str | Path, *, validate: bool = True,
     records: list[dict[str, Any]] = []
     problems: list[str] = []
     target = Path(path)
+    refuse_irregular(target)
     if not target.exists():
         return JournalRead(records, problems)
     with target.open(encoding="utf-8", errors="replace") as handle:
@@ -117,6 +122,18 @@ def read_records(path: str | Path, *, validate: bool = True,
             continue
         records.append(record)
     return JournalRead(records, problems, torn)
+
+
+class NotAJournal(ValueError):
+    """The journal path names something other than a regular file: refused (exit 2)."""
+
+
+def refuse_irregular(path: str | Path) -> None:
+    """Raise NotAJournal (one line) unless `path` is a regular file or does not exist yet."""
+    kind = not_regular(path)
+    if kind:
+        raise NotAJournal(f"journal {path}: not a regular file (it is {kind}); "
+                          f"name a file with --journal")
 
 
 def last_run(records: Iterable[Mapping[str, Any]], service: str, baseline: str,
@@ -147,6 +164,31 @@ def _ends_without_newline(path: Path) -> bool:
         return False
 
 
+def torn_path(path: Path) -> Path:
+    """Where a torn last line is kept once it is cut off the journal."""
+    return path.with_name(path.name + ".torn")
+
+
+def set_aside_torn(path: Path) -> None:
+    """Cut a last line torn by a crash off the journal, keeping its bytes in `<journal>.torn`.
+
+    The torn line was never acted on (every decision is written before it is acted on). Ending
+    it with a newline instead, as before, glued it into the middle of the file, where every
+    later read warned about it again; cut off, it is warned about once (by the read before this
+    writer opened) and later runs are quiet. The bytes are kept, not thrown away, for a person
+    who wants to see what the crash cut."""
+    with path.open("r+b") as handle:
+        data = handle.read()
+        keep = data.rfind(b"\n") + 1  # 0 when the whole file is one torn line
+        with torn_path(path).open("ab") as aside:
+            aside.write(data[keep:] + b"\n")
+            aside.flush()
+            os.fsync(aside.fileno())
+        handle.truncate(keep)
+        handle.flush()
+        os.fsync(handle.fileno())
+
+
 class JournalError(OSError):
     """The journal cannot be written: the run stops (exit 3), one line says why."""
 
@@ -156,12 +198,11 @@ class JournalWriter:
 
     def __init__(self, path: str | Path):
         self.path = Path(path)
+        refuse_irregular(self.path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        torn = _ends_without_newline(self.path)
+        if _ends_without_newline(self.path):
+            set_aside_torn(self.path)
         self._handle = self.path.open("a", encoding="utf-8")
-        if torn:  # end a line torn by a crash, or the next record would be glued onto it
-            self._handle.write("\n")
-            self._handle.flush()
 
     def __call__(self, record: Mapping[str, Any]) -> None:
         try:

@@ -109,38 +109,51 @@ class DriftTracker:
         for key, target in targets.items():
             value = observed.get(key)
             episode = self._episodes.get(key)
-            if key in busy:
+            if key in busy or value is None or target.at > observed_at:
+                # Moving already, or cannot judge now: keep an open episode as it is.
                 if episode is not None:
                     seen.add(key)
                 continue
-            if value is None or target.at > observed_at:
-                if episode is not None:
-                    seen.add(key)  # cannot judge now: keep the episode as it is
-                continue
             seen.add(key)
-            if not _differs(target, value):
-                if episode is not None:
-                    episode.observed = value
-                    episode.clean_since = episode.clean_since if episode.clean_since is not None \
-                        else now
-                continue
-            if episode is None:
-                episode = self._episodes[key] = _Episode(since=now, next_at=now)
-            episode.observed = value
-            episode.clean_since = None
-            if now >= episode.next_at:
-                episode.corrections += 1
-                episode.next_at = now + min(BACKOFF_CAP, 2.0 ** (episode.corrections - 1))
-                corrections.append((target.kind, target.value, target.version))
+            correction = self._judge_lever(key, target, value, now)
+            if correction is not None:
+                corrections.append(correction)
+        self._close_episodes(targets, seen, now)
+        self.drift = tuple(self._drift(targets[k], e, now) for k, e in sorted(self._episodes.items())
+                           if self._shown(e, now))
+        return self.drift, corrections
+
+    def _judge_lever(self, key: str, target: LeverTarget, value: float,
+                     now: float) -> Correction | None:
+        """One lever seen now: in line, its episode starts counting clean time; off target, an
+        episode opens (or goes on) and a correction is due on a backoff (1 s, 2 s, 4 s … capped)
+        so a lever that keeps drifting is not hammered."""
+        episode = self._episodes.get(key)
+        if not _differs(target, value):
+            if episode is not None:
+                episode.observed = value
+                episode.clean_since = episode.clean_since if episode.clean_since is not None \
+                    else now
+            return None
+        if episode is None:
+            episode = self._episodes[key] = _Episode(since=now, next_at=now)
+        episode.observed = value
+        episode.clean_since = None
+        if now < episode.next_at:
+            return None
+        episode.corrections += 1
+        episode.next_at = now + min(BACKOFF_CAP, 2.0 ** (episode.corrections - 1))
+        return (target.kind, target.value, target.version)
+
+    def _close_episodes(self, targets: Mapping[str, LeverTarget], seen: set[str], now: float) -> None:
+        """An episode ends when its lever is no longer a target (or not seen), or has stayed
+        clean for SETTLE_SECONDS."""
         for key in list(self._episodes):
             episode = self._episodes[key]
             gone = key not in targets or key not in seen
             settled = episode.clean_since is not None and now - episode.clean_since >= SETTLE_SECONDS
             if gone or settled:
                 del self._episodes[key]
-        self.drift = tuple(self._drift(targets[k], e, now) for k, e in sorted(self._episodes.items())
-                           if self._shown(e, now))
-        return self.drift, corrections
 
     def _shown(self, episode: _Episode, now: float) -> bool:
         return episode.clean_since is None or self._persistent(episode, now)

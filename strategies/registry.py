@@ -77,6 +77,13 @@ def seconds(value: Any) -> Problems:
     return [("", f"must be a number of seconds above 0, got {show(value)}")]
 
 
+def lease_seconds(value: Any) -> Problems:
+    """A Lease's leaseDurationSeconds: whole seconds, long enough to renew in (every third)."""
+    if _is_int(value) and 3 <= value <= 3600:
+        return []
+    return [("", f"must be whole seconds from 3 to 3600, got {show(value)}")]
+
+
 def duration(value: Any) -> Problems:
     """A duration as the adapter will parse it: "30s", "1m30s" or a number of seconds."""
     try:
@@ -195,13 +202,14 @@ REGISTRY: tuple[AdapterKind, ...] = (
                     namespace=text, context=text, kubeconfig=text, in_cluster=flag,
                     lever=one_of(*KUBERNETES_LEVERS), deployments=table, deployment=text,
                     service=text, httproute=text, rollout=text, backends=text_map, images=text_map,
-                    container=text, request_timeout=seconds)),
+                    container=text, request_timeout=seconds, lease_duration=lease_seconds)),
     AdapterKind(ROUTER, "local", "the built-in weighted HTTP router (local processes)",
                 "collectors.local.router:LocalRouter.from_spec", _options(listen=text, port=integer)),
     AdapterKind(ROUTER, "haproxy", "an HAProxy's runtime API (server weights)",
                 "collectors.haproxy:HAProxyRouter.from_spec", _options(
                     socket=anything, backend=text, servers=table, stats_url=text,
-                    frontend_url=text, sync=flag)),
+                    frontend_url=text, sync=flag, maps=non_empty_text,
+                    version_backends=text_map)),
     AdapterKind(ROUTER, "platform", "the platform moves traffic itself (Kubernetes levers)"),
     AdapterKind(ROUTER, "none", "nothing moves traffic: replicas only"),
     AdapterKind(ROUTER, "flagd", "a feature flag in a flagd flag-definition file",

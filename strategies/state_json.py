@@ -18,7 +18,7 @@ import json
 import math
 import types
 import typing
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from enum import Enum
 from functools import cache
 from typing import Any
@@ -79,66 +79,107 @@ def decode(kind: Any, data: Any, where: str = "state") -> Any:
     if kind is Any:
         return _freeze(data)
     if origin in (typing.Union, types.UnionType):
-        options = typing.get_args(kind)
-        if data is None and type(None) in options:
-            return None
-        problems = []
-        for option in options:
-            if option is type(None):
-                continue
-            try:
-                return decode(option, data, where)
-            except StateFormatError as exc:
-                problems.append(str(exc))
-        raise StateFormatError(problems[0] if problems else f"{where}: unexpected null")
+        return _decode_union(kind, data, where)
     if dataclasses.is_dataclass(kind):
         return _decode_dataclass(kind, data, where)
     if isinstance(kind, type) and issubclass(kind, Enum):
-        try:
-            return kind(data)
-        except ValueError:
-            raise StateFormatError(f"{where}: {data!r} is not a {kind.__name__}") from None
-    if kind is float:
-        if isinstance(data, str) and data in _NON_FINITE:
-            return _NON_FINITE[data]
-        if isinstance(data, int | float) and not isinstance(data, bool):
-            return float(data)
-        raise StateFormatError(f"{where}: expected a number, got {data!r}")
-    if kind is int:
-        if isinstance(data, int) and not isinstance(data, bool):
-            return data
-        if isinstance(data, float) and data.is_integer():
-            return int(data)
-        raise StateFormatError(f"{where}: expected an integer, got {data!r}")
-    if kind is bool:
-        if isinstance(data, bool):
-            return data
-        raise StateFormatError(f"{where}: expected true or false, got {data!r}")
-    if kind is str:
-        if isinstance(data, str):
-            return data
-        raise StateFormatError(f"{where}: expected a string, got {data!r}")
+        return _decode_enum(kind, data, where)
+    scalar = _SCALARS.get(kind)
+    if scalar is not None:
+        return scalar(data, where)
     if origin is tuple:
-        args = typing.get_args(kind)
-        if not isinstance(data, list):
-            raise StateFormatError(f"{where}: expected a list, got {type(data).__name__}")
-        if len(args) == 2 and args[1] is Ellipsis:
-            return tuple(decode(args[0], item, f"{where}[{i}]") for i, item in enumerate(data))
-        if len(args) != len(data):
-            raise StateFormatError(f"{where}: expected {len(args)} items, got {len(data)}")
-        return tuple(decode(a, item, f"{where}[{i}]") for i, (a, item) in enumerate(zip(args, data, strict=True)))
+        return _decode_tuple(kind, data, where)
     if origin in (frozenset, set):
         (item_kind,) = typing.get_args(kind)
-        if not isinstance(data, list):
-            raise StateFormatError(f"{where}: expected a list, got {type(data).__name__}")
-        return frozenset(decode(item_kind, item, f"{where}[]") for item in data)
+        return frozenset(decode(item_kind, item, f"{where}[]") for item in _json_list(data, where))
     if origin in (Mapping, dict, typing.Mapping) or kind in (Mapping, dict):
-        args = typing.get_args(kind) or (str, Any)
-        if not isinstance(data, dict):
-            raise StateFormatError(f"{where}: expected an object, got {type(data).__name__}")
-        return frozen_map({decode(args[0], k, f"{where} key"): decode(args[1], v, f"{where}.{k}")
-                           for k, v in data.items()})
+        return _decode_mapping(kind, data, where)
     raise StateFormatError(f"{where}: cannot decode into {kind!r}")
+
+
+def _decode_union(kind: Any, data: Any, where: str) -> Any:
+    """An optional or a union: null where the union allows it, else the first option that
+    decodes (the first option's problem is the one reported)."""
+    options = typing.get_args(kind)
+    if data is None and type(None) in options:
+        return None
+    problems = []
+    for option in options:
+        if option is type(None):
+            continue
+        try:
+            return decode(option, data, where)
+        except StateFormatError as exc:
+            problems.append(str(exc))
+    raise StateFormatError(problems[0] if problems else f"{where}: unexpected null")
+
+
+def _decode_enum(kind: type[Enum], data: Any, where: str) -> Enum:
+    try:
+        return kind(data)
+    except ValueError:
+        raise StateFormatError(f"{where}: {data!r} is not a {kind.__name__}") from None
+
+
+def _decode_float(data: Any, where: str) -> float:
+    """A number; non-finite values travel as strings, since JSON has no infinity or NaN."""
+    if isinstance(data, str) and data in _NON_FINITE:
+        return _NON_FINITE[data]
+    if isinstance(data, int | float) and not isinstance(data, bool):
+        return float(data)
+    raise StateFormatError(f"{where}: expected a number, got {data!r}")
+
+
+def _decode_int(data: Any, where: str) -> int:
+    """An integer; a whole float is accepted (some JSON writers emit 3.0), a bool is not."""
+    if isinstance(data, int) and not isinstance(data, bool):
+        return data
+    if isinstance(data, float) and data.is_integer():
+        return int(data)
+    raise StateFormatError(f"{where}: expected an integer, got {data!r}")
+
+
+def _decode_bool(data: Any, where: str) -> bool:
+    if isinstance(data, bool):
+        return data
+    raise StateFormatError(f"{where}: expected true or false, got {data!r}")
+
+
+def _decode_str(data: Any, where: str) -> str:
+    if isinstance(data, str):
+        return data
+    raise StateFormatError(f"{where}: expected a string, got {data!r}")
+
+
+_SCALARS: dict[Any, Callable[[Any, str], Any]] = {
+    float: _decode_float, int: _decode_int, bool: _decode_bool, str: _decode_str}
+"""The JSON scalars, each strict about what it takes (a bool is no number)."""
+
+
+def _json_list(data: Any, where: str) -> list[Any]:
+    if not isinstance(data, list):
+        raise StateFormatError(f"{where}: expected a list, got {type(data).__name__}")
+    return data
+
+
+def _decode_tuple(kind: Any, data: Any, where: str) -> tuple[Any, ...]:
+    """A homogeneous tuple (`tuple[X, ...]`) of any length, or a fixed one item by item."""
+    args = typing.get_args(kind)
+    items = _json_list(data, where)
+    if len(args) == 2 and args[1] is Ellipsis:
+        return tuple(decode(args[0], item, f"{where}[{i}]") for i, item in enumerate(items))
+    if len(args) != len(items):
+        raise StateFormatError(f"{where}: expected {len(args)} items, got {len(items)}")
+    return tuple(decode(a, item, f"{where}[{i}]") for i, (a, item) in enumerate(zip(args, items, strict=True)))
+
+
+def _decode_mapping(kind: Any, data: Any, where: str) -> Any:
+    """A JSON object as a frozen map; an unparameterised Mapping has string keys, any values."""
+    args = typing.get_args(kind) or (str, Any)
+    if not isinstance(data, dict):
+        raise StateFormatError(f"{where}: expected an object, got {type(data).__name__}")
+    return frozen_map({decode(args[0], k, f"{where} key"): decode(args[1], v, f"{where}.{k}")
+                       for k, v in data.items()})
 
 
 def _decode_dataclass(cls: type, data: Any, where: str) -> Any:

@@ -181,75 +181,120 @@ def advance(evidence: StepEvidence, epoch: float | None, gates: tuple[GateSpec, 
     """Add this tick's new counts (if any) to the step's evidence. Pure."""
     if epoch != evidence.epoch:  # a new step, or a retry: start from zero, keep the anchors
         evidence = StepEvidence(epoch=epoch, anchors=evidence.anchors, horizon=horizon)
-    anchors = dict(evidence.anchors)
     c_new = b_new = None
     c_approx = b_approx = False
     if epoch is not None:
-        c_new, c_approx = _increment(anchors.get(candidate_name), candidate, window, epoch)
-        b_new, b_approx = _increment(anchors.get(baseline_name), baseline, window, epoch)
-    for name, sample in ((candidate_name, candidate), (baseline_name, baseline)):
-        if sample is None or (name in anchors and sample.at <= anchors[name].at):
-            continue
-        if epoch is not None or sample.tally is not None:  # a window not counted stays countable
-            anchors[name] = Anchor(sample.at, sample.tally)
-    evidence = replace(evidence, anchors=frozen_map(anchors))
+        c_new, c_approx = _increment(evidence.anchors.get(candidate_name), candidate, window, epoch)
+        b_new, b_approx = _increment(evidence.anchors.get(baseline_name), baseline, window, epoch)
+    anchors = _moved_anchors(evidence.anchors, epoch, ((candidate_name, candidate),
+                                                       (baseline_name, baseline)))
+    evidence = replace(evidence, anchors=anchors)
     if epoch is None or (c_new is None and b_new is None):
         return evidence
-    cand_total = evidence.candidate.plus(c_new) if c_new is not None else evidence.candidate
-    base_total = evidence.baseline.plus(b_new) if b_new is not None else evidence.baseline
-    boundaries = dict(evidence.boundaries)
-    ratios = dict(evidence.ratios)
-    shares = dict(evidence.shares)
+    counting = _Counting(evidence, c_new, b_new)
+    for gate in gates:
+        counting.count_gate(gate)
+    return counting.result(approximate=evidence.approximate or c_approx or b_approx)
 
-    def count_share(key: str, p0: float, bad: float | None, total: float,
+
+def _moved_anchors(anchors: Mapping[str, Anchor], epoch: float | None,
+                   samples: tuple[tuple[str, MetricSample | None], ...]) -> Mapping[str, Anchor]:
+    """Each version's anchor moves to a newer sample, so the next tick counts only what came
+    after it; outside a step only a tally anchors (a window not counted stays countable)."""
+    moved = dict(anchors)
+    for name, sample in samples:
+        if sample is None or (name in moved and sample.at <= moved[name].at):
+            continue
+        if epoch is not None or sample.tally is not None:
+            moved[name] = Anchor(sample.at, sample.tally)
+    return frozen_map(moved)
+
+
+class _Counting:
+    """One tick's new counts being added to each gate's tests (shares, ratios, and the
+    baseline-relative boundaries they are tested at). Lives for one `advance` call."""
+
+    def __init__(self, evidence: StepEvidence, c_new: Tally | None, b_new: Tally | None) -> None:
+        self.evidence, self.c_new, self.b_new = evidence, c_new, b_new
+        self.cand_total = evidence.candidate.plus(c_new) if c_new is not None else evidence.candidate
+        self.base_total = evidence.baseline.plus(b_new) if b_new is not None else evidence.baseline
+        self.boundaries = dict(evidence.boundaries)
+        self.ratios = dict(evidence.ratios)
+        self.shares = dict(evidence.shares)
+
+    def result(self, *, approximate: bool) -> StepEvidence:
+        return replace(self.evidence, candidate=self.cand_total, baseline=self.base_total,
+                       ratios=frozen_map(self.ratios), shares=frozen_map(self.shares),
+                       boundaries=frozen_map(self.boundaries), approximate=approximate)
+
+    def count_share(self, key: str, p0: float, bad: float | None, total: float,
                     bad_holds: float | None = None) -> None:
-        current = shares.get(key) or ShareEvidence(p0, onset=Onset(evidence.horizon))
+        """A share test exists from the step's first counted tick, even before it counts."""
+        current = self.shares.get(key) or ShareEvidence(p0, onset=Onset(self.evidence.horizon))
         if bad is not None and total > 0:
             current = current.add(bad, total, bad_holds)
-        shares[key] = current
+        self.shares[key] = current
 
-    for gate in gates:
-        quantile = QUANTILE.get(gate.metric)
+    def _ratio(self, key: str, ratio: float) -> RatioEvidence:
+        return self.ratios.get(key) or RatioEvidence(ratio, onset=Onset(self.evidence.horizon))
+
+    def count_gate(self, gate: GateSpec) -> None:
         if gate.metric == "error_rate":
-            if gate.max is not None:
-                count_share(f"{gate.name}:max", gate.max, c_new.errors if c_new else None,
-                            c_new.requests if c_new else 0.0)
-            for key, ratio in _error_ratio_keys(gate):
-                current = ratios.get(key) or RatioEvidence(ratio, onset=Onset(evidence.horizon))
-                if c_new is not None and b_new is not None:
-                    current = current.add(c_new.requests, c_new.errors, b_new.requests,
-                                          b_new.errors)
-                ratios[key] = current
-            continue
-        if quantile is None:
-            continue
+            self._count_error_rate(gate)
+            return
+        quantile = QUANTILE.get(gate.metric)
+        if quantile is not None:
+            self._count_latency_gate(gate, quantile)
+
+    def _count_error_rate(self, gate: GateSpec) -> None:
+        """Failed requests as a share (against `max`) and against the baseline's (ratio tests,
+        which count only a tick with new counts on both sides)."""
+        c_new, b_new = self.c_new, self.b_new
+        if gate.max is not None:
+            self.count_share(f"{gate.name}:max", gate.max, c_new.errors if c_new else None,
+                             c_new.requests if c_new else 0.0)
+        for key, ratio in _error_ratio_keys(gate):
+            current = self._ratio(key, ratio)
+            if c_new is not None and b_new is not None:
+                current = current.add(c_new.requests, c_new.errors, b_new.requests, b_new.errors)
+            self.ratios[key] = current
+
+    def _count_latency_gate(self, gate: GateSpec, quantile: float) -> None:
+        """A latency quantile bound as the share of requests slower than it (at most 1 - q);
+        a baseline-relative bound once the baseline has fixed where it lies."""
         p0 = round(1.0 - quantile, 12)
         if gate.max is not None:
-            _count_latency(count_share, f"{gate.name}:max", p0, c_new, gate.max)
+            _count_latency(self.count_share, f"{gate.name}:max", p0, self.c_new, gate.max)
         if gate.max_ratio is not None:
             key = f"{gate.name}:max_ratio"
-            if key not in boundaries and base_total.requests >= max(gate.min_requests, 1):
-                found = _quantile(base_total.latency_buckets, quantile)
-                if found is not None:
-                    boundaries[key] = found * gate.max_ratio
-            if key in boundaries:
-                _count_latency(count_share, key, p0, c_new, boundaries[key])
+            self._fix_boundary(key, gate, lambda buckets: _quantile(buckets, quantile), gate.max_ratio)
+            if key in self.boundaries:
+                _count_latency(self.count_share, key, p0, self.c_new, self.boundaries[key])
         if gate.compare == "mannwhitney":
-            key = f"{gate.name}:mannwhitney"
-            if key not in boundaries and base_total.requests >= max(gate.min_requests, 1):
-                median = _boundary_at_share(base_total.latency_buckets, 0.5)
-                if median is not None:
-                    boundaries[key] = median
-            current = ratios.get(key) or RatioEvidence(MEDIAN_SHIFT, onset=Onset(evidence.horizon))
-            bound = boundaries.get(key)
-            if bound is not None and c_new is not None and b_new is not None:
-                current = current.add(histogram_count(c_new), slower_than(c_new, bound) or 0.0,
-                                      histogram_count(b_new), slower_than(b_new, bound) or 0.0)
-            ratios[key] = current
-    return replace(evidence, candidate=cand_total, baseline=base_total,
-                   ratios=frozen_map(ratios), shares=frozen_map(shares),
-                   boundaries=frozen_map(boundaries),
-                   approximate=evidence.approximate or c_approx or b_approx)
+            self._count_median_shift(gate)
+
+    def _count_median_shift(self, gate: GateSpec) -> None:
+        """The rank test's stand-in: the share of each side above the baseline's median
+        boundary, compared as a ratio."""
+        key = f"{gate.name}:mannwhitney"
+        self._fix_boundary(key, gate, lambda buckets: _boundary_at_share(buckets, 0.5))
+        current = self._ratio(key, MEDIAN_SHIFT)
+        bound = self.boundaries.get(key)
+        c_new, b_new = self.c_new, self.b_new
+        if bound is not None and c_new is not None and b_new is not None:
+            current = current.add(histogram_count(c_new), slower_than(c_new, bound) or 0.0,
+                                  histogram_count(b_new), slower_than(b_new, bound) or 0.0)
+        self.ratios[key] = current
+
+    def _fix_boundary(self, key: str, gate: GateSpec,
+                      find: Callable[[Mapping[str, float]], float | None], scale: float = 1.0) -> None:
+        """A baseline-relative boundary is fixed once, when the baseline has counted enough
+        requests: the step's later counts are all tested against the same bound."""
+        if key in self.boundaries or self.base_total.requests < max(gate.min_requests, 1):
+            return
+        found = find(self.base_total.latency_buckets)
+        if found is not None:
+            self.boundaries[key] = found * scale
 
 
 def _count_latency(count_share: Callable[..., None], key: str, p0: float, new: Tally | None,

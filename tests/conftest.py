@@ -15,10 +15,18 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import pytest
+from hypothesis import HealthCheck, settings
 
 if TYPE_CHECKING:  # imported in the fixtures: the kubernetes client is slow to import
     from tests.support.kube_cluster import ControlPlane
     from tests.support.kube_namespace import KubeNamespace
+
+# A loaded 2-core CI machine (8 sessions' tests beside each other) runs one example now and then
+# far slower than on a quiet one: a per-example deadline or the too-slow health check then fails
+# a property that holds. Property tests bound their work by example counts, never by time.
+settings.register_profile("releasedeck", deadline=None,
+                          suppress_health_check=[HealthCheck.too_slow])
+settings.load_profile("releasedeck")
 
 
 @pytest.fixture(scope="session")

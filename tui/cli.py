@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import math
+import os
 import sys
 import tempfile
 from collections.abc import Callable, Sequence
@@ -168,8 +169,33 @@ def _version() -> str:
         return "unknown (not installed)"
 
 
+READ_ONLY_COMMANDS = ("check", "replay", "history", "fleet")
+
+
 def main(argv: Sequence[str] | None = None) -> int:
+    """Run one command. Ctrl-C in a command that only reads, and a closed standard output, end
+    with one line (or none) and a shell-style code, never a traceback (README, exit codes)."""
     args = build_parser().parse_args(argv)
+    try:
+        return _dispatch(args)
+    except KeyboardInterrupt:
+        if args.command not in READ_ONLY_COMMANDS:
+            raise
+        print("releasedeck: interrupted", file=sys.stderr)
+        return exitcodes.INTERRUPTED
+    except BrokenPipeError:
+        _discard_stdout()
+        return exitcodes.OUTPUT_CLOSED
+
+
+def _discard_stdout() -> None:
+    """The reader went away: point stdout at /dev/null so the interpreter's last flush at exit
+    does not raise a second BrokenPipeError (Python's documented recipe for SIGPIPE)."""
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())
+
+
+def _dispatch(args: argparse.Namespace) -> int:
     if getattr(args, "wallboard", False):
         args.read_only = True
     if args.command == "check":

@@ -14,6 +14,10 @@ UNREACHABLE = 3  # platform or metrics unreachable
 # Another session drives this release (it holds the lease), or this session lost the lease while
 # driving. Not an outcome of the release and not a fault: a pipeline can wait and retry, or attach.
 LEASE_HELD = 4
+# From outside a release, as a shell reports them: Ctrl-C stopped a command that only reads
+# (128 + SIGINT), and the reader of standard output went away (128 + SIGPIPE).
+INTERRUPTED = 130
+OUTPUT_CLOSED = 141
 UNREACHABLE_FACTOR = 3.0  # stop once unreachable this many times stale_after: nothing can be decided
 
 

@@ -107,15 +107,9 @@ async def run_headless_async(session: Session, *, until: str = "done",
     get `flush_timeout` to go out). `halt` says why the run must stop at once ("" while it may
     go on), besides the session's own `halt()` (its lease was lost)."""
     driver, observe, alerts = session.driver, session.observe, session.alerts
-    try:
-        goal = Until.parse(until, len(driver.engine.plan.steps))
-    except ValueError as exc:
-        print(f"releasedeck: {exc}", file=err)
-        await session.close(flush_timeout)
-        return exitcodes.USAGE
-    if observe and goal.kind != "done":
-        print("releasedeck: --until does not apply with --observe (nothing moves); "
-              "use --timeout", file=err)
+    goal = _goal(until, len(driver.engine.plan.steps), observe=observe)
+    if isinstance(goal, str):
+        print(f"releasedeck: {goal}", file=err)
         await session.close(flush_timeout)
         return exitcodes.USAGE
     stale_after = driver.spec.metrics.stale_after
@@ -158,6 +152,18 @@ async def run_headless_async(session: Session, *, until: str = "done",
     return session.conclude(code, err)
 
 
+def _goal(until: str, steps: int, *, observe: bool) -> Until | str:
+    """Where `--until` stops the run, or why it cannot (a bad value; a step or promotion goal
+    while observing, where nothing moves)."""
+    try:
+        goal = Until.parse(until, steps)
+    except ValueError as exc:
+        return str(exc)
+    if observe and goal.kind != "done":
+        return "--until does not apply with --observe (nothing moves); use --timeout"
+    return goal
+
+
 def _settled_failure(state: State) -> bool:
     """Rolled back (traffic back on the baseline) or aborted: the outcome is known."""
     phase = state.rollout.phase
@@ -193,15 +199,27 @@ def summary(driver: Driver, state: State, outcome: str, duration: float, alerts:
         holding = state.holding
         if holding:
             parts.append(f"holding: {holding[0]}")
-    if state.metrics_error:
-        parts.append(f"metrics: {state.metrics_error}")
-    elif state.stale and not (rollout.phase is Phase.SUCCEEDED or rollout.phase.failed):
-        parts.append(f"metrics: {state.stale_reason or 'stale'}")
+    metrics = _metrics_part(state, " ".join(parts))
+    if metrics:
+        parts.append(metrics)
     if state.platform_error:
         parts.append(f"platform: {state.platform_error}")
     if alerts is not None:
         parts.append(f"alerts {alerts.delivered} delivered, {alerts.undelivered} undelivered")
     return "; ".join(parts)
+
+
+def _metrics_part(state: State, said: str) -> str:
+    """What is wrong with the metrics, unless `said` (the summary so far) already quotes it: a
+    holding reason often does, and the summary printed a long Prometheus error twice."""
+    rollout = state.rollout
+    if state.metrics_error:
+        why = state.metrics_error
+    elif state.stale and not (rollout.phase is Phase.SUCCEEDED or rollout.phase.failed):
+        why = state.stale_reason or "stale"
+    else:
+        return ""
+    return "" if why in said else f"metrics: {why}"
 
 
 def _deciding(state: State) -> str:

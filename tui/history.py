@@ -19,7 +19,8 @@ from typing import Any, TextIO
 
 from strategies.duration import format_duration, parse_duration
 from strategies.history import DAY, DeliveryFigures, RunSummary, delivery_figures, summarise
-from strategies.journal import read_records
+from strategies.journal import NotAJournal
+from strategies.json_lines import read_decisions
 from strategies.model import parse_rfc3339, rfc3339
 from strategies.spec import SpecError, load_spec
 from tui import exitcodes
@@ -79,7 +80,11 @@ def history_command(args: argparse.Namespace, out: TextIO, err: TextIO,
         return exitcodes.USAGE
     runs: list[RunSummary] = []
     for source in sources:
-        read = read_records(source.path, validate=False, skip_kinds=NOT_DECISIONS)
+        try:
+            read = read_decisions(source.path, skip_kinds=NOT_DECISIONS)
+        except NotAJournal as exc:
+            print(f"releasedeck history: {exc}; skipped", file=err)
+            continue
         for problem in read.problems:
             print(f"releasedeck history: {problem}", file=err)
         runs.extend(summarise(read.records, source=str(source.path), strategy=source.strategy))

@@ -4,7 +4,7 @@ Taken before anything is started (before local instances, before the journal is 
 second driver refuses in one line, naming the holder and the exact attach command, and touches
 nothing. The lease records where the state server answers, so `attach SPEC` and `watch
 --read-only` find it. Released on the way out; a killed driver's flock goes with its process and a
-Kubernetes Lease expires (collectors.lease.kube_lease.DURATION).
+Kubernetes Lease expires (collectors.lease.kube_lease.DURATION, or `[platform] lease_duration`).
 """
 
 from __future__ import annotations

@@ -30,7 +30,7 @@ from typing import Any, TextIO
 from collectors.alerts import AlertDispatcher, build_dispatcher
 from collectors.webhooks import WebhookChecks
 from strategies.engine import Engine
-from strategies.journal import JournalWriter, MemoryJournal, last_run, read_records
+from strategies.journal import JournalWriter, MemoryJournal, NotAJournal, last_run, read_records
 from strategies.model import Viewing
 from strategies.ports import Listener, MetricSource, Startable
 from strategies.spec import ReleaseSpec
@@ -164,7 +164,10 @@ def _journal(spec: ReleaseSpec, options: RunOptions, err: TextIO
     if options.observe or options.memory_journal:
         return MemoryJournal(), []
     path = options.journal_path or str(spec.journal_path())
-    read = read_records(path)
+    try:
+        read = read_records(path)
+    except NotAJournal as exc:
+        raise SessionError(str(exc)) from None
     for problem in read.problems:
         print(f"releasedeck: warning: {problem}", file=err)
     records: list[dict[str, Any]] = []
@@ -206,6 +209,8 @@ def assemble(spec: ReleaseSpec, adapters: Adapters, options: RunOptions = RunOpt
     if options.alerts:
         alerts = build_dispatcher(spec, emit=driver.emit, acting=not options.observe,
                                   stream=options.alert_stream, backoff=options.alert_backoff)
+        if engine.resumed:
+            alerts.policy.restore(engine.state)
         driver.add_listener(alerts)
     if webhooks is not None:
         webhooks.emit = driver.emit

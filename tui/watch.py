@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, TextIO
 
 from collectors.lease import LeaseError
 from strategies.engine import Engine, PlanChanged
-from strategies.journal import last_run, read_records
+from strategies.journal import NotAJournal, last_run, read_records
 from strategies.model import Viewing, ViewMode
 from strategies.plans import build_plan
 from strategies.spec import ReleaseSpec, SpecError, load_spec
@@ -88,8 +88,11 @@ def _plan_changed(spec: ReleaseSpec, args: argparse.Namespace, observe: bool) ->
         return ""
     path = getattr(args, "journal", None) or str(spec.journal_path())
     release = spec.release
-    records = last_run(read_records(path).records, release.service, release.baseline,
-                       release.candidate)
+    try:
+        read = read_records(path)
+    except NotAJournal as exc:
+        return str(exc)
+    records = last_run(read.records, release.service, release.baseline, release.candidate)
     try:
         Engine(spec, records=records)
     except PlanChanged as exc:

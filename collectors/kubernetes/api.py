@@ -157,9 +157,13 @@ class Kube:
         return await self._call(f"create leases/{name}", self.coordination.create_namespaced_lease,
                                 self.namespace, body)
 
-    async def patch_lease(self, name: str, body: Any, action: str = "patch") -> dict[str, Any]:
-        return await self._call(f"{action} leases/{name}", self.coordination.patch_namespaced_lease,
-                                name, self.namespace, body, _content_type=MERGE)
+    async def replace_lease(self, name: str, body: Any, action: str = "update") -> dict[str, Any]:
+        """PUT the whole Lease. Its `metadata.resourceVersion` is the precondition: the API server
+        answers 409 Conflict when someone wrote in between. The body is plain JSON (times already
+        RFC 3339 with microseconds, as the API server's MicroTime wants them): the client's
+        V1Lease model would format them without microseconds and get every write refused (400)."""
+        return await self._call(f"{action} leases/{name}", self.coordination.replace_namespaced_lease,
+                                name, self.namespace, body)
 
     # ------------------------------------------------------------------ custom resources
 

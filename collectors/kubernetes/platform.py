@@ -16,6 +16,7 @@ from collectors.kubernetes.discovery import group_pods, percents, pod_usage, ver
 from collectors.kubernetes.errors import KubeError, describe
 from collectors.kubernetes.levers import LEVERS, Lever
 from collectors.usage import Usage
+from strategies.cohorts import Route
 from strategies.model import PlatformSnapshot, frozen_map
 from strategies.ports import PlatformError
 from strategies.spec import ReleaseSpec
@@ -104,6 +105,12 @@ class KubernetesPlatform:
         base = self.spec.release.baseline
         weight = int(weights[cand]) if cand in weights else 100 - int(weights.get(base, 100))
         await self._act(f"set candidate weight to {weight}%", lambda lever: lever.set_weight(weight))
+
+    async def set_route(self, route: Route) -> None:
+        """`CohortRouter`: a ring's cohort rules and a dark step's mirror (httproute lever only)."""
+        what = f"set {len(route.cohorts)} cohort rule(s) and mirror " \
+            f"{route.mirror.percent if route.mirror else 0:g}%"
+        await self._act(what, lambda lever: lever.set_route(route))
 
     async def weights(self) -> Mapping[str, float]:
         snap = await self.snapshot(self.spec.versions, 0.0)

@@ -1,12 +1,20 @@
 """The Kubernetes lease: a `coordination.k8s.io/v1` Lease named `releasedeck-<service>`.
 
-As controllers do for leader election: the holder renews `renewTime` every RENEW_EVERY seconds;
-another session may take the Lease over only when it has not been renewed for
-`leaseDurationSeconds` (DURATION, 15 s), so a driver that crashed is replaced within 15 s and a
-live one never is. Writes (merge patches) carry the `resourceVersion` read just before, so two sessions racing
-for an expired Lease cannot both win: the API server answers the loser 409 Conflict. Who holds
-it is in `holderIdentity` (user@host/pid) and, in full, in the `releasedeck.dev/holder`
-annotation (host, pid, user, since, attach address).
+As controllers do for leader election: the holder renews `renewTime` every third of the
+duration (at most every RENEW_EVERY seconds); another session may take the Lease over only when
+it has not been renewed for `leaseDurationSeconds` (DURATION, 15 s unless the spec's
+`[platform] lease_duration` says otherwise), so a driver that crashed is replaced after that and
+a live one never is. Every write is a PUT of the whole Lease as just read, carrying its
+`resourceVersion`, so two sessions racing for an expired Lease cannot both win: the API server
+answers the loser 409 Conflict (RBAC: `get`, `create`, `update` on `leases`, as client-go's
+leader election needs). A renewal that meets someone else's write (a `kubectl annotate`) reads
+again and renews on top of it, keeping what they wrote; only a Lease that names another holder
+means this session lost it. Who holds it is in `holderIdentity` (user@host/pid) and, in full,
+in the `releasedeck.dev/holder` annotation (host, pid, user, since, attach address).
+
+Bodies stay plain JSON dicts with times written here (RFC 3339 with microseconds, the API
+server's MicroTime): the client's own model serialised them without microseconds and the API
+server refused every Lease write (400).
 
 Expiry is judged with this machine's clock against the holder's `renewTime`; clocks more than a
 few seconds apart shorten or lengthen the wait by that much (the duration is kept well above
@@ -17,6 +25,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import copy
 import logging
 import re
 import time
@@ -34,8 +43,9 @@ from strategies.model import parse_rfc3339
 log = logging.getLogger("releasedeck.lease")
 
 DURATION = 15  # seconds without renewal after which the Lease may be taken over
-RENEW_EVERY = 5.0
+RENEW_EVERY = 5.0  # at most; a shorter duration renews every third of it
 ANNOTATION = "releasedeck.dev/holder"
+RENEW_CONFLICTS = 3  # a renewal re-reads after a 409 this often before it gives up for this round
 
 
 def lease_name(service: str) -> str:
@@ -48,39 +58,41 @@ def _micro(ts: float) -> str:
     return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond:06d}Z"
 
 
+def _version(lease: dict[str, Any] | None) -> str:
+    return str(((lease or {}).get("metadata") or {}).get("resourceVersion") or "")
+
+
 class KubeLease:
     """A coordination.k8s.io/v1 Lease, renewed in the background while held."""
 
     def __init__(self, api: client.ApiClient, namespace: str, release: str, *,
-                 duration: int = DURATION, renew_every: float = RENEW_EVERY,
+                 duration: int = DURATION, renew_every: float | None = None,
                  clock: Callable[[], float] = time.time, timeout: float = 5.0):
         self.kube = Kube(api, namespace, timeout)
         self.namespace = namespace
         self.service = release
         self.name = lease_name(release)
-        self.duration = duration
-        self.renew_every = renew_every
+        self.duration = int(duration)
+        self.renew_every = renew_every if renew_every is not None else min(RENEW_EVERY, self.duration / 3)
         self.clock = clock
         self.where = f"Lease {namespace}/{self.name}"
         self._holder: Holder | None = None
-        self._resource_version = ""
+        self._acquired = 0.0
         self._renewer: asyncio.Task[None] | None = None
         self._lost = ""
 
     @classmethod
     def for_spec(cls, spec: Any, **kwargs: Any) -> KubeLease:
+        options = spec.platform.options
         try:
-            api, namespace, _server = connect(spec.platform.options)
+            api, namespace, _server = connect(options)
         except KubeError as exc:
             raise LeaseError(str(exc)) from None
+        kwargs.setdefault("duration", int(options.get("lease_duration") or DURATION))
+        kwargs.setdefault("timeout", float(options.get("request_timeout") or 5.0))
         return cls(api, namespace, spec.release.service, **kwargs)
 
     # ------------------------------------------------------------------ API calls
-
-    async def _patch(self, action: str, body: dict[str, Any]) -> dict[str, Any]:
-        """A merge patch carrying the resourceVersion read before it: the API server applies it
-        only if nobody wrote in between (409 Conflict otherwise)."""
-        return await self.kube.patch_lease(self.name, body, action)
 
     async def _read(self) -> dict[str, Any] | None:
         try:
@@ -90,16 +102,25 @@ class KubeLease:
                 return None
             raise LeaseError(str(exc)) from None
 
-    def _body(self, holder: Holder, *, acquired: float, transitions: int) -> dict[str, Any]:
-        meta: dict[str, Any] = {"name": self.name, "namespace": self.namespace,
-                                "labels": {"app.kubernetes.io/managed-by": "releasedeck"},
-                                "annotations": {ANNOTATION: holder.to_json()}}
-        if self._resource_version:
-            meta["resourceVersion"] = self._resource_version
-        return {"apiVersion": "coordination.k8s.io/v1", "kind": "Lease", "metadata": meta,
-                "spec": {"holderIdentity": holder.identity, "leaseDurationSeconds": self.duration,
-                         "acquireTime": _micro(acquired), "renewTime": _micro(self.clock()),
-                         "leaseTransitions": transitions}}
+    def _body(self, current: dict[str, Any] | None, holder: Holder, *, acquired: float,
+              transitions: int) -> dict[str, Any]:
+        """The Lease as read (others' labels, annotations and fields kept), naming `holder`; its
+        resourceVersion stays, so the PUT is refused (409) if anyone wrote since the read."""
+        lease = copy.deepcopy(current) if current else {}
+        lease["apiVersion"] = "coordination.k8s.io/v1"
+        lease["kind"] = "Lease"
+        meta = lease.setdefault("metadata", {})
+        meta["name"] = self.name
+        meta["namespace"] = self.namespace
+        meta.pop("managedFields", None)
+        (meta.get("labels") or meta.setdefault("labels", {}))["app.kubernetes.io/managed-by"] = "releasedeck"
+        (meta.get("annotations") or meta.setdefault("annotations", {}))[ANNOTATION] = holder.to_json()
+        spec = lease.get("spec") or {}
+        spec.update({"holderIdentity": holder.identity, "leaseDurationSeconds": self.duration,
+                     "acquireTime": _micro(acquired), "renewTime": _micro(self.clock()),
+                     "leaseTransitions": transitions})
+        lease["spec"] = spec
+        return lease
 
     # ------------------------------------------------------------------ reading
 
@@ -141,16 +162,13 @@ class KubeLease:
         now = self.clock()
         try:
             if current is None:
-                self._resource_version = ""
-                body = self._body(holder, acquired=now, transitions=0)
-                stored = await self.kube.create_lease(body)
+                await self.kube.create_lease(self._body(None, holder, acquired=now, transitions=0))
             else:
-                self._resource_version = str((current.get("metadata") or {}).get("resourceVersion") or "")
                 spec = current.get("spec") or {}
                 taken_over = bool(spec.get("holderIdentity")) and spec.get("holderIdentity") != holder.identity
                 transitions = int(spec.get("leaseTransitions") or 0) + (1 if taken_over else 0)
-                body = self._body(holder, acquired=now, transitions=transitions)
-                stored = await self._patch("take", body)
+                body = self._body(current, holder, acquired=now, transitions=transitions)
+                await self.kube.replace_lease(self.name, body, "take")
         except KubeError as exc:
             if exc.code == 409 or exc.reason == "AlreadyExists":
                 # Another session wrote first: it holds the lease now.
@@ -158,30 +176,30 @@ class KubeLease:
             raise LeaseError(str(exc)) from None
         self._holder = holder
         self._acquired = now
-        self._resource_version = str((stored.get("metadata") or {}).get("resourceVersion") or "")
         self._lost = ""
         self._renewer = asyncio.create_task(self._renew_loop(), name="lease-renew")
 
     async def _renew(self) -> None:
+        """Read, and if the Lease still names us, write it back renewed. A 409 means someone
+        wrote between the read and the write: read again (their change is kept)."""
         assert self._holder is not None
-        current = await self._read()
-        spec = (current or {}).get("spec") or {}
-        if current is None or spec.get("holderIdentity") != self._holder.identity:
-            self._lost = (f"lease {self.where} was taken over by "
-                          f"{spec.get('holderIdentity') or 'nobody (deleted)'}")
-            return
-        self._resource_version = str((current.get("metadata") or {}).get("resourceVersion") or "")
-        body = self._body(self._holder, acquired=self._acquired,
-                          transitions=int(spec.get("leaseTransitions") or 0))
-        try:
-            stored = await self._patch("renew", body)
-        except KubeError as exc:
-            if exc.conflict:
-                self._lost = f"lease {self.where} was written by someone else (409 Conflict)"
+        for _ in range(RENEW_CONFLICTS):
+            current = await self._read()
+            spec = (current or {}).get("spec") or {}
+            if current is None or spec.get("holderIdentity") != self._holder.identity:
+                self._lost = (f"lease {self.where} was taken over by "
+                              f"{spec.get('holderIdentity') or 'nobody (deleted)'}")
                 return
-            raise
-        self._resource_version = str((stored.get("metadata") or {}).get("resourceVersion") or "")
-
+            body = self._body(current, self._holder, acquired=self._acquired,
+                              transitions=int(spec.get("leaseTransitions") or 0))
+            try:
+                await self.kube.replace_lease(self.name, body, "renew")
+                return
+            except KubeError as exc:
+                if not exc.conflict:
+                    raise
+                log.info("lease renewal met a concurrent write (409); reading again")
+        raise LeaseError(f"lease {self.where}: {RENEW_CONFLICTS} renewals in a row met a concurrent write")
     async def _renew_loop(self) -> None:
         last_ok = self.clock()
         while not self._lost:
@@ -215,11 +233,21 @@ class KubeLease:
             self._holder = None
             return
         with contextlib.suppress(KubeError, LeaseError):
-            current = await self._read()
-            spec = (current or {}).get("spec") or {}
-            if current is not None and spec.get("holderIdentity") == self._holder.identity:
-                patch = {"spec": {"holderIdentity": None, "renewTime": None, "acquireTime": None}}
-                await self._patch("release", patch)
+            for _ in range(RENEW_CONFLICTS):
+                current = await self._read()
+                spec = (current or {}).get("spec") or {}
+                if current is None or spec.get("holderIdentity") != self._holder.identity:
+                    break
+                body = copy.deepcopy(current)
+                body["metadata"].pop("managedFields", None)
+                for key in ("holderIdentity", "renewTime", "acquireTime"):
+                    body["spec"].pop(key, None)
+                try:
+                    await self.kube.replace_lease(self.name, body, "release")
+                    break
+                except KubeError as exc:
+                    if not exc.conflict:
+                        raise
         self._holder = None
 
     def close(self) -> None:

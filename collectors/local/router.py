@@ -12,15 +12,17 @@ import asyncio
 import contextlib
 import json
 import shutil
+import signal
 import subprocess
 import sys
+import time
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 import httpx
-from prometheus_client.parser import text_string_to_metric_families
 
+from collectors.exposition import ExpositionError, families
 from collectors.local import reaper
 from collectors.local.net import PIN_HEADER, ROUTED_HEADER
 from collectors.local.tempdirs import owned_tempdir
@@ -32,6 +34,8 @@ __all__ = ["PIN_HEADER", "ROUTED_HEADER", "LocalRouter", "LocalRouterError"]
 
 
 RESTART_TIMEOUT = 30.0  # a restart runs in the background: give a busy machine time
+START_TRIES = 3  # a proxy killed while starting is started again, this many tries in all
+START_WINDOW = 30.0  # … within this many seconds
 
 
 class LocalRouterError(RuntimeError):
@@ -88,35 +92,62 @@ class LocalRouter:
         return self._proc.pid if self._proc is not None else None
 
     async def start(self, timeout: float | None = None) -> LocalRouter:
-        """Start the proxy process and wait (bounded) until it listens. Idempotent."""
+        """Start the proxy process and wait (bounded) until it listens. Idempotent.
+
+        A proxy killed from outside while it starts (a signal, not its own exit) is started
+        again, up to START_TRIES times within START_WINDOW seconds: the 30-minute soak killed
+        the router in the second a release started and the run ended in exit 3 although
+        nothing was wrong with the router. A proxy that exits by itself (a busy port) is not
+        retried: the next try would fail the same way."""
         if self._closed:
             raise LocalRouterError("local router is closed")
         if self._proc is not None:
             return self
+        deadline = time.monotonic() + START_WINDOW
+        deaths: list[str] = []
+        while True:
+            died = await self._spawn(timeout or self.start_timeout)
+            if not died:
+                return self
+            deaths.append(died)
+            killed = died.startswith("killed by ")
+            if not killed or len(deaths) >= START_TRIES or time.monotonic() >= deadline:
+                tries = f" ({len(deaths)} tries: {'; '.join(deaths)})" if len(deaths) > 1 else ""
+                raise LocalRouterError(f"local router did not start on 127.0.0.1:{self.port}: "
+                                       f"{deaths[-1]}{tries}")
+            await asyncio.sleep(0.5)
+
+    async def _spawn(self, timeout: float) -> str:
+        """One try: '' once the proxy listens, else words for how it died."""
         if self._logdir is None:  # a restarted proxy keeps its dir and appends to its log
             self._logdir = owned_tempdir("router")
         log = self._logdir / "router.log"
         argv = [sys.executable, "-m", "collectors.local.router_process", "--port", str(self.port),
                 "--weights", json.dumps(self.initial)]
         with open(log, "ab") as sink:
+            mark = sink.tell()
             proc = reaper.spawn(argv, env=reaper.package_env(), stdout=subprocess.PIPE, stderr=sink)
         self._proc = proc
         assert proc.stdout is not None
+        hung = False
         try:
-            line = await asyncio.wait_for(asyncio.to_thread(proc.stdout.readline),
-                                          timeout or self.start_timeout)
+            line = await asyncio.wait_for(asyncio.to_thread(proc.stdout.readline), timeout)
         except TimeoutError:
-            line = b""
+            line, hung = b"", True
         text = line.decode(errors="replace").strip()
         if not text.startswith("listening on "):
+            if not hung:  # its output closed: it is exiting; wait (bounded) to learn how
+                with contextlib.suppress(subprocess.TimeoutExpired):
+                    await asyncio.to_thread(proc.wait, 5.0)
+            code = proc.poll()  # before stop(): None means it hung, not that stop() killed it
             await reaper.stop(proc)
-            why = reaper.log_tail(log) or ("timed out" if proc.returncode is None else f"exit {proc.returncode}")
             self._proc = None
-            raise LocalRouterError(f"local router did not start on 127.0.0.1:{self.port}: {why}")
+            proc.stdout.close()
+            return _how_it_died(code, _log_since(log, mark))
         self.port = int(text.rsplit(":", 1)[1])
         self._client = httpx.AsyncClient(base_url=self.url, trust_env=False, timeout=self.request_timeout)
         self._started = True
-        return self
+        return ""
 
     async def close(self) -> None:
         """Stop the proxy process. Safe to call twice."""
@@ -209,8 +240,12 @@ class LocalRouter:
 
     async def _counts(self, name: str, second: str) -> dict[tuple[str, str], float]:
         text = await self._admin_text("/-/metrics")
+        try:
+            parsed = families(text, f"local router at {self.url}/-/metrics")
+        except ExpositionError as exc:
+            raise LocalRouterError(str(exc)) from exc
         counts: dict[tuple[str, str], float] = {}
-        for family in text_string_to_metric_families(text):
+        for family in parsed:
             if family.name != name:
                 continue
             for sample in family.samples:
@@ -285,6 +320,31 @@ class LocalRouter:
         except httpx.HTTPError as exc:
             raise LocalRouterError(f"local router at {self.url}{path}: {type(exc).__name__}: {exc}") from exc
         return answer.text
+
+
+def _log_since(log: Path, mark: int) -> str:
+    """The last line this try wrote to the router's log ('' if it wrote nothing)."""
+    try:
+        with open(log, "rb") as fh:
+            fh.seek(mark)
+            lines = [x.strip() for x in fh.read().decode(errors="replace").splitlines() if x.strip()]
+    except OSError:
+        return ""
+    return lines[-1][:300] if lines else ""
+
+
+def _how_it_died(code: int | None, said: str) -> str:
+    """Words for a proxy that never listened: what it said, or the signal or exit code."""
+    if code is not None and code < 0:
+        try:
+            name = signal.Signals(-code).name
+        except ValueError:
+            name = f"signal {-code}"
+        return f"killed by {name} while starting"
+    said = said.removeprefix("router: ")
+    if said:
+        return said
+    return "did not answer in time" if code is None else f"exit {code}"
 
 
 def _consume(task: asyncio.Future[None]) -> None:

@@ -25,6 +25,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import errno
 import json
 import signal
 import sys
@@ -311,7 +312,13 @@ async def run(router: Router, port: int, host: str = "127.0.0.1") -> None:
     runner = web.AppRunner(router.app(), access_log=None, handle_signals=False)
     await runner.setup()
     site = web.TCPSite(runner, host, port, backlog=512, reuse_address=True)
-    await site.start()
+    try:
+        await site.start()
+    except BaseException:
+        # Clean up before the error is reported: an unclosed client session otherwise prints a
+        # warning after it, and that warning became the last line of the log people were shown.
+        await runner.cleanup()
+        raise
     server = getattr(site, "_server", None)
     sockets = getattr(server, "sockets", None) or []
     bound = sockets[0].getsockname()[1] if sockets else port
@@ -324,6 +331,14 @@ async def run(router: Router, port: int, host: str = "127.0.0.1") -> None:
         await stop.wait()
     finally:
         await runner.cleanup()
+
+
+def listen_error(exc: OSError) -> str:
+    """One line for a port the proxy cannot listen on, with what to do about it."""
+    if exc.errno == errno.EADDRINUSE:
+        return ("address already in use (another process listens on that port: stop it or "
+                "choose another [router] port)")
+    return f"cannot listen: {exc.strerror or exc}"
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -341,7 +356,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         asyncio.run(run(router, args.port))
     except OSError as exc:
-        print(f"router: cannot listen on 127.0.0.1:{args.port}: {exc.strerror or exc}", file=sys.stderr)
+        print(f"router: {listen_error(exc)}", file=sys.stderr, flush=True)
         return 1
     with contextlib.suppress(Exception):
         sys.stdout.flush()

@@ -120,6 +120,25 @@ def check_kubernetes_levers(problems: list, platform: PlatformSpec, strategy: St
                              f"(images.{release.candidate} = \"...\")"))
 
 
+def kubernetes_cohorts(platform: PlatformSpec, router: RouterSpec) -> bool:
+    """Kubernetes' httproute lever routes cohorts (header matches) and mirrors (RequestMirror)."""
+    return platform.kind == "kubernetes" and router.kind == "platform" \
+        and platform.options.get("lever", "replicas") == "httproute"
+
+
+def check_kubernetes_cohorts(problems: list, strategy: StrategySpec) -> None:
+    """What an HTTPRoute cannot do: Gateway API's standard channel has no session persistence,
+    so neither sticky shares nor an A/B (which must show each user one version)."""
+    if strategy.kind == "ab":
+        problems.append(("strategy.kind", "an A/B needs sticky users and an HTTPRoute splits requests, "
+                         "not users (no session persistence in Gateway API's standard channel): "
+                         "use the built-in router or HAProxy"))
+    elif strategy.sticky is not None:
+        problems.append(("strategy.sticky", "lever 'httproute' cannot keep a user on one version (no "
+                         "session persistence in Gateway API's standard channel): drop sticky, or "
+                         "give the users a ring with a header cohort"))
+
+
 def check_flag_lever(problems: list, router: RouterSpec, strategy: StrategySpec, release: ReleaseInfo) -> None:
     """A flag lever moves users between a flag's variants inside one workload: say what it needs."""
     if router.kind in FLAG_LEVERS:

@@ -8,8 +8,17 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from strategies.files import TooLarge, read_bounded
 from strategies.model import frozen_map
-from strategies.spec.adapters import check_flag_lever, check_kubernetes_levers, read_metrics, read_platform, read_router
+from strategies.spec.adapters import (
+    check_flag_lever,
+    check_kubernetes_cohorts,
+    check_kubernetes_levers,
+    kubernetes_cohorts,
+    read_metrics,
+    read_platform,
+    read_router,
+)
 from strategies.spec.cohorts import check_cohort_router
 from strategies.spec.errors import SpecError
 from strategies.spec.model import ReleaseInfo, ReleaseSpec
@@ -48,7 +57,10 @@ def parse_spec(data: Mapping[str, Any], path: str = "<spec>") -> ReleaseSpec:
     webhooks = read_webhooks(problems, data.get("webhook"))
     check_kubernetes_levers(problems, platform, strategy, release)
     check_flag_lever(problems, router, strategy, release)
-    check_cohort_router(problems, router, strategy)
+    if kubernetes_cohorts(platform, router):
+        check_kubernetes_cohorts(problems, strategy)
+    else:
+        check_cohort_router(problems, router, strategy)
     if metrics.source == "haproxy" and (router.kind != "haproxy"
                                         or not router.options.get("stats_url")):
         problems.append(("metrics.source", "'haproxy' reads HAProxy's exporter: it needs "
@@ -69,12 +81,16 @@ def load_spec(path: str | Path) -> ReleaseSpec:
     """Read and validate a release.toml; raises SpecError (file unreadable or invalid)."""
     where = str(path)
     try:
-        raw = Path(path).read_bytes()
+        # bounded and regular files only: a FIFO would block the open, /dev/zero never ends
+        raw = read_bounded(path, MAX_SPEC_BYTES)
+    except TooLarge:
+        raise SpecError(where, [("", f"too large for a release spec: more than "
+                                     f"{MAX_SPEC_BYTES} bytes (the limit)"
+                                     )]) from None
     except OSError as exc:
         raise SpecError(where, [("", f"cannot read file: {exc.strerror or exc}")]) from exc
-    if len(raw) > MAX_SPEC_BYTES:
-        raise SpecError(where, [("", f"too large for a release spec: {len(raw)} bytes "
-                                     f"(at most {MAX_SPEC_BYTES})")])
+    except ValueError as exc:
+        raise SpecError(where, [("", f"{exc}; name a spec file")]) from None
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as exc:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from typing import Any
 
@@ -19,6 +20,11 @@ from strategies.spec.model import (
 from strategies.spec.reader import Reader, check_template, table_readers
 from strategies.wording import hint, show
 
+NAME = re.compile(r"[A-Za-z0-9](?:[-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?")
+"""What a service or version may be called: the names go into Prometheus label matchers,
+Kubernetes label values, Docker labels and journal file names, so they follow the strictest of
+them (a Kubernetes label value); a quote or space would otherwise break a query at run time."""
+
 
 def read_release(problems: list, data: Mapping[str, Any]) -> ReleaseInfo:
     r = Reader(problems, data, "release")
@@ -29,6 +35,11 @@ def read_release(problems: list, data: Mapping[str, Any]) -> ReleaseInfo:
         journal=r.text("journal"),
         environment=r.text("environment"),
     )
+    for key, name in (("service", info.service), ("baseline", info.baseline),
+                      ("candidate", info.candidate)):
+        if name.strip() and not NAME.fullmatch(name):
+            r.problem(key, f"{show(name)} cannot name a release: use at most 63 letters, digits, "
+                           "'-', '_' or '.', starting and ending with a letter or digit")
     if info.baseline and info.baseline == info.candidate:
         r.problem("candidate", f"must differ from baseline (both are {info.baseline!r})")
     r.finish()

@@ -22,9 +22,15 @@ SPEC = Path(__file__).resolve().parent / "fast_flag_release.toml"
 SPEC_BOUNDS = {"error-rate": 0.05, "latency-p99": 0.4}  # the gates' `max` in that spec
 
 
-def flag_release(tmp_path: Path) -> tuple[str, Path]:
+def flag_release(tmp_path: Path, *, faulted: bool = False) -> tuple[str, Path]:
+    """The spec in tmp_path; `faulted`: its steps hold until a gate decides, so a fault injected
+    at N seconds is judged before a loaded machine's slow ticks could walk the ramp to 100 %."""
     spec = tmp_path / "release.toml"
     shutil.copy(SPEC, spec)
+    if faulted:
+        text = spec.read_text()
+        assert 'hold = "3s"' in text
+        spec.write_text(text.replace('hold = "3s"', 'hold = "1h"'))
     return str(spec), tmp_path / "flags.json"
 
 
@@ -57,7 +63,7 @@ def test_healthy_flag_release_ramps_the_flag_and_promotes(tmp_path: Path) -> Non
 
 
 def test_faulted_flag_path_is_rolled_back_and_switched_off(tmp_path: Path) -> None:
-    spec, flags = flag_release(tmp_path)
+    spec, flags = flag_release(tmp_path, faulted=True)
     code, events, err = demo("--spec", spec, "--fault-at", "4", "--timeout", "90")
     assert code == 1, err
     seen = names(events)
@@ -78,7 +84,7 @@ def test_faulted_flag_path_is_rolled_back_and_switched_off(tmp_path: Path) -> No
 @pytest.mark.skipif(shutil.which("prometheus") is None, reason="needs Debian's prometheus binary")
 def test_faulted_flag_path_is_rolled_back_through_a_real_prometheus(tmp_path: Path) -> None:
     """Prometheus groups the one workload's series `by (variant)`: the same gates, the same end."""
-    spec, flags = flag_release(tmp_path)
+    spec, flags = flag_release(tmp_path, faulted=True)
     code, events, err = demo("--spec", spec, "--with-prometheus", "--fault-at", "6", "--timeout", "90")
     assert code == 1, err
     seen = names(events)

@@ -31,6 +31,17 @@ def demo(*args: str, timeout: float = 120) -> tuple[int, list[dict], str]:
     return proc.returncode, events, proc.stderr
 
 
+def fault_spec(tmp_path: Path) -> str:
+    """The fast spec whose steps hold until a gate decides: a fault injected at N seconds must be
+    seen by the gates before the rollout could walk on (with 3 s holds a loaded machine's slow
+    ticks could reach 100 % first and promote a broken candidate: a flake, not a finding)."""
+    text = Path(FAST).read_text()
+    assert 'hold = "3s"' in text
+    path = tmp_path / "fault_release.toml"
+    path.write_text(text.replace('hold = "3s"', 'hold = "1h"'))
+    return str(path)
+
+
 def names(events: list[dict]) -> list[str]:
     return [e["event"] for e in events]
 
@@ -48,8 +59,8 @@ def test_healthy_demo_promotes_and_exits_0() -> None:
     assert steps == [20, 50, 100, 100]
 
 
-def test_fault_rolls_back_by_itself_with_evidence() -> None:
-    code, events, err = demo("--spec", FAST, "--fault-at", "4", "--timeout", "90")
+def test_fault_rolls_back_by_itself_with_evidence(tmp_path: Path) -> None:
+    code, events, err = demo("--spec", fault_spec(tmp_path), "--fault-at", "4", "--timeout", "90")
     assert code == 1, err
     seen = names(events)
     assert "promoted" not in seen
@@ -62,8 +73,8 @@ def test_fault_rolls_back_by_itself_with_evidence() -> None:
 
 @pytest.mark.prometheus
 @pytest.mark.skipif(shutil.which("prometheus") is None, reason="needs Debian's prometheus binary")
-def test_fault_rolls_back_through_a_real_prometheus() -> None:
-    code, events, err = demo("--spec", FAST, "--with-prometheus", "--fault-at", "6",
+def test_fault_rolls_back_through_a_real_prometheus(tmp_path: Path) -> None:
+    code, events, err = demo("--spec", fault_spec(tmp_path), "--with-prometheus", "--fault-at", "6",
                              "--timeout", "90")
     assert code == 1, err
     seen = names(events)
@@ -84,7 +95,7 @@ def test_fault_rolls_back_through_your_own_prometheus(tmp_path: Path) -> None:
         "  - job_name: demo\n"
         f"    file_sd_configs: [{{files: ['{targets}'], refresh_interval: 1s}}]\n")
     try:
-        code, events, err = demo("--spec", FAST, "--prometheus", url, "--targets-file",
+        code, events, err = demo("--spec", fault_spec(tmp_path), "--prometheus", url, "--targets-file",
                                  str(targets), "--fault-at", "6", "--timeout", "90")
     finally:
         server.stop()

@@ -11,19 +11,19 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from tests.demo.test_demo_headless import FAST, demo, names
+from tests.demo.test_demo_headless import FAST, demo, fault_spec, names
 from tui import exitcodes
 
 
-def spec_with(tmp_path: Path, extra: str) -> str:
+def spec_with(tmp_path: Path, extra: str, *, base: str = FAST) -> str:
     path = tmp_path / "release.toml"
-    path.write_text(Path(FAST).read_text() + "\n" + extra)
+    path.write_text(Path(base).read_text() + "\n" + extra)
     return str(path)
 
 
 def test_demo_spec_alerts_reach_a_real_receiver(tmp_path, receiver) -> None:
     spec = spec_with(tmp_path, f'[[alert]]\nkind = "webhook"\nurl = "{receiver.url}"\n'
-                               'min_severity = "critical"\n')
+                               'min_severity = "critical"\n', base=fault_spec(tmp_path))
     code, events, err = demo("--spec", spec, "--fault-at", "4", "--timeout", "90")
     assert code == exitcodes.ROLLED_BACK, err
     seen = names(events)

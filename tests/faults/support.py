@@ -56,12 +56,6 @@ severity = "critical"
 CANARY = 'steps = [20, 50, 100]\nhold = "2s"'
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 def env() -> dict[str, str]:
     return {**os.environ, "PYTHONPATH": str(ROOT), "PYTHONUNBUFFERED": "1"}
 
@@ -112,7 +106,7 @@ class Release:
             cwd=self.dir, env={**env(), **(env_extra or {})}, stdout=subprocess.PIPE,
             stderr=subprocess.PIPE, text=True)
 
-    def run(self, *args: str, timeout: float = 90, env_extra: dict[str, str] | None = None
+    def run(self, *args: str, timeout: float = 240, env_extra: dict[str, str] | None = None
             ) -> tuple[int, list[dict[str, Any]], str]:
         proc = subprocess.run(
             [sys.executable, "-m", "tui.cli", "watch", str(self.spec), "--headless", *args],
@@ -143,7 +137,7 @@ def events(text: str) -> list[dict[str, Any]]:
     return out
 
 
-def wait_for(what: str, check: Callable[[], Any], timeout: float = 30.0,
+def wait_for(what: str, check: Callable[[], Any], timeout: float = 90.0,
              proc: subprocess.Popen[str] | None = None) -> Any:
     """Poll `check` until it returns something truthy (bounded); fail with `what`."""
     deadline = time.monotonic() + timeout

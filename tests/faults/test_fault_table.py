@@ -28,12 +28,12 @@ from tests.faults.support import (
     decision_actions,
     descendants,
     env,
-    free_port,
     kill,
     owned_dirs,
     port_closed,
     wait_for,
 )
+from tests.support.ports import free_port
 from tui import exitcodes
 from tui.session import RunOptions, assemble
 from tui.wiring import Adapters, build_source
@@ -55,7 +55,7 @@ def test_1_resumed_canary_restores_the_weight_and_promotes(release, sig):
     kill(first, sig)
     wait_for("the router to die with releasedeck", lambda: port_closed(release.port))
 
-    code, events, err = release.run("--timeout", "60")
+    code, events, err = release.run("--timeout", "150")
 
     assert code == exitcodes.PROMOTED, err
     records = release.records()
@@ -100,7 +100,7 @@ def test_2_a_changed_plan_stops_with_one_line_then_adopt_spec_continues(release)
         in lines[0] and "--fresh" in lines[0] and "--adopt-spec" in lines[0]
     assert release.records() == before  # nothing decided, nothing journaled
 
-    code, events, err = release.run("--timeout", "60", "--adopt-spec")
+    code, events, err = release.run("--timeout", "150", "--adopt-spec")
 
     assert code == exitcodes.PROMOTED, err
     kinds = [r["kind"] for r in release.records() if r["kind"] != "gate"]
@@ -125,7 +125,7 @@ def test_3_a_resume_restarts_the_step_hold_instead_of_counting_the_downtime(rele
     entered = next(r for r in release.records() if r["kind"] == "started")
     journaled = len(release.records())
 
-    code, _, err = release.run("--timeout", "60")
+    code, _, err = release.run("--timeout", "150")
 
     assert code == exitcodes.PROMOTED, err
     resumed = release.records()[journaled:]
@@ -144,7 +144,7 @@ def test_3_a_resume_restarts_the_step_hold_instead_of_counting_the_downtime(rele
 def test_4_blue_green_leaves_preview_only_once_the_gates_pass(release):
     release.write(kind="blue-green", strategy='preview_hold = "1s"\nhold = "1s"')
 
-    code, _, err = release.run("--timeout", "60")
+    code, _, err = release.run("--timeout", "150")
 
     assert code == exitcodes.PROMOTED, err
     records = release.records()
@@ -223,7 +223,7 @@ def test_6_every_child_dies_with_releasedeck_and_its_temp_dirs_are_swept(release
     wait_for("every child of the killed releasedeck to die", lambda: all_gone(children))
     assert owned_dirs(tmp, first.pid) == left  # kill -9 leaves them ...
 
-    code, _, err = release.run("--timeout", "60", env_extra={"TMPDIR": str(tmp)})
+    code, _, err = release.run("--timeout", "150", env_extra={"TMPDIR": str(tmp)})
 
     assert code == exitcodes.PROMOTED, err
     assert owned_dirs(tmp, first.pid) == []  # ... the next run sweeps them
@@ -243,7 +243,7 @@ def test_6_a_dead_local_router_is_restarted_like_an_instance(release):
         if "router_process" in command_line(p) and p.pid != router.pid], proc=first)
     wait_for("the router to route again", lambda: release.weights()["weights"]["v2"] >= 20,
              proc=first)
-    first.wait(60)
+    first.wait(180)
     assert first.returncode == exitcodes.PROMOTED, first.stderr.read() if first.stderr else ""
     kill(first)
     kinds = [r["kind"] for r in release.records() if r["kind"] != "gate"]

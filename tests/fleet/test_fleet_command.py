@@ -90,6 +90,14 @@ def test_no_specs_is_one_line_and_exit_2(tmp_path: Path) -> None:
     assert code == 2 and err.getvalue().count("\n") == 1 and "no release specs" in err.getvalue()
 
 
+def test_a_path_that_does_not_exist_is_one_line_and_exit_2(tmp_path: Path) -> None:
+    out, err = io.StringIO(), io.StringIO()
+    code = fleet_command(Namespace(paths=[str(tmp_path), str(tmp_path / "typo")], headless=False,
+                                   wallboard=False, discover=[], refresh=1.0), out, err)
+    assert code == 2 and out.getvalue() == ""
+    assert err.getvalue() == f"releasedeck fleet: {tmp_path / 'typo'}: no such file or folder\n"
+
+
 def _row(release: str, phase: Phase, driver: Driver = Driver.IDLE) -> FleetRow:
     return FleetRow(release=release, environment="prod", strategy="canary", phase=phase,
                     step="1/3", desired_weight=10, actual_weight=None, worst_gate=None, since=None,

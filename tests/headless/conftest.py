@@ -13,6 +13,7 @@ from typing import Any
 import httpx
 import pytest
 
+from tests.support.ports import PortTaken, retry_on_taken_port
 from tests.support.receiver import Received, Receiver, dead_url, free_port, receiver  # noqa: F401
 
 AM_CONFIG = """\
@@ -30,29 +31,39 @@ def alertmanager(tmp_path: Path) -> Iterator[str]:
     binary = shutil.which("prometheus-alertmanager") or shutil.which("alertmanager")
     if binary is None:
         pytest.skip("prometheus-alertmanager binary not installed (Debian prometheus-alertmanager)")
-    port = free_port()
     config = tmp_path / "alertmanager.yml"
     config.write_text(AM_CONFIG)
     (tmp_path / "data").mkdir()
-    log = (tmp_path / "alertmanager.log").open("wb")
-    proc = subprocess.Popen(
-        [binary, f"--config.file={config}", f"--storage.path={tmp_path / 'data'}",
-         f"--web.listen-address=127.0.0.1:{port}", "--cluster.listen-address=",
-         "--log.level=warn"], stdout=log, stderr=subprocess.STDOUT)
-    url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 20
+    log_path = tmp_path / "alertmanager.log"
+
+    def launch() -> tuple[subprocess.Popen[bytes], str]:
+        port = free_port()
+        with log_path.open("wb") as log:
+            proc = subprocess.Popen(
+                [binary, f"--config.file={config}", f"--storage.path={tmp_path / 'data'}",
+                 f"--web.listen-address=127.0.0.1:{port}", "--cluster.listen-address=",
+                 "--log.level=warn"], stdout=log, stderr=subprocess.STDOUT)
+        url = f"http://127.0.0.1:{port}"
+        deadline = time.monotonic() + 60  # returns as soon as it is ready
         while True:
             if proc.poll() is not None:
-                raise RuntimeError(f"alertmanager exited: {(tmp_path / 'alertmanager.log').read_text()}")
+                text = log_path.read_text(errors="replace")
+                if "address already in use" in text:
+                    raise PortTaken(f"alertmanager could not bind {port}")
+                raise RuntimeError(f"alertmanager exited: {text}")
             try:
                 if httpx.get(f"{url}/-/ready", timeout=1.0, trust_env=False).status_code == 200:
-                    break
+                    return proc, url
             except httpx.HTTPError:
                 pass
             if time.monotonic() > deadline:
-                raise RuntimeError("alertmanager did not become ready in 20s")
+                proc.kill()
+                proc.wait(5)
+                raise RuntimeError("alertmanager did not become ready in 60s")
             time.sleep(0.05)
+
+    proc, url = retry_on_taken_port(launch)
+    try:
         yield url
     finally:
         proc.terminate()
@@ -61,7 +72,6 @@ def alertmanager(tmp_path: Path) -> Iterator[str]:
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait(5)
-        log.close()
 
 
 def am_alerts(url: str, **filters: str) -> list[dict[str, Any]]:
@@ -71,7 +81,7 @@ def am_alerts(url: str, **filters: str) -> list[dict[str, Any]]:
     return response.json()
 
 
-def poll(check: Any, timeout: float = 10.0) -> Any:
+def poll(check: Any, timeout: float = 60.0) -> Any:
     """Call `check` until it returns something truthy, or fail after `timeout` seconds."""
     deadline = time.monotonic() + timeout
     last = None

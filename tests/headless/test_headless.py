@@ -25,6 +25,11 @@ from tui.session import RunOptions, assemble
 from tui.watch import watch_command
 from tui.wiring import Adapters
 
+# A failing candidate must be rolled back at its first step. With the base spec's 60 ms holds a
+# loaded machine's slow ticks could walk all steps before the gate has gathered its evidence
+# (promoted, a flake); a hold longer than any run leaves the gate to decide.
+HOLD_UNTIL_THE_GATE_DECIDES = {"hold": "1h"}
+
 
 def test_healthy_release_promotes_and_exits_0(tmp_path, receiver):
     spec = make_spec(alert=[{"kind": "webhook", "url": receiver.url, "min_severity": "info"}])
@@ -52,7 +57,8 @@ def test_fault_rolls_back_exits_1_and_alertmanager_shows_the_critical_alert(
         tmp_path, alertmanager, receiver):
     spec = make_spec(alert=[{"kind": "alertmanager", "url": alertmanager,
                              "min_severity": "critical"},
-                            {"kind": "slack", "url": receiver.url}])
+                            {"kind": "slack", "url": receiver.url}],
+                     strategy=HOLD_UNTIL_THE_GATE_DECIDES)
     platform = Platform()
     code, events, err, _ = run(spec, platform, Source(bad=True), tmp_path)
     assert code == exitcodes.ROLLED_BACK
@@ -76,7 +82,8 @@ def test_fault_rolls_back_exits_1_and_alertmanager_shows_the_critical_alert(
 
 
 def test_stdout_sink_lines_keep_the_event_schema_in_headless_output(tmp_path):
-    spec = make_spec(alert=[{"kind": "stdout", "min_severity": "info"}])
+    spec = make_spec(alert=[{"kind": "stdout", "min_severity": "info"}],
+                     strategy=HOLD_UNTIL_THE_GATE_DECIDES)
     code, events, _, _ = run(spec, Platform(), Source(bad=True), tmp_path)
     assert code == exitcodes.ROLLED_BACK
     notes = [e for e in events if e["event"] == "notification"]

@@ -125,7 +125,11 @@ def test_driver_and_three_followers(tmp_path: Path) -> None:
                         (shown and shown[-1] != mark(served.driver.state)):
                     assert time.monotonic() < deadline + 180, "release did not finish"
                     await pilot.pause(0.2)
-                await asyncio.sleep(3)  # the browser's last frames
+                final = rollout_text(mark(served.driver.state), steps)
+                while final not in ANSI.sub("", await browser.evaluate("window.__frames.join('')")):
+                    # the browser's last frames: waited for, not slept on (a loaded machine)
+                    assert time.monotonic() < deadline + 240, f"the browser never drew {final!r}"
+                    await asyncio.sleep(0.5)
                 await browser.screenshot(tmp_path / "wallboard.png")
                 if os.environ.get("RELEASEDECK_SCREENSHOTS"):  # refresh the README's picture
                     shutil.copy(tmp_path / "wallboard.png", ROOT / "screenshots" / "wallboard-browser.png")

@@ -3,12 +3,21 @@
 from __future__ import annotations
 
 import json
+import os
+import re
 from pathlib import Path
 
 import pytest
 
 from strategies.engine import Engine
-from strategies.journal import JournalWriter, MemoryJournal, last_run, read_records
+from strategies.journal import (
+    JournalWriter,
+    MemoryJournal,
+    NotAJournal,
+    last_run,
+    read_records,
+    torn_path,
+)
 from strategies.model import Command, CommandKind, Phase, RolloutState
 from tests.strategies.brain_kit import T0, World, command, kinds, make_spec, run_until, tick
 
@@ -48,9 +57,35 @@ def test_torn_last_line_is_dropped_and_the_next_write_starts_a_fresh_line(tmp_pa
     resumed = Engine(engine.spec, journal=writer, records=read.records)
     run_until(resumed, world, T0 + 100, until=("step",))
     writer.close()
+    # The torn fragment was cut off when the writer opened (kept in <journal>.torn): it was
+    # warned about once, and every later read is quiet (before, it was glued mid-file and
+    # warned "unreadable" on every run for good).
     again = read_records(path)
-    assert not again.torn_tail and len(again.problems) == 1 and "unreadable" in again.problems[0]
+    assert not again.torn_tail and again.problems == []
     assert Engine(engine.spec, records=again.records).state == resumed.state
+    assert torn_path(path).read_text() == '{"journal":1,"kind":"ste\n'
+    assert path.read_text().startswith(whole) and "ste\n" not in path.read_text()
+
+
+def test_a_journal_that_is_one_torn_line_is_set_aside_whole(tmp_path: Path) -> None:
+    path = tmp_path / "release.journal"
+    path.write_text('{"journal":1,"ki')
+    assert read_records(path).torn_tail
+    JournalWriter(path).close()
+    assert path.read_text() == "" and read_records(path).problems == []
+    assert torn_path(path).read_text() == '{"journal":1,"ki\n'
+
+
+def test_a_fifo_or_device_or_folder_is_refused_not_read(tmp_path: Path) -> None:
+    """`--journal /dev/full` used to be read forever; a FIFO would block the open."""
+    fifo = tmp_path / "pipe"
+    os.mkfifo(fifo)
+    for path, kind in ((Path("/dev/full"), "a character device"),
+                       (fifo, "a FIFO (named pipe)"), (tmp_path, "a folder")):
+        with pytest.raises(NotAJournal, match=f"not a regular file \\(it is {re.escape(kind)}\\)"):
+            read_records(path)
+        with pytest.raises(NotAJournal):
+            JournalWriter(path)
 
 
 def test_garbage_in_the_middle_is_reported_not_fatal(tmp_path: Path) -> None:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+import re
 import tomllib
 from pathlib import Path
 
@@ -10,6 +12,7 @@ import pytest
 from strategies.duration import format_duration, parse_duration
 from strategies.model import Severity
 from strategies.spec import SpecError, load_spec, parse_spec
+from strategies.wording import show
 
 GOOD = """
 [release]
@@ -330,3 +333,20 @@ def test_non_finite_numbers_and_odd_keys() -> None:
     assert found["gate[0].max_ratio"] == "must be a finite number, got inf"
     assert found["gate[0].for"] == "expected a duration like '30s', got inf"
     assert found['gate[0]."a\\nb"'] == "unknown key"
+
+
+def _named(key: str, name: str) -> str:
+    """GOOD with one of its names replaced (written as a TOML string, quotes escaped)."""
+    return re.sub(rf'^{key} = ".*"$', f"{key} = {json.dumps(name)}", GOOD, count=1, flags=re.M)
+
+
+@pytest.mark.parametrize("key, name", [("service", "Check Out!"), ("baseline", 'v1"'),
+                                       ("candidate", "v2 beta"), ("service", "-lead"),
+                                       ("candidate", "x" * 64)])
+def test_names_that_would_break_a_query_or_a_label_are_refused(key: str, name: str) -> None:
+    assert problems(_named(key, name))[f"release.{key}"].startswith(f"{show(name)} cannot name a release")
+
+
+@pytest.mark.parametrize("name", ["checkout", "v1.2.3", "2026-11-28_rc1", "A", "x" * 63])
+def test_names_a_label_value_may_carry_are_accepted(name: str) -> None:
+    assert parse_spec(tomllib.loads(_named("service", name)), "release.toml").release.service == name

@@ -23,7 +23,6 @@ import ctypes
 import json
 import shutil
 import signal
-import socket
 import ssl
 import subprocess
 import sys
@@ -38,6 +37,7 @@ import yaml
 from kubernetes import client, config
 
 from tests.support.kube_certs import CertificateAuthority, KeyPair, service_account_keys
+from tests.support.ports import free_port
 
 ROOT = Path(__file__).resolve().parents[2]
 BUILD_SCRIPT = ROOT / "scripts" / "k8s-binaries"
@@ -58,12 +58,6 @@ def built_binaries() -> Path | None:
         return None
     path = Path(out.stdout.strip()) if out.returncode == 0 and out.stdout.strip() else None
     return path if path and path.is_dir() else None
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def _die_with_pytest() -> None:

@@ -18,7 +18,6 @@ from __future__ import annotations
 import contextlib
 import json
 import shutil
-import socket
 import subprocess
 import time
 from collections.abc import Iterator, Mapping
@@ -28,13 +27,9 @@ from typing import Any
 import httpx
 import pytest
 
+from tests.support.ports import PortTaken, free_port, retry_on_taken_port
+
 START_TIMEOUT = 30.0
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 class PrometheusError(RuntimeError):
@@ -79,16 +74,25 @@ class PrometheusServer:
             text = config or json.dumps({"global": {"scrape_interval": "1s"}})
         config_path = self.workdir / "prometheus.yml"
         config_path.write_text(text, encoding="utf-8")
-        port = free_port()
-        self.url = f"http://127.0.0.1:{port}"
-        with self.log_path.open("wb") as log:
-            self.process = subprocess.Popen(
-                [self.binary, f"--config.file={config_path}", f"--storage.tsdb.path={self.data}",
-                 f"--web.listen-address=127.0.0.1:{port}", "--storage.tsdb.retention.time=3650d",
-                 "--log.level=warn"],
-                stdout=log, stderr=subprocess.STDOUT, cwd=self.workdir)
         deadline = time.monotonic() + timeout
-        self._wait(deadline, self._ready, "ready")
+
+        def launch() -> None:
+            port = free_port()
+            self.url = f"http://127.0.0.1:{port}"
+            with self.log_path.open("wb") as log:
+                self.process = subprocess.Popen(
+                    [self.binary, f"--config.file={config_path}", f"--storage.tsdb.path={self.data}",
+                     f"--web.listen-address=127.0.0.1:{port}", "--storage.tsdb.retention.time=3650d",
+                     "--log.level=warn"],
+                    stdout=log, stderr=subprocess.STDOUT, cwd=self.workdir)
+            try:
+                self._wait(deadline, self._ready, "ready")
+            except PrometheusError as exc:
+                if "address already in use" in self.log_tail():
+                    raise PortTaken(str(exc)) from exc  # someone took the port: a new one
+                raise
+
+        retry_on_taken_port(launch)
         self._wait(deadline, self._scraped, "first scrape of every target")
         return self.url
 

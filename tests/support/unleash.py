@@ -24,7 +24,7 @@ from types import TracebackType
 
 import httpx
 
-from collectors.local.net import free_port
+from tests.support.ports import free_port
 
 UNLEASH_DIR = Path(os.environ.get("RELEASEDECK_UNLEASH_DIR",
                                   Path.home() / ".cache" / "releasedeck" / "unleash"))

@@ -14,6 +14,7 @@ import json
 import sys
 import time
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any, TextIO
 
 from strategies.fleet import FleetRow, SortKey, sort_rows
@@ -52,6 +53,11 @@ def fleet_command(args: argparse.Namespace, out: TextIO = sys.stdout, err: TextI
         discover = [Discovery.parse(text) for text in args.discover]
     except ValueError as exc:
         print(f"releasedeck fleet: {exc}", file=err)
+        return exitcodes.USAGE
+    missing = [path for path in args.paths if not Path(path).exists()]
+    if missing:  # a typo must not open a screen listing a release that does not exist
+        for path in missing:
+            print(f"releasedeck fleet: {path}: no such file or folder", file=err)
         return exitcodes.USAGE
     gatherer = FleetGatherer.from_paths(list(args.paths) or ["."], discover)
     if not gatherer.members and not gatherer.unreadable and not discover:

@@ -10,6 +10,7 @@ on the default PromQL). A spec or journal that cannot be read is a row that says
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -20,7 +21,7 @@ from collectors.lease import Holder, Lease
 from collectors.prometheus_source import PrometheusSource, gate_queries
 from strategies.engine import Engine
 from strategies.fleet import Driver, FleetRow, row_from_rollout, row_from_state, unreadable_row
-from strategies.journal import last_run, read_records
+from strategies.journal import NotAJournal, last_run, read_records
 from strategies.model import MetricsSnapshot, Snapshot
 from strategies.plans import build_plan
 from strategies.spec import ReleaseSpec, SpecError, load_spec
@@ -143,25 +144,10 @@ class FleetGatherer:
 
     async def _idle_metrics(self, idle: Sequence[Member], now: float) -> dict[str, MetricsSnapshot]:
         """Metrics of every idle release on Prometheus: batched where they can share queries."""
-        groups: dict[tuple, list[Member]] = {}
-        singles: list[Member] = []
-        for member in idle:
-            metrics = member.spec.metrics
-            if metrics.source != "prometheus":
-                continue  # scrape needs the platform's instances: only a driver reads those
-            if batchable(metrics, member.spec.release.service) and not gate_queries(member.spec):
-                groups.setdefault(batch_key(metrics), []).append(member)
-            else:
-                singles.append(member)
-        results: dict[str, MetricsSnapshot] = {}
+        groups, singles = _batches_and_singles(idle)
         jobs = []
         for key, members in groups.items():
-            services = sorted({m.spec.release.service for m in members})
-            reader = self._batches.get(key)
-            if reader is None or reader.services != tuple(services):
-                if reader is not None:
-                    await reader.close()
-                reader = self._batches[key] = FleetPrometheus(members[0].spec.metrics, services)
+            reader = await self._batch_reader(key, members)
             jobs.append((members, reader.collect_fleet(now)))
         for member in singles:
             reader = self._singles.get(member.source)
@@ -172,16 +158,19 @@ class FleetGatherer:
             jobs.append(([member], reader.collect(versions, None, now)))
         answers = await asyncio.gather(*(job for _, job in jobs), return_exceptions=True)
         self.metric_reads += len(jobs)
-        for (members, _), answer in zip(jobs, answers, strict=True):
-            for member in members:
-                if isinstance(answer, BaseException):
-                    results[member.source] = MetricsSnapshot(at=now, error=f"metrics: {answer}")
-                elif isinstance(answer, MetricsSnapshot):
-                    results[member.source] = answer
-                else:
-                    results[member.source] = answer.get(member.spec.release.service) or \
-                        MetricsSnapshot(at=now, error="no answer for this service")
-        return results
+        return {member.source: _answer_for(member, answer, now)
+                for (members, _), answer in zip(jobs, answers, strict=True) for member in members}
+
+    async def _batch_reader(self, key: tuple, members: list[Member]) -> FleetPrometheus:
+        """The batch's reader, made anew (the old one closed) when its set of services changed,
+        since the shared queries name every service."""
+        services = sorted({m.spec.release.service for m in members})
+        reader = self._batches.get(key)
+        if reader is None or reader.services != tuple(services):
+            if reader is not None:
+                await reader.close()
+            reader = self._batches[key] = FleetPrometheus(members[0].spec.metrics, services)
+        return reader
 
     async def _idle_row(self, member: Member, metrics: MetricsSnapshot | None, now: float) -> FleetRow:
         observer = self._observer(member)
@@ -212,12 +201,43 @@ class FleetGatherer:
         if member.observer is None or mark != member.journal_mark:
             records = []
             if mark is not None:
-                read = read_records(path)
-                spec = member.spec.release
-                records = last_run(read.records, spec.service, spec.baseline, spec.candidate)
+                with contextlib.suppress(NotAJournal):  # a device or FIFO: nothing to show
+                    read = read_records(path)
+                    spec = member.spec.release
+                    records = last_run(read.records, spec.service, spec.baseline,
+                                       spec.candidate)
             member.observer = Engine(member.spec, records=records, observe=True)
             member.journal_mark = mark
         return member.observer
+
+
+def _batches_and_singles(idle: Sequence[Member]) -> tuple[dict[tuple, list[Member]], list[Member]]:
+    """Idle releases on Prometheus, grouped where one query can serve them all (same source and
+    shape, no gate with its own query); the rest are read one by one. Scrape sources are left
+    out: they need the platform's instances, and only a driver reads those."""
+    groups: dict[tuple, list[Member]] = {}
+    singles: list[Member] = []
+    for member in idle:
+        metrics = member.spec.metrics
+        if metrics.source != "prometheus":
+            continue
+        if batchable(metrics, member.spec.release.service) and not gate_queries(member.spec):
+            groups.setdefault(batch_key(metrics), []).append(member)
+        else:
+            singles.append(member)
+    return groups, singles
+
+
+def _answer_for(member: Member, answer: MetricsSnapshot | dict[str, MetricsSnapshot] | BaseException,
+                now: float) -> MetricsSnapshot:
+    """One release's metrics out of its read's answer: an error for a failed read, a batch's
+    entry for its service (or an error saying the batch had none)."""
+    if isinstance(answer, BaseException):
+        return MetricsSnapshot(at=now, error=f"metrics: {answer}")
+    if isinstance(answer, MetricsSnapshot):
+        return answer
+    return answer.get(member.spec.release.service) or \
+        MetricsSnapshot(at=now, error="no answer for this service")
 
 
 def spec_files(paths: Sequence[str]) -> list[Path]:

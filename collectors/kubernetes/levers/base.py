@@ -15,6 +15,7 @@ from typing import Any
 from collectors.kubernetes.api import Kube
 from collectors.kubernetes.discovery import deployments_by_version
 from collectors.kubernetes.errors import KubeError
+from strategies.cohorts import Route
 from strategies.model import no_entries
 from strategies.ports import PlatformError
 from strategies.spec import ReleaseSpec
@@ -57,6 +58,12 @@ class Lever:
 
     async def set_weight(self, weight: int) -> None:
         raise NotImplementedError
+
+    async def set_route(self, route: Route) -> None:
+        """Cohort rules and a mirror; only the httproute lever can write them (`check` says so)."""
+        if route.cohorts or route.mirror is not None or route.sticky is not None:
+            raise PlatformError(f"kubernetes: lever {self.name!r} routes by weight only; cohorts and "
+                                "mirroring need lever = \"httproute\"")
 
     async def scale(self, version: str, replicas: int) -> None:
         await self.scale_deployment(version, replicas)

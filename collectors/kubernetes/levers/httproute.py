@@ -1,5 +1,17 @@
 """Gateway API HTTPRoute: exact traffic split by backendRef weights, one Service per version.
 
+Rings and dark launches add two things the lever writes beside the weights (issue 17):
+- a ring's cohort is a rule of our own, `releasedeck-cohort-N`, sending the cohort to the
+  candidate's Service. It copies the weighted rule's matches and adds a header match to each,
+  so Gateway API's precedence (more header matches wins) picks it before the weighted rule,
+  whatever the list order. A cookie cohort is a `RegularExpression` match on the `Cookie`
+  header (regex support is implementation-specific in Gateway API).
+- a dark step is a `RequestMirror` filter on the weighted rule, to the candidate's Service,
+  with `percent` (whole percents) or `fraction` (finer shares); both are in the standard
+  channel since v1.3.
+Only our own rules and our own mirror filter are ever added or removed; everything else in the
+route stays as its owner wrote it.
+
 `spec.rules` is a list, and a JSON merge patch replaces lists whole, so the lever reads the
 route, changes only the weights of our backends, and writes all rules back together with the
 `resourceVersion` it read: if anyone changed the route meanwhile the server answers 409 and
@@ -9,13 +21,18 @@ the lever re-reads and retries (bounded) instead of silently overwriting their c
 from __future__ import annotations
 
 import copy
-from collections.abc import Mapping
+import re
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from collectors.kubernetes.api import HTTPROUTE, MERGE
 from collectors.kubernetes.discovery import percents
 from collectors.kubernetes.levers.base import Lever, LeverView, retry_on_conflict
+from strategies.cohorts import CohortMatch, Route
 from strategies.ports import PlatformError
+
+COHORT_RULE = "releasedeck-cohort-"
+"""Name prefix of the rules this lever owns (rule names are in the standard channel)."""
 
 
 class HTTPRouteWeights(Lever):
@@ -36,6 +53,8 @@ class HTTPRouteWeights(Lever):
         by_name = {name: v for v, name in self.backends.items()}
         totals: dict[str, float] = {}
         for rule in (route.get("spec") or {}).get("rules") or []:
+            if _ours(rule):
+                continue  # a cohort rule: the cohort's share is not the weighted split
             for ref in rule.get("backendRefs") or []:
                 version = by_name.get(ref.get("name"))
                 if version is not None:
@@ -47,9 +66,20 @@ class HTTPRouteWeights(Lever):
     async def set_weight(self, weight: int) -> None:
         wanted = {self.base: 100 - weight, self.cand: weight}
 
+        await self._rewrite(lambda rules: reweigh(rules, self.backends, wanted))
+
+    async def set_route(self, route: Route) -> None:
+        if route.sticky is not None:
+            raise PlatformError("kubernetes: an HTTPRoute cannot split by a sticky user key (Gateway API's "
+                                "standard channel has no session persistence); use a header cohort")
+        await self._rewrite(lambda rules: with_route(rules, self.backends, self.cand, route))
+
+    async def _rewrite(self, change: Callable[[list[dict[str, Any]]], list[dict[str, Any]] | None]) -> None:
+        """Read, change the rules, write them back with the resourceVersion read (409: again)."""
+
         async def update() -> None:
             route = await self.kube.get_custom(HTTPROUTE, self.route)
-            rules = reweigh((route.get("spec") or {}).get("rules") or [], self.backends, wanted)
+            rules = change((route.get("spec") or {}).get("rules") or [])
             if rules is None:
                 raise PlatformError(f"kubernetes: HTTPRoute {self.route} in {self.kube.where} has no backendRef "
                                     f"to {' or '.join(sorted(self.backends.values()))}")
@@ -75,6 +105,8 @@ def reweigh(rules: list[dict[str, Any]], backends: Mapping[str, str],
     by_name = {name: v for v, name in backends.items()}
     touched = False
     for rule in rules:
+        if _ours(rule):
+            continue  # a cohort rule always sends its cohort to the candidate
         refs = rule.get("backendRefs") or []
         seen = {by_name[r["name"]]: r for r in refs if r.get("name") in by_name}
         if not seen:
@@ -88,6 +120,99 @@ def reweigh(rules: list[dict[str, Any]], backends: Mapping[str, str],
                 refs.append({**copy.deepcopy(model), "name": backends[version], "weight": int(weight)})
         rule["backendRefs"] = refs
     return rules if touched else None
+
+
+def with_route(rules: list[dict[str, Any]], backends: Mapping[str, str], candidate: str,
+               route: Route) -> list[dict[str, Any]] | None:
+    """New rules with our cohort rules and mirror as `route` says; None when no rule routes to
+    our backends. Earlier cohort rules and our mirror filter are removed first, so the result
+    depends only on the route asked for (applying it twice changes nothing)."""
+    target = backends[candidate]
+    kept = [_unmirrored(rule, target) for rule in copy.deepcopy(rules) if not _ours(rule)]
+    names = set(backends.values())
+    weighted = [i for i, rule in enumerate(kept)
+                if any(ref.get("name") in names for ref in rule.get("backendRefs") or [])]
+    if not weighted:
+        return None
+    cohort_rules: dict[int, list[dict[str, Any]]] = {}
+    for j in weighted:
+        rule = kept[j]
+        model = _model_ref(rule, names, target)
+        made = []
+        for i, cohort in enumerate(route.cohorts):
+            suffix = f"{i}" if len(weighted) == 1 else f"{i}-{j}"
+            made.append(_cohort_rule(rule, cohort.match, {**model, "name": backends[cohort.version], "weight": 1},
+                                     f"{COHORT_RULE}{suffix}"))
+        cohort_rules[j] = made
+        if route.mirror is not None and route.mirror.percent > 0:
+            mirror = {k: v for k, v in model.items() if k not in ("weight", "filters")}
+            mirror["name"] = backends.get(route.mirror.version, target)
+            rule.setdefault("filters", []).append({"type": "RequestMirror",
+                                                   "requestMirror": _mirror_share(mirror, route.mirror.percent)})
+    out: list[dict[str, Any]] = []
+    for j, rule in enumerate(kept):
+        out.extend(cohort_rules.get(j, ()))  # before their weighted rule (precedence decides anyway)
+        out.append(rule)
+    return out
+
+
+def _ours(rule: Mapping[str, Any]) -> bool:
+    return str(rule.get("name") or "").startswith(COHORT_RULE)
+
+
+def _unmirrored(rule: dict[str, Any], target: str) -> dict[str, Any]:
+    """The rule without our mirror filter (a RequestMirror to the candidate's Service)."""
+    filters = rule.get("filters")
+    if filters:
+        rest = [f for f in filters if not (f.get("type") == "RequestMirror"
+                                           and ((f.get("requestMirror") or {}).get("backendRef") or {})
+                                           .get("name") == target)]
+        if rest:
+            rule["filters"] = rest
+        else:
+            del rule["filters"]
+    return rule
+
+
+def _model_ref(rule: Mapping[str, Any], names: set[str], target: str) -> dict[str, Any]:
+    """The candidate's backendRef in `rule`, else one of ours to model it on (kind, group, port)."""
+    refs = [r for r in rule.get("backendRefs") or [] if r.get("name") in names]
+    ref = next((r for r in refs if r.get("name") == target), refs[0])
+    return {k: copy.deepcopy(v) for k, v in ref.items() if k != "filters"}
+
+
+def _cohort_rule(rule: Mapping[str, Any], match: CohortMatch, ref: dict[str, Any], name: str) -> dict[str, Any]:
+    """The weighted rule's matches, each with the cohort's header match added, one per value."""
+    base_matches = rule.get("matches") or [{"path": {"type": "PathPrefix", "value": "/"}}]
+    matches = []
+    for base in base_matches:
+        for value in match.values:
+            one = copy.deepcopy(base)
+            one["headers"] = [*(one.get("headers") or []), header_match(match, value)]
+            matches.append(one)
+    out: dict[str, Any] = {"name": name, "matches": matches, "backendRefs": [ref]}
+    filters = [f for f in rule.get("filters") or [] if f.get("type") != "RequestMirror"]
+    if filters:
+        out["filters"] = copy.deepcopy(filters)
+    if rule.get("timeouts"):
+        out["timeouts"] = copy.deepcopy(rule["timeouts"])
+    return out
+
+
+def header_match(match: CohortMatch, value: str) -> dict[str, str]:
+    """An HTTPHeaderMatch for one value: Exact on the header, or a regex on `Cookie` for a cookie
+    (`name=value` as a whole cookie, first or after `; `)."""
+    if match.header:
+        return {"type": "Exact", "name": match.header, "value": value}
+    return {"type": "RegularExpression", "name": "Cookie",
+            "value": f"(^|;\\s*){re.escape(match.cookie)}={re.escape(value)}(;|$)"}
+
+
+def _mirror_share(ref: dict[str, Any], percent: float) -> dict[str, Any]:
+    """`percent` when it is whole, else `fraction` of 10,000 (the CRD allows one of the two)."""
+    if float(percent).is_integer():
+        return {"backendRef": ref, "percent": int(percent)} if percent < 100 else {"backendRef": ref}
+    return {"backendRef": ref, "fraction": {"numerator": round(percent * 100), "denominator": 10_000}}
 
 
 def _route_status(route: Mapping[str, Any]) -> str:

@@ -24,8 +24,8 @@ from typing import Any
 import docker
 import pytest
 
-from collectors.local.net import free_port
 from tests.collectors.docker.helpers import HAProxy, wait_until
+from tests.support.ports import free_port, free_ports, retry_on_taken_port
 
 ROOT = Path(__file__).resolve().parents[3]
 BUSYBOX_IMAGE = "releasedeck-test/busybox:1"
@@ -197,23 +197,21 @@ def haproxy_factory(tmp_path: Path) -> Iterator:
 
     def start(servers: dict[str, tuple[str, int, int]], *, backend: str = "checkout",
               check: bool = True) -> HAProxy:
-        proxy = HAProxy(tmp_path / f"haproxy{len(started)}", free_port(), free_port(),
-                        backend, servers, check=check)
-        started.append(proxy)
-        proxy.start()
-        return proxy
+        def attempt() -> HAProxy:
+            # distinct ports below the ephemeral range (tests/support/ports.py): two frontends
+            # on one port would share it silently (HAProxy binds with SO_REUSEPORT)
+            traffic, stats = free_ports(2)
+            proxy = HAProxy(tmp_path / f"haproxy{len(started)}", traffic, stats,
+                            backend, servers, check=check)
+            started.append(proxy)
+            proxy.start()
+            return proxy
+
+        return retry_on_taken_port(attempt)
 
     yield start
     for proxy in started:
         proxy.stop()
-
-
-@pytest.fixture
-def free_ports():
-    """n ports nobody listens on now, spaced so per-version ranges never collide."""
-    def pick(n: int) -> list[int]:
-        return [free_port() for _ in range(n)]
-    return pick
 
 
 __all__ = ["DEMO_ENV", "demo_command", "python_volumes", "wait_until"]

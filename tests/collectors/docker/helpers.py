@@ -13,10 +13,12 @@ from typing import Any, TypeVar
 
 import httpx
 
+from tests.support.ports import PortTaken
+
 T = TypeVar("T")
 
 
-def wait_until(check: Callable[[], T], timeout: float = 15.0, interval: float = 0.05,
+def wait_until(check: Callable[[], T], timeout: float = 60.0, interval: float = 0.05,
                what: str = "condition") -> T:
     """Poll `check` until truthy; fail with `what` after `timeout` seconds."""
     deadline = time.monotonic() + timeout
@@ -32,7 +34,7 @@ def wait_until(check: Callable[[], T], timeout: float = 15.0, interval: float = 
         time.sleep(interval)
 
 
-async def async_wait_until(check: Callable[[], Any], timeout: float = 15.0,
+async def async_wait_until(check: Callable[[], Any], timeout: float = 60.0,
                            interval: float = 0.05, what: str = "condition") -> Any:
     import asyncio
 
@@ -99,15 +101,37 @@ class HAProxy:
                              backend=self.backend, servers=lines)
 
     def start(self) -> None:
+        """Start and wait until the exporter answers on the stats port (the exporter's own text,
+        so a stats port shared with some other listener is caught here, not in a test's assert).
+        Raises `PortTaken` when HAProxy could not bind a port: the fixture retries on new ones."""
         self.workdir.mkdir(parents=True, exist_ok=True)
         cfg = self.workdir / "haproxy.cfg"
         cfg.write_text(self.config())
-        log = open(self.workdir / "haproxy.log", "wb")  # noqa: SIM115 - the process owns it
+        log_path = self.workdir / "haproxy.log"
+        log = open(log_path, "wb")  # noqa: SIM115 - the process owns it
         self.proc = subprocess.Popen(["haproxy", "-f", str(cfg), "-db"], stdout=log,
                                      stderr=subprocess.STDOUT)
         log.close()
-        wait_until(lambda: Path(self.socket).exists() and httpx.get(
-            self.stats_url, timeout=0.5).status_code == 200, timeout=10, what="haproxy to listen")
+        proc = self.proc
+
+        def up() -> bool:
+            if proc.poll() is not None:
+                text = log_path.read_text(errors="replace")
+                if "cannot bind" in text or "Address already in use" in text:
+                    raise PortTaken(f"haproxy could not bind {self.port}/{self.stats_port}")
+                raise AssertionError(f"haproxy exited {proc.returncode}: {text.strip()[-300:]}")
+            if not Path(self.socket).exists():
+                return False
+            answer = httpx.get(self.stats_url, timeout=2.0)
+            return answer.status_code == 200 and "haproxy_process_" in answer.text
+
+        try:
+            wait_until(up, timeout=30, what="haproxy's exporter on its stats port")
+        except PortTaken:
+            raise
+        except AssertionError:
+            self.stop()
+            raise
 
     def stop(self) -> None:
         if self.proc is not None and self.proc.poll() is None:

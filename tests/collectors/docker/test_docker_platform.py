@@ -25,11 +25,11 @@ from collectors.docker_platform import (
     parse_selector,
 )
 from collectors.fleet_discovery import discover_docker
-from collectors.local.net import free_port
 from strategies.fleet import Driver
 from strategies.spec import SpecError, parse_spec
 from tests.collectors.docker.conftest import ROOT
 from tests.collectors.docker.helpers import async_wait_until
+from tests.support.ports import free_port, free_run
 
 pytestmark = pytest.mark.docker
 
@@ -284,7 +284,7 @@ def test_per_version_base_ports_are_fixed_slots(dockerd, busybox_image) -> None:
     names), also right after a restart when the old port still has TIME_WAIT connections."""
 
     service = _service()
-    bases = {"v1": free_port(), "v2": free_port()}
+    bases = {"v1": free_run(3), "v2": free_run(3)}
     platform = _platform(dockerd, busybox_image, service, base_port=bases)
 
     async def ports(version: str) -> list[str]:

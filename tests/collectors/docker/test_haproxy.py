@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import socket
 from collections import Counter
 from pathlib import Path
 
@@ -124,6 +125,49 @@ def test_exporter_counts_requests_and_errors_per_version(haproxy_factory) -> Non
             await broken.close()
 
         asyncio.run(scenario())
+
+
+def test_exporter_address_answering_something_else_is_one_metrics_error() -> None:
+    """Another server on the exporter's address (CI once had the v2 backend answer GET /metrics:
+    body "v2") is one error line on the metrics snapshot, so the rollout holds on stale data;
+    no ValueError out of the parser."""
+    with version_servers(["v2"]) as ports:
+        url = f"http://127.0.0.1:{ports['v2']}/metrics"
+
+        async def scenario() -> None:
+            source = HAProxyMetricSource(HAProxyStats(url, "checkout", SERVERS), window=60)
+            try:
+                snap = await source.collect(["v1", "v2"], None, 1000.0)
+            finally:
+                await source.close()
+            assert snap.error == (f"haproxy exporter at {url}: answered something that is not "
+                                  "Prometheus text format ('v2')")
+            assert not snap.samples
+            assert list(source.last_raw()) == []
+
+        asyncio.run(scenario())
+
+
+def test_fixture_takes_new_ports_when_its_port_is_taken(haproxy_factory, monkeypatch) -> None:
+    """Someone listens on the traffic port between our pick and HAProxy's bind: HAProxy cannot
+    bind, and the fixture starts it again on new ports instead of failing the test."""
+    import tests.collectors.docker.conftest as fixtures
+
+    real, calls = fixtures.free_ports, []
+
+    def first_taken(n: int) -> list[int]:
+        calls.append(n)
+        ports = real(n)
+        return [taken, *ports[1:]] if len(calls) == 1 else ports
+
+    with socket.socket() as squatter, version_servers(["v1"]) as ports:
+        squatter.bind(("127.0.0.1", 0))
+        squatter.listen()
+        taken = squatter.getsockname()[1]
+        monkeypatch.setattr(fixtures, "free_ports", first_taken)
+        proxy = haproxy_factory({"v1a": ("127.0.0.1", ports["v1"], 256)}, check=False)
+        assert calls == [2, 2] and taken not in (proxy.port, proxy.stats_port)
+        assert httpx.get(proxy.url, timeout=5.0).text == "v1"
 
 
 def test_router_and_stats_from_spec() -> None:

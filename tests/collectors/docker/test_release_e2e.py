@@ -18,12 +18,12 @@ import pytest
 from collectors.docker_platform import DockerPlatform
 from collectors.haproxy import HAProxyRouter
 from collectors.haproxy_stats import HAProxyMetricSource
-from collectors.local.net import free_port
 from strategies.engine import Engine
 from strategies.model import Event, Phase, State
 from strategies.spec import ReleaseSpec, parse_spec
 from tests.collectors.docker.conftest import DEMO_ENV, demo_command, python_volumes
 from tests.collectors.docker.helpers import HAProxy, Load
+from tests.support.ports import free_run
 from tui.driver import Driver
 
 pytestmark = [pytest.mark.docker, pytest.mark.haproxy]
@@ -84,26 +84,6 @@ def _spec(dockerd: str, image: str, proxy: HAProxy, ports: dict[str, int],
     }, str(tmp / "release.toml"))
 
 
-def _free_run(n: int) -> int:
-    """First of n consecutive free ports (instances of a version get base, base+1, ...)."""
-    for _ in range(50):
-        base = free_port()
-        if base + n < 65536 and all(_bindable(base + i) for i in range(n)):
-            return base
-    raise AssertionError(f"no {n} consecutive free ports")
-
-
-def _bindable(port: int) -> bool:
-    import socket
-
-    with socket.socket() as sock:
-        try:
-            sock.bind(("127.0.0.1", port))
-        except OSError:
-            return False
-    return True
-
-
 @pytest.fixture
 def release(dockerd, busybox_image, haproxy_factory, tmp_path: Path) -> Iterator:
     """build(app, strategy, replicas): HAProxy with `replicas` server slots per version in
@@ -112,7 +92,7 @@ def release(dockerd, busybox_image, haproxy_factory, tmp_path: Path) -> Iterator
 
     def build(app: str, strategy: dict[str, Any], replicas: int = 1) -> tuple[
             HAProxy, ReleaseSpec, DockerPlatform, HAProxyRouter, HAProxyMetricSource]:
-        ports = {"v1": _free_run(replicas), "v2": _free_run(replicas)}
+        ports = {"v1": free_run(replicas), "v2": free_run(replicas)}
         servers = {v: [f"{v}{chr(ord('a') + i)}" for i in range(replicas)] for v in ports}
         proxy = haproxy_factory({name: ("127.0.0.1", ports[v] + i, 256 if v == "v1" else 0)
                                  for v, names in servers.items()

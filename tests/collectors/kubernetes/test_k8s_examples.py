@@ -35,8 +35,12 @@ def manifests(*names: str) -> list[dict]:
     return docs
 
 
+PATTERNS = {"ring": "ring", "dark": "canary"}
+"""Examples of a pattern (not of a lever) on the httproute lever: file stem -> strategy kind."""
+
+
 def test_every_lever_has_an_example_that_loads() -> None:
-    specs = {p.stem: load_spec(p) for p in sorted(EXAMPLES.glob("*.toml"))}
+    specs = {p.stem: load_spec(p) for p in sorted(EXAMPLES.glob("*.toml")) if p.stem not in PATTERNS}
     assert set(specs) == set(MANIFESTS)
     for lever, spec in specs.items():
         assert spec.platform.kind == "kubernetes"
@@ -137,3 +141,30 @@ def test_lever_and_strategy_must_fit(lever: str, strategy: str, problems: list[s
     with pytest.raises(SpecError) as err:
         parse_spec(data, "x.toml")
     assert err.value.lines() == [f"x.toml: {p}" for p in problems]
+
+
+def test_ring_and_dark_examples_load_on_the_httproute_lever() -> None:
+    for stem, kind in PATTERNS.items():
+        spec = load_spec(EXAMPLES / f"{stem}.toml")
+        assert spec.platform.options["lever"] == "httproute" and spec.strategy.kind == kind
+    ring = load_spec(EXAMPLES / "ring.toml").strategy
+    assert [s.match.describe() for s in ring.steps if s.match] == ["header X-User-Group in (staff)"]
+    assert [s.mirror for s in load_spec(EXAMPLES / "dark.toml").strategy.steps if s.mirror] == [50]
+
+
+@pytest.mark.parametrize(("change", "problem"), [
+    (lambda d: d["strategy"].update(sticky={"header": "X-User-Id"}),
+     "strategy.sticky: lever 'httproute' cannot keep a user on one version (no session persistence in "
+     "Gateway API's standard channel): drop sticky, or give the users a ring with a header cohort"),
+    (lambda d: d.update(strategy={"kind": "ab", "split": 50, "duration": "10m"}),
+     "strategy.kind: an A/B needs sticky users and an HTTPRoute splits requests, not users (no session "
+     "persistence in Gateway API's standard channel): use the built-in router or HAProxy"),
+    (lambda d: d["platform"].update(lever="replicas"),
+     "strategy.rings[0].match: a ring's cohort needs the built-in router"),
+])
+def test_what_an_httproute_cannot_do_is_refused_in_one_line(change, problem: str) -> None:
+    data = tomllib.loads((EXAMPLES / "ring.toml").read_text())
+    change(data)
+    with pytest.raises(SpecError) as err:
+        parse_spec(data, "x.toml")
+    assert len(err.value.lines()) == 1 and err.value.lines()[0].startswith(f"x.toml: {problem}")

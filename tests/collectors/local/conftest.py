@@ -9,8 +9,8 @@ from collections.abc import Iterator
 import httpx
 import pytest
 
-from collectors.local.net import free_port
 from tests.collectors.local.procs import python_env, wait_until
+from tests.support.ports import free_port
 
 
 @pytest.fixture

@@ -18,7 +18,7 @@ def python_env() -> dict[str, str]:
     return env
 
 
-def wait_until(check, timeout: float = 10.0, interval: float = 0.05, what: str = "condition"):
+def wait_until(check, timeout: float = 60.0, interval: float = 0.05, what: str = "condition"):
     """Poll `check` until it returns something truthy; fail the test with `what` on timeout."""
     deadline = time.monotonic() + timeout
     while True:

@@ -46,7 +46,7 @@ def test_scales_up_and_down_and_reports_readiness() -> None:
             early = await platform.snapshot(["v1", "v2"], now=1.0)
             assert early.version("v2").total == 1 and early.version("v2").ready == 0
             assert early.version("v2").instances[0].state == "starting"
-            await platform.wait_ready(timeout=15)
+            await platform.wait_ready(timeout=60)
             snap = await platform.snapshot(["v1", "v2"], now=2.0)
             assert snap.at == 2.0
             assert (snap.version("v1").ready, snap.version("v1").desired) == (2, 2)
@@ -80,13 +80,13 @@ def test_inject_fault_reaches_running_and_later_instances() -> None:
         platform = LocalPlatform("checkout", behaviour={"v2": {"latency_ms": 1}})
         try:
             await platform.scale("v2", 1)
-            await platform.wait_ready(timeout=15)
+            await platform.wait_ready(timeout=60)
             first = platform.addresses("v2")[0]
             assert await codes(first, 3) == [200] * 3
             assert await platform.inject_fault("v2", error_ratio=1.0) == 1
             assert await codes(first, 3) == [500] * 3
             await platform.scale("v2", 2)
-            await platform.wait_ready(timeout=15)
+            await platform.wait_ready(timeout=60)
             later = next(a for a in platform.addresses("v2") if a != first)
             assert await codes(later, 3) == [500] * 3
             assert platform.behaviour("v2")["error_ratio"] == 1.0
@@ -105,7 +105,7 @@ def test_crashed_instance_is_restarted_and_counted() -> None:
         platform = LocalPlatform("checkout")
         try:
             await platform.scale("v1", 1)
-            await platform.wait_ready(timeout=15)
+            await platform.wait_ready(timeout=60)
             victim = platform.pids()[0]
             os.kill(victim, signal.SIGKILL)
             deadline = time.monotonic() + 15
@@ -169,7 +169,7 @@ from collectors.local.router import LocalRouter
 async def main():
     platform = LocalPlatform("checkout")
     await platform.scale("v1", 2)
-    await platform.wait_ready(timeout=20)
+    await platform.wait_ready(timeout=60)
     router = await LocalRouter().start()
     print(json.dumps([*platform.pids(), router.pid]), flush=True)
     await asyncio.sleep(60)  # until the test kills us
@@ -192,7 +192,7 @@ def test_no_orphans_when_the_parent_dies(how: signal.Signals) -> None:
         assert set(processes_with(marker)) == {parent.pid, *pids}
         parent.send_signal(how)
         parent.wait(timeout=10)
-        wait_until(lambda: not any(pid_alive(p) for p in pids), timeout=10,
+        wait_until(lambda: not any(pid_alive(p) for p in pids), timeout=60,
                    what=f"children of the {how.name}-ed parent to exit")
     finally:
         if parent.poll() is None:

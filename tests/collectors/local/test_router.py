@@ -8,12 +8,13 @@ from collections import Counter
 import httpx
 import pytest
 
-from collectors.local.net import PIN_HEADER, ROUTED_HEADER, free_port
+from collectors.local.net import PIN_HEADER, ROUTED_HEADER
 from collectors.local.router import LocalRouter, LocalRouterError
 from strategies.model import Instance, PlatformSnapshot, VersionStatus
 from strategies.ports import TrafficRouter
 from strategies.spec import parse_spec
 from tests.collectors.local.procs import pid_alive
+from tests.support.ports import free_port
 
 
 def run(coro):

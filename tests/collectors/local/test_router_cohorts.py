@@ -88,7 +88,7 @@ def test_mirror_copies_a_share_and_clients_only_see_the_primary(backends: dict[s
                     assert answer.status_code == 200 and answer.json()["version"] == "v1"
                     routed[answer.headers[ROUTED_HEADER]] += 1
             assert routed == Counter({"v1": 200})
-            for _ in range(100):  # shadow copies finish in the background: bounded wait
+            for _ in range(1200):  # shadow copies finish in the background: bounded wait
                 mirrored = await router.mirrored()
                 if sum(mirrored.values()) >= 100:
                     break

@@ -174,7 +174,7 @@ def test_teardown_ends_a_sync_task_that_swallowed_its_cancel() -> None:
         stack._sync_task = sync = asyncio.create_task(stubborn())
         await asyncio.sleep(0.1)
         teardown = asyncio.create_task(stack._teardown())
-        await asyncio.wait({teardown}, timeout=10)  # bounded: a hang shows as "not done"
+        await asyncio.wait({teardown}, timeout=30)  # bounded: a hang shows as "not done"
         done = teardown.done()
         for task in (teardown, sync):
             task.cancel()

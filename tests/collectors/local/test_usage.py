@@ -13,7 +13,7 @@ def test_local_instances_report_cpu_after_a_second_look_and_memory_at_once() -> 
         platform = LocalPlatform("checkout")
         try:
             await platform.scale("v1", 2)
-            await platform.wait_ready(timeout=15)
+            await platform.wait_ready(timeout=60)
             first = (await platform.snapshot(["v1"], now=1.0)).version("v1")
             # the first look cannot know a rate yet: not measured, never a made-up 0
             assert [i.cpu for i in first.instances] == [None, None]

@@ -5,7 +5,7 @@ A sequential gate shows its estimate over the step with the confidence bounds th
 (green); a point gate shows this window's value and, with `for`, how much of it a failure has
 used.
 
-Columns have fixed widths, so nothing moves when a verdict changes. Once the rollout has ended
+Columns are as wide as their widest cell (nothing is cut; GatesPanel says how it narrows). Once the rollout has ended
 on a gate, that gate keeps the figures it failed with (marked with the time), instead of the
 "unknown" a scaled-down candidate would give it."""
 
@@ -26,20 +26,22 @@ STATUS_STYLE = {GateStatus.PASS: "bold green", GateStatus.FAIL: "bold red",
                 GateStatus.UNKNOWN: "bold yellow"}
 STATUS_MARK = {GateStatus.PASS: "✔ pass", GateStatus.FAIL: "✖ FAIL", GateStatus.UNKNOWN: "? unknown"}
 SEVERITY_STYLE = {Severity.CRITICAL: "red", Severity.WARNING: "yellow", Severity.INFO: "dim"}
-# name, justify, width (None: takes what is left, cut with an ellipsis)
-COLUMNS: tuple[tuple[str, str, int | None], ...] = (
-    ("gate", "left", None), ("evidence", "right", None), ("bound", "left", 12),
-    ("test", "left", 12), ("state", "left", 9), ("sev", "left", 8))
+SHORT_SEVERITY = {Severity.CRITICAL: "crit", Severity.WARNING: "warn", Severity.INFO: "info"}
+# name, justify; widths come from the cells (GatesPanel.show)
+COLUMNS: tuple[tuple[str, str], ...] = (
+    ("gate", "left"), ("evidence", "right"), ("bound", "left"), ("test", "left"),
+    ("state", "left"), ("sev", "left"))
 
 
 def for_bar(gate: GateResult, now: float, width: int = 6) -> Text:
-    """How much of the `for` window a failure has used: full means the severity acts."""
+    """How much of the `for` window a failure has used: full means the severity acts (width 0:
+    the words alone, for a narrow panel)."""
     progress = gate.for_progress(now)
     filled = round(progress * width)
     bar = Text("▰" * filled, style="red" if filled else "")
     bar.append("▱" * (width - filled), style="dim")
     used = 0.0 if gate.failing_since is None else max(0.0, now - gate.failing_since)
-    bar.append(f" {fmt.secs(min(used, gate.for_seconds))}/{fmt.secs(gate.for_seconds)}")
+    bar.append(f"{' ' if width else ''}{fmt.secs(min(used, gate.for_seconds))}/{fmt.secs(gate.for_seconds)}")
     return bar
 
 
@@ -60,10 +62,27 @@ def estimate(gate: GateResult) -> str:
     """The evidence's estimate with its bounds, or the point value."""
     if gate.test != "sequential" or gate.estimate is None:
         return fmt.metric(gate.metric, gate.value)
-    show = _times if gate.scale == "ratio" else _share
-    if gate.low is None or gate.high is None:
-        return show(gate.estimate)
-    return f"{show(gate.estimate)} [{show(gate.low)}–{show(gate.high)}]"
+    return _interval(gate.scale, gate.estimate, gate.low, gate.high)
+
+
+def _interval(scale: str, estimate_: float, low: float | None, high: float | None) -> str:
+    show = _times if scale == "ratio" else _share
+    if low is None or high is None:
+        return show(estimate_)
+    return f"{show(estimate_)} [{show(low)}–{show(high)}]"
+
+
+def failed_with(gate: GateResult, evidence: Mapping[str, Any]) -> str:
+    """The figure a gate failed with, in the unit of its bound: a sequential gate's estimate
+    and interval (a share of slow requests beside a share bound, not the latency it was read
+    from), a point gate's value."""
+    figure = evidence.get("estimate")
+    if evidence.get("test") == "sequential" and isinstance(figure, int | float):
+        low, high = evidence.get("low"), evidence.get("high")
+        return _interval(str(evidence.get("scale", "")), figure,
+                         low if isinstance(low, int | float) else None,
+                         high if isinstance(high, int | float) else None)
+    return _num(gate.metric, evidence.get("value"))
 
 
 def evidence_bar(gate: GateResult, now: float, width: int = 6) -> Text:
@@ -76,7 +95,7 @@ def evidence_bar(gate: GateResult, now: float, width: int = 6) -> Text:
     filled = round(progress * width)
     bar = Text("▰" * filled, style="red" if failing else "green")
     bar.append("▱" * (width - filled), style="dim")
-    bar.append(f" {'fail' if failing else 'pass'} {progress:.0%}")
+    bar.append(f"{' ' if width else ''}{'fail' if failing else 'pass'} {progress:.0%}")
     return bar
 
 
@@ -107,32 +126,64 @@ def _num(metric: str, value: Any) -> str:
 
 
 class GatesPanel(Static):
-    """A table of gates and, under it, the holding reasons (the thing no peer shows well)."""
+    """A table of gates and, under it, the holding reasons (the thing no peer shows well).
+
+    Columns are as wide as their widest cell, so no figure is ever cut. Where the table cannot
+    fit the panel, it narrows the way k9s does, least useful first: severity shortened
+    ("crit"), then the test without its bar ("pass 100%"), then the gate name wraps onto a
+    second line; never an ellipsis."""
+
+    _state: State | None = None
 
     def show(self, state: State) -> None:
-        table = Table(box=None, expand=True, padding=(0, 1, 0, 0), header_style="bold underline")
-        for name, justify, width in COLUMNS:
-            table.add_column(name, justify=justify, no_wrap=True, width=width,  # type: ignore[arg-type]
-                             ratio=1 if width is None else None, overflow="ellipsis")
+        self._state = state
         failed = ended_on(state)
         at = fmt.clock(state.rollout.finished_at) if state.rollout.finished_at else "end"
-        for gate in state.gates:
-            evidence = failed.get(gate.name)
-            if evidence is not None:  # the figures it failed with, not today's unknown
-                table.add_row(
-                    Text(gate.name, style="bold"), _num(gate.metric, evidence.get("value")),
-                    bound(gate), Text(f"at {at}", style="dim"),
-                    Text(STATUS_MARK[GateStatus.FAIL], style=STATUS_STYLE[GateStatus.FAIL]),
-                    Text(gate.severity.value, style=SEVERITY_STYLE[gate.severity]))
-                continue
-            table.add_row(
-                Text(gate.name, style="bold"),
-                estimate(gate), bound(gate), evidence_bar(gate, state.at, width=4),
-                Text(STATUS_MARK[gate.status], style=STATUS_STYLE[gate.status]),
-                Text(gate.severity.value, style=SEVERITY_STYLE[gate.severity]))
+        available = self.content_region.width
+        for bar, short in ((True, False), (True, True), (False, True)):
+            rows = [_gate_cells(gate, state, failed.get(gate.name), at, bar=bar, short=short)
+                    for gate in state.gates]
+            widths = _widths(rows, test=len("▰▰▰▰ pass 100%") if bar else len("pass 100%"))
+            if available <= 0 or sum(widths) + len(widths) <= available:
+                break
+        table = Table(box=None, expand=True, padding=(0, 1, 0, 0), header_style="bold underline")
+        for (name, justify), width in zip(COLUMNS, widths, strict=True):
+            if name == "gate":  # takes what is left; wraps when even the narrowest form is too wide
+                table.add_column(name, justify=justify, ratio=1, min_width=4, overflow="fold")
+            else:
+                table.add_column(name, justify=justify, no_wrap=True, width=width)  # type: ignore[arg-type]
+        for row in rows:
+            table.add_row(*row)
         if not state.gates:
             table.add_row(Text("no gates evaluated yet", style="dim"), "", "", "", "", "")
         self.update(Group(table, holding_text(state)))
+
+    def on_resize(self) -> None:
+        if self._state is not None:
+            self.show(self._state)
+
+
+def _gate_cells(gate: GateResult, state: State, failed: Mapping[str, Any] | None, at: str, *,
+                bar: bool, short: bool) -> list[Text]:
+    """One gate's row. A gate that ended the rollout keeps the figures it failed with, not the
+    "unknown" a scaled-down candidate would give it today."""
+    severity = Text(SHORT_SEVERITY[gate.severity] if short else gate.severity.value,
+                    style=SEVERITY_STYLE[gate.severity])
+    if failed is not None:
+        return [Text(gate.name, style="bold"), Text(failed_with(gate, failed)),
+                Text(bound(gate)), Text(f"at {at}", style="dim"),
+                Text(STATUS_MARK[GateStatus.FAIL], style=STATUS_STYLE[GateStatus.FAIL]), severity]
+    return [Text(gate.name, style="bold"), Text(estimate(gate)), Text(bound(gate)),
+            evidence_bar(gate, state.at, width=4 if bar else 0),
+            Text(STATUS_MARK[gate.status], style=STATUS_STYLE[gate.status]), severity]
+
+
+def _widths(rows: list[list[Text]], test: int) -> list[int]:
+    """Each column as wide as its widest cell or header; the test and state columns at least as
+    wide as their widest words, so a verdict that changes does not move the columns."""
+    least = {"test": test, "state": max(len(mark) for mark in STATUS_MARK.values())}
+    return [max([len(name), least.get(name, 0)] + [row[i].cell_len for row in rows])
+            for i, (name, _) in enumerate(COLUMNS)]
 
 
 def holding_text(state: State) -> Text:
@@ -160,8 +211,7 @@ class GatesStrip(Static):
         for gate in state.gates:
             evidence = failed.get(gate.name)
             status = GateStatus.FAIL if evidence is not None else gate.status
-            shown = _num(gate.metric, evidence.get("value")) if evidence is not None \
-                else estimate(gate)
+            shown = failed_with(gate, evidence) if evidence is not None else estimate(gate)
             table.add_row(Text(f" {gate.name} ", style=STATUS_STYLE[status] + " reverse"),
                           Text(STATUS_MARK[status], style=STATUS_STYLE[status]),
                           shown, bound(gate),

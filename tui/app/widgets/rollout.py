@@ -92,7 +92,8 @@ class RolloutBar(Static):
             if ended.at is not None:
                 head.append(f", {fmt.clock(ended.at)}", style="dim")
             lines.append(line(head))
-            lines += [line(Text(f"   {detail}")) for detail in ended.details]
+            # the evidence wraps rather than lose its end ("breach shown at 0.99 confidence")
+            lines += [Text(f"   {detail}") for detail in ended.details]
         self.update(Group(*lines))
 
     def steps_line(self, state: State) -> Text:

@@ -1,0 +1,103 @@
+"""Nothing on the gates panel or under the rollout bar is cut: at 80×24 and at 160×48 every
+gate's name, evidence, bound, test and verdict is on screen whole (the panel narrows as k9s does
+instead of an ellipsis), and the evidence a rollback names wraps rather than lose its end."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+from support import SPEC, World, make_spec
+from test_app_operator import SIZES, app_on, text_of
+
+from tui.app.facts import cause
+from tui.app.widgets import GatesPanel, RolloutBar
+from tui.app.widgets.gates import STATUS_MARK, bound, estimate, failed_with
+
+LONG_NAMES = SPEC.replace('name = "p95-warn"', 'name = "latency-p95-vs-baseline-warning"').replace(
+    'name = "p99"', 'name = "latency-p99-under-half-a-second"')
+
+
+@pytest.mark.parametrize("size", SIZES)
+@pytest.mark.parametrize("faulted", [False, True])
+def test_every_gate_cell_is_whole(size: tuple[int, int], faulted: bool) -> None:
+    async def scenario() -> None:
+        world = World(spec=make_spec(LONG_NAMES))
+        await world.run_for(4)
+        if faulted:
+            await world.fault()
+            await world.run_for(3)
+        app = app_on(world)
+        async with app.run_test(size=size) as pilot:
+            await pilot.pause()
+            app.render_state(force=True)
+            await pilot.pause()
+            shown = text_of(app.screen.query_one(GatesPanel))
+            assert "…" not in shown
+            gates = world.driver.state.gates
+            assert len(gates) == 3
+            for gate in gates:
+                name, row = _name_and_row(gate.name, shown.splitlines())
+                assert name == gate.name, shown
+                for cell in (estimate(gate), bound(gate), STATUS_MARK[gate.status]):
+                    assert cell in row, (cell, row)
+
+    asyncio.run(scenario())
+
+
+def _name_and_row(name: str, lines: list[str]) -> tuple[str, str]:
+    """The gate's name as shown (a wrapped name continues alone on the next lines) and its row."""
+    for i, line in enumerate(lines):
+        first = (line.split() or [""])[0]
+        if len(first) < min(len(name), 12) or not name.startswith(first):
+            continue
+        shown = first
+        for more in lines[i + 1:]:
+            words = more.split()
+            if len(words) != 1 or not name.startswith(shown + words[0]):
+                break
+            shown += words[0]
+        return shown, line
+    return "", ""
+
+
+def test_the_rollback_cause_wraps_instead_of_losing_its_end() -> None:
+    async def scenario() -> None:
+        only_errors_fail = LONG_NAMES.replace("max = 0.5\n", "max = 5.0\n").replace(
+            "max = 0.3\n", "max = 5.0\n").replace('name = "errors"', 'name = "error-rate-of-checkout"')
+        world = World(spec=make_spec(only_errors_fail))
+        await world.run_for(4)
+        await world.fault()
+        for _ in range(60):  # until the gates have rolled it back (bounded)
+            if world.driver.state.rollout.phase.terminal:
+                break
+            await world.run_for(1)
+        assert world.driver.state.rollout.phase.terminal
+        app = app_on(world)
+        async with app.run_test(size=(80, 24)) as pilot:
+            await pilot.pause()
+            bar = text_of(app.screen.query_one(RolloutBar))
+            assert "…" not in bar
+            details = cause(world.driver.state).details
+            assert details and any(len(detail) > 76 for detail in details)  # longer than a line
+            flat = " ".join(bar.split())
+            for detail in details:
+                assert " ".join(detail.split()) in flat, (detail, bar)
+
+    asyncio.run(scenario())
+
+
+def test_a_failed_gate_keeps_its_figure_in_the_unit_of_its_bound() -> None:
+    async def scenario() -> None:
+        world = World()
+        await world.run_for(4)
+        await world.fault()
+        await world.run_for(8)
+        by_name = {gate.name: gate for gate in world.driver.state.gates}
+        errors, p99 = by_name["errors"], by_name["p99"]
+        assert errors.test == "sequential" and p99.test != "sequential"
+        assert failed_with(errors, errors.evidence()) == estimate(errors)
+        assert "[" in failed_with(errors, errors.evidence())  # the interval, not a bare value
+        assert failed_with(p99, p99.evidence()) == "950ms"
+
+    asyncio.run(scenario())
