@@ -107,6 +107,9 @@ def build_parser() -> argparse.ArgumentParser:
     watch.add_argument("--observe", action="store_true",
                        help="take no action at all: watch and alert only")
     watch.add_argument("--journal", metavar="FILE", help="journal path (default: next to SPEC)")
+    watch.add_argument("--fleet", action="append", default=[], metavar="SPEC|DIR",
+                       help="what the app's :fleet view lists (default: the specs beside SPEC); "
+                            "repeatable")
     watch.add_argument("--fresh", action="store_true",
                        help="start a new run instead of resuming the journal's last one")
     watch.add_argument("--adopt-spec", action="store_true",

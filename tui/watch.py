@@ -200,7 +200,8 @@ async def _drive(spec: ReleaseSpec, args: argparse.Namespace, adapters: Adapters
     journal = "" if observe else str(getattr(args, "journal", None) or spec.journal_path())
     info = RunInfo(spec_text=_read(spec.path), spec_origin=str(args.spec),
                    router=where.get("router", ""), logs=where.get("logs", ""),
-                   journal=journal, resume_hint=f"releasedeck watch {args.spec}")
+                   journal=journal, resume_hint=f"releasedeck watch {args.spec}",
+                   fleet=tuple(getattr(args, "fleet", None) or ()))
     return await interactive(session, args, err, info=info, handover=handover)
 
 

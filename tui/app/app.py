@@ -122,6 +122,7 @@ class ReleaseApp(App[int]):
         self.summary = ""  # one line, printed by the caller after the app exits
         self.said: deque[str] = deque(maxlen=50)
         self._follow_marks: tuple[object, ...] = ()
+        self.fleet_clock: Callable[[], float] = time.time  # the `:fleet` list's "since" (tests fix it)
         self.main: StateScreen = WallboardScreen() if wallboard else DashboardScreen()
         for op in OPERATOR_KEYS:
             # read-only: bound but never offered, so a pressed key can say why nothing happens
@@ -401,6 +402,60 @@ class ReleaseApp(App[int]):
         if not isinstance(self.screen, InfoScreen):
             self.push_screen(InfoScreen(self.info))
 
+    def action_history(self) -> None:
+        """`:history`: every past run of this release, from its journal (as `releasedeck history`)."""
+        from tui.app.components.history import HistoryScreen
+
+        if isinstance(self.screen, HistoryScreen):
+            return
+        paths = self.info.history_paths()
+        if not paths:
+            self.notify("no journal: this session keeps none, so there is no history to read",
+                        severity="warning")
+            return
+        self.push_screen(HistoryScreen(paths, self.current_state().release or "this release"))
+
+    def fleet_paths(self) -> list[str]:
+        """What `:fleet` lists: the sources the app was given, else the specs beside its own."""
+        if self.info.fleet:
+            return list(self.info.fleet)
+        spec = Path(self.info.spec_origin)
+        return [str(spec.parent)] if self.info.spec_origin.endswith(".toml") and spec.is_file() else []
+
+    def action_fleet(self) -> None:
+        """`:fleet`: the list of the releases beside this one; Enter opens one (read-only), Esc
+        comes back here. The app's own release keeps running underneath."""
+        from tui.fleet.app import Choice, FleetView
+        from tui.fleet.gather import FleetGatherer
+
+        if isinstance(self.screen, FleetView):
+            return
+        paths = self.fleet_paths()
+        if not paths:
+            self.notify("no fleet to list: this release has no spec file; `watch SPEC --fleet DIR` "
+                        "names one", severity="warning")
+            return
+        gatherer = FleetGatherer.from_paths(paths)
+        own = Path(self.info.spec_origin).resolve() if self.info.spec_origin else None
+
+        def choose(choice: Choice) -> None:
+            row = choice.row
+            if own is not None and Path(row.source).resolve() == own:
+                self.pop_screen()  # this release: its own dashboard, where the keys act
+            elif choice.drive:
+                self.notify(f"{row.release}: drive it from its own session: releasedeck watch "
+                            f"{row.source}", severity="warning")
+            else:
+                from tui.app.screens.release_view import ReleaseViewScreen
+
+                self.push_screen(ReleaseViewScreen(gatherer, row.source, self.refresh_every))
+
+        def leave() -> None:
+            self.pop_screen()
+            self.run_worker(gatherer.close(), group="fleet-close")
+
+        self.push_screen(FleetView(gatherer, choose=choose, leave=leave, clock=self.fleet_clock))
+
     def key_help(self) -> list[tuple[str, str]]:
         keys: list[tuple[str, str]] = []
         if not self.read_only:
@@ -417,7 +472,10 @@ class ReleaseApp(App[int]):
                  ("j / k", "scroll the event log down / up"),
                  ("g / G", "oldest / newest event (G follows new ones again)"),
                  ("/", "filter the event log (Enter keeps, Esc clears)"),
-                 (":", "command palette: every action by name"), ("t", "next theme"),
+                 (":", "command palette: every action by name"),
+                 (":history", "every past run of this release and the delivery figures (Esc back)"),
+                 (":fleet", "the releases beside this one; Enter opens one read-only (Esc back)"),
+                 ("t", "next theme"),
                  ("?", "this help"),
                  ("q", "quit (asks mid-rollout; the journal keeps the state)"),
                  ("ctrl+c", "quit at once")]
@@ -447,6 +505,16 @@ class ReleaseApp(App[int]):
         yield SystemCommand("Events (e)", "any event or decision with its evidence",
                             self.action_events)
         yield SystemCommand("Run info (i)", "spec, router, logs, journal", self.action_info)
+        from tui.fleet.app import FleetScreen
+
+        if isinstance(screen, FleetScreen):
+            yield SystemCommand("History (h)", "every run of these releases, from their journals",
+                                screen.action_history)
+        else:
+            yield SystemCommand("History", "every run of this release and the delivery figures, "
+                                "from its journal", self.action_history)
+        yield SystemCommand("Fleet", "the releases beside this one; Enter opens one",
+                            self.action_fleet)
         if isinstance(screen, DashboardScreen):
             yield SystemCommand("Filter events (/)", "show only matching events",
                                 screen.action_filter)

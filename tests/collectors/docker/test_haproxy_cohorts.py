@@ -15,9 +15,10 @@ from pathlib import Path
 import httpx
 import pytest
 
-from collectors.haproxy import HAProxyError, HAProxyRouter
+from collectors.haproxy import HAProxyError, HAProxyRouter, parse_stat
 from collectors.haproxy_stats import HAProxyStats
 from strategies.cohorts import SLOTS, CohortMatch, CohortRule, Mirror, Route, UserKey, slot_offset, sticky_slots
+from strategies.model import Instance, PlatformSnapshot, VersionStatus
 from strategies.spec import ReleaseSpec, parse_spec
 from tests.collectors.docker.helpers import CONFIG, HAProxy, version_servers
 from tests.support.ports import free_ports, retry_on_taken_port
@@ -219,3 +220,31 @@ def test_cohort_errors_are_one_line(cohort_proxy) -> None:
 
 def test_config_template_is_the_one_the_suite_uses() -> None:
     assert "default_backend {backend}" in CONFIG  # CohortHAProxy inserts its lines before it
+
+
+def test_sync_points_the_version_backends_at_the_instances_too(cohort_proxy) -> None:
+    """`sync = true` with cohorts: the staff cohort reaches the candidate's instance on a port
+    chosen at start-up (the version backend's server follows the platform, not the config)."""
+    with version_servers(["v1", "v2"]) as first, version_servers(["v1", "v2"]) as moved:
+        proxy, router, _ = cohort_proxy(first)
+        router.sync = True
+        snapshot = PlatformSnapshot(at=1.0, versions={
+            v: VersionStatus(v, (Instance(f"{v}-1", v, True, f"127.0.0.1:{moved[v]}"),))
+            for v in ("v1", "v2")})
+
+        async def scenario() -> dict[tuple[str, str], str]:
+            await router.sync_backends(snapshot)
+            await router.sync_backends(snapshot)  # idempotent
+            await router.set_route(Route(cohorts=(CohortRule("staff", STAFF, "v2"),)))
+            return {(r.backend, r.server): r.addr
+                    for r in parse_stat(await router.api.run("show stat"))
+                    if r.backend.startswith("checkout")}
+
+        addrs = asyncio.run(scenario())
+        assert addrs[("checkout_v2", "v2x")] == f"127.0.0.1:{moved['v2']}"
+        assert addrs[("checkout_v1", "v1x")] == f"127.0.0.1:{moved['v1']}"
+        assert addrs[("checkout", "v2a")] == f"127.0.0.1:{moved['v2']}"
+        with httpx.Client(timeout=5.0) as client:
+            staff = Counter(client.get(proxy.url, headers={"X-User-Group": "staff"}).text
+                            for _ in range(10))
+        assert staff == {"v2": 10}
