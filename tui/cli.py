@@ -131,8 +131,11 @@ def build_parser() -> argparse.ArgumentParser:
                              "exit with the driver's outcome code")
     attach.add_argument("--wallboard", action="store_true", help="the large-figure wall layout")
     attach.add_argument("--web", metavar="ADDR",
-                        help="serve the wallboard to browsers at HOST:PORT (textual-serve)")
-    attach.add_argument("--token-file", metavar="FILE", help="the driver's token, if it asks for one")
+                        help="serve the wallboard to browsers at HOST:PORT (textual-serve); off "
+                             "loopback it needs --token-file")
+    attach.add_argument("--token-file", metavar="FILE",
+                        help="a file holding the token: sent to the driver if it asks for one, and "
+                             "with --web asked of every browser (open /?token=TOKEN once)")
     attach.add_argument("--refresh", type=float, default=1.0, metavar="SECONDS",
                         help="screen refresh interval (default 1s)")
     attach.add_argument("--timeout", type=float, default=None, metavar="SECONDS",
