@@ -180,7 +180,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     with one line (or none) and a shell-style code, never a traceback (README, exit codes)."""
     args = build_parser().parse_args(argv)
     try:
-        return _dispatch(args)
+        code = _dispatch(args)
+        _settle_output()
+        return code
     except KeyboardInterrupt:
         if args.command not in READ_ONLY_COMMANDS:
             raise
@@ -189,6 +191,18 @@ def main(argv: Sequence[str] | None = None) -> int:
     except BrokenPipeError:
         _discard_stdout()
         return exitcodes.OUTPUT_CLOSED
+
+
+def _settle_output() -> None:
+    """Flush both streams now: a reader that left during the run would otherwise fail the
+    interpreter's last flush at exit and turn the command's exit status into 120."""
+    from tui.events_out import discard
+
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except (OSError, ValueError):
+            discard(stream)
 
 
 def _discard_stdout() -> None:

@@ -27,7 +27,7 @@ from strategies.model import GateStatus, Phase, Severity, State
 from strategies.since import BadSince
 from tui import exitcodes
 from tui.driver import Driver, describe_error
-from tui.events_out import EventPrinter
+from tui.events_out import EventPrinter, say
 from tui.session import FLUSH_TIMEOUT, Session
 
 UNREACHABLE_FACTOR = exitcodes.UNREACHABLE_FACTOR
@@ -114,7 +114,7 @@ async def run_headless_async(session: Session, *, until: str = "done",
         return exitcodes.USAGE
     stale_after = driver.spec.metrics.stale_after
     watch = _Watch(stale_after)
-    driver.add_listener(EventPrinter(out))
+    driver.add_listener(EventPrinter(out, err))
     driver.add_listener(watch)
     stopping: list[str] = []
     started = driver.clock()
@@ -148,7 +148,9 @@ async def run_headless_async(session: Session, *, until: str = "done",
     code, outcome = _outcome(driver, state, goal, watch, stopping, observe, stale_after)
     if crashed:
         code, outcome = exitcodes.UNREACHABLE, f"stopped by an error ({crashed})"
-    print(summary(driver, state, outcome, driver.clock() - started, alerts), file=err)
+    # stderr's reader may be gone by now: the summary is then lost, but the exit code stays
+    # the release's outcome (it was 141, "output closed", for a promoted release)
+    say(err, summary(driver, state, outcome, driver.clock() - started, alerts))
     return session.conclude(code, err)
 
 
