@@ -103,8 +103,19 @@ def check_cohort_router(problems: list, router: RouterSpec, strategy: StrategySp
                              f"router {router.kind!r} cannot do it"))
             return
     if router.kind == "haproxy" and any(need != "dark" for _, need in wants):
-        for option, why in (("maps", "the directory of the cohort map files"),
-                            ("version_backends", "a backend per version")):
-            if not router.options.get(option):
-                problems.append((f"router.{option}", f"cohorts and sticky users on HAProxy need "
-                                 f"{why} (see README, Docker cohorts)"))
+        _check_haproxy_cohorts(problems, router, strategy)
+
+
+def _check_haproxy_cohorts(problems: list, router: RouterSpec, strategy: StrategySpec) -> None:
+    """HAProxy routes cohorts through map files and a backend per version
+    (collectors.haproxy_cohorts); a map key is one word on its runtime API."""
+    for option, why in (("maps", "the directory of the cohort map files"),
+                        ("version_backends", "a backend per version")):
+        if not router.options.get(option):
+            problems.append((f"router.{option}", f"cohorts and sticky users on HAProxy need "
+                             f"{why} (see README, Docker cohorts)"))
+    for i, step in enumerate(strategy.steps):
+        spaced = [v for v in (step.match.values if step.match else ()) if len(v.split()) != 1]
+        if spaced:
+            problems.append((f"strategy.rings[{i}].match.values", f"{spaced[0]!r}: HAProxy "
+                             "map keys cannot hold spaces"))

@@ -87,6 +87,11 @@ def test_check_refuses_in_one_line_what_haproxy_cannot_do() -> None:
         _spec({k: v for k, v in HAPROXY.items() if k != "maps"}, RING)
     assert caught.value.lines() == ["t.toml: router.maps: cohorts and sticky users on HAProxy need "
                                     "the directory of the cohort map files (see README, Docker cohorts)"]
+    spaced = {**RING, "rings": [{"name": "s", "match": {"header": "G", "values": ["a b"]}}]}
+    with pytest.raises(SpecError) as caught:
+        _spec(HAPROXY, spaced)
+    assert caught.value.lines() == ["t.toml: strategy.rings[0].match.values: 'a b': HAProxy map "
+                                    "keys cannot hold spaces"]
     with pytest.raises(SpecError) as caught:
         _spec(HAPROXY, {"kind": "canary", "steps": [{"dark": 20}, 100]})
     assert caught.value.lines() == ['t.toml: strategy.steps[0].dark: a dark step (mirroring) needs '
