@@ -13,7 +13,7 @@ import asyncio
 import contextlib
 import json
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, replace
 from typing import Any, Protocol
 
@@ -242,6 +242,8 @@ class Handover:
         self.token = token
         self.poll = poll
         self.holder: Holder | None = None  # the driver that took the lease, once one did
+        # what ends the observing run once its screen follows (its adapters, its local stack)
+        self.on_taken: Callable[[], Awaitable[None]] | None = None
 
     async def wait(self) -> Holder:
         """Return once somebody drives (and says where to attach)."""

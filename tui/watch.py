@@ -189,20 +189,32 @@ async def _drive(spec: ReleaseSpec, args: argparse.Namespace, adapters: Adapters
             recorder.close()
         return exitcodes.USAGE
     if headless:
-        waiting = asyncio.create_task(handover.wait()) if handover is not None else None
-        try:
-            return await run_headless_async(
-                session, until=until, timeout=getattr(args, "timeout", None), out=out, err=err,
-                halt=handover.taken if handover is not None else None)
-        finally:
-            if waiting is not None:
-                waiting.cancel()
+        return await _headless(session, args, until=until, out=out, err=err, handover=handover)
     journal = "" if observe else str(getattr(args, "journal", None) or spec.journal_path())
     info = RunInfo(spec_text=_read(spec.path), spec_origin=str(args.spec),
                    router=where.get("router", ""), logs=where.get("logs", ""),
                    journal=journal, resume_hint=f"releasedeck watch {args.spec}",
                    fleet=tuple(getattr(args, "fleet", None) or ()))
+    if handover is not None:
+        async def stop_observing() -> None:  # the screen follows now: end this run, its stack
+            await session.close(5.0)
+            await resources.aclose()
+
+        handover.on_taken = stop_observing
     return await interactive(session, args, err, info=info, handover=handover)
+
+
+async def _headless(session: Session, args: argparse.Namespace, *, until: str, out: TextIO,
+                    err: TextIO, handover: Handover | None) -> int:
+    """The headless run; an observing one stops at its next tick once a driver takes the lease."""
+    waiting = asyncio.create_task(handover.wait()) if handover is not None else None
+    try:
+        return await run_headless_async(
+            session, until=until, timeout=getattr(args, "timeout", None), out=out, err=err,
+            halt=handover.taken if handover is not None else None)
+    finally:
+        if waiting is not None:
+            waiting.cancel()
 
 
 def _read(path: str) -> str:

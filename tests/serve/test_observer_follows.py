@@ -133,6 +133,12 @@ def test_app_turns_from_observing_to_following_with_a_toast(tmp_path: Path) -> N
 
     async def scenario() -> None:
         app, source, handover = _observing_app(spec, lock)
+        stopped: list[bool] = []
+
+        async def stop_observing() -> None:
+            stopped.append(True)
+
+        handover.on_taken = stop_observing
         async with app.run_test(size=(160, 48)) as pilot:
             await _until(pilot, app, lambda: "OBSERVING" in status_text(app), "observing shown")
             await _until(pilot, app, lambda: source.calls > 0, "the observer evaluates gates")
@@ -149,7 +155,8 @@ def test_app_turns_from_observing_to_following_with_a_toast(tmp_path: Path) -> N
                 assert app.shown.viewing.mode is ViewMode.FOLLOW
                 assert any("alice@alpha/101 now drives checkout" in x for x in app.said)  # toast
                 assert handover.holder is not None and handover.holder.pid == 101
-                # the observer's own ticking stopped: no worker of it runs any more
+                # the observer's own ticking stopped, and its run (adapters, stack) was ended
+                await _until(pilot, app, lambda: stopped == [True], "the observing run ended")
                 assert not [w for w in app.workers if w.name == "ticker" and w.is_running]
             finally:
                 await lease.release()

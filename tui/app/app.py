@@ -12,6 +12,7 @@ allow are left out, and pressing one says why, in the operator's words.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 from collections import deque
 from collections.abc import Awaitable, Callable, Iterable, Mapping
@@ -162,9 +163,18 @@ class ReleaseApp(App[int]):
         """Observing until a driver takes the lease: then stop evaluating gates here (no more
         metric queries) and follow it; the top bar turns from OBSERVING to FOLLOWING."""
         await handover.wait()
+        ticking = [w for w in self.workers if w.name == "ticker"]
         self._start_following(handover.follower())
         self.notify(handover.taken(), title="following")
         self.render_state(force=True)
+        for worker in ticking:  # its last tick must not meet adapters being closed
+            with contextlib.suppress(Exception):
+                await worker.wait()
+        if handover.on_taken is not None:  # nothing here uses the observing run any more
+            try:
+                await handover.on_taken()
+            except Exception as exc:
+                self.notify(f"closing the observer failed: {describe_error(exc)}", severity="warning")
 
     def current_state(self) -> State:
         """The driver's latest State, or, when following, the followed driver's."""

@@ -50,7 +50,7 @@ def cells(row: FleetRow, now: float) -> tuple[str, ...]:
         gate = {GateStatus.FAIL: "✖ ", GateStatus.UNKNOWN: "? "}.get(row.worst_gate.status, "") + gate
     since = "—" if row.since is None else _ago(now - row.since)
     driver = {Driver.DRIVEN: row.driven_by or "driven", Driver.IDLE: "nobody",
-              Driver.UNREADABLE: "unreadable",
+              Driver.UNREADABLE: row.driven_by or "unreadable",
               Driver.DISCOVERED: row.driven_by or "found"}[row.driver]
     phase = row.phase.value.replace("_", " ") if row.phase else "?"
     return (row.release, row.environment or "—", row.strategy or "—", phase, row.step or "—",
