@@ -17,6 +17,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from collectors.haproxy_cohorts import CohortMaps, maps_for, parse_show_map, update_commands
+from strategies.cohorts import Route
 from strategies.model import PlatformSnapshot
 from strategies.spec import ReleaseSpec
 
@@ -153,7 +155,8 @@ class HAProxyRouter:
     kind = "haproxy"
 
     def __init__(self, socket: str, backend: str, servers: Mapping[str, Sequence[str]], *,
-                 timeout: float = 2.0, sync: bool = False):
+                 timeout: float = 2.0, sync: bool = False, cohorts: CohortMaps | None = None,
+                 version_backends: Mapping[str, str] | None = None):
         if not servers:
             raise HAProxyError("[router] servers: name the HAProxy servers of each version, "
                                'e.g. servers = {v1 = ["v1a"], v2 = ["v2a"]}')
@@ -162,6 +165,10 @@ class HAProxyRouter:
         self.servers = {v: tuple(names) for v, names in servers.items()}
         self._owner = {s: v for v, names in self.servers.items() for s in names}
         self.sync = sync
+        self.cohorts = cohorts  # map files for rings and sticky users (None: weights only)
+        self.version_backends = dict(version_backends or {})
+        self._route: Route | None = None
+        self._weights: dict[str, int] | None = None
 
     @classmethod
     def from_spec(cls, spec: ReleaseSpec) -> HAProxyRouter:
@@ -176,8 +183,18 @@ class HAProxyRouter:
         servers: dict[str, list[str]] = {}
         for version, names in dict(o.get("servers") or {}).items():
             servers[str(version)] = [names] if isinstance(names, str) else [str(n) for n in names]
-        return cls(socket, str(o.get("backend") or spec.release.service), servers,
-                   timeout=spec.metrics.timeout, sync=bool(o.get("sync", False)))
+        backend = str(o.get("backend") or spec.release.service)
+        cohorts = None
+        maps = o.get("maps")
+        if isinstance(maps, str) and maps:
+            directory = str((Path(spec.path).parent / maps).resolve())
+            matches = [("header", s.match.header) if s.match.header else ("cookie", s.match.cookie)
+                       for s in spec.strategy.steps if s.match is not None]
+            cohorts = maps_for(directory, backend, matches, spec.strategy.sticky)
+        return cls(socket, backend, servers, timeout=spec.metrics.timeout,
+                   sync=bool(o.get("sync", False)), cohorts=cohorts,
+                   version_backends={str(v): str(b)
+                                     for v, b in dict(o.get("version_backends") or {}).items()})
 
     async def set_weights(self, weights: Mapping[str, int]) -> None:
         """Route `weights` (percent per version): receivers first, then the rest drained."""
@@ -196,6 +213,59 @@ class HAProxyRouter:
         problems = [line.strip() for line in answer.splitlines() if line.strip()]
         if problems:
             raise HAProxyError(f"haproxy backend {self.backend}: {problems[0]}")
+        self._weights = {v: int(w) for v, w in weights.items()}
+        if self._route is not None and self._route.sticky is not None and self.cohorts:
+            await self._write_maps(sticky_only=True)  # sticky slots follow the shares
+
+    async def set_route(self, route: Route) -> None:
+        """`strategies.ports.CohortRouter`: put the cohort rules and sticky slots of `route`
+        in place, each map replaced whole (prepare, add, commit)."""
+        if route.mirror is not None:
+            raise HAProxyError("haproxy does not mirror requests: a dark step needs "
+                               '[router] kind = "local" (nginx mirroring is not built yet)')
+        if self.cohorts is None or not self.version_backends:
+            raise HAProxyError(f"haproxy backend {self.backend}: cohorts and sticky users need "
+                               "[router] maps and version_backends (see README, Docker cohorts)")
+        missing = {rule.version for rule in route.cohorts} - set(self.version_backends)
+        if missing:
+            raise HAProxyError(f"haproxy: no version_backends entry for {', '.join(sorted(missing))}")
+        self._route = route
+        await self._write_maps()
+
+    async def maps(self) -> dict[str, dict[str, str]]:
+        """What HAProxy routes by right now: each cohort map's entries (key → backend)."""
+        if self.cohorts is None:
+            return {}
+        out = {}
+        for path in self.cohorts.paths():
+            answer = await self.api.run(f"show map {path}")
+            self._map_answer(path, answer if not answer.startswith("0x") else "")
+            out[path] = parse_show_map(answer)
+        return out
+
+    async def _write_maps(self, *, sticky_only: bool = False) -> None:
+        assert self.cohorts is not None and self._route is not None
+        weights: dict[str, float] | None = dict(self._weights) if self._weights else None
+        if weights is None and self._route.sticky is not None:
+            weights = {v: round(w) for v, w in (await self.weights()).items()}
+        contents = self.cohorts.contents(self._route, weights, self.version_backends)
+        for path, entries in contents.items():
+            if sticky_only and path != self.cohorts.sticky_path:
+                continue
+            answer = await self.api.run(f"prepare map {path}")
+            self._map_answer(path, answer if "version created" not in answer else "")
+            version = answer.strip().rpartition(":")[2].strip()
+            for line in update_commands(path, version, entries):
+                self._map_answer(path, await self.api.run(line))
+
+    def _map_answer(self, path: str, answer: str) -> None:
+        problems = [line.strip() for line in answer.splitlines() if line.strip()]
+        if not problems:
+            return
+        if "Unknown map" in problems[0]:
+            raise HAProxyError(f"haproxy has no map {path}: add the frontend lines "
+                               "`releasedeck check` prints to haproxy.cfg and create the file")
+        raise HAProxyError(f"haproxy map {path}: {problems[0]}")
 
     async def weights(self) -> Mapping[str, float]:
         """Percent of new traffic each version gets right now, from live server states."""
@@ -225,15 +295,24 @@ class HAProxyRouter:
         an instance are left alone (their health check marks them down)."""
         if not self.sync or snapshot.error:
             return
-        current = {r.server: r.addr for r in await self.stats()}
+        await self.stats()  # our backend and its servers exist
+        rows = parse_stat(await self.api.run("show stat"))
+        current = {(r.backend, r.server): r.addr for r in rows}
+        slots = {v: [(self.backend, name) for name in names] for v, names in self.servers.items()}
+        for version, backend in self.version_backends.items():  # cohort backends, same order
+            slots.setdefault(version, []).extend((r.backend, r.server) for r in rows
+                                                 if r.backend == backend)
         commands = []
-        for version, names in self.servers.items():
+        for version, names in slots.items():
             instances = sorted((i for i in snapshot.version(version).instances if i.address),
                                key=lambda i: i.id)
-            for name, inst in zip(names, instances, strict=False):
-                if current.get(name) != inst.address:
+            count = len(self.servers.get(version, ()))
+            pairs = list(zip(names[:count], instances, strict=False))
+            pairs += list(zip(names[count:], instances, strict=False))
+            for (backend, name), inst in pairs:
+                if current.get((backend, name)) != inst.address:
                     host, _, port = inst.address.rpartition(":")
-                    commands.append(f"set server {self.backend}/{name} addr {host} port {port}")
+                    commands.append(f"set server {backend}/{name} addr {host} port {port}")
         if commands:
             answer = await self.api.run("; ".join(commands))
             problems = [line.strip() for line in answer.splitlines()

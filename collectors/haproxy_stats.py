@@ -26,11 +26,14 @@ class HAProxyStats:
     """Reads `haproxy_server_http_responses_total{proxy,server,code}` and sums it per version."""
 
     def __init__(self, url: str, backend: str, servers: Mapping[str, Sequence[str]], *,
-                 timeout: float = 2.0):
+                 timeout: float = 2.0, version_backends: Mapping[str, str] | None = None):
         self.url = url
         self.backend = backend
         self._owner = {s: v for v, names in servers.items() for s in names}
-        self.versions = tuple(servers)
+        # cohort routing (collectors.haproxy_cohorts): every server of a version's own backend
+        # serves that version, so a ring's requests count on the version that answered them
+        self._backend_owner = {b: v for v, b in (version_backends or {}).items()}
+        self.versions = tuple(dict.fromkeys([*servers, *self._backend_owner.values()]))
         self._client = httpx.AsyncClient(timeout=timeout)
 
     @classmethod
@@ -39,7 +42,9 @@ class HAProxyStats:
         servers = {str(v): ([n] if isinstance(n, str) else list(n))
                    for v, n in dict(o.get("servers") or {}).items()}
         return cls(str(o.get("stats_url", "")), str(o.get("backend") or spec.release.service),
-                   servers, timeout=spec.metrics.timeout)
+                   servers, timeout=spec.metrics.timeout,
+                   version_backends={str(v): str(b)
+                                     for v, b in dict(o.get("version_backends") or {}).items()})
 
     async def read(self, now: float) -> list[RawCounters]:
         """Cumulative counters per version; raises RuntimeError with a one-line reason (an
@@ -56,9 +61,13 @@ class HAProxyStats:
         seen = False
         for family in families(answer.text, f"haproxy exporter at {self.url}"):
             for s in family.samples:
-                if s.name != RESPONSES or s.labels.get("proxy") != self.backend:
+                if s.name != RESPONSES:
                     continue
-                version = self._owner.get(s.labels.get("server", ""))
+                proxy = s.labels.get("proxy")
+                if proxy == self.backend:
+                    version = self._owner.get(s.labels.get("server", ""))
+                else:
+                    version = self._backend_owner.get(proxy or "")
                 if version is None:
                     continue
                 seen = True

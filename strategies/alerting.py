@@ -18,7 +18,15 @@ from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from typing import Any
 
-from strategies.model import Event, GateStatus, Phase, Severity, State, frozen_map
+from strategies.model import (
+    Event,
+    GateStatus,
+    Phase,
+    RolloutState,
+    Severity,
+    State,
+    frozen_map,
+)
 from strategies.ports import Alert
 from strategies.since import BadSince
 
@@ -51,6 +59,17 @@ class AlertPolicy:
         self._stale = BadSince()  # metrics stale without a break
         self._platform = BadSince()  # platform errors without a break
         self._failed_actions: dict[str, Mapping[str, Any]] = {}  # action id -> event details
+        self._paged_before: set[str] = set()  # keys an earlier run of this journal paged
+
+    def restore(self, rollout: RolloutState) -> None:
+        """A run resumed from a journal: what the earlier run already paged is not paged again.
+
+        A release that was rolled back (or aborted, or rolling back) paged its ending when it
+        happened; rerunning that journal only reports the outcome, so the ending becomes
+        firing without a page (and, like any condition, is not reminded of before `reminder`
+        seconds). Everything else is judged afresh from what this run sees."""
+        if rollout.phase.failed:
+            self._paged_before.add("rollback")
 
     # ------------------------------------------------------------------ inputs
 
@@ -83,6 +102,9 @@ class AlertPolicy:
             if current is None:
                 alert = self._alert(key, name, severity, now, summary, details)
                 self.firing[key] = _Firing(alert, now)
+                if key in self._paged_before:
+                    self._paged_before.discard(key)  # paged by the run that ended it
+                    continue
                 out.append(alert)
             elif self.reminder > 0 and now - current.last_sent >= self.reminder:
                 current.last_sent = now

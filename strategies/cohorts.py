@@ -244,3 +244,30 @@ class MirrorPicker:
             self._credit -= 100.0
             return True
         return False
+
+
+SLOTS = 100
+"""Sticky slots for a router that cannot hash into 10,000 buckets itself (HAProxy maps): whole
+percents, so every integer step weight is exact. Slot s stands for buckets s·100 … s·100+99."""
+
+
+def slot_offset(salt: str) -> int:
+    """The per-release turn of the slot ring (0..SLOTS-1), so a new release does not always try
+    the same users first; derived from the salt the built-in router uses."""
+    return bucket("offset", salt) % SLOTS
+
+
+def sticky_slots(weights: Mapping[str, float], offset: int = 0) -> dict[int, str]:
+    """The version each raw slot (a router's own hash of the user key, mod SLOTS) is routed to.
+
+    The same rule as `sticky_version` at percent resolution: raw slot r is shifted by the
+    release's `offset` and then owned by name order and weight, so as one of two versions' share
+    grows its slots only ever gain users (nobody is sent back). Empty when nothing has weight.
+    """
+    out: dict[int, str] = {}
+    for raw in range(SLOTS):
+        version = sticky_version(((raw + offset) % SLOTS) * (BUCKETS // SLOTS), weights)
+        if version is None:
+            return {}
+        out[raw] = version
+    return out

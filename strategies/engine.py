@@ -51,9 +51,14 @@ from strategies.resources import with_resources
 from strategies.spec import ReleaseSpec
 from strategies.step_evidence import StepEvidence, advance
 
-EVIDENCE_EVERY = 0.0
-"""Seconds between journaled checkpoints of a step's gate evidence: every tick that counted
-something, so a restart continues exactly where the evidence stood (one short line a tick)."""
+EVIDENCE_EVERY = 10.0
+"""At most this many seconds between journaled checkpoints of a step's gate evidence while only
+its counts grow. A material change is journaled at once: a test crossed (failed or shown to
+hold), a gate's status moved, the step changed. Every tick (0.0) wrote a line a second for as
+long as a step lasted (≈ 3,600 lines / 3 MB an hour, see benchmarks/journal_growth.py). A
+restart continues from the last checkpoint: a window source counts again from where it says
+counting stopped; a tally source's counts since then are lost (its origin restarted), never
+counted twice — the evidence is only slower, never wrong."""
 
 JournalSink = Callable[[Mapping[str, Any]], None]
 
@@ -642,7 +647,9 @@ class Engine:
             self.spec.gates, candidate, baseline, now, stale=self.stale,
             baseline_expected=baseline_expected, evidence=self.evidence, explain=self.explain)
         self.evidence = settle(self.evidence, self.gates)
-        self._checkpoint(before, now)
+        moved = any(r.status is not self._gate_status.get(r.name, GateStatus.UNKNOWN)
+                    for r in self.gates)
+        self._checkpoint(before, now, moved=moved)
         out: list[Decision] = []
         for result in self.gates:
             previous = self._gate_status.get(result.name, GateStatus.UNKNOWN)
@@ -663,13 +670,15 @@ class Engine:
         interval = max(self.spec.metrics.interval, 1e-3)
         return max(10, math.ceil(hold / interval))
 
-    def _checkpoint(self, before: StepEvidence, now: float) -> None:
-        """Journal the step's evidence now and then, and at once when a test crossed, so a
+    def _checkpoint(self, before: StepEvidence, now: float, *, moved: bool = False) -> None:
+        """Journal the step's evidence at most every EVIDENCE_EVERY seconds while counts grow,
+        and at once when it changed materially (a test crossed, a gate's status `moved`), so a
         restart continues it. Journal only: it is no event anyone needs to see."""
         evidence = self.evidence
         if evidence.epoch is None or self.read_only:
             return
-        crossed = evidence.failed != before.failed or evidence.held != before.held
+        crossed = evidence.failed != before.failed or evidence.held != before.held \
+            or moved
         counted = evidence.candidate != before.candidate or evidence.baseline != before.baseline
         due = evidence.saved_at is None or now - evidence.saved_at >= EVIDENCE_EVERY
         if crossed or (counted and due) or (due and evidence.saved_at is not None

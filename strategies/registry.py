@@ -208,7 +208,8 @@ REGISTRY: tuple[AdapterKind, ...] = (
     AdapterKind(ROUTER, "haproxy", "an HAProxy's runtime API (server weights)",
                 "collectors.haproxy:HAProxyRouter.from_spec", _options(
                     socket=anything, backend=text, servers=table, stats_url=text,
-                    frontend_url=text, sync=flag)),
+                    frontend_url=text, sync=flag, maps=non_empty_text,
+                    version_backends=text_map)),
     AdapterKind(ROUTER, "platform", "the platform moves traffic itself (Kubernetes levers)"),
     AdapterKind(ROUTER, "none", "nothing moves traffic: replicas only"),
     AdapterKind(ROUTER, "flagd", "a feature flag in a flagd flag-definition file",

@@ -9,7 +9,7 @@ from strategies.gates import describe_test
 from strategies.model import RolloutState
 from strategies.plans import build_plan
 from strategies.ring_view import ring_views
-from strategies.spec import SpecError, load_spec
+from strategies.spec import ReleaseSpec, SpecError, load_spec
 from tui import exitcodes
 
 
@@ -41,6 +41,7 @@ def run_check(paths: list[str], out: TextIO, err: TextIO) -> int:
                   f"{experiment.confidence:g} (sequential, anytime-valid); none after "
                   f"{format_duration(spec.strategy.duration)}: {spec.release.baseline} stays",
                   file=out)
+        _haproxy_lines(spec, out)
         for gate in spec.gates:
             bounds = [f"{k} {v:g}" for k, v in
                       (("max", gate.max), ("min", gate.min), ("max_ratio", gate.max_ratio))
@@ -51,6 +52,26 @@ def run_check(paths: list[str], out: TextIO, err: TextIO) -> int:
             print(f"  gate {gate.name}: {gate.metric} {', '.join(bounds)}{debounce} → "
                   f"{gate.severity.value}; {describe_test(gate)}", file=out)
     return worst
+
+
+def _haproxy_lines(spec: ReleaseSpec, out: TextIO) -> None:
+    """HAProxy cohorts: the frontend lines and map files haproxy.cfg must have (the runtime API
+    can change a map's entries, not create a map or a rule)."""
+    if spec.router.kind != "haproxy" or not spec.router.options.get("maps"):
+        return
+    from collectors.haproxy import HAProxyError, HAProxyRouter
+
+    try:
+        maps = HAProxyRouter.from_spec(spec).cohorts
+    except HAProxyError as exc:
+        print(f"  haproxy: {exc}", file=out)
+        return
+    if maps is None:
+        return
+    print(f"  haproxy frontend lines (before default_backend {maps.backend}; create the map files "
+          "empty):", file=out)
+    for line in maps.frontend_lines():
+        print(f"    {line}", file=out)
 
 
 def _count(n: int, word: str) -> str:

@@ -9,9 +9,10 @@ from __future__ import annotations
 
 import argparse
 import csv
+import io
 import json
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -19,7 +20,8 @@ from typing import Any, TextIO
 
 from strategies.duration import format_duration, parse_duration
 from strategies.history import DAY, DeliveryFigures, RunSummary, delivery_figures, summarise
-from strategies.journal import NotAJournal, read_records
+from strategies.journal import NotAJournal
+from strategies.json_lines import read_decisions
 from strategies.model import parse_rfc3339, rfc3339
 from strategies.spec import SpecError, load_spec
 from tui import exitcodes
@@ -73,24 +75,13 @@ def history_command(args: argparse.Namespace, out: TextIO, err: TextIO,
     except ValueError as exc:
         print(f"releasedeck history: {exc}", file=err)
         return exitcodes.USAGE
-    sources = list(_sources(args.paths, err))
-    if not sources:
+    report = load_history(args.paths, since=since, until=until, commit_times=commits)
+    for problem in report.problems:
+        print(f"releasedeck history: {problem}", file=err)
+    if not report.journals:
         print("releasedeck history: no journals found in " + ", ".join(args.paths), file=err)
         return exitcodes.USAGE
-    runs: list[RunSummary] = []
-    for source in sources:
-        try:
-            read = read_records(source.path, validate=False, skip_kinds=NOT_DECISIONS)
-        except NotAJournal as exc:
-            print(f"releasedeck history: {exc}; skipped", file=err)
-            continue
-        for problem in read.problems:
-            print(f"releasedeck history: {problem}", file=err)
-        runs.extend(summarise(read.records, source=str(source.path), strategy=source.strategy))
-    runs = [r for r in runs if (since is None or r.started >= since)
-            and (until is None or r.started < until)]
-    runs.sort(key=lambda r: r.started)
-    figures = delivery_figures(runs, since=since, until=until, commit_times=commits)
+    runs, figures = report.runs, report.figures
     if args.json:
         json.dump({"runs": [run_json(r) for r in runs], "figures": figures_json(figures)}, out)
         out.write("\n")
@@ -101,6 +92,39 @@ def history_command(args: argparse.Namespace, out: TextIO, err: TextIO,
         if args.plot:
             out.write(plot(figures) + "\n")
     return exitcodes.PROMOTED
+
+
+@dataclass(frozen=True)
+class HistoryReport:
+    """What the journals say: every attempt (oldest first), the figures, and what was skipped."""
+
+    runs: tuple[RunSummary, ...]
+    figures: DeliveryFigures
+    journals: tuple[Path, ...]
+    problems: tuple[str, ...]
+
+
+def load_history(paths: Sequence[str], *, since: float | None = None, until: float | None = None,
+                 commit_times: Mapping[str, float] | None = None) -> HistoryReport:
+    """Read the journals the paths name and summarise them: the one reading both the
+    `history` command and the app's History view use, so they cannot disagree."""
+    problems = io.StringIO()
+    sources = list(_sources(paths, problems))
+    said = [line.removeprefix("releasedeck history: ") for line in problems.getvalue().splitlines()]
+    runs: list[RunSummary] = []
+    for source in sources:
+        try:
+            read = read_decisions(source.path, skip_kinds=NOT_DECISIONS)
+        except NotAJournal as exc:
+            said.append(f"{exc}; skipped")
+            continue
+        said.extend(str(problem) for problem in read.problems)
+        runs.extend(summarise(read.records, source=str(source.path), strategy=source.strategy))
+    runs = [r for r in runs if (since is None or r.started >= since)
+            and (until is None or r.started < until)]
+    runs.sort(key=lambda r: r.started)
+    figures = delivery_figures(runs, since=since, until=until, commit_times=dict(commit_times or {}))
+    return HistoryReport(tuple(runs), figures, tuple(s.path for s in sources), tuple(said))
 
 
 def _moment(text: str | None, now: float) -> float | None:
@@ -240,19 +264,45 @@ def _cause(run: RunSummary) -> str:
     return run.decided_by if run.outcome.failed else ""
 
 
-def _write_table(runs: Sequence[RunSummary], figures: DeliveryFigures, out: TextIO) -> None:
-    header = ("started (UTC)", "release", "versions", "strategy", "outcome", "took", "step",
-              "cause", "by hand")
-    rows = [(rfc3339(r.started)[:19].replace("T", " "), r.release,
-             f"{r.baseline}→{r.candidate}" + (f" #{r.attempt}" if r.attempt > 1 else ""),
-             r.strategy or "—", r.outcome.value.replace("_", " "), _span(r.duration),
-             str(r.steps_reached + 1), _cause(r) or "—",
-             ", ".join(c.kind for c in r.commands if not c.refused) or "—") for r in runs]
+TABLE_HEADER = ("started (UTC)", "release", "versions", "strategy", "outcome", "took", "step",
+                "cause", "by hand")
+
+
+def table_row(run: RunSummary) -> tuple[str, ...]:
+    """One attempt as the table shows it (the CLI's table and the app's History view)."""
+    return (rfc3339(run.started)[:19].replace("T", " "), run.release,
+            f"{run.baseline}→{run.candidate}" + (f" #{run.attempt}" if run.attempt > 1 else ""),
+            run.strategy or "—", run.outcome.value.replace("_", " "), _span(run.duration),
+            str(run.steps_reached + 1), _cause(run) or "—", _by_hand(run))
+
+
+def _by_hand(run: RunSummary) -> str:
+    return ", ".join(c.kind for c in run.commands if not c.refused) or "—"
+
+
+def table_lines(runs: Sequence[RunSummary], width: int | None = None) -> list[str]:
+    """The attempts as aligned columns; when `width` is given and they do not fit, each attempt
+    takes two lines instead (what happened, then why and who acted), so nothing is cut."""
+    rows = [table_row(r) for r in runs]
     widths = [max(len(h), *(len(row[i]) for row in rows)) if rows else len(h)
-              for i, h in enumerate(header)]
-    for row in (header, *rows):
-        out.write("  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip()
-                  + "\n")
+              for i, h in enumerate(TABLE_HEADER)]
+    if width is None or sum(widths) + 2 * (len(widths) - 1) <= width:
+        return ["  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip()
+                for row in (TABLE_HEADER, *rows)]
+    lines = []
+    for run, row in zip(runs, rows, strict=True):
+        started, release, versions, strategy, outcome, took, step = row[:7]
+        lines.append(f"{started[:16]}  {release} {versions}  {strategy}  {outcome}  {took}  "
+                     f"step {step}")
+        hands = ", ".join(f"{c.kind} ({c.actor} {rfc3339(c.at)[11:19]})"
+                          for c in run.commands if not c.refused)
+        lines.append(f"  cause {row[7]}" + (f" · by hand {hands}" if hands else ""))
+    return lines
+
+
+def _write_table(runs: Sequence[RunSummary], figures: DeliveryFigures, out: TextIO) -> None:
+    for line in table_lines(runs):
+        out.write(line + "\n")
     out.write("\n" + figures_text(figures) + "\n")
 
 

@@ -18,6 +18,12 @@ class RunInfo:
     journal: str = ""
     journal_kept: bool = True  # False: the demo's journal is deleted when it exits
     resume_hint: str = ""  # the command that resumes this rollout, when there is one
+    fleet: tuple[str, ...] = ()  # specs / folders `:fleet` lists (watch: --fleet, or the spec's folder)
+
+    def history_paths(self) -> list[str]:
+        """What `:history` reads: the spec (its journal, with the strategy) and the journal."""
+        paths = [self.spec_origin] if self.spec_origin.endswith(".toml") else []
+        return paths + ([self.journal] if self.journal else [])
 
     def journal_note(self) -> str:
         if not self.journal:

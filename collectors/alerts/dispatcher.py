@@ -35,6 +35,7 @@ class _Lane:
     queue: asyncio.Queue[Alert] = field(default_factory=lambda: asyncio.Queue(QUEUE_SIZE))
     task: asyncio.Task[None] | None = None
     current: Alert | None = None
+    attempt: int = 0  # the try of `current` under way (1 = the first)
 
 
 class AlertDispatcher:
@@ -97,7 +98,7 @@ class AlertDispatcher:
         error = ""
         attempts = 0
         for attempt in range(lane.retries + 1):
-            attempts = attempt + 1
+            attempts = lane.attempt = attempt + 1
             try:
                 await lane.sink.send(alert)
             except asyncio.CancelledError:
@@ -150,12 +151,13 @@ class AlertDispatcher:
                 with contextlib.suppress(asyncio.CancelledError, Exception):
                     await lane.task
                 lane.task = None
-            left = [lane.current] if lane.current is not None else []
+            if lane.current is not None:  # a request under way that never answered
+                self._failed(lane, lane.current, "not delivered before exit: no answer to "
+                             f"try {lane.attempt}", max(1, lane.attempt))
             lane.current = None
-            while not lane.queue.empty():
-                left.append(lane.queue.get_nowait())
-            for alert in left:
-                self._failed(lane, alert, "not delivered before exit", 0)
+            while not lane.queue.empty():  # queued behind it: never sent
+                self._failed(lane, lane.queue.get_nowait(),
+                             "not delivered before exit: never sent (queued behind another)", 0)
             try:
                 await asyncio.wait_for(lane.sink.close(), timeout=5.0)
             except Exception as exc:

@@ -78,16 +78,44 @@ def read_experiment(problems: list, r: Reader, kind: str) -> ExperimentSpec | No
     return spec
 
 
+ROUTES_BY_WHO: dict[str, tuple[str, ...]] = {
+    "local": ("cohort", "sticky", "dark"),  # the built-in router does all three
+    "haproxy": ("cohort", "sticky"),  # maps over the runtime API; HAProxy does not mirror
+}
+"""What each router kind can do beside weights (collectors/ implements each)."""
+
+NEEDS = {"cohort": "a ring's cohort", "sticky": "sticky users", "dark": "a dark step (mirroring)"}
+
+
 def check_cohort_router(problems: list, router: RouterSpec, strategy: StrategySpec) -> None:
-    """Rings with cohorts, sticky users and dark steps need the built-in router (for now)."""
-    wants = [("sticky", "sticky users")] if strategy.sticky is not None else []
+    """Rings with cohorts, sticky users and dark steps need a router that routes by who asks."""
+    wants = [("sticky", "sticky")] if strategy.sticky is not None else []
     for i, step in enumerate(strategy.steps):
         if step.match is not None:
-            wants.append((f"rings[{i}].match", "a ring's cohort"))
+            wants.append((f"rings[{i}].match", "cohort"))
         if step.mirror is not None:
-            wants.append((f"steps[{i}].dark", "a dark step (mirroring)"))
-    if wants and router.kind != "local":
-        key, what = wants[0]
-        problems.append((f"strategy.{key}", f"{what} needs the built-in router "
-                         f"([router] kind = \"local\"); router {router.kind!r} routes by "
-                         "weight only (HAProxy and Kubernetes cohorts are not built yet)"))
+            wants.append((f"steps[{i}].dark", "dark"))
+    can = ROUTES_BY_WHO.get(router.kind, ())
+    for key, need in wants:
+        if need not in can:
+            able = " or ".join(f'"{k}"' for k, does in ROUTES_BY_WHO.items() if need in does)
+            problems.append((f"strategy.{key}", f"{NEEDS[need]} needs [router] kind = {able}; "
+                             f"router {router.kind!r} cannot do it"))
+            return
+    if router.kind == "haproxy" and any(need != "dark" for _, need in wants):
+        _check_haproxy_cohorts(problems, router, strategy)
+
+
+def _check_haproxy_cohorts(problems: list, router: RouterSpec, strategy: StrategySpec) -> None:
+    """HAProxy routes cohorts through map files and a backend per version
+    (collectors.haproxy_cohorts); a map key is one word on its runtime API."""
+    for option, why in (("maps", "the directory of the cohort map files"),
+                        ("version_backends", "a backend per version")):
+        if not router.options.get(option):
+            problems.append((f"router.{option}", f"cohorts and sticky users on HAProxy need "
+                             f"{why} (see README, Docker cohorts)"))
+    for i, step in enumerate(strategy.steps):
+        spaced = [v for v in (step.match.values if step.match else ()) if len(v.split()) != 1]
+        if spaced:
+            problems.append((f"strategy.rings[{i}].match.values", f"{spaced[0]!r}: HAProxy "
+                             "map keys cannot hold spaces"))

@@ -120,3 +120,60 @@ def test_a_journal_that_is_a_device_or_fifo_is_refused_with_one_line(tmp_path):
     assert "Traceback" not in done.stderr
     assert "releasedeck history: journal /dev/full: not a regular file (it is a character " \
         "device); name a file with --journal; skipped" in done.stderr.splitlines()
+
+
+def test_rerunning_a_rolled_back_journal_pages_nothing_again(tmp_path):
+    release = Release(tmp_path, free_port()).write()
+    release.spec.write_text(
+        release.spec.read_text().replace("v2 = { latency_ms = 2 }",
+                                         "v2 = { latency_ms = 2, error_ratio = 0.5 }")
+        + '\n[[alert]]\nkind = "stdout"\nmin_severity = "critical"\n')
+
+    def pages(events: list[dict]) -> list[str]:
+        return [e["alertname"] for e in events if e.get("event") == "notification"]
+
+    code, first, err = release.run("--timeout", "90")
+    assert code == exitcodes.ROLLED_BACK, err
+    assert pages(first) == ["ReleaseRolledBack"]
+    code, again, err = release.run("--timeout", "90")
+    assert code == exitcodes.ROLLED_BACK, err
+    assert pages(again) == [] and "alerts 0 delivered, 0 undelivered" in err
+
+
+def test_the_summary_names_the_metrics_error_once(tmp_path):
+    dead = free_port()  # nothing listens there: every query fails the same way
+    release = Release(tmp_path, free_port()).write()
+    release.spec.write_text(release.spec.read_text().replace(
+        '[metrics]\n', f'[metrics]\nsource = "prometheus"\nurl = "http://127.0.0.1:{dead}"\n'))
+    code, _events, err = release.run("--timeout", "8")
+    assert code == exitcodes.UNREACHABLE, err
+    last = err.strip().splitlines()[-1]
+    assert last.count(f"prometheus at http://127.0.0.1:{dead}") == 1, last
+
+
+def test_a_reader_that_goes_away_never_changes_the_exit_code(tmp_path):
+    """The soak's other find: a promoted release whose stderr reader had gone away exited 141
+    ("output closed") from the last summary line, and a closed stdout warned on every event."""
+    release = Release(tmp_path, free_port()).write()
+    for closed in ("stderr", "stdout"):
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "tui.cli", "watch", str(release.spec), "--headless",
+             "--timeout", "90", "--fresh"],
+            cwd=tmp_path, env=env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        assert proc.stdout is not None and proc.stderr is not None
+        if closed == "stderr":
+            proc.stderr.close()
+        assert '"event":"started"' in proc.stdout.readline()  # the run is under way
+        proc.stdout.close()  # …and the reader of its events goes away
+        try:
+            code = proc.wait(120)
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+        assert code == exitcodes.PROMOTED, closed
+        if closed == "stdout":
+            err = proc.stderr.read().splitlines()
+            assert err[0] == ("releasedeck: standard output closed: events are no longer "
+                              "printed (the release goes on; its exit code is its outcome)")
+            assert " promoted after " in err[-1] and len(err) == 2, err
+            proc.stderr.close()

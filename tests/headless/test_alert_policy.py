@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -90,6 +91,20 @@ def test_rollback_is_critical_with_the_deciding_gate_and_resolves_runtime_alerts
         == ("errors", 0.2, 0.05)
     assert ("ReleaseGateFailing", "resolved") in by_name
     assert p.on_state(state(2, phase=Phase.ROLLED_BACK)) == []  # no duplicate
+
+
+@pytest.mark.parametrize("phase", [Phase.ROLLED_BACK, Phase.ABORTED, Phase.ROLLING_BACK])
+def test_rerunning_a_journal_that_ended_rolled_back_pages_nothing_again(phase):
+    """The run that rolled back paged it; a rerun of that journal only reports the outcome."""
+    p = policy()
+    p.restore(RolloutState(phase=phase, reason="critical gate failed: errors"))
+    assert p.on_state(state(0, phase=phase, reason="critical gate failed: errors")) == []
+    assert p.on_state(state(1, phase=Phase.ROLLED_BACK)) == []
+    # …but a release resumed while progressing that then rolls back does page it
+    fresh = policy()
+    fresh.restore(RolloutState(phase=Phase.PROGRESSING))
+    assert [a.name for a in fresh.on_state(state(0, phase=Phase.ROLLED_BACK))] \
+        == ["ReleaseRolledBack"]
 
 
 def test_promotion_is_a_one_shot_info_notice():

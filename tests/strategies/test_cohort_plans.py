@@ -223,5 +223,5 @@ experiment = { success = "orders" }'''
     assert any("steps[2].dark: dark steps come before any step that serves users" in line for line in lines)
     assert any("sticky: give exactly one of header or cookie" in line for line in lines)
     assert any("experiment: only an 'ab' plan runs an experiment" in line for line in lines)
-    with pytest.raises(SpecError, match="needs the built-in router"):
+    with pytest.raises(SpecError, match='needs \\[router\\] kind = "local" or "haproxy"'):
         make_spec(RINGS, extra='\n[router]\nkind = "none"\n')

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import itertools
 import random
 from dataclasses import dataclass, field
 
-from strategies.engine import Engine
+from strategies.engine import EVIDENCE_EVERY, Engine
 from strategies.gates import GateTracker, settle
 from strategies.journal import MemoryJournal
 from strategies.model import (
@@ -168,9 +169,51 @@ def test_a_restart_continues_the_step_evidence_from_the_journal() -> None:
         base.serve(50, 0)
         cand.serve(10, 1 if t % 4 == 0 else 0)
     engine, _ = run_engine(ERRORS, 8, traffic, journal=journal)
+    checkpoints = [r for r in journal.records if r["kind"] == "evidence"]
     resumed = Engine(engine.spec, records=journal.records)
-    assert resumed.evidence.to_record() == engine.evidence.to_record()
-    assert resumed.evidence.candidate.requests == 70
+    # exactly where the last checkpoint stood (counts since then are counted again from data
+    # where the source allows, or lost — never counted twice)
+    assert resumed.evidence.to_record() == checkpoints[-1]["evidence"][0]
+    assert resumed.evidence.epoch == engine.evidence.epoch
+    assert 0 < resumed.evidence.candidate.requests <= engine.evidence.candidate.requests == 70
+
+
+def test_a_long_step_journals_bounded_evidence_checkpoints() -> None:
+    """Every tick used to write a checkpoint: a line a second for as long as a step lasted.
+    Counts that only grow are journaled at most every EVIDENCE_EVERY seconds."""
+    journal = MemoryJournal()
+
+    def traffic(t: int, base: Counter, cand: Counter) -> None:
+        base.serve(50, 0)
+        cand.serve(10, 0)
+    hours = make_spec(strategy='kind = "canary"\nsteps = [10, 100]\nhold = "1h"', gates=ERRORS)
+    engine, world = Engine(hours, journal=journal), World.for_spec(hours)
+    base, cand = Counter("v1"), Counter("v2")
+    for t in range(300):  # five minutes of one step, a tick a second
+        traffic(t, base, cand)
+        engine.tick(snapshot(world, T0 + t, base.sample(T0 + t), cand.sample(T0 + t)), T0 + t)
+        world.settle(engine, T0 + t)
+    assert engine.state.step == 0 and engine.evidence.candidate.requests > 2000
+    at = [r["at"] for r in journal.records if r["kind"] == "evidence"]
+    assert 2 <= len(at) <= 300 / EVIDENCE_EVERY + 3  # was one a tick: ~300
+    # while nothing crosses, consecutive checkpoints are at least EVIDENCE_EVERY apart
+    moved = {r["at"] for r in journal.records if r["kind"] == "gate"}
+    assert all(b - a >= EVIDENCE_EVERY for a, b in itertools.pairwise(at)
+               if b not in moved)
+
+
+def test_a_crossed_test_is_journaled_at_once() -> None:
+    journal = MemoryJournal()
+
+    def traffic(t: int, base: Counter, cand: Counter) -> None:
+        base.serve(50, 0)
+        cand.serve(40, 20)  # half the candidate's requests fail: the breach crosses fast
+    run_engine(ERRORS, 30, traffic, journal=journal)
+    crossed = next(r for r in journal.records if r["kind"] == "evidence"
+                   and r["evidence"][0]["failed"])
+    first_fail = next(r for r in journal.records if r["kind"] == "gate"
+                      and r["evidence"][0]["status"] == "fail")
+    assert crossed["at"] <= first_fail["at"]  # the crossing reached the journal in its tick
 
 
 REQUIRE = """

@@ -12,6 +12,7 @@ allow are left out, and pressing one says why, in the operator's words.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 from collections import deque
 from collections.abc import Awaitable, Callable, Iterable, Mapping
@@ -26,6 +27,7 @@ from textual.screen import Screen
 
 from strategies.commands import refusal
 from strategies.model import Command, CommandKind, DecisionKind, Phase, State
+from tui import exitcodes
 from tui.app.components import (
     ConfirmScreen,
     EventsScreen,
@@ -37,7 +39,7 @@ from tui.app.components import (
 from tui.app.screens import DashboardScreen, StateScreen, WallboardScreen
 from tui.app.widgets.rollout import where
 from tui.driver import Driver, describe_error
-from tui.follow import Follower
+from tui.follow import Follower, Handover
 
 ExtraAction = tuple[str, Callable[[], Awaitable[None]]]
 
@@ -101,11 +103,13 @@ class ReleaseApp(App[int]):
         extra_available: Mapping[str, Callable[[], bool]] | None = None,
         follower: Follower | None = None,
         release: str = "",
+        handover: Handover | None = None,
     ):
         super().__init__()
         self.driver = driver
         self.follower = follower  # set instead of a driver: the State comes from another session
-        self.release = release
+        self.release = release or (driver.spec.release.service if driver is not None else "")
+        self.handover = handover  # observing: follow the first driver that takes the lease
         self.wallboard = wallboard
         self.read_only = read_only or wallboard or driver is None or driver.engine.read_only
         self.refresh_every = max(0.05, refresh)
@@ -119,6 +123,7 @@ class ReleaseApp(App[int]):
         self.summary = ""  # one line, printed by the caller after the app exits
         self.said: deque[str] = deque(maxlen=50)
         self._follow_marks: tuple[object, ...] = ()
+        self.fleet_clock: Callable[[], float] = time.time  # the `:fleet` list's "since" (tests fix it)
         self.main: StateScreen = WallboardScreen() if wallboard else DashboardScreen()
         for op in OPERATOR_KEYS:
             # read-only: bound but never offered, so a pressed key can say why nothing happens
@@ -141,11 +146,35 @@ class ReleaseApp(App[int]):
         self.render_state(force=True)
         self.set_interval(self.refresh_every, self.render_state)
         if self.follower is not None:
-            self.follower.on_status = self.render_state
-            self.follower.on_state = lambda _state: self.render_state()
-            self.run_worker(self.follower.run(), name="follower", group="ticker", exclusive=True)
+            self._start_following(self.follower)
         elif self.ticking:
             self.run_worker(self._tick_loop(), name="ticker", group="ticker", exclusive=True)
+        if self.handover is not None and self.follower is None:
+            self.run_worker(self._await_driver(self.handover), name="handover", group="handover")
+
+    def _start_following(self, follower: Follower) -> None:
+        """Show `follower`'s driver from now on; replaces this app's own ticking (same group)."""
+        self.follower = follower
+        follower.on_status = self.render_state
+        follower.on_state = lambda _state: self.render_state()
+        self.run_worker(follower.run(), name="follower", group="ticker", exclusive=True)
+
+    async def _await_driver(self, handover: Handover) -> None:
+        """Observing until a driver takes the lease: then stop evaluating gates here (no more
+        metric queries) and follow it; the top bar turns from OBSERVING to FOLLOWING."""
+        await handover.wait()
+        ticking = [w for w in self.workers if w.name == "ticker"]
+        self._start_following(handover.follower())
+        self.notify(handover.taken(), title="following")
+        self.render_state(force=True)
+        for worker in ticking:  # its last tick must not meet adapters being closed
+            with contextlib.suppress(Exception):
+                await worker.wait()
+        if handover.on_taken is not None:  # nothing here uses the observing run any more
+            try:
+                await handover.on_taken()
+            except Exception as exc:
+                self.notify(f"closing the observer failed: {describe_error(exc)}", severity="warning")
 
     def current_state(self) -> State:
         """The driver's latest State, or, when following, the followed driver's."""
@@ -166,6 +195,9 @@ class ReleaseApp(App[int]):
                 await self.driver.tick()
             except Exception as exc:
                 self.notify(f"tick failed: {describe_error(exc)}", severity="error")
+            if self.driver.lease_lost:  # another session may drive now: this screen must not
+                self.exit(return_code=exitcodes.LEASE_HELD)
+                return
             await asyncio.sleep(max(0.05, interval - (time.monotonic() - began)))
 
     def render_state(self, force: bool = False) -> None:
@@ -225,7 +257,7 @@ class ReleaseApp(App[int]):
         """One line, as headless prints: outcome, where, weight, the cause, the journal."""
         from tui.headless import summary
 
-        if self.driver is None:  # following another session: it prints its own
+        if self.driver is None or self.follower is not None:  # following: the driver prints its own
             return ""
         state = self.current_state()
         phase = state.rollout.phase
@@ -380,6 +412,60 @@ class ReleaseApp(App[int]):
         if not isinstance(self.screen, InfoScreen):
             self.push_screen(InfoScreen(self.info))
 
+    def action_history(self) -> None:
+        """`:history`: every past run of this release, from its journal (as `releasedeck history`)."""
+        from tui.app.components.history import HistoryScreen
+
+        if isinstance(self.screen, HistoryScreen):
+            return
+        paths = self.info.history_paths()
+        if not paths:
+            self.notify("no journal: this session keeps none, so there is no history to read",
+                        severity="warning")
+            return
+        self.push_screen(HistoryScreen(paths, self.current_state().release or "this release"))
+
+    def fleet_paths(self) -> list[str]:
+        """What `:fleet` lists: the sources the app was given, else the specs beside its own."""
+        if self.info.fleet:
+            return list(self.info.fleet)
+        spec = Path(self.info.spec_origin)
+        return [str(spec.parent)] if self.info.spec_origin.endswith(".toml") and spec.is_file() else []
+
+    def action_fleet(self) -> None:
+        """`:fleet`: the list of the releases beside this one; Enter opens one (read-only), Esc
+        comes back here. The app's own release keeps running underneath."""
+        from tui.fleet.app import Choice, FleetView
+        from tui.fleet.gather import FleetGatherer
+
+        if isinstance(self.screen, FleetView):
+            return
+        paths = self.fleet_paths()
+        if not paths:
+            self.notify("no fleet to list: this release has no spec file; `watch SPEC --fleet DIR` "
+                        "names one", severity="warning")
+            return
+        gatherer = FleetGatherer.from_paths(paths)
+        own = Path(self.info.spec_origin).resolve() if self.info.spec_origin else None
+
+        def choose(choice: Choice) -> None:
+            row = choice.row
+            if own is not None and Path(row.source).resolve() == own:
+                self.pop_screen()  # this release: its own dashboard, where the keys act
+            elif choice.drive:
+                self.notify(f"{row.release}: drive it from its own session: releasedeck watch "
+                            f"{row.source}", severity="warning")
+            else:
+                from tui.app.screens.release_view import ReleaseViewScreen
+
+                self.push_screen(ReleaseViewScreen(gatherer, row.source, self.refresh_every))
+
+        def leave() -> None:
+            self.pop_screen()
+            self.run_worker(gatherer.close(), group="fleet-close")
+
+        self.push_screen(FleetView(gatherer, choose=choose, leave=leave, clock=self.fleet_clock))
+
     def key_help(self) -> list[tuple[str, str]]:
         keys: list[tuple[str, str]] = []
         if not self.read_only:
@@ -396,7 +482,10 @@ class ReleaseApp(App[int]):
                  ("j / k", "scroll the event log down / up"),
                  ("g / G", "oldest / newest event (G follows new ones again)"),
                  ("/", "filter the event log (Enter keeps, Esc clears)"),
-                 (":", "command palette: every action by name"), ("t", "next theme"),
+                 (":", "command palette: every action by name"),
+                 (":history", "every past run of this release and the delivery figures (Esc back)"),
+                 (":fleet", "the releases beside this one; Enter opens one read-only (Esc back)"),
+                 ("t", "next theme"),
                  ("?", "this help"),
                  ("q", "quit (asks mid-rollout; the journal keeps the state)"),
                  ("ctrl+c", "quit at once")]
@@ -426,6 +515,16 @@ class ReleaseApp(App[int]):
         yield SystemCommand("Events (e)", "any event or decision with its evidence",
                             self.action_events)
         yield SystemCommand("Run info (i)", "spec, router, logs, journal", self.action_info)
+        from tui.fleet.app import FleetScreen
+
+        if isinstance(screen, FleetScreen):
+            yield SystemCommand("History (h)", "every run of these releases, from their journals",
+                                screen.action_history)
+        else:
+            yield SystemCommand("History", "every run of this release and the delivery figures, "
+                                "from its journal", self.action_history)
+        yield SystemCommand("Fleet", "the releases beside this one; Enter opens one",
+                            self.action_fleet)
         if isinstance(screen, DashboardScreen):
             yield SystemCommand("Filter events (/)", "show only matching events",
                                 screen.action_filter)

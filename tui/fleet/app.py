@@ -9,13 +9,14 @@ driver read-only, or observing it when nobody drives) and comes back here when i
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 from rich.text import Text
-from textual.app import App, ComposeResult
+from textual.app import App, ComposeResult, SystemCommand
 from textual.binding import Binding
+from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Input, Static
 
 from strategies.fleet import (
@@ -49,7 +50,7 @@ def cells(row: FleetRow, now: float) -> tuple[str, ...]:
         gate = {GateStatus.FAIL: "✖ ", GateStatus.UNKNOWN: "? "}.get(row.worst_gate.status, "") + gate
     since = "—" if row.since is None else _ago(now - row.since)
     driver = {Driver.DRIVEN: row.driven_by or "driven", Driver.IDLE: "nobody",
-              Driver.UNREADABLE: "unreadable",
+              Driver.UNREADABLE: row.driven_by or "unreadable",
               Driver.DISCOVERED: row.driven_by or "found"}[row.driver]
     phase = row.phase.value.replace("_", " ") if row.phase else "?"
     return (row.release, row.environment or "—", row.strategy or "—", phase, row.step or "—",
@@ -73,34 +74,45 @@ class Choice:
     drive: bool = False
 
 
-class FleetApp(App[Choice | None]):
-    """The list of releases. Read-only by construction: nothing here can change a rollout."""
+class FleetScreen(Screen[None]):
+    """The list of releases. Read-only by construction: nothing here can change a rollout.
 
-    TITLE = "releasedeck fleet"
-    CSS = """
+    The same screen is the `fleet` command's whole app and the operator app's `:fleet` view;
+    what Enter (and `d`) do with the chosen row is the host's: `choose` receives it, and `leave`
+    is called on q (the command exits, the operator's app goes back to its release).
+    """
+
+    DEFAULT_CSS = """
     #fleet-title { height: 1; background: $primary-background; padding: 0 1; }
     #fleet-filter { display: none; height: 3; }
     #fleet-filter.-open { display: block; }
     #fleet-services { display: none; height: auto; padding: 0 1; }
     #fleet-services.-open { display: block; }
-    DataTable { height: 1fr; }
+    FleetScreen DataTable { height: 1fr; }
     """
+    AUTO_FOCUS = None
     BINDINGS = [
         Binding("enter", "open", "Open"),
         Binding("d", "drive", "Drive"),
         Binding("slash", "filter", "Filter", key_display="/"),
         Binding("s", "sort", "Sort"),
         Binding("e", "environments", "Environments"),
+        Binding("h", "history", "History"),
+        Binding("colon", "app.command_palette", "Commands", show=False, key_display=":"),
         Binding("escape", "clear", "Clear", show=False),
-        Binding("q,ctrl+c", "quit", "Quit"),
+        Binding("q", "leave", "Quit"),
         Binding("j", "cursor_down", "Down", show=False),
         Binding("k", "cursor_up", "Up", show=False),
     ]
 
-    def __init__(self, gatherer: FleetGatherer, *, refresh: float = 2.0, wallboard: bool = False,
-                 first_rows: Sequence[FleetRow] = (), clock: Callable[[], float] = time.time) -> None:
+    def __init__(self, gatherer: FleetGatherer, *, choose: Callable[[Choice], None],
+                 leave: Callable[[], None], refresh: float = 2.0, wallboard: bool = False,
+                 first_rows: Sequence[FleetRow] = (), clock: Callable[[], float] = time.time,
+                 escape_leaves: bool = False) -> None:
         super().__init__()
         self.gatherer = gatherer
+        self.choose = choose
+        self.leave = leave
         self.clock = clock
         self.refresh_every = refresh
         self.wallboard = wallboard
@@ -110,6 +122,17 @@ class FleetApp(App[Choice | None]):
         self._shown: dict[str, tuple[str, ...]] = {}
         self._order: list[str] = []
         self._columns: tuple[str, ...] = ()
+        self.escape_leaves = escape_leaves  # Esc with no filter open: back where the user was
+
+    def action_leave(self) -> None:
+        self.leave()
+
+    def action_history(self) -> None:
+        """`h` / `:history`: every run of the listed releases, from their journals."""
+        from tui.app.components.history import HistoryScreen
+
+        paths = [member.source for member in self.gatherer.members]
+        self.app.push_screen(HistoryScreen(paths, f"the fleet's {len(paths)} releases"))
 
     def compose(self) -> ComposeResult:
         yield Static("", id="fleet-title")
@@ -239,7 +262,7 @@ class FleetApp(App[Choice | None]):
             self.notify(f"{row.release}: {row.problem or 'no spec here to open it with'}",
                         severity="warning")
             return
-        self.exit(Choice(row))
+        self.choose(Choice(row))
 
     def on_data_table_row_selected(self, event: DataTable.RowSelected) -> None:
         """Enter on the table (the table takes the key itself): open that row."""
@@ -257,7 +280,7 @@ class FleetApp(App[Choice | None]):
             self.notify(f"{row.release}: {row.problem or 'no spec here to drive it with'}",
                         severity="error")
         else:
-            self.exit(Choice(row, drive=True))
+            self.choose(Choice(row, drive=True))
 
     def action_filter(self) -> None:
         box = self.query_one("#fleet-filter", Input)
@@ -274,6 +297,9 @@ class FleetApp(App[Choice | None]):
 
     def action_clear(self) -> None:
         box = self.query_one("#fleet-filter", Input)
+        if self.escape_leaves and not box.has_class("-open"):
+            self.leave()
+            return
         box.value = ""
         box.remove_class("-open")
         box.disabled = True
@@ -294,6 +320,48 @@ class FleetApp(App[Choice | None]):
 
     def action_cursor_up(self) -> None:
         self.query_one(DataTable).action_cursor_up()
+
+
+class FleetView(FleetScreen):
+    """The list as the operator's app shows it (`:fleet`): modal, so the app's operator keys —
+    which act on its own release — do not reach through; q and Esc go back to the release."""
+
+    BINDINGS = [Binding("q", "leave", "Back")]
+
+    def __init__(self, gatherer: FleetGatherer, *, choose: Callable[[Choice], None],
+                 leave: Callable[[], None], refresh: float = 2.0,
+                 clock: Callable[[], float] = time.time) -> None:
+        super().__init__(gatherer, choose=choose, leave=leave, refresh=refresh, clock=clock,
+                         escape_leaves=True)
+        self._modal = True
+
+
+class FleetApp(App[Choice | None]):
+    """`releasedeck fleet`: the list; Enter or `d` ends it with the chosen row (the command
+    then opens that release and comes back to a new list)."""
+
+    TITLE = "releasedeck fleet"
+    BINDINGS = [Binding("ctrl+c", "quit", "Quit", show=False)]
+
+    def __init__(self, gatherer: FleetGatherer, *, refresh: float = 2.0, wallboard: bool = False,
+                 first_rows: Sequence[FleetRow] = (), clock: Callable[[], float] = time.time) -> None:
+        super().__init__()
+        self.fleet = FleetScreen(gatherer, choose=self.exit, leave=lambda: self.exit(None),
+                                 refresh=refresh, wallboard=wallboard, first_rows=first_rows,
+                                 clock=clock)
+
+    def get_default_screen(self) -> Screen:
+        return self.fleet
+
+    def get_system_commands(self, screen: Screen) -> Iterable[SystemCommand]:
+        """`:` then a name: the list's views (history) beside Textual's own commands."""
+        yield SystemCommand("History (h)", "every run of these releases, from their journals",
+                            self.fleet.action_history)
+        yield from super().get_system_commands(screen)
+
+    @property
+    def rows(self) -> list[FleetRow]:
+        return self.fleet.rows
 
 
 def default_paths(paths: Sequence[str]) -> list[str]:

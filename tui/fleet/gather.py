@@ -11,18 +11,27 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-from collectors.fleet_discovery import discover_argo, discover_docker
+from collectors.fleet_discovery import discover_docker, discover_kubernetes, discovery_trouble
 from collectors.fleet_prometheus import FleetPrometheus, batch_key, batchable
 from collectors.lease import Holder, Lease
 from collectors.prometheus_source import PrometheusSource, gate_queries
 from strategies.engine import Engine
 from strategies.fleet import Driver, FleetRow, row_from_rollout, row_from_state, unreadable_row
 from strategies.journal import NotAJournal, last_run, read_records
-from strategies.model import MetricsSnapshot, Snapshot
+from strategies.model import (
+    MetricsSnapshot,
+    Role,
+    Snapshot,
+    State,
+    VersionView,
+    Viewing,
+    ViewMode,
+)
 from strategies.plans import build_plan
 from strategies.spec import ReleaseSpec, SpecError, load_spec
 from tui.follow import first_state
@@ -50,7 +59,8 @@ class Member:
 
 @dataclass(frozen=True)
 class Discovery:
-    """A platform to look for releases on: `docker[=HOST]` or `kubernetes[=NAMESPACE[@CONTEXT]]`."""
+    """A platform to look for releases on: `docker[=HOST]` or `kubernetes[=NAMESPACE[@CONTEXT]]`
+    (Argo Rollouts, and Deployments / HTTPRoutes labelled `releasedeck.io/release`)."""
 
     kind: str
     target: str = ""
@@ -67,7 +77,7 @@ class Discovery:
         if self.kind == "docker":
             return await discover_docker(self.target)
         namespace, _, context = self.target.partition("@")
-        return await discover_argo({"namespace": namespace, "context": context})
+        return await discover_kubernetes({"namespace": namespace, "context": context})
 
 
 @dataclass
@@ -104,10 +114,29 @@ class FleetGatherer:
         for where, answer in zip(self.discover, found, strict=True):
             if isinstance(answer, BaseException):
                 name = f"{where.kind}{'=' + where.target if where.target else ''}"
-                discovered.append(unreadable_row(name, f"--discover {name}", f"discovery failed: {answer}"))
+                discovered.append(replace(
+                    unreadable_row(name, f"--discover {name}", f"discovery failed: {answer}"),
+                    driven_by=discovery_trouble(answer)))
             else:
                 discovered.extend(answer)
         return [*rows, *self.unreadable, *discovered]
+
+    async def state_of(self, source: str) -> State | None:
+        """The State of one release of the list, for a drill-down from the operator's app: its
+        driver's published State when a session drives it and answers, else its journal's."""
+        member = next((m for m in self.members if m.source == source), None)
+        if member is None:
+            return None
+        holder = await self._holder(member)
+        if holder is not None and not holder.token:
+            try:
+                state = await first_state(holder.attach, timeout=STATE_TIMEOUT)
+                return replace(state, read_only=True, viewing=Viewing(
+                    ViewMode.FOLLOW, driver=holder.identity, url=holder.attach))
+            except Exception:
+                pass  # the journal's state below; the list row already says why
+        self._observer(member)  # folded from the journal again when it grew
+        return journal_state(member, time.time())
 
     async def close(self) -> None:
         for reader in [*self._batches.values(), *self._singles.values()]:
@@ -209,6 +238,27 @@ class FleetGatherer:
             member.observer = Engine(member.spec, records=records, observe=True)
             member.journal_mark = mark
         return member.observer
+
+
+def journal_state(member: Member, now: float) -> State:
+    """What a release nobody drives looks like from its journal alone: phase, step, weights and
+    the gates as last journaled; no platform or metrics (nothing here reads them)."""
+    spec, engine = member.spec, member.observer
+    assert engine is not None  # built by the first refresh, or below
+    rollout = engine.state
+    views = tuple(VersionView(version=version, role=role, actual_weight=None, ready=0, total=0,
+                              sample=None,
+                              desired_weight=rollout.weight if role is Role.CANDIDATE
+                              else 100 - rollout.weight)
+                  for version, role in ((spec.release.baseline, Role.BASELINE),
+                                        (spec.release.candidate, Role.CANDIDATE)))
+    return State(at=now, release=spec.release.service, strategy=spec.strategy.kind,
+                 platform_kind=spec.platform.kind, metrics_source=spec.metrics.source,
+                 rollout=rollout, steps=engine.plan.labels(), hold=engine.step_hold(),
+                 gates=engine.gates, versions=views, read_only=True, observe=True,
+                 baseline=spec.release.baseline, candidate=spec.release.candidate,
+                 journal=str(member.journal), stale=engine.stale,
+                 viewing=Viewing(ViewMode.OBSERVE, note="nobody drives it: its journal's state"))
 
 
 def _batches_and_singles(idle: Sequence[Member]) -> tuple[dict[tuple, list[Member]], list[Member]]:

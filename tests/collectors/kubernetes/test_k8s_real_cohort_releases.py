@@ -67,7 +67,7 @@ class GatewayTraffic(ClusterTraffic):
         super().__init__(*args, **kwargs)
         self.served: Counter[tuple[str, str]] = Counter()  # (group, version) of client answers
         self.shadow: Counter[str] = Counter()  # mirrored copies sent, by version that answered
-        self.served_while_mirrored: Counter[str] = Counter()  # versions serving users under a mirror
+        self.phases: list[str] = []  # what each route read said, repeats dropped (see `_phase`)
         self._credit: dict[str, float] = {}
         self._route: list[Mapping[str, Any]] = []
         self._pods: list[Mapping[str, Any]] = []
@@ -79,6 +79,9 @@ class GatewayTraffic(ClusterTraffic):
         route = self.custom.get_namespaced_custom_object("gateway.networking.k8s.io", "v1", self.namespace,
                                                          "httproutes", self.httproute)
         self._route = route["spec"]["rules"]
+        phase = _phase(self._route, BACKENDS["v2"])
+        if not self.phases or self.phases[-1] != phase:
+            self.phases.append(phase)
         for name in BACKENDS.values():
             svc = json.loads(self.core.read_namespaced_service(name, self.namespace, _preload_content=False).data)
             self._services[name] = svc["spec"].get("selector") or {}
@@ -107,10 +110,8 @@ class GatewayTraffic(ClusterTraffic):
         if rule is None:
             self.codes[404] += 1
             return
-        mirrored = False
         for f in rule.get("filters") or []:
             if f.get("type") == "RequestMirror":
-                mirrored = True
                 target = f["requestMirror"]["backendRef"]["name"]
                 self._credit[target] = self._credit.get(target, 0.0) + float(f["requestMirror"].get("percent", 100))
                 if self._credit[target] >= 100.0:
@@ -128,8 +129,6 @@ class GatewayTraffic(ClusterTraffic):
         self.codes[code] += 1
         self.versions[version] += 1
         self.served[(group, version)] += 1
-        if mirrored:
-            self.served_while_mirrored[version] += 1
 
     def _ask(self, url: str, group: str) -> tuple[int, str]:
         request = urllib.request.Request(url, headers={GROUP: group})
@@ -140,6 +139,16 @@ class GatewayTraffic(ClusterTraffic):
             return int(exc.code), exc.headers.get("x-releasedeck-version", "?")
         except OSError:
             return 0, "-"  # connection refused: a pod that just went away
+
+
+def _phase(rules: list[Mapping[str, Any]], candidate: str) -> str:
+    """"dark" (a mirror, the candidate serves nobody), "served" (the candidate has weight, no
+    mirror), "both" (between the two writes that leave the dark step), or "plain"."""
+    mirror = any(f.get("type") == "RequestMirror" for r in rules for f in r.get("filters") or [])
+    serving = any(ref["name"] == candidate and ref.get("weight", 1) > 0
+                  for r in rules if not str(r.get("name") or "").startswith("releasedeck-")
+                  for ref in r["backendRefs"])
+    return {(True, False): "dark", (False, True): "served", (True, True): "both"}.get((mirror, serving), "plain")
 
 
 def _by_weight(live: list[tuple[float, str]], turn: int) -> str | None:
@@ -240,7 +249,12 @@ def test_dark_then_canary_then_full(gateway_release) -> None:
     assert final.rollout.phase is Phase.SUCCEEDED, recorder.names()
     assert [w for w in recorder.weights() if w] == [25, 100]
     assert traffic.shadow["v2"] > 0, traffic.shadow
-    assert set(traffic.served_while_mirrored) <= {"v1", "-"}, traffic.served_while_mirrored
+    # the route was dark before any user could be served by v2, and never dark again after
+    phases = traffic.phases
+    assert "dark" in phases and "served" in phases, phases
+    last_dark = max(i for i, p in enumerate(phases) if p == "dark")
+    assert phases.index("served") > last_dark, phases
+    assert all(p in ("dark", "both", "plain") for p in phases[:phases.index("served")]), phases
     assert traffic.served[("user", "v2")] > 0, traffic.served  # served once the dark phase ended
     rules = _rules(ns)
     assert "filters" not in rules[0]  # leaving dark removed the mirror

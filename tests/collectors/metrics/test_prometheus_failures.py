@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import socket
 from collections import Counter
 from urllib.parse import parse_qs, urlparse
 
@@ -19,16 +18,16 @@ from strategies.model import MetricsSnapshot
 from strategies.ports import MetricSource, RawCounterSource
 from strategies.spec import MetricsSpec, parse_spec
 from tests.collectors.metrics.fake_prometheus import FakePrometheus
+from tests.support.ports import free_port
 
 VERSIONS = ("v1", "v2")
 TIMEOUT = 1.0
 
 
 def closed_port_url() -> str:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
-    return f"http://127.0.0.1:{port}"
+    """Nobody listens there: a port reserved for this test run (tests/support/ports.py), so no
+    other test's server on this machine can answer on it."""
+    return f"http://127.0.0.1:{free_port()}"
 
 
 def vector(*series: tuple[dict[str, str], str]) -> bytes:
