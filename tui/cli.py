@@ -131,8 +131,11 @@ def build_parser() -> argparse.ArgumentParser:
                              "exit with the driver's outcome code")
     attach.add_argument("--wallboard", action="store_true", help="the large-figure wall layout")
     attach.add_argument("--web", metavar="ADDR",
-                        help="serve the wallboard to browsers at HOST:PORT (textual-serve)")
-    attach.add_argument("--token-file", metavar="FILE", help="the driver's token, if it asks for one")
+                        help="serve the wallboard to browsers at HOST:PORT (textual-serve); off "
+                             "loopback it needs --token-file")
+    attach.add_argument("--token-file", metavar="FILE",
+                        help="a file holding the token: sent to the driver if it asks for one, and "
+                             "with --web asked of every browser (open /?token=TOKEN once)")
     attach.add_argument("--refresh", type=float, default=1.0, metavar="SECONDS",
                         help="screen refresh interval (default 1s)")
     attach.add_argument("--timeout", type=float, default=None, metavar="SECONDS",
@@ -177,7 +180,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     with one line (or none) and a shell-style code, never a traceback (README, exit codes)."""
     args = build_parser().parse_args(argv)
     try:
-        return _dispatch(args)
+        code = _dispatch(args)
+        _settle_output()
+        return code
     except KeyboardInterrupt:
         if args.command not in READ_ONLY_COMMANDS:
             raise
@@ -186,6 +191,18 @@ def main(argv: Sequence[str] | None = None) -> int:
     except BrokenPipeError:
         _discard_stdout()
         return exitcodes.OUTPUT_CLOSED
+
+
+def _settle_output() -> None:
+    """Flush both streams now: a reader that left during the run would otherwise fail the
+    interpreter's last flush at exit and turn the command's exit status into 120."""
+    from tui.events_out import discard
+
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except (OSError, ValueError):
+            discard(stream)
 
 
 def _discard_stdout() -> None:

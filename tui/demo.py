@@ -27,7 +27,7 @@ from tui.demo_specs import FAULT, demo_spec, demo_spec_text
 from tui.driver import Driver
 from tui.recorder import TraceRecorder
 from tui.runinfo import RunInfo
-from tui.seat import ServeOptions, driver_seat
+from tui.seat import Seat, SeatRefused, ServeOptions, take_seat
 from tui.session import Session, SessionError, assemble, open_recorder
 from tui.watch import interactive, run_options
 
@@ -59,9 +59,9 @@ class DemoRun:
 
 @contextlib.asynccontextmanager
 async def demo_session(args: argparse.Namespace, workdir: Path, recorder: TraceRecorder | None,
-                       *, headless: bool) -> AsyncIterator[DemoRun]:
+                       *, headless: bool, seat: Seat | None = None) -> AsyncIterator[DemoRun]:
     """Start the whole local stack and assemble the run over it exactly as `watch` does
-    (journal, webhooks, alerts, --record); tears everything down after."""
+    (journal, webhooks, alerts, --record, the seat taken before); tears everything down after."""
     from tui.wiring import open_adapters
 
     async with contextlib.AsyncExitStack() as resources:
@@ -77,7 +77,8 @@ async def demo_session(args: argparse.Namespace, workdir: Path, recorder: TraceR
         adapters, stack = await open_adapters(spec, resources, rate=args.rate)
         assert stack is not None  # the demo's platform is always local
         options = replace(run_options(args, headless=headless, out=sys.stdout),
-                          journal_path=str(workdir / "demo.journal"), fresh=True, demo=True)
+                          journal_path=str(workdir / "demo.journal"), fresh=True, demo=True,
+                          seat=seat)
         try:
             session = assemble(spec, adapters, options, recorder=recorder)
         except BaseException:
@@ -145,20 +146,23 @@ async def _run(args: argparse.Namespace, serve: ServeOptions, recorder: TraceRec
     tmp = owned_tempdir("demo")  # swept by the next run if this one is killed
     headless = bool(args.headless)
     try:
-        async with demo_session(args, tmp, recorder, headless=headless) as run, \
-                driver_seat(run.session.spec, FileLease(lock_path_for(tmp / "demo.journal"),
-                                                        run.session.spec.release.service), serve) as seat:
-            run.session.add_listener(seat.server)
-            run.session.driver.lease = seat.lease
+        named = _load(args, None, tmp)  # the seat needs only the release's name
+        async with contextlib.AsyncExitStack() as resources:
+            # the seat first, as `watch` takes it: no process starts for a demo that cannot drive
+            try:
+                lease = FileLease(lock_path_for(tmp / "demo.journal"), named.release.service)
+                seat = await take_seat(resources, named, lease, serve)
+            except SeatRefused as exc:
+                print(exc.line, file=sys.stderr)
+                return exc.code
             print(f"releasedeck demo: follow it with: {seat.holder.attach_command()}", file=sys.stderr)
-            seat.code = await _drive(args, run, seat.lease.lost, headless=headless)
-            return seat.code
+            async with demo_session(args, tmp, recorder, headless=headless, seat=seat) as run:
+                return await _drive(args, run, headless=headless)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
 
 
-async def _drive(args: argparse.Namespace, run: DemoRun, halt: Callable[[], str], *,
-                 headless: bool) -> int:
+async def _drive(args: argparse.Namespace, run: DemoRun, *, headless: bool) -> int:
     fault = None
     if args.fault_at is not None:
         fault = asyncio.create_task(_fault_later(run, args.fault_at))
@@ -167,7 +171,7 @@ async def _drive(args: argparse.Namespace, run: DemoRun, halt: Callable[[], str]
             from tui.headless import run_headless_async
 
             return await run_headless_async(run.session, until=args.until, timeout=args.timeout,
-                                            out=sys.stdout, err=sys.stderr, halt=halt)
+                                            out=sys.stdout, err=sys.stderr)
         return await interactive(run.session, args, sys.stderr,
                                  extra_actions={"f": ("Inject fault", run.inject_fault),
                                                 "F": ("Clear fault", run.clear_fault)},

@@ -6,17 +6,59 @@ line-for-line what the live run printed.
 
 from __future__ import annotations
 
+import contextlib
+import os
 from typing import TextIO
 
 from strategies.model import Event
 
 
 class EventPrinter:
-    """Each event as one JSON line, flushed so a pipeline sees it at once."""
+    """Each event as one JSON line, flushed so a pipeline sees it at once.
 
-    def __init__(self, out: TextIO):
+    A reader that goes away (`| head -1`) must not change the release: the first failed write
+    says so once on `err`, points the stream's descriptor at /dev/null (so the interpreter's
+    last flush at exit cannot fail and turn the exit status into 120) and printing stops. The
+    release goes on and its exit code stays its outcome."""
+
+    def __init__(self, out: TextIO, err: TextIO | None = None):
         self.out = out
+        self.err = err
+        self.closed = False
 
     def on_event(self, event: Event) -> None:
-        self.out.write(event.to_json() + "\n")
-        self.out.flush()
+        if self.closed:
+            return
+        try:
+            self.out.write(event.to_json() + "\n")
+            self.out.flush()
+        except (OSError, ValueError):  # EPIPE, or the stream was closed under us
+            self.closed = True
+            discard(self.out)
+            say(self.err, "releasedeck: standard output closed: events are no longer printed "
+                          "(the release goes on; its exit code is its outcome)")
+
+
+def discard(stream: TextIO) -> None:
+    """Point a stream whose reader went away at /dev/null, dropping what it still buffers."""
+    try:
+        fd = stream.fileno()
+    except (OSError, ValueError):
+        return  # not a real file (a test's StringIO): nothing flushes it at exit
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    try:
+        os.dup2(devnull, fd)
+    finally:
+        os.close(devnull)
+    with contextlib.suppress(OSError, ValueError):
+        stream.flush()  # the buffered bytes now go to /dev/null
+
+
+def say(stream: TextIO | None, line: str) -> None:
+    """One line, unless nobody reads that stream any more (never an error of its own)."""
+    if stream is None:
+        return
+    try:
+        print(line, file=stream, flush=True)
+    except (OSError, ValueError):
+        discard(stream)

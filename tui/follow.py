@@ -13,13 +13,13 @@ import asyncio
 import contextlib
 import json
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, replace
 from typing import Any, Protocol
 
 import aiohttp
 
-from collectors.lease import Holder
+from collectors.lease import Holder, Lease, LeaseError
 from strategies.model import Event, State, frozen_map, parse_rfc3339
 from strategies.state_json import StateFormatError, state_from_json
 
@@ -227,3 +227,44 @@ async def first_state(url: str, token: str | None = None, timeout: float = 5.0) 
         response.raise_for_status()
         return state_from_json(await response.read())
 
+
+
+class Handover:
+    """While a read-only session observes (nobody drove when it started), watches the release's
+    lease for the first driver whose state server listens: from then on the session follows that
+    driver instead of evaluating gates itself, so two screens never disagree about the release."""
+
+    def __init__(self, lease: Lease, what: str, release: str, *, token: str | None = None,
+                 poll: float = 0.5):
+        self.lease = lease
+        self.what = what  # the spec, as the user named it
+        self.release = release
+        self.token = token
+        self.poll = poll
+        self.holder: Holder | None = None  # the driver that took the lease, once one did
+        # what ends the observing run once its screen follows (its adapters, its local stack)
+        self.on_taken: Callable[[], Awaitable[None]] | None = None
+
+    async def wait(self) -> Holder:
+        """Return once somebody drives (and says where to attach)."""
+        while True:
+            try:
+                holder = await self.lease.holder()
+            except LeaseError:
+                holder = None  # an unreadable lease: keep observing, look again
+            if holder is not None and holder.attach:
+                self.holder = holder
+                return holder
+            await asyncio.sleep(self.poll)
+
+    def taken(self) -> str:
+        """"" while nobody drives; then the one line that says who does and that we follow."""
+        if self.holder is None:
+            return ""
+        return f"{self.holder.identity} now drives {self.release}: following it at {self.holder.attach}"
+
+    def follower(self) -> Follower:
+        """A follower of whoever holds the lease (this driver now, the next one later)."""
+        follower = Follower(LeaseLocator(self.lease, self.what), token=self.token)
+        follower.holder = self.holder
+        return follower

@@ -27,7 +27,7 @@ from strategies.model import GateStatus, Phase, Severity, State
 from strategies.since import BadSince
 from tui import exitcodes
 from tui.driver import Driver, describe_error
-from tui.events_out import EventPrinter
+from tui.events_out import EventPrinter, say
 from tui.session import FLUSH_TIMEOUT, Session
 
 UNREACHABLE_FACTOR = exitcodes.UNREACHABLE_FACTOR
@@ -105,7 +105,7 @@ async def run_headless_async(session: Session, *, until: str = "done",
                              halt: Callable[[], str] | None = None) -> int:
     """The runner itself, over an assembled run; closes the session at the end (queued alerts
     get `flush_timeout` to go out). `halt` says why the run must stop at once ("" while it may
-    go on), e.g. the lease was lost."""
+    go on), besides the session's own `halt()` (its lease was lost)."""
     driver, observe, alerts = session.driver, session.observe, session.alerts
     goal = _goal(until, len(driver.engine.plan.steps), observe=observe)
     if isinstance(goal, str):
@@ -114,7 +114,7 @@ async def run_headless_async(session: Session, *, until: str = "done",
         return exitcodes.USAGE
     stale_after = driver.spec.metrics.stale_after
     watch = _Watch(stale_after)
-    driver.add_listener(EventPrinter(out))
+    driver.add_listener(EventPrinter(out, err))
     driver.add_listener(watch)
     stopping: list[str] = []
     started = driver.clock()
@@ -122,8 +122,9 @@ async def run_headless_async(session: Session, *, until: str = "done",
     def stop(state: State) -> bool:
         if stopping:
             return True
-        if halt is not None and halt():
-            stopping.append(halt())
+        why = (halt() if halt is not None else "") or session.halt()
+        if why:
+            stopping.append(why)
             return True
         if not observe and (goal.reached(driver, state)
                             or (goal.kind != "done" and _settled_failure(state))):
@@ -147,8 +148,10 @@ async def run_headless_async(session: Session, *, until: str = "done",
     code, outcome = _outcome(driver, state, goal, watch, stopping, observe, stale_after)
     if crashed:
         code, outcome = exitcodes.UNREACHABLE, f"stopped by an error ({crashed})"
-    print(summary(driver, state, outcome, driver.clock() - started, alerts), file=err)
-    return code
+    # stderr's reader may be gone by now: the summary is then lost, but the exit code stays
+    # the release's outcome (it was 141, "output closed", for a promoted release)
+    say(err, summary(driver, state, outcome, driver.clock() - started, alerts))
+    return session.conclude(code, err)
 
 
 def _goal(until: str, steps: int, *, observe: bool) -> Until | str:

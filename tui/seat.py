@@ -15,9 +15,10 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from collectors.lease import Holder, Lease
+from collectors.lease import Holder, Lease, LeaseError, LeaseHeld
 from collectors.lease.file_lease import FileLease, lock_path_for
 from strategies.spec import ReleaseSpec
+from tui import exitcodes
 from tui.serve.server import StateServer, is_loopback, parse_address
 
 DEFAULT_SERVE = "127.0.0.1:0"
@@ -85,3 +86,27 @@ async def driver_seat(spec: ReleaseSpec, lease: Lease, serve: ServeOptions) -> A
     finally:
         await server.close(seat.code)
         await lease.release()
+
+
+class SeatRefused(Exception):
+    """The seat cannot be taken: one line for stderr and the exit code (4: someone else drives;
+    3: the lease or the server could not be reached or opened)."""
+
+    def __init__(self, line: str, code: int):
+        super().__init__(line)
+        self.line = line
+        self.code = code
+
+
+async def take_seat(resources: contextlib.AsyncExitStack, spec: ReleaseSpec, lease: Lease,
+                    serve: ServeOptions) -> Seat:
+    """Enter `driver_seat` on `resources` (released with them), turning a refusal into
+    SeatRefused. Called before anything of the run starts, by `watch` and `demo` alike; the Seat
+    then goes into the run as `RunOptions.seat` (tui.session)."""
+    try:
+        return await resources.enter_async_context(driver_seat(spec, lease, serve))
+    except LeaseHeld as exc:
+        raise SeatRefused(exc.line(), exitcodes.LEASE_HELD) from None
+    except (LeaseError, OSError) as exc:
+        raise SeatRefused(f"releasedeck: {str(exc).removeprefix('releasedeck: ')}",
+                          exitcodes.UNREACHABLE) from None

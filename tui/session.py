@@ -8,9 +8,12 @@ starts the adapters that need the running loop, `close()` flushes alerts and clo
 it built, in order, whatever happened before.
 
 Where the other parts plug in:
-- the lease (one writer per release, taken by `tui.seat` before anything starts):
-  `RunOptions.lease`; the driver moves no lever once it is lost;
-- anything that follows the published State (the state server, a wallboard feed):
+- the seat (`tui.seat.take_seat`: the release's lease, taken before anything starts, and the
+  state server followers read): `RunOptions.seat`. The run's driver moves no lever once the
+  lease is lost, the server follows every published State, `Session.halt()` says why the run
+  must stop, and `Session.conclude()` turns a lost lease into exit 4 and tells followers the
+  exit code. `watch` and `demo` both hand their seat over here, so they share one path;
+- anything else that follows the published State (a wallboard feed):
   `Session.add_listener` with a `StateListener` (`strategies.ports`).
 """
 
@@ -25,15 +28,16 @@ from dataclasses import dataclass
 from typing import Any, TextIO
 
 from collectors.alerts import AlertDispatcher, build_dispatcher
-from collectors.lease import Lease
 from collectors.webhooks import WebhookChecks
 from strategies.engine import Engine
 from strategies.journal import JournalWriter, MemoryJournal, NotAJournal, last_run, read_records
 from strategies.model import Viewing
 from strategies.ports import Listener, MetricSource, Startable
 from strategies.spec import ReleaseSpec
+from tui import exitcodes
 from tui.driver import Driver, describe_error
 from tui.recorder import TraceRecorder
+from tui.seat import Seat
 from tui.wiring import Adapters
 
 log = logging.getLogger("releasedeck.session")
@@ -63,7 +67,7 @@ class RunOptions:
     alert_stream: TextIO | None = None  # where a stdout sink writes (headless: the event stream)
     alert_backoff: float = 0.5
     history_seconds: float = 300.0
-    lease: Lease | None = None  # the seat's lease (tui.seat): no lever moves once it is lost
+    seat: Seat | None = None  # the driver's seat (tui.seat.take_seat): lease + state server
     viewing: Viewing | None = None  # set when this session observes without driving
 
 
@@ -88,6 +92,24 @@ class Session:
 
     def add_listener(self, listener: Listener) -> None:
         self.driver.add_listener(listener)
+
+    def halt(self) -> str:
+        """Why this run must stop at once ("" while it may go on): its lease was lost."""
+        seat = self.options.seat
+        return seat.lease.lost() if seat is not None else ""
+
+    def conclude(self, code: int, err: TextIO) -> int:
+        """The run's exit code, once it ended: 4 (one line on `err`) when the lease was lost;
+        the seat's server tells followers this code when it closes."""
+        seat = self.options.seat
+        if seat is None:
+            return code
+        lost = seat.lease.lost()
+        if lost:
+            print(f"releasedeck: stopped driving: {lost}", file=err)
+            code = exitcodes.LEASE_HELD
+        seat.code = code
+        return code
 
     async def start(self) -> str:
         """Start the adapters that need the running loop (idempotent). "" or one line saying
@@ -180,7 +202,8 @@ def assemble(spec: ReleaseSpec, adapters: Adapters, options: RunOptions = RunOpt
     driver = Driver(spec, engine, adapters.platform, adapters.router, adapters.source,
                     clock=clock if clock is not None else time.time,
                     history_seconds=options.history_seconds, checks=webhooks,
-                    journal_path=journal_path, demo=options.demo, lease=options.lease,
+                    journal_path=journal_path, demo=options.demo,
+                    lease=options.seat.lease if options.seat is not None else None,
                     viewing=options.viewing)
     alerts = None
     if options.alerts:
@@ -193,6 +216,8 @@ def assemble(spec: ReleaseSpec, adapters: Adapters, options: RunOptions = RunOpt
         webhooks.emit = driver.emit
     if recorder is not None:
         driver.add_listener(recorder)
+    if options.seat is not None:
+        driver.add_listener(options.seat.server)
     for listener in listeners:
         driver.add_listener(listener)
     return Session(spec, adapters, options, journal=journal, engine=engine, driver=driver,

@@ -16,18 +16,19 @@ from collections.abc import Callable, Mapping
 from dataclasses import replace
 from typing import TYPE_CHECKING, TextIO
 
-from collectors.lease import LeaseError, LeaseHeld
+from collectors.lease import LeaseError
 from strategies.engine import Engine, PlanChanged
 from strategies.journal import NotAJournal, last_run, read_records
 from strategies.model import Viewing, ViewMode
 from strategies.plans import build_plan
 from strategies.spec import ReleaseSpec, SpecError, load_spec
 from tui import exitcodes
-from tui.follow import LeaseLocator
+from tui.attach import follow
+from tui.follow import Handover, LeaseLocator
 from tui.headless import Until, outcome_code, run_headless_async
 from tui.recorder import TraceRecorder
 from tui.runinfo import RunInfo
-from tui.seat import Seat, ServeOptions, driver_seat, lease_for
+from tui.seat import Seat, SeatRefused, ServeOptions, lease_for, take_seat
 from tui.session import RunOptions, Session, SessionError, assemble, open_recorder
 from tui.signals import exit_on_signals
 from tui.wiring import Adapters
@@ -103,10 +104,13 @@ async def _watch(spec: ReleaseSpec, args: argparse.Namespace, adapters: Adapters
                  recorder: TraceRecorder | None, *,
                  headless: bool, observe: bool, until: str, out: TextIO, err: TextIO,
                  serve: ServeOptions | None = None) -> int:
-    """Take the driver's seat (or follow whoever has it) before anything is started."""
+    """Take the driver's seat (or follow whoever has it) before anything is started. A read-only
+    session that finds nobody driving observes, and follows the first driver that comes."""
     read_only = bool(getattr(args, "read_only", False))
+    serve = serve or ServeOptions()
     seat: Seat | None = None
     viewing: Viewing | None = None
+    handover: Handover | None = None
     if not observe:
         try:
             lease = lease_for(spec, getattr(args, "journal", None))
@@ -115,35 +119,32 @@ async def _watch(spec: ReleaseSpec, args: argparse.Namespace, adapters: Adapters
             print(str(exc), file=err)
             return exitcodes.UNREACHABLE
         if read_only and holder is not None:  # somebody drives: show their screen
-            from tui.attach import follow
-
             return await follow(LeaseLocator(lease, spec.path), args, out=out, err=err,
                                 release=spec.release.service)
         if read_only:  # nobody drives: gates only, no actions, and the screen says so
             observe = True
             viewing = Viewing(ViewMode.OBSERVE, note=f"nobody drives {spec.release.service}: "
                                                      "observing (gates only, no actions)")
+            handover = Handover(lease, str(args.spec), spec.release.service, token=serve.token)
+            if headless:  # the app says it in its top bar
+                print(f"releasedeck: {viewing.note}; following the first driver that takes "
+                      "the lease", file=err)
     async with contextlib.AsyncExitStack() as resources:
         if not observe:
             try:
-                seat = await resources.enter_async_context(
-                    driver_seat(spec, lease, serve or ServeOptions()))
-            except LeaseHeld as exc:
-                print(exc.line(), file=err)
-                return exitcodes.LEASE_HELD
-            except (LeaseError, OSError) as exc:
-                print(f"releasedeck: {str(exc).removeprefix('releasedeck: ')}", file=err)
-                return exitcodes.UNREACHABLE
+                seat = await take_seat(resources, spec, lease, serve)
+            except SeatRefused as exc:
+                print(exc.line, file=err)
+                return exc.code
         code = await _drive(spec, args, adapters, recorder, resources, headless=headless,
                             observe=observe, until=until, out=out, err=err, seat=seat,
-                            viewing=viewing)
-        if seat is not None:
-            if seat.lease.lost():
-                print(f"releasedeck: stopped driving: {seat.lease.lost()}", file=err)
-                code = exitcodes.LEASE_HELD
-            seat.code = code
-        return code
-    return exitcodes.USAGE  # unreachable: the block above always returns
+                            viewing=viewing, handover=handover)
+    if headless and handover is not None and handover.holder is not None:
+        # the observing run and its local stack are closed: from here on, the driver's lines
+        print(f"releasedeck: {handover.taken()}", file=err)
+        return await follow(LeaseLocator(handover.lease, spec.path), args, out=out, err=err,
+                            release=spec.release.service)
+    return code
 
 
 def run_options(args: argparse.Namespace, *, headless: bool, out: TextIO) -> RunOptions:
@@ -160,7 +161,8 @@ def run_options(args: argparse.Namespace, *, headless: bool, out: TextIO) -> Run
 async def _drive(spec: ReleaseSpec, args: argparse.Namespace, adapters: Adapters | None,
                  recorder: TraceRecorder | None, resources: contextlib.AsyncExitStack, *,
                  headless: bool, observe: bool, until: str, out: TextIO, err: TextIO,
-                 seat: Seat | None, viewing: Viewing | None) -> int:
+                 seat: Seat | None, viewing: Viewing | None,
+                 handover: Handover | None = None) -> int:
     where: dict[str, str] = {}
     if adapters is None:
         from collectors.local.stack import LocalStackError
@@ -177,7 +179,7 @@ async def _drive(spec: ReleaseSpec, args: argparse.Namespace, adapters: Adapters
             print(f"releasedeck: {exc}", file=err)
             return exitcodes.USAGE
     options = replace(run_options(args, headless=headless, out=out), observe=observe,
-                      lease=seat.lease if seat is not None else None, viewing=viewing)
+                      seat=seat, viewing=viewing)
     try:
         session = assemble(spec, adapters, options, recorder=recorder, err=err)
     except (PlanChanged, SessionError) as exc:
@@ -186,18 +188,33 @@ async def _drive(spec: ReleaseSpec, args: argparse.Namespace, adapters: Adapters
         if recorder is not None:
             recorder.close()
         return exitcodes.USAGE
-    if seat is not None:
-        session.add_listener(seat.server)
     if headless:
-        return await run_headless_async(
-            session, until=until, timeout=getattr(args, "timeout", None), out=out, err=err,
-            halt=seat.lease.lost if seat is not None else None)
+        return await _headless(session, args, until=until, out=out, err=err, handover=handover)
     journal = "" if observe else str(getattr(args, "journal", None) or spec.journal_path())
     info = RunInfo(spec_text=_read(spec.path), spec_origin=str(args.spec),
                    router=where.get("router", ""), logs=where.get("logs", ""),
                    journal=journal, resume_hint=f"releasedeck watch {args.spec}",
                    fleet=tuple(getattr(args, "fleet", None) or ()))
-    return await interactive(session, args, err, info=info)
+    if handover is not None:
+        async def stop_observing() -> None:  # the screen follows now: end this run, its stack
+            await session.close(5.0)
+            await resources.aclose()
+
+        handover.on_taken = stop_observing
+    return await interactive(session, args, err, info=info, handover=handover)
+
+
+async def _headless(session: Session, args: argparse.Namespace, *, until: str, out: TextIO,
+                    err: TextIO, handover: Handover | None) -> int:
+    """The headless run; an observing one stops at its next tick once a driver takes the lease."""
+    waiting = asyncio.create_task(handover.wait()) if handover is not None else None
+    try:
+        return await run_headless_async(
+            session, until=until, timeout=getattr(args, "timeout", None), out=out, err=err,
+            halt=handover.taken if handover is not None else None)
+    finally:
+        if waiting is not None:
+            waiting.cancel()
 
 
 def _read(path: str) -> str:
@@ -210,8 +227,11 @@ def _read(path: str) -> str:
 async def interactive(session: Session, args: argparse.Namespace, err: TextIO,
                       extra_actions: Mapping[str, ExtraAction] | None = None, *,
                       info: RunInfo | None = None,
-                      extra_available: Mapping[str, Callable[[], bool]] | None = None) -> int:
-    """The Textual app over an assembled run (watch and demo alike); closes the run after."""
+                      extra_available: Mapping[str, Callable[[], bool]] | None = None,
+                      handover: Handover | None = None) -> int:
+    """The Textual app over an assembled run (watch and demo alike); closes the run after.
+    The app closes itself when the run's lease is lost (exit 4); an observing app given a
+    `handover` follows the first driver that takes the lease."""
     from tui.app import ReleaseApp
 
     driver = session.driver
@@ -223,11 +243,14 @@ async def interactive(session: Session, args: argparse.Namespace, err: TextIO,
         wallboard = bool(getattr(args, "wallboard", False))
         app = ReleaseApp(driver, read_only=bool(getattr(args, "read_only", False)) or wallboard,
                          wallboard=wallboard, refresh=float(getattr(args, "refresh", 1.0) or 1.0),
-                         extra_actions=extra_actions, info=info, extra_available=extra_available)
+                         extra_actions=extra_actions, info=info, extra_available=extra_available,
+                         handover=handover)
         with exit_on_signals(app):
             await app.run_async()
+        if handover is not None and handover.holder is not None:  # said in a toast meanwhile
+            print(f"releasedeck: {handover.taken()}", file=err)
         if app.summary:  # one line, as headless prints
             print(app.summary, file=err)
-        return app.return_code or outcome_code(driver)
+        return session.conclude(app.return_code or outcome_code(driver), err)
     finally:
         await session.close(5.0)

@@ -149,3 +149,31 @@ def test_the_summary_names_the_metrics_error_once(tmp_path):
     assert code == exitcodes.UNREACHABLE, err
     last = err.strip().splitlines()[-1]
     assert last.count(f"prometheus at http://127.0.0.1:{dead}") == 1, last
+
+
+def test_a_reader_that_goes_away_never_changes_the_exit_code(tmp_path):
+    """The soak's other find: a promoted release whose stderr reader had gone away exited 141
+    ("output closed") from the last summary line, and a closed stdout warned on every event."""
+    release = Release(tmp_path, free_port()).write()
+    for closed in ("stderr", "stdout"):
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "tui.cli", "watch", str(release.spec), "--headless",
+             "--timeout", "90", "--fresh"],
+            cwd=tmp_path, env=env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        assert proc.stdout is not None and proc.stderr is not None
+        if closed == "stderr":
+            proc.stderr.close()
+        assert '"event":"started"' in proc.stdout.readline()  # the run is under way
+        proc.stdout.close()  # …and the reader of its events goes away
+        try:
+            code = proc.wait(120)
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+        assert code == exitcodes.PROMOTED, closed
+        if closed == "stdout":
+            err = proc.stderr.read().splitlines()
+            assert err[0] == ("releasedeck: standard output closed: events are no longer "
+                              "printed (the release goes on; its exit code is its outcome)")
+            assert " promoted after " in err[-1] and len(err) == 2, err
+            proc.stderr.close()

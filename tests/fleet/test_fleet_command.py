@@ -145,3 +145,19 @@ def test_list_filters_sorts_and_opens_or_drives_a_release() -> None:
     assert seen[3] == Choice(rows[2])  # filtered to "cart", Enter opens it
     assert seen[5] == Choice(rows[0], drive=True)  # sorted by name: cart, checkout, search; d drives
     assert seen[7] is None  # d on a driven release only says who drives it
+
+
+def test_a_platform_the_fleet_cannot_reach_says_what_is_wrong(tmp_path: Path, monkeypatch) -> None:
+    """`--discover kubernetes` with no kubeconfig: the "who drives" column says "no kubeconfig"
+    (not "unreadable"), the full error in the gate column."""
+    from strategies.fleet import Driver
+    from tui.fleet.app import cells
+    from tui.fleet.gather import Discovery, FleetGatherer
+
+    monkeypatch.setenv("KUBECONFIG", str(tmp_path / "absent.yaml"))
+    monkeypatch.delenv("KUBERNETES_SERVICE_HOST", raising=False)
+    gatherer = FleetGatherer([], discover=(Discovery.parse("kubernetes=shop"),))
+    rows = asyncio.run(gatherer.refresh(0.0))
+    assert [(r.driver, r.driven_by) for r in rows] == [(Driver.UNREADABLE, "no kubeconfig")]
+    shown = cells(rows[0], 0.0)
+    assert shown[-1] == "no kubeconfig" and "cannot load kubeconfig" in shown[6]

@@ -12,6 +12,7 @@ allow are left out, and pressing one says why, in the operator's words.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 from collections import deque
 from collections.abc import Awaitable, Callable, Iterable, Mapping
@@ -26,6 +27,7 @@ from textual.screen import Screen
 
 from strategies.commands import refusal
 from strategies.model import Command, CommandKind, DecisionKind, Phase, State
+from tui import exitcodes
 from tui.app.components import (
     ConfirmScreen,
     EventsScreen,
@@ -37,7 +39,7 @@ from tui.app.components import (
 from tui.app.screens import DashboardScreen, StateScreen, WallboardScreen
 from tui.app.widgets.rollout import where
 from tui.driver import Driver, describe_error
-from tui.follow import Follower
+from tui.follow import Follower, Handover
 
 ExtraAction = tuple[str, Callable[[], Awaitable[None]]]
 
@@ -101,11 +103,13 @@ class ReleaseApp(App[int]):
         extra_available: Mapping[str, Callable[[], bool]] | None = None,
         follower: Follower | None = None,
         release: str = "",
+        handover: Handover | None = None,
     ):
         super().__init__()
         self.driver = driver
         self.follower = follower  # set instead of a driver: the State comes from another session
-        self.release = release
+        self.release = release or (driver.spec.release.service if driver is not None else "")
+        self.handover = handover  # observing: follow the first driver that takes the lease
         self.wallboard = wallboard
         self.read_only = read_only or wallboard or driver is None or driver.engine.read_only
         self.refresh_every = max(0.05, refresh)
@@ -142,11 +146,35 @@ class ReleaseApp(App[int]):
         self.render_state(force=True)
         self.set_interval(self.refresh_every, self.render_state)
         if self.follower is not None:
-            self.follower.on_status = self.render_state
-            self.follower.on_state = lambda _state: self.render_state()
-            self.run_worker(self.follower.run(), name="follower", group="ticker", exclusive=True)
+            self._start_following(self.follower)
         elif self.ticking:
             self.run_worker(self._tick_loop(), name="ticker", group="ticker", exclusive=True)
+        if self.handover is not None and self.follower is None:
+            self.run_worker(self._await_driver(self.handover), name="handover", group="handover")
+
+    def _start_following(self, follower: Follower) -> None:
+        """Show `follower`'s driver from now on; replaces this app's own ticking (same group)."""
+        self.follower = follower
+        follower.on_status = self.render_state
+        follower.on_state = lambda _state: self.render_state()
+        self.run_worker(follower.run(), name="follower", group="ticker", exclusive=True)
+
+    async def _await_driver(self, handover: Handover) -> None:
+        """Observing until a driver takes the lease: then stop evaluating gates here (no more
+        metric queries) and follow it; the top bar turns from OBSERVING to FOLLOWING."""
+        await handover.wait()
+        ticking = [w for w in self.workers if w.name == "ticker"]
+        self._start_following(handover.follower())
+        self.notify(handover.taken(), title="following")
+        self.render_state(force=True)
+        for worker in ticking:  # its last tick must not meet adapters being closed
+            with contextlib.suppress(Exception):
+                await worker.wait()
+        if handover.on_taken is not None:  # nothing here uses the observing run any more
+            try:
+                await handover.on_taken()
+            except Exception as exc:
+                self.notify(f"closing the observer failed: {describe_error(exc)}", severity="warning")
 
     def current_state(self) -> State:
         """The driver's latest State, or, when following, the followed driver's."""
@@ -167,6 +195,9 @@ class ReleaseApp(App[int]):
                 await self.driver.tick()
             except Exception as exc:
                 self.notify(f"tick failed: {describe_error(exc)}", severity="error")
+            if self.driver.lease_lost:  # another session may drive now: this screen must not
+                self.exit(return_code=exitcodes.LEASE_HELD)
+                return
             await asyncio.sleep(max(0.05, interval - (time.monotonic() - began)))
 
     def render_state(self, force: bool = False) -> None:
@@ -226,7 +257,7 @@ class ReleaseApp(App[int]):
         """One line, as headless prints: outcome, where, weight, the cause, the journal."""
         from tui.headless import summary
 
-        if self.driver is None:  # following another session: it prints its own
+        if self.driver is None or self.follower is not None:  # following: the driver prints its own
             return ""
         state = self.current_state()
         phase = state.rollout.phase

@@ -50,7 +50,7 @@ def cells(row: FleetRow, now: float) -> tuple[str, ...]:
         gate = {GateStatus.FAIL: "✖ ", GateStatus.UNKNOWN: "? "}.get(row.worst_gate.status, "") + gate
     since = "—" if row.since is None else _ago(now - row.since)
     driver = {Driver.DRIVEN: row.driven_by or "driven", Driver.IDLE: "nobody",
-              Driver.UNREADABLE: "unreadable",
+              Driver.UNREADABLE: row.driven_by or "unreadable",
               Driver.DISCOVERED: row.driven_by or "found"}[row.driver]
     phase = row.phase.value.replace("_", " ") if row.phase else "?"
     return (row.release, row.environment or "—", row.strategy or "—", phase, row.step or "—",
@@ -183,6 +183,9 @@ class FleetScreen(Screen[None]):
                 table.add_row(*self._styled(row, columns, text), key=key)
                 self._shown[key] = text
             self._order = keys
+            # rows added: the table sizes its columns on idle; redraw then, or a loaded machine
+            # can keep showing the rows cut to the header's widths until the next change
+            self.call_after_refresh(table.refresh, layout=True)
         else:
             for row, key, text in zip(rows, keys, texts, strict=True):
                 old = self._shown.get(key, ())

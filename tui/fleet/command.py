@@ -35,7 +35,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     fleet.add_argument("--discover", action="append", default=[], metavar="PLATFORM",
                        help="also list releases found on a platform without a spec here: "
                             "docker[=HOST] (containers releasedeck labelled) or "
-                            "kubernetes[=NAMESPACE[@CONTEXT]] (Argo Rollouts); repeatable")
+                            "kubernetes[=NAMESPACE[@CONTEXT]] (Argo Rollouts, and Deployments and "
+                            "HTTPRoutes labelled releasedeck.io/release); repeatable")
     fleet.add_argument("--headless", action="store_true",
                        help="print one JSON line per release and exit (no screen)")
     fleet.add_argument("--wallboard", action="store_true",

@@ -16,7 +16,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-from collectors.fleet_discovery import discover_argo, discover_docker
+from collectors.fleet_discovery import discover_docker, discover_kubernetes, discovery_trouble
 from collectors.fleet_prometheus import FleetPrometheus, batch_key, batchable
 from collectors.lease import Holder, Lease
 from collectors.prometheus_source import PrometheusSource, gate_queries
@@ -59,7 +59,8 @@ class Member:
 
 @dataclass(frozen=True)
 class Discovery:
-    """A platform to look for releases on: `docker[=HOST]` or `kubernetes[=NAMESPACE[@CONTEXT]]`."""
+    """A platform to look for releases on: `docker[=HOST]` or `kubernetes[=NAMESPACE[@CONTEXT]]`
+    (Argo Rollouts, and Deployments / HTTPRoutes labelled `releasedeck.io/release`)."""
 
     kind: str
     target: str = ""
@@ -76,7 +77,7 @@ class Discovery:
         if self.kind == "docker":
             return await discover_docker(self.target)
         namespace, _, context = self.target.partition("@")
-        return await discover_argo({"namespace": namespace, "context": context})
+        return await discover_kubernetes({"namespace": namespace, "context": context})
 
 
 @dataclass
@@ -113,7 +114,9 @@ class FleetGatherer:
         for where, answer in zip(self.discover, found, strict=True):
             if isinstance(answer, BaseException):
                 name = f"{where.kind}{'=' + where.target if where.target else ''}"
-                discovered.append(unreadable_row(name, f"--discover {name}", f"discovery failed: {answer}"))
+                discovered.append(replace(
+                    unreadable_row(name, f"--discover {name}", f"discovery failed: {answer}"),
+                    driven_by=discovery_trouble(answer)))
             else:
                 discovered.extend(answer)
         return [*rows, *self.unreadable, *discovered]

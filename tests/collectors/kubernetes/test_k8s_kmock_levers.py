@@ -26,7 +26,7 @@ from k8s_harness import (
     writes,
 )
 
-from collectors.fleet_discovery import discover_argo
+from collectors.fleet_discovery import discover_kubernetes
 from strategies.fleet import Driver
 from strategies.model import Phase
 from strategies.ports import Platform, PlatformError, TrafficRouter
@@ -316,7 +316,7 @@ def test_fleet_discovers_argo_rollouts_in_a_namespace(tmp_path: Path) -> None:
             aborted["metadata"]["name"] = "search"
             aborted["status"]["abort"] = True
             seed(k, ROLLOUTS, aborted)
-            rows = await discover_argo({"kubeconfig": str(kubeconfig), "context": "test",
+            rows = await discover_kubernetes({"kubeconfig": str(kubeconfig), "context": "test",
                                         "namespace": NS})
             by_name = {r.release: r for r in rows}
             assert set(by_name) == {"checkout", "search"}
