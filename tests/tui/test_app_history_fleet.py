@@ -68,9 +68,13 @@ async def palette(pilot, name: str) -> None:
     await pilot.pause(0.2)
     for char in name:
         await pilot.press(char)
-    await until(pilot, lambda: name.lower() in str(pilot.app.screen.query("CommandList").first()
-                                                  .get_option_at_index(0).prompt).lower(),
-                f"{name} offered by the palette")
+
+    def offered() -> bool:  # the palette mounts and searches asynchronously: look, never assume
+        lists = pilot.app.screen.query("CommandList")
+        return bool(lists) and lists.first().option_count > 0 and \
+            name.lower() in str(lists.first().get_option_at_index(0).prompt).lower()
+
+    await until(pilot, offered, f"{name} offered by the palette")
     await pilot.press("enter")
 
 

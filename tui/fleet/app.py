@@ -183,6 +183,9 @@ class FleetScreen(Screen[None]):
                 table.add_row(*self._styled(row, columns, text), key=key)
                 self._shown[key] = text
             self._order = keys
+            # rows added: the table sizes its columns on idle; redraw then, or a loaded machine
+            # can keep showing the rows cut to the header's widths until the next change
+            self.call_after_refresh(table.refresh, layout=True)
         else:
             for row, key, text in zip(rows, keys, texts, strict=True):
                 old = self._shown.get(key, ())
