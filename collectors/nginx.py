@@ -192,14 +192,18 @@ class NginxRouter:
             if self._proc is not None:
                 return self
             self._prepare()
-            await asyncio.to_thread(self._write_and_test, self._config())
+            try:
+                await asyncio.to_thread(self._write_and_test, self._config())
+            except BaseException:
+                await self.close()  # nothing of a start that failed stays behind
+                raise
             self._proc = subprocess.Popen(self._command("-g", "daemon off;"), start_new_session=True,
                                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
             deadline = time.monotonic() + CHANGE_TIMEOUT
             while not await self._listening():
                 if self._proc.poll() is not None or time.monotonic() > deadline:
                     said = self._error_tail()
-                    await self._stop()
+                    await self.close()
                     raise NginxError(f"nginx did not start on 127.0.0.1:{self.port}: {said}")
                 await asyncio.sleep(0.05)
             return self

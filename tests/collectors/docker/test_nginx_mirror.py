@@ -144,6 +144,10 @@ def test_bad_config_is_one_line_and_the_running_config_stays(services) -> None:
                     "staff", CohortMatch(header="X-User-Group", values=("staff",)), "v2"),)))
         finally:
             await router.close()
+        bad = NginxRouter(port=free_port(), weights={"v1": 100}, backends={"v1": ["not an address"]})
+        with pytest.raises(NginxError, match=r"^nginx refused the config: [^\n]*$"):
+            await bad.start()
+        assert bad.prefix is not None and not bad.prefix.exists()  # nothing left behind
 
     asyncio.run(asyncio.wait_for(scenario(), 120))
 
