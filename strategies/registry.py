@@ -210,6 +210,9 @@ REGISTRY: tuple[AdapterKind, ...] = (
                     socket=anything, backend=text, servers=table, stats_url=text,
                     frontend_url=text, sync=flag, maps=non_empty_text,
                     version_backends=text_map)),
+    AdapterKind(ROUTER, "nginx", "releasedeck's own nginx on 127.0.0.1 (weights; dark steps by mirror)",
+                "collectors.nginx:NginxRouter.from_spec", _options(
+                    port=port_number, servers=table, binary=non_empty_text)),
     AdapterKind(ROUTER, "platform", "the platform moves traffic itself (Kubernetes levers)"),
     AdapterKind(ROUTER, "none", "nothing moves traffic: replicas only"),
     AdapterKind(ROUTER, "flagd", "a feature flag in a flagd flag-definition file",

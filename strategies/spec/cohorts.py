@@ -81,6 +81,7 @@ def read_experiment(problems: list, r: Reader, kind: str) -> ExperimentSpec | No
 ROUTES_BY_WHO: dict[str, tuple[str, ...]] = {
     "local": ("cohort", "sticky", "dark"),  # the built-in router does all three
     "haproxy": ("cohort", "sticky"),  # maps over the runtime API; HAProxy does not mirror
+    "nginx": ("dark",),  # releasedeck's own nginx: `mirror`, no cohorts (collectors.nginx)
 }
 """What each router kind can do beside weights (collectors/ implements each)."""
 

@@ -95,7 +95,7 @@ def test_check_refuses_in_one_line_what_haproxy_cannot_do() -> None:
     with pytest.raises(SpecError) as caught:
         _spec(HAPROXY, {"kind": "canary", "steps": [{"dark": 20}, 100]})
     assert caught.value.lines() == ['t.toml: strategy.steps[0].dark: a dark step (mirroring) needs '
-                                    "[router] kind = \"local\"; router 'haproxy' cannot do it"]
+                                    "[router] kind = \"local\" or \"nginx\"; router 'haproxy' cannot do it"]
 
 
 def test_the_docker_examples_haproxy_cfg_has_the_lines_check_prints() -> None:
