@@ -36,6 +36,7 @@ from strategies.ports import Listener, MetricSource, Startable
 from strategies.spec import ReleaseSpec
 from tui import exitcodes
 from tui.driver import Driver, describe_error
+from tui.events_out import say
 from tui.recorder import TraceRecorder
 from tui.seat import Seat
 from tui.wiring import Adapters
@@ -106,7 +107,7 @@ class Session:
             return code
         lost = seat.lease.lost()
         if lost:
-            print(f"releasedeck: stopped driving: {lost}", file=err)
+            say(err, f"releasedeck: stopped driving: {lost}")  # a closed stderr keeps the code
             code = exitcodes.LEASE_HELD
         seat.code = code
         return code
@@ -169,7 +170,7 @@ def _journal(spec: ReleaseSpec, options: RunOptions, err: TextIO
     except NotAJournal as exc:
         raise SessionError(str(exc)) from None
     for problem in read.problems:
-        print(f"releasedeck: warning: {problem}", file=err)
+        say(err, f"releasedeck: warning: {problem}")
     records: list[dict[str, Any]] = []
     if not options.fresh:
         release = spec.release
