@@ -20,7 +20,7 @@ class _Busy(http.server.BaseHTTPRequestHandler):
     status = 429
     seen: list[str] = []
 
-    def do_GET(self) -> None:  # noqa: N802 (http.server's name)
+    def do_GET(self) -> None:
         type(self).seen.append(self.path)
         body = (b'{"kind":"Status","apiVersion":"v1","status":"Failure","reason":"TooManyRequests",'
                 b'"message":"too many requests, please try again later","code":%d}' % self.status)
