@@ -70,8 +70,11 @@ def connect(options: Mapping[str, Any]) -> tuple[client.ApiClient, str, str]:
                 namespace = _context_namespace(kubeconfig, context)
         # No silent read retries: each call is bounded by its own timeout and the next tick is
         # the retry (urllib3 would retry a GET three times, quadrupling the wait). A failed
-        # connect, which sent nothing, may be tried once more.
-        cfg.retries = Retry(total=1, connect=1, read=0, redirect=0, status=0, other=0)
+        # connect, which sent nothing, may be tried once more. A busy API server's 429/503 with
+        # Retry-After comes back as itself (urllib3 would otherwise retry it and, with no
+        # retries left, raise "too many 429 error responses", losing the status).
+        cfg.retries = Retry(total=1, connect=1, read=0, redirect=0, status=0, other=0,
+                            respect_retry_after_header=False)
         api = client.ApiClient(cfg)
     except (config.ConfigException, OSError, ValueError, TypeError) as exc:
         source = "in-cluster service account" if in_cluster else f"kubeconfig {kubeconfig or default_path}"
