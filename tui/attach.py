@@ -122,15 +122,13 @@ async def follow_app(locator: Locator, *, token: str | None, wallboard: bool, re
 async def follow(locator: Locator, args: argparse.Namespace, *, out: TextIO, err: TextIO,
                  release: str) -> int:
     """Follow whoever drives: headless lines, the web wallboard, or the app."""
-    token = None
-    if getattr(args, "token_file", None):
-        from tui.seat import read_token
+    from tui.seat import token_option
 
-        try:
-            token = read_token(args.token_file)
-        except ValueError as exc:
-            print(f"releasedeck: {exc}", file=err)
-            return exitcodes.USAGE
+    try:
+        token = token_option(getattr(args, "token_file", None))
+    except ValueError as exc:
+        print(f"releasedeck: {exc}", file=err)
+        return exitcodes.USAGE
     if getattr(args, "headless", False):
         return await follow_headless(locator, token=token, timeout=getattr(args, "timeout", None),
                                      out=out, err=err)

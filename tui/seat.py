@@ -53,6 +53,12 @@ def read_token(path: str) -> str:
     return token
 
 
+def token_option(path: str | None) -> str | None:
+    """The token of `--token-file`, or None when the option was not given (ValueError: one line
+    naming the file and what is wrong with it)."""
+    return read_token(path) if path else None
+
+
 def lease_for(spec: ReleaseSpec, journal_path: str | Path | None = None) -> Lease:
     """A Kubernetes Lease for kind = "kubernetes", else a lock file beside the journal."""
     if spec.platform.kind == "kubernetes":

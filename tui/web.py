@@ -115,15 +115,13 @@ def serve_web(args: argparse.Namespace, *, err: TextIO) -> int:
         print("releasedeck: --web needs a fixed port (a TV's browser must find it), e.g. 127.0.0.1:8080",
               file=err)
         return exitcodes.USAGE
-    token = None
-    if getattr(args, "token_file", None):
-        from tui.seat import read_token
+    from tui.seat import token_option
 
-        try:
-            token = read_token(args.token_file)
-        except ValueError as exc:
-            print(f"releasedeck: {exc}", file=err)
-            return exitcodes.USAGE
+    try:
+        token = token_option(getattr(args, "token_file", None))
+    except ValueError as exc:
+        print(f"releasedeck: {exc}", file=err)
+        return exitcodes.USAGE
     if token is None and not is_loopback(host):
         print(f"releasedeck: --web {args.web}: a non-loopback address needs --token-file (anyone "
               "who can reach it would see this release)", file=err)
