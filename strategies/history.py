@@ -160,6 +160,8 @@ class _Attempt:
         self._phase = "progressing"
         self._phase_since = started
         self._first_failed: dict[str, float] = {}  # gate → when this attempt first saw it fail
+        self.planned_steps = 0  # from the start's plan print, when the journal has one
+        self.planned_strategy = ""
 
     def add(self, record: Mapping[str, Any]) -> None:
         at = float(record["at"])
@@ -171,6 +173,8 @@ class _Attempt:
                                                  refused))
         if kind == "gate":
             self._note_failures(record, at)
+        if kind in _STARTS:
+            self._note_plan(record)
         if refused or self.outcome.finished or kind in ("gate", "action_done", "action_failed"):
             return
         self._account(at)
@@ -187,6 +191,16 @@ class _Attempt:
             if not self.reason:
                 self.reason = str(record.get("reason", ""))
                 self.decided_by = actor
+
+    def _note_plan(self, record: Mapping[str, Any]) -> None:
+        """The plan print a start journals (strategy, steps): a journal read without its spec
+        still says which strategy ran, and a promotion (journaled one past the last step) is
+        counted at the last step, as every screen shows it ("step 4/4")."""
+        for evidence in _list(record.get("evidence")):
+            if isinstance(evidence, Mapping) and "plan" in evidence:
+                steps = evidence.get("steps")
+                self.planned_steps = len(steps) if isinstance(steps, list) else 0
+                self.planned_strategy = str(evidence.get("strategy") or "")
 
     def _note_failures(self, record: Mapping[str, Any], at: float) -> None:
         for evidence in _list(record.get("evidence")):
@@ -218,10 +232,11 @@ class _Attempt:
         return RunSummary(
             release=release, baseline=baseline, candidate=candidate, run=run,
             attempt=self.number, started=self.started, ended=self.ended, outcome=self.outcome,
-            steps_reached=self.step, deciding=self.deciding, decided_by=self.decided_by,
+            steps_reached=min(self.step, self.planned_steps - 1) if self.planned_steps else self.step,
+            deciding=self.deciding, decided_by=self.decided_by,
             reason=self.reason, commands=tuple(self.commands), analysis_seconds=self.analysis,
             waiting_seconds=self.waiting, fault_detected=self.fault_detected,
-            restored=self.restored, source=source, strategy=strategy)
+            restored=self.restored, source=source, strategy=strategy or self.planned_strategy)
 
 
 def _list(value: Any) -> list[Any]:

@@ -171,3 +171,22 @@ def test_any_damaged_journal_summarises_without_raising(records) -> None:
     figures = delivery_figures(runs)
     assert figures.attempts == len(runs)
     assert all(r.outcome in Outcome for r in runs)
+
+
+def test_a_journal_read_alone_names_its_strategy_and_counts_a_promotion_at_the_last_step() -> None:
+    """Without its spec, the start's plan print says the strategy; a promotion is journaled one
+    past the last step and is shown at the last one ("4/4"), as every screen does."""
+    from strategies.history import summarise
+
+    base = {"release": "checkout", "baseline": "v1", "candidate": "v2", "run": "r1"}
+    plan = {"plan": "ab12", "strategy": "canary", "steps": ["10%", "25%", "50%", "100%"]}
+    records = [{**base, "kind": "started", "at": 1.0, "step": 0, "phase": "progressing",
+                "evidence": [plan]}]
+    records += [{**base, "kind": "step", "at": 2.0 + i, "step": i, "phase": "progressing"}
+                for i in (1, 2, 3)]
+    records += [{**base, "kind": "promoting", "at": 9.0, "step": 4, "phase": "promoting"},
+                {**base, "kind": "promoted", "at": 10.0, "step": 4, "phase": "succeeded"}]
+    [run] = summarise(records)
+    assert (run.strategy, run.steps_reached) == ("canary", 3)
+    [given] = summarise(records, strategy="blue-green")  # the spec beside it still wins
+    assert given.strategy == "blue-green"
