@@ -180,7 +180,8 @@ def discovery_trouble(exc: BaseException) -> str:
         return "no kubeconfig"
     if isinstance(exc, KubeError) and exc.code in (401, 403):
         return "not allowed"
-    if "too many 429" in text or "too many 503" in text:
+    if (isinstance(exc, KubeError) and exc.code in (429, 503)) \
+            or "too many 429" in text or "too many 503" in text:
         return "API busy"
     if isinstance(exc, KubeError):
         return "API unreachable" if exc.code == 0 else f"API error {exc.code}"

@@ -15,6 +15,8 @@ import time
 from argparse import Namespace
 from pathlib import Path
 
+import pytest
+
 from strategies.engine import Engine
 from strategies.fleet import Driver, FleetRow
 from strategies.journal import JournalWriter
@@ -161,3 +163,19 @@ def test_a_platform_the_fleet_cannot_reach_says_what_is_wrong(tmp_path: Path, mo
     assert [(r.driver, r.driven_by) for r in rows] == [(Driver.UNREADABLE, "no kubeconfig")]
     shown = cells(rows[0], 0.0)
     assert shown[-1] == "no kubeconfig" and "cannot load kubeconfig" in shown[6]
+
+
+def test_a_kubernetes_release_without_a_kubeconfig_is_a_row_that_says_so(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Its Lease (who drives) cannot be read here: the list still opens, and the row says why."""
+    monkeypatch.setenv("KUBECONFIG", str(tmp_path / "no-such-kubeconfig"))
+    monkeypatch.delenv("KUBERNETES_SERVICE_HOST", raising=False)
+    examples = Path(__file__).resolve().parents[2] / "examples" / "kubernetes"
+    (tmp_path / "release.toml").write_text((examples / "replicas.toml").read_text())
+    out, err = io.StringIO(), io.StringIO()
+    code = fleet_command(Namespace(paths=[str(tmp_path)], headless=True, wallboard=False, discover=[],
+                                   refresh=1.0), out, err)
+    assert code == 0, err.getvalue()
+    [row] = map(json.loads, out.getvalue().splitlines())
+    assert (row["driver"], row["driven_by"]) == ("unreadable", "no kubeconfig")
+    assert "cannot load kubeconfig" in row["problem"]

@@ -18,7 +18,7 @@ from pathlib import Path
 
 from collectors.fleet_discovery import discover_docker, discover_kubernetes, discovery_trouble
 from collectors.fleet_prometheus import FleetPrometheus, batch_key, batchable
-from collectors.lease import Holder, Lease
+from collectors.lease import Holder, Lease, LeaseError
 from collectors.prometheus_source import PrometheusSource, gate_queries
 from strategies.engine import Engine
 from strategies.fleet import Driver, FleetRow, row_from_rollout, row_from_state, unreadable_row
@@ -99,7 +99,14 @@ class FleetGatherer:
                 first = exc.lines()[0] if exc.lines() else str(exc)
                 unreadable.append(unreadable_row(Path(path).stem, str(path), first))
                 continue
-            members.append(Member(spec, lease_for(spec), spec.journal_path(), len(build_plan(spec).steps)))
+            try:
+                lease = lease_for(spec)
+            except LeaseError as exc:  # e.g. a Kubernetes release and no kubeconfig here
+                unreadable.append(replace(
+                    unreadable_row(spec.release.service, str(path), f"who drives it: {exc}"),
+                    driven_by=discovery_trouble(exc)))
+                continue
+            members.append(Member(spec, lease, spec.journal_path(), len(build_plan(spec).steps)))
         return cls(members, unreadable, tuple(discover))
 
     async def refresh(self, now: float) -> list[FleetRow]:
