@@ -4,9 +4,12 @@ Default: the real local demo stack (service processes and router as child proces
 generator as a separate process at --rate req/s) read by the scrape source, so this process
 holds only what the operator's screen costs: the tick worker (scrape + engine) and rendering.
 `--stack memory` swaps in the in-memory test doubles to see the app's cost without scraping.
+`--idle`: no load at all, so nothing moves on the screen but its clocks (the release waits for
+traffic at its first step); without it the canary runs its steps under --rate req/s.
 Headless (App.run_test): the compositor renders every frame; only the terminal write is skipped.
 
-    PYTHONPATH=. python benchmarks/app_idle.py [--seconds 20] [--warmup 5] [--refresh 1]
+    PYTHONPATH=. python benchmarks/app_idle.py [--size 80x24] [--wallboard] [--idle]
+                                               [--seconds 20] [--warmup 5] [--refresh 1]
 """
 
 from __future__ import annotations
@@ -14,6 +17,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import os
 import resource
 import subprocess
 import sys
@@ -48,14 +52,15 @@ async def local_driver(rate: float, seconds: float) -> AsyncIterator[Driver]:
         load = subprocess.Popen(
             [sys.executable, "-m", "collectors.local.loadgen", "--url", stack.url,
              "--rate", str(rate), "--duration", str(seconds)],
-            cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL) if rate > 0 else None
         source = ScrapeSource(spec.metrics, spec.release.service)
         try:
             yield Driver(spec, Engine(spec, journal=MemoryJournal()), stack.platform,
                          stack.router, source)
         finally:
-            load.terminate()
-            load.wait(timeout=10)
+            if load is not None:
+                load.terminate()
+                load.wait(timeout=10)
             await source.close()
 
 
@@ -70,7 +75,8 @@ async def memory_driver() -> AsyncIterator[Driver]:
 
 async def measure(args: argparse.Namespace) -> dict[str, float]:
     total = args.warmup + args.seconds + 5
-    maker = local_driver(args.rate, total) if args.stack == "local" else memory_driver()
+    rate = 0.0 if args.idle else args.rate
+    maker = local_driver(rate, total) if args.stack == "local" else memory_driver()
     async with maker as driver:
         app = ReleaseApp(driver, read_only=False, wallboard=args.wallboard, refresh=args.refresh)
         async with app.run_test(size=(args.cols, args.rows)) as pilot:
@@ -95,12 +101,14 @@ def main() -> int:
     parser.add_argument("--rate", type=float, default=50.0, help="load, requests/s")
     parser.add_argument("--size", default="160x48")
     parser.add_argument("--wallboard", action="store_true")
+    parser.add_argument("--idle", action="store_true", help="no load: nothing moves but clocks")
     args = parser.parse_args()
     args.cols, args.rows = (int(n) for n in args.size.lower().split("x"))
     result = asyncio.run(measure(args))
-    print(f"app idle over the {args.stack} stack, {args.size}, refresh {args.refresh:g}s"
-          f"{', wallboard' if args.wallboard else ''}: "
-          + "  ".join(f"{k}={v}" for k, v in result.items()))
+    load = " ".join(f"{n:.2f}" for n in os.getloadavg())
+    print(f"app over the {args.stack} stack, {'idle (no load)' if args.idle else 'running'}, "
+          f"{args.size}, refresh {args.refresh:g}s{', wallboard' if args.wallboard else ''}: "
+          + "  ".join(f"{k}={v}" for k, v in result.items()) + f"  loadavg={load}")
     return 0
 
 

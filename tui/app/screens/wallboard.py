@@ -5,13 +5,14 @@ from __future__ import annotations
 from rich.text import Text
 from textual.app import ComposeResult
 from textual.containers import Horizontal, Vertical
-from textual.widgets import Digits, Footer, Label, Static
+from textual.widgets import Digits, Footer, Label
 
 from strategies.model import Phase, Role, State
 from tui.app import facts, fmt
 from tui.app.screens.base import StateScreen
 from tui.app.widgets import EventLog, GatesStrip, RolloutBar, StatusBar
 from tui.app.widgets.deferred import Deferred
+from tui.app.widgets.drawn import Drawn, shape_of
 from tui.app.widgets.rollout import phase_word, where
 
 
@@ -20,7 +21,7 @@ def big_number(value: float | None, digits: int) -> str:
     return "-" if value is None else f"{value:.{digits}f}"
 
 
-class PhaseBanner(Static):
+class PhaseBanner(Drawn):
     """The phase in a full-width coloured band (Digits has no letters), and once it has
     ended, why: the room reads the cause, not just the colour."""
 
@@ -34,7 +35,7 @@ class PhaseBanner(Static):
             text.append(f"\n{ended.headline}", style="bold")
             if ended.details:
                 text.append(f"\n{ended.details[0]}")
-        self.update(text)
+        self.put(text, lambda: text, shape_of(self.app, [text], self.content_region.width))
 
 
 class Figure(Vertical):
@@ -50,14 +51,19 @@ class Figure(Vertical):
 
     def caption_note(self, note: str) -> None:
         """Say why a figure is frozen (no traffic since ...), on its border, dimming it."""
-        self.border_subtitle = note
+        if note != self.note:  # setting a subtitle repaints, even an equal one
+            self.note = note
+            self.border_subtitle = note
         self.set_class(bool(note), "-frozen")
 
     value = "-"
+    note = ""
 
     def set(self, text: str, alarm: bool) -> None:
-        self.value = text
         self.set_class(alarm, "-alarm")
+        if text == self.value:
+            return
+        self.value = text
         for digits in self.query(Digits):  # none yet before mount: on_mount draws it
             digits.update(text)
 

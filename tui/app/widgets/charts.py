@@ -18,12 +18,12 @@ from rich.text import Text
 from textual.app import ComposeResult
 from textual.containers import Vertical
 from textual.widget import Widget
-from textual.widgets import Static
 
 from strategies.model import MetricSample, Role, State
 from tui.app import facts, fmt
 from tui.app.charts_math import nice_axis, spark, tick_label
 from tui.app.widgets.deferred import Deferred
+from tui.app.widgets.drawn import Drawn, frozen
 from tui.app.widgets.versions import BASELINE_COLOUR, CANDIDATE_COLOUR
 
 # metric, title, formatter, scale to the shown unit, unit, kind of row
@@ -69,8 +69,15 @@ class ChartRow(Widget):
         self.top = 1.0
         self.unit = ""
 
+    draws = 0  # repaints asked for (tests count them)
+
     def set(self, label: Text, lines: list[tuple[list[float], str]], top: float, unit: str) -> None:
+        """Repaint only on a new point, a new figure or a new scale (never a layout: its height
+        is fixed)."""
+        if (frozen(label), lines, top, unit) == (frozen(self.label), self.lines, self.top, self.unit):
+            return
         self.label, self.lines, self.top, self.unit = label, lines, top, unit
+        self.draws += 1
         self.refresh()
 
     def render(self) -> Text:
@@ -102,7 +109,7 @@ class Charts(Deferred, Vertical):
     """The compact charts: one row per metric, both versions on a shared scale."""
 
     def compose(self) -> ComposeResult:
-        yield Static(id="chart-legend")
+        yield Drawn(id="chart-legend")
         for metric, _title, _render, _scale, _unit, kind in SERIES:
             yield ChartRow(id=f"row-{metric}", classes=f"chart-row -{kind}")
         yield ChartRow(id="row-weight", classes="chart-row -traffic -weight")
@@ -118,7 +125,7 @@ class Charts(Deferred, Vertical):
         legend.append("■ ", style=f"bold {CANDIDATE_COLOUR}")
         legend.append(f"{names[Role.CANDIDATE]} candidate")
         legend.append(f"  last {span}, scale from 0", style="dim")
-        self.query_one("#chart-legend", Static).update(legend)
+        self.query_one("#chart-legend", Drawn).put(legend, lambda: legend)  # one line: no layout
         for metric, title, render, scale, unit, _kind in SERIES:
             label = Text(f"{title:<6}", style="bold")
             lines: list[tuple[list[float], str]] = []

@@ -3,12 +3,12 @@ an A/B experiment's readout. Hidden for plans that route by weight only."""
 
 from __future__ import annotations
 
-from rich.console import Group
+from rich.console import Group, RenderableType
 from rich.table import Table
 from rich.text import Text
-from textual.widgets import Static
 
 from strategies.model import CohortView, State
+from tui.app.widgets.drawn import Drawn, shape_of
 
 MARK = {"reached": ("✔", "green"), "current": ("▶", "bold cyan"), "ahead": ("·", "dim"),
         "closed": ("✖", "bold red")}
@@ -24,31 +24,40 @@ def evidence(row: CohortView) -> str:
     return f"{row.requests:.0f} req · {errors}"
 
 
-class CohortsPanel(Static):
-    """A few lines: one per ring, then the experiment's line."""
+def ring_cells(row: CohortView) -> tuple[Text, ...]:
+    mark, style = MARK.get(row.status, ("?", ""))
+    return (Text(mark, style=style), Text(row.name, style=style),
+            Text(row.who, style="dim" if row.status == "ahead" else ""), Text(evidence(row)))
+
+
+class CohortsPanel(Drawn):
+    """A few lines: one per ring, then the experiment's line (built only when one changed)."""
 
     def show(self, state: State) -> None:
         shown = bool(state.cohorts) or state.experiment is not None
         self.set_class(shown, "-shown")
         if not shown:
             return
-        table = Table.grid(padding=(0, 1), expand=True)
-        table.add_column(no_wrap=True)
-        table.add_column(no_wrap=True)
-        table.add_column(ratio=1, overflow="ellipsis", no_wrap=True)
-        table.add_column(no_wrap=True, justify="right")
-        for row in state.cohorts:
-            mark, style = MARK.get(row.status, ("?", ""))
-            table.add_row(Text(mark, style=style), Text(row.name, style=style),
-                          Text(row.who, style="dim" if row.status == "ahead" else ""),
-                          Text(evidence(row)))
-        parts: list[Table | Text] = [table]
+        rows = [ring_cells(row) for row in state.cohorts]
         readout = state.experiment
+        lines: list[Text] = []
         if readout is not None:
             style = "bold green" if readout.winner == readout.treatment else \
                 "bold red" if readout.winner == readout.control else "yellow"
             line = Text(readout.summary(), style=style)
             line.append(f"  evidence B>A {readout.evidence_better:.1f} · B<A "
                         f"{readout.evidence_worse:.1f} / {readout.threshold:.1f}", style="dim")
-            parts.append(line)
-        self.update(Group(*parts))
+            lines.append(line)
+        shape = (len(rows), shape_of(self.app, lines, self.content_region.width))
+        self.put((rows, lines), lambda: cohorts_table(rows, lines), shape)
+
+
+def cohorts_table(rows: list[tuple[Text, ...]], lines: list[Text]) -> RenderableType:
+    table = Table.grid(padding=(0, 1), expand=True)
+    table.add_column(no_wrap=True)
+    table.add_column(no_wrap=True)
+    table.add_column(ratio=1, overflow="ellipsis", no_wrap=True)
+    table.add_column(no_wrap=True, justify="right")
+    for row in rows:
+        table.add_row(*row)
+    return Group(table, *lines)

@@ -15,10 +15,11 @@ from textual import events
 from textual.app import ComposeResult
 from textual.containers import Vertical
 from textual.css.query import NoMatches
-from textual.widgets import Input, RichLog, Static
+from textual.widgets import Input, RichLog
 
 from strategies.model import Event, State
 from tui.app import fmt
+from tui.app.widgets.drawn import Drawn, set_border_title
 
 SEVERITY_STYLE = {"critical": "bold red", "warning": "bold yellow", "info": "cyan"}
 QUIET_KEYS = {"evidence", "actions", "phase", "step", "steps", "weight", "reason", "actor",
@@ -43,6 +44,13 @@ def event_line(event: Event) -> Text:
     line.append(f" {event.event:<{NAME_WIDTH}}", style=SEVERITY_STYLE.get(event.severity, ""))
     line.append(" " + describe(event))
     return line
+
+
+def sign_text(unseen: int) -> str:
+    """What the sign under a log scrolled up says (nothing while it follows the newest)."""
+    if not unseen:
+        return ""
+    return f"▼ {unseen} new event{'s' if unseen != 1 else ''} below — G jumps to the newest"
 
 
 class EventLines(RichLog):
@@ -72,7 +80,7 @@ class EventLog(Vertical):
         yield Input(placeholder="filter events (Enter keeps, Esc clears)", id="event-filter",
                     disabled=True)
         yield EventLines(id="event-lines", wrap=True, markup=False, auto_scroll=True)
-        yield Static(id="event-unseen")
+        yield Drawn(id="event-unseen")
 
     def on_mount(self) -> None:
         self._ready = True
@@ -97,7 +105,10 @@ class EventLog(Vertical):
             return
         fresh = self._new_count(old, events_now)
         self._events = events_now
-        self._rebuild(new=fresh)
+        if old and events_now[0] is old[0] and len(events_now) == len(old) + fresh:
+            self._write(events_now[len(old):], new=fresh, clear=False)  # only the new lines
+        else:  # the first draw, or the oldest events left the window: every line again
+            self._rebuild(new=fresh)
 
     @staticmethod
     def _new_count(old: Sequence[Event], new: Sequence[Event]) -> int:
@@ -113,19 +124,25 @@ class EventLog(Vertical):
         self.filter_text = text.strip().lower()
         self._rebuild(new=0)
 
-    def visible(self) -> list[Text]:
-        lines = [event_line(e) for e in self._events]
+    def visible(self, events: Sequence[Event] | None = None) -> list[Text]:
+        lines = [event_line(e) for e in (self._events if events is None else events)]
         if self.filter_text:
             lines = [line for line in lines if self.filter_text in line.plain.lower()]
         return lines
 
     def _rebuild(self, new: int) -> None:
+        self._write(self._events, new=new, clear=True)
+
+    def _write(self, events: Sequence[Event], new: int, clear: bool) -> None:
+        """Write `events`' lines (after clearing the log, or below what it holds), following
+        the newest unless the operator scrolled up to read."""
         log = self.query_one(EventLines)
         follow = log.following() or not log.max_scroll_y
         keep = log.scroll_y
         log.auto_scroll = follow
-        log.clear()
-        for line in self.visible():
+        if clear:
+            log.clear()
+        for line in self.visible(events):
             log.write(line, scroll_end=follow)
         if follow:
             self.unseen = 0
@@ -137,10 +154,10 @@ class EventLog(Vertical):
     def _title(self) -> None:
         count = len(self._events)
         shown = "" if not self.filter_text else f" · filter “{self.filter_text}”"
-        self.border_title = f"events ({count}){shown}"
-        sign = self.query_one("#event-unseen", Static)
-        sign.update(f"▼ {self.unseen} new event{'s' if self.unseen != 1 else ''} below — "
-                    "G jumps to the newest" if self.unseen else "")
+        set_border_title(self, f"events ({count}){shown}")
+        sign = self.query_one("#event-unseen", Drawn)
+        text = sign_text(self.unseen)
+        sign.put(text, lambda: text, shape=bool(text))  # one line, or none: hidden
         self.set_class(bool(self.unseen), "-unseen")
 
     def jump(self, where: str) -> None:

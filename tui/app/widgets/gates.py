@@ -14,13 +14,13 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from rich.console import Group
+from rich.console import Group, RenderableType
 from rich.table import Table
 from rich.text import Text
-from textual.widgets import Static
 
 from strategies.model import GateResult, GateStatus, Phase, Severity, State
 from tui.app import facts, fmt
+from tui.app.widgets.drawn import Drawn, shape_of
 
 STATUS_STYLE = {GateStatus.PASS: "bold green", GateStatus.FAIL: "bold red",
                 GateStatus.UNKNOWN: "bold yellow"}
@@ -125,13 +125,14 @@ def _num(metric: str, value: Any) -> str:
     return fmt.metric(metric, value) if isinstance(value, int | float) else "—"
 
 
-class GatesPanel(Static):
+class GatesPanel(Drawn):
     """A table of gates and, under it, the holding reasons (the thing no peer shows well).
 
     Columns are as wide as their widest cell, so no figure is ever cut. Where the table cannot
     fit the panel, it narrows the way k9s does, least useful first: severity shortened
     ("crit"), then the test without its bar ("pass 100%"), then the gate name wraps onto a
-    second line; never an ellipsis."""
+    second line; never an ellipsis. The table is built only when a cell or the holding line
+    changed, and laid out only when that can change its height."""
 
     _state: State | None = None
 
@@ -146,21 +147,36 @@ class GatesPanel(Static):
             widths = _widths(rows, test=len("▰▰▰▰ pass 100%") if bar else len("pass 100%"))
             if available <= 0 or sum(widths) + len(widths) <= available:
                 break
-        table = Table(box=None, expand=True, padding=(0, 1, 0, 0), header_style="bold underline")
-        for (name, justify), width in zip(COLUMNS, widths, strict=True):
-            if name == "gate":  # takes what is left; wraps when even the narrowest form is too wide
-                table.add_column(name, justify=justify, ratio=1, min_width=4, overflow="fold")
-            else:
-                table.add_column(name, justify=justify, no_wrap=True, width=width)  # type: ignore[arg-type]
-        for row in rows:
-            table.add_row(*row)
-        if not state.gates:
-            table.add_row(Text("no gates evaluated yet", style="dim"), "", "", "", "", "")
-        self.update(Group(table, holding_text(state)))
+        holding = holding_text(state)
+        shape = (len(rows), names_shape(rows, widths, available),
+                 shape_of(self.app, [holding], available))
+        self.put((widths, rows, holding), lambda: gates_table(widths, rows, holding), shape)
 
     def on_resize(self) -> None:
         if self._state is not None:
             self.show(self._state)
+
+
+def names_shape(rows: list[list[Text]], widths: list[int], available: int) -> object:
+    """What decides the rows' heights: nothing while every column fits at its widest (each gate
+    is one line, whatever its figures); else the gate names wrap in the width left to them."""
+    if available <= 0 or sum(widths) + len(widths) <= available:
+        return None
+    return (available, tuple(widths), tuple(row[0].plain for row in rows))
+
+
+def gates_table(widths: list[int], rows: list[list[Text]], holding: Text) -> RenderableType:
+    table = Table(box=None, expand=True, padding=(0, 1, 0, 0), header_style="bold underline")
+    for (name, justify), width in zip(COLUMNS, widths, strict=True):
+        if name == "gate":  # takes what is left; wraps when even the narrowest form is too wide
+            table.add_column(name, justify=justify, ratio=1, min_width=4, overflow="fold")
+        else:
+            table.add_column(name, justify=justify, no_wrap=True, width=width)  # type: ignore[arg-type]
+    for row in rows:
+        table.add_row(*row)
+    if not rows:
+        table.add_row(Text("no gates evaluated yet", style="dim"), "", "", "", "", "")
+    return Group(table, holding)
 
 
 def _gate_cells(gate: GateResult, state: State, failed: Mapping[str, Any] | None, at: str, *,
@@ -200,27 +216,33 @@ def holding_text(state: State) -> Text:
     return why
 
 
-class GatesStrip(Static):
+class GatesStrip(Drawn):
     """The wallboard's one-line-per-gate strip: name, verdict, evidence against bound."""
 
     def show(self, state: State) -> None:
         failed = ended_on(state)
-        table = Table.grid(padding=(0, 2))
-        for justify in ("left", "left", "right", "left", "left"):
-            table.add_column(justify=justify, no_wrap=True)  # type: ignore[arg-type]
+        rows: list[tuple[Text | str, ...]] = []
         for gate in state.gates:
             evidence = failed.get(gate.name)
             status = GateStatus.FAIL if evidence is not None else gate.status
             shown = failed_with(gate, evidence) if evidence is not None else estimate(gate)
-            table.add_row(Text(f" {gate.name} ", style=STATUS_STYLE[status] + " reverse"),
-                          Text(STATUS_MARK[status], style=STATUS_STYLE[status]),
-                          shown, bound(gate),
-                          Text(gate.severity.value, style=SEVERITY_STYLE[gate.severity]))
+            rows.append((Text(f" {gate.name} ", style=STATUS_STYLE[status] + " reverse"),
+                         Text(STATUS_MARK[status], style=STATUS_STYLE[status]),
+                         shown, bound(gate),
+                         Text(gate.severity.value, style=SEVERITY_STYLE[gate.severity])))
         reasons = facts.holding(state)
-        if not reasons:
-            self.update(table)
-            return
         why = Text()
-        why.append("holding: ", style="bold yellow")
-        why.append(" · ".join(reasons))
-        self.update(Group(table, why))
+        if reasons:
+            why.append("holding: ", style="bold yellow")
+            why.append(" · ".join(reasons))
+        shape = (len(rows), shape_of(self.app, [why], self.content_region.width) if reasons else ())
+        self.put((rows, why), lambda: strip_table(rows, why), shape)
+
+
+def strip_table(rows: list[tuple[Text | str, ...]], why: Text) -> RenderableType:
+    table = Table.grid(padding=(0, 2))
+    for justify in ("left", "left", "right", "left", "left"):
+        table.add_column(justify=justify, no_wrap=True)  # type: ignore[arg-type]
+    for row in rows:
+        table.add_row(*row)
+    return Group(table, why) if why.plain else table

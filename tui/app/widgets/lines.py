@@ -9,15 +9,18 @@ data. Traffic (req/s, weight) is plotted by the compact charts panel instead, ne
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 from textual.app import ComposeResult
 from textual.containers import Vertical
 from textual_plotext import PlotextPlot
+from textual_plotext.plot import Plot
 
 from strategies.model import MetricSample, State
 from tui.app import facts
 from tui.app.charts_math import nice_axis, nice_step, tick_label
 from tui.app.widgets.deferred import Deferred
+from tui.app.widgets.drawn import set_border_title
 from tui.app.widgets.versions import BASELINE_COLOUR, CANDIDATE_COLOUR
 
 RGB_BASELINE = (78, 161, 255)
@@ -60,7 +63,64 @@ def legend_markup(state: State) -> str:
             f"[#dc3c3c]━ gate bound[/]")
 
 
+@dataclass(frozen=True)
+class Figure:
+    """Everything one plot draws; equal figures draw the same picture, so it is drawn again
+    only when this changes (plotext takes longer than the rest of the screen together)."""
+
+    title: str
+    lines: tuple[tuple[tuple[float, ...], tuple[float, ...], tuple[int, int, int]], ...]
+    bound: float | None
+    yticks: tuple[float, ...]
+    ylabels: tuple[str, ...]
+    xticks: tuple[float, ...]
+    xlabels: tuple[str, ...]
+
+
+def figure(state: State, metric: str, title: str, scale: float, unit: str) -> Figure:
+    stopped = facts.traffic_stopped_at(state)
+    lines = []
+    tops: list[float] = []
+    oldest = 0.0
+    for version, colour in ((facts.baseline(state), RGB_BASELINE),
+                            (facts.candidate(state), RGB_CANDIDATE)):
+        until = stopped if version == facts.candidate(state) else None
+        xs, ys = points(state.history.get(version, ()), metric, scale, state.at, until)
+        if xs:
+            lines.append((tuple(xs), tuple(ys), colour))
+            tops.append(max(ys))
+            oldest = min(oldest, xs[0])
+    bounds = [g.threshold * scale for g in state.gates
+              if g.metric == metric and g.threshold is not None and g.comparison == "max"]
+    tops += bounds[:1]
+    ticks = nice_axis(max(tops, default=0.0))
+    xt = x_ticks(oldest if oldest < 0 else -60.0)
+    return Figure(f"{title} ({unit})", tuple(lines), bounds[0] if bounds else None, tuple(ticks),
+                  tuple(tick_label(t, unit) for t in ticks), tuple(xt),
+                  tuple("now" if t == 0 else f"{t:g}s" for t in xt))
+
+
+def plot(plt: Plot, fig: Figure) -> None:
+    plt.clear_data()
+    plt.clear_figure()
+    plt.title(fig.title)
+    for xs, ys, colour in fig.lines:
+        plt.plot(list(xs), list(ys), color=colour, marker="braille")
+    if fig.bound is not None:
+        plt.hline(fig.bound, color=RGB_BOUND)
+    plt.ylim(0, fig.yticks[-1])
+    plt.yticks(list(fig.yticks), list(fig.ylabels))
+    xt = fig.xticks
+    plt.xlim(xt[0], (xt[-1] - xt[0]) * 0.02)  # a hair past now: the last point shows
+    plt.xticks(list(xt), list(fig.xlabels))
+
+
 class LineCharts(Deferred, Vertical):
+    def __init__(self, *, id: str | None = None, classes: str | None = None) -> None:
+        super().__init__(id=id, classes=classes)
+        self.figures: dict[str, Figure] = {}
+        self.draws = 0  # plots drawn again (tests count them)
+
     def compose(self) -> ComposeResult:
         for metric, _title, _scale, _unit in PLOTS:
             yield PlotextPlot(id=f"line-{metric}", classes="line-chart")
@@ -68,33 +128,13 @@ class LineCharts(Deferred, Vertical):
     def draw(self, state: State) -> None:
         if not self.display:
             return
-        self.border_title = "over time, shared axes · " + legend_markup(state)
-        stopped = facts.traffic_stopped_at(state)
+        set_border_title(self, "over time, shared axes · " + legend_markup(state))
         for metric, title, scale, unit in PLOTS:
-            plot = self.query_one(f"#line-{metric}", PlotextPlot)
-            plt = plot.plt
-            plt.clear_data()
-            plt.clear_figure()
-            plt.title(f"{title} ({unit})")
-            tops: list[float] = []
-            oldest = 0.0
-            for version, colour in ((facts.baseline(state), RGB_BASELINE),
-                                    (facts.candidate(state), RGB_CANDIDATE)):
-                until = stopped if version == facts.candidate(state) else None
-                xs, ys = points(state.history.get(version, ()), metric, scale, state.at, until)
-                if xs:
-                    plt.plot(xs, ys, color=colour, marker="braille")
-                    tops.append(max(ys))
-                    oldest = min(oldest, xs[0])
-            bounds = [g.threshold * scale for g in state.gates
-                      if g.metric == metric and g.threshold is not None and g.comparison == "max"]
-            for value in bounds[:1]:
-                plt.hline(value, color=RGB_BOUND)
-                tops.append(value)
-            ticks = nice_axis(max(tops, default=0.0))
-            plt.ylim(0, ticks[-1])
-            plt.yticks(ticks, [tick_label(t, unit) for t in ticks])
-            xt = x_ticks(oldest if oldest < 0 else -60.0)
-            plt.xlim(xt[0], (xt[-1] - xt[0]) * 0.02)  # a hair past now: the last point shows
-            plt.xticks(xt, ["now" if t == 0 else f"{t:g}s" for t in xt])
-            plot.refresh()
+            fig = figure(state, metric, title, scale, unit)
+            if self.figures.get(metric) == fig:
+                continue
+            self.figures[metric] = fig
+            widget = self.query_one(f"#line-{metric}", PlotextPlot)
+            plot(widget.plt, fig)
+            self.draws += 1
+            widget.refresh()

@@ -6,10 +6,10 @@ from __future__ import annotations
 
 from rich.console import Group
 from rich.text import Text
-from textual.widgets import Static
 
 from strategies.model import FlagView, Phase, State
 from tui.app import facts, fmt
+from tui.app.widgets.drawn import Drawn, shape_of
 
 PHASE_STYLE = {
     Phase.PENDING: "dim",
@@ -57,8 +57,12 @@ def where(state: State) -> str:
     return f"step {min(state.rollout.step + 1, n)}/{n}"
 
 
-class RolloutBar(Static):
-    """Two lines while it runs; a third (and more, one per failing gate) once it has ended."""
+class RolloutBar(Drawn):
+    """Two lines while it runs; a third (and more, one per failing gate) once it has ended.
+
+    Its lines are cut at the edge, never wrapped, except the evidence under the cause: so its
+    height changes only with the number of lines or the wrapping of that evidence, and a
+    countdown ticking inside a line redraws the bar without a layout pass."""
 
     def show(self, state: State) -> None:
         rollout = state.rollout
@@ -82,6 +86,7 @@ class RolloutBar(Static):
                                             self.size.width or self.app.size.width)))
         if state.flag is not None:
             lines.append(line(flag_line(state.flag, rollout.phase)))
+        wrapping: list[Text] = []
         ended = facts.cause(state)
         if ended is not None and not self.has_class("-no-cause"):  # the wallboard's banner has it
             style = "bold green" if rollout.phase is Phase.SUCCEEDED else "bold red"
@@ -93,8 +98,10 @@ class RolloutBar(Static):
                 head.append(f", {fmt.clock(ended.at)}", style="dim")
             lines.append(line(head))
             # the evidence wraps rather than lose its end ("breach shown at 0.99 confidence")
-            lines += [Text(f"   {detail}") for detail in ended.details]
-        self.update(Group(*lines))
+            wrapping = [Text(f"   {detail}") for detail in ended.details]
+        lines += wrapping
+        shape = (len(lines), shape_of(self.app, wrapping, self.content_region.width))
+        self.put(tuple(lines), lambda: Group(*lines), shape)
 
     def steps_line(self, state: State) -> Text:
         rollout = state.rollout

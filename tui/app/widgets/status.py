@@ -8,14 +8,15 @@ says it is waiting, calmly: nothing is wrong yet.
 from __future__ import annotations
 
 from rich.text import Text
-from textual.widgets import Static
 
 from strategies.model import State, ViewMode
 from tui.app import facts, fmt
+from tui.app.widgets.drawn import Drawn
 
 
-class StatusBar(Static):
-    """One line. Stale metrics turn the whole bar red: an operator must never act on old data."""
+class StatusBar(Drawn):
+    """One line. Stale metrics turn the whole bar red: an operator must never act on old data.
+    Redrawn only when a character of it changes; never laid out again (its height is 1)."""
 
     def show(self, state: State) -> None:
         text = Text(no_wrap=True, overflow="ellipsis")
@@ -42,7 +43,7 @@ class StatusBar(Static):
         if state.platform_error:
             text.append(f" ✖ {state.platform_error}", style="bold red")
         self.set_class(alarm, "-stale")
-        self.update(text)
+        self.put(text, lambda: text)
 
     def badge(self, state: State) -> tuple[str, str]:
         """Who drives, when this screen does not: following, observing, driver gone, read-only."""

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from rich.console import Group
+from rich.console import Group, RenderableType
 from rich.table import Table
 from rich.text import Text
-from textual.widgets import Static
 
 from strategies.model import MetricSample, Role, State, VersionView
 from tui.app import facts, fmt
+from tui.app.widgets.drawn import Drawn, shape_of
 
 # column title, metric name, formatter; higher is worse for every column but throughput
 COLUMNS: tuple[tuple[str, str, Callable[[float | None], str]], ...] = (
@@ -69,46 +69,59 @@ def resource_line(view: VersionView) -> Text:
     return line
 
 
-class VersionsTable(Static):
-    """A Rich table inside a Static: rebuilt each refresh, cheap at two rows.
+class VersionsTable(Drawn):
+    """A Rich table inside a Static, built only when a cell or a note under it changed.
 
     Only the candidate is marked red where it is the worse one: a baseline that is worse than
     the candidate is no alarm. A version taking no traffic shows its last figures from before
     the traffic stopped, dimmed, and a line under the table says so."""
 
     def show(self, state: State) -> None:
-        table = Table(box=None, expand=True, padding=(0, 1, 0, 0), header_style="bold underline")
-        # Label columns are as wide as their longest values ("candidate", "100%/100%"); only
-        # the metric columns share what is left (Rich's ratio would override a min_width).
-        table.add_column("version", no_wrap=True, min_width=7)
-        table.add_column("role", no_wrap=True, width=10)
-        table.add_column("weight", justify="right", no_wrap=True, width=9)
-        table.add_column("ready", justify="right", no_wrap=True, min_width=5)
-        for title, _metric, _f in COLUMNS:
-            table.add_column(title, justify="right", no_wrap=True, ratio=2)
         compared = compared_metrics(state)
         worse = {m: worse_version(m, state.versions) for m in compared}
         notes: list[Text] = []
+        rows: list[list[Text]] = []
         for view in state.versions:
             shown = facts.figures(state, view)
             if shown.frozen:
                 notes.append(Text(f"{view.version}: {shown.frozen}", style="dim italic"))
-            style = ROLE_STYLE.get(view.role, "")
-            ready = Text(f"{view.ready}/{view.total}",
-                         style="bold red" if view.total and view.ready < view.total else "")
-            cells: list[Text | str] = [
-                Text(view.version, style=style), Text(view.role.value, style=style),
-                Text(f"{fmt.weight(view.actual_weight)}/{view.desired_weight}%",
-                     style="" if view.actual_weight in (None, view.desired_weight) else "bold yellow"),
-                ready]
-            for _title, metric, render in COLUMNS:
-                text = Text(render(_value(shown.sample, metric)))
-                if shown.frozen:
-                    text.stylize("dim")
-                elif worse.get(metric) == view.version and view.role is Role.CANDIDATE:
-                    text.stylize("bold red reverse")
-                cells.append(text)
-            table.add_row(*cells)
+            rows.append(version_cells(view, shown, worse))
         if self.app.size.height >= RESOURCE_MIN_HEIGHT and measured_resources(state):
             notes += [resource_line(v) for v in state.versions]
-        self.update(Group(table, *notes) if notes else table)
+        # cells never wrap: the height is the rows plus the notes as they wrap
+        shape = (len(rows), shape_of(self.app, notes, self.content_region.width))
+        self.put((rows, notes), lambda: versions_table(rows, notes), shape)
+
+
+def version_cells(view: VersionView, shown: facts.Figures, worse: dict[str, str | None]) -> list[Text]:
+    """One version's row: name, role, weight actual/desired, ready, then its figures."""
+    style = ROLE_STYLE.get(view.role, "")
+    ready = Text(f"{view.ready}/{view.total}",
+                 style="bold red" if view.total and view.ready < view.total else "")
+    cells = [Text(view.version, style=style), Text(view.role.value, style=style),
+             Text(f"{fmt.weight(view.actual_weight)}/{view.desired_weight}%",
+                  style="" if view.actual_weight in (None, view.desired_weight) else "bold yellow"),
+             ready]
+    for _title, metric, render in COLUMNS:
+        text = Text(render(_value(shown.sample, metric)))
+        if shown.frozen:
+            text.stylize("dim")
+        elif worse.get(metric) == view.version and view.role is Role.CANDIDATE:
+            text.stylize("bold red reverse")
+        cells.append(text)
+    return cells
+
+
+def versions_table(rows: list[list[Text]], notes: list[Text]) -> RenderableType:
+    table = Table(box=None, expand=True, padding=(0, 1, 0, 0), header_style="bold underline")
+    # Label columns are as wide as their longest values ("candidate", "100%/100%"); only
+    # the metric columns share what is left (Rich's ratio would override a min_width).
+    table.add_column("version", no_wrap=True, min_width=7)
+    table.add_column("role", no_wrap=True, width=10)
+    table.add_column("weight", justify="right", no_wrap=True, width=9)
+    table.add_column("ready", justify="right", no_wrap=True, min_width=5)
+    for title, _metric, _f in COLUMNS:
+        table.add_column(title, justify="right", no_wrap=True, ratio=2)
+    for cells in rows:
+        table.add_row(*cells)
+    return Group(table, *notes) if notes else table

@@ -1,0 +1,112 @@
+"""The app renders only what changed (issue 18): a State that says what the last one said
+redraws no panel, a change redraws the panel that shows it, and a panel that grows is laid out
+again (nothing cut). Redraws are counted, never timed."""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import replace
+
+import pytest
+from support import World, make_scene
+from textual.pilot import Pilot
+
+from strategies.model import Phase
+from tui.app import ReleaseApp
+from tui.app.widgets import RolloutBar, StatusBar
+from tui.app.widgets.charts import ChartRow
+from tui.app.widgets.drawn import Drawn
+from tui.app.widgets.lines import LineCharts
+
+SIZES = [(80, 24), (160, 48)]
+
+
+def draws(app: ReleaseApp) -> dict[str, int]:
+    """Redraws so far of every view that counts them, by id."""
+    screen = app.screen
+    counts = {f"{type(w).__name__}#{w.id}": w.draws for w in screen.query(Drawn)}
+    counts |= {f"ChartRow#{w.id}": w.draws for w in screen.query(ChartRow)}
+    counts |= {f"LineCharts#{w.id}": w.draws for w in screen.query(LineCharts)}
+    return counts
+
+
+def republish(world: World, **changes: object) -> None:
+    """The driver publishes a new State object: the same facts, except `changes`."""
+    world.driver.state = replace(world.driver.state, **changes)  # type: ignore[arg-type]
+
+
+async def settle(pilot: Pilot) -> None:
+    await pilot.pause()
+    await pilot.pause()
+
+
+@pytest.mark.parametrize("size", SIZES)
+@pytest.mark.parametrize("wallboard", [False, True])
+def test_a_state_that_says_the_same_redraws_nothing(size: tuple[int, int], wallboard: bool) -> None:
+    async def scenario() -> None:
+        world = await make_scene("paused")
+        app = ReleaseApp(world.driver, read_only=wallboard, wallboard=wallboard, ticking=False)
+        async with app.run_test(size=size) as pilot:
+            await settle(pilot)
+            before = draws(app)
+            assert before["StatusBar#status"] >= 1 and before["RolloutBar#rollout"] >= 1, before
+            for _ in range(3):
+                republish(world)
+                app.render_state()
+                await settle(pilot)
+            assert app.shown is world.driver.state  # each new State was taken in
+            assert draws(app) == before
+
+    asyncio.run(scenario())
+
+
+@pytest.mark.parametrize("size", SIZES)
+def test_a_change_redraws_the_panel_that_shows_it_and_no_other(size: tuple[int, int]) -> None:
+    async def scenario() -> None:
+        world = await make_scene("paused")
+        app = ReleaseApp(world.driver, read_only=False, wallboard=False, ticking=False)
+        async with app.run_test(size=size) as pilot:
+            await settle(pilot)
+            bar = app.screen.query_one(StatusBar)
+            assert "✖" not in "".join(seg.text for seg in bar.render_line(0))
+            before = draws(app)
+            republish(world, platform_error="platform local: connection refused")
+            app.render_state()
+            await settle(pilot)
+            after = draws(app)
+            changed = {name for name in after if after[name] != before[name]}
+            assert changed == {"StatusBar#status"}, changed
+            assert "local ✖ platform" in "".join(seg.text for seg in bar.render_line(0))
+
+    asyncio.run(scenario())
+
+
+def test_a_bar_that_grows_is_laid_out_again() -> None:
+    """Running → rolled back: the rollout bar gains the cause and its evidence; each line is on
+    screen (a redraw without a layout pass would keep its old height and cut them)."""
+    async def scenario() -> None:
+        world = World()
+        await world.run_for(35)
+        app = ReleaseApp(world.driver, read_only=False, wallboard=False, ticking=False)
+        async with app.run_test(size=(80, 24)) as pilot:
+            await settle(pilot)
+            bar = app.screen.query_one(RolloutBar)
+            height = bar.size.height
+            await world.fault()
+            for _ in range(30):  # bounded: the critical gates need 5s of failure
+                await world.run_for(1)
+                if world.engine.state.phase is Phase.ROLLED_BACK:
+                    break
+            assert world.engine.state.phase is Phase.ROLLED_BACK
+            app.render_state()
+            for _ in range(500):  # bounded: the layout pass comes with the next screen update
+                if bar.size.height > height:
+                    break
+                await pilot.pause(0.01)
+            shown = "\n".join("".join(seg.text for seg in bar.render_line(y))
+                              for y in range(bar.size.height))
+            assert bar.size.height > height
+            assert "critical gate" in shown and "failed" in shown, shown
+            assert "p99: 950ms > max 500ms (baseline" in shown, shown  # the evidence line, whole
+
+    asyncio.run(scenario())
