@@ -12,6 +12,7 @@ from test_app_operator import SIZES, app_on, text_of
 
 from tui.app.facts import cause
 from tui.app.widgets import GatesPanel, RolloutBar
+from tui.app.widgets.events import EventLines, EventLog, describe
 from tui.app.widgets.gates import STATUS_MARK, bound, estimate, failed_with
 
 LONG_NAMES = SPEC.replace('name = "p95-warn"', 'name = "latency-p95-vs-baseline-warning"').replace(
@@ -101,3 +102,38 @@ def test_a_failed_gate_keeps_its_figure_in_the_unit_of_its_bound() -> None:
         assert failed_with(p99, p99.evidence()) == "950ms"
 
     asyncio.run(scenario())
+
+
+@pytest.mark.parametrize("size", SIZES)
+def test_every_event_line_is_whole_at_the_logs_own_width(size: tuple[int, int]) -> None:
+    """RichLog wraps at 78 columns unless told otherwise: in a side panel narrower than that,
+    every long event lost its end ("share slowe" for "share slower"). Lines now wrap at the
+    log's width, and again when the terminal is resized."""
+
+    async def scenario() -> None:
+        world = World(spec=make_spec(LONG_NAMES))
+        await world.run_for(6)
+        app = app_on(world)
+        async with app.run_test(size=size) as pilot:
+            await pilot.pause()
+            app.render_state(force=True)
+            await pilot.pause()
+            _assert_events_whole(app.screen.query_one(EventLog), world)
+            await pilot.resize_terminal(size[0] - 17, size[1])
+            await pilot.pause()
+            await pilot.pause()
+            _assert_events_whole(app.screen.query_one(EventLog), world)
+
+    asyncio.run(scenario())
+
+
+def _assert_events_whole(log_panel: EventLog, world: World) -> None:
+    lines = log_panel.query_one(EventLines)
+    width = lines.scrollable_content_region.width
+    assert width > 20
+    assert all(strip.cell_length <= width for strip in lines.lines), width
+    shown = " ".join(" ".join(strip.text.split()) for strip in lines.lines)
+    events = world.driver.state.events
+    assert any(len(describe(event)) > width for event in events)  # some must wrap
+    for event in events:
+        assert " ".join(describe(event).split()) in shown, describe(event)
