@@ -185,6 +185,8 @@ def test_a_kubernetes_release_without_a_kubeconfig_is_a_row_that_says_so(
     [row] = map(json.loads, out.getvalue().splitlines())
     assert (row["driver"], row["driven_by"]) == ("unreadable", "no kubeconfig")
     assert "cannot load kubeconfig" in row["problem"]
+    # the spec is readable: the row still says which release it is
+    assert (row["strategy"], row["baseline"], row["candidate"]) == ("canary", "v1", "v2")
 
 
 def test_the_cursor_stays_on_its_release_when_the_order_changes_and_cells_are_whole() -> None:
