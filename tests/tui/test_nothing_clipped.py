@@ -5,13 +5,15 @@ instead of an ellipsis), and the evidence a rollback names wraps rather than los
 from __future__ import annotations
 
 import asyncio
+from dataclasses import replace
 
 import pytest
 from support import SPEC, World, make_spec
 from test_app_operator import SIZES, app_on, text_of
 
+from strategies.model import Viewing, ViewMode
 from tui.app.facts import cause
-from tui.app.widgets import GatesPanel, RolloutBar
+from tui.app.widgets import GatesPanel, RolloutBar, StatusBar
 from tui.app.widgets.events import EventLines, EventLog, describe
 from tui.app.widgets.gates import STATUS_MARK, bound, estimate, failed_with
 
@@ -137,3 +139,30 @@ def _assert_events_whole(log_panel: EventLog, world: World) -> None:
     assert any(len(describe(event)) > width for event in events)  # some must wrap
     for event in events:
         assert " ".join(describe(event).split()) in shown, describe(event)
+
+
+@pytest.mark.parametrize("size", SIZES)
+def test_the_top_bar_keeps_the_metrics_age_whole_when_following(size: tuple[int, int]) -> None:
+    """A follower's bar names the driver: at 80 columns that pushed "0s ago" off the edge. The
+    bar now gives up the platform's name, then the word "metrics", then the driver's host."""
+
+    async def scenario() -> None:
+        world = World(spec=make_spec(LONG_NAMES))
+        await world.run_for(4)
+        state = replace(world.driver.state, viewing=Viewing(
+            ViewMode.FOLLOW, driver="alice@build-runner-17.example.internal/424242",
+            url="http://127.0.0.1:9"))
+        app = app_on(world)
+        async with app.run_test(size=size) as pilot:
+            await pilot.pause()
+            bar = app.screen.query_one(StatusBar)
+            bar.show(state)
+            await pilot.pause()
+            shown = text_of(bar)
+            assert "…" not in shown, shown
+            assert "FOLLOWING alice" in shown and " ago" in shown, shown
+            if size[0] >= 160:  # room for every word
+                assert "alice@build-runner-17.example.internal/424242" in shown
+                assert "metrics " in shown and world.driver.state.platform_kind in shown
+
+    asyncio.run(scenario())
