@@ -166,3 +166,28 @@ def test_the_top_bar_keeps_the_metrics_age_whole_when_following(size: tuple[int,
                 assert "metrics " in shown and world.driver.state.platform_kind in shown
 
     asyncio.run(scenario())
+
+
+@pytest.mark.parametrize("size", SIZES)
+def test_long_step_labels_give_up_words_before_the_timing_is_cut(size: tuple[int, int]) -> None:
+    """A rolling update of 4 replicas names its steps "batch 2/4: 2 of 4 new": at 80 columns
+    the line lost its timing to an ellipsis. Labels now shorten before anything is cut."""
+    rolling = SPEC.replace("replicas = 2", "replicas = 4").replace(
+        'kind = "canary"\nsteps = [10, 25, 50, 100]', 'kind = "rolling"\nmax_surge = 1')
+
+    async def scenario() -> None:
+        world = World(spec=make_spec(rolling))
+        await world.run_for(4)
+        app = app_on(world)
+        async with app.run_test(size=size) as pilot:
+            await pilot.pause()
+            app.render_state(force=True)
+            await pilot.pause()
+            steps = text_of(app.screen.query_one(RolloutBar)).splitlines()[1]
+            assert "…" not in steps, steps
+            assert "elapsed" in steps and "to go" in steps, steps
+            assert "▶ batch 1/4" in steps, steps
+            if size[0] >= 160:
+                assert "batch 4/4: 4 of 4 new" in steps, steps
+
+    asyncio.run(scenario())

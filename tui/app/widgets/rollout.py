@@ -60,7 +60,14 @@ def where(state: State) -> str:
 class RolloutBar(Static):
     """Two lines while it runs; a third (and more, one per failing gate) once it has ended."""
 
+    _state: State | None = None
+
+    def on_resize(self) -> None:
+        if self._state is not None:
+            self.show(self._state)
+
     def show(self, state: State) -> None:
+        self._state = state
         rollout = state.rollout
         top = Text()
         top.append(f" {strategy_word(state.strategy)} ", style="bold reverse")
@@ -97,8 +104,22 @@ class RolloutBar(Static):
         self.update(Group(*lines))
 
     def steps_line(self, state: State) -> Text:
+        """The steps, each marked done, current or to come, then the timing. Wider than the
+        screen, the labels give up words (k9s style) before anything is cut: first what follows
+        a colon ("batch 2/3: 2 of 3 new" → "batch 2/3"), then every step but the current one
+        is its number."""
+        width = self.size.width or self.app.size.width
+        for level in range(3):
+            text = self._steps_text(state, level)
+            if text.cell_len <= width:
+                break
+        return text
+
+    def _steps_text(self, state: State, level: int) -> Text:
         rollout = state.rollout
         head, labels = step_labels(state.steps)
+        if level >= 1:
+            labels = tuple(label.split(":", 1)[0] for label in labels)
         text = Text(" ")
         if head:
             text.append(f"{head}: ", style="dim")
@@ -106,6 +127,8 @@ class RolloutBar(Static):
         for index, label in enumerate(labels):
             if index:
                 text.append(" ─ ", style="dim")
+            if level >= 2 and index != rollout.step:
+                label = str(index + 1)
             if rollout.phase is Phase.SUCCEEDED or index < rollout.step:
                 text.append(f"✔ {label}", style="green")
             elif index == rollout.step and failed:
