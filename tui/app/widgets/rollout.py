@@ -177,7 +177,8 @@ def platform_note(kind: str, status: str, room: int) -> Text:
 
 
 def flag_line(flag: FlagView, phase: Phase) -> Text:
-    """` flag new-checkout  off 70% │ on 30%  flagd flags.json  kill switch armed`"""
+    """` flag new-checkout  off 70% │ on 30%  kill switch armed  flagd flags.json`: where the flag
+    lives comes last, so a long path is what the screen's edge cuts, never the kill switch."""
     line = Text(" flag ", style="dim")
     line.append(flag.name, style="bold")
     line.append("  ")
@@ -186,10 +187,10 @@ def flag_line(flag: FlagView, phase: Phase) -> Text:
             line.append(" │ ", style="dim")
         line.append(f"{variant} ", style="bold")
         line.append(fmt.weight(share))
-    line.append(f"  {flag.lever} {flag.location}", style="dim")
     if flag.kill_switch:
         if phase in (Phase.ROLLED_BACK, Phase.ABORTED, Phase.ROLLING_BACK):
             line.append("  killed", style="bold red")
         else:
             line.append("  kill switch armed", style="dim")
+    line.append(f"  {flag.lever} {flag.location}", style="dim")
     return line
