@@ -257,9 +257,9 @@ class Driver:
             # either one puts the whole cohort table in place at once.
             lever = self.router if self.router is not None else self.platform
             if not isinstance(lever, CohortRouter):
-                kind = getattr(lever, "kind", "none")
-                raise RuntimeError(f"router {kind!r} cannot route by cohort or mirror "
-                                   "(rings, A/B and dark launch need the local router)")
+                raise RuntimeError(f"router {self.spec.router.kind!r} cannot route by cohort or "
+                                   "mirror (rings, A/B and dark launch need the local, haproxy, "
+                                   "nginx or httproute router)")
             state = self.engine.state
             route = self.engine.plan.route_for(state.cohorts, state.mirror,
                                                self.spec.release.candidate)

@@ -313,7 +313,8 @@ def figures_text(figures: DeliveryFigures) -> str:
     frequency = "—" if figures.deployments_per_day is None else \
         f"{figures.deployments_per_day:.2f}/day"
     return "\n".join((
-        f"period {period}: {figures.attempts} attempts, {figures.promoted} promoted, "
+        f"period {period}: {figures.attempts} attempt{'' if figures.attempts == 1 else 's'}, "
+        f"{figures.promoted} promoted, "
         f"{figures.failed} rolled back or aborted",
         f"deployment frequency {frequency} · change failure rate {rate} · "
         f"time to restore (median) {_span(figures.time_to_restore_median)} · "

@@ -107,6 +107,12 @@ def _row(release: str, phase: Phase, driver: Driver = Driver.IDLE) -> FleetRow:
                     baseline="v1", candidate="v2", source=f"{release}.toml")
 
 
+def text_of(widget) -> str:
+    """What the widget shows on screen now (clipped text is what a person sees)."""
+    return "\n".join("".join(seg.text for seg in widget.render_line(y))
+                     for y in range(widget.size.height))
+
+
 class _Fixed:
     """A gatherer that always answers the same rows (the list's keys are what is tested)."""
 
@@ -179,3 +185,40 @@ def test_a_kubernetes_release_without_a_kubeconfig_is_a_row_that_says_so(
     [row] = map(json.loads, out.getvalue().splitlines())
     assert (row["driver"], row["driven_by"]) == ("unreadable", "no kubeconfig")
     assert "cannot load kubeconfig" in row["problem"]
+    # the spec is readable: the row still says which release it is
+    assert (row["strategy"], row["baseline"], row["candidate"]) == ("canary", "v1", "v2")
+
+
+def test_the_cursor_stays_on_its_release_when_the_order_changes_and_cells_are_whole() -> None:
+    """A release that starts failing moves up the attention order: the cursor must stay on the
+    release the operator was on (a rebuild used to put it on the top row, so Enter opened
+    another release), and every cell is whole as soon as it is drawn (columns are sized with
+    the rows, not later on idle)."""
+    rows = [_row("search", Phase.SUCCEEDED), _row("checkout-payments", Phase.PROGRESSING),
+            _row("cart", Phase.PAUSED)]
+
+    async def scenario() -> tuple[str, str, list[str]]:
+        gatherer = _Fixed(list(rows))
+        app = FleetApp(gatherer, refresh=60)  # type: ignore[arg-type]
+        async with app.run_test(size=(80, 24)) as pilot:
+            await pilot.pause(0.3)
+            screen = app.screen
+            table = app.query_one("DataTable")
+            await pilot.press("j")  # cart (paused), checkout-payments, search → on checkout
+            before = screen._current().release
+            gatherer.rows = [rows[0], rows[1], _row("cart", Phase.ROLLING_BACK)]
+            screen.rows = await gatherer.refresh(0)
+            screen.render_rows()  # cart rolls back: same order, cells change in place
+            gatherer.rows = [_row("search", Phase.ROLLING_BACK), rows[1], rows[2]]
+            screen.rows = await gatherer.refresh(0)
+            screen.render_rows()  # search to the top: search, cart, checkout-payments
+            await pilot.pause(0.1)
+            after = screen._current().release
+            shown = [line for line in text_of(table).splitlines() if line.strip()]
+        return before, after, shown
+
+    before, after, shown = asyncio.run(scenario())
+    assert before == after == "checkout-payments"
+    assert [line.split()[0] for line in shown[1:4]] == ["search", "cart", "checkout-payments"]
+    assert any("checkout-payments" in line for line in shown), shown
+    assert any("rolling back" in line for line in shown), shown

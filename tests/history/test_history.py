@@ -134,7 +134,7 @@ def test_cli_reads_a_folder_of_specs_and_journals_in_every_form(tmp_path: Path) 
     assert len(rows) == 3 and rows[0].startswith("started,ended,release")
 
     code, out, _ = _cli(tmp_path, "--since", rfc3339(T0 + DAY / 2))
-    assert "1 attempts, 0 promoted, 1 rolled back" in out
+    assert "1 attempt, 0 promoted, 1 rolled back" in out
 
     code, out, _ = _cli(tmp_path, "--plot")
     chart = out[out.index("releases per day"):].splitlines()

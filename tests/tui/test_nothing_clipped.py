@@ -5,13 +5,16 @@ instead of an ellipsis), and the evidence a rollback names wraps rather than los
 from __future__ import annotations
 
 import asyncio
+from dataclasses import replace
 
 import pytest
 from support import SPEC, World, make_spec
 from test_app_operator import SIZES, app_on, text_of
 
+from strategies.model import Viewing, ViewMode
 from tui.app.facts import cause
-from tui.app.widgets import GatesPanel, RolloutBar
+from tui.app.widgets import GatesPanel, RolloutBar, StatusBar
+from tui.app.widgets.events import EventLines, EventLog, describe
 from tui.app.widgets.gates import STATUS_MARK, bound, estimate, failed_with
 
 LONG_NAMES = SPEC.replace('name = "p95-warn"', 'name = "latency-p95-vs-baseline-warning"').replace(
@@ -99,5 +102,92 @@ def test_a_failed_gate_keeps_its_figure_in_the_unit_of_its_bound() -> None:
         assert failed_with(errors, errors.evidence()) == estimate(errors)
         assert "[" in failed_with(errors, errors.evidence())  # the interval, not a bare value
         assert failed_with(p99, p99.evidence()) == "950ms"
+
+    asyncio.run(scenario())
+
+
+@pytest.mark.parametrize("size", SIZES)
+def test_every_event_line_is_whole_at_the_logs_own_width(size: tuple[int, int]) -> None:
+    """RichLog wraps at 78 columns unless told otherwise: in a side panel narrower than that,
+    every long event lost its end ("share slowe" for "share slower"). Lines now wrap at the
+    log's width, and again when the terminal is resized."""
+
+    async def scenario() -> None:
+        world = World(spec=make_spec(LONG_NAMES))
+        await world.run_for(6)
+        app = app_on(world)
+        async with app.run_test(size=size) as pilot:
+            await pilot.pause()
+            app.render_state(force=True)
+            await pilot.pause()
+            _assert_events_whole(app.screen.query_one(EventLog), world)
+            await pilot.resize_terminal(size[0] - 17, size[1])
+            await pilot.pause()
+            await pilot.pause()
+            _assert_events_whole(app.screen.query_one(EventLog), world)
+
+    asyncio.run(scenario())
+
+
+def _assert_events_whole(log_panel: EventLog, world: World) -> None:
+    lines = log_panel.query_one(EventLines)
+    width = lines.scrollable_content_region.width
+    assert width > 20
+    assert all(strip.cell_length <= width for strip in lines.lines), width
+    shown = " ".join(" ".join(strip.text.split()) for strip in lines.lines)
+    events = world.driver.state.events
+    assert any(len(describe(event)) > width for event in events)  # some must wrap
+    for event in events:
+        assert " ".join(describe(event).split()) in shown, describe(event)
+
+
+@pytest.mark.parametrize("size", SIZES)
+def test_the_top_bar_keeps_the_metrics_age_whole_when_following(size: tuple[int, int]) -> None:
+    """A follower's bar names the driver: at 80 columns that pushed "0s ago" off the edge. The
+    bar now gives up the platform's name, then the word "metrics", then the driver's host."""
+
+    async def scenario() -> None:
+        world = World(spec=make_spec(LONG_NAMES))
+        await world.run_for(4)
+        state = replace(world.driver.state, viewing=Viewing(
+            ViewMode.FOLLOW, driver="alice@build-runner-17.example.internal/424242",
+            url="http://127.0.0.1:9"))
+        app = app_on(world)
+        async with app.run_test(size=size) as pilot:
+            await pilot.pause()
+            bar = app.screen.query_one(StatusBar)
+            bar.show(state)
+            await pilot.pause()
+            shown = text_of(bar)
+            assert "…" not in shown, shown
+            assert "FOLLOWING alice" in shown and " ago" in shown, shown
+            if size[0] >= 160:  # room for every word
+                assert "alice@build-runner-17.example.internal/424242" in shown
+                assert "metrics " in shown and world.driver.state.platform_kind in shown
+
+    asyncio.run(scenario())
+
+
+@pytest.mark.parametrize("size", SIZES)
+def test_long_step_labels_give_up_words_before_the_timing_is_cut(size: tuple[int, int]) -> None:
+    """A rolling update of 4 replicas names its steps "batch 2/4: 2 of 4 new": at 80 columns
+    the line lost its timing to an ellipsis. Labels now shorten before anything is cut."""
+    rolling = SPEC.replace("replicas = 2", "replicas = 4").replace(
+        'kind = "canary"\nsteps = [10, 25, 50, 100]', 'kind = "rolling"\nmax_surge = 1')
+
+    async def scenario() -> None:
+        world = World(spec=make_spec(rolling))
+        await world.run_for(4)
+        app = app_on(world)
+        async with app.run_test(size=size) as pilot:
+            await pilot.pause()
+            app.render_state(force=True)
+            await pilot.pause()
+            steps = text_of(app.screen.query_one(RolloutBar)).splitlines()[1]
+            assert "…" not in steps, steps
+            assert "elapsed" in steps and "to go" in steps, steps
+            assert "▶ batch 1/4" in steps, steps
+            if size[0] >= 160:
+                assert "batch 4/4: 4 of 4 new" in steps, steps
 
     asyncio.run(scenario())

@@ -13,6 +13,7 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from rich.cells import cell_len
 from rich.text import Text
 from textual.app import App, ComposeResult, SystemCommand
 from textual.binding import Binding
@@ -122,6 +123,7 @@ class FleetScreen(Screen[None]):
         self._shown: dict[str, tuple[str, ...]] = {}
         self._order: list[str] = []
         self._columns: tuple[str, ...] = ()
+        self._widths: tuple[int, ...] = ()
         self.escape_leaves = escape_leaves  # Esc with no filter open: back where the user was
 
     def action_leave(self) -> None:
@@ -164,7 +166,13 @@ class FleetScreen(Screen[None]):
         return sort_rows(filter_rows(self.rows, self.filter_text), self.sort_key)
 
     def render_rows(self) -> None:
-        """Update only what changed: cells in place; rows added, removed or reordered at once."""
+        """Update only what changed: cells in place; rows added, removed or reordered at once.
+
+        Columns are as wide as their widest cell, set here rather than measured by the table on
+        idle: a table that sizes itself later keeps drawing rows cut to the header's widths
+        ("checkou") until something else changes. A rebuild keeps the cursor on its release,
+        so Enter never opens another one because the order moved under it.
+        """
         table = self.query_one(DataTable)
         now = self.clock()
         rows = self.visible()
@@ -172,30 +180,38 @@ class FleetScreen(Screen[None]):
         columns = COLUMNS if self.size.width >= WIDE else NARROW_COLUMNS
         texts = self._fit([dict(zip(COLUMNS, cells(row, now), strict=True)) for row in rows],
                           columns)
-        if keys != self._order or columns != self._columns:
-            table.clear(columns=columns != self._columns)
-            if columns != self._columns:
-                for name in columns:
-                    table.add_column(name, key=name)
-                self._columns = columns
-            self._shown.clear()
-            for row, key, text in zip(rows, keys, texts, strict=True):
-                table.add_row(*self._styled(row, columns, text), key=key)
-                self._shown[key] = text
-            self._order = keys
-            # rows added: the table sizes its columns on idle; redraw then, or a loaded machine
-            # can keep showing the rows cut to the header's widths until the next change
-            self.call_after_refresh(table.refresh, layout=True)
+        widths = tuple(max([cell_len(name), *(cell_len(text[i]) for text in texts)])
+                       for i, name in enumerate(columns))
+        if keys != self._order or columns != self._columns or widths != self._widths:
+            self._rebuild(table, rows, keys, columns, widths, texts)
         else:
             for row, key, text in zip(rows, keys, texts, strict=True):
                 old = self._shown.get(key, ())
                 styled = self._styled(row, columns, text)
                 for index, (new, before) in enumerate(zip(text, old, strict=False)):
                     if new != before:
-                        table.update_cell(key, columns[index], styled[index])
+                        table.update_cell(key, columns[index], styled[index], update_width=False)
                 self._shown[key] = text
         self._title(rows)
         self._services()
+
+    def _rebuild(self, table: DataTable, rows: list[FleetRow], keys: list[str],
+                 columns: tuple[str, ...], widths: tuple[int, ...],
+                 texts: list[tuple[str, ...]]) -> None:
+        """Every row again, in the new order and widths, the cursor kept on its release."""
+        under_cursor = self._order[table.cursor_row] if 0 <= table.cursor_row < len(self._order) \
+            else None
+        table.clear(columns=True)
+        for name, width in zip(columns, widths, strict=True):
+            table.add_column(name, width=width, key=name)
+        self._columns, self._widths = columns, widths
+        self._shown.clear()
+        for row, key, text in zip(rows, keys, texts, strict=True):
+            table.add_row(*self._styled(row, columns, text), key=key)
+            self._shown[key] = text
+        self._order = keys
+        if under_cursor in keys:
+            table.move_cursor(row=keys.index(under_cursor), animate=False)
 
     def _fit(self, values: list[dict[str, str]], columns: tuple[str, ...]) -> list[tuple[str, ...]]:
         """Each row's cells for these columns; when narrow, the gate cut so every row fits."""

@@ -102,9 +102,12 @@ class FleetGatherer:
             try:
                 lease = lease_for(spec)
             except LeaseError as exc:  # e.g. a Kubernetes release and no kubeconfig here
+                # The spec itself is readable: the row still says what release it describes.
                 unreadable.append(replace(
                     unreadable_row(spec.release.service, str(path), f"who drives it: {exc}"),
-                    driven_by=discovery_trouble(exc)))
+                    driven_by=discovery_trouble(exc), environment=spec.release.environment,
+                    strategy=spec.strategy.kind, baseline=spec.release.baseline,
+                    candidate=spec.release.candidate))
                 continue
             members.append(Member(spec, lease, spec.journal_path(), len(build_plan(spec).steps)))
         return cls(members, unreadable, tuple(discover))

@@ -15,6 +15,7 @@ from textual import events
 from textual.app import ComposeResult
 from textual.containers import Vertical
 from textual.css.query import NoMatches
+from textual.message import Message
 from textual.widgets import Input, RichLog
 
 from strategies.model import Event, State
@@ -54,14 +55,31 @@ def sign_text(unseen: int) -> str:
 
 
 class EventLines(RichLog):
-    """A RichLog that knows whether the operator is reading older lines."""
+    """A RichLog that knows whether the operator is reading older lines.
+
+    Lines wrap at the log's own width (RichLog's default minimum of 78 columns would wrap them
+    wider than a side panel and cut every line's end), with the scrollbar's column kept free so
+    lines written before the log could scroll still fit after; a new width wraps them again.
+    """
+
+    def __init__(self, *, id: str | None = None) -> None:
+        super().__init__(id=id, wrap=True, markup=False, auto_scroll=True, min_width=1)
+        self._wrapped_at = 0
 
     def following(self) -> bool:
         return self.scroll_y >= self.max_scroll_y
 
     def on_resize(self, event: events.Resize) -> None:
+        width = self.scrollable_content_region.width
+        if self._wrapped_at and width != self._wrapped_at:
+            self.post_message(Rewrap())
+        self._wrapped_at = width
         if self.auto_scroll:
             self.call_after_refresh(self.scroll_end, animate=False)
+
+
+class Rewrap(Message):
+    """The log's width changed: its lines are written again at the new width."""
 
 
 class EventLog(Vertical):
@@ -79,7 +97,7 @@ class EventLog(Vertical):
     def compose(self) -> ComposeResult:
         yield Input(placeholder="filter events (Enter keeps, Esc clears)", id="event-filter",
                     disabled=True)
-        yield EventLines(id="event-lines", wrap=True, markup=False, auto_scroll=True)
+        yield EventLines(id="event-lines")
         yield Drawn(id="event-unseen")
 
     def on_mount(self) -> None:
@@ -119,6 +137,10 @@ class EventLog(Vertical):
             if new[index] is last:
                 return len(new) - 1 - index
         return len(new)
+
+    def on_rewrap(self, message: Rewrap) -> None:
+        message.stop()
+        self._rebuild(new=0)
 
     def set_filter(self, text: str) -> None:
         self.filter_text = text.strip().lower()

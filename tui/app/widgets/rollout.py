@@ -64,7 +64,14 @@ class RolloutBar(Drawn):
     height changes only with the number of lines or the wrapping of that evidence, and a
     countdown ticking inside a line redraws the bar without a layout pass."""
 
+    _state: State | None = None
+
+    def on_resize(self) -> None:
+        if self._state is not None:
+            self.show(self._state)
+
     def show(self, state: State) -> None:
+        self._state = state
         rollout = state.rollout
         top = Text()
         top.append(f" {strategy_word(state.strategy)} ", style="bold reverse")
@@ -104,8 +111,22 @@ class RolloutBar(Drawn):
         self.put(tuple(lines), lambda: Group(*lines), shape)
 
     def steps_line(self, state: State) -> Text:
+        """The steps, each marked done, current or to come, then the timing. Wider than the
+        screen, the labels give up words (k9s style) before anything is cut: first what follows
+        a colon ("batch 2/3: 2 of 3 new" → "batch 2/3"), then every step but the current one
+        is its number."""
+        width = self.size.width or self.app.size.width
+        for level in range(3):
+            text = self._steps_text(state, level)
+            if text.cell_len <= width:
+                break
+        return text
+
+    def _steps_text(self, state: State, level: int) -> Text:
         rollout = state.rollout
         head, labels = step_labels(state.steps)
+        if level >= 1:
+            labels = tuple(label.split(":", 1)[0] for label in labels)
         text = Text(" ")
         if head:
             text.append(f"{head}: ", style="dim")
@@ -113,6 +134,8 @@ class RolloutBar(Drawn):
         for index, label in enumerate(labels):
             if index:
                 text.append(" ─ ", style="dim")
+            if level >= 2 and index != rollout.step:
+                label = str(index + 1)
             if rollout.phase is Phase.SUCCEEDED or index < rollout.step:
                 text.append(f"✔ {label}", style="green")
             elif index == rollout.step and failed:
@@ -161,7 +184,8 @@ def platform_note(kind: str, status: str, room: int) -> Text:
 
 
 def flag_line(flag: FlagView, phase: Phase) -> Text:
-    """` flag new-checkout  off 70% │ on 30%  flagd flags.json  kill switch armed`"""
+    """` flag new-checkout  off 70% │ on 30%  kill switch armed  flagd flags.json`: where the flag
+    lives comes last, so a long path is what the screen's edge cuts, never the kill switch."""
     line = Text(" flag ", style="dim")
     line.append(flag.name, style="bold")
     line.append("  ")
@@ -170,10 +194,10 @@ def flag_line(flag: FlagView, phase: Phase) -> Text:
             line.append(" │ ", style="dim")
         line.append(f"{variant} ", style="bold")
         line.append(fmt.weight(share))
-    line.append(f"  {flag.lever} {flag.location}", style="dim")
     if flag.kill_switch:
         if phase in (Phase.ROLLED_BACK, Phase.ABORTED, Phase.ROLLING_BACK):
             line.append("  killed", style="bold red")
         else:
             line.append("  kill switch armed", style="dim")
+    line.append(f"  {flag.lever} {flag.location}", style="dim")
     return line

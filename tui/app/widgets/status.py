@@ -16,36 +16,59 @@ from tui.app.widgets.drawn import Drawn
 
 class StatusBar(Drawn):
     """One line. Stale metrics turn the whole bar red: an operator must never act on old data.
-    Redrawn only when a character of it changes; never laid out again (its height is 1)."""
+
+    When the line is wider than the terminal it gives up the least useful words first, k9s
+    style, rather than cut the freshness off the end: the platform's name (kept when it has an
+    error), then "metrics" before the source, then the host and pid of a followed driver.
+    Redrawn only when a character of it changes; never laid out again (its height is 1).
+    """
+
+    _state: State | None = None
 
     def show(self, state: State) -> None:
+        self._state = state
+        width = self.size.width or self.app.size.width
+        for level in range(COMPACT_LEVELS):
+            text = self.line(state, level)
+            if text.cell_len <= width:
+                break
+        self.set_class(state.stale and not facts.waiting_for_first_metrics(state), "-stale")
+        self.put(text, lambda: text)
+
+    def on_resize(self) -> None:
+        if self._state is not None:
+            self.show(self._state)
+
+    def line(self, state: State, level: int = 0) -> Text:
+        """The bar's text at a compactness `level` (0: every word; higher: fewer words)."""
         text = Text(no_wrap=True, overflow="ellipsis")
         text.append(" releasedeck ", style="bold reverse")
         text.append(f" {state.release} ", style="bold")
         text.append(f"{facts.baseline(state) or '?'} → {facts.candidate(state) or '?'}")
-        badge, style = self.badge(state)
+        badge, style = self.badge(state, short=level >= 3)
         if badge:
             text.append("  ")
             text.append(f" {badge} ", style=style)
         waiting = facts.waiting_for_first_metrics(state)
-        alarm = state.stale and not waiting
         if waiting:
             text.append(f"  │ {state.metrics_source}: waiting for first metrics…", style="italic")
         else:
             age = state.metrics_age
             fresh = "never" if age is None else f"{fmt.secs(age)} ago"
-            text.append(f"  │ metrics {state.metrics_source} · {fresh}")
-        if alarm:
+            label = "" if level >= 2 else "metrics "
+            text.append(f"  │ {label}{state.metrics_source} · {fresh}")
+        if state.stale and not waiting:
             text.append(f"  ⚠ STALE: {facts.stale_reason(state)} ", style="bold reverse")
         elif state.metrics_error:
             text.append(f"  ✖ {state.metrics_error}", style="bold")
-        text.append(f"  │ {state.platform_kind}", style="dim" if not state.platform_error else "bold")
         if state.platform_error:
+            text.append(f"  │ {state.platform_kind}", style="bold")
             text.append(f" ✖ {state.platform_error}", style="bold red")
-        self.set_class(alarm, "-stale")
-        self.put(text, lambda: text)
+        elif level < 1:
+            text.append(f"  │ {state.platform_kind}", style="dim")
+        return text
 
-    def badge(self, state: State) -> tuple[str, str]:
+    def badge(self, state: State, *, short: bool = False) -> tuple[str, str]:
         """Who drives, when this screen does not: following, observing, driver gone, read-only."""
         viewing = state.viewing
         if viewing is not None and viewing.mode is ViewMode.OBSERVE:
@@ -54,7 +77,11 @@ class StatusBar(Drawn):
             return (f"DRIVER GONE since {fmt.clock(viewing.gone_since)}: "
                     f"{viewing.note or 'waiting for the next driver'}", "bold reverse red")
         if viewing is not None:
-            return f"FOLLOWING {viewing.driver or viewing.url}", "bold reverse"
+            who = viewing.driver or viewing.url
+            return f"FOLLOWING {who.split('@', 1)[0] if short else who}", "bold reverse"
         if state.read_only or getattr(self.app, "read_only", False):
             return "READ-ONLY", "bold reverse"
         return "", ""
+
+
+COMPACT_LEVELS = 4
