@@ -124,6 +124,14 @@ def read_records(path: str | Path, *, validate: bool = True,
     return JournalRead(records, problems, torn)
 
 
+def newer_format(records: Iterable[Mapping[str, Any]]) -> int | None:
+    """The newest journal format among records written by a later releasedeck, if any: a run
+    such a version journaled may hold decisions this one would misread, so it is not resumed."""
+    newer = [r["journal"] for r in records
+             if isinstance(r.get("journal"), int) and r["journal"] > FORMAT]
+    return max(newer) if newer else None
+
+
 class NotAJournal(ValueError):
     """The journal path names something other than a regular file: refused (exit 2)."""
 

@@ -20,6 +20,7 @@ from typing import Any, TextIO
 
 from strategies.duration import format_duration, parse_duration
 from strategies.history import DAY, DeliveryFigures, RunSummary, delivery_figures, summarise
+from strategies.journal import FORMAT as JOURNAL_FORMAT
 from strategies.journal import NotAJournal
 from strategies.json_lines import read_decisions
 from strategies.model import parse_rfc3339, rfc3339
@@ -119,12 +120,35 @@ def load_history(paths: Sequence[str], *, since: float | None = None, until: flo
             said.append(f"{exc}; skipped")
             continue
         said.extend(str(problem) for problem in read.problems)
+        said.extend(foreign_records(source.path, read.records))
         runs.extend(summarise(read.records, source=str(source.path), strategy=source.strategy))
     runs = [r for r in runs if (since is None or r.started >= since)
             and (until is None or r.started < until)]
     runs.sort(key=lambda r: r.started)
     figures = delivery_figures(runs, since=since, until=until, commit_times=dict(commit_times or {}))
     return HistoryReport(tuple(runs), figures, tuple(s.path for s in sources), tuple(said))
+
+
+def foreign_records(path: Path, records: Sequence[Mapping[str, Any]]) -> list[str]:
+    """What in a journal file is not a journal record this releasedeck writes, said once per
+    file: a file of `--headless` events or another tool's JSON would otherwise read as "0
+    attempts" with no word why, and a newer journal format as if it were fully understood."""
+    said = []
+    foreign = [r for r in records if not isinstance(r.get("at"), int | float) or "kind" not in r]
+    if foreign:
+        events = sum(1 for r in foreign if "event" in r and "ts" in r)
+        verb = "looks" if events == 1 else "look"
+        hint = (f"; {events} {verb} like releasedeck events (--headless output): history reads "
+                "the journal a run writes (.NAME.releasedeck.journal beside the spec, or the "
+                "file --journal named)") if events else ""
+        said.append(f"{path}: {len(foreign)} of {len(records)} readable lines are not journal "
+                    f"records, skipped{hint}")
+    newer = sorted({r["journal"] for r in records
+                    if isinstance(r.get("journal"), int) and r["journal"] > JOURNAL_FORMAT})
+    if newer:
+        said.append(f"{path}: written in journal format {newer[-1]} by a newer releasedeck "
+                    f"(this one reads {JOURNAL_FORMAT}): read as far as understood")
+    return said
 
 
 def _moment(text: str | None, now: float) -> float | None:

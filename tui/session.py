@@ -30,7 +30,15 @@ from typing import Any, TextIO
 from collectors.alerts import AlertDispatcher, build_dispatcher
 from collectors.webhooks import WebhookChecks
 from strategies.engine import Engine
-from strategies.journal import JournalWriter, MemoryJournal, NotAJournal, last_run, read_records
+from strategies.journal import (
+    FORMAT,
+    JournalWriter,
+    MemoryJournal,
+    NotAJournal,
+    last_run,
+    newer_format,
+    read_records,
+)
 from strategies.model import Viewing
 from strategies.ports import Listener, MetricSource, Startable
 from strategies.spec import ReleaseSpec
@@ -175,6 +183,12 @@ def _journal(spec: ReleaseSpec, options: RunOptions, err: TextIO
     if not options.fresh:
         release = spec.release
         records = last_run(read.records, release.service, release.baseline, release.candidate)
+        newer = newer_format(records)
+        if newer is not None:
+            raise SessionError(
+                f"journal {path}: its last run was written by a newer releasedeck (journal "
+                f"format {newer}; this one writes {FORMAT}) and is not resumed here: upgrade "
+                "releasedeck, or start a new run with --fresh or another --journal")
     try:
         return JournalWriter(path), records
     except OSError as exc:

@@ -320,3 +320,28 @@ def test_record_writes_a_trace_of_the_headless_run(tmp_path):
     assert code == exitcodes.PROMOTED
     lines = [json.loads(line) for line in trace.read_text().splitlines()]
     assert any(line.get("event") == "promoted" for line in lines)
+
+
+def test_a_run_journaled_by_a_newer_releasedeck_is_not_resumed(tmp_path):
+    """Its decisions may mean what this version cannot read: one line, exit 2, no lever
+    pulled; --fresh starts a new run beside it."""
+    path = tmp_path / "release.toml"
+    path.write_text(SPEC_TOML)
+    journal = tmp_path / ".release.releasedeck.journal"
+    args = argparse.Namespace(spec=str(path), headless=True, observe=False, until="step:1",
+                              timeout=20.0, journal=None, fresh=False, record=None,
+                              read_only=False)
+    first = watch_command(args, out=io.StringIO(), err=io.StringIO(),
+                          adapters=Adapters(Platform(), None, Source()))
+    assert first == exitcodes.PROMOTED and journal.exists()  # --until step:1 ends it unfinished
+    journal.write_text(journal.read_text().replace('"journal":1,', '"journal":3,'))
+    platform, err = Platform(), io.StringIO()
+    code = watch_command(args, out=io.StringIO(), err=err,
+                         adapters=Adapters(platform, None, Source()))
+    assert code == exitcodes.USAGE, err.getvalue()
+    assert err.getvalue().count("\n") == 1 and "journal format 3" in err.getvalue()
+    assert platform.calls == []
+    args.fresh = True
+    fresh = watch_command(args, out=io.StringIO(), err=io.StringIO(),
+                          adapters=Adapters(Platform(), None, Source()))
+    assert fresh == exitcodes.PROMOTED

@@ -152,6 +152,33 @@ def test_cli_bad_input_is_one_line_and_exit_2(tmp_path: Path) -> None:
     assert code == 0 and "cut short" in err
 
 
+def test_a_file_that_is_not_a_journal_says_so_instead_of_zero_attempts(tmp_path: Path) -> None:
+    """`--headless` events saved from a pipeline, or a journal of a newer format, are read
+    by people who expect history: they get a line saying what the file is, not a silent "0"."""
+    events = tmp_path / "ci-events.jsonl"
+    events.write_text('{"ts":"2026-11-01T10:00:00Z","release":"x","event":"started"}\n'
+                      '{"ts":"2026-11-01T10:05:00Z","release":"x","event":"promoted"}\n')
+    code, out, err = _cli(events)
+    assert code == 0 and "0 attempts" in out
+    assert err.count("\n") == 1 and "2 of 2 readable lines are not journal records" in err
+    assert "look like releasedeck events" in err
+
+    newer = tmp_path / ".y.releasedeck.journal"
+    writer = JournalWriter(newer)
+    _healthy_run(writer, T0)
+    writer.close()
+    newer.write_text(newer.read_text().replace('"journal":1,', '"journal":7,'))
+    code, out, err = _cli(newer)
+    assert code == 0 and "1 promoted" in out  # read as far as understood
+    assert err.count("\n") == 1 and "journal format 7 by a newer releasedeck" in err
+
+    writer = JournalWriter(tmp_path / ".z.releasedeck.journal")
+    _healthy_run(writer, T0)
+    writer.close()
+    code, _, err = _cli(tmp_path / ".z.releasedeck.journal")
+    assert code == 0 and err == ""  # our own journal: nothing to say
+
+
 json_values = st.recursive(
     st.none() | st.booleans() | st.integers() | st.floats(allow_nan=True) | st.text(max_size=8),
     lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=8), inner,
