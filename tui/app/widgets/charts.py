@@ -17,6 +17,7 @@ from collections.abc import Callable, Sequence
 from rich.text import Text
 from textual.app import ComposeResult
 from textual.containers import Vertical
+from textual.geometry import Size
 from textual.widget import Widget
 
 from strategies.model import MetricSample, Role, State
@@ -70,18 +71,30 @@ class ChartRow(Widget):
         self.unit = ""
 
     draws = 0  # repaints asked for (tests count them)
+    _picture: tuple[Size, Text] | None = None  # the last one drawn, at its size
 
     def set(self, label: Text, lines: list[tuple[list[float], str]], top: float, unit: str) -> None:
-        """Repaint only on a new point, a new figure or a new scale (never a layout: its height
-        is fixed)."""
+        """Repaint only when the picture changes (never a layout: its height is fixed). A new
+        point is not always a new picture: a flat weight or an idle service adds points that
+        draw the same bars."""
         if (frozen(label), lines, top, unit) == (frozen(self.label), self.lines, self.top, self.unit):
             return
         self.label, self.lines, self.top, self.unit = label, lines, top, unit
+        if self._picture is not None and self._picture[0] == self.size:
+            picture = self.picture(self.size)
+            if frozen(picture) == frozen(self._picture[1]):
+                return
+            self._picture = (self.size, picture)
         self.draws += 1
         self.refresh()
 
     def render(self) -> Text:
-        width, height = self.size.width, max(1, self.size.height)
+        if self._picture is None or self._picture[0] != self.size:
+            self._picture = (self.size, self.picture(self.size))
+        return self._picture[1]
+
+    def picture(self, size: Size) -> Text:
+        width, height = size.width, max(1, size.height)
         room = max(0, width - LABEL_WIDTH - SCALE_WIDTH - 1)
         each = max(1, (room - (len(self.lines) - 1)) // max(1, len(self.lines)))
         drawn = [spark(values, self.top, each, height) for values, _colour in self.lines]
