@@ -353,6 +353,12 @@ class Engine:
     def _step_actions(self, index: int) -> list[tuple[ActionKind, int, str]]:
         step = self.plan.steps[index]
         actions: list[tuple[ActionKind, int, str]] = [(ActionKind.SCALE, n, v) for v, n in step.replicas.items()]
+        mirror = self._mirror_action(index)
+        # Leaving a dark step, the mirror goes before the weight: otherwise, for the time
+        # between the two, the candidate serves real users while still receiving copies.
+        if mirror is not None and mirror[1] < self.state.mirror:
+            actions.append(mirror)
+            mirror = None
         # A step without its own weight keeps the plan's weight so far; if an operator's
         # set_weight moved the lever elsewhere, entering the step puts it back.
         target = step.weight if step.weight is not None else self.plan.weight_at(index)
@@ -364,11 +370,18 @@ class Engine:
             cohorts = self.plan.cohorts_at(index)
             if index == 0 or cohorts != self.state.cohorts:
                 actions.append((ActionKind.SET_COHORTS, cohorts, ""))
-        if self.plan.mirrors:
-            mirror = self.plan.mirror_at(index)
-            if index == 0 or mirror != self.state.mirror:
-                actions.append((ActionKind.SET_MIRROR, mirror, ""))
+        if mirror is not None:
+            actions.append(mirror)
         return actions
+
+    def _mirror_action(self, index: int) -> tuple[ActionKind, int, str] | None:
+        """The mirror target of step `index`: set on the first step and whenever it changes."""
+        if not self.plan.mirrors:
+            return None
+        mirror = self.plan.mirror_at(index)
+        if index == 0 or mirror != self.state.mirror:
+            return (ActionKind.SET_MIRROR, mirror, "")
+        return None
 
     def _route_reset(self) -> list[tuple[ActionKind, int, str]]:
         """Close every ring and stop mirroring (rollback, and after a promotion)."""
