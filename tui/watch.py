@@ -194,7 +194,8 @@ async def _drive(spec: ReleaseSpec, args: argparse.Namespace, adapters: Adapters
     info = RunInfo(spec_text=_read(spec.path), spec_origin=str(args.spec),
                    router=where.get("router", ""), logs=where.get("logs", ""),
                    journal=journal, resume_hint=f"releasedeck watch {args.spec}",
-                   fleet=tuple(getattr(args, "fleet", None) or ()))
+                   fleet=tuple(getattr(args, "fleet", None) or ()),
+                   read_journal=str(getattr(args, "journal", None) or "") if observe else "")
     if handover is not None:
         async def stop_observing() -> None:  # the screen follows now: end this run, its stack
             await session.close(5.0)
