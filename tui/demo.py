@@ -142,6 +142,15 @@ async def _fault_later(run: DemoRun, seconds: float) -> None:
     await run.inject_fault()
 
 
+def _lease_path(args: argparse.Namespace, tmp: Path) -> Path:
+    """Where the demo's lease lives. With `--prometheus URL` two demos would share one targets
+    file and one service name on that Prometheus (their metrics would mix): the lease sits beside
+    the targets file, so the second is refused with the usual one line (exit 4) naming the first."""
+    if args.prometheus and not args.with_prometheus:
+        return lock_path_for(Path(args.targets_file))
+    return lock_path_for(tmp / "demo.journal")
+
+
 async def _run(args: argparse.Namespace, serve: ServeOptions, recorder: TraceRecorder | None) -> int:
     tmp = owned_tempdir("demo")  # swept by the next run if this one is killed
     headless = bool(args.headless)
@@ -150,7 +159,7 @@ async def _run(args: argparse.Namespace, serve: ServeOptions, recorder: TraceRec
         async with contextlib.AsyncExitStack() as resources:
             # the seat first, as `watch` takes it: no process starts for a demo that cannot drive
             try:
-                lease = FileLease(lock_path_for(tmp / "demo.journal"), named.release.service)
+                lease = FileLease(_lease_path(args, tmp), named.release.service)
                 seat = await take_seat(resources, named, lease, serve)
             except SeatRefused as exc:
                 print(exc.line, file=sys.stderr)
