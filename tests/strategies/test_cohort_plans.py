@@ -89,20 +89,31 @@ def test_dark_then_canary_then_full_when_healthy() -> None:
     spec = make_spec(DARK)
     engine, world = Engine(spec), World.for_spec(spec)
     run_until(engine, world, T0, until=("promoted",))
+    # leaving the dark step the mirror stops before any user reaches v2 (never both at once)
     assert routes(world) == [("set_weight", 0), ("set_cohorts", 0), ("set_mirror", 50),
                              ("set_mirror", 0), ("set_weight", 10), ("set_weight", 100),
-                             ("set_weight", 100), ("set_cohorts", 0), ("set_mirror", 0)]
+                             ("set_mirror", 0), ("set_weight", 100), ("set_cohorts", 0)]
+
+
+def test_no_lever_call_gives_v2_users_while_it_is_mirrored() -> None:
+    spec = make_spec(DARK)
+    engine, world = Engine(spec), World.for_spec(spec)
+    run_until(engine, world, T0, until=("promoted",))
+    mirror = weight = 0
+    for kind, value in routes(world):
+        mirror = value if kind == "set_mirror" else mirror
+        weight = value if kind == "set_weight" else weight
+        assert not (mirror and weight), routes(world)
 
 
 def test_leaving_a_dark_step_journals_the_mirror_removal_before_the_weight() -> None:
-    """The candidate must never serve users while still receiving mirror copies."""
+    """The decision that leaves the dark step names the mirror removal before the weight."""
     spec = make_spec(DARK)
     engine, world = Engine(spec), World.for_spec(spec)
     _, seen = run_until(engine, world, T0, until=("promoted",))
     left = next(d for d in seen if d.step == 1 and any(a.kind == "set_weight" for a in d.actions))
     routing = [(a.kind, a.value) for a in left.actions if a.kind in ("set_mirror", "set_weight")]
     assert routing == [("set_mirror", 0), ("set_weight", 10)]
-    assert [a.id for a in left.actions] == sorted(a.id for a in left.actions)
 
 
 class Shop:
