@@ -155,6 +155,25 @@ def _custom(data: Mapping[str, Any]) -> dict[str, float]:
 MAX_LINE = 1_000_000  # characters: a counters line is a few hundred, with histograms a few thousand
 
 
+def _json_object(text: str) -> dict:
+    """The JSON object on one stripped line, or TraceLineError saying why it is not one."""
+    if len(text) > MAX_LINE:
+        raise TraceLineError(f"line too long: {len(text)} characters (at most {MAX_LINE})")
+    try:
+        data = json.loads(text)
+    except ValueError as exc:
+        # The file is read with errors="replace": bytes that are not UTF-8 arrive as U+FFFD.
+        # Naming them says what to fix (the file's encoding), where "Expecting value" misleads.
+        if "\ufffd" in text:
+            raise TraceLineError("not UTF-8 text (bytes that do not decode as UTF-8)") from None
+        raise TraceLineError(f"not JSON ({getattr(exc, 'msg', exc)})") from None
+    except RecursionError:
+        raise TraceLineError("not a trace line: JSON nested too deeply") from None
+    if not isinstance(data, dict):
+        raise TraceLineError(f"not a JSON object: {text[:40]!r}")
+    return data
+
+
 def parse_line(text: str, number: int = 0) -> TraceRecord | TraceTick | None:
     """One trace line -> a TraceRecord (or TraceTick); None for blank lines and other kinds.
 
@@ -163,16 +182,7 @@ def parse_line(text: str, number: int = 0) -> TraceRecord | TraceTick | None:
     text = text.strip()
     if not text:
         return None
-    if len(text) > MAX_LINE:
-        raise TraceLineError(f"line too long: {len(text)} characters (at most {MAX_LINE})")
-    try:
-        data = json.loads(text)
-    except ValueError as exc:
-        raise TraceLineError(f"not JSON ({getattr(exc, 'msg', exc)})") from None
-    except RecursionError:
-        raise TraceLineError("not a trace line: JSON nested too deeply") from None
-    if not isinstance(data, dict):
-        raise TraceLineError(f"not a JSON object: {text[:40]!r}")
+    data = _json_object(text)
     _format_check(data)
     kind = data.get("kind", KIND)
     if kind == TICK:

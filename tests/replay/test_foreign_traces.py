@@ -169,3 +169,17 @@ def test_any_order_and_repetition_of_lines_gives_the_same_verdict(seed: int, rep
     assert mixed == clean
     assert verdict(json.loads(out.getvalue().splitlines()[-1])) == \
         verdict(json.loads(clean_out.getvalue().splitlines()[-1]))
+
+
+def test_bytes_that_are_not_utf8_are_named_and_the_rest_replays(tmp_path: Path):
+    """A Latin-1 or binary line is reported as not UTF-8 (not a misleading JSON error)."""
+    lines = trace_lines(HEALTHY, 90)
+    clean = verdict(replay(write(tmp_path / "clean.jsonl", lines))[1])
+    body = "".join(line + "\n" for line in lines).encode()
+    cut = body.index(b"\n", len(body) // 2) + 1
+    number = body[:cut].count(b"\n") + 1
+    path = tmp_path / "t.jsonl"
+    path.write_bytes(body[:cut] + b'\xff\xfe{"ts": 1, "version": "v\xe92"}\n' + body[cut:])
+    code, result, err = replay(path)
+    assert (code, verdict(result)) == (0, clean)
+    assert f"{path}:{number}: bad trace line: not UTF-8 text" in err
