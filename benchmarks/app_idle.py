@@ -48,7 +48,9 @@ async def local_driver(rate: float, seconds: float) -> AsyncIterator[Driver]:
     from tui.demo_specs import demo_spec
 
     spec = demo_spec("canary")
-    async with LocalStack(spec, load=False) as stack:
+    # As `watch`/`demo` build it (tui/wiring.py): the driver syncs the router's backends each
+    # tick, so the stack runs no sync of its own (measuring one would count work no run does).
+    async with LocalStack(spec, load=False, sync_interval=None) as stack:
         load = subprocess.Popen(
             [sys.executable, "-m", "collectors.local.loadgen", "--url", stack.url,
              "--rate", str(rate), "--duration", str(seconds)],

@@ -356,6 +356,12 @@ class Engine:
         # A step without its own weight keeps the plan's weight so far; if an operator's
         # set_weight moved the lever elsewhere, entering the step puts it back.
         target = step.weight if step.weight is not None else self.plan.weight_at(index)
+        # Leaving a dark step, the mirror goes first: were the weight set before it, the
+        # candidate would serve real users while still receiving mirror copies for one tick.
+        mirror = self.plan.mirror_at(index) if self.plan.mirrors else None
+        lowered = mirror is not None and index > 0 and mirror < self.state.mirror
+        if lowered:
+            actions.append((ActionKind.SET_MIRROR, mirror, ""))
         if step.weight is not None or target != self.state.weight:
             actions.append((ActionKind.SET_WEIGHT, target, ""))
         # Rings and mirror are targets too: set on the first step (which also puts the sticky
@@ -364,18 +370,19 @@ class Engine:
             cohorts = self.plan.cohorts_at(index)
             if index == 0 or cohorts != self.state.cohorts:
                 actions.append((ActionKind.SET_COHORTS, cohorts, ""))
-        if self.plan.mirrors:
-            mirror = self.plan.mirror_at(index)
-            if index == 0 or mirror != self.state.mirror:
-                actions.append((ActionKind.SET_MIRROR, mirror, ""))
+        if mirror is not None and not lowered and (index == 0 or mirror != self.state.mirror):
+            actions.append((ActionKind.SET_MIRROR, mirror, ""))
         return actions
 
     def _route_reset(self) -> list[tuple[ActionKind, int, str]]:
-        """Close every ring and stop mirroring (rollback, and after a promotion)."""
+        """Stop mirroring and close every ring (rollback, and after a promotion).
+
+        The mirror stops first: the weight that follows must never reach a candidate that
+        still receives mirror copies."""
         if not self.plan.routes_cohorts:
             return []
         mirror = [(ActionKind.SET_MIRROR, 0, "")] if self.plan.mirrors else []
-        return [(ActionKind.SET_COHORTS, 0, ""), *mirror]
+        return [*mirror, (ActionKind.SET_COHORTS, 0, "")]
 
     def _enter_step(self, index: int, now: float, actor: str, reason: str,
                     kind: DecisionKind = DecisionKind.STEP,
@@ -409,8 +416,14 @@ class Engine:
                  evidence: Iterable[Mapping[str, Any]] = ()) -> Decision:
         return self._emit(DecisionKind.PROMOTING, now, phase=Phase.PROMOTING, step=len(self.plan.steps),
                           weight=100, actor=actor, reason=reason, evidence=evidence,
-                          actions=[(ActionKind.SCALE, n, v) for v, n in self.plan.full.items() if n > 0]
-                          + [(ActionKind.SET_WEIGHT, 100, "")] + self._route_reset())
+                          actions=self._promote_actions())
+
+    def _promote_actions(self) -> list[tuple[ActionKind, int, str]]:
+        """Scale to full, stop any mirror, weight 100, then clear the rings (users stay on v2)."""
+        reset = self._route_reset()
+        mirror = [a for a in reset if a[0] is ActionKind.SET_MIRROR]
+        return ([(ActionKind.SCALE, n, v) for v, n in self.plan.full.items() if n > 0] + mirror
+                + [(ActionKind.SET_WEIGHT, 100, "")] + [a for a in reset if a[0] is not ActionKind.SET_MIRROR])
 
     def _rollback(self, now: float, actor: str, reason: str,
                   evidence: Iterable[Mapping[str, Any]] = (), *, abort: bool = False

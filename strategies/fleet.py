@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
+from pathlib import PurePath
 
 from strategies.model import GateResult, GateStatus, Phase, RolloutState, Severity, State
 
@@ -61,6 +62,47 @@ class FleetRow:
     @property
     def key(self) -> tuple[str, str]:
         return (self.release, self.environment)
+
+    @property
+    def place(self) -> str:
+        """Where this release runs, in a word: its environment, else the spec it comes from."""
+        if self.environment:
+            return self.environment
+        spec = PurePath(self.source)
+        return spec.stem if spec.suffix == ".toml" else self.source or "—"
+
+
+def display_names(rows: Sequence[FleetRow]) -> list[str]:
+    """Each row's name in the list: the release, and where two rows would read the same (one
+    service in several specs, no environment to tell them apart) where it comes from beside
+    it: the spec's name, with as many of its folders as it takes to tell them apart."""
+    groups: dict[tuple[str, str], list[int]] = {}
+    for index, row in enumerate(rows):
+        groups.setdefault(row.key, []).append(index)
+    names = [row.release for row in rows]
+    for members in groups.values():
+        if len(members) > 1:
+            for index, place in zip(members, _distinct_places([rows[i] for i in members]),
+                                    strict=True):
+                names[index] = f"{rows[index].release} ({place})"
+    return names
+
+
+def _distinct_places(rows: Sequence[FleetRow]) -> list[str]:
+    """`canary`, `docker/dark`, `kubernetes/dark`: for each, the fewest trailing path parts
+    that no other row's spec ends with."""
+    if any(row.environment or PurePath(row.source).suffix != ".toml" for row in rows):
+        return [row.place for row in rows]
+    paths = [PurePath(row.source).with_suffix("").parts for row in rows]
+    return ["/".join(path[-_unique_depth(path, paths):]) for path in paths]
+
+
+def _unique_depth(path: tuple[str, ...], paths: Sequence[tuple[str, ...]]) -> int:
+    """How many trailing parts of `path` no other path in `paths` ends with (at most all)."""
+    for depth in range(1, len(path)):
+        if sum(1 for other in paths if other[-depth:] == path[-depth:]) == 1:
+            return depth
+    return len(path)
 
 
 def gate_rank(status: GateStatus, severity: Severity) -> int:
@@ -199,10 +241,11 @@ def by_service(rows: Sequence[FleetRow]) -> list[ServiceLine]:
         newest = max((r.candidate for r in items if r.candidate), default="")
         shown = []
         to_go = []
-        for row in sorted(items, key=lambda r: r.environment):
-            shown.append((row.environment or "—", running_text(row)))
+        ordered = sorted(items, key=lambda r: (r.environment, r.source))
+        for row, place in zip(ordered, _distinct_places(ordered), strict=True):
+            shown.append((place, running_text(row)))
             if row.phase is not Phase.SUCCEEDED or row.candidate != newest:
-                to_go.append(row.environment or "—")
+                to_go.append(place)
         lines.append(ServiceLine(release, tuple(shown), tuple(to_go)))
     return lines
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -202,31 +202,69 @@ class JournalError(OSError):
 
 
 class JournalWriter:
-    """Appends records durably: each line is flushed and fsynced before the caller acts."""
+    """Appends records durably: each line is flushed and fsynced before the caller acts.
 
-    def __init__(self, path: str | Path):
+    The journal is the run's memory, so a journal deleted or replaced while the run goes on
+    (a clean-up script, a hand) is written again before the next record: the run being
+    resumed (`carry`) and every line this writer wrote, then the new line; `warn` says so once
+    each time. Without it the run would go on writing into a file no one can open, and the
+    next start would begin the release again from its first step.
+    """
+
+    def __init__(self, path: str | Path, *, carry: Iterable[Mapping[str, Any]] = (),
+                 warn: Callable[[str], None] | None = None):
         self.path = Path(path)
         refuse_irregular(self.path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
         if _ends_without_newline(self.path):
             set_aside_torn(self.path)
         self._handle = self.path.open("a", encoding="utf-8")
+        self._lines = [_line(record) for record in carry]
+        self._warn = warn
 
     def __call__(self, record: Mapping[str, Any]) -> None:
+        line = _line(record)
         try:
-            self._handle.write(json.dumps(record, separators=(",", ":")) + "\n")
+            if self._gone():
+                self._write_again()
+            self._handle.write(line)
             self._handle.flush()
             os.fsync(self._handle.fileno())
-        except OSError as exc:
+        except (OSError, NotAJournal) as exc:
             # Nothing may be acted on unless it is journaled: the run must stop here.
-            raise JournalError(f"journal {self.path}: cannot write "
-                               f"({exc.strerror or exc}); nothing more is decided") from None
+            reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else exc
+            raise JournalError(f"journal {self.path}: cannot write ({reason}); "
+                               "nothing more is decided") from None
+        self._lines.append(line)
+
+    def _gone(self) -> bool:
+        """Whether the path no longer names the file this writer appends to."""
+        mine = os.fstat(self._handle.fileno())
+        try:
+            there = os.stat(self.path)
+        except FileNotFoundError:
+            return True
+        return (there.st_dev, there.st_ino) != (mine.st_dev, mine.st_ino)
+
+    def _write_again(self) -> None:
+        self._handle.close()
+        refuse_irregular(self.path)
+        self._handle = self.path.open("a", encoding="utf-8")
+        self._handle.write("".join(self._lines))
+        if self._warn is not None:
+            self._warn(f"journal {self.path} was deleted or replaced while the run went on: "
+                       f"written again with this run's {len(self._lines)} records (earlier "
+                       "runs' records in it are gone)")
 
     def close(self) -> None:
         """Close; a line that could not be flushed was already reported by the failed write."""
         if not self._handle.closed:
             with contextlib.suppress(OSError):
                 self._handle.close()
+
+
+def _line(record: Mapping[str, Any]) -> str:
+    return json.dumps(record, separators=(",", ":")) + "\n"
 
 
 class MemoryJournal:

@@ -13,26 +13,54 @@ The recorder also writes one `{"kind": "tick", "ts": ..., "decided": ...}` line 
 (collection time, and the engine's time when it decided on it), with "error" when that
 collection failed: a replay then ticks exactly when the live run did, failed collections
 included. Traces without tick lines are ticked at their collections.
+
+Files written elsewhere are read as they come: a UTF-8 byte-order mark, CRLF line endings and a
+gzip'd file (recognised by its magic bytes, whatever its name) are accepted. A line may name the
+format it follows with `"schema": 1` (event lines carry their own event schema, not checked
+here); any other schema, or a Prometheus query_range answer given
+as a trace, refuses the whole file (TraceFormatError) instead of reading it as something else.
 """
 
 from __future__ import annotations
 
+import gzip
 import json
 import math
+import zlib
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 from strategies.model import Event, parse_rfc3339, rfc3339
 from strategies.ports import RawCounters
 
 KIND = "counters"
 TICK = "tick"
+SCHEMA = 1  # the trace format this reader knows; a line may say so with "schema": 1
+GZIP_MAGIC = b"\x1f\x8b"
 
 
 class TraceLineError(ValueError):
     """One line that cannot be read; the message says why (the caller adds where)."""
+
+
+class TraceFormatError(ValueError):
+    """The whole file is not a trace this reader can use (its message names file and line)."""
+
+
+def _format_check(data: Mapping[str, Any]) -> None:
+    """Refuse lines that are not our format at all, so they are never half-read."""
+    body = data.get("data")
+    if isinstance(body, dict) and "resultType" in body:
+        raise TraceFormatError("a Prometheus query API answer, not a trace (see the README, "
+                               "'Record and replay', for turning a range export into a trace)")
+    if data.get("kind", KIND) not in (KIND, TICK):
+        return  # events carry their own "schema" (the event format's), not the trace's
+    schema = data.get("schema", SCHEMA)
+    if schema != SCHEMA:
+        raise TraceFormatError(f"schema {schema!r} is not supported (this releasedeck reads "
+                               f"trace schema {SCHEMA})")
 
 
 @dataclass(frozen=True)
@@ -145,6 +173,7 @@ def parse_line(text: str, number: int = 0) -> TraceRecord | TraceTick | None:
         raise TraceLineError("not a trace line: JSON nested too deeply") from None
     if not isinstance(data, dict):
         raise TraceLineError(f"not a JSON object: {text[:40]!r}")
+    _format_check(data)
     kind = data.get("kind", KIND)
     if kind == TICK:
         service, error = data.get("service", ""), data.get("error", "")
@@ -179,11 +208,33 @@ def parse_line(text: str, number: int = 0) -> TraceRecord | TraceTick | None:
                        total=None if total is None else int(total), line=number)
 
 
+def _duplicate(record: TraceRecord, seen: dict[tuple[str, str, float], TraceRecord],
+               where: str) -> str | None:
+    """None for a first line; "" for an exact repeat (dropped quietly, as a re-sent line is);
+    a problem for a second, different line of the same version at the same time."""
+    key = (record.service, record.counters.version, record.counters.at)
+    first = seen.setdefault(key, record)
+    if first is record:
+        return None
+    if first.counters == record.counters:
+        return ""
+    return (f"{where}:{record.line}: bad trace line: version {record.counters.version} at "
+            f"{rfc3339(record.counters.at)} is already recorded on line {first.line} with other "
+            "counters; this line is ignored")
+
+
 def parse_lines(lines: Iterable[str], where: str = "<trace>") -> TraceRead:
-    """Every readable counters line, in file order; bad lines become problems, not errors."""
+    """Every readable counters line, in file order; bad lines become problems, not errors.
+
+    An exact repeat of a counters or tick line is dropped (a tool that re-sends lines must not
+    make extra ticks); a different line for the same version and time is a problem.
+    Raises TraceFormatError, naming the line, when the file is of another format or schema.
+    """
     records: list[TraceRecord] = []
     ticks: list[TraceTick] = []
     problems: list[str] = []
+    seen: dict[tuple[str, str, float], TraceRecord] = {}
+    tick_times: set[tuple[str, float]] = set()
     skipped = 0
     for number, text in enumerate(lines, start=1):
         try:
@@ -191,19 +242,43 @@ def parse_lines(lines: Iterable[str], where: str = "<trace>") -> TraceRead:
         except TraceLineError as exc:
             problems.append(f"{where}:{number}: bad trace line: {exc}")
             continue
+        except TraceFormatError as exc:
+            raise TraceFormatError(f"{where}:{number}: {exc}") from None
         if record is None:
             skipped += 1
         elif isinstance(record, TraceTick):
-            ticks.append(record)
+            if (record.service, record.at) not in tick_times:
+                tick_times.add((record.service, record.at))
+                ticks.append(record)
         else:
-            records.append(record)
+            problem = _duplicate(record, seen, where)
+            if problem is None:
+                records.append(record)
+            elif problem:
+                problems.append(problem)
     return TraceRead(records, problems, skipped, ticks)
 
 
+def open_trace(path: str | Path) -> IO[str]:
+    """The file as text lines: gzip'd or not (by its first bytes), BOM dropped, any newline."""
+    path = Path(path)
+    with path.open("rb") as probe:
+        magic = probe.read(2)
+    if magic == GZIP_MAGIC:
+        return gzip.open(path, "rt", encoding="utf-8-sig", errors="replace")
+    return path.open(encoding="utf-8-sig", errors="replace")
+
+
 def read_trace(path: str | Path) -> TraceRead:
-    """Read a trace file. OSError (missing, unreadable) is the caller's to report."""
-    with Path(path).open(encoding="utf-8", errors="replace") as handle:
-        return parse_lines(handle, str(path))
+    """Read a trace file. OSError (missing, unreadable, a broken gzip) is the caller's to
+    report; TraceFormatError too."""
+    try:
+        with open_trace(path) as handle:
+            return parse_lines(handle, str(path))
+    except EOFError:  # a gzip cut short
+        raise OSError("the gzip'd file is cut short") from None
+    except zlib.error as exc:
+        raise OSError(f"the gzip'd file is damaged ({exc})") from None
 
 
 def counters_line(counters: RawCounters, service: str = "", *, weight: float | None = None,

@@ -38,3 +38,28 @@ def show(value: Any) -> str:
 def hint(word: str, options: tuple[str, ...]) -> str:
     close = difflib.get_close_matches(word, options, n=1, cutoff=0.6)
     return f" (did you mean {close[0]!r}?)" if close else ""
+
+
+# Words an Argo Rollouts or Flagger user writes first, and what this spec says instead: a
+# "did you mean" by spelling would point them somewhere wrong ("analysis" → "preview_analysis").
+OTHER_TOOLS_WORDS = {
+    "setWeight": "a step here is a weight: steps = [20, 50] or { weight = 20, hold = \"30s\" }",
+    "pause": "a step's wait is its hold: { weight = 20, hold = \"30s\" }, or [strategy] hold",
+    "analysis": "analysis here is [[gate]] tables: metric, max and/or max_ratio, severity",
+    "threshold": "a gate's bound is max (absolute) or max_ratio (relative to the baseline)",
+    "thresholdRange": "a gate's bound is max (absolute) or max_ratio (relative to the baseline)",
+    "maxWeight": "the weights are listed: [strategy] steps = [10, 20, 50, 100]",
+    "stepWeight": "the weights are listed: [strategy] steps = [10, 20, 50, 100]",
+    "stepWeights": "the weights are listed: [strategy] steps = [10, 20, 50, 100]",
+    "canary": "the strategy is named by [strategy] kind = \"canary\"",
+    "blueGreen": "the strategy is named by [strategy] kind = \"blue-green\"",
+    "maxSurge": "write max_surge",
+    "maxUnavailable": "write max_unavailable",
+}
+
+
+def unknown_key_hint(key: str, options: tuple[str, ...]) -> str:
+    """After "unknown key": what another tool's word is written as here, else the closest key."""
+    if key in OTHER_TOOLS_WORDS and key not in options:
+        return f" (Argo Rollouts / Flagger word: {OTHER_TOOLS_WORDS[key]})"
+    return hint(key, options)

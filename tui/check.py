@@ -10,6 +10,7 @@ from strategies.model import RolloutState
 from strategies.plans import build_plan
 from strategies.ring_view import ring_views
 from strategies.spec import ReleaseSpec, SpecError, load_spec
+from strategies.spec.adapters import run_problems
 from tui import exitcodes
 
 
@@ -19,6 +20,9 @@ def run_check(paths: list[str], out: TextIO, err: TextIO) -> int:
     for path in paths:
         try:
             spec = load_spec(path)
+            problems = run_problems(spec.platform, spec.router)  # what `watch` would refuse
+            if problems:
+                raise SpecError(path, problems)
         except SpecError as exc:
             for line in exc.lines():
                 print(line, file=err)

@@ -13,6 +13,7 @@ import sys
 import tempfile
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import Any
 
 from tui import exitcodes
 
@@ -63,14 +64,25 @@ def _serve_flags(parser: argparse.ArgumentParser) -> None:
                              "on a non-loopback address)")
 
 
+class ExactParser(argparse.ArgumentParser):
+    """Flags are taken only as spelled: argparse's default of taking any unambiguous prefix
+    (`--headles` for `--headless`) lets a typo pass, and would make a script that used a prefix
+    break, or change meaning, the day a flag sharing it is added."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        kwargs.setdefault("allow_abbrev", False)
+        super().__init__(*args, **kwargs)
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = ExactParser(
         prog="releasedeck",
         description="Watch and steer software releases from the terminal.",
         epilog="Exit codes: 0 promoted, 1 rolled back or aborted, 2 usage/spec/trace error, "
                "3 platform or metrics unreachable, 4 another session drives this release.")
     parser.add_argument("--version", action="version", version=f"%(prog)s {_version()}")
-    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND",
+                                parser_class=ExactParser)
 
     demo = sub.add_parser(
         "demo", help="a real release on local processes, end to end (nothing to install)",

@@ -22,6 +22,7 @@ from pathlib import Path
 from collectors.lease.file_lease import FileLease, lock_path_for
 from collectors.local.tempdirs import owned_tempdir
 from strategies.spec import ReleaseSpec, SpecError, load_spec
+from strategies.spec.adapters import run_problems
 from tui import exitcodes
 from tui.demo_specs import FAULT, demo_spec, demo_spec_text
 from tui.driver import Driver
@@ -39,6 +40,8 @@ def _load(args: argparse.Namespace, prometheus_url: str | None, workdir: Path) -
             raise SpecError(args.spec, [("platform.kind", "the demo runs on the local platform "
                                          f"only, got {spec.platform.kind!r}; use "
                                          "`releasedeck watch` for other platforms")])
+        if problems := run_problems(spec.platform, spec.router):  # as `check` says it
+            raise SpecError(args.spec, problems)
         if prometheus_url:
             spec = replace(spec, metrics=replace(spec.metrics, source="prometheus",
                                                  url=prometheus_url))
@@ -142,6 +145,15 @@ async def _fault_later(run: DemoRun, seconds: float) -> None:
     await run.inject_fault()
 
 
+def _lease_path(args: argparse.Namespace, tmp: Path) -> Path:
+    """Where the demo's lease lives. With `--prometheus URL` two demos would share one targets
+    file and one service name on that Prometheus (their metrics would mix): the lease sits beside
+    the targets file, so the second is refused with the usual one line (exit 4) naming the first."""
+    if args.prometheus and not args.with_prometheus:
+        return lock_path_for(Path(args.targets_file))
+    return lock_path_for(tmp / "demo.journal")
+
+
 async def _run(args: argparse.Namespace, serve: ServeOptions, recorder: TraceRecorder | None) -> int:
     tmp = owned_tempdir("demo")  # swept by the next run if this one is killed
     headless = bool(args.headless)
@@ -150,7 +162,7 @@ async def _run(args: argparse.Namespace, serve: ServeOptions, recorder: TraceRec
         async with contextlib.AsyncExitStack() as resources:
             # the seat first, as `watch` takes it: no process starts for a demo that cannot drive
             try:
-                lease = FileLease(lock_path_for(tmp / "demo.journal"), named.release.service)
+                lease = FileLease(_lease_path(args, tmp), named.release.service)
                 seat = await take_seat(resources, named, lease, serve)
             except SeatRefused as exc:
                 print(exc.line, file=sys.stderr)

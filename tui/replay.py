@@ -40,7 +40,7 @@ from strategies.engine import TRANSITIONS, Engine
 from strategies.model import Event, State, rfc3339
 from strategies.ports import Listener
 from strategies.spec import ReleaseSpec, SpecError, load_spec
-from strategies.trace import TraceRead, read_trace
+from strategies.trace import TraceFormatError, TraceRead, TraceRecord, read_trace
 from tui import exitcodes
 from tui.driver import Driver
 from tui.events_out import EventPrinter
@@ -181,6 +181,45 @@ def _outcome(spec: ReleaseSpec, run: ReplayRun, watch: SummaryListener) -> tuple
     return end.outcome, end.code, words
 
 
+MAX_PROBLEMS = 20
+"""Bad lines printed one by one; beyond these, one line counts the rest (a wrong file given as
+a trace must not flood the terminal)."""
+
+
+def _report_problems(read: TraceRead, trace_path: str, err: TextIO) -> None:
+    for problem in read.problems[:MAX_PROBLEMS]:
+        err.write(problem + "\n")
+    if len(read.problems) > MAX_PROBLEMS:
+        err.write(f"{trace_path}: ... and {len(read.problems) - MAX_PROBLEMS} more bad trace "
+                  "lines\n")
+
+
+def _usable(spec: ReleaseSpec, read: TraceRead, trace_path: str,
+            err: TextIO) -> list[TraceRecord] | None:
+    """The counters lines of this release, or None (after one line saying why) when the trace
+    cannot judge it: no line for the service, or none for the candidate. Versions the spec does
+    not name are ignored, and said so once (a trace whose versions are named otherwise)."""
+    service = spec.release.service
+    mine = [r for r in read.records if not r.service or r.service == service]
+    usable = [r for r in mine if r.counters.version in spec.versions]
+    others = sorted({r.counters.version for r in mine} - set(spec.versions))
+    named = (f"baseline {spec.release.baseline!r}, candidate {spec.release.candidate!r}")
+    if others:
+        err.write(f"{trace_path}: versions {', '.join(repr(v) for v in others)} in the trace are "
+                  f"not in the spec ({named}); their lines are ignored\n")
+    if not usable:
+        err.write(f"{trace_path}: no usable counters lines for service {service!r}, versions "
+                  f"{', '.join(spec.versions)} ({len(read.records)} counters lines, "
+                  f"{len(read.problems)} bad)\n")
+        return None
+    if not any(r.counters.version == spec.release.candidate for r in usable):
+        err.write(f"{trace_path}: no counters lines for the candidate "
+                  f"{spec.release.candidate!r} of service {service!r} ({named}): the trace "
+                  "cannot judge this release\n")
+        return None
+    return usable
+
+
 def run_replay(spec: ReleaseSpec, trace_path: str, *, summary: bool, out: TextIO,
                err: TextIO) -> int:
     """Replay a trace against a spec; prints events (and the summary); returns the exit code."""
@@ -189,16 +228,14 @@ def run_replay(spec: ReleaseSpec, trace_path: str, *, summary: bool, out: TextIO
     except OSError as exc:
         err.write(f"{trace_path}: cannot read trace: {exc.strerror or exc}\n")
         return exitcodes.USAGE
-    for problem in read.problems:
-        err.write(problem + "\n")
-    service = spec.release.service
-    usable = [r for r in read.records if r.counters.version in spec.versions
-              and (not r.service or r.service == service)]
-    if not usable:
-        err.write(f"{trace_path}: no usable counters lines for service {service!r}, versions "
-                  f"{', '.join(spec.versions)} ({len(read.records)} counters lines, "
-                  f"{len(read.problems)} bad)\n")
+    except TraceFormatError as exc:
+        err.write(f"{exc}\n")
         return exitcodes.USAGE
+    _report_problems(read, trace_path, err)
+    usable = _usable(spec, read, trace_path, err)
+    if usable is None:
+        return exitcodes.USAGE
+    service = spec.release.service
     collections = group_collections(usable, spec.metrics.interval)
     ticks = timeline(collections, [t for t in read.ticks if not t.service
                                    or t.service == service], spec.metrics.interval)

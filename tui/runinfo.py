@@ -19,9 +19,14 @@ class RunInfo:
     journal_kept: bool = True  # False: the demo's journal is deleted when it exits
     resume_hint: str = ""  # the command that resumes this rollout, when there is one
     fleet: tuple[str, ...] = ()  # specs / folders `:fleet` lists (watch: --fleet, or the spec's folder)
+    # A journal this session only reads (an observer's --journal): `:history` reads it, not the
+    # spec's own, which may be another release's record altogether.
+    read_journal: str = ""
 
     def history_paths(self) -> list[str]:
         """What `:history` reads: the spec (its journal, with the strategy) and the journal."""
+        if self.read_journal:
+            return [self.read_journal]
         paths = [self.spec_origin] if self.spec_origin.endswith(".toml") else []
         return paths + ([self.journal] if self.journal else [])
 

@@ -189,8 +189,11 @@ def _journal(spec: ReleaseSpec, options: RunOptions, err: TextIO
                 f"journal {path}: its last run was written by a newer releasedeck (journal "
                 f"format {newer}; this one writes {FORMAT}) and is not resumed here: upgrade "
                 "releasedeck, or start a new run with --fresh or another --journal")
+    def warn(line: str) -> None:
+        say(err, f"releasedeck: warning: {line}")
+
     try:
-        return JournalWriter(path), records
+        return JournalWriter(path, carry=records, warn=warn), records
     except OSError as exc:
         raise SessionError(f"cannot open the journal: {exc}") from exc
 

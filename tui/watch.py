@@ -22,6 +22,7 @@ from strategies.journal import NotAJournal, last_run, read_records
 from strategies.model import Viewing, ViewMode
 from strategies.plans import build_plan
 from strategies.spec import ReleaseSpec, SpecError, load_spec
+from strategies.spec.adapters import run_problems
 from tui import exitcodes
 from tui.attach import follow
 from tui.follow import Handover, LeaseLocator
@@ -37,13 +38,23 @@ if TYPE_CHECKING:
     from tui.app.app import ExtraAction
 
 
+def _load_runnable(path: str, *, own_adapters: bool) -> ReleaseSpec:
+    """The spec, refused (SpecError, exit 2) for what `check` refuses too before anything starts;
+    adapters passed in by code are the caller's business."""
+    spec = load_spec(path)
+    problems = run_problems(spec.platform, spec.router) if own_adapters else []
+    if problems:
+        raise SpecError(path, problems)
+    return spec
+
+
 def watch_command(args: argparse.Namespace, *, out: TextIO | None = None,
                   err: TextIO | None = None, adapters: Adapters | None = None) -> int:
     """The CLI entry. `adapters` lets tests pass in-process adapters instead of the spec's."""
     out = out if out is not None else sys.stdout
     err = err if err is not None else sys.stderr
     try:
-        spec = load_spec(args.spec)
+        spec = _load_runnable(args.spec, own_adapters=adapters is None)
     except SpecError as exc:
         for line in exc.lines():
             print(line, file=err)
@@ -194,7 +205,8 @@ async def _drive(spec: ReleaseSpec, args: argparse.Namespace, adapters: Adapters
     info = RunInfo(spec_text=_read(spec.path), spec_origin=str(args.spec),
                    router=where.get("router", ""), logs=where.get("logs", ""),
                    journal=journal, resume_hint=f"releasedeck watch {args.spec}",
-                   fleet=tuple(getattr(args, "fleet", None) or ()))
+                   fleet=tuple(getattr(args, "fleet", None) or ()),
+                   read_journal=str(getattr(args, "journal", None) or "") if observe else "")
     if handover is not None:
         async def stop_observing() -> None:  # the screen follows now: end this run, its stack
             await session.close(5.0)

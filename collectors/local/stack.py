@@ -33,6 +33,7 @@ from collectors.local.platform import LocalPlatform, LocalPlatformError
 from collectors.local.router import LocalRouter, LocalRouterError
 from strategies.ports import TrafficRouter
 from strategies.spec import ReleaseSpec
+from strategies.spec.adapters import run_problems
 
 FLAG_USERS = 5000
 PREVIEW_SHARE = 0.2  # blue-green preview traffic: this share of the load rate ...
@@ -56,9 +57,8 @@ class LocalStack:
                                   "the local stack needs kind = \"local\"")
         if spec.platform.replicas < 1:
             raise LocalStackError(f"{spec.path}: platform.replicas must be at least 1 for a local stack")
-        if spec.router.kind not in ("local", "flagd"):
-            raise LocalStackError(f"{spec.path}: router.kind {spec.router.kind!r} cannot steer the local "
-                                  "demo service (it reads flagd files); use \"local\" or \"flagd\"")
+        for where, what in run_problems(spec.platform, spec.router):  # as `check` says it
+            raise LocalStackError(f"{spec.path}: {where}: {what}")
         self.spec = spec
         self.rate = rate
         self.load_duration = load_duration

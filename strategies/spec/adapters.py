@@ -156,3 +156,16 @@ def check_flag_lever(problems: list, router: RouterSpec, strategy: StrategySpec,
     elif strategy.workload or strategy.kill_switch or strategy.drop_targeting:
         key = "workload" if strategy.workload else "kill_switch" if strategy.kill_switch else "drop_targeting"
         problems.append((f"strategy.{key}", "needs a flag lever: [router] kind = \"flagd\" or \"unleash\""))
+
+
+LOCAL_STEERING = ("local", "flagd")  # what can steer the local stack's demo service
+
+
+def run_problems(platform: PlatformSpec, router: RouterSpec) -> list[tuple[str, str]]:
+    """What a run (`watch`, `demo --spec`) refuses beyond the spec's own shape, asked by `check`
+    and by the local stack alike so the two agree. Kept out of the spec reader because code may
+    still build a Driver over local instances with another router (tests do, with nginx)."""
+    if platform.kind == "local" and router.kind not in LOCAL_STEERING:
+        return [("router.kind", f"{router.kind!r} cannot steer the local demo service (it reads "
+                 "flagd files) under [platform] kind = \"local\"; use \"local\" or \"flagd\"")]
+    return []

@@ -24,7 +24,7 @@ from strategies.spec.errors import SpecError
 from strategies.spec.model import ReleaseInfo, ReleaseSpec
 from strategies.spec.notify import read_alerts, read_webhooks
 from strategies.spec.rollout import read_gates, read_release, read_strategy
-from strategies.wording import hint, toml_key
+from strategies.wording import toml_key, unknown_key_hint
 
 _TOP = ("release", "platform", "router", "metrics", "strategy", "gate", "alert", "webhook", "demo")
 
@@ -34,7 +34,7 @@ def parse_spec(data: Mapping[str, Any], path: str = "<spec>") -> ReleaseSpec:
     problems: list[tuple[str, str]] = []
     for key in data:
         if key not in _TOP:
-            problems.append((toml_key(key), "unknown section" + hint(key, _TOP)))
+            problems.append((toml_key(key), "unknown section" + unknown_key_hint(key, _TOP)))
 
     def section(name: str) -> Mapping[str, Any]:
         value = data.get(name, {})
@@ -92,7 +92,7 @@ def load_spec(path: str | Path) -> ReleaseSpec:
     except ValueError as exc:
         raise SpecError(where, [("", f"{exc}; name a spec file")]) from None
     try:
-        text = raw.decode("utf-8")
+        text = raw.decode("utf-8-sig")  # a byte-order mark (Notepad writes one) is not TOML
     except UnicodeDecodeError as exc:
         line = raw[: exc.start].count(b"\n") + 1
         raise SpecError(where, [(f"line {line}", f"not UTF-8 text (byte 0x{raw[exc.start]:02x} "

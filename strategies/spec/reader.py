@@ -12,7 +12,7 @@ from typing import Any
 
 from strategies.duration import parse_duration
 from strategies.model import Severity
-from strategies.wording import hint, show, toml_key
+from strategies.wording import hint, show, toml_key, unknown_key_hint
 
 
 class Reader:
@@ -117,7 +117,8 @@ class Reader:
         known = tuple(self.seen) if allowed is None else allowed
         for key in self.table:
             if key not in self.seen and key not in known:
-                self.problem(toml_key(key), "unknown key" + hint(key, tuple(self.seen) + tuple(known)))
+                self.problem(toml_key(key), "unknown key"
+                             + unknown_key_hint(key, tuple(self.seen) + tuple(known)))
 
 
 def _kind_name(kinds: tuple[type, ...]) -> str:

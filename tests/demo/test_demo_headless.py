@@ -103,3 +103,28 @@ def test_fault_rolls_back_through_your_own_prometheus(tmp_path: Path) -> None:
     assert "file_sd_configs" in err
     seen = names(events)
     assert seen.index("fault_injected") < seen.index("rolled_back")
+
+
+def test_second_demo_on_one_prometheus_targets_file_is_refused(tmp_path: Path) -> None:
+    """Two `demo --prometheus` runs on one targets file would mix their metrics under one
+    service name: the second is refused with one line and exit 4, naming the first, before it
+    starts anything (the first here is a lease this test holds, as a running demo does)."""
+    import asyncio
+    import time
+
+    from collectors.lease import Holder
+    from collectors.lease.file_lease import FileLease, lock_path_for
+
+    targets = tmp_path / "targets.json"
+    lease = FileLease(lock_path_for(targets), "checkout")
+    asyncio.run(lease.acquire(Holder.me("checkout", time.time())))
+    try:
+        code, events, err = demo("--prometheus", "http://127.0.0.1:1",
+                                 "--targets-file", str(targets), timeout=60)
+    finally:
+        asyncio.run(lease.release())
+    assert code == 4, err
+    lines = [line for line in err.splitlines() if line.strip()]
+    assert len(lines) == 1 and "already driven by" in lines[0], err
+    assert str(lock_path_for(targets)) in lines[0]
+    assert events == [] and not targets.exists()

@@ -8,6 +8,7 @@ from strategies.fleet import (
     GateCell,
     SortKey,
     by_service,
+    display_names,
     filter_rows,
     row_from_state,
     sort_rows,
@@ -81,3 +82,20 @@ def test_a_service_across_environments_says_what_each_runs_and_what_is_to_go() -
     assert lines["checkout"].environments == (("production", "v1→v2 10%"), ("staging", "v2"))
     assert lines["checkout"].to_go == ("production",)
     assert lines["search"].environments == (("production", "v1"),)
+
+
+def test_rows_that_would_read_the_same_are_told_apart_by_their_spec() -> None:
+    """Nineteen specs of one service with no environment listed nineteen identical "checkout"
+    rows: each now names its spec, with only as many folders as it takes."""
+    from dataclasses import replace
+
+    sources = ["ex/canary.toml", "ex/dark.toml", "ex/docker/dark.toml", "ex/kubernetes/dark.toml"]
+    rows = [replace(_row("checkout", Phase.PENDING), source=s) for s in sources]
+    rows += [_row("search", Phase.PENDING), _row("cart", Phase.PENDING, env="prod"),
+             _row("cart", Phase.PENDING, env="staging")]
+    assert display_names(rows) == [
+        "checkout (canary)", "checkout (ex/dark)", "checkout (docker/dark)",
+        "checkout (kubernetes/dark)", "search", "cart", "cart"]
+    [line] = [line for line in by_service(rows) if line.release == "checkout"]
+    assert [place for place, _ in line.environments] == [
+        "canary", "ex/dark", "docker/dark", "kubernetes/dark"]

@@ -49,3 +49,17 @@ def test_ctrl_c_in_a_read_only_command_is_one_line_and_130(
     monkeypatch.setattr(target, interrupted)
     assert cli.main(command) == exitcodes.INTERRUPTED
     assert capsys.readouterr().err == "releasedeck: interrupted\n"
+
+
+def test_a_flag_is_taken_only_as_spelled() -> None:
+    """`--headles` was taken for `--headless` (argparse's prefix matching): a typo passed, and a
+    script using a prefix would change meaning the day another flag shares it."""
+    from tui.cli import build_parser
+
+    parser = build_parser()
+    with pytest.raises(SystemExit) as exited:
+        parser.parse_args(["demo", "--headles"])
+    assert exited.value.code == 2
+    with pytest.raises(SystemExit):
+        parser.parse_args(["watch", "x.toml", "--read"])
+    assert parser.parse_args(["demo", "--headless"]).headless

@@ -89,9 +89,21 @@ def test_dark_then_canary_then_full_when_healthy() -> None:
     spec = make_spec(DARK)
     engine, world = Engine(spec), World.for_spec(spec)
     run_until(engine, world, T0, until=("promoted",))
+    # leaving the dark step the mirror stops before any user reaches v2 (never both at once)
     assert routes(world) == [("set_weight", 0), ("set_cohorts", 0), ("set_mirror", 50),
-                             ("set_weight", 10), ("set_mirror", 0), ("set_weight", 100),
-                             ("set_weight", 100), ("set_cohorts", 0), ("set_mirror", 0)]
+                             ("set_mirror", 0), ("set_weight", 10), ("set_weight", 100),
+                             ("set_mirror", 0), ("set_weight", 100), ("set_cohorts", 0)]
+
+
+def test_no_lever_call_gives_v2_users_while_it_is_mirrored() -> None:
+    spec = make_spec(DARK)
+    engine, world = Engine(spec), World.for_spec(spec)
+    run_until(engine, world, T0, until=("promoted",))
+    mirror = weight = 0
+    for kind, value in routes(world):
+        mirror = value if kind == "set_mirror" else mirror
+        weight = value if kind == "set_weight" else weight
+        assert not (mirror and weight), routes(world)
 
 
 class Shop:

@@ -202,3 +202,28 @@ def test_a_restart_while_paused_restarts_the_hold_evidence() -> None:
     assert kinds(tick(resumed, world, T0 + 503)) == []
     assert kinds(tick(resumed, world, T0 + 512)) == []
     assert kinds(tick(resumed, world, T0 + 513)) == ["step"]
+
+
+def test_a_journal_deleted_or_replaced_mid_run_is_written_again_whole(tmp_path) -> None:
+    """A clean-up that deletes the journal (or swaps another file in) while the run goes on
+    would leave it writing into a file nobody can open: the next start would begin the
+    release again. The writer notices before its next line and writes the run again."""
+    from strategies.journal import JournalWriter, read_records
+
+    path = tmp_path / "j.releasedeck.journal"
+    resumed = [{"at": 1.0, "kind": "started", "run": "r"}, {"at": 2.0, "kind": "step", "run": "r"}]
+    said: list[str] = []
+    writer = JournalWriter(path, carry=resumed, warn=said.append)
+    writer({"at": 3.0, "kind": "gate", "run": "r"})
+    path.unlink()
+    writer({"at": 4.0, "kind": "step", "run": "r"})
+    assert [r["at"] for r in read_records(path, validate=False).records] == [1.0, 2.0, 3.0, 4.0]
+    assert len(said) == 1 and "deleted or replaced" in said[0] and "3 records" in said[0]
+
+    path.rename(tmp_path / "moved")  # replaced: another file now has the name
+    path.write_text('{"at": 99.0, "kind": "other", "run": "x"}\n')
+    writer({"at": 5.0, "kind": "step", "run": "r"})
+    writer({"at": 6.0, "kind": "step", "run": "r"})  # no second warning: nothing changed since
+    writer.close()
+    ats = [r["at"] for r in read_records(path, validate=False).records]
+    assert ats == [99.0, 1.0, 2.0, 3.0, 4.0, 5.0, 6.0] and len(said) == 2

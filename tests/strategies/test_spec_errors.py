@@ -161,6 +161,25 @@ def test_unknown_key_in_gate_and_step_table() -> None:
     assert found["strategy.steps[1].hodl"] == "unknown key (did you mean 'hold'?)"
 
 
+def test_argo_and_flagger_words_say_what_to_write_here() -> None:
+    """A Flagger user writes `threshold`, an Argo user `setWeight` and `analysis`: a spelling
+    hint sent them to the wrong key ("analysis" → "preview_analysis"), or to none."""
+    found = problems(GOOD.replace("max = 0.01", "threshold = 0.01")
+                     .replace("steps = [10, 50]", "steps = [10, {setWeight = 50}]")
+                     + "\n[analysis]\ninterval = \"1m\"\n")
+    assert "max (absolute) or max_ratio" in found["gate[0].threshold"]
+    assert "{ weight = 20, hold" in found["strategy.steps[1].setWeight"]
+    assert "[[gate]] tables" in found["analysis"] and "preview_analysis" not in found["analysis"]
+
+
+def test_a_byte_order_mark_is_not_a_toml_error(tmp_path: Path) -> None:
+    """Notepad starts a UTF-8 file with a byte-order mark: it read "line 1, column 1: not valid
+    TOML (Invalid statement)", about a character nobody can see."""
+    path = tmp_path / "release.toml"
+    path.write_bytes(b"\xef\xbb\xbf" + GOOD.encode())
+    assert load_spec(path).release.service == "checkout"
+
+
 @pytest.mark.parametrize("value", ['"1 s"', '"ten"', '"30"', '""', "-5", "true", '"5x"', '"1h30"', "[1]"])
 def test_bad_durations(value: str) -> None:
     found = problems(GOOD.replace('kind = "canary"', f'kind = "canary"\nhold = {value}'))

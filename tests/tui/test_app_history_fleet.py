@@ -173,3 +173,26 @@ def test_views_snapshots(snap_compare, tmp_path_factory, view: str, size: tuple[
         await pilot.pause(0.3)
 
     assert snap_compare(app, terminal_size=size, run_before=open_view)
+
+
+def test_an_observer_s_history_reads_the_journal_it_was_given_not_the_spec_s(tmp_path: Path) -> None:
+    """`watch --read-only --journal F` with nobody driving observes and writes no journal; its
+    `:history` read the spec's own journal (another record) instead of F."""
+    root = fleet_folder(tmp_path)  # the spec's own journal: a promoted and a rolled-back run
+    other = tmp_path / "elsewhere.journal"
+    writer = JournalWriter(other)
+    _healthy_run(writer, T0 + 3 * DAY)
+    writer.close()
+    world = World()
+    info = RunInfo(spec_origin=str(root / "checkout.toml"), journal="", read_journal=str(other))
+    app = ReleaseApp(world.driver, read_only=True, wallboard=False, ticking=False, info=info)
+
+    async def scenario() -> str:
+        async with app.run_test(size=(80, 24)) as pilot:
+            app.action_history()
+            await until(pilot, lambda: isinstance(app.screen, HistoryScreen)
+                        and app.screen.report is not None, "the history view, read")
+            return str(app.screen.query_one("#history-body").render())
+
+    body = asyncio.run(scenario())
+    assert "1 attempt, 1 promoted, 0 rolled back" in body, body

@@ -25,6 +25,7 @@ from strategies.fleet import (
     FleetRow,
     SortKey,
     by_service,
+    display_names,
     filter_rows,
     sort_rows,
 )
@@ -36,6 +37,7 @@ COLUMNS = ("release", "env", "strategy", "phase", "step", "weight", "worst gate"
 # Below WIDE columns the list drops strategy and since, and the gate text is cut to fit with
 # an ellipsis, so every row is whole at 80 columns (k9s drops columns the same way).
 NARROW_COLUMNS = ("release", "env", "phase", "step", "weight", "worst gate", "driver")
+NARROW_NO_ENV = tuple(name for name in NARROW_COLUMNS if name != "env")
 WIDE = 120
 SORTS = tuple(SortKey)
 _PHASE_STYLE = {Phase.ROLLING_BACK: "bold red", Phase.ROLLED_BACK: "red", Phase.ABORTED: "red",
@@ -179,8 +181,11 @@ class FleetScreen(Screen[None]):
         rows = self.visible()
         keys = [self._key(r) for r in rows]
         columns = COLUMNS if self.size.width >= WIDE else NARROW_COLUMNS
-        texts = self._fit([dict(zip(COLUMNS, cells(row, now), strict=True)) for row in rows],
-                          columns)
+        if columns is NARROW_COLUMNS and not any(row.environment for row in rows):
+            columns = NARROW_NO_ENV  # no environment anywhere: its column only takes room
+        values = [dict(zip(COLUMNS, cells(row, now), strict=True)) | {"release": name}
+                  for row, name in zip(rows, display_names(rows), strict=True)]
+        texts = self._fit(values, columns)
         widths = tuple(max([cell_len(name), *(cell_len(text[i]) for text in texts)])
                        for i, name in enumerate(columns))
         if keys != self._order or columns != self._columns or widths != self._widths:
@@ -216,12 +221,13 @@ class FleetScreen(Screen[None]):
 
     def _fit(self, values: list[dict[str, str]], columns: tuple[str, ...]) -> list[tuple[str, ...]]:
         """Each row's cells for these columns; when narrow, the gate cut so every row fits."""
-        if columns is NARROW_COLUMNS and values:
+        if columns is not COLUMNS and values:
             for value in values:  # who, not where: "ann@ops1/4242" → "ann"
                 value["driver"] = value["driver"].split("@", 1)[0]
             others = sum(max(len(name), *(len(v[name]) for v in values)) + 2
                          for name in columns if name != "worst gate")
-            room = max(12, self.size.width - others - 3)
+            scrollbar = 2 if len(values) > self.size.height - 4 else 0  # more rows than lines
+            room = max(6, self.size.width - others - 3 - scrollbar)
             for value in values:
                 gate = value["worst gate"]
                 value["worst gate"] = gate if len(gate) <= room else gate[: room - 1] + "…"

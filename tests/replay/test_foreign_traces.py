@@ -1,0 +1,171 @@
+"""Traces written by other tools and people: encodings, repeats, orders, other formats.
+
+Each case either replays to the verdict the clean trace gives, or refuses with one line that
+names the file (and line) and why, exit 2: never a traceback, never a silent promotion.
+"""
+
+from __future__ import annotations
+
+import gzip
+import io
+import json
+import random
+import tempfile
+from pathlib import Path
+
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from strategies.spec import load_spec
+from tests.support.traces import Behaviour, trace_lines
+from tui.replay import MAX_PROBLEMS, run_replay
+
+SPEC = load_spec(Path(__file__).with_name("fast_replay.toml"))
+HEALTHY = [Behaviour("v1", rps=90, weight=80.0), Behaviour("v2", rps=10, weight=20.0)]
+FAULTY = [HEALTHY[0], Behaviour("v2", rps=10, weight=20.0, fault_at=25, fault_error_ratio=0.5)]
+
+
+def replay(path: Path) -> tuple[int, dict | None, str]:
+    out, err = io.StringIO(), io.StringIO()
+    code = run_replay(SPEC, str(path), summary=True, out=out, err=err)
+    lines = out.getvalue().splitlines()
+    return code, (json.loads(lines[-1]) if lines else None), err.getvalue()
+
+
+def verdict(body: dict | None) -> tuple[str, float | None]:
+    assert body is not None
+    return body["outcome"], body["decided_at"]
+
+
+def write(path: Path, lines: list[str], *, newline: str = "\n", bom: bool = False) -> Path:
+    text = ("\ufeff" if bom else "") + "".join(line + newline for line in lines)
+    path.write_bytes(text.encode("utf-8"))
+    return path
+
+
+def test_bom_crlf_and_gzip_replay_like_the_plain_file(tmp_path: Path):
+    lines = trace_lines(HEALTHY, 90)
+    plain = verdict(replay(write(tmp_path / "plain.jsonl", lines))[1])
+    assert plain == ("promoted", 61.0)
+    assert verdict(replay(write(tmp_path / "b.jsonl", lines, newline="\r\n", bom=True))[1]) \
+        == plain
+    packed = tmp_path / "t.jsonl.gz"
+    packed.write_bytes(gzip.compress("".join(line + "\n" for line in lines).encode()))
+    code, body, err = replay(packed)
+    assert (code, verdict(body)) == (0, plain), err
+    assert "bad trace line" not in err
+
+
+def test_a_cut_short_gzip_is_one_line_exit_2(tmp_path: Path):
+    packed = gzip.compress("".join(line + "\n" for line in trace_lines(HEALTHY, 90)).encode())
+    cut = tmp_path / "t.jsonl.gz"
+    cut.write_bytes(packed[: len(packed) // 2])
+    code, body, err = replay(cut)
+    assert code == 2 and body is None
+    assert err.splitlines() == [f"{cut}: cannot read trace: the gzip'd file is cut short"]
+
+
+def test_truncated_last_line_is_reported_and_the_rest_replays(tmp_path: Path):
+    lines = trace_lines(FAULTY, 60)
+    path = write(tmp_path / "t.jsonl", [*lines, lines[-1][:25]])
+    code, body, err = replay(path)
+    assert code == 1 and verdict(body) == ("rolled_back", 27.0)
+    assert f"{path}:{len(lines) + 1}: bad trace line: not JSON" in err
+
+
+def test_other_schema_is_refused_with_one_line(tmp_path: Path):
+    lines = trace_lines(HEALTHY, 90)
+    other = json.loads(lines[3]) | {"schema": 2}
+    path = write(tmp_path / "t.jsonl", [*lines[:3], json.dumps(other), *lines[4:]])
+    code, body, err = replay(path)
+    assert (code, body) == (2, None)
+    assert err.splitlines() == [f"{path}:4: schema 2 is not supported (this releasedeck reads "
+                                "trace schema 1)"]
+    stated = [json.dumps(json.loads(line) | {"schema": 1}) for line in lines]
+    assert verdict(replay(write(tmp_path / "s.jsonl", stated))[1]) == ("promoted", 61.0)
+
+
+def test_a_prometheus_range_answer_is_named_as_such(tmp_path: Path):
+    answer = {"status": "success", "data": {"resultType": "matrix", "result": []}}
+    path = write(tmp_path / "range.json", [json.dumps(answer)])
+    code, _, err = replay(path)
+    assert code == 2
+    assert err.splitlines()[0].startswith(f"{path}:1: a Prometheus query API answer, not a trace")
+
+
+def test_versions_named_otherwise_say_so_and_never_promote(tmp_path: Path):
+    renamed = [Behaviour("v1", rps=90, weight=80.0), Behaviour("2.0.1", rps=10, weight=20.0)]
+    path = write(tmp_path / "t.jsonl", trace_lines(renamed, 90))
+    code, body, err = replay(path)
+    assert (code, body) == (2, None)
+    assert err.splitlines() == [
+        f"{path}: versions '2.0.1' in the trace are not in the spec (baseline 'v1', candidate "
+        "'v2'); their lines are ignored",
+        f"{path}: no counters lines for the candidate 'v2' of service 'checkout' (baseline "
+        "'v1', candidate 'v2'): the trace cannot judge this release"]
+
+
+def test_only_baseline_data_is_refused(tmp_path: Path):
+    path = write(tmp_path / "t.jsonl", trace_lines(HEALTHY[:1], 90))
+    code, _, err = replay(path)
+    assert code == 2 and "no counters lines for the candidate 'v2'" in err
+
+
+def test_empty_and_blank_traces_exit_2(tmp_path: Path):
+    for name, text in (("empty", ""), ("blank", "\r\n\n  \n"), ("bom", "\ufeff")):
+        path = tmp_path / f"{name}.jsonl"
+        path.write_text(text, encoding="utf-8")
+        code, body, err = replay(path)
+        assert (code, body) == (2, None), name
+        assert "no usable counters lines" in err and "Traceback" not in err
+
+
+def test_nan_inf_negative_values_are_named_by_line_and_field(tmp_path: Path):
+    lines = trace_lines(HEALTHY, 90)
+    bad = [lines[0].replace('"requests_total":', '"requests_total":NaN,"x":', 1),
+           lines[1].replace('"errors_total":', '"errors_total":-1,"y":', 1),
+           lines[2].replace('"requests_total":', '"requests_total":Infinity,"z":', 1)]
+    path = write(tmp_path / "t.jsonl", [*bad, *lines[3:]])
+    code, body, err = replay(path)
+    assert code == 0 and verdict(body) == ("promoted", 61.0)
+    assert f"{path}:1: bad trace line: requests_total must be a finite number >= 0" in err
+    assert f"{path}:2: bad trace line: errors_total must be a finite number >= 0" in err
+    assert f"{path}:3: bad trace line: requests_total must be a finite number >= 0" in err
+
+
+def test_many_bad_lines_are_counted_not_flooded(tmp_path: Path):
+    path = write(tmp_path / "t.jsonl", ["garbage"] * 500)
+    code, _, err = replay(path)
+    assert code == 2
+    assert len(err.splitlines()) == MAX_PROBLEMS + 2
+    assert f"{path}: ... and {500 - MAX_PROBLEMS} more bad trace lines" in err
+
+
+def test_a_different_line_for_the_same_version_and_time_is_reported(tmp_path: Path):
+    lines = trace_lines(HEALTHY, 90)
+    other = json.loads(lines[4])
+    other["requests_total"] += 5
+    path = write(tmp_path / "t.jsonl", [*lines, json.dumps(other)])
+    code, body, err = replay(path)
+    assert code == 0 and verdict(body) == ("promoted", 61.0)
+    assert "is already recorded on line 5 with other counters; this line is ignored" in err
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(seed=st.integers(0, 2**32 - 1), repeats=st.integers(0, 30), faulty=st.booleans())
+def test_any_order_and_repetition_of_lines_gives_the_same_verdict(seed: int, repeats: int,
+                                                                  faulty: bool):
+    rng = random.Random(seed)
+    lines = trace_lines(FAULTY if faulty else HEALTHY, 70)
+    shuffled = [*lines, *(rng.choice(lines) for _ in range(repeats))]
+    rng.shuffle(shuffled)
+    out = io.StringIO()
+    clean_out = io.StringIO()
+    with tempfile.TemporaryDirectory() as tmp:
+        clean = run_replay(SPEC, str(write(Path(tmp) / "a.jsonl", lines)), summary=True,
+                           out=clean_out, err=io.StringIO())
+        mixed = run_replay(SPEC, str(write(Path(tmp) / "b.jsonl", shuffled)), summary=True,
+                           out=out, err=io.StringIO())
+    assert mixed == clean
+    assert verdict(json.loads(out.getvalue().splitlines()[-1])) == \
+        verdict(json.loads(clean_out.getvalue().splitlines()[-1]))
