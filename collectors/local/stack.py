@@ -55,8 +55,6 @@ class LocalStack:
         if spec.platform.kind != "local":
             raise LocalStackError(f"{spec.path}: platform.kind is {spec.platform.kind!r}; "
                                   "the local stack needs kind = \"local\"")
-        if spec.platform.replicas < 1:
-            raise LocalStackError(f"{spec.path}: platform.replicas must be at least 1 for a local stack")
         for where, what in run_problems(spec.platform, spec.router):  # as `check` says it
             raise LocalStackError(f"{spec.path}: {where}: {what}")
         self.spec = spec

@@ -165,7 +165,14 @@ def run_problems(platform: PlatformSpec, router: RouterSpec) -> list[tuple[str, 
     """What a run (`watch`, `demo --spec`) refuses beyond the spec's own shape, asked by `check`
     and by the local stack alike so the two agree. Kept out of the spec reader because code may
     still build a Driver over local instances with another router (tests do, with nginx)."""
-    if platform.kind == "local" and router.kind not in LOCAL_STEERING:
-        return [("router.kind", f"{router.kind!r} cannot steer the local demo service (it reads "
-                 "flagd files) under [platform] kind = \"local\"; use \"local\" or \"flagd\"")]
-    return []
+    if platform.kind != "local":
+        return []
+    problems = []
+    if platform.replicas < 1:
+        problems.append(("platform.replicas", "must be at least 1 under [platform] kind = "
+                         "\"local\" (the stack starts that many instances of each version)"))
+    if router.kind not in LOCAL_STEERING:
+        problems.append(("router.kind", f"{router.kind!r} cannot steer the local demo service "
+                         "(it reads flagd files) under [platform] kind = \"local\"; use "
+                         "\"local\" or \"flagd\""))
+    return problems

@@ -60,3 +60,18 @@ def test_examples_still_pass_check() -> None:
     examples = sorted(str(p) for p in (ROOT / "examples").rglob("*.toml"))
     done = releasedeck("check", *examples)
     assert done.returncode == 0, done.stderr
+
+
+def test_check_and_watch_refuse_no_local_instances_alike(tmp_path: Path) -> None:
+    """`replicas = 0` on the local platform passed `check`; `watch` then refused it at start-up
+    with exit 3 (as if the platform were unreachable). Now both: the same line, exit 2."""
+    spec = tmp_path / "release.toml"
+    spec.write_text(SPEC.replace('kind = "local"\n', 'kind = "local"\nreplicas = 0\n').replace(
+        '[router]\nkind = "haproxy"\nsocket = "/nonexistent/admin.sock"\nbackend = "checkout"\n'
+        'servers = { v1 = ["v1a"], v2 = ["v2a"] }\n', ""))
+    checked = releasedeck("check", str(spec))
+    watched = releasedeck("watch", str(spec), "--headless", "--journal", str(tmp_path / "j"))
+    line = f"{spec}: platform.replicas: must be at least 1"
+    assert checked.returncode == 2 and checked.stderr.startswith(line), checked.stderr
+    assert watched.returncode == 2 and watched.stderr.startswith(line), watched.stderr
+    assert not (tmp_path / "j").exists()

@@ -106,6 +106,16 @@ def test_no_lever_call_gives_v2_users_while_it_is_mirrored() -> None:
         assert not (mirror and weight), routes(world)
 
 
+def test_leaving_a_dark_step_journals_the_mirror_removal_before_the_weight() -> None:
+    """The decision that leaves the dark step names the mirror removal before the weight."""
+    spec = make_spec(DARK)
+    engine, world = Engine(spec), World.for_spec(spec)
+    _, seen = run_until(engine, world, T0, until=("promoted",))
+    left = next(d for d in seen if d.step == 1 and any(a.kind == "set_weight" for a in d.actions))
+    routing = [(a.kind, a.value) for a in left.actions if a.kind in ("set_mirror", "set_weight")]
+    assert routing == [("set_mirror", 0), ("set_weight", 10)]
+
+
 class Shop:
     """Cumulative visits and orders of both versions, drawn from a seeded generator."""
 
