@@ -113,12 +113,8 @@ def read_records(path: str | Path, *, validate: bool = True,
             if validate:
                 record_to_decision(record)
         except (ValueError, KeyError, TypeError) as exc:
-            if index == last:
-                torn = True
-                problems.append(f"{target}:{index + 1}: last journal line cut short "
-                                f"(a crash while writing it); ignored, it was never acted on")
-            else:
-                problems.append(f"{target}:{index + 1}: unreadable journal line, skipped ({exc})")
+            torn = torn or index == last
+            problems.append(line_problem(target, index, last, exc))
             continue
         records.append(record)
     return JournalRead(records, problems, torn)
@@ -130,6 +126,15 @@ def newer_format(records: Iterable[Mapping[str, Any]]) -> int | None:
     newer = [r["journal"] for r in records
              if isinstance(r.get("journal"), int) and r["journal"] > FORMAT]
     return max(newer) if newer else None
+
+
+def line_problem(target: Path, index: int, last: int, exc: Exception) -> str:
+    """How a journal line that is not a record is reported, by every reader of journals: the
+    last line is a write a crash cut short (never acted on), any other one is damage."""
+    if index == last:
+        return (f"{target}:{index + 1}: last journal line cut short "
+                f"(a crash while writing it); ignored, it was never acted on")
+    return f"{target}:{index + 1}: unreadable journal line, skipped ({exc})"
 
 
 class NotAJournal(ValueError):

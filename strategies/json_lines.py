@@ -23,7 +23,7 @@ from typing import Any
 
 import orjson
 
-from strategies.journal import JournalRead, read_records, refuse_irregular
+from strategies.journal import JournalRead, line_problem, read_records, refuse_irregular
 
 # 19 digits in a row, found as 19 zeros once every digit is a zero (a C pass, unlike a regex)
 _DIGITS_AS_ZEROS = bytes.maketrans(b"123456789", b"000000000")
@@ -97,10 +97,7 @@ def _problem(value: Any, target: Path, index: int, last: int) -> str:
     """The problem line `read_records` writes for a decoded value that is not a record."""
     exc = value.exc if isinstance(value, _Unreadable) else \
         TypeError(f"expected an object, got {type(value).__name__}")
-    if index == last:
-        return (f"{target}:{index + 1}: last journal line cut short "
-                f"(a crash while writing it); ignored, it was never acted on")
-    return f"{target}:{index + 1}: unreadable journal line, skipped ({exc})"
+    return line_problem(target, index, last, exc)
 
 
 def _last_line(lines: list[bytes]) -> int:

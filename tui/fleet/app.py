@@ -31,6 +31,7 @@ from strategies.fleet import (
 )
 from strategies.model import GateStatus, Phase
 from tui.fleet.gather import FleetGatherer
+from tui.fleet.table import FleetTable
 
 COLUMNS = ("release", "env", "strategy", "phase", "step", "weight", "worst gate", "since", "driver")
 # Below WIDE columns the list drops strategy and since, and the gate text is cut to fit with
@@ -142,7 +143,7 @@ class FleetScreen(Screen[None]):
         yield Static("", id="fleet-title")
         yield Input(placeholder="filter: words to match (Esc clears)", id="fleet-filter")
         yield Static("", id="fleet-services")
-        table: DataTable[str] = DataTable(id="fleet-table", cursor_type="row", zebra_stripes=True)
+        table: FleetTable[str] = FleetTable(id="fleet-table", cursor_type="row", zebra_stripes=True)
         yield table
         if not self.wallboard:
             yield Footer(compact=True)
