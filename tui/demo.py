@@ -21,8 +21,7 @@ from pathlib import Path
 
 from collectors.lease.file_lease import FileLease, lock_path_for
 from collectors.local.tempdirs import owned_tempdir
-from strategies.spec import ReleaseSpec, SpecError, load_spec
-from strategies.spec.adapters import run_problems
+from strategies.spec import ReleaseSpec, SpecError, load_runnable_spec, load_spec
 from tui import exitcodes
 from tui.demo_specs import FAULT, demo_spec, demo_spec_text
 from tui.driver import Driver
@@ -35,13 +34,11 @@ from tui.watch import interactive, run_options
 
 def _load(args: argparse.Namespace, prometheus_url: str | None, workdir: Path) -> ReleaseSpec:
     if args.spec:
-        spec = load_spec(args.spec)
+        spec = load_runnable_spec(args.spec)  # as `check` says it
         if spec.platform.kind != "local":
             raise SpecError(args.spec, [("platform.kind", "the demo runs on the local platform "
                                          f"only, got {spec.platform.kind!r}; use "
                                          "`releasedeck watch` for other platforms")])
-        if problems := run_problems(spec.platform, spec.router):  # as `check` says it
-            raise SpecError(args.spec, problems)
         if prometheus_url:
             spec = replace(spec, metrics=replace(spec.metrics, source="prometheus",
                                                  url=prometheus_url))

@@ -21,8 +21,7 @@ from strategies.engine import Engine, PlanChanged
 from strategies.journal import NotAJournal, last_run, read_records
 from strategies.model import Viewing, ViewMode
 from strategies.plans import build_plan
-from strategies.spec import ReleaseSpec, SpecError, load_spec
-from strategies.spec.adapters import run_problems
+from strategies.spec import ReleaseSpec, SpecError, load_runnable_spec, load_spec
 from tui import exitcodes
 from tui.attach import follow
 from tui.follow import Handover, LeaseLocator
@@ -38,23 +37,14 @@ if TYPE_CHECKING:
     from tui.app.app import ExtraAction
 
 
-def _load_runnable(path: str, *, own_adapters: bool) -> ReleaseSpec:
-    """The spec, refused (SpecError, exit 2) for what `check` refuses too before anything starts;
-    adapters passed in by code are the caller's business."""
-    spec = load_spec(path)
-    problems = run_problems(spec.platform, spec.router) if own_adapters else []
-    if problems:
-        raise SpecError(path, problems)
-    return spec
-
-
 def watch_command(args: argparse.Namespace, *, out: TextIO | None = None,
                   err: TextIO | None = None, adapters: Adapters | None = None) -> int:
     """The CLI entry. `adapters` lets tests pass in-process adapters instead of the spec's."""
     out = out if out is not None else sys.stdout
     err = err if err is not None else sys.stderr
     try:
-        spec = _load_runnable(args.spec, own_adapters=adapters is None)
+        # adapters passed in by code are the caller's business: only the spec's own are refused
+        spec = load_runnable_spec(args.spec) if adapters is None else load_spec(args.spec)
     except SpecError as exc:
         for line in exc.lines():
             print(line, file=err)

@@ -11,7 +11,7 @@ strategy, gates; `adapters`: platform, router, metrics; `notify`: alerts, webhoo
 
 from strategies.registry import KUBERNETES_LEVERS
 from strategies.spec.errors import SpecError
-from strategies.spec.load import load_spec, parse_spec
+from strategies.spec.load import load_runnable_spec, load_spec, parse_spec
 from strategies.spec.model import (
     ALERT_KINDS,
     COMPARISONS,
@@ -40,6 +40,7 @@ __all__ = [
     "ALERT_KINDS", "COMPARISONS", "DEFAULT_QUERIES", "FLAG_LEVERS", "KUBERNETES_LEVERS", "METRIC_SOURCES",
     "PLACEHOLDERS", "PLATFORM_KINDS", "REQUIREMENTS", "ROUTER_KINDS", "STRATEGY_KINDS", "WEBHOOK_TYPES",
     "AlertSpec", "GateSpec", "MetricsSpec", "PlatformSpec", "ReleaseInfo", "ReleaseSpec",
-    "RouterSpec", "SpecError", "StepSpec", "StrategySpec", "WebhookSpec", "load_spec",
+    "RouterSpec", "SpecError", "StepSpec", "StrategySpec", "WebhookSpec", "load_runnable_spec",
+    "load_spec",
     "parse_spec",
 ]

@@ -18,6 +18,7 @@ from strategies.spec.adapters import (
     read_metrics,
     read_platform,
     read_router,
+    run_problems,
 )
 from strategies.spec.cohorts import check_cohort_router
 from strategies.spec.errors import SpecError
@@ -75,6 +76,17 @@ def parse_spec(data: Mapping[str, Any], path: str = "<spec>") -> ReleaseSpec:
 
 
 MAX_SPEC_BYTES = 1_000_000  # a release spec is a page of TOML; anything this big is a mistake
+
+
+def load_runnable_spec(path: str | Path) -> ReleaseSpec:
+    """`load_spec`, and refused too (SpecError) for what a run refuses beyond the spec's shape
+    (`run_problems`): the one loading `check`, `watch` and `demo --spec` share, so the three
+    say the same line for the same spec."""
+    spec = load_spec(path)
+    problems = run_problems(spec.platform, spec.router)
+    if problems:
+        raise SpecError(str(path), problems)
+    return spec
 
 
 def load_spec(path: str | Path) -> ReleaseSpec:
