@@ -375,14 +375,18 @@ class Engine:
         return actions
 
     def _route_reset(self) -> list[tuple[ActionKind, int, str]]:
-        """Stop mirroring and close every ring (rollback, and after a promotion).
+        """Stop mirroring and close every ring (rollback).
 
         The mirror stops first: the weight that follows must never reach a candidate that
         still receives mirror copies."""
-        if not self.plan.routes_cohorts:
-            return []
-        mirror = [(ActionKind.SET_MIRROR, 0, "")] if self.plan.mirrors else []
-        return [*mirror, (ActionKind.SET_COHORTS, 0, "")]
+        return self._mirror_off() + self._rings_closed()
+
+    def _mirror_off(self) -> list[tuple[ActionKind, int, str]]:
+        routed = self.plan.routes_cohorts and self.plan.mirrors
+        return [(ActionKind.SET_MIRROR, 0, "")] if routed else []
+
+    def _rings_closed(self) -> list[tuple[ActionKind, int, str]]:
+        return [(ActionKind.SET_COHORTS, 0, "")] if self.plan.routes_cohorts else []
 
     def _enter_step(self, index: int, now: float, actor: str, reason: str,
                     kind: DecisionKind = DecisionKind.STEP,
@@ -420,10 +424,8 @@ class Engine:
 
     def _promote_actions(self) -> list[tuple[ActionKind, int, str]]:
         """Scale to full, stop any mirror, weight 100, then clear the rings (users stay on v2)."""
-        reset = self._route_reset()
-        mirror = [a for a in reset if a[0] is ActionKind.SET_MIRROR]
-        return ([(ActionKind.SCALE, n, v) for v, n in self.plan.full.items() if n > 0] + mirror
-                + [(ActionKind.SET_WEIGHT, 100, "")] + [a for a in reset if a[0] is not ActionKind.SET_MIRROR])
+        return ([(ActionKind.SCALE, n, v) for v, n in self.plan.full.items() if n > 0]
+                + self._mirror_off() + [(ActionKind.SET_WEIGHT, 100, "")] + self._rings_closed())
 
     def _rollback(self, now: float, actor: str, reason: str,
                   evidence: Iterable[Mapping[str, Any]] = (), *, abort: bool = False
