@@ -21,7 +21,7 @@ from typing import Any, TextIO
 from strategies.duration import format_duration, parse_duration
 from strategies.history import DAY, DeliveryFigures, RunSummary, delivery_figures, summarise
 from strategies.journal import FORMAT as JOURNAL_FORMAT
-from strategies.journal import NotAJournal
+from strategies.journal import NotAJournal, newer_format
 from strategies.json_lines import read_decisions
 from strategies.model import parse_rfc3339, rfc3339
 from strategies.spec import SpecError, load_spec
@@ -143,10 +143,9 @@ def foreign_records(path: Path, records: Sequence[Mapping[str, Any]]) -> list[st
                 "file --journal named)") if events else ""
         said.append(f"{path}: {len(foreign)} of {len(records)} readable lines are not journal "
                     f"records, skipped{hint}")
-    newer = sorted({r["journal"] for r in records
-                    if isinstance(r.get("journal"), int) and r["journal"] > JOURNAL_FORMAT})
-    if newer:
-        said.append(f"{path}: written in journal format {newer[-1]} by a newer releasedeck "
+    newer = newer_format(records)
+    if newer is not None:
+        said.append(f"{path}: written in journal format {newer} by a newer releasedeck "
                     f"(this one reads {JOURNAL_FORMAT}): read as far as understood")
     return said
 
