@@ -9,8 +9,9 @@ so the engine's decisions never change the trace.
 from __future__ import annotations
 
 import bisect
+import math
 from collections import deque
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 
 from strategies.cohorts import Route
@@ -41,28 +42,50 @@ class Collection:
     records: Mapping[str, TraceRecord] = field(default_factory=dict)
 
 
-def group_collections(records: Iterable[TraceRecord], interval: float) -> list[Collection]:
-    """Records in time order, grouped into collections.
+class Grouper:
+    """Records fed in time order, grouped into collections as they come.
 
     The versions of one live collection are scraped a few milliseconds apart, so lines belong
     together while they are within half an interval of the group's first line and no version
     repeats. A collection is ticked at its latest line, when all its scrapes were in.
     """
-    ordered = sorted(records, key=lambda r: r.counters.at)
-    out: list[Collection] = []
-    current: dict[str, TraceRecord] = {}
-    first = 0.0
-    for record in ordered:
+
+    def __init__(self, interval: float):
+        self.interval = interval
+        self.current: dict[str, TraceRecord] = {}
+        self.first = 0.0  # time of the open group's first line
+
+    def add(self, record: TraceRecord) -> Collection | None:
+        """The collection this record closes, if any."""
         at = record.counters.at
-        if current and (record.counters.version in current or at - first > interval / 2):
-            out.append(Collection(max(r.counters.at for r in current.values()), current))
-            current = {}
-        if not current:
-            first = at
-        current[record.counters.version] = record
-    if current:
-        out.append(Collection(max(r.counters.at for r in current.values()), current))
-    return out
+        done = None
+        if self.current and (record.counters.version in self.current
+                             or at - self.first > self.interval / 2):
+            done = self.close()
+        if not self.current:
+            self.first = at
+        self.current[record.counters.version] = record
+        return done
+
+    def close(self) -> Collection | None:
+        """The open group as a collection (None if there is none)."""
+        if not self.current:
+            return None
+        current, self.current = self.current, {}
+        return Collection(max(r.counters.at for r in current.values()), current)
+
+    def earliest(self, now: float) -> float:
+        """No collection still to come is ticked before this (given lines up to `now`)."""
+        return self.first if self.current else now
+
+
+def group_collections(records: Iterable[TraceRecord], interval: float) -> list[Collection]:
+    """Records (any order) grouped into collections, in time order (see Grouper)."""
+    grouper = Grouper(interval)
+    out = [done for record in sorted(records, key=lambda r: r.counters.at)
+           if (done := grouper.add(record)) is not None]
+    last = grouper.close()
+    return out if last is None else [*out, last]
 
 
 def gap_ticks(previous: float, following: float, interval: float) -> list[float]:
@@ -96,7 +119,8 @@ class Tick:
 
 def timeline(collections: Sequence[Collection], ticks: Iterable[TraceTick],
              interval: float) -> list[Tick]:
-    """When to tick and with which collection.
+    """When to tick and with which collection (the whole trace at once: the reference that
+    stream_timeline, which replay uses, is tested against).
 
     With recorded tick lines the replay ticks exactly when the live run did, at the engine
     times it recorded; without them, at each collection, plus interval-spaced failed ticks
@@ -125,6 +149,83 @@ def timeline(collections: Sequence[Collection], ticks: Iterable[TraceTick],
         else:
             failed.append(Tick(tick.at, None, tick.decided))
     return sorted([*merged.values(), *failed], key=lambda t: t.at)
+
+
+class TickMatcher:
+    """`timeline` with recorded ticks, for lines that come in time order: each tick takes the
+    nearest collection within half an interval (the earlier on a tie; a later tick overrides an
+    earlier one's decision time), or is a failed tick. Ticks and collections are held only until
+    nothing still to come can change them: memory follows the interval, not the trace."""
+
+    def __init__(self, interval: float):
+        self.half = interval / 2
+        self.interval = interval
+        self.collections: deque[Collection] = deque()
+        self.taken: dict[int, float | None] = {}  # id(collection) -> decided of its last tick
+        self.ticks: deque[TraceTick] = deque()  # not yet matched
+        self.failed: deque[Tick] = deque()
+
+    def _match(self, tick: TraceTick) -> None:
+        times = [c.at for c in self.collections]
+        i = bisect.bisect_left(times, tick.at)
+        near = [j for j in (i - 1, i) if 0 <= j < len(times) and abs(times[j] - tick.at) < self.half]
+        if near:
+            self.taken[id(self.collections[min(near, key=lambda k: abs(times[k] - tick.at))])] = \
+                tick.decided
+        else:
+            self.failed.append(Tick(tick.at, None, tick.decided))
+
+    def flush(self, horizon: float) -> list[Tick]:
+        """Ticks final once no collection or tick still to come is earlier than `horizon`."""
+        while self.ticks and self.ticks[0].at <= horizon - self.half:
+            self._match(self.ticks.popleft())
+        out: list[tuple[float, int, Tick]] = []
+        while self.collections and self.collections[0].at <= horizon - self.interval:
+            collection = self.collections.popleft()
+            out.append((collection.at, 0, Tick(collection.at, collection,
+                                               self.taken.pop(id(collection), None))))
+        while self.failed and self.failed[0].at <= horizon - self.interval:
+            tick = self.failed.popleft()
+            out.append((tick.at, 1, tick))
+        out.sort(key=lambda entry: entry[:2])
+        return [tick for _at, _kind, tick in out]
+
+
+def stream_timeline(lines: Iterable[TraceRecord | TraceTick], interval: float, *,
+                    recorded_ticks: bool) -> Iterator[Tick]:
+    """`timeline(group_collections(records), ticks, interval)` for lines already in time order,
+    one tick at a time (replay streams a trace of any length through this)."""
+    grouper = Grouper(interval)
+    if not recorded_ticks:
+        previous: float | None = None
+        for collection in _collections(grouper, lines):
+            if previous is not None:
+                yield from (Tick(t) for t in gap_ticks(previous, collection.at, interval))
+            yield Tick(collection.at, collection)
+            previous = collection.at
+        return
+    matcher = TickMatcher(interval)
+    for line in lines:
+        if isinstance(line, TraceTick):
+            matcher.ticks.append(line)
+            now = line.at
+        else:
+            now = line.counters.at
+            if (done := grouper.add(line)) is not None:
+                matcher.collections.append(done)
+        yield from matcher.flush(grouper.earliest(now))
+    if (last := grouper.close()) is not None:
+        matcher.collections.append(last)
+    yield from matcher.flush(math.inf)
+
+
+def _collections(grouper: Grouper,
+                 lines: Iterable[TraceRecord | TraceTick]) -> Iterator[Collection]:
+    for line in lines:
+        if isinstance(line, TraceRecord) and (done := grouper.add(line)) is not None:
+            yield done
+    if (last := grouper.close()) is not None:
+        yield last
 
 
 class TraceMetricSource:

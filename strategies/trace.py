@@ -24,10 +24,13 @@ as a trace, refuses the whole file (TraceFormatError) instead of reading it as s
 from __future__ import annotations
 
 import gzip
+import heapq
 import json
 import math
+import tempfile
 import zlib
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
@@ -218,19 +221,22 @@ def parse_line(text: str, number: int = 0) -> TraceRecord | TraceTick | None:
                        total=None if total is None else int(total), line=number)
 
 
-def _duplicate(record: TraceRecord, seen: dict[tuple[str, str, float], TraceRecord],
-               where: str) -> str | None:
-    """None for a first line; "" for an exact repeat (dropped quietly, as a re-sent line is);
-    a problem for a second, different line of the same version at the same time."""
-    key = (record.service, record.counters.version, record.counters.at)
-    first = seen.setdefault(key, record)
-    if first is record:
-        return None
+def _conflict(record: TraceRecord, first: TraceRecord, where: str) -> str:
+    """"" for an exact repeat of `first` (dropped quietly, as a re-sent line is); a problem for
+    a second, different line of the same version at the same time."""
     if first.counters == record.counters:
         return ""
     return (f"{where}:{record.line}: bad trace line: version {record.counters.version} at "
             f"{rfc3339(record.counters.at)} is already recorded on line {first.line} with other "
             "counters; this line is ignored")
+
+
+def _duplicate(record: TraceRecord, seen: dict[tuple[str, str, float], TraceRecord],
+               where: str) -> str | None:
+    """None for a first line, else what _conflict says."""
+    key = (record.service, record.counters.version, record.counters.at)
+    first = seen.setdefault(key, record)
+    return None if first is record else _conflict(record, first, where)
 
 
 def parse_lines(lines: Iterable[str], where: str = "<trace>") -> TraceRead:
@@ -279,16 +285,192 @@ def open_trace(path: str | Path) -> IO[str]:
     return path.open(encoding="utf-8-sig", errors="replace")
 
 
-def read_trace(path: str | Path) -> TraceRead:
-    """Read a trace file. OSError (missing, unreadable, a broken gzip) is the caller's to
-    report; TraceFormatError too."""
+@contextmanager
+def _reading(path: str | Path) -> Iterator[IO[str]]:
+    """open_trace, with a broken gzip turned into the OSError every other unreadable file is."""
     try:
         with open_trace(path) as handle:
-            return parse_lines(handle, str(path))
+            yield handle
     except EOFError:  # a gzip cut short
         raise OSError("the gzip'd file is cut short") from None
     except zlib.error as exc:
         raise OSError(f"the gzip'd file is damaged ({exc})") from None
+
+
+def read_trace(path: str | Path) -> TraceRead:
+    """Read a whole trace file into memory (small traces, tests; replay streams, see
+    scan_trace and time_ordered). OSError (missing, unreadable, a broken gzip) is the caller's
+    to report; TraceFormatError too."""
+    with _reading(path) as handle:
+        return parse_lines(handle, str(path))
+
+
+# --- Streaming: a trace of any length in bounded memory -------------------------------------
+
+Item = TraceRecord | TraceTick
+REORDER_WINDOW = 300.0
+"""Seconds of trace time a line may come late (behind the latest line before it) and still be
+put in place while streaming: lines from several scrapers or a merged export interleave a little.
+A file out of order by more is sorted through temporary files instead (same result, slower)."""
+SORT_RUN = 8_000_000
+"""Characters of lines sorted in memory at a time when a trace must be sorted through files."""
+KEPT_PROBLEMS = 100
+"""Problem lines a scan keeps word for word; beyond these it only counts them."""
+
+
+def item_time(item: Item) -> float:
+    return item.at if isinstance(item, TraceTick) else item.counters.at
+
+
+def _ignore(_problem: str) -> None:
+    return None
+
+
+def _items(lines: Iterable[str], where: str, problem: Callable[[str], None]
+           ) -> Iterator[tuple[int, str, Item | None]]:
+    """(line number, text, parsed line or None for blank/other kinds), bad lines to `problem`."""
+    for number, text in enumerate(lines, start=1):
+        try:
+            item = parse_line(text, number)
+        except TraceLineError as exc:
+            problem(f"{where}:{number}: bad trace line: {exc}")
+            continue
+        except TraceFormatError as exc:
+            raise TraceFormatError(f"{where}:{number}: {exc}") from None
+        yield number, text, item
+
+
+@dataclass
+class TraceScan:
+    """What one pass over a trace learns, in memory that does not grow with its length."""
+
+    problems: list[str] = field(default_factory=list)  # the first KEPT_PROBLEMS, word for word
+    bad: int = 0  # all bad lines
+    skipped: int = 0  # lines of other kinds (events ...) and blank lines
+    counters: int = 0  # counters lines (exact repeats included)
+    versions: dict[str, set[str]] = field(default_factory=dict)  # service -> versions seen
+    tick_services: set[str] = field(default_factory=set)  # services with tick lines
+    in_order: bool = True  # no line more than REORDER_WINDOW behind the latest before it
+
+    def problem(self, text: str) -> None:
+        self.bad += 1
+        if len(self.problems) < KEPT_PROBLEMS:
+            self.problems.append(text)
+
+    def add(self, item: Item) -> None:
+        if isinstance(item, TraceTick):
+            self.tick_services.add(item.service)
+        else:
+            self.counters += 1
+            self.versions.setdefault(item.service, set()).add(item.counters.version)
+
+
+def scan_trace(path: str | Path, window: float = REORDER_WINDOW) -> TraceScan:
+    """First pass: bad lines, versions, tick lines, and whether the file is in time order
+    within `window`. Raises OSError / TraceFormatError as read_trace does."""
+    scan = TraceScan()
+    latest = -math.inf
+    with _reading(path) as handle:
+        for _number, _text, item in _items(handle, str(path), scan.problem):
+            if item is None:
+                scan.skipped += 1
+                continue
+            scan.add(item)
+            at = item_time(item)
+            scan.in_order = scan.in_order and at >= latest - window
+            latest = max(latest, at)
+    return scan
+
+
+Keyed = tuple[float, int, Item]  # (time, line number, line): the replay's order
+
+
+def _window_sorted(path: str | Path, window: float) -> Iterator[Keyed]:
+    """Lines in time order through a heap of the last `window` seconds: right for a file whose
+    lines are never more than `window` behind the latest line before them (scan_trace)."""
+    heap: list[Keyed] = []
+    with _reading(path) as handle:
+        for number, _text, item in _items(handle, str(path), _ignore):
+            if item is None:
+                continue
+            at = item_time(item)
+            heapq.heappush(heap, (at, number, item))
+            while heap[0][0] < at - window:
+                yield heapq.heappop(heap)
+    while heap:
+        yield heapq.heappop(heap)
+
+
+def _write_run(folder: str, index: int, run: list[tuple[float, int, str]]) -> Path:
+    path = Path(folder) / f"run-{index}.jsonl"
+    with path.open("w", encoding="utf-8") as handle:
+        for entry in sorted(run):
+            handle.write(json.dumps(entry, separators=(",", ":")) + "\n")
+    return path
+
+
+def _read_run(path: Path) -> Iterator[tuple[float, int, str]]:
+    with path.open(encoding="utf-8") as handle:
+        for text in handle:
+            at, number, line = json.loads(text)
+            yield at, number, line
+
+
+def _file_sorted(path: str | Path, run_size: int = SORT_RUN) -> Iterator[Keyed]:
+    """Lines in time order for a file in any order: sorted runs of `run_size` characters in
+    temporary files, merged (an external merge sort: memory stays bounded, time is one more
+    write and read of the usable lines)."""
+    with tempfile.TemporaryDirectory(prefix="releasedeck-replay-") as folder:
+        runs: list[Path] = []
+        run: list[tuple[float, int, str]] = []
+        size = 0
+        with _reading(path) as handle:
+            for number, text, item in _items(handle, str(path), _ignore):
+                if item is None:
+                    continue
+                run.append((item_time(item), number, text.strip()))
+                size += len(text)
+                if size >= run_size:
+                    runs.append(_write_run(folder, len(runs), run))
+                    run, size = [], 0
+        run.sort()
+        for at, number, text in heapq.merge(*(_read_run(p) for p in runs), iter(run)):
+            item = parse_line(text, number)
+            if item is not None:
+                yield at, number, item
+
+
+def _unrepeated(keyed: Iterable[Keyed], where: str,
+                problem: Callable[[str], None]) -> Iterator[Item]:
+    """Lines in time order with repeats dropped as parse_lines drops them: lines of one time
+    are adjacent here, so only the current time's lines are remembered."""
+    now: float | None = None
+    seen: dict[tuple[str, str], TraceRecord] = {}
+    ticks: set[str] = set()
+    for at, _number, item in keyed:
+        if at != now:
+            now = at
+            seen.clear()
+            ticks.clear()
+        if isinstance(item, TraceTick):
+            if item.service not in ticks:
+                ticks.add(item.service)
+                yield item
+            continue
+        first = seen.setdefault((item.service, item.counters.version), item)
+        if first is item:
+            yield item
+        elif message := _conflict(item, first, where):
+            problem(message)
+
+
+def time_ordered(path: str | Path, *, in_order: bool, problem: Callable[[str], None],
+                 window: float = REORDER_WINDOW, run_size: int = SORT_RUN) -> Iterator[Item]:
+    """Second pass: every usable line in time order (ties in file order), repeats dropped
+    and conflicting repeats given to `problem`. `in_order` is scan_trace's: a file in order
+    within `window` streams through a heap; any other is sorted through temporary files."""
+    keyed = _window_sorted(path, window) if in_order else _file_sorted(path, run_size)
+    return _unrepeated(keyed, str(path), problem)
 
 
 def counters_line(counters: RawCounters, service: str = "", *, weight: float | None = None,

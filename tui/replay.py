@@ -21,9 +21,10 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import itertools
 import json
 import sys
-from collections.abc import Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any, TextIO
 
@@ -33,14 +34,21 @@ from collectors.replay_adapters import (
     TraceMetricSource,
     TracePlatform,
     TraceRouter,
-    group_collections,
+    stream_timeline,
     timeline,
 )
 from strategies.engine import TRANSITIONS, Engine
 from strategies.model import Event, State, rfc3339
 from strategies.ports import Listener
 from strategies.spec import ReleaseSpec, SpecError, load_spec
-from strategies.trace import TraceFormatError, TraceRead, TraceRecord, read_trace
+from strategies.trace import (
+    Item,
+    TraceFormatError,
+    TraceScan,
+    TraceTick,
+    scan_trace,
+    time_ordered,
+)
 from tui import exitcodes
 from tui.driver import Driver
 from tui.events_out import EventPrinter
@@ -131,12 +139,15 @@ class ReplayRun:
     stopped: str = ""  # "unreachable" when replay stopped as headless would have
 
 
-async def replay_timeline(spec: ReleaseSpec, ticks: Sequence[Tick],
+async def replay_timeline(spec: ReleaseSpec, ticks: Iterable[Tick],
                           *, listeners: Sequence[Listener] = (),
                           watch: SummaryListener | None = None) -> ReplayRun:
     """Tick the live Driver along the timeline on the trace's clock; stop once finished, or
-    (given a `watch`) once metrics were unreachable as long as headless would stand."""
-    clock = TraceClock(ticks[0].engine_at)
+    (given a `watch`) once metrics were unreachable as long as headless would stand.
+    `ticks` is consumed only as far as the replay goes (it may be a stream)."""
+    ticks = iter(ticks)
+    first = next(ticks)
+    clock = TraceClock(first.engine_at)
     source, platform, router = TraceMetricSource(spec), TracePlatform(spec), TraceRouter(spec)
     options = RunOptions(memory_journal=True, run_id="replay", reconcile=False, webhooks=False,
                          alerts=False, history_seconds=spec.metrics.window)
@@ -146,7 +157,7 @@ async def replay_timeline(spec: ReleaseSpec, ticks: Sequence[Tick],
     run = ReplayRun(engine, driver, last_at=clock.now)
     limit = UNREACHABLE_FACTOR * spec.metrics.stale_after
     try:
-        for tick in ticks:
+        for tick in itertools.chain((first,), ticks):
             clock.now = run.last_at = tick.engine_at
             for part in (source, platform, router):
                 part.feed(tick.collection)
@@ -186,64 +197,136 @@ MAX_PROBLEMS = 20
 a trace must not flood the terminal)."""
 
 
-def _report_problems(read: TraceRead, trace_path: str, err: TextIO) -> None:
-    for problem in read.problems[:MAX_PROBLEMS]:
-        err.write(problem + "\n")
-    if len(read.problems) > MAX_PROBLEMS:
-        err.write(f"{trace_path}: ... and {len(read.problems) - MAX_PROBLEMS} more bad trace "
-                  "lines\n")
+@dataclass
+class Problems:
+    """Bad lines as they are found (both passes), the first MAX_PROBLEMS printed."""
+
+    err: TextIO
+    trace_path: str
+    count: int = 0
+
+    def __call__(self, problem: str) -> None:
+        self.count += 1
+        if self.count <= MAX_PROBLEMS:
+            self.err.write(problem + "\n")
+
+    def close(self) -> None:
+        if self.count > MAX_PROBLEMS:
+            self.err.write(f"{self.trace_path}: ... and {self.count - MAX_PROBLEMS} more bad "
+                           "trace lines\n")
 
 
-def _usable(spec: ReleaseSpec, read: TraceRead, trace_path: str,
-            err: TextIO) -> list[TraceRecord] | None:
-    """The counters lines of this release, or None (after one line saying why) when the trace
-    cannot judge it: no line for the service, or none for the candidate. Versions the spec does
-    not name are ignored, and said so once (a trace whose versions are named otherwise)."""
+def _usable(spec: ReleaseSpec, scan: TraceScan, trace_path: str, err: TextIO) -> bool:
+    """Whether the trace can judge this release; if not, one line says why: no line for the
+    service, or none for the candidate. Versions the spec does not name are ignored, and said
+    so once (a trace whose versions are named otherwise)."""
     service = spec.release.service
-    mine = [r for r in read.records if not r.service or r.service == service]
-    usable = [r for r in mine if r.counters.version in spec.versions]
-    others = sorted({r.counters.version for r in mine} - set(spec.versions))
+    mine = scan.versions.get("", set()) | scan.versions.get(service, set())
+    others = sorted(mine - set(spec.versions))
     named = (f"baseline {spec.release.baseline!r}, candidate {spec.release.candidate!r}")
+    if not mine & set(spec.versions):
+        err.write(f"{trace_path}: no usable counters lines for service {service!r}, versions "
+                  f"{', '.join(spec.versions)} ({scan.counters} counters lines, "
+                  f"{scan.bad} bad)" + (f"; the trace's versions are {', '.join(map(repr, others))}"
+                                        if others else "") + "\n")
+        return False
     if others:
         err.write(f"{trace_path}: versions {', '.join(repr(v) for v in others)} in the trace are "
                   f"not in the spec ({named}); their lines are ignored\n")
-    if not usable:
-        err.write(f"{trace_path}: no usable counters lines for service {service!r}, versions "
-                  f"{', '.join(spec.versions)} ({len(read.records)} counters lines, "
-                  f"{len(read.problems)} bad)\n")
-        return None
-    if not any(r.counters.version == spec.release.candidate for r in usable):
+    if spec.release.candidate not in mine:
         err.write(f"{trace_path}: no counters lines for the candidate "
                   f"{spec.release.candidate!r} of service {service!r} ({named}): the trace "
                   "cannot judge this release\n")
+        return False
+    return True
+
+
+@dataclass
+class TraceCounts:
+    """What the summary says of the trace, counted as the lines stream past."""
+
+    counters_lines: int = 0
+    tick_lines: int = 0
+    used_lines: int = 0
+    collections: int = 0
+    ticks: int = 0
+    start: float = 0.0
+    end: float = 0.0
+
+    def lines(self, spec: ReleaseSpec, items: Iterable[Item]) -> Iterator[Item]:
+        """This release's lines (its service, the spec's versions), counting all."""
+        service = spec.release.service
+        for item in items:
+            mine = not item.service or item.service == service
+            if isinstance(item, TraceTick):
+                self.tick_lines += 1
+            else:
+                self.counters_lines += 1
+                mine = mine and item.counters.version in spec.versions
+                self.used_lines += mine
+            if mine:
+                yield item
+
+    def timeline(self, ticks: Iterable[Tick]) -> Iterator[Tick]:
+        for tick in ticks:
+            if self.ticks == 0:
+                self.start = tick.at
+            self.ticks += 1
+            self.collections += tick.collection is not None
+            self.end = tick.engine_at
+            yield tick
+
+
+def _stream(spec: ReleaseSpec, trace_path: str, scan: TraceScan, problems: Problems,
+            counts: TraceCounts) -> Iterator[Tick]:
+    """The replay's ticks, read from the file as they are needed (scan_trace said how)."""
+    service = spec.release.service
+    items = time_ordered(trace_path, in_order=scan.in_order, problem=problems)
+    recorded = bool(scan.tick_services & {"", service})
+    return counts.timeline(stream_timeline(counts.lines(spec, items), spec.metrics.interval,
+                                           recorded_ticks=recorded))
+
+
+def _first_pass(spec: ReleaseSpec, trace_path: str, problems: Problems,
+                err: TextIO) -> TraceScan | None:
+    """scan_trace with its problems printed; None (after one line) if it cannot replay."""
+    try:
+        scan = scan_trace(trace_path)
+    except OSError as exc:
+        err.write(f"{trace_path}: cannot read trace: {exc.strerror or exc}\n")
         return None
-    return usable
+    except TraceFormatError as exc:
+        err.write(f"{exc}\n")
+        return None
+    for problem in scan.problems:
+        problems(problem)
+    problems.count += scan.bad - len(scan.problems)
+    if not _usable(spec, scan, trace_path, err):
+        problems.close()
+        return None
+    return scan
 
 
 def run_replay(spec: ReleaseSpec, trace_path: str, *, summary: bool, out: TextIO,
                err: TextIO) -> int:
-    """Replay a trace against a spec; prints events (and the summary); returns the exit code."""
-    try:
-        read = read_trace(trace_path)
-    except OSError as exc:
-        err.write(f"{trace_path}: cannot read trace: {exc.strerror or exc}\n")
+    """Replay a trace against a spec; prints events (and the summary); returns the exit code.
+
+    Two passes over the file, neither holding it: scan_trace (bad lines, versions, order),
+    then the replay itself, fed line by line in time order (time_ordered)."""
+    problems = Problems(err, trace_path)
+    scan = _first_pass(spec, trace_path, problems, err)
+    if scan is None:
         return exitcodes.USAGE
-    except TraceFormatError as exc:
-        err.write(f"{exc}\n")
-        return exitcodes.USAGE
-    _report_problems(read, trace_path, err)
-    usable = _usable(spec, read, trace_path, err)
-    if usable is None:
-        return exitcodes.USAGE
-    service = spec.release.service
-    collections = group_collections(usable, spec.metrics.interval)
-    ticks = timeline(collections, [t for t in read.ticks if not t.service
-                                   or t.service == service], spec.metrics.interval)
-    start = ticks[0].at
+    counts = TraceCounts()
+    ticks = _stream(spec, trace_path, scan, problems, counts)
+    first = next(ticks)
     printer = EventPrinter(out)
-    collector = SummaryListener(start)
-    run = asyncio.run(replay_timeline(spec, ticks, listeners=(printer, collector),
-                                      watch=collector))
+    collector = SummaryListener(first.at)
+    run = asyncio.run(replay_timeline(spec, itertools.chain((first,), ticks),
+                                      listeners=(printer, collector), watch=collector))
+    for _rest in ticks:  # the rest of the trace, for the summary's counts and its bad lines
+        pass
+    problems.close()
     engine = run.engine
     state = engine.state
     outcome, code, words = _outcome(spec, run, collector)
@@ -252,22 +335,20 @@ def run_replay(spec: ReleaseSpec, trace_path: str, *, summary: bool, out: TextIO
     if outcome in ("incomplete", "unreachable"):
         ended = (f"{'replay stopped' if run.stopped else 'trace ended'} in phase "
                  f"{state.phase.value} at step {min(state.step + 1, steps)}/{steps} "
-                 f"({state.weight}%), {run.last_at - start:.1f}s into the trace: "
+                 f"({state.weight}%), {run.last_at - counts.start:.1f}s into the trace: "
                  "release not finished")
-    err.write(headless_line(run.driver, run.driver.state, words, run.last_at - start, None)
-              + "\n")
+    err.write(headless_line(run.driver, run.driver.state, words, run.last_at - counts.start,
+                            None) + "\n")
     if summary:
-        body = build_summary(trace_path, read, usable, collections, ticks, run, collector,
-                             outcome, code, ended)
+        body = build_summary(trace_path, scan, counts, problems, run, collector, outcome, code,
+                             ended)
         out.write(json.dumps(body, separators=(",", ":")) + "\n")
     out.flush()
     return code
 
 
-def build_summary(trace_path: str, read: TraceRead, usable: Sequence[Any],
-                  collections: Sequence[Collection],
-                  ticks: Sequence[Tick], run: ReplayRun,
-                  collector: SummaryListener, outcome: str, code: int,
+def build_summary(trace_path: str, scan: TraceScan, counts: TraceCounts, problems: Problems,
+                  run: ReplayRun, collector: SummaryListener, outcome: str, code: int,
                   ended: str | None) -> dict[str, Any]:
     """The --summary object (one JSON line)."""
     engine = run.engine
@@ -277,7 +358,7 @@ def build_summary(trace_path: str, read: TraceRead, usable: Sequence[Any],
     if final is not None and final["event"] == "rolled_back":
         final = next((d for d in reversed(collector.decisions)
                       if d["event"] == "rolling_back"), final)
-    start, end = ticks[0].at, ticks[-1].engine_at
+    start, end = counts.start, counts.end
     # An A/B plan's readout (key present only for plans with an experiment: others keep their form)
     experiment = {"experiment": engine.readout.to_dict()} if engine.readout is not None else {}
     return {
@@ -304,14 +385,15 @@ def build_summary(trace_path: str, read: TraceRead, usable: Sequence[Any],
             "end": rfc3339(end),
             "duration": round(end - start, 3),
             "replayed": round(run.last_at - start, 3),
-            "collections": len(collections),
+            "collections": counts.collections,
             "ticks": run.ticks,
             "failed_ticks": run.failed_ticks,
-            "tick_lines": len(read.ticks),
-            "counters_lines": len(read.records),
-            "used_lines": len(usable),
-            "other_lines": read.skipped,
-            "bad_lines": len(read.problems),
+            "tick_lines": counts.tick_lines,
+            "counters_lines": counts.counters_lines,
+            "used_lines": counts.used_lines,
+            "other_lines": scan.skipped,
+            "bad_lines": problems.count,
+            "sorted_through_files": not scan.in_order,
         },
     }
 
