@@ -272,7 +272,7 @@ class TraceMetricSource:
             while series and series[0].at <= at - self.window:
                 series.popleft()
             samples[version] = replace(sample_from_counters(version, series, at, self.window),
-                                       tally=self.tallies.get(version, Tally()),
+                                       tally=self.tallies.get(version),
                                        custom=frozen_map(series[-1].custom) if series else EMPTY)
         return MetricsSnapshot(at=at, samples=frozen_map(samples), source=self.name)
 

@@ -142,7 +142,9 @@ def test_late_candidate_is_unknown_until_it_has_two_scrapes(tmp_path: Path):
     assert code == 0
     assert body is not None
     gates = [e for e in events if e["event"] == "gate"]
-    assert {e["ts"] for e in gates} == {"2027-01-15T08:00:11.000Z"}  # unknown -> pass
+    # Lines from 10 s: at 11 s the first counted interval only anchors the candidate's tally
+    # (as the live scrape source's first tally does); 11 -> 12 s is the first evidence.
+    assert {e["ts"] for e in gates} == {"2027-01-15T08:00:12.000Z"}  # unknown -> pass
     assert {e["evidence"][0]["previous"] for e in gates} == {"unknown"}
     assert times(body, "promoted") == [61.0]
 
