@@ -25,6 +25,7 @@ from strategies.spec import ReleaseSpec, SpecError, load_runnable_spec, load_spe
 from tui import exitcodes
 from tui.demo_specs import FAULT, demo_spec, demo_spec_text
 from tui.driver import Driver
+from tui.flags import RunFlags
 from tui.recorder import TraceRecorder
 from tui.runinfo import RunInfo
 from tui.seat import Seat, SeatRefused, ServeOptions, take_seat
@@ -76,7 +77,7 @@ async def demo_session(args: argparse.Namespace, workdir: Path, recorder: TraceR
         spec = _load(args, url, workdir)
         adapters, stack = await open_adapters(spec, resources, rate=args.rate)
         assert stack is not None  # the demo's platform is always local
-        options = replace(run_options(args, headless=headless, out=sys.stdout),
+        options = replace(run_options(RunFlags.of(args), headless=headless, out=sys.stdout),
                           journal_path=str(workdir / "demo.journal"), fresh=True, demo=True,
                           seat=seat)
         try:
@@ -181,7 +182,7 @@ async def _drive(args: argparse.Namespace, run: DemoRun, *, headless: bool) -> i
 
             return await run_headless_async(run.session, until=args.until, timeout=args.timeout,
                                             out=sys.stdout, err=sys.stderr)
-        return await interactive(run.session, args, sys.stderr,
+        return await interactive(run.session, RunFlags.of(args), sys.stderr,
                                  extra_actions={"f": ("Inject fault", run.inject_fault),
                                                 "F": ("Clear fault", run.clear_fault)},
                                  info=run.info, extra_available=run.offered)
@@ -192,7 +193,7 @@ async def _drive(args: argparse.Namespace, run: DemoRun, *, headless: bool) -> i
 
 def demo_command(args: argparse.Namespace) -> int:
     try:
-        serve = ServeOptions.from_args(getattr(args, "serve", None), getattr(args, "token_file", None))
+        serve = ServeOptions.from_args(args.serve, args.token_file)
     except ValueError as exc:
         print(f"releasedeck demo: {exc}", file=sys.stderr)
         return exitcodes.USAGE
