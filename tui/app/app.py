@@ -124,7 +124,8 @@ class ReleaseApp(App[int]):
         self.said: deque[str] = deque(maxlen=50)
         self._follow_marks: tuple[object, ...] = ()
         self.fleet_clock: Callable[[], float] = time.time  # the `:fleet` list's "since" (tests fix it)
-        self.main: StateScreen = WallboardScreen() if wallboard else DashboardScreen()
+        screen = WallboardScreen if wallboard else DashboardScreen
+        self.main: StateScreen = screen(read_only=self.read_only)
         for op in OPERATOR_KEYS:
             # read-only: bound but never offered, so a pressed key can say why nothing happens
             self.bind(op.key, op.action, description=op.label,
