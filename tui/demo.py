@@ -18,6 +18,7 @@ import sys
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from collectors.lease.file_lease import FileLease, lock_path_for
 from collectors.local.tempdirs import owned_tempdir
@@ -31,6 +32,9 @@ from tui.runinfo import RunInfo
 from tui.seat import Seat, SeatRefused, ServeOptions, take_seat
 from tui.session import Session, SessionError, assemble, open_recorder
 from tui.watch import interactive, run_options
+
+if TYPE_CHECKING:
+    from tui.app.app import ExtraAction
 
 
 def _load(args: argparse.Namespace, prometheus_url: str | None, workdir: Path) -> ReleaseSpec:
@@ -122,6 +126,16 @@ async def demo_session(args: argparse.Namespace, workdir: Path, recorder: TraceR
                       {"f": lambda: not faulty[0], "F": lambda: faulty[0]})
 
 
+def fault_keys(run: DemoRun) -> dict[str, ExtraAction]:
+    """The demo's own keys: break the candidate, and mend it (so `R` can try again)."""
+    from tui.app.app import ExtraAction  # the screen's module: not loaded by --headless
+
+    return {"f": ExtraAction("Inject fault", "inject a fault into the candidate: half its "
+                             f"requests fail, {FAULT['latency_ms']:g} ms slower", run.inject_fault),
+            "F": ExtraAction("Clear fault", "clear the fault: the candidate healthy again",
+                             run.clear_fault)}
+
+
 def emit_fault(driver: Driver, version: str, change: dict[str, float], *, cleared: bool,
                actor: str = "operator") -> None:
     """`fault_injected` / `fault_cleared`, with where the rollout stood (phase, step counted
@@ -183,9 +197,8 @@ async def _drive(args: argparse.Namespace, run: DemoRun, *, headless: bool) -> i
             return await run_headless_async(run.session, until=args.until, timeout=args.timeout,
                                             out=sys.stdout, err=sys.stderr)
         return await interactive(run.session, RunFlags.of(args), sys.stderr,
-                                 extra_actions={"f": ("Inject fault", run.inject_fault),
-                                                "F": ("Clear fault", run.clear_fault)},
-                                 info=run.info, extra_available=run.offered)
+                                 extra_actions=fault_keys(run), info=run.info,
+                                 extra_available=run.offered)
     finally:
         if fault is not None:
             fault.cancel()
