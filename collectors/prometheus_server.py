@@ -11,6 +11,7 @@ import contextlib
 import json
 import shutil
 import subprocess
+from collections.abc import Sequence
 from pathlib import Path
 
 import httpx
@@ -18,7 +19,8 @@ import httpx
 from collectors.local import reaper
 from collectors.local.net import free_port
 from collectors.local.tempdirs import owned_tempdir
-from strategies.model import PlatformSnapshot
+from strategies.model import PlatformSnapshot, Snapshot
+from strategies.ports import RawCounters
 
 
 class FileSDTargets:
@@ -47,11 +49,10 @@ class FileSDTargets:
             tmp.replace(self.path)
             self._last = text
 
-    def on_snapshot(self, snapshot: object, raw: object) -> None:
-        """Driver listener hook."""
-        platform = getattr(snapshot, "platform", None)
-        if isinstance(platform, PlatformSnapshot) and not platform.error:
-            self.update(platform)
+    def on_snapshot(self, snapshot: Snapshot, raw: Sequence[RawCounters]) -> None:
+        """Driver listener hook (a SnapshotListener): a tick whose platform answered."""
+        if snapshot.platform is not None and not snapshot.platform.error:
+            self.update(snapshot.platform)
 
 
 START_ATTEMPTS = 3
@@ -114,7 +115,7 @@ class LocalPrometheus:
         await self.stop()
         raise RuntimeError(f"prometheus did not become ready on {self.url}")
 
-    def on_snapshot(self, snapshot: object, raw: object) -> None:
+    def on_snapshot(self, snapshot: Snapshot, raw: Sequence[RawCounters]) -> None:
         """Driver listener hook: keep discovery in step with the platform."""
         self.targets.on_snapshot(snapshot, raw)
 

@@ -428,7 +428,17 @@ def _sequential_verdict(gate: GateSpec, breach: float, holds: float, counted_req
                        **common)
     if counted_requests < gate.min_requests:
         return Verdict(GateStatus.UNKNOWN, reason=f"{too_few}, need {gate.min_requests:.0f}", **common)
+    if _above_bound(common):  # passes (no breach shown), but must not read as "within"
+        return Verdict(GateStatus.PASS, reason=f"{claim} vs ≤ {bound}: above it, but no breach "
+                       f"shown at {gate.confidence:.4g} confidence ({seen})", **common)
     return Verdict(GateStatus.PASS, reason=f"{claim} ≤ {bound}: no breach shown ({seen})", **common)
+
+
+def _above_bound(common: dict[str, Any]) -> bool:
+    """The point estimate is past the bound while the test has not shown a breach: the pass
+    stands (require = "no-breach" asks only for no evidence of a breach), its words say so."""
+    estimate, bound = common.get("estimate"), common.get("bound")
+    return isinstance(estimate, float | int) and isinstance(bound, float | int) and estimate > bound
 
 
 def _latency_share_check(gate: GateSpec, evidence: ShareEvidence | None, tally: Tally,

@@ -20,6 +20,7 @@ from typing import TextIO
 from strategies.model import Phase, RolloutState, State, Viewing, ViewMode, rfc3339
 from strategies.spec import SpecError, load_spec
 from tui import exitcodes
+from tui.flags import RunFlags
 from tui.follow import Follower, LeaseLocator, Locator, UrlLocator
 
 TERMINAL_CODES = {Phase.SUCCEEDED: exitcodes.PROMOTED, Phase.ROLLED_BACK: exitcodes.ROLLED_BACK,
@@ -119,21 +120,20 @@ async def follow_app(locator: Locator, *, token: str | None, wallboard: bool, re
     return exitcodes.PROMOTED
 
 
-async def follow(locator: Locator, args: argparse.Namespace, *, out: TextIO, err: TextIO,
+async def follow(locator: Locator, flags: RunFlags, *, out: TextIO, err: TextIO,
                  release: str) -> int:
     """Follow whoever drives: headless lines, the web wallboard, or the app."""
     from tui.seat import token_option
 
     try:
-        token = token_option(getattr(args, "token_file", None))
+        token = token_option(flags.token_file)
     except ValueError as exc:
         print(f"releasedeck: {exc}", file=err)
         return exitcodes.USAGE
-    if getattr(args, "headless", False):
-        return await follow_headless(locator, token=token, timeout=getattr(args, "timeout", None),
-                                     out=out, err=err)
-    return await follow_app(locator, token=token, wallboard=bool(getattr(args, "wallboard", False)),
-                            refresh=float(getattr(args, "refresh", 1.0) or 1.0), release=release)
+    if flags.headless:
+        return await follow_headless(locator, token=token, timeout=flags.timeout, out=out, err=err)
+    return await follow_app(locator, token=token, wallboard=flags.wallboard,
+                            refresh=flags.refresh, release=release)
 
 
 def attach_command(args: argparse.Namespace, *, out: TextIO | None = None, err: TextIO | None = None) -> int:
@@ -149,11 +149,12 @@ def attach_command(args: argparse.Namespace, *, out: TextIO | None = None, err: 
         print(f"releasedeck: {str(exc).removeprefix('releasedeck: ')}", file=err)
         return exitcodes.UNREACHABLE
     release = locator.describe()
-    if getattr(args, "web", None):
+    flags = RunFlags.of(args)
+    if flags.web:
         from tui.web import serve_web
 
-        return serve_web(args, err=err)
+        return serve_web(flags, err=err)
     try:
-        return asyncio.run(follow(locator, args, out=out, err=err, release=release))
+        return asyncio.run(follow(locator, flags, out=out, err=err, release=release))
     except KeyboardInterrupt:
         return exitcodes.ROLLED_BACK

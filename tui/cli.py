@@ -225,8 +225,6 @@ def _discard_stdout() -> None:
 
 
 def _dispatch(args: argparse.Namespace) -> int:
-    if getattr(args, "wallboard", False):
-        args.read_only = True
     if args.command == "check":
         from tui.check import run_check
 

@@ -18,6 +18,7 @@ import sys
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from collectors.lease.file_lease import FileLease, lock_path_for
 from collectors.local.tempdirs import owned_tempdir
@@ -25,11 +26,15 @@ from strategies.spec import ReleaseSpec, SpecError, load_runnable_spec, load_spe
 from tui import exitcodes
 from tui.demo_specs import FAULT, demo_spec, demo_spec_text
 from tui.driver import Driver
+from tui.flags import RunFlags
 from tui.recorder import TraceRecorder
 from tui.runinfo import RunInfo
 from tui.seat import Seat, SeatRefused, ServeOptions, take_seat
 from tui.session import Session, SessionError, assemble, open_recorder
 from tui.watch import interactive, run_options
+
+if TYPE_CHECKING:
+    from tui.app.app import ExtraAction
 
 
 def _load(args: argparse.Namespace, prometheus_url: str | None, workdir: Path) -> ReleaseSpec:
@@ -76,7 +81,7 @@ async def demo_session(args: argparse.Namespace, workdir: Path, recorder: TraceR
         spec = _load(args, url, workdir)
         adapters, stack = await open_adapters(spec, resources, rate=args.rate)
         assert stack is not None  # the demo's platform is always local
-        options = replace(run_options(args, headless=headless, out=sys.stdout),
+        options = replace(run_options(RunFlags.of(args), headless=headless, out=sys.stdout),
                           journal_path=str(workdir / "demo.journal"), fresh=True, demo=True,
                           seat=seat)
         try:
@@ -119,6 +124,16 @@ async def demo_session(args: argparse.Namespace, workdir: Path, recorder: TraceR
             journal=str(workdir / "demo.journal"), journal_kept=False)
         yield DemoRun(session, inject_fault, clear_fault, info,
                       {"f": lambda: not faulty[0], "F": lambda: faulty[0]})
+
+
+def fault_keys(run: DemoRun) -> dict[str, ExtraAction]:
+    """The demo's own keys: break the candidate, and mend it (so `R` can try again)."""
+    from tui.app.app import ExtraAction  # the screen's module: not loaded by --headless
+
+    return {"f": ExtraAction("Inject fault", "inject a fault into the candidate: half its "
+                             f"requests fail, {FAULT['latency_ms']:g} ms slower", run.inject_fault),
+            "F": ExtraAction("Clear fault", "clear the fault: the candidate healthy again",
+                             run.clear_fault)}
 
 
 def emit_fault(driver: Driver, version: str, change: dict[str, float], *, cleared: bool,
@@ -181,10 +196,9 @@ async def _drive(args: argparse.Namespace, run: DemoRun, *, headless: bool) -> i
 
             return await run_headless_async(run.session, until=args.until, timeout=args.timeout,
                                             out=sys.stdout, err=sys.stderr)
-        return await interactive(run.session, args, sys.stderr,
-                                 extra_actions={"f": ("Inject fault", run.inject_fault),
-                                                "F": ("Clear fault", run.clear_fault)},
-                                 info=run.info, extra_available=run.offered)
+        return await interactive(run.session, RunFlags.of(args), sys.stderr,
+                                 extra_actions=fault_keys(run), info=run.info,
+                                 extra_available=run.offered)
     finally:
         if fault is not None:
             fault.cancel()
@@ -192,7 +206,7 @@ async def _drive(args: argparse.Namespace, run: DemoRun, *, headless: bool) -> i
 
 def demo_command(args: argparse.Namespace) -> int:
     try:
-        serve = ServeOptions.from_args(getattr(args, "serve", None), getattr(args, "token_file", None))
+        serve = ServeOptions.from_args(args.serve, args.token_file)
     except ValueError as exc:
         print(f"releasedeck demo: {exc}", file=sys.stderr)
         return exitcodes.USAGE

@@ -405,5 +405,5 @@ def replay_command(args: argparse.Namespace) -> int:
     except SpecError as exc:
         print(exc.render(), file=sys.stderr)
         return exitcodes.USAGE
-    return run_replay(spec, args.trace, summary=bool(getattr(args, "summary", False)),
+    return run_replay(spec, args.trace, summary=args.summary,
                       out=sys.stdout, err=sys.stderr)

@@ -24,6 +24,7 @@ from strategies.plans import build_plan
 from strategies.spec import ReleaseSpec, SpecError, load_runnable_spec, load_spec
 from tui import exitcodes
 from tui.attach import follow
+from tui.flags import RunFlags
 from tui.follow import Handover, LeaseLocator
 from tui.headless import Until, outcome_code, run_headless_async
 from tui.recorder import TraceRecorder
@@ -42,16 +43,15 @@ def watch_command(args: argparse.Namespace, *, out: TextIO | None = None,
     """The CLI entry. `adapters` lets tests pass in-process adapters instead of the spec's."""
     out = out if out is not None else sys.stdout
     err = err if err is not None else sys.stderr
+    flags = RunFlags.of(args)
     try:
         # adapters passed in by code are the caller's business: only the spec's own are refused
-        spec = load_runnable_spec(args.spec) if adapters is None else load_spec(args.spec)
+        spec = load_runnable_spec(flags.spec) if adapters is None else load_spec(flags.spec)
     except SpecError as exc:
         for line in exc.lines():
             print(line, file=err)
         return exitcodes.USAGE
-    headless = bool(getattr(args, "headless", False))
-    observe = bool(getattr(args, "observe", False))
-    until = getattr(args, "until", "done") or "done"
+    headless, observe, until = flags.headless, flags.observe, flags.until
     if headless:
         try:  # usage errors before anything is started
             goal = Until.parse(until, len(build_plan(spec).steps))
@@ -61,33 +61,32 @@ def watch_command(args: argparse.Namespace, *, out: TextIO | None = None,
         if observe and goal.kind != "done":
             print("releasedeck: --until does not apply with --observe; use --timeout", file=err)
             return exitcodes.USAGE
-    changed = _plan_changed(spec, args, observe)
+    changed = _plan_changed(spec, flags)
     if changed:  # before anything is started: a changed plan is a usage decision to make
         print(f"releasedeck: {changed}", file=err)
         return exitcodes.USAGE
     try:
-        serve = ServeOptions.from_args(getattr(args, "serve", None), getattr(args, "token_file", None))
+        serve = ServeOptions.from_args(flags.serve, flags.token_file)
     except ValueError as exc:
         print(f"releasedeck: {exc}", file=err)
         return exitcodes.USAGE
-    record = getattr(args, "record", None)
     try:
-        recorder = open_recorder(record, spec.release.service) if record else None
+        recorder = open_recorder(flags.record, spec.release.service) if flags.record else None
     except SessionError as exc:
         print(f"releasedeck: {exc}", file=err)
         return exitcodes.USAGE
     try:
-        return asyncio.run(_watch(spec, args, adapters, recorder, headless=headless,
+        return asyncio.run(_watch(spec, flags, adapters, recorder, headless=headless,
                                   observe=observe, until=until, out=out, err=err, serve=serve))
     except KeyboardInterrupt:
         return exitcodes.ROLLED_BACK
 
 
-def _plan_changed(spec: ReleaseSpec, args: argparse.Namespace, observe: bool) -> str:
+def _plan_changed(spec: ReleaseSpec, flags: RunFlags) -> str:
     """The one-line refusal when the journal's run walked another plan (and no --adopt-spec)."""
-    if observe or getattr(args, "fresh", False) or getattr(args, "adopt_spec", False):
+    if flags.observe or flags.fresh or flags.adopt_spec:
         return ""
-    path = getattr(args, "journal", None) or str(spec.journal_path())
+    path = flags.journal or str(spec.journal_path())
     release = spec.release
     try:
         read = read_records(path)
@@ -101,32 +100,32 @@ def _plan_changed(spec: ReleaseSpec, args: argparse.Namespace, observe: bool) ->
     return ""
 
 
-async def _watch(spec: ReleaseSpec, args: argparse.Namespace, adapters: Adapters | None,
+async def _watch(spec: ReleaseSpec, flags: RunFlags, adapters: Adapters | None,
                  recorder: TraceRecorder | None, *,
                  headless: bool, observe: bool, until: str, out: TextIO, err: TextIO,
                  serve: ServeOptions | None = None) -> int:
     """Take the driver's seat (or follow whoever has it) before anything is started. A read-only
     session that finds nobody driving observes, and follows the first driver that comes."""
-    read_only = bool(getattr(args, "read_only", False))
+    read_only = flags.read_only
     serve = serve or ServeOptions()
     seat: Seat | None = None
     viewing: Viewing | None = None
     handover: Handover | None = None
     if not observe:
         try:
-            lease = lease_for(spec, getattr(args, "journal", None))
+            lease = lease_for(spec, flags.journal)
             holder = await lease.holder() if read_only else None
         except LeaseError as exc:
             print(str(exc), file=err)
             return exitcodes.UNREACHABLE
         if read_only and holder is not None:  # somebody drives: show their screen
-            return await follow(LeaseLocator(lease, spec.path), args, out=out, err=err,
+            return await follow(LeaseLocator(lease, spec.path), flags, out=out, err=err,
                                 release=spec.release.service)
         if read_only:  # nobody drives: gates only, no actions, and the screen says so
             observe = True
             viewing = Viewing(ViewMode.OBSERVE, note=f"nobody drives {spec.release.service}: "
                                                      "observing (gates only, no actions)")
-            handover = Handover(lease, str(args.spec), spec.release.service, token=serve.token)
+            handover = Handover(lease, flags.spec, spec.release.service, token=serve.token)
             if headless:  # the app says it in its top bar
                 print(f"releasedeck: {viewing.note}; following the first driver that takes "
                       "the lease", file=err)
@@ -137,29 +136,26 @@ async def _watch(spec: ReleaseSpec, args: argparse.Namespace, adapters: Adapters
             except SeatRefused as exc:
                 print(exc.line, file=err)
                 return exc.code
-        code = await _drive(spec, args, adapters, recorder, resources, headless=headless,
+        code = await _drive(spec, flags, adapters, recorder, resources, headless=headless,
                             observe=observe, until=until, out=out, err=err, seat=seat,
                             viewing=viewing, handover=handover)
     if headless and handover is not None and handover.holder is not None:
         # the observing run and its local stack are closed: from here on, the driver's lines
         print(f"releasedeck: {handover.taken()}", file=err)
-        return await follow(LeaseLocator(handover.lease, spec.path), args, out=out, err=err,
+        return await follow(LeaseLocator(handover.lease, spec.path), flags, out=out, err=err,
                             release=spec.release.service)
     return code
 
 
-def run_options(args: argparse.Namespace, *, headless: bool, out: TextIO) -> RunOptions:
+def run_options(flags: RunFlags, *, headless: bool, out: TextIO) -> RunOptions:
     """The run a command line asks for (watch and demo share these flags)."""
     return RunOptions(
-        observe=bool(getattr(args, "observe", False)),
-        read_only=bool(getattr(args, "read_only", False)),
-        journal_path=getattr(args, "journal", None),
-        fresh=bool(getattr(args, "fresh", False)),
-        adopt_spec=bool(getattr(args, "adopt_spec", False)),
+        observe=flags.observe, read_only=flags.read_only, journal_path=flags.journal,
+        fresh=flags.fresh, adopt_spec=flags.adopt_spec,
         alert_stream=out if headless else None)  # a stdout sink must not draw over the app
 
 
-async def _drive(spec: ReleaseSpec, args: argparse.Namespace, adapters: Adapters | None,
+async def _drive(spec: ReleaseSpec, flags: RunFlags, adapters: Adapters | None,
                  recorder: TraceRecorder | None, resources: contextlib.AsyncExitStack, *,
                  headless: bool, observe: bool, until: str, out: TextIO, err: TextIO,
                  seat: Seat | None, viewing: Viewing | None,
@@ -179,7 +175,7 @@ async def _drive(spec: ReleaseSpec, args: argparse.Namespace, adapters: Adapters
         except AdapterUnavailable as exc:
             print(f"releasedeck: {exc}", file=err)
             return exitcodes.USAGE
-    options = replace(run_options(args, headless=headless, out=out), observe=observe,
+    options = replace(run_options(flags, headless=headless, out=out), observe=observe,
                       seat=seat, viewing=viewing)
     try:
         session = assemble(spec, adapters, options, recorder=recorder, err=err)
@@ -190,29 +186,28 @@ async def _drive(spec: ReleaseSpec, args: argparse.Namespace, adapters: Adapters
             recorder.close()
         return exitcodes.USAGE
     if headless:
-        return await _headless(session, args, until=until, out=out, err=err, handover=handover)
-    journal = "" if observe else str(getattr(args, "journal", None) or spec.journal_path())
-    info = RunInfo(spec_text=_read(spec.path), spec_origin=str(args.spec),
+        return await _headless(session, flags, until=until, out=out, err=err, handover=handover)
+    journal = "" if observe else str(flags.journal or spec.journal_path())
+    info = RunInfo(spec_text=_read(spec.path), spec_origin=flags.spec,
                    router=where.get("router", ""), logs=where.get("logs", ""),
-                   journal=journal, resume_hint=f"releasedeck watch {args.spec}",
-                   fleet=tuple(getattr(args, "fleet", None) or ()),
-                   read_journal=str(getattr(args, "journal", None) or "") if observe else "")
+                   journal=journal, resume_hint=f"releasedeck watch {flags.spec}",
+                   fleet=flags.fleet, read_journal=(flags.journal or "") if observe else "")
     if handover is not None:
         async def stop_observing() -> None:  # the screen follows now: end this run, its stack
             await session.close(5.0)
             await resources.aclose()
 
         handover.on_taken = stop_observing
-    return await interactive(session, args, err, info=info, handover=handover)
+    return await interactive(session, flags, err, info=info, handover=handover)
 
 
-async def _headless(session: Session, args: argparse.Namespace, *, until: str, out: TextIO,
+async def _headless(session: Session, flags: RunFlags, *, until: str, out: TextIO,
                     err: TextIO, handover: Handover | None) -> int:
     """The headless run; an observing one stops at its next tick once a driver takes the lease."""
     waiting = asyncio.create_task(handover.wait()) if handover is not None else None
     try:
         return await run_headless_async(
-            session, until=until, timeout=getattr(args, "timeout", None), out=out, err=err,
+            session, until=until, timeout=flags.timeout, out=out, err=err,
             halt=handover.taken if handover is not None else None)
     finally:
         if waiting is not None:
@@ -226,7 +221,7 @@ def _read(path: str) -> str:
         return ""
 
 
-async def interactive(session: Session, args: argparse.Namespace, err: TextIO,
+async def interactive(session: Session, flags: RunFlags, err: TextIO,
                       extra_actions: Mapping[str, ExtraAction] | None = None, *,
                       info: RunInfo | None = None,
                       extra_available: Mapping[str, Callable[[], bool]] | None = None,
@@ -242,9 +237,8 @@ async def interactive(session: Session, args: argparse.Namespace, err: TextIO,
         if failed:
             print(f"releasedeck: {failed}", file=err)
             return exitcodes.UNREACHABLE
-        wallboard = bool(getattr(args, "wallboard", False))
-        app = ReleaseApp(driver, read_only=bool(getattr(args, "read_only", False)) or wallboard,
-                         wallboard=wallboard, refresh=float(getattr(args, "refresh", 1.0) or 1.0),
+        app = ReleaseApp(driver, read_only=flags.read_only, wallboard=flags.wallboard,
+                         refresh=flags.refresh,
                          extra_actions=extra_actions, info=info, extra_available=extra_available,
                          handover=handover)
         with exit_on_signals(app):

@@ -20,7 +20,6 @@ Two things are added to textual-serve's server here:
 
 from __future__ import annotations
 
-import argparse
 import hmac
 import shlex
 import sys
@@ -28,18 +27,19 @@ from collections.abc import Awaitable, Callable
 from typing import Any, TextIO
 
 from tui import exitcodes
+from tui.flags import RunFlags
 from tui.serve.server import is_loopback, parse_address
 
 COOKIE = "releasedeck_token"
 Handler = Callable[[Any], Awaitable[Any]]
 
 
-def wallboard_command(args: argparse.Namespace) -> str:
+def wallboard_command(flags: RunFlags) -> str:
     """The command each browser tab runs: attach, wallboard layout, same token."""
-    parts = [sys.executable, "-m", "tui.cli", "attach", args.target, "--wallboard",
-             "--refresh", str(float(getattr(args, "refresh", 1.0) or 1.0))]
-    if getattr(args, "token_file", None):
-        parts += ["--token-file", args.token_file]
+    parts = [sys.executable, "-m", "tui.cli", "attach", flags.target, "--wallboard",
+             "--refresh", str(flags.refresh)]
+    if flags.token_file:
+        parts += ["--token-file", flags.token_file]
     return shlex.join(parts)
 
 
@@ -105,9 +105,9 @@ def make_server(command: str, host: str, port: int, title: str, token: str | Non
     return WallboardServer(command, host=host, port=port, title=title)
 
 
-def serve_web(args: argparse.Namespace, *, err: TextIO) -> int:
+def serve_web(flags: RunFlags, *, err: TextIO) -> int:
     try:
-        host, port = parse_address(args.web)
+        host, port = parse_address(flags.web or "")
     except ValueError as exc:
         print(f"releasedeck: {str(exc).replace('--serve', '--web')}", file=err)
         return exitcodes.USAGE
@@ -118,18 +118,18 @@ def serve_web(args: argparse.Namespace, *, err: TextIO) -> int:
     from tui.seat import token_option
 
     try:
-        token = token_option(getattr(args, "token_file", None))
+        token = token_option(flags.token_file)
     except ValueError as exc:
         print(f"releasedeck: {exc}", file=err)
         return exitcodes.USAGE
     if token is None and not is_loopback(host):
-        print(f"releasedeck: --web {args.web}: a non-loopback address needs --token-file (anyone "
+        print(f"releasedeck: --web {flags.web}: a non-loopback address needs --token-file (anyone "
               "who can reach it would see this release)", file=err)
         return exitcodes.USAGE
-    server = make_server(wallboard_command(args), host, port, f"releasedeck · {args.target}", token)
+    server = make_server(wallboard_command(flags), host, port, f"releasedeck · {flags.target}", token)
     shown = "127.0.0.1" if host in ("0.0.0.0", "::") else host
     hint = "/?token=TOKEN once (sets a cookie)" if token else ""
-    print(f"releasedeck: wallboard for {args.target} at http://{shown}:{port}{hint} "
+    print(f"releasedeck: wallboard for {flags.target} at http://{shown}:{port}{hint} "
           "(Ctrl+C stops)", file=err)
     server.serve()
     return exitcodes.PROMOTED

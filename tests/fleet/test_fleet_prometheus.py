@@ -124,3 +124,66 @@ def test_own_promql_or_odd_service_names_are_not_batched() -> None:
     assert not batchable(own, "checkout")
     with pytest.raises(ValueError, match="cannot be batched"):
         FleetPrometheus(spec, ["ok", "not ok"])
+
+
+SPEC = """
+[release]
+service = "{service}"
+baseline = "v1"
+candidate = "v2"
+
+[platform]
+kind = "local"
+
+[metrics]
+source = "prometheus"
+url = "{url}"
+window = "5s"
+interval = "1s"
+
+[strategy]
+kind = "canary"
+steps = [10, 100]
+hold = "1h"
+
+[[gate]]
+metric = "error_rate"
+max = 0.05
+"""
+
+
+def test_only_an_opened_release_searches_its_gates_confidence_bounds(fleet, tmp_path: Path) -> None:
+    """The list shows each gate's figure against its bound; the interval is for the release a
+    person opened. Every observer still judges every gate (the same verdict either way)."""
+    from tui.fleet.gather import FleetGatherer
+
+    server, _log = fleet
+    for service in SERVICES:
+        (tmp_path / f"{service}.toml").write_text(SPEC.format(service=service, url=server.url))
+    opened = str(tmp_path / "checkout.toml")
+
+    async def run() -> dict[str, tuple]:
+        gatherer = FleetGatherer.from_paths([str(tmp_path)])
+        try:
+            await gatherer.refresh(time.time())
+            assert await gatherer.state_of(opened) is not None
+            gates: dict[str, tuple] = {}
+            for _ in range(60):  # bounded: up to ~30 s of half-second refreshes
+                await gatherer.refresh(time.time())
+                gates = {m.source: m.observer.gates for m in gatherer.members if m.observer}
+                if all(g and g[0].estimate is not None for g in gates.values()) \
+                        and gates[opened][0].low is not None:
+                    break
+                await asyncio.sleep(0.5)
+            return gates
+        finally:
+            await gatherer.close()
+
+    gates = asyncio.run(run())
+    assert set(gates) == {str(tmp_path / f"{s}.toml") for s in SERVICES}
+    for source, (gate,) in gates.items():
+        assert gate.estimate is not None and gate.test == "sequential", (source, gate)
+        if source == opened:
+            assert gate.low is not None and gate.high is not None, gate
+        else:
+            assert gate.low is None and gate.high is None, (source, gate)

@@ -116,6 +116,19 @@ def test_healthy_traffic_passes_once_it_has_min_requests_and_shows_its_numbers()
     assert seen[1][2][0].status is GateStatus.UNKNOWN  # 10 requests counted: not enough yet
 
 
+def test_a_pass_above_the_bound_says_so_instead_of_reading_as_within_it() -> None:
+    """require = "no-breach" passes with enough requests and no breach shown (issue 13's rule),
+    even when the estimate is past the bound on a few requests: its words must not say "≤"."""
+    def traffic(t: int, base: Counter, cand: Counter) -> None:
+        base.serve(50, 1)
+        cand.serve(6, 1 if t in (2, 3) else 0)  # 2 of ~24 counted: 8 %, bound 5 %
+    _engine, seen = run_engine(ERRORS, 5, traffic)
+    gate = seen[-1][2][0]
+    assert gate.status is GateStatus.PASS and gate.estimate is not None and gate.estimate > 0.05
+    assert "above it, but no breach shown at 0.99 confidence" in gate.reason, gate.reason
+    assert " ≤ 5" not in gate.reason.split(" vs ")[0], gate.reason
+
+
 def test_counter_resets_and_gaps_neither_add_nor_lose_evidence() -> None:
     gate = GateSpec(name="errors", metric="error_rate", max=0.05)
     ev = StepEvidence()

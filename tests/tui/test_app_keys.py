@@ -15,6 +15,7 @@ from textual.widgets._toast import Toast
 
 from strategies.model import Phase
 from tui.app import ReleaseApp
+from tui.app.app import ExtraAction
 from tui.app.components import ConfirmScreen, WeightScreen
 from tui.app.widgets import EventLog, RolloutBar, StatusBar
 
@@ -196,7 +197,7 @@ def test_extra_action_key_runs_the_callback() -> None:
             calls.append("fault")
             await world.fault()
 
-        app = app_for(world, extra_actions={"f": ("Inject fault", inject)})
+        app = app_for(world, extra_actions={"f": ExtraAction("Inject fault", "inject fault", inject)})
         async with app.run_test(size=(80, 24)) as pilot:
             await pilot.press("f")
             assert await until(pilot, lambda: calls == ["fault"])
@@ -215,7 +216,7 @@ def test_read_only_every_key_changes_nothing() -> None:
             calls.append("fault")
 
         app = ReleaseApp(world.driver, read_only=True, wallboard=False, refresh=0.05,
-                         extra_actions={"f": ("Inject fault", inject)})
+                         extra_actions={"f": ExtraAction("Inject fault", "inject fault", inject)})
         async with app.run_test(size=(80, 24), notifications=True) as pilot:
             shown = {k for k, b in app.screen.active_bindings.items() if b.binding.show}
             assert not shown & set(ACTION_KEYS), shown  # nothing offered in the footer

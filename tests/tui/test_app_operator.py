@@ -23,6 +23,7 @@ from textual.widgets._toast import Toast
 
 from strategies.model import Command, CommandKind, Phase
 from tui.app import ReleaseApp
+from tui.app.app import ExtraAction
 from tui.app.charts_math import nice_axis, spark, tick_label
 from tui.app.components import ConfirmScreen, EventsScreen, HelpScreen, InfoScreen, RunInfo
 from tui.app.components.events import detail as as_json
@@ -234,7 +235,7 @@ def test_footer_at_80_columns_offers_rollback_abort_weight() -> None:
     async def scenario() -> None:
         world = World()
         await world.run_for(3)
-        app = app_on(world, extra_actions={"f": ("Inject fault", world.fault)})
+        app = app_on(world, extra_actions={"f": ExtraAction("Inject fault", "inject fault", world.fault)})
         async with app.run_test(size=(80, 24)) as pilot:
             assert await until(pilot, lambda: "qQuit" in footer_text(app))
             footer = footer_text(app)
@@ -502,7 +503,8 @@ def test_demo_fault_can_be_cleared_so_retry_recovers() -> None:
             await world.clear_fault()
 
         app = ReleaseApp(world.driver, read_only=False, wallboard=False, ticking=False,
-                         extra_actions={"f": ("Inject fault", inject), "F": ("Clear fault", clear)},
+                         extra_actions={"f": ExtraAction("Inject fault", "inject fault", inject),
+                                        "F": ExtraAction("Clear fault", "clear fault", clear)},
                          extra_available={"f": lambda: not faulty[0], "F": lambda: faulty[0]})
         async with app.run_test(size=(80, 24)) as pilot:
             await pilot.press("f")

@@ -9,6 +9,7 @@ import pytest
 from support import scene
 
 from tui.app import ReleaseApp
+from tui.app.app import ExtraAction
 from tui.app.components import RunInfo
 from tui.demo_specs import demo_spec_text
 
@@ -25,7 +26,8 @@ def still_app(name: str, *, wallboard: bool = False, read_only: bool = False) ->
     return ReleaseApp(world.driver, read_only=wallboard or read_only, wallboard=wallboard,
                       ticking=False, info=INFO,
                       extra_actions=None if wallboard or read_only else {
-                          "f": ("Inject fault", world.fault), "F": ("Clear fault", world.clear_fault)},
+                          "f": ExtraAction("Inject fault", "inject a fault into the candidate", world.fault),
+                          "F": ExtraAction("Clear fault", "clear the fault", world.clear_fault)},
                       extra_available={"f": lambda: name not in ("rolled-back", "ended"),
                                        "F": lambda: name in ("rolled-back", "ended")})
 

@@ -41,7 +41,16 @@ from tui.app.widgets.rollout import where
 from tui.driver import Driver, describe_error
 from tui.follow import Follower, Handover
 
-ExtraAction = tuple[str, Callable[[], Awaitable[None]]]
+
+@dataclass(frozen=True)
+class ExtraAction:
+    """A key a surface adds to the operator's (the demo's fault keys)."""
+
+    label: str
+    """The footer's word, capitalised like the operator keys' ("Inject fault")."""
+    help: str
+    """The help screen's and command palette's line, worded like theirs ("inject errors …")."""
+    run: Callable[[], Awaitable[None]]
 
 
 @dataclass(frozen=True)
@@ -124,14 +133,15 @@ class ReleaseApp(App[int]):
         self.said: deque[str] = deque(maxlen=50)
         self._follow_marks: tuple[object, ...] = ()
         self.fleet_clock: Callable[[], float] = time.time  # the `:fleet` list's "since" (tests fix it)
-        self.main: StateScreen = WallboardScreen() if wallboard else DashboardScreen()
+        screen = WallboardScreen if wallboard else DashboardScreen
+        self.main: StateScreen = screen(read_only=self.read_only)
         for op in OPERATOR_KEYS:
             # read-only: bound but never offered, so a pressed key can say why nothing happens
             self.bind(op.key, op.action, description=op.label,
                       show=op.footer and not self.read_only,
                       key_display="␣" if op.key == "space" else None)
-        for key, (label, _callback) in self.extra_actions.items():
-            self.bind(key, f"extra('{key}')", description=label)
+        for key, extra in self.extra_actions.items():
+            self.bind(key, f"extra('{key}')", description=extra.label)
         self.bind("question_mark", "help", description="Help", key_display="?")
         self.bind("q", "quit", description="Quit")
 
@@ -389,7 +399,7 @@ class ReleaseApp(App[int]):
         entry = self.extra_actions.get(key)
         if entry is None:
             return
-        label, callback = entry
+        label, callback = entry.label, entry.run
 
         async def run() -> None:
             try:
@@ -476,7 +486,7 @@ class ReleaseApp(App[int]):
                                               "while paused)"))
                     continue
                 keys.append((op.key, op.help))
-        keys += [(key, label) for key, (label, _cb) in self.extra_actions.items()]
+        keys += [(key, extra.help) for key, extra in self.extra_actions.items()]
         keys += [("e", "events: any event or decision with its full evidence"),
                  ("i", "this run: the spec, router address, log files, journal"),
                  ("j / k", "scroll the event log down / up"),
@@ -508,9 +518,9 @@ class ReleaseApp(App[int]):
                 if self.refusal_for(op.command) is None:
                     yield SystemCommand(f"{op.label} ({op.key})", op.help,
                                         getattr(self, f"action_{op.action}"))
-            for key, (label, _cb) in self.extra_actions.items():
+            for key, extra in self.extra_actions.items():
                 if self.check_action("extra", (key,)):
-                    yield SystemCommand(f"{label} ({key})", "demo action",
+                    yield SystemCommand(f"{extra.label} ({key})", extra.help,
                                         lambda key=key: self.action_extra(key))
         yield SystemCommand("Events (e)", "any event or decision with its evidence",
                             self.action_events)

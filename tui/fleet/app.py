@@ -171,10 +171,11 @@ class FleetScreen(Screen[None]):
     def render_rows(self) -> None:
         """Update only what changed: cells in place; rows added, removed or reordered at once.
 
-        Columns are as wide as their widest cell, set here rather than measured by the table on
-        idle: a table that sizes itself later keeps drawing rows cut to the header's widths
-        ("checkou") until something else changes. A rebuild keeps the cursor on its release,
-        so Enter never opens another one because the order moved under it.
+        Columns are as wide as their widest cell (never narrower while the rows stay the same),
+        set here rather than measured by the table on idle: a table that sizes itself later
+        keeps drawing rows cut to the header's widths ("checkou") until something else changes.
+        A rebuild keeps the cursor on its release, so Enter never opens another one because the
+        order moved under it.
         """
         table = self.query_one(DataTable)
         now = self.clock()
@@ -188,6 +189,10 @@ class FleetScreen(Screen[None]):
         texts = self._fit(values, columns)
         widths = tuple(max([cell_len(name), *(cell_len(text[i]) for text in texts)])
                        for i, name in enumerate(columns))
+        if keys == self._order and columns == self._columns:
+            # The same rows: a column keeps its width when its widest cell gets narrower
+            # ("1.02%" → "0.98%"), so a moving figure does not redraw the whole list each tick.
+            widths = tuple(map(max, widths, self._widths))
         if keys != self._order or columns != self._columns or widths != self._widths:
             self._rebuild(table, rows, keys, columns, widths, texts)
         else:

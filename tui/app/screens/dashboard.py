@@ -7,7 +7,7 @@ from textual.binding import Binding
 from textual.containers import Vertical
 from textual.widgets import Footer, Input
 
-from tui.app.screens.base import StateScreen
+from tui.app.screens.base import StateScreen, StateView
 from tui.app.widgets import Charts, EventLog, GatesPanel, RolloutBar, StatusBar, VersionsTable
 from tui.app.widgets.cohorts import CohortsPanel
 from tui.app.widgets.lines import LineCharts
@@ -23,15 +23,15 @@ class DashboardScreen(StateScreen):
                 Binding("G", "log('bottom')", "Newest", show=False)]
 
     def compose(self) -> ComposeResult:
-        yield StatusBar(id="status", classes="view")
-        yield RolloutBar(id="rollout", classes="view")
+        yield StatusBar(id="status", read_only=self.read_only)
+        yield RolloutBar(id="rollout")
         with Vertical(id="left"):
-            yield VersionsTable(id="versions", classes="view panel")
-            yield GatesPanel(id="gates", classes="view panel")
-            yield CohortsPanel(id="cohorts", classes="view panel")
-            yield LineCharts(id="lines", classes="view panel")
+            yield VersionsTable(id="versions", classes="panel")
+            yield GatesPanel(id="gates", classes="panel")
+            yield CohortsPanel(id="cohorts", classes="panel")
+            yield LineCharts(id="lines", classes="panel")
         with Vertical(id="right"):
-            yield Charts(id="charts", classes="view panel")
+            yield Charts(id="charts", classes="panel")
             yield EventLog(id="events")
         yield Footer(compact=True, show_command_palette=False)
 
@@ -45,7 +45,13 @@ class DashboardScreen(StateScreen):
         self.query_one("#gates").border_title = "gates · why it holds"
         self.query_one("#cohorts").border_title = "rings · who sees the candidate"
         self.query_one("#charts").border_title = "traffic · both versions on one scale"
-        self.query_one("#events").add_class("view", "panel")
+        self.query_one("#events").add_class("panel")
+
+    def views(self) -> tuple[StateView, ...]:
+        return (self.query_one(StatusBar), self.query_one(RolloutBar),
+                self.query_one(VersionsTable), self.query_one(GatesPanel),
+                self.query_one(CohortsPanel), self.query_one(LineCharts),
+                self.query_one(Charts), self.query_one(EventLog))
 
     def action_log(self, where: str) -> None:
         self.query_one(EventLog).jump(where)

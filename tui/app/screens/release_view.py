@@ -22,7 +22,7 @@ class ReleaseViewScreen(DashboardScreen):
     BINDINGS = [Binding("escape", "back", "Back"), Binding("q", "back", "Back", show=False)]
 
     def __init__(self, gatherer: FleetGatherer, source: str, refresh: float = 1.0) -> None:
-        super().__init__()
+        super().__init__(read_only=True)
         self._modal = True  # the app's bindings (promote, rollback, …) stop here
         self.gatherer = gatherer
         self.source = source

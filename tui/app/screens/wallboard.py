@@ -9,7 +9,7 @@ from textual.widgets import Digits, Footer, Label
 
 from strategies.model import Phase, Role, State
 from tui.app import facts, fmt
-from tui.app.screens.base import StateScreen
+from tui.app.screens.base import StateScreen, StateView
 from tui.app.widgets import EventLog, GatesStrip, RolloutBar, StatusBar
 from tui.app.widgets.deferred import Deferred
 from tui.app.widgets.drawn import Drawn, shape_of
@@ -99,14 +99,18 @@ class Figures(Deferred, Horizontal):
 
 class WallboardScreen(StateScreen):
     def compose(self) -> ComposeResult:
-        yield StatusBar(id="status", classes="view")
-        yield PhaseBanner(id="phase", classes="view")
-        yield Figures(id="figures", classes="view")
-        yield GatesStrip(id="gates-strip", classes="view panel")
-        yield RolloutBar(id="rollout", classes="view -no-cause")
+        yield StatusBar(id="status", read_only=self.read_only)
+        yield PhaseBanner(id="phase")
+        yield Figures(id="figures")
+        yield GatesStrip(id="gates-strip", classes="panel")
+        yield RolloutBar(id="rollout", classes="-no-cause")
         yield EventLog(id="events")
         yield Footer(compact=True, show_command_palette=False)
 
     def on_mount(self) -> None:
         self.query_one("#gates-strip").border_title = "gates"
-        self.query_one("#events").add_class("view", "panel")
+        self.query_one("#events").add_class("panel")
+
+    def views(self) -> tuple[StateView, ...]:
+        return (self.query_one(StatusBar), self.query_one(PhaseBanner), self.query_one(Figures),
+                self.query_one(GatesStrip), self.query_one(RolloutBar), self.query_one(EventLog))

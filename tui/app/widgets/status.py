@@ -25,6 +25,12 @@ class StatusBar(Drawn):
 
     _state: State | None = None
 
+    def __init__(self, *, read_only: bool = False, id: str | None = None) -> None:
+        super().__init__(id=id)
+        self.read_only = read_only
+        """This screen changes nothing (the app's --read-only, a wallboard): the bar says so
+        even when the State's own engine could act."""
+
     def show(self, state: State) -> None:
         self._state = state
         width = self.size.width or self.app.size.width
@@ -79,7 +85,7 @@ class StatusBar(Drawn):
         if viewing is not None:
             who = viewing.driver or viewing.url
             return f"FOLLOWING {who.split('@', 1)[0] if short else who}", "bold reverse"
-        if state.read_only or getattr(self.app, "read_only", False):
+        if state.read_only or self.read_only:
             return "READ-ONLY", "bold reverse"
         return "", ""
 
