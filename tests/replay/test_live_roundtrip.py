@@ -29,15 +29,18 @@ SPEC = Path(__file__).resolve().parents[1] / "demo" / "fast_release.toml"
 ROOT = SPEC.parents[2]
 
 
-def held(tmp_path: Path) -> Path:
-    """The fast spec whose second step (50 %) holds until a gate decides: the fault, injected
+HELD = {1: 'steps = [{ weight = 20, hold = "1h" }, 50, 100]',
+        2: 'steps = [20, { weight = 50, hold = "1h" }, 100]'}
+
+
+def held(tmp_path: Path, step: int = 2) -> Path:
+    """The fast spec whose `step` (from 1) holds until a gate decides: the fault, injected
     there, must be judged before the rollout could walk on (with 3 s holds a loaded machine's
     slow ticks could reach 100 % first and promote)."""
     text = SPEC.read_text()
     assert "steps = [20, 50, 100]" in text
     path = tmp_path / "held_release.toml"
-    path.write_text(text.replace("steps = [20, 50, 100]",
-                                 'steps = [20, { weight = 50, hold = "1h" }, 100]'))
+    path.write_text(text.replace("steps = [20, 50, 100]", HELD[step]))
     return path
 
 
@@ -49,9 +52,10 @@ class Events:
         self.events.append(event)
 
 
-async def live(trace: Path, spec_path: Path) -> tuple[int, list]:
+async def live(trace: Path, spec_path: Path, fault_step: int = 2) -> tuple[int, list]:
     """A headless run (exit code and events) of the fast spec, recorded, with a fault injected
-    into the candidate once the rollout reached its second step (held until a gate decides)."""
+    into the candidate once the rollout reached `fault_step` (held until a gate decides); at
+    step 1, before the first tick: the candidate is faulty from its first scrape."""
     spec = load_spec(spec_path)
     recorder = TraceRecorder(trace, service=spec.release.service)
     seen = Events()
@@ -63,13 +67,15 @@ async def live(trace: Path, spec_path: Path) -> tuple[int, list]:
 
         async def fault() -> None:
             for _ in range(1200):  # bounded: up to 120s
-                if any(e.event == "step" for e in seen.events):  # at the second step
+                if fault_step == 1 or any(e.event == "step" for e in seen.events):
                     await stack.inject_fault(spec.release.candidate, error_ratio=0.5)
                     driver.emit("fault_injected", {"version": spec.release.candidate})
                     return
                 await asyncio.sleep(0.1)
 
         task = asyncio.create_task(fault())
+        if fault_step == 1:
+            await task  # injected before the run starts
         try:
             code = await run_headless_async(session, timeout=90, out=io.StringIO(),
                                             err=io.StringIO())
@@ -79,10 +85,14 @@ async def live(trace: Path, spec_path: Path) -> tuple[int, list]:
 
 
 @pytest.mark.timeout(150)
-def test_live_recording_replays_to_the_same_outcome(tmp_path: Path):
+@pytest.mark.parametrize("fault_step", [1, 2])
+def test_live_recording_replays_to_the_same_outcome(tmp_path: Path, fault_step: int):
+    """Faulty from step 1: the candidate's first counted interval is where live and replay
+    could part (the live scrape source's first tally only anchors; replay did count it, and
+    rolled back up to two ticks before live)."""
     trace = tmp_path / "live.jsonl"
-    spec_path = held(tmp_path)
-    live_code, events = asyncio.run(live(trace, spec_path))
+    spec_path = held(tmp_path, fault_step)
+    live_code, events = asyncio.run(live(trace, spec_path, fault_step))
     lines = [json.loads(line) for line in trace.read_text().splitlines()]
     ticks = [line for line in lines if line.get("kind") == "tick"]
     assert len(ticks) >= 3 and all("decided" in t for t in ticks)
