@@ -27,6 +27,7 @@ import gzip
 import heapq
 import json
 import math
+import re
 import tempfile
 import zlib
 from collections.abc import Callable, Iterable, Iterator, Mapping
@@ -155,6 +156,7 @@ def _custom(data: Mapping[str, Any]) -> dict[str, float]:
     return {str(key): _number(raw, key) or 0.0 for key in raw}
 
 
+_UNDECODED = re.compile("[\udc80-\udcff]")
 MAX_LINE = 1_000_000  # characters: a counters line is a few hundred, with histograms a few thousand
 
 
@@ -162,13 +164,16 @@ def _json_object(text: str) -> dict:
     """The JSON object on one stripped line, or TraceLineError saying why it is not one."""
     if len(text) > MAX_LINE:
         raise TraceLineError(f"line too long: {len(text)} characters (at most {MAX_LINE})")
+    # The file is read with errors="surrogateescape": a byte that is not UTF-8 arrives as a lone
+    # surrogate, told apart from a real U+FFFD. Named as such, inside a string too (a version
+    # "v\xe92" is an encoding fault, not an unknown version; "Expecting value" would mislead).
+    undecoded = _UNDECODED.search(text)
+    if undecoded is not None:
+        raise TraceLineError(f"not UTF-8 text (byte 0x{ord(undecoded.group()) - 0xDC00:02x} at "
+                             f"column {undecoded.start() + 1}): a trace is UTF-8")
     try:
         data = json.loads(text)
     except ValueError as exc:
-        # The file is read with errors="replace": bytes that are not UTF-8 arrive as U+FFFD.
-        # Naming them says what to fix (the file's encoding), where "Expecting value" misleads.
-        if "\ufffd" in text:
-            raise TraceLineError("not UTF-8 text (bytes that do not decode as UTF-8)") from None
         raise TraceLineError(f"not JSON ({getattr(exc, 'msg', exc)})") from None
     except RecursionError:
         raise TraceLineError("not a trace line: JSON nested too deeply") from None
@@ -281,8 +286,8 @@ def open_trace(path: str | Path) -> IO[str]:
     with path.open("rb") as probe:
         magic = probe.read(2)
     if magic == GZIP_MAGIC:
-        return gzip.open(path, "rt", encoding="utf-8-sig", errors="replace")
-    return path.open(encoding="utf-8-sig", errors="replace")
+        return gzip.open(path, "rt", encoding="utf-8-sig", errors="surrogateescape")
+    return path.open(encoding="utf-8-sig", errors="surrogateescape")
 
 
 @contextmanager

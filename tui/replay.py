@@ -227,17 +227,19 @@ def _usable(spec: ReleaseSpec, scan: TraceScan, trace_path: str, err: TextIO) ->
     if not mine & set(spec.versions):
         err.write(f"{trace_path}: no usable counters lines for service {service!r}, versions "
                   f"{', '.join(spec.versions)} ({scan.counters} counters lines, "
-                  f"{scan.bad} bad)" + (f"; the trace's versions are {', '.join(map(repr, others))}"
-                                        if others else "") + "\n")
+                  f"{scan.bad} bad" + (f"; the trace's versions: {', '.join(map(repr, others))}"
+                                       if others else "") + ")\n")
+        return False
+    listed = ", ".join(repr(v) for v in others)
+    if spec.release.candidate not in mine:
+        also = f"; the trace's other versions: {listed}" if others else ""
+        err.write(f"{trace_path}: no counters lines for the candidate "
+                  f"{spec.release.candidate!r} of service {service!r} ({named}{also}): the "
+                  "trace cannot judge this release\n")
         return False
     if others:
-        err.write(f"{trace_path}: versions {', '.join(repr(v) for v in others)} in the trace are "
-                  f"not in the spec ({named}); their lines are ignored\n")
-    if spec.release.candidate not in mine:
-        err.write(f"{trace_path}: no counters lines for the candidate "
-                  f"{spec.release.candidate!r} of service {service!r} ({named}): the trace "
-                  "cannot judge this release\n")
-        return False
+        err.write(f"{trace_path}: versions {listed} in the trace are not in the spec ({named}); "
+                  "their lines are ignored\n")
     return True
 
 

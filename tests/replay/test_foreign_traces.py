@@ -98,11 +98,10 @@ def test_versions_named_otherwise_say_so_and_never_promote(tmp_path: Path):
     path = write(tmp_path / "t.jsonl", trace_lines(renamed, 90))
     code, body, err = replay(path)
     assert (code, body) == (2, None)
-    assert err.splitlines() == [
-        f"{path}: versions '2.0.1' in the trace are not in the spec (baseline 'v1', candidate "
-        "'v2'); their lines are ignored",
+    assert err.splitlines() == [  # one line: what is missing, and what the trace has instead
         f"{path}: no counters lines for the candidate 'v2' of service 'checkout' (baseline "
-        "'v1', candidate 'v2'): the trace cannot judge this release"]
+        "'v1', candidate 'v2'; the trace's other versions: '2.0.1'): the trace cannot judge "
+        "this release"]
 
 
 def test_only_baseline_data_is_refused(tmp_path: Path):
@@ -183,3 +182,23 @@ def test_bytes_that_are_not_utf8_are_named_and_the_rest_replays(tmp_path: Path):
     code, result, err = replay(path)
     assert (code, verdict(result)) == (0, clean)
     assert f"{path}:{number}: bad trace line: not UTF-8 text" in err
+
+
+def test_a_byte_that_is_not_utf8_inside_a_version_name_is_an_encoding_fault(tmp_path: Path):
+    """Latin-1 "v\xe92" inside a JSON string parses as JSON: it is still named as not UTF-8,
+    with its byte and column, not reported as an unknown version; a real U+FFFD is text."""
+    lines = trace_lines(HEALTHY, 90)
+    clean = verdict(replay(write(tmp_path / "clean.jsonl", lines))[1])
+    n = next(i for i, line in enumerate(lines) if '"version":"v2"' in line)
+    latin = lines[n].replace('"version":"v2"', '"version":"v\u00e92"')
+    body = [line.encode() for line in lines]
+    body[n] = latin.encode("latin-1")
+    body.append(lines[n + 2].replace('"version":"v2"', '"version":"v\ufffd"').encode())
+    path = tmp_path / "t.jsonl"
+    path.write_bytes(b"".join(line + b"\n" for line in body))
+    code, result, err = replay(path)
+    column = latin.index("\u00e9") + 1
+    assert f"{path}:{n + 1}: bad trace line: not UTF-8 text (byte 0xe9 at column {column}): " \
+        "a trace is UTF-8" in err
+    assert "not in the spec" in err and "'v\ufffd'" in err  # a real U+FFFD: a version name
+    assert "udce9" not in err and code == 0 and verdict(result) == clean, err
