@@ -9,6 +9,7 @@ from dataclasses import replace
 
 import pytest
 from support import World, make_scene
+from textual.geometry import Region
 from textual.pilot import Pilot
 
 from strategies.model import Event, Phase
@@ -17,7 +18,7 @@ from tui.app.widgets import RolloutBar, StatusBar
 from tui.app.widgets.charts import ChartRow
 from tui.app.widgets.drawn import Drawn
 from tui.app.widgets.events import EventLines
-from tui.app.widgets.lines import LineCharts
+from tui.app.widgets.lines import LineCharts, LinePlot
 
 SIZES = [(80, 24), (160, 48)]
 
@@ -183,5 +184,37 @@ def test_the_footer_is_rebuilt_only_when_what_it_offers_changes() -> None:
             await settle(pilot)
             assert app.shown is not None and app.shown.rollout.phase is not Phase.PAUSED
             assert rebuilt[0] == 1  # paused → running: resume gives way to pause
+
+    asyncio.run(scenario())
+
+
+def test_a_plot_repaints_only_the_lines_a_new_point_changed() -> None:
+    """A new point moves a line or two of a plot; the box, the labels and the empty rows are
+    not repainted (each repainted line costs the compositor a pass over it)."""
+    async def scenario() -> None:
+        world = await make_scene("operate")
+        app = ReleaseApp(world.driver, read_only=False, wallboard=False, ticking=False)
+        async with app.run_test(size=(160, 48)) as pilot:
+            await settle(pilot)
+            plot = app.screen.query_one("#line-error_rate", LinePlot)
+            fig = plot.figure
+            assert fig is not None and fig.lines
+            before = plot.strips(plot.content_size)
+            repainted: list[Region] = []
+            refresh = plot.refresh
+
+            def counted(*regions: Region, **kwargs: bool) -> LinePlot:
+                repainted.extend(regions or [plot.size.region])
+                return refresh(*regions, **kwargs)
+
+            plot.refresh = counted  # type: ignore[method-assign]
+            xs, ys, colour = fig.lines[-1]
+            nudged = ys[-1] + fig.yticks[-1] * 0.1  # the last point a little higher
+            plot.show(replace(fig, lines=(*fig.lines[:-1], (xs, (*ys[:-1], nudged), colour))))
+            after = plot.strips(plot.content_size)
+            changed = {y for y, (old, new) in enumerate(zip(before, after, strict=True)) if old != new}
+            assert changed and len(changed) < len(after) // 2
+            assert {region.y for region in repainted} == changed
+            assert all(region.height == 1 for region in repainted)
 
     asyncio.run(scenario())

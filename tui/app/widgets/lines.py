@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from rich.segment import Segment
 from textual.app import ComposeResult
 from textual.containers import Vertical
-from textual.geometry import Size
+from textual.geometry import Region, Size
 from textual.strip import Strip
 from textual.widget import Widget
 
@@ -90,7 +90,9 @@ def figure(state: State, metric: str, title: str, scale: float, unit: str) -> Fi
 
 class LinePlot(Widget):
     """One plot, drawn line by line straight into Strips (no Rich rendering on the way): its
-    picture is built again only when its Figure or its size changes."""
+    picture is built again only when its Figure or its size changes, and only the lines that
+    differ from the last picture are repainted (a new point each second moves a line or two;
+    the box, the labels and the empty rows stay as they were)."""
 
     DEFAULT_CSS = "LinePlot { height: 1fr; }"
 
@@ -100,8 +102,16 @@ class LinePlot(Widget):
         self._picture: tuple[Size, Figure, list[Strip]] | None = None
 
     def show(self, fig: Figure) -> None:
+        size = self.content_size
+        old = self._picture[2] if self._picture is not None and self._picture[0] == size else None
         self.figure = fig
-        self.refresh()
+        if old is None:
+            self.refresh()
+            return
+        new = self.strips(size)
+        for y in range(max(len(old), len(new))):
+            if y >= len(old) or y >= len(new) or old[y] != new[y]:
+                self.refresh(Region(0, y, size.width, 1))
 
     def render_line(self, y: int) -> Strip:
         strips = self.strips(self.content_size)
