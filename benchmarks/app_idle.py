@@ -6,10 +6,14 @@ holds only what the operator's screen costs: the tick worker (scrape + engine) a
 `--stack memory` swaps in the in-memory test doubles to see the app's cost without scraping.
 `--idle`: no load at all, so nothing moves on the screen but its clocks (the release waits for
 traffic at its first step); without it the canary runs its steps under --rate req/s.
+`--hold`: each step's hold (the demo's is 8 s, so its four steps end inside a 40 s window and
+the screen changes phase every few seconds; a real canary holds minutes, e.g. "60s": figures,
+plots and countdowns move every second, phases rarely).
 Headless (App.run_test): the compositor renders every frame; only the terminal write is skipped.
 
     PYTHONPATH=. python benchmarks/app_idle.py [--size 80x24] [--wallboard] [--idle]
                                                [--seconds 20] [--warmup 5] [--refresh 1]
+                                               [--hold 60s]
 """
 
 from __future__ import annotations
@@ -42,12 +46,18 @@ def rss_mib() -> float:
 
 
 @contextlib.asynccontextmanager
-async def local_driver(rate: float, seconds: float) -> AsyncIterator[Driver]:
+async def local_driver(rate: float, seconds: float, hold: str = "") -> AsyncIterator[Driver]:
+    import tomllib
+
     from collectors.local.stack import LocalStack
     from collectors.scrape_source import ScrapeSource
-    from tui.demo_specs import demo_spec
+    from strategies.spec import parse_spec
+    from tui.demo_specs import demo_spec_text
 
-    spec = demo_spec("canary")
+    text = demo_spec_text("canary")
+    if hold:
+        text = text.replace('hold = "8s"', f'hold = "{hold}"')
+    spec = parse_spec(tomllib.loads(text), "<embedded demo: canary>")
     # As `watch`/`demo` build it (tui/wiring.py): the driver syncs the router's backends each
     # tick, so the stack runs no sync of its own (measuring one would count work no run does).
     async with LocalStack(spec, load=False, sync_interval=None) as stack:
@@ -78,7 +88,7 @@ async def memory_driver() -> AsyncIterator[Driver]:
 async def measure(args: argparse.Namespace) -> dict[str, float]:
     total = args.warmup + args.seconds + 5
     rate = 0.0 if args.idle else args.rate
-    maker = local_driver(rate, total) if args.stack == "local" else memory_driver()
+    maker = local_driver(rate, total, args.hold) if args.stack == "local" else memory_driver()
     async with maker as driver:
         app = ReleaseApp(driver, read_only=False, wallboard=args.wallboard, refresh=args.refresh)
         async with app.run_test(size=(args.cols, args.rows)) as pilot:
@@ -104,11 +114,14 @@ def main() -> int:
     parser.add_argument("--size", default="160x48")
     parser.add_argument("--wallboard", action="store_true")
     parser.add_argument("--idle", action="store_true", help="no load: nothing moves but clocks")
+    parser.add_argument("--hold", default="", help='each canary step\'s hold, e.g. "60s" '
+                        "(default: the demo's 8s)")
     args = parser.parse_args()
     args.cols, args.rows = (int(n) for n in args.size.lower().split("x"))
     result = asyncio.run(measure(args))
     load = " ".join(f"{n:.2f}" for n in os.getloadavg())
-    print(f"app over the {args.stack} stack, {'idle (no load)' if args.idle else 'running'}, "
+    hold = f", hold {args.hold}" if args.hold else ""
+    print(f"app over the {args.stack} stack, {'idle (no load)' if args.idle else 'running'}{hold}, "
           f"{args.size}, refresh {args.refresh:g}s{', wallboard' if args.wallboard else ''}: "
           + "  ".join(f"{k}={v}" for k, v in result.items()) + f"  loadavg={load}")
     return 0

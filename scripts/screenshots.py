@@ -19,6 +19,7 @@ sys.path[:0] = [str(ROOT), str(ROOT / "tests" / "tui")]
 from support import make_scene  # noqa: E402
 
 from tui.app import ReleaseApp  # noqa: E402
+from tui.app.app import ExtraAction  # noqa: E402
 
 SHOTS = (  # file, scene, wallboard
     ("operate.svg", "operate", False),
@@ -37,8 +38,9 @@ async def shoot(out: Path, size: tuple[int, int]) -> list[Path]:
         world = await make_scene(name, read_only=wallboard)
         app = ReleaseApp(world.driver, read_only=wallboard, wallboard=wallboard, ticking=False,
                          extra_actions=None if wallboard else {
-                             "f": ("Inject fault", world.fault),
-                             "F": ("Clear fault", world.clear_fault)},
+                             "f": ExtraAction("Inject fault", "inject a fault into the candidate",
+                                              world.fault),
+                             "F": ExtraAction("Clear fault", "clear the fault", world.clear_fault)},
                          extra_available={"f": lambda name=name: name != "ended",
                                           "F": lambda name=name: name == "ended"})
         async with app.run_test(size=size) as pilot:

@@ -170,4 +170,12 @@ class TickListener(Protocol):
     def on_tick(self, seconds: float | None) -> None: ...
 
 
-Listener = EventListener | StateListener | SnapshotListener | TickListener
+@runtime_checkable
+class JudgedListener(Protocol):
+    """Hears the time the engine judges each tick at, before it judges (the trace recorder:
+    a replay must judge at that very time; neither the collection's nor the State's is it)."""
+
+    def on_judged(self, at: float) -> None: ...
+
+
+Listener = EventListener | StateListener | SnapshotListener | TickListener | JudgedListener

@@ -12,7 +12,9 @@ with its number while the rest is still read.
 The recorder also writes one `{"kind": "tick", "ts": ..., "decided": ...}` line per driver tick
 (collection time, and the engine's time when it decided on it), with "error" when that
 collection failed: a replay then ticks exactly when the live run did, failed collections
-included. Traces without tick lines are ticked at their collections.
+included. Traces without tick lines are ticked at their collections. Beside each RFC 3339 time
+the recorder writes its exact epoch seconds (`"at"`, `"decided_at"`; see EXACT), which a reader
+prefers: a replay then judges at the very times the live engine did.
 
 Files written elsewhere are read as they come: a UTF-8 byte-order mark, CRLF line endings and a
 gzip'd file (recognised by its magic bytes, whatever its name) are accepted. A line may name the
@@ -114,9 +116,21 @@ def _number(data: Mapping[str, Any], key: str, *, required: bool = True) -> floa
     return value
 
 
+EXACT = {"ts": "at", "decided": "decided_at"}
+"""The epoch-seconds twin the recorder writes beside each RFC 3339 time. The RFC 3339 form keeps
+milliseconds, for people; the twin is the float the live run used, to the bit (JSON keeps a
+float exactly). A replay compares the same differences the live engine did (a gate failing
+`for` 1 s, a 3 s hold, 5 s of staleness), and ticks 1 s apart land within a millisecond of
+such a bound: rounded times decided those ticks otherwise than live."""
+
+
 def _time(data: Mapping[str, Any], key: str = "ts") -> float:
-    """`ts` as RFC 3339 (what we write) or epoch seconds; `at` (epoch seconds) as a fallback."""
-    value = data.get(key, data.get("at") if key == "ts" else None)
+    """`ts` as RFC 3339 (what we write) or epoch seconds; `at` (epoch seconds) as a fallback.
+    The exact twin (`at`, `decided_at`), when it is a finite number, is preferred."""
+    exact = data.get(EXACT[key])
+    if isinstance(exact, int | float) and not isinstance(exact, bool) and math.isfinite(exact):
+        return float(exact)
+    value = data.get(key, exact if key == "ts" else None)
     if value is None:
         raise TraceLineError(f"{key} is missing")
     if isinstance(value, bool):
@@ -197,7 +211,8 @@ def parse_line(text: str, number: int = 0) -> TraceRecord | TraceTick | None:
         service, error = data.get("service", ""), data.get("error", "")
         return TraceTick(at=_time(data), service=service if isinstance(service, str) else "",
                          error=error if isinstance(error, str) else str(error),
-                         decided=_time(data, "decided") if "decided" in data else None)
+                         decided=_time(data, "decided") if "decided" in data
+                         or "decided_at" in data else None)
     if kind != KIND:
         return None
     version = data.get("version")
@@ -481,7 +496,7 @@ def time_ordered(path: str | Path, *, in_order: bool, problem: Callable[[str], N
 def counters_line(counters: RawCounters, service: str = "", *, weight: float | None = None,
                   ready: int | None = None, total: int | None = None) -> str:
     """Serialize one version's counters (and the platform facts seen with them) as a line."""
-    body: dict[str, Any] = {"ts": rfc3339(counters.at)}
+    body: dict[str, Any] = {"ts": rfc3339(counters.at), "at": counters.at}  # see EXACT
     if service:
         body["service"] = service
     body.update({
@@ -508,9 +523,9 @@ def tick_line(at: float, service: str = "", error: str | None = None,
               decided: float | None = None) -> str:
     """A driver tick as a trace line: collected at `at`, decided at `decided` (engine time);
     `error` when its collection gave no counters."""
-    body: dict[str, Any] = {"kind": TICK, "ts": rfc3339(at)}
+    body: dict[str, Any] = {"kind": TICK, "ts": rfc3339(at), "at": at}  # see EXACT
     if decided is not None:
-        body["decided"] = rfc3339(decided)
+        body["decided"], body["decided_at"] = rfc3339(decided), decided
     if service:
         body["service"] = service
     if error:

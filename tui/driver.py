@@ -41,6 +41,7 @@ from strategies.ports import (
     BackendSync,
     CohortRouter,
     EventListener,
+    JudgedListener,
     Listener,
     MetricSource,
     Platform,
@@ -111,6 +112,7 @@ class Driver:
         self._on_state: list[StateListener] = []
         self._on_snapshot: list[SnapshotListener] = []
         self._on_tick: list[TickListener] = []
+        self._on_judged: list[JudgedListener] = []
         for listener in listeners:
             self.add_listener(listener)
         self.history_seconds = history_seconds
@@ -149,6 +151,8 @@ class Driver:
             self._on_snapshot.append(listener)
         if isinstance(listener, TickListener):
             self._on_tick.append(listener)
+        if isinstance(listener, JudgedListener):
+            self._on_judged.append(listener)
 
     @staticmethod
     def _notify(listeners: Sequence[object], call: Callable[[Any], None]) -> None:
@@ -322,6 +326,7 @@ class Driver:
         self._notify(self._on_snapshot, lambda listener: listener.on_snapshot(snapshot, raw))
         async with self._lock:
             now = self.clock()
+            self._notify(self._on_judged, lambda listener: listener.on_judged(now))
             self._decided(self.engine.tick(snapshot, now, checks))
             await self._act(now)
             self.ticks += 1

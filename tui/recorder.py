@@ -40,7 +40,7 @@ class TraceRecorder:
     def on_snapshot(self, snapshot: Snapshot, raw: Sequence[RawCounters]) -> None:
         metrics = snapshot.metrics
         error = "metric collection timed out" if metrics is None else metrics.error
-        # The tick line waits for the engine's time: its first decision, or the State's.
+        # The tick line waits for the engine's time (on_judged).
         self._tick = (snapshot.at, error if not raw else None)
         self._decided: float | None = None
         platform = snapshot.platform
@@ -55,10 +55,18 @@ class TraceRecorder:
             self._write(counters_line(counters, self.service, weight=weight, ready=ready,
                                       total=total))
 
+    def on_judged(self, at: float) -> None:
+        """The engine's time for this tick, as the driver hands it to the engine. Not the first
+        decision's nor the State's: a tick without a decision was stamped with the State's
+        (later by the engine's own work, tens of ms on a loaded machine), and its replay then
+        judged a gate's `for` or a hold as over where the live engine had judged it not."""
+        if self._tick is not None:
+            self._decided = at
+
     def on_event(self, event: Event) -> None:
         if not self.service:
             self.service = event.release
-        if self._tick is not None and self._decided is None:
+        if self._tick is not None and self._decided is None:  # a driver without on_judged
             self._decided = event.at
         self._write(event_line(event))
 

@@ -115,3 +115,35 @@ def test_tick_line_carries_the_engine_time(tmp_path: Path):
     assert [(t.at, t.decided, t.error) for t in read.ticks] == [
         (10.0, 10.4, ""), (11.0, 11.3, "boom"), (12.0, None, "metric collection timed out")]
     assert [r.counters for r in read.records] == raw
+
+
+def test_tick_line_carries_the_time_the_engine_judged_at_exactly(tmp_path: Path):
+    """The driver hands the recorder the engine's time (on_judged): a tick without a decision is
+    stamped with it, not with the State's (later by the engine's own work), and to the bit, not
+    to the millisecond of its RFC 3339 form (a replay compares the same differences: a gate
+    failing `for` 1 s at ticks 0.9996 s apart)."""
+    from types import SimpleNamespace
+
+    from strategies.model import Event, MetricsSnapshot, Snapshot
+    from strategies.ports import JudgedListener, RawCounters
+    from strategies.trace import read_trace
+
+    path = tmp_path / "t.jsonl"
+    recorder = TraceRecorder(path, service="checkout")
+    assert isinstance(recorder, JudgedListener)  # so the Driver calls it
+    at, judged = 1795918057.1982694, 1795918057.2079191
+    raw = [RawCounters("v1", at, 5.0, 0.0)]
+    recorder.on_snapshot(Snapshot(at=at, metrics=MetricsSnapshot(at=at)), raw)
+    recorder.on_judged(judged)
+    recorder.on_state(SimpleNamespace(at=judged + 0.04))  # no decision: still the engine's time
+    recorder.on_snapshot(Snapshot(at=at + 1, metrics=MetricsSnapshot(at=at + 1)), raw)
+    recorder.on_judged(judged + 0.9996)
+    recorder.on_event(Event(at=judged + 0.9996, release="checkout", event="rolling_back"))
+    recorder.on_event(Event(at=judged + 1.01, release="checkout", event="action_done"))
+    recorder.on_state(SimpleNamespace(at=judged + 1.02))
+    recorder.close()
+    read = read_trace(path)
+    assert [(t.at, t.decided) for t in read.ticks] == [(at, judged),
+                                                        (at + 1, judged + 0.9996)]
+    assert read.ticks[1].decided - read.ticks[0].decided == (judged + 0.9996) - judged
+    assert {r.counters.at for r in read.records} == {at}

@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from collectors.replay_adapters import group_collections
 from strategies.model import Event, parse_rfc3339
@@ -84,6 +86,28 @@ def test_counters_line_round_trips():
     assert record.counters == raw
     assert (record.service, record.weight, record.ready, record.total) == ("checkout", 80.0, 1, 2)
     assert json.loads(text)["ts"] == "2027-01-15T08:00:00.125Z"
+
+
+@settings(max_examples=200, deadline=None)
+@given(at=st.floats(min_value=0, max_value=4e9), later=st.floats(min_value=0, max_value=60))
+def test_times_round_trip_to_the_bit(at: float, later: float):
+    """The recorder's times come back as the very floats the live run used (the RFC 3339 form
+    keeps milliseconds): a replay then compares the differences the live engine compared."""
+    from strategies.trace import tick_line
+
+    record = parse_line(counters_line(RawCounters("v1", at, 1.0, 0.0)))
+    tick = parse_line(tick_line(at, "checkout", decided=at + later))
+    assert record is not None and record.counters.at == at
+    assert tick is not None and (tick.at, tick.decided) == (at, at + later)
+
+
+@pytest.mark.parametrize("twin", ['"x"', "true", "Infinity", "null"])
+def test_an_unusable_exact_twin_falls_back_to_the_rfc3339_time(twin: str):
+    text = ('{"kind": "tick", "ts": "2027-01-15T08:00:00.125Z", "decided": '
+            f'"2027-01-15T08:00:00.250Z", "at": {twin}, "decided_at": {twin}}}')
+    tick = parse_line(text)
+    assert tick is not None
+    assert (tick.at, tick.decided) == (1800000000.125, 1800000000.25)
 
 
 def test_event_lines_are_skipped_by_the_reader():

@@ -9,14 +9,16 @@ from dataclasses import replace
 
 import pytest
 from support import World, make_scene
+from textual.geometry import Region
 from textual.pilot import Pilot
 
-from strategies.model import Phase
+from strategies.model import Event, Phase
 from tui.app import ReleaseApp
 from tui.app.widgets import RolloutBar, StatusBar
 from tui.app.widgets.charts import ChartRow
 from tui.app.widgets.drawn import Drawn
-from tui.app.widgets.lines import LineCharts
+from tui.app.widgets.events import EventLines
+from tui.app.widgets.lines import LineCharts, LinePlot
 
 SIZES = [(80, 24), (160, 48)]
 
@@ -108,5 +110,111 @@ def test_a_bar_that_grows_is_laid_out_again() -> None:
             assert bar.size.height > height
             assert "critical gate" in shown and "failed" in shown, shown
             assert "p99: 950ms > max 500ms (baseline" in shown, shown  # the evidence line, whole
+
+    asyncio.run(scenario())
+
+
+def count_layouts(app: ReleaseApp) -> list[int]:
+    """Count the screen's layout passes from now on (Textual's private hook, pinned < 8.3)."""
+    screen = app.screen
+    passes = [0]
+    layout = screen._refresh_layout
+
+    def counted(*args: object, **kwargs: object) -> None:
+        passes[0] += 1
+        layout(*args, **kwargs)  # type: ignore[arg-type]
+
+    screen._refresh_layout = counted  # type: ignore[method-assign]
+    return passes
+
+
+@pytest.mark.parametrize("size", SIZES)
+def test_new_events_scroll_the_log_without_laying_out_the_screen(size: tuple[int, int]) -> None:
+    """Each event written used to lay out the whole screen (the log's scroll range is a layout
+    reactive in Textual); now only the log scrolls, and it still follows the newest line."""
+    async def scenario() -> None:
+        world = await make_scene("paused")
+        app = ReleaseApp(world.driver, read_only=False, wallboard=False, ticking=False)
+        async with app.run_test(size=size) as pilot:
+            await settle(pilot)
+            log = app.screen.query_one(EventLines)
+            passes = count_layouts(app)
+            state = world.driver.state
+            lines_before = len(log.lines)
+            for index in range(40):  # more than fit: the log must scroll to keep up
+                event = Event(state.at + index, state.release, "note", {"message": f"line {index}"})
+                republish(world, events=(*world.driver.state.events, event))
+                app.render_state()
+                await settle(pilot)
+            assert len(log.lines) >= lines_before + 40
+            assert log.max_scroll_y > 0 and log.scroll_y == log.max_scroll_y  # following
+            assert log.vertical_scrollbar.window_virtual_size == log.virtual_size.height
+            assert passes[0] == 0
+
+    asyncio.run(scenario())
+
+
+def test_the_footer_is_rebuilt_only_when_what_it_offers_changes() -> None:
+    """Rebuilding the footer mounts its keys again and lays out the screen: it happens when a
+    key becomes available or not, never on a State that offers the same keys."""
+    async def scenario() -> None:
+        world = await make_scene("paused")
+        app = ReleaseApp(world.driver, read_only=False, wallboard=False, ticking=False)
+        async with app.run_test(size=(80, 24)) as pilot:
+            await settle(pilot)
+            rebuilt = [0]
+            refresh_bindings = app.refresh_bindings
+
+            def counted() -> None:
+                rebuilt[0] += 1
+                refresh_bindings()
+
+            app.refresh_bindings = counted  # type: ignore[method-assign]
+            for _ in range(3):
+                republish(world, at=world.driver.state.at + 1)
+                app.render_state()
+                await settle(pilot)
+            assert rebuilt[0] == 0
+            await pilot.press("space")  # resume
+            for _ in range(500):  # bounded: the command runs on the driver
+                app.render_state()
+                if app.shown is not None and app.shown.rollout.phase is not Phase.PAUSED:
+                    break
+                await pilot.pause(0.01)
+            await settle(pilot)
+            assert app.shown is not None and app.shown.rollout.phase is not Phase.PAUSED
+            assert rebuilt[0] == 1  # paused → running: resume gives way to pause
+
+    asyncio.run(scenario())
+
+
+def test_a_plot_repaints_only_the_lines_a_new_point_changed() -> None:
+    """A new point moves a line or two of a plot; the box, the labels and the empty rows are
+    not repainted (each repainted line costs the compositor a pass over it)."""
+    async def scenario() -> None:
+        world = await make_scene("operate")
+        app = ReleaseApp(world.driver, read_only=False, wallboard=False, ticking=False)
+        async with app.run_test(size=(160, 48)) as pilot:
+            await settle(pilot)
+            plot = app.screen.query_one("#line-error_rate", LinePlot)
+            fig = plot.figure
+            assert fig is not None and fig.lines
+            before = plot.strips(plot.content_size)
+            repainted: list[Region] = []
+            refresh = plot.refresh
+
+            def counted(*regions: Region, **kwargs: bool) -> LinePlot:
+                repainted.extend(regions or [plot.size.region])
+                return refresh(*regions, **kwargs)
+
+            plot.refresh = counted  # type: ignore[method-assign]
+            xs, ys, colour = fig.lines[-1]
+            nudged = ys[-1] + fig.yticks[-1] * 0.1  # the last point a little higher
+            plot.show(replace(fig, lines=(*fig.lines[:-1], (xs, (*ys[:-1], nudged), colour))))
+            after = plot.strips(plot.content_size)
+            changed = {y for y, (old, new) in enumerate(zip(before, after, strict=True)) if old != new}
+            assert changed and len(changed) < len(after) // 2
+            assert {region.y for region in repainted} == changed
+            assert all(region.height == 1 for region in repainted)
 
     asyncio.run(scenario())

@@ -1,4 +1,5 @@
-"""The line charts' time axis never collapses to zero width (plotext divides by it)."""
+"""The line charts' time axis never collapses to zero width (a zero span would put every
+point at one column)."""
 
 from __future__ import annotations
 

@@ -132,6 +132,7 @@ class ReleaseApp(App[int]):
         self.summary = ""  # one line, printed by the caller after the app exits
         self.said: deque[str] = deque(maxlen=50)
         self._follow_marks: tuple[object, ...] = ()
+        self._offered: tuple[bool, ...] = ()
         self.fleet_clock: Callable[[], float] = time.time  # the `:fleet` list's "since" (tests fix it)
         screen = WallboardScreen if wallboard else DashboardScreen
         self.main: StateScreen = screen(read_only=self.read_only)
@@ -220,11 +221,17 @@ class ReleaseApp(App[int]):
         state = self.current_state()
         if state is self.shown and not force:
             return
-        phase_moved = self.shown is None or self.shown.rollout.phase is not state.rollout.phase
         self.shown = state
         self.main.show(state)
-        if phase_moved:
-            self.refresh_bindings()  # the footer offers what the new phase allows
+        offered = self.offered()
+        if offered != self._offered:  # the footer offers what the rollout allows now; it
+            self._offered = offered   # is rebuilt (recomposed) only when that changed
+            self.refresh_bindings()
+
+    def offered(self) -> tuple[bool, ...]:
+        """Which operator and extra keys the footer offers for the current State."""
+        return (*(bool(self.check_action(op.action, ())) for op in OPERATOR_KEYS),
+                *(bool(self.check_action("extra", (key,))) for key in self.extra_actions))
 
     def notify(self, message: str, *, title: str = "", severity: Any = "information",
                timeout: float | None = None, markup: bool = True) -> None:

@@ -15,7 +15,9 @@ from textual import events
 from textual.app import ComposeResult
 from textual.containers import Vertical
 from textual.css.query import NoMatches
+from textual.geometry import Size
 from textual.message import Message
+from textual.reactive import Reactive
 from textual.widgets import Input, RichLog
 
 from strategies.model import Event, State
@@ -62,9 +64,19 @@ class EventLines(RichLog):
     lines written before the log could scroll still fit after; a new width wraps them again.
     """
 
+    virtual_size: Reactive[Size] = Reactive(Size(0, 0), layout=False)
+    """A new line changes this log's own scroll range, not the screen's layout: Textual lays
+    out the whole screen on every change of it (each event written cost a layout pass, most
+    of a running release's drawing). The scrollbars follow it here; showing or hiding one
+    still lays out (that reactive asks for it)."""
+
     def __init__(self, *, id: str | None = None) -> None:
         super().__init__(id=id, wrap=True, markup=False, auto_scroll=True, min_width=1)
         self._wrapped_at = 0
+
+    def watch_virtual_size(self, size: Size) -> None:
+        if self.is_mounted:
+            self._scroll_update(size)  # Textual's own scrollbar update (pinned <8.3)
 
     def following(self) -> bool:
         return self.scroll_y >= self.max_scroll_y

@@ -21,6 +21,7 @@ from rich.text import Text
 from strategies.model import GateResult, GateStatus, Phase, Severity, State
 from tui.app import facts, fmt
 from tui.app.widgets.drawn import Drawn, shape_of
+from tui.app.widgets.grid import GAP, Column, grid
 
 STATUS_STYLE = {GateStatus.PASS: "bold green", GateStatus.FAIL: "bold red",
                 GateStatus.UNKNOWN: "bold yellow"}
@@ -150,7 +151,8 @@ class GatesPanel(Drawn):
         holding = holding_text(state)
         shape = (len(rows), names_shape(rows, widths, available),
                  shape_of(self.app, [holding], available))
-        self.put((widths, rows, holding), lambda: gates_table(widths, rows, holding), shape)
+        self.put((widths, rows, holding, available),
+                 lambda: gates_table(widths, rows, holding, available), shape)
 
     def on_resize(self) -> None:
         if self._state is not None:
@@ -165,18 +167,19 @@ def names_shape(rows: list[list[Text]], widths: list[int], available: int) -> ob
     return (available, tuple(widths), tuple(row[0].plain for row in rows))
 
 
-def gates_table(widths: list[int], rows: list[list[Text]], holding: Text) -> RenderableType:
-    table = Table(box=None, expand=True, padding=(0, 1, 0, 0), header_style="bold underline")
-    for (name, justify), width in zip(COLUMNS, widths, strict=True):
-        if name == "gate":  # takes what is left; wraps when even the narrowest form is too wide
-            table.add_column(name, justify=justify, ratio=1, min_width=4, overflow="fold")
-        else:
-            table.add_column(name, justify=justify, no_wrap=True, width=width)  # type: ignore[arg-type]
-    for row in rows:
-        table.add_row(*row)
+def gates_table(widths: list[int], rows: list[list[Text]], holding: Text,
+                available: int) -> RenderableType:
+    """The gate's name takes the width the other columns leave; it folds onto more lines when
+    even the narrowest form of the table is too wide."""
+    others = sum(widths[1:]) + GAP * len(widths)
+    name = max(4, available - others) if available > 0 else widths[0]
+    columns = [Column(title, name if title == "gate" else width, justify,  # type: ignore[arg-type]
+                      fold=title == "gate")
+               for (title, justify), width in zip(COLUMNS, widths, strict=True)]
     if not rows:
-        table.add_row(Text("no gates evaluated yet", style="dim"), "", "", "", "", "")
-    return Group(table, holding)
+        rows = [[Text("no gates evaluated yet", style="dim")] + [Text()] * (len(COLUMNS) - 1)]
+        columns[0] = Column("gate", max(name, rows[0][0].cell_len))
+    return Group(grid(columns, rows), holding)
 
 
 def _gate_cells(gate: GateResult, state: State, failed: Mapping[str, Any] | None, at: str, *,

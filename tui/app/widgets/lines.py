@@ -1,4 +1,4 @@
-"""Line charts (plotext) for wide terminals: error % and p99 of both versions on shared axes,
+"""Line charts (braille, tui.app.line_plot) for wide terminals: error % and p99 of both versions on shared axes,
 with the gate's bound drawn across, so "the candidate crossed the line" is visible at a glance.
 
 The y axis starts at 0 (a rate or a latency is never negative) and has round ticks with their
@@ -9,16 +9,18 @@ data. Traffic (req/s, weight) is plotted by the compact charts panel instead, ne
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
 
+from rich.segment import Segment
 from textual.app import ComposeResult
 from textual.containers import Vertical
-from textual_plotext import PlotextPlot
-from textual_plotext.plot import Plot
+from textual.geometry import Region, Size
+from textual.strip import Strip
+from textual.widget import Widget
 
 from strategies.model import MetricSample, State
 from tui.app import facts
 from tui.app.charts_math import nice_axis, nice_step, tick_label
+from tui.app.line_plot import Figure, draw
 from tui.app.widgets.deferred import Deferred
 from tui.app.widgets.drawn import set_border_title
 from tui.app.widgets.versions import BASELINE_COLOUR, CANDIDATE_COLOUR
@@ -63,20 +65,6 @@ def legend_markup(state: State) -> str:
             f"[#dc3c3c]━ gate bound[/]")
 
 
-@dataclass(frozen=True)
-class Figure:
-    """Everything one plot draws; equal figures draw the same picture, so it is drawn again
-    only when this changes (plotext takes longer than the rest of the screen together)."""
-
-    title: str
-    lines: tuple[tuple[tuple[float, ...], tuple[float, ...], tuple[int, int, int]], ...]
-    bound: float | None
-    yticks: tuple[float, ...]
-    ylabels: tuple[str, ...]
-    xticks: tuple[float, ...]
-    xlabels: tuple[str, ...]
-
-
 def figure(state: State, metric: str, title: str, scale: float, unit: str) -> Figure:
     stopped = facts.traffic_stopped_at(state)
     lines = []
@@ -95,24 +83,51 @@ def figure(state: State, metric: str, title: str, scale: float, unit: str) -> Fi
     tops += bounds[:1]
     ticks = nice_axis(max(tops, default=0.0))
     xt = x_ticks(oldest if oldest < 0 else -60.0)
-    return Figure(f"{title} ({unit})", tuple(lines), bounds[0] if bounds else None, tuple(ticks),
-                  tuple(tick_label(t, unit) for t in ticks), tuple(xt),
+    return Figure(f"{title} ({unit})", tuple(lines), bounds[0] if bounds else None, RGB_BOUND,
+                  tuple(ticks), tuple(tick_label(t, unit) for t in ticks), tuple(xt),
                   tuple("now" if t == 0 else f"{t:g}s" for t in xt))
 
 
-def plot(plt: Plot, fig: Figure) -> None:
-    plt.clear_data()
-    plt.clear_figure()
-    plt.title(fig.title)
-    for xs, ys, colour in fig.lines:
-        plt.plot(list(xs), list(ys), color=colour, marker="braille")
-    if fig.bound is not None:
-        plt.hline(fig.bound, color=RGB_BOUND)
-    plt.ylim(0, fig.yticks[-1])
-    plt.yticks(list(fig.yticks), list(fig.ylabels))
-    xt = fig.xticks
-    plt.xlim(xt[0], (xt[-1] - xt[0]) * 0.02)  # a hair past now: the last point shows
-    plt.xticks(list(xt), list(fig.xlabels))
+class LinePlot(Widget):
+    """One plot, drawn line by line straight into Strips (no Rich rendering on the way): its
+    picture is built again only when its Figure or its size changes, and only the lines that
+    differ from the last picture are repainted (a new point each second moves a line or two;
+    the box, the labels and the empty rows stay as they were)."""
+
+    DEFAULT_CSS = "LinePlot { height: 1fr; }"
+
+    def __init__(self, *, id: str, classes: str) -> None:
+        super().__init__(id=id, classes=classes)
+        self.figure: Figure | None = None
+        self._picture: tuple[Size, Figure, list[Strip]] | None = None
+
+    def show(self, fig: Figure) -> None:
+        size = self.content_size
+        old = self._picture[2] if self._picture is not None and self._picture[0] == size else None
+        self.figure = fig
+        if old is None:
+            self.refresh()
+            return
+        new = self.strips(size)
+        for y in range(max(len(old), len(new))):
+            if y >= len(old) or y >= len(new) or old[y] != new[y]:
+                self.refresh(Region(0, y, size.width, 1))
+
+    def render_line(self, y: int) -> Strip:
+        strips = self.strips(self.content_size)
+        return strips[y] if y < len(strips) else Strip.blank(self.content_size.width, self.rich_style)
+
+    def strips(self, size: Size) -> list[Strip]:
+        if self.figure is None:
+            return []
+        picture = self._picture
+        if picture is None or picture[:2] != (size, self.figure):
+            base = self.rich_style
+            rows = draw(self.figure, size.width, size.height)
+            strips = [Strip([Segment(text, style) for text, style in row], size.width)
+                      .apply_style(base) for row in rows]
+            picture = self._picture = (size, self.figure, strips)
+        return picture[2]
 
 
 class LineCharts(Deferred, Vertical):
@@ -123,7 +138,7 @@ class LineCharts(Deferred, Vertical):
 
     def compose(self) -> ComposeResult:
         for metric, _title, _scale, _unit in PLOTS:
-            yield PlotextPlot(id=f"line-{metric}", classes="line-chart")
+            yield LinePlot(id=f"line-{metric}", classes="line-chart")
 
     def draw(self, state: State) -> None:
         if not self.display:
@@ -134,7 +149,5 @@ class LineCharts(Deferred, Vertical):
             if self.figures.get(metric) == fig:
                 continue
             self.figures[metric] = fig
-            widget = self.query_one(f"#line-{metric}", PlotextPlot)
-            plot(widget.plt, fig)
+            self.query_one(f"#line-{metric}", LinePlot).show(fig)
             self.draws += 1
-            widget.refresh()

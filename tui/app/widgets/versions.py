@@ -5,12 +5,12 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from rich.console import Group, RenderableType
-from rich.table import Table
 from rich.text import Text
 
 from strategies.model import MetricSample, Role, State, VersionView
 from tui.app import facts, fmt
 from tui.app.widgets.drawn import Drawn, shape_of
+from tui.app.widgets.grid import GAP, Column, grid, share
 
 # column title, metric name, formatter; higher is worse for every column but throughput
 COLUMNS: tuple[tuple[str, str, Callable[[float | None], str]], ...] = (
@@ -70,13 +70,17 @@ def resource_line(view: VersionView) -> Text:
 
 
 class VersionsTable(Drawn):
-    """A Rich table inside a Static, built only when a cell or a note under it changed.
+    """The table (tui.app.widgets.grid) inside a Static, built only when a cell, a note under
+    it or the width changed.
 
     Only the candidate is marked red where it is the worse one: a baseline that is worse than
     the candidate is no alarm. A version taking no traffic shows its last figures from before
     the traffic stopped, dimmed, and a line under the table says so."""
 
+    _state: State | None = None
+
     def show(self, state: State) -> None:
+        self._state = state
         compared = compared_metrics(state)
         worse = {m: worse_version(m, state.versions) for m in compared}
         notes: list[Text] = []
@@ -89,8 +93,13 @@ class VersionsTable(Drawn):
         if self.app.size.height >= RESOURCE_MIN_HEIGHT and measured_resources(state):
             notes += [resource_line(v) for v in state.versions]
         # cells never wrap: the height is the rows plus the notes as they wrap
-        shape = (len(rows), shape_of(self.app, notes, self.content_region.width))
-        self.put((rows, notes), lambda: versions_table(rows, notes), shape)
+        width = self.content_region.width
+        shape = (len(rows), shape_of(self.app, notes, width))
+        self.put((rows, notes, width), lambda: versions_table(rows, notes, width), shape)
+
+    def on_resize(self) -> None:
+        if self._state is not None:
+            self.show(self._state)
 
 
 def version_cells(view: VersionView, shown: facts.Figures, worse: dict[str, str | None]) -> list[Text]:
@@ -112,16 +121,20 @@ def version_cells(view: VersionView, shown: facts.Figures, worse: dict[str, str 
     return cells
 
 
-def versions_table(rows: list[list[Text]], notes: list[Text]) -> RenderableType:
-    table = Table(box=None, expand=True, padding=(0, 1, 0, 0), header_style="bold underline")
-    # Label columns are as wide as their longest values ("candidate", "100%/100%"); only
-    # the metric columns share what is left (Rich's ratio would override a min_width).
-    table.add_column("version", no_wrap=True, min_width=7)
-    table.add_column("role", no_wrap=True, width=10)
-    table.add_column("weight", justify="right", no_wrap=True, width=9)
-    table.add_column("ready", justify="right", no_wrap=True, min_width=5)
-    for title, _metric, _f in COLUMNS:
-        table.add_column(title, justify="right", no_wrap=True, ratio=2)
-    for cells in rows:
-        table.add_row(*cells)
+def version_columns(rows: list[list[Text]], width: int) -> list[Column]:
+    """Label columns as wide as their longest values ("candidate", "100%/100%"); the metric
+    columns share what is left evenly, none narrower than its widest figure."""
+    def widest(index: int, title: str, least: int) -> int:
+        return max([least, len(title)] + [row[index].cell_len for row in rows])
+
+    labels = [Column("version", widest(0, "version", 7)), Column("role", 10),
+              Column("weight", 9, "right"), Column("ready", widest(3, "ready", 5), "right")]
+    left = width - sum(c.width + GAP for c in labels) - GAP * len(COLUMNS)
+    least = [widest(4 + i, title, 0) for i, (title, _m, _f) in enumerate(COLUMNS)]
+    shares = share(left, len(COLUMNS), least)
+    return labels + [Column(title, w, "right") for (title, _m, _f), w in zip(COLUMNS, shares, strict=True)]
+
+
+def versions_table(rows: list[list[Text]], notes: list[Text], width: int) -> RenderableType:
+    table = grid(version_columns(rows, width), rows)
     return Group(table, *notes) if notes else table
