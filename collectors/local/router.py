@@ -20,12 +20,13 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-import httpx
+import aiohttp
 
 from collectors.exposition import ExpositionError, families
 from collectors.local import reaper
 from collectors.local.net import PIN_HEADER, ROUTED_HEADER
 from collectors.local.tempdirs import owned_tempdir
+from collectors.loop_session import Answer, LoopSession
 from strategies.cohorts import Route
 from strategies.model import PlatformSnapshot
 from strategies.spec import ReleaseSpec
@@ -54,7 +55,7 @@ class LocalRouter:
         self.start_timeout = start_timeout
         self.request_timeout = request_timeout
         self._proc: subprocess.Popen[bytes] | None = None
-        self._client: httpx.AsyncClient | None = None
+        self._client: LoopSession | None = None
         self._logdir: Path | None = None
         self._sent_backends: dict[str, list[str]] | None = None
         self._closed = False
@@ -145,7 +146,7 @@ class LocalRouter:
             proc.stdout.close()
             return _how_it_died(code, _log_since(log, mark))
         self.port = int(text.rsplit(":", 1)[1])
-        self._client = httpx.AsyncClient(base_url=self.url, trust_env=False, timeout=self.request_timeout)
+        self._client = LoopSession(self.request_timeout, base_url=self.url)
         self._started = True
         return ""
 
@@ -159,7 +160,7 @@ class LocalRouter:
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await self._restart
         if self._client is not None:
-            await self._client.aclose()
+            await self._client.close()
         if self._proc is not None:
             proc, self._proc = self._proc, None
             await reaper.stop(proc)
@@ -281,21 +282,21 @@ class LocalRouter:
             if dead.stdout is not None:
                 dead.stdout.close()
         if self._client is not None:
-            await self._client.aclose()
+            await self._client.close()
             self._client = None
         self.restarts += 1
         await self.start(timeout=max(self.start_timeout, RESTART_TIMEOUT))
         if self._sent_backends:
             body = dict(self._sent_backends)
             answer = await self._http().request("PUT", "/-/backends", json=body)
-            if answer.status_code != 200:
+            if answer.status != 200:
                 raise LocalRouterError(f"restarted local router refused its backends: "
                                        f"{_reason(answer)}")
 
     def _alive(self) -> bool:
         return self._proc is not None and self._proc.poll() is None
 
-    def _http(self) -> httpx.AsyncClient:
+    def _http(self) -> LoopSession:
         if self._client is None or self._closed:
             raise LocalRouterError("local router is not running (start it first)")
         return self._client
@@ -305,20 +306,21 @@ class LocalRouter:
         client = self._http()
         try:
             answer = await client.request(method, path, json=body)
-        except httpx.HTTPError as exc:
+        except aiohttp.ClientError as exc:  # timeouts too (ServerTimeoutError)
             raise LocalRouterError(f"local router at {self.url}{path}: {type(exc).__name__}: {exc}") from exc
-        if answer.status_code != 200:
+        if answer.status != 200:
             raise LocalRouterError(f"local router refused {method} {path}: {_reason(answer)}")
-        return answer.json()
+        return json.loads(answer.text)
 
     async def _admin_text(self, path: str) -> str:
         await self._revive()
         client = self._http()
         try:
             answer = await client.get(path)
-            answer.raise_for_status()
-        except httpx.HTTPError as exc:
+        except aiohttp.ClientError as exc:  # timeouts too (ServerTimeoutError)
             raise LocalRouterError(f"local router at {self.url}{path}: {type(exc).__name__}: {exc}") from exc
+        if not 200 <= answer.status < 300:
+            raise LocalRouterError(f"local router at {self.url}{path}: HTTP {answer.status}")
         return answer.text
 
 
@@ -353,11 +355,11 @@ def _consume(task: asyncio.Future[None]) -> None:
         task.exception()
 
 
-def _reason(answer: httpx.Response) -> str:
+def _reason(answer: Answer) -> str:
     try:
-        body = answer.json()
+        body = json.loads(answer.text)
     except ValueError:
         body = None
     if isinstance(body, dict) and body.get("error"):
         return str(body["error"])
-    return f"HTTP {answer.status_code}"
+    return f"HTTP {answer.status}"
