@@ -16,10 +16,11 @@ from collections import deque
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
-import httpx
+import aiohttp
 
 from collectors.deadlines import answer_budget
 from collectors.exposition import ExpositionError, families
+from collectors.loop_session import LoopSession
 from strategies.experiment import SUCCESS_KEY, TRIALS_KEY
 from strategies.model import MetricSample, MetricsSnapshot, PlatformSnapshot, Tally, frozen_map
 from strategies.ports import RawCounters
@@ -143,7 +144,7 @@ class ScrapeSource:
         self.budget = answer_budget(spec.timeout)  # answer before the driver's own deadline
         self._codes = re.compile(spec.error_codes)
         # Instances are scraped directly: a proxy from the environment must not sit in between.
-        self._client = httpx.AsyncClient(timeout=self.budget, trust_env=False)
+        self._client = LoopSession(self.budget)
         self._history: dict[str, _History] = {}  # instance key -> its recent counters
         self._tallies: dict[str, Tally] = {}  # version -> everything counted since we started
         self._raw: tuple[RawCounters, ...] = ()
@@ -177,12 +178,12 @@ class ScrapeSource:
             response = await asyncio.wait_for(self._client.get(url), timeout=self.budget)
         except TimeoutError as exc:
             raise ScrapeError(f"no answer within {self.budget:g}s") from exc
-        except httpx.ConnectError as exc:  # httpx does not say why (refused, unroutable ...)
+        except aiohttp.ClientConnectorError as exc:  # refused, unroutable ...: one reason
             raise ScrapeError("cannot connect") from exc
-        except httpx.HTTPError as exc:
+        except (aiohttp.ClientError, ValueError) as exc:  # ValueError: a URL it cannot send to
             raise ScrapeError(f"request failed ({type(exc).__name__})") from exc
-        if response.status_code != 200:
-            raise ScrapeError(f"answered HTTP {response.status_code}")
+        if response.status != 200:
+            raise ScrapeError(f"answered HTTP {response.status}")
         return parse_counters_by(response.text, self.split_label, service=self.service,
                                  request_metric=self.spec.request_metric,
                                  latency_metric=self.spec.latency_metric, error_codes=self._codes,
@@ -312,4 +313,4 @@ class ScrapeSource:
         return self._raw
 
     async def close(self) -> None:
-        await self._client.aclose()
+        await self._client.close()

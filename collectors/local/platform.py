@@ -21,12 +21,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import httpx
-
 from collectors.flags.flagd import flag_file
 from collectors.local import reaper
 from collectors.local.net import LOOPBACK, free_port
 from collectors.local.tempdirs import owned_tempdir
+from collectors.loop_session import LoopSession
 from collectors.usage import NOT_MEASURED, ProcessUsage
 from strategies.duration import parse_duration
 from strategies.model import Instance, PlatformSnapshot, VersionStatus, frozen_map
@@ -103,7 +102,7 @@ class LocalPlatform:
         self._desired: dict[str, int] = {}
         self._serial: dict[str, int] = {}
         self._lock = asyncio.Lock()
-        self._client: httpx.AsyncClient | None = None
+        self._client = LoopSession(health_timeout)
         self._logdir = owned_tempdir("local")
         self._closed = False
         self._usage = ProcessUsage()
@@ -174,8 +173,7 @@ class LocalPlatform:
             everyone = [c for group in self._children.values() for c in group]
             self._children.clear()
             await asyncio.gather(*(reaper.stop(c.proc) for c in everyone))
-            if self._client is not None:
-                await self._client.aclose()
+            await self._client.close()
             shutil.rmtree(self._logdir, ignore_errors=True)
 
     # ----------------------------------------------------------------- more levers
@@ -202,15 +200,15 @@ class LocalPlatform:
             if not code_path:
                 self._behaviour[version] = merged
             targets = [c for c in self._children.get(version, []) if c.alive]
-            client = self._http()
             answers = await asyncio.gather(
-                *(client.post(f"http://{c.address}{endpoint}", json=change, timeout=2.0)
+                *(self._client.request("POST", f"http://{c.address}{endpoint}", json=change,
+                                       timeout=2.0)
                   for c in targets), return_exceptions=True)
         failed = [(c, a) for c, a in zip(targets, answers, strict=True)
-                  if isinstance(a, BaseException) or a.status_code != 200]
+                  if isinstance(a, BaseException) or a.status != 200]
         if failed:
             child, answer = failed[0]
-            why = _why(answer) if isinstance(answer, BaseException) else f"HTTP {answer.status_code}"
+            why = _why(answer) if isinstance(answer, BaseException) else f"HTTP {answer.status}"
             raise LocalPlatformError(
                 f"fault injection reached {len(targets) - len(failed)}/{len(targets)} instances "
                 f"of {version}; {child.id} at {child.address}{endpoint}: {why}")
@@ -260,11 +258,6 @@ class LocalPlatform:
     def _check_open(self) -> None:
         if self._closed:
             raise LocalPlatformError("local platform is closed")
-
-    def _http(self) -> httpx.AsyncClient:
-        if self._client is None:
-            self._client = httpx.AsyncClient(trust_env=False, timeout=self.health_timeout)
-        return self._client
 
     def _checked_behaviour(self, version: str, values: Mapping[str, Any]) -> dict[str, float]:
         unknown = set(values) - BEHAVIOUR_KEYS
@@ -344,16 +337,15 @@ class LocalPlatform:
         live = [c for group in self._children.values() for c in group if c.alive]
         if not live:
             return
-        client = self._http()
         answers = await asyncio.gather(
-            *(client.get(f"http://{c.address}/healthz") for c in live), return_exceptions=True)
+            *(self._client.get(f"http://{c.address}/healthz") for c in live), return_exceptions=True)
         for child, answer in zip(live, answers, strict=True):
             if isinstance(answer, BaseException):
                 child.ready = False
             elif self.custom:
-                child.ready = answer.status_code < 500  # a service without /healthz answering 404 is up
+                child.ready = answer.status < 500  # a service without /healthz answering 404 is up
             else:
-                child.ready = answer.status_code == 200
+                child.ready = answer.status == 200
 
     def _status(self, version: str) -> VersionStatus:
         image = "demo-service" if not self.custom else Path(self.command[0]).name
