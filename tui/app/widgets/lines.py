@@ -17,7 +17,7 @@ from textual.geometry import Region, Size
 from textual.strip import Strip
 from textual.widget import Widget
 
-from strategies.model import MetricSample, State
+from strategies.model import GateResult, MetricSample, State
 from tui.app import facts
 from tui.app.charts_math import nice_axis, nice_step, tick_label
 from tui.app.line_plot import Figure, draw
@@ -65,6 +65,16 @@ def legend_markup(state: State) -> str:
             f"[#dc3c3c]━ gate bound[/]")
 
 
+def drawn_against(gate: GateResult, metric: str) -> bool:
+    """Is this gate's bound in the plotted metric's own unit? A point gate's is (p99 ≤ 500ms);
+    an error-rate share is a share of requests, as the plot is. A latency gate tested as "≤ 1%
+    of requests slower than 400ms" bounds a share, not a latency: drawn on the p99 plot its 1%
+    read as a 10 ms line, so it is left off rather than drawn wrong."""
+    if gate.metric != metric or gate.comparison != "max":
+        return False
+    return gate.scale == "" or (gate.scale == "share" and metric == "error_rate")
+
+
 def figure(state: State, metric: str, title: str, scale: float, unit: str) -> Figure:
     stopped = facts.traffic_stopped_at(state)
     lines = []
@@ -79,7 +89,7 @@ def figure(state: State, metric: str, title: str, scale: float, unit: str) -> Fi
             tops.append(max(ys))
             oldest = min(oldest, xs[0])
     bounds = [g.threshold * scale for g in state.gates
-              if g.metric == metric and g.threshold is not None and g.comparison == "max"]
+              if g.threshold is not None and drawn_against(g, metric)]
     tops += bounds[:1]
     ticks = nice_axis(max(tops, default=0.0))
     xt = x_ticks(oldest if oldest < 0 else -60.0)
