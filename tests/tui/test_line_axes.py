@@ -4,7 +4,7 @@ point at one column)."""
 from __future__ import annotations
 
 from strategies.model import GateResult, GateStatus, Severity
-from tui.app.widgets.lines import drawn_against, x_ticks
+from tui.app.widgets.lines import bound_on_plot, x_ticks
 
 
 def test_time_axis_has_at_least_one_step_even_for_data_a_moment_old() -> None:
@@ -16,15 +16,18 @@ def test_time_axis_has_at_least_one_step_even_for_data_a_moment_old() -> None:
 
 
 def test_a_bound_is_drawn_only_in_the_plotted_metrics_own_unit() -> None:
-    """A p99 gate tested as "≤ 1% of requests slower than 400ms" bounds a share: on the p99 plot
-    its 1% would read as a 10 ms line. Point gates and error-rate shares are drawn."""
-    def gate(metric: str, scale: str, comparison: str = "max") -> GateResult:
+    """A p99 gate tested as "≤ 1% of requests slower than 400ms" is p99 ≤ 400ms: its latency is
+    drawn, never its 1% as a 10 ms line. Point gates and error-rate shares are drawn as they are."""
+    def gate(metric: str, scale: str, comparison: str = "max",
+             limit: float | None = None) -> GateResult:
         return GateResult("g", metric, Severity.CRITICAL, GateStatus.PASS, threshold=0.01,
-                          comparison=comparison, scale=scale)
+                          comparison=comparison, scale=scale, limit=limit)
 
-    assert not drawn_against(gate("latency_p99", "share"), "latency_p99")
-    assert drawn_against(gate("latency_p99", ""), "latency_p99")  # p99 ≤ 10ms, a point gate
-    assert drawn_against(gate("error_rate", "share"), "error_rate")
-    assert drawn_against(gate("error_rate", ""), "error_rate")
-    assert not drawn_against(gate("error_rate", "ratio", "max_ratio"), "error_rate")
-    assert not drawn_against(gate("error_rate", ""), "latency_p99")
+    assert bound_on_plot(gate("latency_p99", "share", limit=0.4), "latency_p99") == 0.4
+    assert bound_on_plot(gate("latency_p99", "share"), "latency_p99") is None
+    assert bound_on_plot(gate("latency_p99", ""), "latency_p99") == 0.01  # p99 ≤ 10ms, a point gate
+    assert bound_on_plot(gate("error_rate", "share"), "error_rate") == 0.01
+    assert bound_on_plot(gate("error_rate", ""), "error_rate") == 0.01
+    assert bound_on_plot(gate("error_rate", "ratio", "max_ratio"), "error_rate") is None
+    assert bound_on_plot(gate("latency_p99", "share", "max_ratio", 0.4), "latency_p99") is None
+    assert bound_on_plot(gate("error_rate", ""), "latency_p99") is None

@@ -65,14 +65,16 @@ def legend_markup(state: State) -> str:
             f"[#dc3c3c]━ gate bound[/]")
 
 
-def drawn_against(gate: GateResult, metric: str) -> bool:
-    """Is this gate's bound in the plotted metric's own unit? A point gate's is (p99 ≤ 500ms);
-    an error-rate share is a share of requests, as the plot is. A latency gate tested as "≤ 1%
-    of requests slower than 400ms" bounds a share, not a latency: drawn on the p99 plot its 1%
-    read as a 10 ms line, so it is left off rather than drawn wrong."""
+def bound_on_plot(gate: GateResult, metric: str) -> float | None:
+    """The gate's bound in the plotted metric's own unit, or None when it has none there. A
+    point gate's threshold is one (p99 ≤ 500ms); an error-rate share is a share of requests, as
+    the plot is; a p99 gate tested as "≤ 1% of requests slower than 400ms" is p99 ≤ 400ms, so
+    its latency is drawn (its 1% drawn as a latency read as a 10 ms line)."""
     if gate.metric != metric or gate.comparison != "max":
-        return False
-    return gate.scale == "" or (gate.scale == "share" and metric == "error_rate")
+        return None
+    if gate.scale == "" or (gate.scale == "share" and metric == "error_rate"):
+        return gate.threshold
+    return gate.limit if gate.scale == "share" else None
 
 
 def figure(state: State, metric: str, title: str, scale: float, unit: str) -> Figure:
@@ -88,8 +90,7 @@ def figure(state: State, metric: str, title: str, scale: float, unit: str) -> Fi
             lines.append((tuple(xs), tuple(ys), colour))
             tops.append(max(ys))
             oldest = min(oldest, xs[0])
-    bounds = [g.threshold * scale for g in state.gates
-              if g.threshold is not None and drawn_against(g, metric)]
+    bounds = [b * scale for b in (bound_on_plot(g, metric) for g in state.gates) if b is not None]
     tops += bounds[:1]
     ticks = nice_axis(max(tops, default=0.0))
     xt = x_ticks(oldest if oldest < 0 else -60.0)
