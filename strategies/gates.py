@@ -57,6 +57,7 @@ class Verdict:
     toward_fail: float = 0.0  # 0..1: how far the evidence of a breach is toward deciding
     toward_pass: float = 0.0  # 0..1: how far the gate is toward passing
     note: str = ""  # e.g. which histogram boundary a latency bound is tested at
+    limit: float | None = None  # a latency share's latency bound (seconds), see GateResult
 
 
 def _fmt(metric: str, value: float | None) -> str:
@@ -367,11 +368,12 @@ def describe_test(gate: GateSpec) -> str:
 
 
 def _share_check(gate: GateSpec, evidence: ShareEvidence | None, comparison: str, what: str,
-                 note: str = "", *, explain: bool = True) -> Verdict:
+                 note: str = "", *, explain: bool = True, limit: float | None = None) -> Verdict:
     """Test of "share of bad requests ≤ p0" on the step's counts."""
     if evidence is None:
         return Verdict(GateStatus.UNKNOWN, test="sequential", comparison=comparison,
-                       scale="share", note=note, reason=f"{what}: nothing counted yet")
+                       scale="share", note=note, reason=f"{what}: nothing counted yet",
+                       limit=limit)
     p0, bad, total = evidence.p0, evidence.bad, evidence.total
     shown: Bounds = bounds(bad, total, gate.confidence) if explain else \
         Bounds(bad / total if total > 0 else None, None, None)
@@ -384,7 +386,8 @@ def _share_check(gate: GateSpec, evidence: ShareEvidence | None, comparison: str
         claim=f"{what} {interval}", bound=_pct(p0), counted=f"{bad:.0f} of {total:.0f}",
         seen=f"{total:.0f} requests", too_few=f"only {total:.0f} requests this step",
         common={"estimate": shown.estimate, "low": shown.low, "high": shown.high, "bound": p0,
-                "scale": "share", "comparison": comparison, "note": note, "threshold": p0})
+                "scale": "share", "comparison": comparison, "note": note, "threshold": p0,
+                "limit": limit})
 
 
 def _ratio_evidence_check(gate: GateSpec, evidence: RatioEvidence | None, comparison: str,
@@ -451,7 +454,7 @@ def _latency_share_check(gate: GateSpec, evidence: ShareEvidence | None, tally: 
     if origin:
         note = f"{origin}; {note}" if note else origin
     return _share_check(gate, evidence, comparison, f"share slower than {limit * 1000:.0f}ms",
-                        note, explain=explain)
+                        note, explain=explain, limit=limit)
 
 
 def _has_histogram(tally: Tally) -> bool:
@@ -626,7 +629,7 @@ class GateTracker:
                 estimate=verdict.estimate, low=verdict.low, high=verdict.high,
                 bound=verdict.bound, scale=verdict.scale, toward_fail=verdict.toward_fail,
                 toward_pass=verdict.toward_pass, note=verdict.note, require=gate.require,
-                confidence=gate.confidence))
+                confidence=gate.confidence, limit=verdict.limit))
         return tuple(out)
 
 

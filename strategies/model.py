@@ -307,6 +307,9 @@ class GateResult:
     note: str = ""
     require: str = "no-breach"
     confidence: float = 0.99
+    # A latency bound tested as a share ("≤ 1% of requests slower than 400ms"): the latency
+    # itself, in seconds (the quantile's bound: p99 ≤ 400ms), for a chart of that quantile.
+    limit: float | None = None
 
     def for_progress(self, now: float) -> float:
         """0..1: how much of the `for` window the current failure has used."""

@@ -279,6 +279,7 @@ def test_a_latency_bound_between_boundaries_says_where_it_is_tested() -> None:
     assert gate.status is GateStatus.FAIL
     assert "le=0.5" in gate.note and "le=0.25" in gate.note
     assert gate.scale == "share" and gate.bound == 0.01
+    assert gate.limit == 0.3  # "≤ 1% slower than 300ms" is p99 ≤ 300ms: what a p99 chart draws
 
 
 def test_a_mann_whitney_gate_finds_a_slower_candidate_sequentially() -> None:

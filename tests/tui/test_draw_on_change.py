@@ -5,6 +5,8 @@ again (nothing cut). Redraws are counted, never timed."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
+from collections.abc import AsyncIterator
 from dataclasses import replace
 
 import pytest
@@ -42,14 +44,22 @@ async def settle(pilot: Pilot) -> None:
     await pilot.pause()
 
 
+@contextlib.asynccontextmanager
+async def dashboard(scene: str, size: tuple[int, int], *, wallboard: bool = False,
+                    ) -> AsyncIterator[tuple[World, ReleaseApp, Pilot]]:
+    """The operator's screen (or the wallboard) over a scene, mounted and settled."""
+    world = await make_scene(scene)
+    app = ReleaseApp(world.driver, read_only=wallboard, wallboard=wallboard, ticking=False)
+    async with app.run_test(size=size) as pilot:
+        await settle(pilot)
+        yield world, app, pilot
+
+
 @pytest.mark.parametrize("size", SIZES)
 @pytest.mark.parametrize("wallboard", [False, True])
 def test_a_state_that_says_the_same_redraws_nothing(size: tuple[int, int], wallboard: bool) -> None:
     async def scenario() -> None:
-        world = await make_scene("paused")
-        app = ReleaseApp(world.driver, read_only=wallboard, wallboard=wallboard, ticking=False)
-        async with app.run_test(size=size) as pilot:
-            await settle(pilot)
+        async with dashboard("paused", size, wallboard=wallboard) as (world, app, pilot):
             before = draws(app)
             assert before["StatusBar#status"] >= 1 and before["RolloutBar#rollout"] >= 1, before
             for _ in range(3):
@@ -65,10 +75,7 @@ def test_a_state_that_says_the_same_redraws_nothing(size: tuple[int, int], wallb
 @pytest.mark.parametrize("size", SIZES)
 def test_a_change_redraws_the_panel_that_shows_it_and_no_other(size: tuple[int, int]) -> None:
     async def scenario() -> None:
-        world = await make_scene("paused")
-        app = ReleaseApp(world.driver, read_only=False, wallboard=False, ticking=False)
-        async with app.run_test(size=size) as pilot:
-            await settle(pilot)
+        async with dashboard("paused", size) as (world, app, pilot):
             bar = app.screen.query_one(StatusBar)
             assert "✖" not in "".join(seg.text for seg in bar.render_line(0))
             before = draws(app)
@@ -133,10 +140,7 @@ def test_new_events_scroll_the_log_without_laying_out_the_screen(size: tuple[int
     """Each event written used to lay out the whole screen (the log's scroll range is a layout
     reactive in Textual); now only the log scrolls, and it still follows the newest line."""
     async def scenario() -> None:
-        world = await make_scene("paused")
-        app = ReleaseApp(world.driver, read_only=False, wallboard=False, ticking=False)
-        async with app.run_test(size=size) as pilot:
-            await settle(pilot)
+        async with dashboard("paused", size) as (world, app, pilot):
             log = app.screen.query_one(EventLines)
             passes = count_layouts(app)
             state = world.driver.state
@@ -158,10 +162,7 @@ def test_the_footer_is_rebuilt_only_when_what_it_offers_changes() -> None:
     """Rebuilding the footer mounts its keys again and lays out the screen: it happens when a
     key becomes available or not, never on a State that offers the same keys."""
     async def scenario() -> None:
-        world = await make_scene("paused")
-        app = ReleaseApp(world.driver, read_only=False, wallboard=False, ticking=False)
-        async with app.run_test(size=(80, 24)) as pilot:
-            await settle(pilot)
+        async with dashboard("paused", (80, 24)) as (world, app, pilot):
             rebuilt = [0]
             refresh_bindings = app.refresh_bindings
 
@@ -192,10 +193,7 @@ def test_a_plot_repaints_only_the_lines_a_new_point_changed() -> None:
     """A new point moves a line or two of a plot; the box, the labels and the empty rows are
     not repainted (each repainted line costs the compositor a pass over it)."""
     async def scenario() -> None:
-        world = await make_scene("operate")
-        app = ReleaseApp(world.driver, read_only=False, wallboard=False, ticking=False)
-        async with app.run_test(size=(160, 48)) as pilot:
-            await settle(pilot)
+        async with dashboard("operate", (160, 48)) as (_world, app, _pilot):
             plot = app.screen.query_one("#line-error_rate", LinePlot)
             fig = plot.figure
             assert fig is not None and fig.lines

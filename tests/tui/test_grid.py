@@ -44,5 +44,25 @@ def test_shares_are_even_and_never_below_their_least(total: int, least: list[int
     assert all(w >= low for w, low in zip(widths, least, strict=True))
     free = [w for w, low in zip(widths, least, strict=True) if w > low]
     assert max(free, default=0) - min(free, default=0) <= 1
-    if all(low == 0 for low in least) and total >= 0:
+    if total >= sum(least):
         assert sum(widths) == total
+    else:
+        assert widths == least
+
+
+def test_a_folding_cell_of_wide_characters_is_cut_by_cells_not_characters() -> None:
+    out = grid([Column("gate", 4, fold=True)], [[Text("错误率门")]])  # 4 characters, 8 cells
+    assert lines(out)[1:] == ["错误 ", "率门 "]
+
+
+def test_a_long_version_name_is_cut_and_every_figure_column_stays_on_screen() -> None:
+    from tui.app.widgets.versions import version_columns
+
+    cells = [Text("checkout-2026.11.28-build.1234"), Text("candidate"), Text("25%/25%"),
+             Text("2/2"), Text("12.0/s"), Text("0.30%"), Text("49ms"), Text("138ms"), Text("197ms")]
+    columns = version_columns([cells], 76)
+    table = lines(grid(columns, [cells]))
+    assert all(len(line) <= 76 for line in table)
+    assert table[0].split() == ["version", "role", "weight", "ready", "req/s", "err", "%", "p50",
+                                "p95", "p99"]
+    assert table[1].split()[0].endswith("…") and table[1].rstrip().endswith("197ms")

@@ -14,6 +14,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Literal
 
+from rich.cells import cell_len
 from rich.text import Text
 
 GAP = 1  # spaces after every column, the last one too (as a Rich Table's right padding)
@@ -28,12 +29,23 @@ class Column:
 
 
 def share(total: int, count: int, least: Sequence[int]) -> list[int]:
-    """`total` cells shared as evenly as can be among `count` columns (the first ones take the
-    remainder), none narrower than its `least`."""
-    if count <= 0:
-        return []
-    each, extra = divmod(max(0, total), count)
-    return [max(each + (1 if i < extra else 0), least[i]) for i in range(count)]
+    """`total` cells shared among `count` columns as evenly as their `least` widths allow: a
+    column that needs more than an even share keeps what it needs and the others share the
+    rest (the first ones take any remainder). Exactly `total` when it covers every least."""
+    widths = list(least[:count])
+    free = list(range(count))
+    remaining = total
+    while free:
+        each, extra = divmod(max(0, remaining), len(free))
+        over = [i for i in free if least[i] > each]
+        if not over:
+            for rank, i in enumerate(free):
+                widths[i] = each + (1 if rank < extra else 0)
+            break
+        for i in over:
+            remaining -= least[i]
+            free.remove(i)
+    return widths
 
 
 def grid(columns: Sequence[Column], rows: Sequence[Sequence[Text]],
@@ -64,9 +76,19 @@ def _lines(columns: Sequence[Column], row: Sequence[Text]) -> list[Text]:
 
 
 def _pieces(cell: Text, column: Column) -> list[Text]:
+    """A folding cell cut into pieces of at most the column's width in cells (a wide
+    character counts two)."""
     if not column.fold or cell.cell_len <= column.width or column.width <= 0:
         return [cell]
-    return [cell[start:start + column.width] for start in range(0, len(cell), column.width)]
+    cuts = []
+    used = 0
+    for index, char in enumerate(cell.plain):
+        size = cell_len(char)
+        if used and used + size > column.width:
+            cuts.append(index)
+            used = 0
+        used += size
+    return list(cell.divide(cuts))
 
 
 def _fit(cell: Text, column: Column) -> Text:

@@ -17,7 +17,7 @@ from textual.geometry import Region, Size
 from textual.strip import Strip
 from textual.widget import Widget
 
-from strategies.model import MetricSample, State
+from strategies.model import GateResult, MetricSample, State
 from tui.app import facts
 from tui.app.charts_math import nice_axis, nice_step, tick_label
 from tui.app.line_plot import Figure, draw
@@ -65,6 +65,18 @@ def legend_markup(state: State) -> str:
             f"[#dc3c3c]━ gate bound[/]")
 
 
+def bound_on_plot(gate: GateResult, metric: str) -> float | None:
+    """The gate's bound in the plotted metric's own unit, or None when it has none there. A
+    point gate's threshold is one (p99 ≤ 500ms); an error-rate share is a share of requests, as
+    the plot is; a p99 gate tested as "≤ 1% of requests slower than 400ms" is p99 ≤ 400ms, so
+    its latency is drawn (its 1% drawn as a latency read as a 10 ms line)."""
+    if gate.metric != metric or gate.comparison != "max":
+        return None
+    if gate.scale == "" or (gate.scale == "share" and metric == "error_rate"):
+        return gate.threshold
+    return gate.limit if gate.scale == "share" else None
+
+
 def figure(state: State, metric: str, title: str, scale: float, unit: str) -> Figure:
     stopped = facts.traffic_stopped_at(state)
     lines = []
@@ -78,8 +90,7 @@ def figure(state: State, metric: str, title: str, scale: float, unit: str) -> Fi
             lines.append((tuple(xs), tuple(ys), colour))
             tops.append(max(ys))
             oldest = min(oldest, xs[0])
-    bounds = [g.threshold * scale for g in state.gates
-              if g.metric == metric and g.threshold is not None and g.comparison == "max"]
+    bounds = [b * scale for b in (bound_on_plot(g, metric) for g in state.gates) if b is not None]
     tops += bounds[:1]
     ticks = nice_axis(max(tops, default=0.0))
     xt = x_ticks(oldest if oldest < 0 else -60.0)

@@ -123,14 +123,17 @@ def version_cells(view: VersionView, shown: facts.Figures, worse: dict[str, str 
 
 def version_columns(rows: list[list[Text]], width: int) -> list[Column]:
     """Label columns as wide as their longest values ("candidate", "100%/100%"); the metric
-    columns share what is left evenly, none narrower than its widest figure."""
+    columns share what is left evenly, none narrower than its widest figure. A version name
+    too long for the screen is cut with an ellipsis (never the figures at the right edge)."""
     def widest(index: int, title: str, least: int) -> int:
         return max([least, len(title)] + [row[index].cell_len for row in rows])
 
-    labels = [Column("version", widest(0, "version", 7)), Column("role", 10),
-              Column("weight", 9, "right"), Column("ready", widest(3, "ready", 5), "right")]
-    left = width - sum(c.width + GAP for c in labels) - GAP * len(COLUMNS)
     least = [widest(4 + i, title, 0) for i, (title, _m, _f) in enumerate(COLUMNS)]
+    rest = [Column("role", 10), Column("weight", 9, "right"),
+            Column("ready", widest(3, "ready", 5), "right")]
+    room = width - sum(c.width + GAP for c in rest) - sum(w + GAP for w in least) - GAP
+    labels = [Column("version", min(widest(0, "version", 7), max(7, room))), *rest]
+    left = width - sum(c.width + GAP for c in labels) - GAP * len(COLUMNS)
     shares = share(left, len(COLUMNS), least)
     return labels + [Column(title, w, "right") for (title, _m, _f), w in zip(COLUMNS, shares, strict=True)]
 
