@@ -20,6 +20,7 @@ from tui.app.widgets import RolloutBar, StatusBar
 from tui.app.widgets.charts import ChartRow
 from tui.app.widgets.drawn import Drawn
 from tui.app.widgets.events import EventLines
+from tui.app.widgets.gates import GatesPanel
 from tui.app.widgets.lines import LineCharts, LinePlot
 
 SIZES = [(80, 24), (160, 48)]
@@ -214,5 +215,40 @@ def test_a_plot_repaints_only_the_lines_a_new_point_changed() -> None:
             assert changed and len(changed) < len(after) // 2
             assert {region.y for region in repainted} == changed
             assert all(region.height == 1 for region in repainted)
+
+    asyncio.run(scenario())
+
+
+def test_the_holding_line_keeps_its_height_while_the_rollout_runs() -> None:
+    """A holding reason that comes and goes with each step would move every panel below the
+    gates up and down (a layout pass of the whole screen each time): the panel keeps the most
+    lines it needed until the rollout ends."""
+    async def scenario() -> None:
+        async with dashboard("operate", (80, 24)) as (world, app, pilot):
+            gates = app.screen.query_one(GatesPanel)
+            short = gates.size.height
+            long_reason = "3 gates unknown: only 12 requests this step, need 20 " * 2
+            republish(world, holding=(long_reason,))
+            app.render_state()
+            for _ in range(500):  # bounded: the layout pass comes with the next update
+                if gates.size.height > short:
+                    break
+                await pilot.pause(0.01)
+            tall = gates.size.height
+            assert tall > short
+            passes = count_layouts(app)
+            republish(world, holding=())
+            app.render_state()
+            await settle(pilot)
+            assert gates.size.height == tall and passes[0] == 0
+            state = world.driver.state
+            republish(world, rollout=replace(state.rollout, phase=Phase.SUCCEEDED,
+                                             finished_at=state.at))
+            app.render_state()
+            for _ in range(500):  # bounded: ended, the room is given back
+                if gates.size.height < tall:
+                    break
+                await pilot.pause(0.01)
+            assert gates.size.height < tall
 
     asyncio.run(scenario())

@@ -133,9 +133,15 @@ class GatesPanel(Drawn):
     fit the panel, it narrows the way k9s does, least useful first: severity shortened
     ("crit"), then the test without its bar ("pass 100%"), then the gate name wraps onto a
     second line; never an ellipsis. The table is built only when a cell or the holding line
-    changed, and laid out only when that can change its height."""
+    changed, and laid out only when that can change its height.
+
+    While the rollout runs, the holding line keeps the most lines it has needed (a reason that
+    comes and goes with every step — "3 gates unknown: only 12 requests this step" — would
+    otherwise move every panel below it up and down, each time a layout pass of the whole
+    screen); the rollout's end, a retry or a new width starts it afresh."""
 
     _state: State | None = None
+    _holding_room: tuple[object, int] = ((), 0)  # (ended, width), lines kept for holding
 
     def show(self, state: State) -> None:
         self._state = state
@@ -149,8 +155,13 @@ class GatesPanel(Drawn):
             if available <= 0 or sum(widths) + len(widths) <= available:
                 break
         holding = holding_text(state)
-        shape = (len(rows), names_shape(rows, widths, available),
-                 shape_of(self.app, [holding], available))
+        lines = shape_of(self.app, [holding], available)[0]
+        key = (state.rollout.phase.terminal, available)
+        kept = self._holding_room[1] if self._holding_room[0] == key else 0
+        if lines < kept:
+            holding.append("\n" * (kept - lines))
+        self._holding_room = (key, max(lines, kept))
+        shape = (len(rows), names_shape(rows, widths, available), self._holding_room[1])
         self.put((widths, rows, holding, available),
                  lambda: gates_table(widths, rows, holding, available), shape)
 

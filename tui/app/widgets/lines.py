@@ -132,7 +132,7 @@ class LinePlot(Widget):
         if self.figure is None:
             return []
         picture = self._picture
-        if picture is None or picture[:2] != (size, self.figure):
+        if picture is None or picture[0] != size or picture[1] is not self.figure:
             base = self.rich_style
             rows = draw(self.figure, size.width, size.height)
             strips = [Strip([Segment(text, style) for text, style in row], size.width)
