@@ -23,7 +23,6 @@ import asyncio
 import contextlib
 import os
 import resource
-import subprocess
 import sys
 import time
 from collections.abc import AsyncIterator
@@ -32,6 +31,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path[:0] = [str(ROOT), str(ROOT / "tests" / "tui")]
 
+from benchmarks.demo_stack import local_driver, spec_with_hold  # noqa: E402
 from strategies.engine import Engine  # noqa: E402
 from strategies.journal import MemoryJournal  # noqa: E402
 from tui.app import ReleaseApp  # noqa: E402
@@ -46,37 +46,6 @@ def rss_mib() -> float:
 
 
 @contextlib.asynccontextmanager
-async def local_driver(rate: float, seconds: float, hold: str = "") -> AsyncIterator[Driver]:
-    import tomllib
-
-    from collectors.local.stack import LocalStack
-    from collectors.scrape_source import ScrapeSource
-    from strategies.spec import parse_spec
-    from tui.demo_specs import demo_spec_text
-
-    text = demo_spec_text("canary")
-    if hold:
-        text = text.replace('hold = "8s"', f'hold = "{hold}"')
-    spec = parse_spec(tomllib.loads(text), "<embedded demo: canary>")
-    # As `watch`/`demo` build it (tui/wiring.py): the driver syncs the router's backends each
-    # tick, so the stack runs no sync of its own (measuring one would count work no run does).
-    async with LocalStack(spec, load=False, sync_interval=None) as stack:
-        load = subprocess.Popen(
-            [sys.executable, "-m", "collectors.local.loadgen", "--url", stack.url,
-             "--rate", str(rate), "--duration", str(seconds)],
-            cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL) if rate > 0 else None
-        source = ScrapeSource(spec.metrics, spec.release.service)
-        try:
-            yield Driver(spec, Engine(spec, journal=MemoryJournal()), stack.platform,
-                         stack.router, source)
-        finally:
-            if load is not None:
-                load.terminate()
-                load.wait(timeout=10)
-            await source.close()
-
-
-@contextlib.asynccontextmanager
 async def memory_driver() -> AsyncIterator[Driver]:
     from support import MemoryPlatform, MemoryRouter, ScriptedSource, make_spec
 
@@ -88,7 +57,8 @@ async def memory_driver() -> AsyncIterator[Driver]:
 async def measure(args: argparse.Namespace) -> dict[str, float]:
     total = args.warmup + args.seconds + 5
     rate = 0.0 if args.idle else args.rate
-    maker = local_driver(rate, total, args.hold) if args.stack == "local" else memory_driver()
+    maker = (local_driver(spec_with_hold(args.hold), rate, total) if args.stack == "local"
+             else memory_driver())
     async with maker as driver:
         app = ReleaseApp(driver, read_only=False, wallboard=args.wallboard, refresh=args.refresh)
         async with app.run_test(size=(args.cols, args.rows)) as pilot:

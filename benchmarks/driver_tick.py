@@ -20,54 +20,17 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
 import cProfile
 import os
-import subprocess
 import sys
 import time
-import tomllib
-from collections.abc import AsyncIterator
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path[:0] = [str(ROOT), str(ROOT / "tests" / "tui")]
 
-from collectors.local.stack import LocalStack  # noqa: E402
-from collectors.scrape_source import ScrapeSource  # noqa: E402
-from strategies.engine import Engine  # noqa: E402
-from strategies.journal import MemoryJournal  # noqa: E402
-from strategies.spec import ReleaseSpec, parse_spec  # noqa: E402
-from tui.demo_specs import demo_spec_text  # noqa: E402
+from benchmarks.demo_stack import local_driver, spec_with_hold  # noqa: E402
 from tui.driver import Driver  # noqa: E402
-
-
-def spec_with_hold(hold: str) -> ReleaseSpec:
-    """The demo canary, with its step hold replaced when `hold` is given."""
-    text = demo_spec_text("canary")
-    if hold:
-        text = text.replace('hold = "8s"', f'hold = "{hold}"')
-    return parse_spec(tomllib.loads(text), "<embedded demo: canary>")
-
-
-@contextlib.asynccontextmanager
-async def local_driver(spec: ReleaseSpec, rate: float, seconds: float) -> AsyncIterator[Driver]:
-    """As `watch`/`demo` build it (tui/wiring.py): the driver syncs the router's backends each
-    tick, so the stack runs no sync of its own; the load generator is a child process."""
-    async with LocalStack(spec, load=False, sync_interval=None) as stack:
-        load = subprocess.Popen(
-            [sys.executable, "-m", "collectors.local.loadgen", "--url", stack.url,
-             "--rate", str(rate), "--duration", str(seconds)],
-            cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL) if rate > 0 else None
-        source = ScrapeSource(spec.metrics, spec.release.service)
-        try:
-            yield Driver(spec, Engine(spec, journal=MemoryJournal()), stack.platform,
-                         stack.router, source)
-        finally:
-            if load is not None:
-                load.terminate()
-                load.wait(timeout=10)
-            await source.close()
 
 
 async def tick_forever(driver: Driver, interval: float) -> None:
