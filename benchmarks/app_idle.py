@@ -21,7 +21,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
-import os
 import resource
 import sys
 import time
@@ -31,7 +30,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path[:0] = [str(ROOT), str(ROOT / "tests" / "tui")]
 
-from benchmarks.demo_stack import local_driver, spec_with_hold  # noqa: E402
+from benchmarks.demo_stack import local_driver, report, spec_with_hold  # noqa: E402
 from strategies.engine import Engine  # noqa: E402
 from strategies.journal import MemoryJournal  # noqa: E402
 from tui.app import ReleaseApp  # noqa: E402
@@ -89,11 +88,10 @@ def main() -> int:
     args = parser.parse_args()
     args.cols, args.rows = (int(n) for n in args.size.lower().split("x"))
     result = asyncio.run(measure(args))
-    load = " ".join(f"{n:.2f}" for n in os.getloadavg())
     hold = f", hold {args.hold}" if args.hold else ""
-    print(f"app over the {args.stack} stack, {'idle (no load)' if args.idle else 'running'}{hold}, "
-          f"{args.size}, refresh {args.refresh:g}s{', wallboard' if args.wallboard else ''}: "
-          + "  ".join(f"{k}={v}" for k, v in result.items()) + f"  loadavg={load}")
+    print(report(f"app over the {args.stack} stack, {'idle (no load)' if args.idle else 'running'}"
+                 f"{hold}, {args.size}, refresh {args.refresh:g}s"
+                 f"{', wallboard' if args.wallboard else ''}", result))
     return 0
 
 

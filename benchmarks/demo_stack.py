@@ -9,10 +9,11 @@ sync of its own.
 from __future__ import annotations
 
 import contextlib
+import os
 import subprocess
 import sys
 import tomllib
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping
 from pathlib import Path
 
 from collectors.local.stack import LocalStack
@@ -52,3 +53,9 @@ async def local_driver(spec: ReleaseSpec, rate: float, seconds: float) -> AsyncI
                 load.terminate()
                 load.wait(timeout=10)
             await source.close()
+
+
+def report(title: str, result: Mapping[str, object]) -> str:
+    """One benchmark's figures on a line, with the load average they were measured at."""
+    load = " ".join(f"{n:.2f}" for n in os.getloadavg())
+    return f"{title}: " + "  ".join(f"{k}={v}" for k, v in result.items()) + f"  loadavg={load}"

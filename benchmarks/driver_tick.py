@@ -21,7 +21,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import cProfile
-import os
 import sys
 import time
 from pathlib import Path
@@ -29,7 +28,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path[:0] = [str(ROOT), str(ROOT / "tests" / "tui")]
 
-from benchmarks.demo_stack import local_driver, spec_with_hold  # noqa: E402
+from benchmarks.demo_stack import local_driver, report, spec_with_hold  # noqa: E402
 from tui.driver import Driver  # noqa: E402
 
 
@@ -74,10 +73,8 @@ def main() -> int:
     parser.add_argument("--profile", default="", help="write cProfile stats of the window here")
     args = parser.parse_args()
     result = asyncio.run(measure(args))
-    load = " ".join(f"{n:.2f}" for n in os.getloadavg())
-    print(f"driver tick over the local stack, {args.rate:g} req/s, every {args.interval:g}s"
-          f"{', hold ' + args.hold if args.hold else ''}: "
-          + "  ".join(f"{k}={v}" for k, v in result.items()) + f"  loadavg={load}")
+    print(report(f"driver tick over the local stack, {args.rate:g} req/s, every {args.interval:g}s"
+                 f"{', hold ' + args.hold if args.hold else ''}", result))
     return 0
 
 
