@@ -14,17 +14,17 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 
+from rich.console import Group
 from rich.text import Text
 from textual.app import ComposeResult
 from textual.containers import Vertical
 from textual.geometry import Size
-from textual.widget import Widget
 
 from strategies.model import MetricSample, Role, State
 from tui.app import facts, fmt
 from tui.app.charts_math import nice_axis, spark, tick_label
 from tui.app.widgets.deferred import Deferred
-from tui.app.widgets.drawn import Drawn, frozen
+from tui.app.widgets.drawn import Drawn
 from tui.app.widgets.versions import BASELINE_COLOUR, CANDIDATE_COLOUR
 
 # metric, title, formatter, scale to the shown unit, unit, kind of row
@@ -58,7 +58,7 @@ def weight_series(state: State, samples: Sequence[MetricSample]) -> list[float]:
     return out
 
 
-class ChartRow(Widget):
+class ChartRow(Drawn):
     """One metric: label and current values, the two sparklines, the shared scale's top."""
 
     DEFAULT_CSS = "ChartRow { height: 1; }"
@@ -70,38 +70,22 @@ class ChartRow(Widget):
         self.top = 1.0
         self.unit = ""
 
-    draws = 0  # repaints asked for (tests count them)
-    _picture: tuple[Size, Text] | None = None  # the last one drawn, at its size
-
     def set(self, label: Text, lines: list[tuple[list[float], str]], top: float, unit: str) -> None:
-        """Repaint only when the picture changes (never a layout: its height is fixed). A new
-        point is not always a new picture: a flat weight or an idle service adds points that
-        draw the same bars."""
-        if (frozen(label), lines, top, unit) == (frozen(self.label), self.lines, self.top, self.unit):
-            return
+        """Redraw only when the figures change (never a layout: its height is fixed), and
+        repaint only the lines whose bars moved: a flat weight or an idle service adds points
+        that draw the same bars."""
         self.label, self.lines, self.top, self.unit = label, lines, top, unit
-        if self._picture is not None and self._picture[0] == self.size:
-            picture = self.picture(self.size)
-            if frozen(picture) == frozen(self._picture[1]):
-                return
-            self._picture = (self.size, picture)
-        self.draws += 1
-        self.refresh()
+        self.put((label, lines, top, unit), lambda: self.picture(self.size))
 
-    def render(self) -> Text:
-        if self._picture is None or self._picture[0] != self.size:
-            self._picture = (self.size, self.picture(self.size))
-        return self._picture[1]
-
-    def picture(self, size: Size) -> Text:
+    def picture(self, size: Size) -> Group:
+        """One text per screen line: a line whose bars did not move is not drawn again."""
         width, height = size.width, max(1, size.height)
         room = max(0, width - LABEL_WIDTH - SCALE_WIDTH - 1)
         each = max(1, (room - (len(self.lines) - 1)) // max(1, len(self.lines)))
         drawn = [spark(values, self.top, each, height) for values, _colour in self.lines]
-        out = Text(no_wrap=True, overflow="crop")
+        lines = []
         for row in range(height):
-            if row:
-                out.append("\n")
+            out = Text(no_wrap=True, overflow="crop")
             if row == 0:
                 label = self.label.copy()
                 label.truncate(LABEL_WIDTH, pad=True)
@@ -115,7 +99,8 @@ class ChartRow(Widget):
             scale = tick_label(self.top, self.unit) if row == 0 else (
                 tick_label(0, self.unit) if row == height - 1 else "")
             out.append(f" {scale:>{SCALE_WIDTH - 1}}", style="dim")
-        return out
+            lines.append(out)
+        return Group(*lines)
 
 
 class Charts(Deferred, Vertical):
