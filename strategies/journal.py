@@ -258,8 +258,11 @@ class JournalWriter:
         self._handle = self.path.open("ab", buffering=0)
         self._lines = [_line(record) for record in carry]
         self._warn = warn
+        self._failed: JournalError | None = None
 
     def __call__(self, record: Mapping[str, Any]) -> None:
+        if self._failed is not None:  # not retried: the caller holds from the first failure
+            raise self._failed
         line = _line(record)
         try:
             if self._gone():
@@ -269,7 +272,8 @@ class JournalWriter:
         except (OSError, NotAJournal) as exc:
             # Nothing may be acted on unless it is journaled: the run must stop here.
             reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
-            raise JournalError(self.path, reason) from None
+            self._failed = JournalError(self.path, reason)
+            raise self._failed from None
         self._lines.append(line)
 
     def _gone(self) -> bool:
