@@ -48,6 +48,7 @@ from strategies.ports import (
     Platform,
     RawCounters,
     RawCounterSource,
+    RouteReadback,
     SnapshotListener,
     StateListener,
     TickListener,
@@ -136,6 +137,7 @@ class Driver:
         self._checks: list[CheckResult] = []
         self._retry_at: dict[str, float] = {}
         self._failures: dict[str, int] = {}
+        self._route_error = ""
         self._lock = asyncio.Lock()
         self.ticks = 0
         self.tick_seconds: float | None = None
@@ -209,7 +211,29 @@ class Driver:
                 snap = replace(snap, weights=frozen_map(weights))
             except Exception as exc:
                 snap = replace(snap, error=f"router {self.router.kind}: {describe_error(exc)}")
+        if not snap.error:
+            snap = await self._read_route(snap)
         return self._variants_served(snap)
+
+    async def _read_route(self, snap: PlatformSnapshot) -> PlatformSnapshot:
+        """The cohort route read back against the journal's (reconcile judges it), for routers
+        that carry cohort routes. A read that fails leaves the route unjudged this tick, as an
+        unknown weight is: logged once per distinct reason, never a held release by itself."""
+        live = snap.weights if snap.weights and not snap.weight_note else None
+        target = self.engine.route_target(live)
+        lever = self.router if self.router is not None else self.platform
+        if target is None or not isinstance(lever, RouteReadback):
+            return snap
+        try:
+            differences = await self._bounded(lever.route_differences(target.route, target.weights))
+        except Exception as exc:
+            said = describe_error(exc)
+            if said != self._route_error:
+                log.warning("reading the cohort route back failed: %s", said)
+            self._route_error = said
+            return snap
+        self._route_error = ""
+        return replace(snap, route=target.reading(differences))
 
     def _flag_view(self, platform: PlatformSnapshot | None) -> FlagView | None:
         spec = self.spec
