@@ -19,7 +19,8 @@ class EventPrinter:
     A reader that goes away (`| head -1`) must not change the release: the first failed write
     says so once on `err`, points the stream's descriptor at /dev/null (so the interpreter's
     last flush at exit cannot fail and turn the exit status into 120) and printing stops. The
-    release goes on and its exit code stays its outcome."""
+    release goes on and its exit code stays its outcome. A `--record` trace the disk refused
+    (`record_failed`) is said on `err` as well: the release goes on without it."""
 
     def __init__(self, out: TextIO, err: TextIO | None = None):
         self.out = out
@@ -27,16 +28,26 @@ class EventPrinter:
         self.closed = False
 
     def on_event(self, event: Event) -> None:
+        if event.event == "record_failed":  # a person watching stderr is told too, at once
+            say(self.err, f"releasedeck: warning: {event.details.get('reason', '')}")
         if self.closed:
             return
         try:
             self.out.write(event.to_json() + "\n")
             self.out.flush()
-        except (OSError, ValueError):  # EPIPE, or the stream was closed under us
+        except (OSError, ValueError) as exc:  # EPIPE, the stream closed, or the disk said no
             self.closed = True
             discard(self.out)
-            say(self.err, "releasedeck: standard output closed: events are no longer printed "
+            say(self.err, f"releasedeck: {_why_not(exc)}: events are no longer printed "
                           "(the release goes on; its exit code is its outcome)")
+
+
+def _why_not(exc: OSError | ValueError) -> str:
+    """Why standard output took no more: its reader went away, or (stdout redirected to a
+    file) the disk refused, which a person must be told apart: the file is then cut short."""
+    if isinstance(exc, BrokenPipeError | ValueError) or not exc.strerror:
+        return "standard output closed"
+    return f"standard output: cannot write ({exc.strerror})"
 
 
 def discard(stream: TextIO) -> None:
