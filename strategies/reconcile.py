@@ -123,6 +123,28 @@ def table_differences(desired: Mapping[str, Mapping[str, str]],
     return tuple(out)
 
 
+def compare_routes(have: Route, want: Route, where: str) -> tuple[str, ...]:
+    """One line per part of a whole route a router reports back (the built-in router's) that
+    is not the wanted one: its cohort rules, its sticky key and salt, its mirror."""
+    def rules(route: Route) -> str:
+        return ", ".join(r.name for r in route.cohorts) or "none"
+
+    def sticky(route: Route) -> str:
+        return f"{route.sticky.describe()} (salt {route.salt!r})" if route.sticky else "none"
+
+    def mirror(route: Route) -> str:
+        return f"{route.mirror.percent:g}% to {route.mirror.version}" if route.mirror else "none"
+
+    out = []
+    if have.cohorts != want.cohorts:
+        out.append(f"{where}: cohort rules {rules(have)}, journal says {rules(want)}")
+    if (have.sticky, have.salt if have.sticky else "") != (want.sticky, want.salt if want.sticky else ""):
+        out.append(f"{where}: sticky key {sticky(have)}, journal says {sticky(want)}")
+    if have.mirror != want.mirror:
+        out.append(f"{where}: mirror {mirror(have)}, journal says {mirror(want)}")
+    return tuple(out)
+
+
 def detail_of(differences: Iterable[str]) -> str:
     """A drift's detail: the first DETAIL_LINES differences, then how many more."""
     lines = list(differences)

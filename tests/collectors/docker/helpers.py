@@ -219,19 +219,24 @@ class Load:
 
 
 class ServersPlatform:
-    """The `version_servers` as a platform reports them (one ready instance each), for tests
-    of a router through the Driver; scaling is not their business, so it is accepted and
-    forgotten."""
+    """Servers already running (the `version_servers`, demo services) as a platform reports
+    them, one ready instance per address, for tests of a router through the Driver; scaling is
+    not their business, so it is accepted and forgotten."""
 
     kind = "servers"
 
-    def __init__(self, ports: dict[str, int]):
-        self.ports = ports
+    def __init__(self, addresses: dict[str, list[str]]):
+        self.addresses = addresses
+
+    @classmethod
+    def on_ports(cls, ports: dict[str, int]) -> ServersPlatform:
+        return cls({v: [f"127.0.0.1:{port}"] for v, port in ports.items()})
 
     async def snapshot(self, versions: object, now: float) -> PlatformSnapshot:
         return PlatformSnapshot(at=now, versions={
-            v: VersionStatus(v, (Instance(f"{v}-1", v, True, f"127.0.0.1:{port}"),))
-            for v, port in self.ports.items()})
+            v: VersionStatus(v, tuple(Instance(f"{v}-{i}", v, True, address)
+                                      for i, address in enumerate(addresses)))
+            for v, addresses in self.addresses.items()})
 
     async def scale(self, version: str, replicas: int) -> None:
         return None

@@ -301,7 +301,7 @@ def test_a_cleared_cohort_map_is_put_back_by_the_ticks_with_one_reconcile_record
 
         async def scenario() -> None:
             journal = MemoryJournal()
-            driver = Driver(spec, Engine(spec, journal=journal), ServersPlatform(ports), router,
+            driver = Driver(spec, Engine(spec, journal=journal), ServersPlatform.on_ports(ports), router,
                             build_source(spec), clock=lambda: clock[0])
 
             async def in_place() -> bool:
@@ -332,7 +332,7 @@ def test_a_cleared_cohort_map_is_put_back_by_the_ticks_with_one_reconcile_record
             fresh = HAProxyRouter.from_spec(spec)
             again = MemoryJournal()
             resumed = Driver(spec, Engine(spec, journal=again, records=journal.records),
-                             ServersPlatform(ports), fresh, build_source(spec),
+                             ServersPlatform.on_ports(ports), fresh, build_source(spec),
                              clock=lambda: clock[0])
             assert (await router.api.run(f"clear map {staff_map}")).strip() == ""
 
@@ -342,6 +342,8 @@ def test_a_cleared_cohort_map_is_put_back_by_the_ticks_with_one_reconcile_record
             await tick_until(resumed, clock, restored)
             assert len(reconciles(again, "set_cohorts:")) == 1
             assert await fresh.maps() == await wanted_maps(fresh, resumed)
+            await driver.source.close()
+            await resumed.source.close()
 
         asyncio.run(asyncio.wait_for(scenario(), 120))
 

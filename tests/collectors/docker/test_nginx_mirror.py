@@ -242,11 +242,12 @@ def test_a_resumed_release_puts_the_journals_mirror_back_into_a_fresh_nginx(tmp_
         backends = {v: [f"127.0.0.1:{p}"] for v, p in ports.items()}
         first = NginxRouter(port=free_port(), weights={"v1": 100, "v2": 0}, backends=backends)
         second = NginxRouter(port=free_port(), weights={"v1": 100, "v2": 0}, backends=backends)
+        sources = [build_source(spec), build_source(spec)]
         try:
             await first.start()
             journal = MemoryJournal()
-            driver = Driver(spec, Engine(spec, journal=journal), ServersPlatform(ports), first,
-                            build_source(spec), clock=lambda: clock[0])
+            driver = Driver(spec, Engine(spec, journal=journal), ServersPlatform.on_ports(ports), first,
+                            sources[0], clock=lambda: clock[0])
             await ticks(driver, lambda: loaded(first) == ("rd_v2", 50.0)
                         and driver.engine.route_target() is not None)
             for _ in range(2):  # in place: read back, nothing to correct
@@ -259,7 +260,7 @@ def test_a_resumed_release_puts_the_journals_mirror_back_into_a_fresh_nginx(tmp_
             assert loaded(second) is None
             again = MemoryJournal()
             resumed = Driver(spec, Engine(spec, journal=again, records=journal.records),
-                             ServersPlatform(ports), second, build_source(spec),
+                             ServersPlatform.on_ports(ports), second, sources[1],
                              clock=lambda: clock[0])
             await ticks(resumed, lambda: loaded(second) == ("rd_v2", 50.0))
             for _ in range(3):  # settled
@@ -271,6 +272,8 @@ def test_a_resumed_release_puts_the_journals_mirror_back_into_a_fresh_nginx(tmp_
                 "nginx: the config mirrors nothing, 50% to rd_v2 is wanted"
             assert second.mirror == ("v2", 50.0) and resumed.engine.state.step == 0
         finally:
+            for source in sources:
+                await source.close()
             await first.close()
             await second.close()
 

@@ -196,6 +196,7 @@ def test_a_hand_edited_route_gets_its_cohort_rule_back_and_the_other_writers_rul
         for _ in range(3):  # settled: nothing more to correct
             clock[0] += 1.0
             await driver.tick()
+        await driver.source.close()
 
     run(closing(platform, scenario()))
     rules = _route(ns)["spec"]["rules"]
