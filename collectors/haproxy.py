@@ -223,7 +223,7 @@ class HAProxyRouter:
         in place, each map replaced whole (prepare, add, commit)."""
         if route.mirror is not None:
             raise HAProxyError("haproxy does not mirror requests: a dark step needs "
-                               '[router] kind = "local" (nginx mirroring is not built yet)')
+                               '[router] kind = "local" or "nginx"')
         if self.cohorts is None or not self.version_backends:
             raise HAProxyError(f"haproxy backend {self.backend}: cohorts and sticky users need "
                                "[router] maps and version_backends (see README, Docker cohorts)")

@@ -13,6 +13,7 @@ from typing import Any, TypeVar
 
 import httpx
 
+from strategies.model import Instance, PlatformSnapshot, VersionStatus
 from tests.support.ports import PortTaken
 
 T = TypeVar("T")
@@ -215,3 +216,25 @@ class Load:
         self._stop.set()
         for thread in self._threads:
             thread.join(timeout=10)
+
+
+class ServersPlatform:
+    """The `version_servers` as a platform reports them (one ready instance each), for tests
+    of a router through the Driver; scaling is not their business, so it is accepted and
+    forgotten."""
+
+    kind = "servers"
+
+    def __init__(self, ports: dict[str, int]):
+        self.ports = ports
+
+    async def snapshot(self, versions: object, now: float) -> PlatformSnapshot:
+        return PlatformSnapshot(at=now, versions={
+            v: VersionStatus(v, (Instance(f"{v}-1", v, True, f"127.0.0.1:{port}"),))
+            for v, port in self.ports.items()})
+
+    async def scale(self, version: str, replicas: int) -> None:
+        return None
+
+    async def close(self) -> None:
+        return None

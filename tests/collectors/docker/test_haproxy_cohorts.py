@@ -23,7 +23,7 @@ from strategies.engine import Engine
 from strategies.journal import MemoryJournal
 from strategies.model import Instance, PlatformSnapshot, VersionStatus
 from strategies.spec import ReleaseSpec, parse_spec
-from tests.collectors.docker.helpers import CONFIG, HAProxy, version_servers
+from tests.collectors.docker.helpers import CONFIG, HAProxy, ServersPlatform, version_servers
 from tests.support.ports import free_ports, retry_on_taken_port
 from tui.driver import Driver
 from tui.wiring import build_source
@@ -258,27 +258,6 @@ def test_sync_points_the_version_backends_at_the_instances_too(cohort_proxy) -> 
 # --------------------------------------------------------------------------- reconcile each tick
 
 LONG_RING = {**RING, "hold": "10m"}  # the step never ends inside a test: only reconcile moves
-
-
-class ServersPlatform:
-    """The version servers as a platform reports them (one ready instance each); scaling is
-    not this test's business, so it is accepted and forgotten."""
-
-    kind = "servers"
-
-    def __init__(self, ports: dict[str, int]):
-        self.ports = ports
-
-    async def snapshot(self, versions, now: float) -> PlatformSnapshot:
-        return PlatformSnapshot(at=now, versions={
-            v: VersionStatus(v, (Instance(f"{v}-1", v, True, f"127.0.0.1:{port}"),))
-            for v, port in self.ports.items()})
-
-    async def scale(self, version: str, replicas: int) -> None:
-        return None
-
-    async def close(self) -> None:
-        return None
 
 
 def reconciles(journal: MemoryJournal, lever: str) -> list[dict]:
