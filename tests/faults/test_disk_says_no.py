@@ -285,9 +285,10 @@ def test_a_trace_and_an_event_file_the_disk_refuses_stop_with_a_warning(release:
     assert said.count("releasedeck: standard output: cannot write (File too large): events are "
                       "no longer printed (the release goes on; its exit code is its outcome)") == 1
     assert " promoted after " in said[-1]
-    lines = trace.read_text().splitlines()  # the trace ends on its last whole line
-    assert trace.read_bytes().endswith(b"\n") and trace.stat().st_size > kept
-    assert all(json.loads(line) for line in lines)
+    for path in (trace, out):  # each ends on its last whole line, after lines of this run
+        assert path.read_bytes().endswith(b"\n") and path.stat().st_size > kept
+        assert all(json.loads(line) for line in path.read_text().splitlines())
+    assert '"event":"started"' in out.read_text()
 
 
 def test_a_journal_that_cannot_be_read_or_written_at_start_is_one_line_and_exit_3(
