@@ -133,7 +133,7 @@ def line_problem(target: Path, index: int, last: int, exc: Exception) -> str:
     last line is a write a crash cut short (never acted on), any other one is damage."""
     if index == last:
         return (f"{target}:{index + 1}: last journal line cut short "
-                f"(a crash while writing it); ignored, it was never acted on")
+                f"(a crash or a full disk while writing it); ignored, it was never acted on")
     return f"{target}:{index + 1}: unreadable journal line, skipped ({exc})"
 
 

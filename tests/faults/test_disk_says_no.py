@@ -296,9 +296,13 @@ def test_a_journal_that_cannot_be_read_or_written_at_start_is_one_line_and_exit_
     folder = release.dir / "ro"
     folder.mkdir()
     folder.chmod(0o555)
-    probe = subprocess.run([sys.executable, "-c", f"open({str(folder / 'x')!r}, 'w')"],
-                           capture_output=True, check=False, preexec_fn=as_any_user)
-    if probe.returncode == 0:
+    try:
+        probe = subprocess.run([sys.executable, "-c", f"open({str(folder / 'x')!r}, 'w')"],
+                               capture_output=True, check=False, preexec_fn=as_any_user)
+        binding = probe.returncode != 0
+    except (OSError, subprocess.SubprocessError):  # root without CAP_SETPCAP: cannot drop it
+        binding = False
+    if not binding:
         folder.chmod(0o755)
         pytest.skip("permissions do not bind this user here")
     journal = release.dir / "j.journal"
