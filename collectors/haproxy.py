@@ -15,11 +15,12 @@ import csv
 import io
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 
 from collectors.haproxy_cohorts import CohortMaps, maps_for, parse_show_map, update_commands
 from strategies.cohorts import Route
 from strategies.model import PlatformSnapshot
+from strategies.reconcile import table_differences
 from strategies.spec import ReleaseSpec
 
 MAX_WEIGHT = 256
@@ -222,7 +223,7 @@ class HAProxyRouter:
         in place, each map replaced whole (prepare, add, commit)."""
         if route.mirror is not None:
             raise HAProxyError("haproxy does not mirror requests: a dark step needs "
-                               '[router] kind = "local" (nginx mirroring is not built yet)')
+                               '[router] kind = "local" or "nginx"')
         if self.cohorts is None or not self.version_backends:
             raise HAProxyError(f"haproxy backend {self.backend}: cohorts and sticky users need "
                                "[router] maps and version_backends (see README, Docker cohorts)")
@@ -242,6 +243,33 @@ class HAProxyRouter:
             self._map_answer(path, answer if not answer.startswith("0x") else "")
             out[path] = parse_show_map(answer)
         return out
+
+    async def route_differences(self, route: Route, weights: Mapping[str, int] | None
+                                ) -> tuple[str, ...]:
+        """`strategies.ports.RouteReadback`: each cohort map HAProxy holds against the maps
+        `route` needs (one `show map` per map, nothing written). The sticky map is compared only
+        when `weights` are known; a map the route wants empty (a closed ring) must exist and be
+        empty: one HAProxy lost (a restart onto a config without it) is named as missing."""
+        if self.cohorts is None or not self.version_backends:
+            wanted = route.cohorts or route.sticky is not None
+            return ("haproxy has no [router] maps and version_backends for cohorts",) if wanted else ()
+        missing = {rule.version for rule in route.cohorts} - set(self.version_backends)
+        if missing:
+            return (f"haproxy: no version_backends entry for {', '.join(sorted(missing))}",)
+        known = {v: float(w) for v, w in weights.items()} if weights is not None else None
+        desired = self.cohorts.contents(route, known, self.version_backends)
+        observed = {}
+        for path in desired:
+            observed[PurePosixPath(path).name] = await self._read_map(path)
+        return table_differences({PurePosixPath(p).name: e for p, e in desired.items()}, observed)
+
+    async def _read_map(self, path: str) -> dict[str, str] | None:
+        """One map's entries as HAProxy holds them; None when HAProxy has no such map."""
+        answer = await self.api.run(f"show map {path}")
+        if "Unknown map" in answer:
+            return None
+        self._map_answer(path, answer if not answer.startswith("0x") else "")
+        return parse_show_map(answer)
 
     async def _write_maps(self, *, sticky_only: bool = False) -> None:
         assert self.cohorts is not None and self._route is not None

@@ -15,7 +15,7 @@ Each change replaces a whole map in one step (`prepare map`, `add map @N`, `comm
 a request never sees half a table. Stick tables are deliberately not used: they expire, a restart
 empties them, and they cannot move users as the share grows; the hash is a pure function of the
 key and the share, so it survives restarts of both HAProxy and releasedeck. HAProxy has no
-mirroring: a dark step needs the built-in router (nginx mirroring for Docker is not built yet).
+mirroring: a dark step needs the built-in router or `[router] kind = "nginx"`.
 
 The requests a version backend serves are that version's (HAProxyStats sums them with the
 weighted backend's servers), so a ring's gates see exactly the ring's traffic on the candidate.

@@ -94,6 +94,35 @@ def nginx_config(port: int, backends: Mapping[str, Sequence[str]], weights: Mapp
     return "\n".join(line for line in [*lines, "    }", "}"] if line) + "\n"
 
 
+def mirror_in_config(text: str) -> tuple[str, float] | None:
+    """(upstream, percent) the config mirrors to, as `nginx_config` writes it; None: no mirror.
+
+    The reading of reconcile: nginx cannot be asked what it mirrors, but the config it was last
+    told to load (tested, then reloaded) is ours to read back."""
+    if f"mirror {MIRROR_PATH};" not in text:
+        return None
+    share = re.search(r'split_clients "\$\{request_id\}mirror" \$rd_mirror \{\s*([0-9.]+)% 1;', text)
+    target = re.search(r"proxy_pass http://(\w+)\$request_uri;", text)
+    return (target.group(1) if target else "", float(share.group(1)) if share else 0.0)
+
+
+def mirror_differences(text: str | None, wanted: tuple[str, float] | None) -> tuple[str, ...]:
+    """What the config's mirror lacks against `wanted` (version, percent); one line, or none."""
+    if text is None:
+        return ("nginx: no config written (not started)",)
+    have = mirror_in_config(text)
+    want = (upstream_name(wanted[0]), float(wanted[1])) if wanted is not None else None
+    if have == want:
+        return ()
+    if want is None:
+        return (f"nginx: the config mirrors {have[1]:g}% to {have[0]}, none is wanted",) \
+            if have is not None else ()
+    if have is None:
+        return (f"nginx: the config mirrors nothing, {want[1]:g}% to {want[0]} is wanted",)
+    return (f"nginx: the config mirrors {have[1]:g}% to {have[0]}, "
+            f"{want[1]:g}% to {want[0]} is wanted",)
+
+
 def _children(pid: int) -> set[int]:
     """The worker pids of master `pid` (its children, from /proc)."""
     out = set()
@@ -262,9 +291,29 @@ class NginxRouter:
             raise NginxError('nginx does no cohorts or sticky users: use [router] kind = "local" '
                              'or "haproxy" for rings and A/B')
         mirror = (route.mirror.version, route.mirror.percent) if route.mirror else None
-        if mirror != self._mirror:
+        written = self._written()  # a config changed under us is written again, same mirror or not
+        if mirror != self._mirror or (written is not None and mirror_differences(written, mirror)):
             self._mirror = mirror
             await self._apply()
+
+    async def route_differences(self, route: Route, weights: Mapping[str, int] | None
+                                ) -> tuple[str, ...]:
+        """`strategies.ports.RouteReadback`: the mirror of the config nginx was last told to
+        load (read back from its prefix, not from memory) against `route`'s. That is as far as
+        nginx can be observed: what a worker really does is not asked."""
+        if route.cohorts or route.sticky is not None:
+            return ("nginx does no cohorts or sticky users",)
+        mirror = (route.mirror.version, route.mirror.percent) if route.mirror else None
+        return mirror_differences(await asyncio.to_thread(self._written), mirror)
+
+    def _written(self) -> str | None:
+        """The config in nginx's prefix (None before the first start)."""
+        if self.prefix is None:
+            return None
+        try:
+            return (self.prefix / "nginx.conf").read_text()
+        except OSError:
+            return None
 
     @property
     def mirror(self) -> tuple[str, float] | None:

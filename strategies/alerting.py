@@ -81,6 +81,12 @@ class AlertPolicy:
                 "promoted", "ReleasePromoted", Severity.INFO, event.at,
                 f"{self.service}: {self.candidate} promoted to 100%",
                 {"reason": details.get("reason", ""), "action": "promoted"})]
+        if event.event == "journal_failed":  # the release holds, unfinished: someone must act
+            return [self._alert(
+                "journal", "ReleaseJournalFailed", Severity.CRITICAL, event.at,
+                f"{self.service}: {details.get('reason', '')}",
+                {"journal": details.get("journal", ""), "error": details.get("error", ""),
+                 "action": "hold"})]
         if event.event in ("action_failed", "action_done"):
             for item in details.get("evidence", ()) or ():
                 action_id = str(item.get("action", ""))

@@ -46,7 +46,7 @@ from strategies.model import (
     frozen_map,
 )
 from strategies.plans import Plan, PlanStep, build_plan
-from strategies.reconcile import DriftTracker, observed_values
+from strategies.reconcile import DriftTracker, RouteTarget, observed_values, route_target
 from strategies.resources import with_resources
 from strategies.spec import ReleaseSpec
 from strategies.step_evidence import StepEvidence, advance
@@ -588,6 +588,16 @@ class Engine:
     def drift(self) -> tuple[Drift, ...]:
         """Levers the world does not hold where the journal put them (this tick)."""
         return self.drift_tracker.drift
+
+    def route_target(self, live: Mapping[str, float] | None = None) -> RouteTarget | None:
+        """The cohort route the journal says is in place, for the router to read back this tick
+        (None: nothing to check: no cohort routing, a replay, observe mode, or the route moving).
+        `live`: the split the router reports, for sticky slots before any weight is journaled."""
+        if not self.reconciles or self.observe or self.state.phase is Phase.PENDING:
+            return None
+        pending = (LeverTarget.key_of(a.kind, a.version) for a in self.state.pending)
+        return route_target(self.plan, self.state.targets, pending, self.baseline, self.candidate,
+                            live)
 
     def _reconcile(self, snapshot: Snapshot, now: float) -> list[Decision]:
         """Re-apply levers that drifted from their confirmed targets (see strategies.reconcile)."""

@@ -1,4 +1,4 @@
-"""What kind of thing a path names, before anything opens it.
+"""What kind of thing a path names, before anything opens it; appending whole lines.
 
 Opening a FIFO for reading blocks until a writer comes; reading a character device such as
 `/dev/zero` or `/dev/full` never ends. A spec or a journal named by mistake as one of those would
@@ -7,6 +7,7 @@ hang releasedeck with no word, so readers ask here first and refuse with one lin
 
 from __future__ import annotations
 
+import contextlib
 import os
 import stat
 from pathlib import Path
@@ -46,3 +47,22 @@ def read_bounded(path: str | Path, limit: int) -> bytes:
     if len(data) > limit:
         raise TooLarge(f"too large: more than {limit} bytes (the limit)")
     return data
+
+
+def append_whole(fd: int, text: str) -> None:
+    """Append `text` to the file open (O_APPEND, unbuffered) on `fd`: all of it, or raise the
+    OSError with the part that did reach the file cut off again (as far as the disk allows).
+
+    A full disk or a file size limit lets a write through in part; the journal and the trace
+    are JSON lines, so a half line left behind would be a torn record inside the file as soon
+    as anything else is appended after it."""
+    data = memoryview(text.encode("utf-8"))
+    written = 0
+    try:
+        while written < len(data):
+            written += os.write(fd, data[written:])
+    except OSError:
+        if written:
+            with contextlib.suppress(OSError):
+                os.ftruncate(fd, os.fstat(fd).st_size - written)
+        raise

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from strategies.files import not_regular
+from strategies.files import append_whole, not_regular
 from strategies.model import Action, Decision, DecisionKind, Phase, rfc3339
 
 FORMAT = 1
@@ -133,7 +133,7 @@ def line_problem(target: Path, index: int, last: int, exc: Exception) -> str:
     last line is a write a crash cut short (never acted on), any other one is damage."""
     if index == last:
         return (f"{target}:{index + 1}: last journal line cut short "
-                f"(a crash while writing it); ignored, it was never acted on")
+                f"(a crash or a full disk while writing it); ignored, it was never acted on")
     return f"{target}:{index + 1}: unreadable journal line, skipped ({exc})"
 
 
@@ -193,6 +193,13 @@ def set_aside_torn(path: Path) -> None:
     with path.open("r+b") as handle:
         data = handle.read()
         keep = data.rfind(b"\n") + 1  # 0 when the whole file is one torn line
+        if _whole_record(data[keep:]):
+            # Only its newline was lost (a write cut one byte short): readers took it as a
+            # record and a resume folded it, so it stays in the journal, ended.
+            handle.write(b"\n")
+            handle.flush()
+            os.fsync(handle.fileno())
+            return
         with torn_path(path).open("ab") as aside:
             aside.write(data[keep:] + b"\n")
             aside.flush()
@@ -202,18 +209,43 @@ def set_aside_torn(path: Path) -> None:
         os.fsync(handle.fileno())
 
 
+def _whole_record(tail: bytes) -> bool:
+    """Whether a last line without its newline still reads as a record, as readers take it."""
+    try:
+        return isinstance(json.loads(tail.decode("utf-8")), dict)
+    except ValueError:
+        return False
+
+
 class JournalError(OSError):
-    """The journal cannot be written: the run stops (exit 3), one line says why."""
+    """The journal cannot be written: nothing more may be decided or done (the driver holds;
+    headless exits 3), and `line` says which file and the OS's reason, in one line."""
+
+    def __init__(self, path: Path, reason: str):
+        self.path = path
+        self.reason = reason
+        self.line = (f"journal {path}: cannot write ({reason}); nothing more is decided or "
+                     "done: fix it, then run again to resume")
+        super().__init__(self.line)
+
+    def __str__(self) -> str:
+        return self.line
 
 
 class JournalWriter:
-    """Appends records durably: each line is flushed and fsynced before the caller acts.
+    """Appends records durably: each line is written whole, then fsynced, before the caller acts.
 
     The journal is the run's memory, so a journal deleted or replaced while the run goes on
     (a clean-up script, a hand) is written again before the next record: the run being
     resumed (`carry`) and every line this writer wrote, then the new line; `warn` says so once
     each time. Without it the run would go on writing into a file no one can open, and the
     next start would begin the release again from its first step.
+
+    The disk can say no mid-line (a full filesystem, a file size limit, EIO). Lines go out
+    unbuffered, so a failed write leaves nothing queued in this process that a later write or
+    `close()` could still put on disk (a decision nobody folded, acted on at the next resume);
+    and the part of the line that did reach the file is cut off again, so the journal ends on
+    its last whole record. If even that cut fails, the next run sets the torn line aside.
     """
 
     def __init__(self, path: str | Path, *, carry: Iterable[Mapping[str, Any]] = (),
@@ -223,23 +255,25 @@ class JournalWriter:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         if _ends_without_newline(self.path):
             set_aside_torn(self.path)
-        self._handle = self.path.open("a", encoding="utf-8")
+        self._handle = self.path.open("ab", buffering=0)
         self._lines = [_line(record) for record in carry]
         self._warn = warn
+        self._failed: JournalError | None = None
 
     def __call__(self, record: Mapping[str, Any]) -> None:
+        if self._failed is not None:  # not retried: the caller holds from the first failure
+            raise self._failed
         line = _line(record)
         try:
             if self._gone():
                 self._write_again()
-            self._handle.write(line)
-            self._handle.flush()
+            append_whole(self._handle.fileno(), line)
             os.fsync(self._handle.fileno())
         except (OSError, NotAJournal) as exc:
             # Nothing may be acted on unless it is journaled: the run must stop here.
-            reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else exc
-            raise JournalError(f"journal {self.path}: cannot write ({reason}); "
-                               "nothing more is decided") from None
+            reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+            self._failed = JournalError(self.path, reason)
+            raise self._failed from None
         self._lines.append(line)
 
     def _gone(self) -> bool:
@@ -254,15 +288,15 @@ class JournalWriter:
     def _write_again(self) -> None:
         self._handle.close()
         refuse_irregular(self.path)
-        self._handle = self.path.open("a", encoding="utf-8")
-        self._handle.write("".join(self._lines))
+        self._handle = self.path.open("ab", buffering=0)
+        append_whole(self._handle.fileno(), "".join(self._lines))
         if self._warn is not None:
             self._warn(f"journal {self.path} was deleted or replaced while the run went on: "
                        f"written again with this run's {len(self._lines)} records (earlier "
                        "runs' records in it are gone)")
 
     def close(self) -> None:
-        """Close; a line that could not be flushed was already reported by the failed write."""
+        """Close; nothing is buffered, so closing never writes (or fails to write) a line."""
         if not self._handle.closed:
             with contextlib.suppress(OSError):
                 self._handle.close()

@@ -114,6 +114,25 @@ def _sum_known(values: Iterable[float | None]) -> float | None:
 
 
 @dataclass(frozen=True)
+class RouteReading:
+    """The router's cohort route read back against the route the journal wants in place.
+
+    A router cannot say "ring 2" back: it holds maps or rules. So the driver hands it the route
+    folded from the journal (`strategies.reconcile.RouteTarget`) and the router says what of it
+    differs; `cohorts` and `mirror` name the route that was checked, so a reading taken before
+    the route changed is never judged against the new one.
+    """
+
+    cohorts: int  # cohort rules (rings) open in the route checked
+    mirror: int  # percent mirrored in the route checked
+    differences: tuple[str, ...] = ()  # one line per difference found; empty: in place
+
+    @property
+    def in_place(self) -> bool:
+        return not self.differences
+
+
+@dataclass(frozen=True)
 class PlatformSnapshot:
     """What the platform and router report at one moment. `error` set means the read failed."""
 
@@ -123,6 +142,7 @@ class PlatformSnapshot:
     error: str | None = None
     weight_note: str = ""  # e.g. "weight ≈ replicas" where the lever is approximate
     status: str = ""  # the platform's own one-line progress note (rollout status, Argo phase/step)
+    route: RouteReading | None = None  # cohort routes read back (None: not read, not judged)
 
     def version(self, name: str) -> VersionStatus:
         return self.versions.get(name) or VersionStatus(version=name)
@@ -468,21 +488,29 @@ class Drift:
     corrections: int  # re-applied this many times in this episode
     persistent: bool  # survived several corrections or lasted long: alerted, holds the step
     settled: bool = False  # back where it should be, not yet for long enough to be forgotten
+    detail: str = ""  # what differs, where the lever's state is not one number (cohort routes)
 
     def describe(self) -> str:
         unit = "%" if self.lever.startswith("set_weight") else ""
         seen = "unknown" if self.observed is None else f"{self.observed:g}{unit}"
         text = f"drift: {self.what} is {seen}, journal says {self.desired}{unit}"
+        if self.detail:
+            text = f"drift: {self.what} differ from the journal's: {self.detail}"
         if self.settled:
             text = f"drift: {self.what} back at {self.desired}{unit}, settling"
+            if self.detail:
+                text = f"drift: {self.what} back in place, settling"
         if self.corrections:
             text += f" (re-applied {self.corrections}×)"
         return text
 
     def to_dict(self) -> dict[str, Any]:
-        return {"lever": self.lever, "what": self.what, "desired": self.desired,
-                "observed": self.observed, "since": self.since,
-                "corrections": self.corrections, "persistent": self.persistent}
+        out = {"lever": self.lever, "what": self.what, "desired": self.desired,
+               "observed": self.observed, "since": self.since,
+               "corrections": self.corrections, "persistent": self.persistent}
+        if self.detail:  # cohort routes only: older records stay as they were
+            out["detail"] = self.detail
+        return out
 
 
 @dataclass(frozen=True)

@@ -68,6 +68,17 @@ class CohortRouter(Protocol):
 
 
 @runtime_checkable
+class RouteReadback(Protocol):
+    """A cohort router that can read its route back cheaply, so reconcile holds it each tick
+    like the weights: given the route the journal wants (and the weights its sticky slots
+    follow, None when unknown: the sticky slots are then not compared), it returns one line per
+    difference it sees, empty when the route is in place. It never changes anything."""
+
+    async def route_differences(self, route: Route, weights: Mapping[str, int] | None
+                                ) -> tuple[str, ...]: ...
+
+
+@runtime_checkable
 class WeightLever(Protocol):
     """Anything that can set traffic weights: a router, or a platform that splits traffic itself
     (Kubernetes' httproute/argo levers), for `[router] kind = "platform"`."""

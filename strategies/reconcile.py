@@ -15,6 +15,11 @@ Rules (the same as Argo Rollouts' reconcile loop and Flagger's canary controller
   readiness problem the step already holds on, not drift);
 - replicas are judged only where the platform reports its wanted count (`VersionStatus.desired`)
   and the lever does not size versions itself;
+- cohort routes (a ring's cohort rules, the sticky users' slots, a dark step's mirror) are one
+  lever, `set_cohorts`: the router reads its maps or rules back against the route folded from the
+  journal (`route_target`, never a router's memory, which a restart empties) and says what
+  differs (`RouteReading`). The sticky map is compared only when the journal knows the weights
+  its slots follow; a map or rule the route wants empty must be there and empty, not missing;
 - re-applying backs off (1, 2, 4 … 30 s); drift that survives PERSIST_AFTER corrections, or
   lasts PERSIST_SECONDS, is persistent: shown, alerted (`ReleaseDrift`), and it holds the step
   until the lever has stayed clean for SETTLE_SECONDS.
@@ -27,7 +32,9 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
-from strategies.model import Drift, LeverTarget, PlatformSnapshot
+from strategies.cohorts import Route
+from strategies.model import Drift, LeverTarget, PlatformSnapshot, RouteReading
+from strategies.plans import Plan
 
 WEIGHT_TOLERANCE = 1.0  # percent points: routers report effective shares as floats
 PERSIST_AFTER = 3  # corrections in one episode
@@ -35,15 +42,137 @@ PERSIST_SECONDS = 10.0  # or this long drifting without a break
 SETTLE_SECONDS = 10.0  # clean this long before a drift episode is forgotten
 BACKOFF_CAP = 30.0
 
+DETAIL_LINES = 3  # differences named in a drift's detail; the rest are counted
+
 Correction = tuple[str, int, str]  # (action kind, value, version): the engine's action triple
+Observed = float | RouteReading  # a lever's reading: a number, or the cohort route's differences
+
+WEIGHT_LEVER = LeverTarget.key_of("set_weight", "")
+COHORT_LEVER = LeverTarget.key_of("set_cohorts", "")
+MIRROR_LEVER = LeverTarget.key_of("set_mirror", "")
+
+
+@dataclass(frozen=True)
+class RouteTarget:
+    """The cohort route the journal says is in place, handed to the router to check its own
+    maps or rules against (`strategies.ports.RouteReadback`)."""
+
+    cohorts: int  # rings open: the confirmed set_cohorts target
+    mirror: int  # percent mirrored: the confirmed set_mirror target (0 without one)
+    route: Route
+    weights: Mapping[str, int] | None  # percent per version the sticky slots follow; None: unknown
+
+    def reading(self, differences: Iterable[str]) -> RouteReading:
+        return RouteReading(self.cohorts, self.mirror, tuple(differences))
+
+
+def route_target(plan: Plan, targets: Mapping[str, LeverTarget], pending: Iterable[str],
+                 baseline: str, candidate: str, live: Mapping[str, float] | None = None
+                 ) -> RouteTarget | None:
+    """The route to check this tick, or None when there is none to judge: a plan without cohort
+    routing, no confirmed set_cohorts yet, or a cohort or mirror change on its way (the act path
+    is moving the route).
+
+    The weights the sticky slots follow: the confirmed set_weight target; before the journal
+    has one (a ring without a weight of its own), the `live` split the router reports (whole
+    percents, as the router shares the slots out by then). While a weight is on its way they are
+    not known, and the sticky slots are not compared."""
+    busy = set(pending)
+    cohorts = targets.get(COHORT_LEVER)
+    if not plan.routes_cohorts or cohorts is None or {COHORT_LEVER, MIRROR_LEVER} & busy:
+        return None
+    mirror_target = targets.get(MIRROR_LEVER)
+    mirror = mirror_target.value if mirror_target is not None else 0
+    return RouteTarget(cohorts.value, mirror, plan.route_for(cohorts.value, mirror, candidate),
+                       _sticky_weights(targets.get(WEIGHT_LEVER), WEIGHT_LEVER in busy, live,
+                                       baseline, candidate))
+
+
+def _sticky_weights(weight: LeverTarget | None, moving: bool, live: Mapping[str, float] | None,
+                    baseline: str, candidate: str) -> Mapping[str, int] | None:
+    if moving:
+        return None
+    if weight is not None:
+        return {baseline: 100 - weight.value, candidate: weight.value}
+    if live:
+        return {v: round(w) for v, w in live.items()}
+    return None
+
+
+def table_differences(desired: Mapping[str, Mapping[str, str]],
+                      observed: Mapping[str, Mapping[str, str] | None]) -> tuple[str, ...]:
+    """One line per table (an HAProxy map, say) whose entries are not exactly the wanted ones.
+
+    Only the tables in `desired` are compared (a sticky map left out when the weights are not
+    known is not judged). A table wanted empty must be present and empty: missing (absent from
+    `observed`, or None) is a difference of its own, never taken for "empty".
+    """
+    out: list[str] = []
+    for name in sorted(desired):
+        want, have = desired[name], observed.get(name)
+        if have is None:
+            out.append(f"{name}: missing")
+            continue
+        missing = sum(1 for k in want if k not in have)
+        wrong = sum(1 for k, v in want.items() if k in have and have[k] != v)
+        extra = sum(1 for k in have if k not in want)
+        parts = [f"{n} {what}" for n, what in ((missing, "missing"), (wrong, "wrong"),
+                                               (extra, "extra")) if n]
+        if parts:
+            out.append(f"{name}: {', '.join(parts)} of {len(want)} entries")
+    return tuple(out)
+
+
+def compare_routes(have: Route, want: Route, where: str) -> tuple[str, ...]:
+    """One line per part of a whole route a router reports back (the built-in router's) that
+    is not the wanted one: its cohort rules, its sticky key and salt, its mirror."""
+    def rules(route: Route) -> str:
+        return ", ".join(r.name for r in route.cohorts) or "none"
+
+    def sticky(route: Route) -> str:
+        return f"{route.sticky.describe()} (salt {route.salt!r})" if route.sticky else "none"
+
+    def mirror(route: Route) -> str:
+        return f"{route.mirror.percent:g}% to {route.mirror.version}" if route.mirror else "none"
+
+    out = []
+    if have.cohorts != want.cohorts:
+        out.append(f"{where}: cohort rules {rules(have)}, journal says {rules(want)}")
+    if (have.sticky, have.salt if have.sticky else "") != (want.sticky, want.salt if want.sticky else ""):
+        out.append(f"{where}: sticky key {sticky(have)}, journal says {sticky(want)}")
+    if have.mirror != want.mirror:
+        out.append(f"{where}: mirror {mirror(have)}, journal says {mirror(want)}")
+    return tuple(out)
+
+
+def detail_of(differences: Iterable[str]) -> str:
+    """A drift's detail: the first DETAIL_LINES differences, then how many more."""
+    lines = list(differences)
+    shown = "; ".join(lines[:DETAIL_LINES])
+    return shown + (f"; {len(lines) - DETAIL_LINES} more" if len(lines) > DETAIL_LINES else "")
+
+
+def _route_observed(snapshot: PlatformSnapshot, targets: Mapping[str, LeverTarget]
+                    ) -> RouteReading | None:
+    """The route reading, if it checked the route the journal's targets name now."""
+    reading, cohorts = snapshot.route, targets.get(COHORT_LEVER)
+    if reading is None or cohorts is None:
+        return None
+    mirror = targets.get(MIRROR_LEVER)
+    if reading.cohorts != cohorts.value or reading.mirror != (mirror.value if mirror else 0):
+        return None
+    return reading
 
 
 def observed_values(snapshot: PlatformSnapshot | None, baseline: str, candidate: str,
-                    targets: Mapping[str, LeverTarget]) -> dict[str, float]:
+                    targets: Mapping[str, LeverTarget]) -> dict[str, Observed]:
     """What the world reports for each lever that can be judged now (see the module rules)."""
     if snapshot is None or snapshot.error:
         return {}
-    out: dict[str, float] = {}
+    out: dict[str, Observed] = {}
+    route = _route_observed(snapshot, targets)
+    if route is not None:
+        out[COHORT_LEVER] = route
     weight = targets.get(LeverTarget.key_of("set_weight", ""))
     observed = snapshot.weights.get(candidate)
     if weight is not None and observed is not None and not snapshot.weight_note:
@@ -63,7 +192,9 @@ def observed_values(snapshot: PlatformSnapshot | None, baseline: str, candidate:
     return out
 
 
-def _differs(target: LeverTarget, observed: float) -> bool:
+def _differs(target: LeverTarget, observed: Observed) -> bool:
+    if isinstance(observed, RouteReading):
+        return not observed.in_place
     if target.kind == "set_weight":
         return abs(observed - target.value) > WEIGHT_TOLERANCE
     return round(observed) != target.value
@@ -72,6 +203,8 @@ def _differs(target: LeverTarget, observed: float) -> bool:
 def describe_lever(target: LeverTarget, candidate: str) -> str:
     if target.kind == "set_weight":
         return f"weight of {candidate}"
+    if target.kind == "set_cohorts":
+        return "cohort routes"
     return f"replicas of {target.version}"
 
 
@@ -84,6 +217,13 @@ class _Episode:
     next_at: float = 0.0
     clean_since: float | None = None
     observed: float | None = None
+    detail: str = ""  # the cohort route's last differences seen
+
+    def saw(self, value: Observed) -> None:
+        if isinstance(value, RouteReading):
+            self.detail = detail_of(value.differences) or self.detail
+        else:
+            self.observed = value
 
 
 class DriftTracker:
@@ -94,7 +234,7 @@ class DriftTracker:
         self._episodes: dict[str, _Episode] = {}
         self.drift: tuple[Drift, ...] = ()
 
-    def observe(self, targets: Mapping[str, LeverTarget], observed: Mapping[str, float],
+    def observe(self, targets: Mapping[str, LeverTarget], observed: Mapping[str, Observed],
                 pending: Iterable[str], observed_at: float, now: float
                 ) -> tuple[tuple[Drift, ...], list[Correction]]:
         """Drift seen now and the corrections to journal and apply.
@@ -123,7 +263,7 @@ class DriftTracker:
                            if self._shown(e, now))
         return self.drift, corrections
 
-    def _judge_lever(self, key: str, target: LeverTarget, value: float,
+    def _judge_lever(self, key: str, target: LeverTarget, value: Observed,
                      now: float) -> Correction | None:
         """One lever seen now: in line, its episode starts counting clean time; off target, an
         episode opens (or goes on) and a correction is due on a backoff (1 s, 2 s, 4 s … capped)
@@ -131,13 +271,13 @@ class DriftTracker:
         episode = self._episodes.get(key)
         if not _differs(target, value):
             if episode is not None:
-                episode.observed = value
+                episode.saw(value)
                 episode.clean_since = episode.clean_since if episode.clean_since is not None \
                     else now
             return None
         if episode is None:
             episode = self._episodes[key] = _Episode(since=now, next_at=now)
-        episode.observed = value
+        episode.saw(value)
         episode.clean_since = None
         if now < episode.next_at:
             return None
@@ -168,7 +308,7 @@ class DriftTracker:
                      desired=target.value, observed=episode.observed, since=episode.since,
                      corrections=episode.corrections,
                      persistent=self._persistent(episode, now),
-                     settled=episode.clean_since is not None)
+                     settled=episode.clean_since is not None, detail=episode.detail)
 
     def reset(self) -> None:
         self._episodes.clear()

@@ -221,7 +221,7 @@ def demo_command(args: argparse.Namespace) -> int:
         return exitcodes.USAGE
     except SessionError as exc:
         print(f"releasedeck: {exc}", file=sys.stderr)
-        return exitcodes.USAGE
+        return exc.code
     except (FileNotFoundError, RuntimeError) as exc:
         print(f"releasedeck demo: {exc}", file=sys.stderr)
         return exitcodes.UNREACHABLE

@@ -18,6 +18,7 @@ from typing import Any
 
 from collectors.lease import Lease
 from strategies.engine import CheckResult, Engine
+from strategies.journal import JournalError
 from strategies.model import (
     Action,
     ActionKind,
@@ -47,6 +48,7 @@ from strategies.ports import (
     Platform,
     RawCounters,
     RawCounterSource,
+    RouteReadback,
     SnapshotListener,
     StateListener,
     TickListener,
@@ -66,6 +68,8 @@ def describe_error(exc: BaseException) -> str:
     """One line a person can act on, never a traceback."""
     if isinstance(exc, TimeoutError | asyncio.TimeoutError):
         return "timed out"
+    if isinstance(exc, JournalError):
+        return exc.line  # names the file and the OS's reason already
     text = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
     return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
 
@@ -123,6 +127,9 @@ class Driver:
         self.lease = lease  # when set, no lever moves unless the lease is still ours
         self.viewing = viewing  # set when this session observes without driving
         self.lease_lost = ""
+        # Set once the journal could not be written: from then on nothing is decided or done
+        # (the release holds where it is), and the State says why in its holding reasons.
+        self.journal_error: JournalError | None = None
         self._history: dict[str, deque[MetricSample]] = {v: deque() for v in spec.versions}
         self._platform_snapshot: PlatformSnapshot | None = None
         self._metrics: MetricsSnapshot | None = None
@@ -130,6 +137,7 @@ class Driver:
         self._checks: list[CheckResult] = []
         self._retry_at: dict[str, float] = {}
         self._failures: dict[str, int] = {}
+        self._route_error = ""
         self._lock = asyncio.Lock()
         self.ticks = 0
         self.tick_seconds: float | None = None
@@ -203,7 +211,29 @@ class Driver:
                 snap = replace(snap, weights=frozen_map(weights))
             except Exception as exc:
                 snap = replace(snap, error=f"router {self.router.kind}: {describe_error(exc)}")
+        if not snap.error:
+            snap = await self._read_route(snap)
         return self._variants_served(snap)
+
+    async def _read_route(self, snap: PlatformSnapshot) -> PlatformSnapshot:
+        """The cohort route read back against the journal's (reconcile judges it), for routers
+        that carry cohort routes. A read that fails leaves the route unjudged this tick, as an
+        unknown weight is: logged once per distinct reason, never a held release by itself."""
+        live = snap.weights if snap.weights and not snap.weight_note else None
+        target = self.engine.route_target(live)
+        lever = self.router if self.router is not None else self.platform
+        if target is None or not isinstance(lever, RouteReadback):
+            return snap
+        try:
+            differences = await self._bounded(lever.route_differences(target.route, target.weights))
+        except Exception as exc:
+            said = describe_error(exc)
+            if said != self._route_error:
+                log.warning("reading the cohort route back failed: %s", said)
+            self._route_error = said
+            return snap
+        self._route_error = ""
+        return replace(snap, route=target.reading(differences))
 
     def _flag_view(self, platform: PlatformSnapshot | None) -> FlagView | None:
         spec = self.spec
@@ -327,8 +357,12 @@ class Driver:
         async with self._lock:
             now = self.clock()
             self._notify(self._on_judged, lambda listener: listener.on_judged(now))
-            self._decided(self.engine.tick(snapshot, now, checks))
-            await self._act(now)
+            if self.journal_error is None:
+                try:
+                    self._decided(self.engine.tick(snapshot, now, checks))
+                    await self._act(now)
+                except JournalError as exc:
+                    self._journal_failed(exc)
             self.ticks += 1
             self.tick_seconds = time.perf_counter() - began
             self.state = self._publish(self.clock())
@@ -339,14 +373,42 @@ class Driver:
 
     async def command(self, cmd: Command) -> list[Decision]:
         """An operator command: decided and journaled at once, then acted on."""
+        failed: JournalError | None = None
+        decisions: list[Decision] = []
         async with self._lock:
             now = self.clock()
-            decisions = self.engine.command(cmd, now)
-            self._decided(decisions)
-            await self._act(now)
+            if self.journal_error is not None:
+                raise self.journal_error
+            try:
+                decisions = self.engine.command(cmd, now)
+                self._decided(decisions)
+                await self._act(now)
+            except JournalError as exc:
+                failed = exc
+                self._journal_failed(exc)
             self.state = self._publish(self.clock())
         self._published(self.state)
+        if failed is not None:
+            raise failed  # the operator's command was not carried out: say so where it came from
         return decisions
+
+    @property
+    def journal_failed(self) -> str:
+        """Why the journal cannot be written ("" while it can): the run holds, and must end."""
+        return self.journal_error.line if self.journal_error is not None else ""
+
+    def _journal_failed(self, exc: JournalError) -> None:
+        """The journal said no: hold. Nothing is decided or done from here on (a lever moved
+        without its intent journaled would be repeated or lost by the next resume), the
+        `journal_failed` event says it once (critical: it pages), and every State says it
+        first among its holding reasons, so the app, followers and headless all show it."""
+        self.journal_error = exc
+        rollout = self.engine.state
+        steps = len(self.engine.plan.steps)
+        self.emit("journal_failed", {
+            "journal": str(exc.path), "error": exc.reason, "reason": exc.line,
+            "phase": rollout.phase.value, "step": min(rollout.step + 1, steps), "steps": steps,
+            "weight": rollout.weight, "actor": "engine"}, severity="critical")
 
     async def run(self, *, stop: Callable[[State], bool] | None = None,
                   timeout: float | None = None) -> State:
@@ -396,6 +458,8 @@ class Driver:
                 sample=engine.current_sample(version, now), image=status.image if status else "",
                 digest=_digest(status)))
         self.holding = engine.holding_reasons(self._snapshot, now, self._checks)
+        if self.journal_error is not None:
+            self.holding.insert(0, self.journal_error.line)
         state = State(
             at=now,
             release=self.spec.release.service,

@@ -8,8 +8,10 @@ from __future__ import annotations
 
 import contextlib
 import os
+import stat
 from typing import TextIO
 
+from strategies.files import append_whole
 from strategies.model import Event
 
 
@@ -19,24 +21,55 @@ class EventPrinter:
     A reader that goes away (`| head -1`) must not change the release: the first failed write
     says so once on `err`, points the stream's descriptor at /dev/null (so the interpreter's
     last flush at exit cannot fail and turn the exit status into 120) and printing stops. The
-    release goes on and its exit code stays its outcome."""
+    release goes on and its exit code stays its outcome. Events redirected to a file the disk
+    refuses (full, a size limit) stop the same way, and the part of the refused line that
+    reached the file is cut off again, so the file ends on its last whole event. A `--record`
+    trace the disk refused (`record_failed`) is said on `err` as well: the release goes on
+    without it."""
 
     def __init__(self, out: TextIO, err: TextIO | None = None):
         self.out = out
         self.err = err
         self.closed = False
+        self._file = _regular_fd(out)
 
     def on_event(self, event: Event) -> None:
+        if event.event == "record_failed":  # a person watching stderr is told too, at once
+            say(self.err, f"releasedeck: warning: {event.details.get('reason', '')}")
         if self.closed:
             return
         try:
-            self.out.write(event.to_json() + "\n")
-            self.out.flush()
-        except (OSError, ValueError):  # EPIPE, or the stream was closed under us
+            if self._file is not None:  # a file: each line whole, or cut off again
+                self.out.flush()  # what another writer (a stdout alert sink) left, first
+                append_whole(self._file, event.to_json() + "\n")
+            else:
+                self.out.write(event.to_json() + "\n")
+                self.out.flush()
+        except (OSError, ValueError) as exc:  # EPIPE, the stream closed, or the disk said no
             self.closed = True
             discard(self.out)
-            say(self.err, "releasedeck: standard output closed: events are no longer printed "
+            say(self.err, f"releasedeck: {_why_not(exc)}: events are no longer printed "
                           "(the release goes on; its exit code is its outcome)")
+
+
+def _regular_fd(stream: TextIO) -> int | None:
+    """The stream's descriptor when it is a regular file (stdout redirected to one), else None:
+    a pipe or a terminal cannot be cut back, a test's StringIO has no descriptor. (The text
+    stream's own buffer cannot be used for a file: a short write it takes in silence leaves
+    part of a line on disk, and the error only comes with the next line.)"""
+    try:
+        fd = stream.fileno()
+        return fd if stat.S_ISREG(os.fstat(fd).st_mode) else None
+    except (OSError, ValueError):
+        return None
+
+
+def _why_not(exc: OSError | ValueError) -> str:
+    """Why standard output took no more: its reader went away, or (stdout redirected to a
+    file) the disk refused, which a person must be told apart: the file is then cut short."""
+    if isinstance(exc, BrokenPipeError | ValueError) or not exc.strerror:
+        return "standard output closed"
+    return f"standard output: cannot write ({exc.strerror})"
 
 
 def discard(stream: TextIO) -> None:

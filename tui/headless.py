@@ -8,7 +8,9 @@ exit code says the outcome, so a CI/CD job can use a release as a gate:
      (observe mode: a critical gate breached)
 - 3  platform or metrics unreachable: platform errors or stale/missing metrics continuously for
      more than UNREACHABLE_FACTOR × metrics.stale_after (nothing could be decided meanwhile), or a
-     timeout/stop while they had lasted longer than metrics.stale_after.
+     timeout/stop while they had lasted longer than metrics.stale_after; or the journal could not
+     be written (nothing may be done that is not journaled first, so the release held where it
+     was and the run ends at once: the summary line names the file and the OS's reason).
 
 Ctrl-C / SIGTERM stop ticking after the current tick, deliver queued alerts (bounded), close
 the adapters and exit; the journal already holds the state, so `watch` resumes from it.
@@ -120,7 +122,7 @@ async def run_headless_async(session: Session, *, until: str = "done",
     started = driver.clock()
 
     def stop(state: State) -> bool:
-        if stopping:
+        if stopping or driver.journal_failed:
             return True
         why = (halt() if halt is not None else "") or session.halt()
         if why:
@@ -174,6 +176,8 @@ def _settled_failure(state: State) -> bool:
 
 def _outcome(driver: Driver, state: State, goal: Until, watch: _Watch, stopping: list[str],
              observe: bool, stale_after: float) -> tuple[int, str]:
+    if driver.journal_failed:  # the summary's holding part names the file and the reason
+        return exitcodes.UNREACHABLE, "held where it was"
     reached = goal.kind == "step" and goal.reached(driver, state)
     end = exitcodes.ending(state.rollout.phase, unreachable=watch.unreachable_for(state.at),
                            stale_after=stale_after, stopped_unreachable="unreachable" in stopping,
@@ -197,7 +201,8 @@ def summary(driver: Driver, state: State, outcome: str, duration: float, alerts:
         parts.append(decisive)
     if state.experiment is not None and not decisive.startswith("experiment"):
         parts.append(f"experiment: {state.experiment.summary()}")
-    elif not (rollout.phase is Phase.SUCCEEDED or rollout.phase.failed):
+    elif not (rollout.phase is Phase.SUCCEEDED or rollout.phase.failed) \
+            or driver.journal_failed:  # it holds whatever the phase: the journal is why
         holding = state.holding
         if holding:
             parts.append(f"holding: {holding[0]}")
@@ -267,5 +272,8 @@ def _signals(on_signal: Any) -> Any:
 
 
 def outcome_code(driver: Driver) -> int:
-    """Exit code for a run that ended without the headless rules (e.g. the app was quit)."""
+    """Exit code for a run that ended without the headless rules (e.g. the app was quit): 3
+    once its journal could not be written, as headless (the release held, unfinished)."""
+    if driver.journal_failed:
+        return exitcodes.UNREACHABLE
     return exitcodes.quit_code(driver.engine.state.phase, observe=driver.engine.observe)

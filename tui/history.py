@@ -119,6 +119,10 @@ def load_history(paths: Sequence[str], *, since: float | None = None, until: flo
         except NotAJournal as exc:
             said.append(f"{exc}; skipped")
             continue
+        except OSError as exc:  # unreadable (permissions, EIO): the other journals still count
+            said.append(f"{exc.filename or source.path}: cannot read ({exc.strerror or exc}); "
+                        "skipped")
+            continue
         said.extend(str(problem) for problem in read.problems)
         said.extend(foreign_records(source.path, read.records))
         runs.extend(summarise(read.records, source=str(source.path), strategy=source.strategy))

@@ -6,14 +6,20 @@ with the raw cumulative counters as scraped, plus the traffic weight and readine
 platform reported at that moment (so a replay can run open loop). Every event is written
 too, as a "kind": "event" line that replay skips. The file is appended to, so a resumed
 release keeps one trace, and each line is flushed as written.
+
+A trace is an observer's record, not the release's memory: when the disk refuses it mid-run
+(full, read-only, a size limit), recording stops at its last whole line and the release goes
+on; `on_failure` is told once, with one line naming the file and the OS's reason.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import contextlib
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import TextIO
+from typing import BinaryIO
 
+from strategies.files import append_whole
 from strategies.model import Event, Snapshot, State
 from strategies.ports import RawCounters
 from strategies.trace import counters_line, event_line, tick_line
@@ -22,20 +28,37 @@ from strategies.trace import counters_line, event_line, tick_line
 class TraceRecorder:
     """Writes a trace. `service` names the release on each line (learnt from events if unset)."""
 
-    def __init__(self, path: str | Path, service: str = ""):
+    def __init__(self, path: str | Path, service: str = "",
+                 on_failure: Callable[[str], None] | None = None):
         self.path = Path(path)
         self.service = service
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        self._handle: TextIO = self.path.open("a", encoding="utf-8", buffering=1)
+        self._handle: BinaryIO = self.path.open("ab", buffering=0)
         self.lines = 0
+        self.failed = ""  # why recording stopped, once the disk refused a line
+        self.on_failure = on_failure
         self._tick: tuple[float, str | None] | None = None  # (collected at, error) of this tick
         self._decided: float | None = None
 
     def _write(self, line: str) -> None:
+        """One whole line, unbuffered (a refused line cannot be written later, half of it,
+        by a flush at close); a partial line is cut off again, and recording stops."""
         if self._handle.closed:
             return
-        self._handle.write(line + "\n")
+        try:
+            append_whole(self._handle.fileno(), line + "\n")
+        except OSError as exc:
+            self._stop(exc)
+            return
         self.lines += 1
+
+    def _stop(self, exc: OSError) -> None:
+        self.failed = (f"--record {self.path}: cannot write ({exc.strerror or exc}): the trace "
+                       f"stops after this run's {self.lines} lines; the release goes on")
+        with contextlib.suppress(OSError):
+            self._handle.close()
+        if self.on_failure is not None:
+            self.on_failure(self.failed)
 
     def on_snapshot(self, snapshot: Snapshot, raw: Sequence[RawCounters]) -> None:
         metrics = snapshot.metrics
@@ -72,8 +95,6 @@ class TraceRecorder:
 
     def on_state(self, state: State) -> None:
         self._end_tick(state.at)
-        if not self._handle.closed:
-            self._handle.flush()
 
     def _end_tick(self, at: float | None) -> None:
         if self._tick is None:

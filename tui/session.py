@@ -55,7 +55,24 @@ FLUSH_TIMEOUT = 10.0  # seconds queued alerts get to go out when a run ends
 
 
 class SessionError(Exception):
-    """A run cannot be assembled (the journal or the trace cannot be written): one line."""
+    """A run cannot be assembled (a path that is not a journal, a journal of a newer
+    releasedeck, a trace that cannot be written): one line, and `code` to exit with."""
+
+    code = exitcodes.USAGE
+
+
+class JournalUnavailable(SessionError):
+    """The journal cannot be read or written (permissions, a read-only or full filesystem):
+    nothing was started. Exit 3, as when it fails mid-release: the run cannot persist, which
+    no change to the command line fixes."""
+
+    code = exitcodes.UNREACHABLE
+
+
+def journal_problem(path: str, doing: str, exc: OSError) -> str:
+    """One line naming the file the OS refused (the journal, or its `.torn` beside it) and why."""
+    return (f"journal {exc.filename or path}: cannot {doing} ({exc.strerror or exc}); "
+            "the release was not started")
 
 
 @dataclass(frozen=True)
@@ -177,6 +194,8 @@ def _journal(spec: ReleaseSpec, options: RunOptions, err: TextIO
         read = read_records(path)
     except NotAJournal as exc:
         raise SessionError(str(exc)) from None
+    except OSError as exc:
+        raise JournalUnavailable(journal_problem(path, "read", exc)) from None
     for problem in read.problems:
         say(err, f"releasedeck: warning: {problem}")
     records: list[dict[str, Any]] = []
@@ -195,7 +214,7 @@ def _journal(spec: ReleaseSpec, options: RunOptions, err: TextIO
     try:
         return JournalWriter(path, carry=records, warn=warn), records
     except OSError as exc:
-        raise SessionError(f"cannot open the journal: {exc}") from exc
+        raise JournalUnavailable(journal_problem(path, "write", exc)) from None
 
 
 def assemble(spec: ReleaseSpec, adapters: Adapters, options: RunOptions = RunOptions(), *,
@@ -233,6 +252,9 @@ def assemble(spec: ReleaseSpec, adapters: Adapters, options: RunOptions = RunOpt
     if webhooks is not None:
         webhooks.emit = driver.emit
     if recorder is not None:
+        trace = str(recorder.path)
+        recorder.on_failure = lambda line: driver.emit(
+            "record_failed", {"file": trace, "reason": line}, severity="warning")
         driver.add_listener(recorder)
     if options.seat is not None:
         driver.add_listener(options.seat.server)

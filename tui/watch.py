@@ -30,7 +30,15 @@ from tui.headless import Until, outcome_code, run_headless_async
 from tui.recorder import TraceRecorder
 from tui.runinfo import RunInfo
 from tui.seat import Seat, SeatRefused, ServeOptions, lease_for, take_seat
-from tui.session import RunOptions, Session, SessionError, assemble, open_recorder
+from tui.session import (
+    JournalUnavailable,
+    RunOptions,
+    Session,
+    SessionError,
+    assemble,
+    journal_problem,
+    open_recorder,
+)
 from tui.signals import exit_on_signals
 from tui.wiring import Adapters
 
@@ -61,10 +69,10 @@ def watch_command(args: argparse.Namespace, *, out: TextIO | None = None,
         if observe and goal.kind != "done":
             print("releasedeck: --until does not apply with --observe; use --timeout", file=err)
             return exitcodes.USAGE
-    changed = _plan_changed(spec, flags)
-    if changed:  # before anything is started: a changed plan is a usage decision to make
-        print(f"releasedeck: {changed}", file=err)
-        return exitcodes.USAGE
+    code, refused = _plan_changed(spec, flags)
+    if refused:  # before anything is started: a changed plan is a usage decision to make
+        print(f"releasedeck: {refused}", file=err)
+        return code
     try:
         serve = ServeOptions.from_args(flags.serve, flags.token_file)
     except ValueError as exc:
@@ -82,22 +90,25 @@ def watch_command(args: argparse.Namespace, *, out: TextIO | None = None,
         return exitcodes.ROLLED_BACK
 
 
-def _plan_changed(spec: ReleaseSpec, flags: RunFlags) -> str:
-    """The one-line refusal when the journal's run walked another plan (and no --adopt-spec)."""
+def _plan_changed(spec: ReleaseSpec, flags: RunFlags) -> tuple[int, str]:
+    """The exit code and one-line refusal when the journal's run walked another plan (and no
+    --adopt-spec), or the journal is not one (2) or cannot be read (3); (0, "") otherwise."""
     if flags.observe or flags.fresh or flags.adopt_spec:
-        return ""
+        return exitcodes.PROMOTED, ""
     path = flags.journal or str(spec.journal_path())
     release = spec.release
     try:
         read = read_records(path)
     except NotAJournal as exc:
-        return str(exc)
+        return exitcodes.USAGE, str(exc)
+    except OSError as exc:
+        return JournalUnavailable.code, journal_problem(path, "read", exc)
     records = last_run(read.records, release.service, release.baseline, release.candidate)
     try:
         Engine(spec, records=records)
     except PlanChanged as exc:
-        return str(exc)
-    return ""
+        return exitcodes.USAGE, str(exc)
+    return exitcodes.PROMOTED, ""
 
 
 async def _watch(spec: ReleaseSpec, flags: RunFlags, adapters: Adapters | None,
@@ -184,7 +195,7 @@ async def _drive(spec: ReleaseSpec, flags: RunFlags, adapters: Adapters | None,
         await adapters.close()
         if recorder is not None:
             recorder.close()
-        return exitcodes.USAGE
+        return exc.code if isinstance(exc, SessionError) else exitcodes.USAGE
     if headless:
         return await _headless(session, flags, until=until, out=out, err=err, handover=handover)
     journal = "" if observe else str(flags.journal or spec.journal_path())
@@ -247,6 +258,8 @@ async def interactive(session: Session, flags: RunFlags, err: TextIO,
             print(f"releasedeck: {handover.taken()}", file=err)
         if app.summary:  # one line, as headless prints
             print(app.summary, file=err)
+        if driver.journal_failed and driver.journal_failed not in (app.summary or ""):
+            print(f"releasedeck: {driver.journal_failed}", file=err)  # the shell is told too
         return session.conclude(app.return_code or outcome_code(driver), err)
     finally:
         await session.close(5.0)

@@ -112,6 +112,18 @@ class KubernetesPlatform:
             f"{route.mirror.percent if route.mirror else 0:g}%"
         await self._act(what, lambda lever: lever.set_route(route))
 
+    async def route_differences(self, route: Route, weights: Mapping[str, int] | None
+                                ) -> tuple[str, ...]:
+        """`RouteReadback`: the lever's rules read back against `route` (the httproute lever
+        reuses the route this tick's snapshot read). `weights` are unused: an HTTPRoute has no
+        sticky slots."""
+        try:
+            return await (await self.lever()).route_differences(route)
+        except PlatformError:
+            raise
+        except Exception as exc:  # one line, never a traceback
+            raise describe(exc, "read the cohort route back", self._where()) from None
+
     async def weights(self) -> Mapping[str, float]:
         snap = await self.snapshot(self.spec.versions, 0.0)
         if snap.error:

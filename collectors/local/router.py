@@ -29,6 +29,7 @@ from collectors.local.tempdirs import owned_tempdir
 from collectors.loop_session import Answer, LoopSession
 from strategies.cohorts import Route
 from strategies.model import PlatformSnapshot
+from strategies.reconcile import compare_routes
 from strategies.spec import ReleaseSpec
 
 __all__ = ["PIN_HEADER", "ROUTED_HEADER", "LocalRouter", "LocalRouterError"]
@@ -194,6 +195,13 @@ class LocalRouter:
     async def route(self) -> Route:
         """The cohort rules, user key and mirror the proxy applies now."""
         return Route.from_dict(await self._admin("GET", "/-/route"))
+
+    async def route_differences(self, route: Route, weights: Mapping[str, int] | None
+                                ) -> tuple[str, ...]:
+        """`strategies.ports.RouteReadback`: the route the proxy applies now (a proxy revived
+        after a crash comes back with none) against `route`. `weights` are unused: the proxy
+        shares sticky users out by its live weights itself."""
+        return compare_routes(await self.route(), route, "local router")
 
     # ----------------------------------------------------------------- feeding it
 

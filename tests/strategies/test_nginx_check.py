@@ -6,7 +6,10 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
+from collectors.nginx import mirror_differences, nginx_config
 from strategies.spec import SpecError, load_spec, parse_spec
 
 NGINX = {"kind": "nginx", "port": 8090}
@@ -40,3 +43,18 @@ def test_check_refuses_a_bad_nginx_port_in_one_line() -> None:
     with pytest.raises(SpecError) as caught:
         _spec({"kind": "nginx", "port": "eighty"}, {"kind": "canary", "steps": [{"dark": 20}, 100]})
     assert len(caught.value.lines()) == 1 and "router.port" in caught.value.lines()[0]
+
+
+mirrors = st.one_of(st.none(), st.tuples(st.sampled_from(["v1", "v2", "v2.1-rc"]),
+                                         st.sampled_from([1.0, 10.0, 12.5, 50.0, 99.99, 100.0])))
+
+
+@given(mirrors, mirrors)
+def test_the_configs_mirror_reads_back_and_differs_only_from_another_mirror(
+        written: tuple[str, float] | None, wanted: tuple[str, float] | None) -> None:
+    """Reconcile's read-back of nginx (the config releasedeck wrote into its prefix)."""
+    text = nginx_config(8090, {"v1": ["127.0.0.1:1"], "v2": ["127.0.0.1:2"]}, {"v1": 100}, written)
+    lines = mirror_differences(text, wanted)
+    assert (lines == ()) == (written == wanted)
+    assert len(lines) <= 1 and all(line.startswith("nginx: the config mirrors") for line in lines)
+    assert mirror_differences(None, wanted) == ("nginx: no config written (not started)",)

@@ -10,11 +10,11 @@ on the default PromQL). A spec or journal that cannot be read is a row that says
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
+from typing import Any
 
 from collectors.fleet_discovery import discover_docker, discover_kubernetes, discovery_trouble
 from collectors.fleet_prometheus import FleetPrometheus, batch_key, batchable
@@ -245,15 +245,26 @@ class FleetGatherer:
         if member.observer is None or mark != member.journal_mark:
             records = []
             if mark is not None:
-                with contextlib.suppress(NotAJournal):  # a device or FIFO: nothing to show
-                    read = read_records(path)
-                    spec = member.spec.release
-                    records = last_run(read.records, spec.service, spec.baseline,
-                                       spec.candidate)
+                records = _last_run(member)
             member.observer = Engine(member.spec, records=records, observe=True,
                                      explain=member.opened)
             member.journal_mark = mark
         return member.observer
+
+
+def _last_run(member: Member) -> list[dict[str, Any]]:
+    """The journal's last run of the member's release; none from a device or FIFO, or from a
+    journal the OS will not let us read (said in the row's problem: a traceback took down the
+    whole fleet for one unreadable file)."""
+    try:
+        read = read_records(member.journal)
+    except NotAJournal:
+        return []
+    except OSError as exc:
+        member.problem = member.problem or f"journal unreadable: {exc.strerror or exc}"
+        return []
+    spec = member.spec.release
+    return last_run(read.records, spec.service, spec.baseline, spec.candidate)
 
 
 def journal_state(member: Member, now: float) -> State:

@@ -65,6 +65,13 @@ class Lever:
             raise PlatformError(f"kubernetes: lever {self.name!r} routes by weight only; cohorts and "
                                 "mirroring need lever = \"httproute\"")
 
+    async def route_differences(self, route: Route) -> tuple[str, ...]:
+        """What of `route` is not in place (reconcile's read-back): a lever that routes by weight
+        only holds an empty route and nothing else."""
+        if route.cohorts or route.mirror is not None or route.sticky is not None:
+            return (f"lever {self.name!r} routes by weight only: no cohort rules or mirror",)
+        return ()
+
     async def scale(self, version: str, replicas: int) -> None:
         await self.scale_deployment(version, replicas)
 

@@ -37,6 +37,7 @@ COHORT_RULE = "releasedeck-cohort-"
 
 class HTTPRouteWeights(Lever):
     name = "httproute"
+    _read: dict[str, Any] | None = None  # the route `view` read this tick, until read back
 
     @property
     def route(self) -> str:
@@ -49,7 +50,9 @@ class HTTPRouteWeights(Lever):
         return {v: str(named.get(v) or f"{self.spec.release.service}-{v}") for v in (self.base, self.cand)}
 
     async def view(self) -> LeverView:
+        self._read = None
         route = await self.kube.get_custom(HTTPROUTE, self.route)
+        self._read = route  # the tick's route read: reconcile's read-back reuses it
         by_name = {name: v for v, name in self.backends.items()}
         totals: dict[str, float] = {}
         for rule in (route.get("spec") or {}).get("rules") or []:
@@ -73,6 +76,22 @@ class HTTPRouteWeights(Lever):
             raise PlatformError("kubernetes: an HTTPRoute cannot split by a sticky user key (Gateway API's "
                                 "standard channel has no session persistence); use a header cohort")
         await self._rewrite(lambda rules: with_route(rules, self.backends, self.cand, route))
+
+    async def route_differences(self, route: Route) -> tuple[str, ...]:
+        """Reconcile's read-back: our cohort rules and mirror filter in the route as stored,
+        against what `route` makes of it (other writers' rules are theirs, never judged). Reuses
+        the route this tick's `view` read, so holding the route costs no request of its own."""
+        if route.sticky is not None:
+            return ("an HTTPRoute cannot split by a sticky user key",)
+        stored, self._read = self._read, None
+        if stored is None:
+            stored = await self.kube.get_custom(HTTPROUTE, self.route)
+        rules = (stored.get("spec") or {}).get("rules") or []
+        wanted = with_route(rules, self.backends, self.cand, route)
+        if wanted is None:
+            return (f"HTTPRoute {self.route}: no backendRef to "
+                    f"{' or '.join(sorted(self.backends.values()))}",)
+        return rule_differences(rules, wanted, f"HTTPRoute {self.route}")
 
     async def _rewrite(self, change: Callable[[list[dict[str, Any]]], list[dict[str, Any]] | None]) -> None:
         """Read, change the rules, write them back with the resourceVersion read (409: again)."""
@@ -154,6 +173,39 @@ def with_route(rules: list[dict[str, Any]], backends: Mapping[str, str], candida
         out.extend(cohort_rules.get(j, ()))  # before their weighted rule (precedence decides anyway)
         out.append(rule)
     return out
+
+
+def rule_differences(rules: list[dict[str, Any]], wanted: list[dict[str, Any]],
+                     where: str) -> tuple[str, ...]:
+    """One line per difference between the stored rules and the rules a route wants (as
+    `with_route` makes them from the stored ones): our cohort rules by name, and the other
+    rules (where our mirror filter sits). Where our rules stand in the list is not judged:
+    Gateway API's precedence picks them wherever they are, so a writer who reorders the list
+    is not fought over it."""
+    have = {str(r.get("name")): r for r in rules if _ours(r)}
+    want = {str(r.get("name")): r for r in wanted if _ours(r)}
+    out = [f"{where}: rule {n} missing" for n in sorted(want.keys() - have.keys())]
+    out += [f"{where}: rule {n} not wanted" for n in sorted(have.keys() - want.keys())]
+    out += [f"{where}: rule {n} changed" for n in sorted(want.keys() & have.keys())
+            if want[n] != have[n]]
+    others = [r for r in rules if not _ours(r)]
+    for i, (stored, rule) in enumerate(zip(others, [r for r in wanted if not _ours(r)],
+                                           strict=True)):
+        if stored != rule:
+            out.append(f"{where}: rule {i + 1}'s mirror filter {_mirror_word(stored, rule)}")
+    return tuple(out)
+
+
+def _mirror_word(stored: Mapping[str, Any], wanted: Mapping[str, Any]) -> str:
+    def mirrors(rule: Mapping[str, Any]) -> list[Any]:
+        return [f for f in rule.get("filters") or [] if f.get("type") == "RequestMirror"]
+
+    have, want = mirrors(stored), mirrors(wanted)
+    if len(want) > len(have):
+        return "missing"
+    if len(have) > len(want):
+        return "not wanted"
+    return "changed"
 
 
 def _ours(rule: Mapping[str, Any]) -> bool:

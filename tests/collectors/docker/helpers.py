@@ -13,6 +13,7 @@ from typing import Any, TypeVar
 
 import httpx
 
+from strategies.model import Instance, PlatformSnapshot, VersionStatus
 from tests.support.ports import PortTaken
 
 T = TypeVar("T")
@@ -215,3 +216,30 @@ class Load:
         self._stop.set()
         for thread in self._threads:
             thread.join(timeout=10)
+
+
+class ServersPlatform:
+    """Servers already running (the `version_servers`, demo services) as a platform reports
+    them, one ready instance per address, for tests of a router through the Driver; scaling is
+    not their business, so it is accepted and forgotten."""
+
+    kind = "servers"
+
+    def __init__(self, addresses: dict[str, list[str]]):
+        self.addresses = addresses
+
+    @classmethod
+    def on_ports(cls, ports: dict[str, int]) -> ServersPlatform:
+        return cls({v: [f"127.0.0.1:{port}"] for v, port in ports.items()})
+
+    async def snapshot(self, versions: object, now: float) -> PlatformSnapshot:
+        return PlatformSnapshot(at=now, versions={
+            v: VersionStatus(v, tuple(Instance(f"{v}-{i}", v, True, address)
+                                      for i, address in enumerate(addresses)))
+            for v, addresses in self.addresses.items()})
+
+    async def scale(self, version: str, replicas: int) -> None:
+        return None
+
+    async def close(self) -> None:
+        return None

@@ -10,6 +10,7 @@ import asyncio
 import zlib
 from collections import Counter, defaultdict
 from collections.abc import Iterator
+from dataclasses import replace
 from pathlib import Path
 
 import httpx
@@ -18,10 +19,14 @@ import pytest
 from collectors.haproxy import HAProxyError, HAProxyRouter, parse_stat
 from collectors.haproxy_stats import HAProxyStats
 from strategies.cohorts import SLOTS, CohortMatch, CohortRule, Mirror, Route, UserKey, slot_offset, sticky_slots
+from strategies.engine import Engine
+from strategies.journal import MemoryJournal
 from strategies.model import Instance, PlatformSnapshot, VersionStatus
 from strategies.spec import ReleaseSpec, parse_spec
-from tests.collectors.docker.helpers import CONFIG, HAProxy, version_servers
+from tests.collectors.docker.helpers import CONFIG, HAProxy, ServersPlatform, version_servers
 from tests.support.ports import free_ports, retry_on_taken_port
+from tui.driver import Driver
+from tui.wiring import build_source
 
 pytestmark = pytest.mark.haproxy
 
@@ -248,3 +253,128 @@ def test_sync_points_the_version_backends_at_the_instances_too(cohort_proxy) -> 
             staff = Counter(client.get(proxy.url, headers={"X-User-Group": "staff"}).text
                             for _ in range(10))
         assert staff == {"v2": 10}
+
+
+# --------------------------------------------------------------------------- reconcile each tick
+
+LONG_RING = {**RING, "hold": "10m"}  # the step never ends inside a test: only reconcile moves
+
+
+def reconciles(journal: MemoryJournal, lever: str) -> list[dict]:
+    return [r for r in journal.records if r.get("kind") == "reconcile"
+            and any(e.get("lever") == lever for e in r.get("evidence") or ())]
+
+
+async def tick_until(driver: Driver, clock: list[float], done, limit: int = 30) -> int:
+    """Tick (one simulated second apart) until `done()` holds; bounded."""
+    for ticks in range(1, limit + 1):
+        clock[0] += 1.0
+        await driver.tick()
+        if await done():
+            return ticks
+    raise AssertionError(f"not done after {limit} ticks: {driver.engine.state.reason}")
+
+
+async def wanted_maps(router: HAProxyRouter, driver: Driver) -> dict[str, dict[str, str]]:
+    """The maps the journal's targets call for (the live split for the sticky slots: the ring
+    sets no weight), computed apart from the router's memory."""
+    assert router.cohorts is not None
+    target = driver.engine.route_target(await router.weights())
+    assert target is not None and target.weights is not None
+    return router.cohorts.contents(target.route, {v: float(w) for v, w in target.weights.items()},
+                                   router.version_backends)
+
+
+def test_a_cleared_cohort_map_is_put_back_by_the_ticks_with_one_reconcile_record(
+        cohort_proxy, tmp_path: Path) -> None:
+    """Ring 1 open; `clear map` over the runtime socket empties the staff map and the sticky
+    map; bounded ticks put both back from the journal, with exactly one `reconcile` record for
+    the cohort lever carrying what was found; a resumed releasedeck (a fresh router that
+    remembers nothing) checks the maps from the journal alone and puts them back too."""
+    with version_servers(["v1", "v2"]) as ports:
+        proxy, router, _ = cohort_proxy(ports)
+        assert router.cohorts is not None
+        spec = ring_spec(proxy.socket, proxy.stats_url, Path(router.cohorts.directory), tmp_path,
+                         LONG_RING)
+        staff_map, sticky_map = router.cohorts.path(router.cohorts.sources[0]), router.cohorts.sticky_path
+        clock = [1000.0]
+
+        async def scenario() -> None:
+            journal = MemoryJournal()
+            driver = Driver(spec, Engine(spec, journal=journal), ServersPlatform.on_ports(ports), router,
+                            build_source(spec), clock=lambda: clock[0])
+
+            async def in_place() -> bool:
+                target = driver.engine.route_target()
+                return target is not None and await router.maps() == await wanted_maps(router, driver)
+
+            await tick_until(driver, clock, in_place)
+            maps = await router.maps()
+            assert maps[staff_map] == {"staff": "checkout_v2"} and len(maps[sticky_map]) == SLOTS
+            assert reconciles(journal, "set_cohorts:") == []
+
+            for path in (staff_map, sticky_map):
+                assert (await router.api.run(f"clear map {path}")).strip() == ""
+            assert (await router.maps())[staff_map] == {}
+            await tick_until(driver, clock, in_place)
+            for _ in range(3):  # settled: nothing more to correct
+                clock[0] += 1.0
+                await driver.tick()
+            found = reconciles(journal, "set_cohorts:")
+            assert len(found) == 1, found
+            detail = found[0]["evidence"][0]["detail"]
+            assert "checkout.header.x-user-group.map: 1 missing of 1 entries" in detail, detail
+            assert "checkout.sticky.map: 100 missing of 100 entries" in detail, detail
+            assert [a["kind"] for a in found[0]["actions"]] == ["set_cohorts"]
+            assert driver.engine.state.step == 0  # a correction, never a new decision
+
+            # releasedeck restarts: a fresh router (no route in memory), the engine from the journal
+            fresh = HAProxyRouter.from_spec(spec)
+            again = MemoryJournal()
+            resumed = Driver(spec, Engine(spec, journal=again, records=journal.records),
+                             ServersPlatform.on_ports(ports), fresh, build_source(spec),
+                             clock=lambda: clock[0])
+            assert (await router.api.run(f"clear map {staff_map}")).strip() == ""
+
+            async def restored() -> bool:
+                return (await fresh.maps())[staff_map] == {"staff": "checkout_v2"}
+
+            await tick_until(resumed, clock, restored)
+            assert len(reconciles(again, "set_cohorts:")) == 1
+            assert await fresh.maps() == await wanted_maps(fresh, resumed)
+            await driver.source.close()
+            await resumed.source.close()
+
+        asyncio.run(asyncio.wait_for(scenario(), 120))
+
+
+def test_a_closed_ring_map_must_be_present_and_the_sticky_map_is_judged_only_with_weights(
+        cohort_proxy) -> None:
+    """The read-back itself: an empty map the route wants empty is in place; a map HAProxy does
+    not know is missing, not empty; without weights the sticky map is not compared."""
+    with version_servers(["v1", "v2"]) as ports:
+        _, router, _ = cohort_proxy(ports)
+        assert router.cohorts is not None
+        sticky = UserKey(header="X-User-Id")
+
+        async def scenario() -> None:
+            closed = Route(sticky=sticky, salt="s")
+            await router.set_weights({"v1": 100, "v2": 0})
+            await router.set_route(closed)
+            assert await router.route_differences(closed, {"v1": 100, "v2": 0}) == ()
+            staff = Route(cohorts=(CohortRule("staff", STAFF, "v2"),), sticky=sticky, salt="s")
+            assert await router.route_differences(staff, {"v1": 100, "v2": 0}) == (
+                "checkout.header.x-user-group.map: 1 missing of 1 entries",)
+            # the sticky map off its weights counts only when the weights are known
+            assert "checkout.sticky.map: 10 wrong of 100 entries" in \
+                await router.route_differences(closed, {"v1": 90, "v2": 10})
+            assert await router.route_differences(closed, None) == ()
+
+        asyncio.run(scenario())
+        lost = HAProxyRouter(router.api.address, "checkout", router.servers,
+                             cohorts=replace(router.cohorts, directory="/nowhere"),
+                             version_backends=router.version_backends)
+        differences = asyncio.run(lost.route_differences(Route(sticky=sticky), {"v1": 100}))
+        assert differences == ("checkout.cookie.beta.map: missing",
+                               "checkout.header.x-user-group.map: missing",
+                               "checkout.sticky.map: missing")

@@ -20,12 +20,13 @@ import httpx
 import pytest
 
 from collectors.local.platform import LocalPlatform
-from collectors.nginx import NginxError, NginxRouter
+from collectors.nginx import NginxError, NginxRouter, mirror_in_config
 from strategies.cohorts import CohortMatch, CohortRule, Mirror, Route
 from strategies.engine import Engine
+from strategies.journal import MemoryJournal
 from strategies.model import Phase
 from strategies.spec import parse_spec
-from tests.collectors.docker.helpers import async_wait_until, wait_until
+from tests.collectors.docker.helpers import ServersPlatform, async_wait_until, version_servers, wait_until
 from tests.support.ports import free_port, free_ports
 from tui.demo_specs import demo_spec_text
 from tui.driver import Driver
@@ -207,3 +208,74 @@ def test_faulted_candidate_in_the_dark_is_rolled_back_and_no_user_met_it(tmp_pat
             await platform.close()
 
     asyncio.run(asyncio.wait_for(scenario(), 240))
+
+
+def test_a_resumed_release_puts_the_journals_mirror_back_into_a_fresh_nginx(tmp_path: Path) -> None:
+    """A dark step through the Driver, then releasedeck restarts: its fresh nginx starts with no
+    mirror (resume never repeats an action); the read-back of the config nginx loads finds it
+    missing, and one `reconcile` record for the cohort lever puts the journal's mirror back."""
+    spec = parse_spec({
+        "release": {"service": "checkout", "baseline": "v1", "candidate": "v2"},
+        "platform": {"kind": "docker", "selector": "app=checkout"},
+        "router": {"kind": "nginx", "port": free_port()},
+        "strategy": {"kind": "canary", "steps": [{"dark": 50, "hold": "10m"}, 100]},
+    }, str(tmp_path / "dark.toml"))
+    clock = [1000.0]
+
+    def fixes(journal: MemoryJournal) -> list[dict]:
+        return [r for r in journal.records if r.get("kind") == "reconcile"
+                and any(e.get("lever") == "set_cohorts:" for e in r.get("evidence") or ())]
+
+    async def ticks(driver: Driver, done, limit: int = 30) -> None:
+        for _ in range(limit):
+            clock[0] += 1.0
+            await driver.tick()
+            if done():
+                return
+        raise AssertionError(f"not done after {limit} ticks: {driver.engine.state.reason}")
+
+    def loaded(router: NginxRouter) -> tuple[str, float] | None:
+        assert router.prefix is not None
+        return mirror_in_config((router.prefix / "nginx.conf").read_text())
+
+    async def scenario(ports: dict[str, int]) -> None:
+        backends = {v: [f"127.0.0.1:{p}"] for v, p in ports.items()}
+        first = NginxRouter(port=free_port(), weights={"v1": 100, "v2": 0}, backends=backends)
+        second = NginxRouter(port=free_port(), weights={"v1": 100, "v2": 0}, backends=backends)
+        sources = [build_source(spec), build_source(spec)]
+        try:
+            await first.start()
+            journal = MemoryJournal()
+            driver = Driver(spec, Engine(spec, journal=journal), ServersPlatform.on_ports(ports), first,
+                            sources[0], clock=lambda: clock[0])
+            await ticks(driver, lambda: loaded(first) == ("rd_v2", 50.0)
+                        and driver.engine.route_target() is not None)
+            for _ in range(2):  # in place: read back, nothing to correct
+                clock[0] += 1.0
+                await driver.tick()
+            assert fixes(journal) == []
+            await first.close()
+
+            await second.start()  # releasedeck again: a new nginx, nothing in memory
+            assert loaded(second) is None
+            again = MemoryJournal()
+            resumed = Driver(spec, Engine(spec, journal=again, records=journal.records),
+                             ServersPlatform.on_ports(ports), second, sources[1],
+                             clock=lambda: clock[0])
+            await ticks(resumed, lambda: loaded(second) == ("rd_v2", 50.0))
+            for _ in range(3):  # settled
+                clock[0] += 1.0
+                await resumed.tick()
+            found = fixes(again)
+            assert len(found) == 1, found
+            assert found[0]["evidence"][0]["detail"] == \
+                "nginx: the config mirrors nothing, 50% to rd_v2 is wanted"
+            assert second.mirror == ("v2", 50.0) and resumed.engine.state.step == 0
+        finally:
+            for source in sources:
+                await source.close()
+            await first.close()
+            await second.close()
+
+    with version_servers(["v1", "v2"]) as ports:
+        asyncio.run(asyncio.wait_for(scenario(ports), 120))

@@ -12,12 +12,17 @@ import pytest
 from collectors.kubernetes import KubernetesPlatform
 from collectors.kubernetes.api import HTTPROUTE
 from strategies.cohorts import CohortMatch, CohortRule, Mirror, Route, UserKey
+from strategies.engine import Engine
+from strategies.journal import MemoryJournal
 from strategies.ports import PlatformError
 from tests.collectors.kubernetes.real_cluster import closing, manifest, run, spec_for
+from tui.driver import Driver
+from tui.wiring import build_source
 
 BACKENDS = {"v1": "checkout-v1", "v2": "checkout-v2"}
 STAFF = CohortRule("staff", CohortMatch(header="X-User-Group", values=("staff", "qa")), "v2")
 BETA = CohortRule("beta", CohortMatch(cookie="beta", values=("1",)), "v2")
+GROUP_HEADER = "X-User-Group"
 ORIGINAL_MATCHES = [{"path": {"type": "PathPrefix", "value": "/"}}]
 
 
@@ -132,3 +137,101 @@ def test_sticky_users_are_refused_in_one_line(kube_namespace) -> None:
     platform = _platform(ns)
     with pytest.raises(PlatformError, match="cannot split by a sticky user key"):
         run(closing(platform, platform.set_route(Route(sticky=UserKey(header="X-User-Id")))))
+
+
+RING = {"kind": "ring", "hold": "10m", "rings": [
+    {"name": "staff", "match": {"header": GROUP_HEADER, "values": ["staff", "qa"]}},
+    {"name": "everyone", "weight": 100}]}
+
+
+def _reconciles(journal: MemoryJournal) -> list[dict]:
+    return [r for r in journal.records if r.get("kind") == "reconcile"
+            and any(e.get("lever") == "set_cohorts:" for e in r.get("evidence") or ())]
+
+
+def test_a_hand_edited_route_gets_its_cohort_rule_back_and_the_other_writers_rule_stays(
+        kube_namespace) -> None:
+    """Ring 1 open through the Driver; another field manager replaces the rules (our cohort rule
+    dropped, a rule of their own added); bounded ticks put our rule back from the journal, keep
+    theirs, and journal exactly one `reconcile` record for the cohort lever."""
+    ns = kube_namespace
+    ns.create(manifest("deployments.yaml") + manifest("httproute.yaml"))
+    spec = spec_for(ns, "httproute", httproute="checkout", backends=BACKENDS,
+                    deployments={"v1": "checkout-v1", "v2": "checkout-v2"}, strategy=RING)
+    platform = KubernetesPlatform(spec)
+    journal = MemoryJournal()
+    clock = [1000.0]
+    driver = Driver(spec, Engine(spec, journal=journal), platform, None, build_source(spec),
+                    clock=lambda: clock[0])
+    theirs = {"name": "their-admin", "matches": [{"path": {"type": "PathPrefix", "value": "/admin"}}],
+              "backendRefs": [{"name": "admin", "port": 80}]}  # not ours: no cohort rule for it
+    seen: dict[str, dict] = {}
+
+    def names() -> list[str | None]:
+        return [r.get("name") for r in _route(ns)["spec"]["rules"]]
+
+    async def ticks_until(done, limit: int = 30) -> None:
+        for _ in range(limit):
+            clock[0] += 1.0
+            await driver.tick()
+            if done():
+                return
+        raise AssertionError(f"not done after {limit} ticks: {names()} {driver.engine.state.reason}")
+
+    async def scenario() -> None:
+        await ticks_until(lambda: "releasedeck-cohort-0" in names()
+                          and "set_cohorts:" in driver.engine.state.targets)
+        for _ in range(2):  # in place: read back, nothing to correct
+            clock[0] += 1.0
+            await driver.tick()
+        assert _reconciles(journal) == []
+        seen["ours"] = next(r for r in _route(ns)["spec"]["rules"]
+                            if r.get("name") == "releasedeck-cohort-0")
+        edited = [theirs, *(r for r in _route(ns)["spec"]["rules"] if r.get("name") is None)]
+        ns.custom.patch_namespaced_custom_object(
+            HTTPROUTE.group, HTTPROUTE.version, ns.name, HTTPROUTE.plural, "checkout",
+            {"spec": {"rules": edited}}, field_manager="other-writer")
+        assert "releasedeck-cohort-0" not in names()
+        await ticks_until(lambda: "releasedeck-cohort-0" in names())
+        for _ in range(3):  # settled: nothing more to correct
+            clock[0] += 1.0
+            await driver.tick()
+        await driver.source.close()
+
+    run(closing(platform, scenario()))
+    rules = _route(ns)["spec"]["rules"]
+    assert [r.get("name") for r in rules].count("releasedeck-cohort-0") == 1
+    assert next(r for r in rules if r.get("name") == "releasedeck-cohort-0") == seen["ours"]
+    assert next(r for r in rules if r.get("name") == "their-admin")["matches"] == theirs["matches"]
+    found = _reconciles(journal)
+    assert len(found) == 1, found
+    assert found[0]["evidence"][0]["detail"] == "HTTPRoute checkout: rule releasedeck-cohort-0 missing"
+    assert driver.engine.state.step == 0  # a correction, never a new decision
+
+
+def test_the_read_back_sees_the_stored_route_as_written_and_names_a_lost_mirror(kube_namespace) -> None:
+    """What the API server stored (defaults filled in) reads back as in place; a mirror filter
+    another writer removed is named, and writing the route again puts it back."""
+    ns = kube_namespace
+    platform = _platform(ns)
+    route = Route(cohorts=(STAFF, BETA), mirror=Mirror("v2", 12.5))
+
+    async def scenario() -> tuple[tuple[str, ...], ...]:
+        await platform.set_route(route)
+        written = await platform.route_differences(route, None)
+        rules = _route(ns)["spec"]["rules"]
+        for rule in rules:
+            rule.pop("filters", None)
+        ns.custom.patch_namespaced_custom_object(
+            HTTPROUTE.group, HTTPROUTE.version, ns.name, HTTPROUTE.plural, "checkout",
+            {"spec": {"rules": rules}}, field_manager="other-writer")
+        lost = await platform.route_differences(route, None)
+        closed = await platform.route_differences(Route(), None)
+        await platform.set_route(route)
+        return written, lost, closed, await platform.route_differences(route, None)
+
+    written, lost, closed, again = run(closing(platform, scenario()))
+    assert written == () and again == ()
+    assert lost == ("HTTPRoute checkout: rule 1's mirror filter missing",)
+    assert closed == ("HTTPRoute checkout: rule releasedeck-cohort-0 not wanted",
+                      "HTTPRoute checkout: rule releasedeck-cohort-1 not wanted")

@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import os
+import signal
 from collections import Counter
+from pathlib import Path
 
 import httpx
 
@@ -11,7 +14,15 @@ from collectors.local.loadgen import LoadGenerator
 from collectors.local.net import COHORT_HEADER, GROUP_HEADER, ROUTED_HEADER, USER_HEADER
 from collectors.local.router import LocalRouter
 from strategies.cohorts import CohortMatch, CohortRule, Mirror, Route, UserKey, bucket, sticky_version
+from strategies.engine import Engine
+from strategies.journal import MemoryJournal
+from strategies.plans import build_plan
 from strategies.ports import CohortRouter
+from strategies.spec import parse_spec
+from tests.collectors.docker.helpers import ServersPlatform
+from tests.support.ports import free_port
+from tui.driver import Driver
+from tui.wiring import build_source
 
 STAFF = CohortRule("staff", CohortMatch(header=GROUP_HEADER, values=("staff",)), "v2")
 SALT = "checkout/v2"
@@ -102,5 +113,58 @@ def test_mirror_copies_a_share_and_clients_only_see_the_primary(backends: dict[s
             assert served and float(served[0].rsplit(" ", 1)[1]) >= 100  # the candidate did the work
         finally:
             await router.close()
+
+    run(scenario())
+
+
+def test_a_killed_router_comes_back_without_its_rings_and_the_ticks_put_them_back(
+        backends: dict[str, list[str]], tmp_path: Path) -> None:
+    """Ring 1 through the Driver; the proxy is killed and revived at its last weights and
+    backends but no route; the read-back finds the staff rule gone and one `reconcile` record
+    for the cohort lever puts the journal's route back."""
+    spec = parse_spec({
+        "release": {"service": "checkout", "baseline": "v1", "candidate": "v2"},
+        "platform": {"kind": "docker", "selector": "app=checkout"},
+        "router": {"kind": "local", "port": free_port()},
+        "strategy": {"kind": "ring", "hold": "10m", "sticky": {"header": USER_HEADER}, "rings": [
+            {"name": "staff", "match": {"header": GROUP_HEADER, "values": ["staff"]}},
+            {"name": "everyone", "weight": 100}]},
+    }, str(tmp_path / "ring.toml"))
+    clock = [1000.0]
+    wanted = build_plan(spec).route_for(1, 0, "v2")
+
+    async def ticks(driver: Driver, router: LocalRouter, limit: int = 30) -> None:
+        for _ in range(limit):
+            clock[0] += 1.0
+            await driver.tick()
+            if await router.route() == wanted:
+                return
+        raise AssertionError(f"route not back after {limit} ticks: {await router.route()}")
+
+    async def scenario() -> None:
+        router = LocalRouter(port=spec.router.options["port"], weights={"v1": 100, "v2": 0})
+        journal = MemoryJournal()
+        source = build_source(spec)
+        try:
+            await router.start()
+            driver = Driver(spec, Engine(spec, journal=journal), ServersPlatform(backends), router,
+                            source, clock=lambda: clock[0])
+            await ticks(driver, router)
+            pid = router.pid
+            assert pid is not None
+            os.kill(pid, signal.SIGKILL)
+            await ticks(driver, router)
+            for _ in range(3):  # settled
+                clock[0] += 1.0
+                await driver.tick()
+            assert router.restarts >= 1
+        finally:
+            await source.close()
+            await router.close()
+        found = [r for r in journal.records if r.get("kind") == "reconcile"
+                 and any(e.get("lever") == "set_cohorts:" for e in r.get("evidence") or ())]
+        assert len(found) == 1, found
+        assert found[0]["evidence"][0]["detail"].startswith(
+            "local router: cohort rules none, journal says staff; local router: sticky key none")
 
     run(scenario())
