@@ -289,6 +289,10 @@ class ReleaseApp(App[int]):
     # ------------------------------------------------------------------ what is allowed now
 
     def refusal_for(self, kind: CommandKind, value: int | None = None) -> str | None:
+        """Why `kind` cannot be done now, or None. A journal that refused a write refuses every
+        command (none could be recorded before acting): the footer offers none, a key says why."""
+        if self.driver is not None and self.driver.journal_failed:
+            return self.driver.journal_failed
         return refusal(self.current_state().rollout, kind, read_only=self.read_only, value=value)
 
     def pause_kind(self) -> CommandKind:

@@ -67,9 +67,19 @@ def pieces(group: Group) -> Iterator[RenderableType]:
         if isinstance(item, Group):
             yield from pieces(item)
         elif isinstance(item, Text) and "\n" in item.plain:
-            yield from item.split("\n", allow_blank=True)
+            yield from text_lines(item)
         else:
             yield item
+
+
+def text_lines(text: Text) -> list[Text]:
+    """A text's lines as texts that draw as the text draws (Rich's split keeps the style,
+    justification and overflow, not `no_wrap`, `tab_size` or the last line's `end`)."""
+    lines = list(text.split("\n", allow_blank=True))
+    for line in lines:
+        line.no_wrap, line.tab_size = text.no_wrap, text.tab_size
+    lines[-1].end = text.end
+    return lines
 
 
 class Drawn(Widget):
@@ -103,11 +113,16 @@ class Drawn(Widget):
         self._facts, self._shape, self._build = facts, shape, build
         self.draws += 1
         old, self._picture, self._made = self._picture, None, None
-        if layout or old is None or old[:2] != (self.size, self.visual_style):
+        if layout or old is None or old[:2] != (self.size, self.visual_style) or not self._by_line():
             self.refresh(layout=layout)
             return True
         self._repaint(old[2], self._lines())
         return True
+
+    def _by_line(self) -> bool:
+        """Whether the panel draws piece by piece (a group, aligned top left): then its lines
+        can be compared with the last ones; anything else is drawn whole, as a Static is."""
+        return isinstance(self._renderable(), Group) and self.styles.content_align == ("left", "top")
 
     def _repaint(self, old: list[Strip], new: list[Strip]) -> None:
         if len(old) != len(new):  # a height the shape did not foresee: never cut a line
@@ -125,7 +140,9 @@ class Drawn(Widget):
 
     def render_line(self, y: int) -> Strip:
         lines = self._lines()
-        return lines[y] if y < len(lines) else Strip.blank(self.size.width, self.visual_style.rich_style)
+        if y < min(len(lines), self.size.height):
+            return lines[y]
+        return Strip.blank(self.size.width, self.visual_style.rich_style)
 
     def _lines(self) -> list[Strip]:
         """The panel's lines at its size and in its style (a class that recolours the panel
@@ -133,8 +150,9 @@ class Drawn(Widget):
         size, style = self.size, self.visual_style
         if self._picture is None or self._picture[:2] != (size, style):
             renderable = self._renderable()
-            if isinstance(renderable, Group) and self.styles.content_align == ("left", "top"):
-                strips = self._group_lines(renderable, size.width, style)[:size.height]
+            if isinstance(renderable, Group) and self._by_line():
+                # every line, even past the panel's height: a panel that grew is seen to
+                strips = self._group_lines(renderable, size.width, style)
             else:
                 visual = visualize(self, renderable)
                 strips = Visual.to_strips(self, visual, size.width, size.height, style)
