@@ -51,6 +51,8 @@ def wrapped_lines(app: App[object], text: Text, width: int) -> int:
         return 1
     if text.no_wrap:
         return len(text.plain.split("\n"))
+    if "\n" not in text.plain and "\t" not in text.plain and text.cell_len <= width:
+        return 1  # fits: no need to wrap it to know (wrapping costs more than the rest)
     return len(text.wrap(app.console, width))
 
 
