@@ -46,6 +46,7 @@ def random_text(rng: random.Random) -> Text:
                 justify=rng.choice((None, "left", "right", "center")))
     for _ in range(rng.randint(0, 8)):
         text.append(rng.choice(WORDS) + rng.choice(("", " ", "  ", "\n")), style=rng.choice(STYLES))
+    text.end = rng.choice(("\n", "\n", "\n", ""))  # one that runs on into the next item, now and then
     return text
 
 
@@ -59,7 +60,8 @@ def random_group(rng: random.Random) -> Group:
 def test_a_drawn_group_shows_the_lines_a_static_shows() -> None:
     """Drawn renders a group piece by piece, and a text line by line, reusing the pieces it
     drew before: over random groups (styles, wide characters, wrapping, justification,
-    blank lines, nested groups), each one drawn after the last, the lines are a Static's."""
+    blank lines, nested groups, a text that runs on into the next), each one drawn after the
+    last, the lines are a Static's."""
     async def scenario() -> None:
         app = Pair()
         async with app.run_test(size=(80, 60)) as pilot:

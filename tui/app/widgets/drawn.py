@@ -39,7 +39,7 @@ def frozen(value: object) -> object:
     by its base style or wrapping, so those are taken along; lists and tuples are walked."""
     if isinstance(value, Text):
         return (value.plain, str(value.style), tuple(value.spans), value.justify,
-                value.no_wrap, value.overflow)
+                value.no_wrap, value.overflow, value.end, value.tab_size)
     if isinstance(value, list | tuple):
         return tuple(frozen(item) for item in value)
     return value
@@ -62,9 +62,9 @@ def shape_of(app: App[object], wrapping: Iterable[Text], width: int) -> tuple[in
 
 
 def pieces(group: Group) -> Iterator[RenderableType]:
-    """A group as the pieces that draw its lines one after another: its items, the items of
-    the groups in it, and a text's lines (Rich wraps a text line by line, so its lines draw
-    alone as they draw together)."""
+    """A group as the pieces that draw its lines one after another (Rich draws a group's items
+    one under another, so alone they draw the same lines): its items, the items of the groups
+    in it, and a text's lines (Rich wraps a text line by line)."""
     for item in group.renderables:
         if isinstance(item, Group):
             yield from pieces(item)
@@ -84,6 +84,11 @@ def text_lines(text: Text) -> list[Text]:
     return lines
 
 
+def _ends_its_line(piece: RenderableType) -> bool:
+    """A text that does not end its line runs on into the next piece: not drawn alone."""
+    return not isinstance(piece, Text) or piece.end == "\n"
+
+
 class Drawn(Widget):
     """A panel redrawn only when its facts change, laid out only when its shape does, and
     repainted only where its lines differ. `draws` counts the redraws and `repaints` the lines
@@ -96,7 +101,8 @@ class Drawn(Widget):
     _facts: object = _NOTHING
     _shape: object = _NOTHING
     _build: Callable[[], RenderableType] = str
-    _made: tuple[Size, RenderableType] | None = None  # the last build, at the size it was for
+    # the last build at the size it was for, and its pieces when it is drawn piece by piece
+    _made: tuple[Size, RenderableType, list[RenderableType] | None] | None = None
     _picture: tuple[Size, VisualStyle, list[Strip]] | None = None  # the lines on screen, as drawn
     _known: tuple[object, dict[object, list[Strip]]] = ((), {})  # last picture's text lines, drawn
 
@@ -122,9 +128,9 @@ class Drawn(Widget):
         return True
 
     def _by_line(self) -> bool:
-        """Whether the panel draws piece by piece (a group, aligned top left): then its lines
-        can be compared with the last ones; anything else is drawn whole, as a Static is."""
-        return isinstance(self._renderable(), Group) and self.styles.content_align == ("left", "top")
+        """Whether the panel draws piece by piece, so that its lines can be compared with the
+        last ones; anything else is drawn whole, as a Static is."""
+        return self._pieces() is not None
 
     def _repaint(self, old: list[Strip], new: list[Strip]) -> None:
         if len(old) != len(new):  # a height the shape did not foresee: never cut a line
@@ -151,25 +157,24 @@ class Drawn(Widget):
         draws it again), rendered as a Static would render them."""
         size, style = self.size, self.visual_style
         if self._picture is None or self._picture[:2] != (size, style):
-            renderable = self._renderable()
-            if isinstance(renderable, Group) and self._by_line():
+            by_line = self._pieces()
+            if by_line is not None:
                 # every line, even past the panel's height: a panel that grew is seen to
-                strips = self._group_lines(renderable, size.width, style)
+                strips = self._piece_lines(by_line, size.width, style)
             else:
-                visual = visualize(self, renderable)
+                visual = visualize(self, self._renderable())
                 strips = Visual.to_strips(self, visual, size.width, size.height, style)
             self._picture = (size, style, strips)
         return self._picture[2]
 
-    def _group_lines(self, group: Group, width: int, style: VisualStyle) -> list[Strip]:
-        """A group's lines, piece by piece (Rich draws a group's items one under another, so
-        alone they draw the same lines): a piece of text equal to one drawn last time is taken
-        as drawn. A second of a running canary changes a few lines of a table, and rendering
-        text is most of a redraw's cost."""
+    def _piece_lines(self, by_line: list[RenderableType], width: int, style: VisualStyle) -> list[Strip]:
+        """A group's lines, piece by piece: a piece of text equal to one drawn last time is
+        taken as drawn. A second of a running canary changes a few lines of a table, and
+        rendering text is most of a redraw's cost."""
         known = self._known[1] if self._known[0] == (width, style) else {}
         drawn: dict[object, list[Strip]] = {}
         strips: list[Strip] = []
-        for piece in pieces(group):
+        for piece in by_line:
             key = frozen(piece) if isinstance(piece, Text) else _NOTHING
             lines = known.get(key) or drawn.get(key)
             if lines is None:
@@ -182,10 +187,23 @@ class Drawn(Widget):
 
     def _renderable(self) -> RenderableType:
         """Built once per change of facts, and again at a new size (a builder may draw to it)."""
+        return self._made_now()[1]
+
+    def _pieces(self) -> list[RenderableType] | None:
+        """The pieces of the built group, or None when it is not drawn piece by piece: not a
+        group, aligned other than top left, or a text in it that runs on into the next piece."""
+        return self._made_now()[2]
+
+    def _made_now(self) -> tuple[Size, RenderableType, list[RenderableType] | None]:
         size = self.size
         if self._made is None or self._made[0] != size:
-            self._made = (size, self._build())
-        return self._made[1]
+            renderable = self._build()
+            by_line = list(pieces(renderable)) if isinstance(renderable, Group) else None
+            if by_line is not None and (self.styles.content_align != ("left", "top")
+                                        or not all(_ends_its_line(p) for p in by_line)):
+                by_line = None
+            self._made = (size, renderable, by_line)
+        return self._made
 
 
 _TITLES: WeakKeyDictionary[Widget, str] = WeakKeyDictionary()
