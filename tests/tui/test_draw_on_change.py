@@ -20,7 +20,7 @@ from tui.app.widgets import RolloutBar, StatusBar
 from tui.app.widgets.charts import ChartRow
 from tui.app.widgets.drawn import Drawn
 from tui.app.widgets.events import EventLines
-from tui.app.widgets.gates import GatesPanel
+from tui.app.widgets.gates import GatesPanel, GatesStrip
 from tui.app.widgets.lines import LineCharts, LinePlot
 
 SIZES = [(80, 24), (160, 48)]
@@ -250,5 +250,42 @@ def test_the_holding_line_keeps_its_height_while_the_rollout_runs() -> None:
                     break
                 await pilot.pause(0.01)
             assert gates.size.height < tall
+
+    asyncio.run(scenario())
+
+
+def test_the_wallboard_keeps_the_holding_line_while_the_rollout_runs() -> None:
+    """The wallboard's gate strip keeps the room of a reason that came and went (it moved the
+    event log below it, a layout of the whole wall screen at each step), and gives it back
+    when the rollout ends."""
+    async def scenario() -> None:
+        async with dashboard("operate", (160, 48), wallboard=True) as (world, app, pilot):
+            republish(world, holding=())
+            app.render_state()
+            await settle(pilot)
+            strip = app.screen.query_one(GatesStrip)
+            short = strip.size.height
+            republish(world, holding=("3 gates unknown: only 12 requests this step, need 20",))
+            app.render_state()
+            for _ in range(500):  # bounded: the layout pass comes with the next update
+                if strip.size.height > short:
+                    break
+                await pilot.pause(0.01)
+            tall = strip.size.height
+            assert tall > short
+            passes = count_layouts(app)
+            republish(world, holding=())
+            app.render_state()
+            await settle(pilot)
+            assert strip.size.height == tall and passes[0] == 0
+            state = world.driver.state
+            republish(world, rollout=replace(state.rollout, phase=Phase.SUCCEEDED,
+                                             finished_at=state.at))
+            app.render_state()
+            for _ in range(500):  # bounded: ended, the room is given back
+                if strip.size.height < tall:
+                    break
+                await pilot.pause(0.01)
+            assert strip.size.height < tall
 
     asyncio.run(scenario())

@@ -135,13 +135,13 @@ class GatesPanel(Drawn):
     second line; never an ellipsis. The table is built only when a cell or the holding line
     changed, and laid out only when that can change its height.
 
-    While the rollout runs, the holding line keeps the most lines it has needed (a reason that
-    comes and goes with every step — "3 gates unknown: only 12 requests this step" — would
-    otherwise move every panel below it up and down, each time a layout pass of the whole
-    screen); the rollout's end, a retry or a new width starts it afresh."""
+    While the rollout runs, the holding line keeps the most lines it has needed (HoldingRoom)."""
 
     _state: State | None = None
-    _holding_room: tuple[object, int] = ((), 0)  # (ended, width), lines kept for holding
+
+    def __init__(self, *, id: str | None = None, classes: str | None = None) -> None:
+        super().__init__(id=id, classes=classes)
+        self._room = HoldingRoom()
 
     def show(self, state: State) -> None:
         self._state = state
@@ -156,12 +156,8 @@ class GatesPanel(Drawn):
                 break
         holding = holding_text(state)
         lines = shape_of(self.app, [holding], available)[0]
-        key = (state.rollout.phase.terminal, available)
-        kept = self._holding_room[1] if self._holding_room[0] == key else 0
-        if lines < kept:
-            holding.append("\n" * (kept - lines))
-        self._holding_room = (key, max(lines, kept))
-        shape = (len(rows), names_shape(rows, widths, available), self._holding_room[1])
+        room = self._room.keep(holding, lines, (state.rollout.phase.terminal, available))
+        shape = (len(rows), names_shape(rows, widths, available), room)
         self.put((widths, rows, holding, available),
                  lambda: gates_table(widths, rows, holding, available), shape)
 
@@ -230,8 +226,33 @@ def holding_text(state: State) -> Text:
     return why
 
 
+class HoldingRoom:
+    """The lines a holding reason keeps while the rollout runs: the most it has needed. A
+    reason that comes and goes with every step ("3 gates unknown: only 12 requests this step")
+    would otherwise move every panel below it up and down, each time a layout pass of the
+    whole screen. The rollout's end, a retry or a new width (the `key`) start it afresh."""
+
+    def __init__(self) -> None:
+        self._key: object = ()
+        self._lines = 0
+
+    def keep(self, text: Text, lines: int, key: object) -> int:
+        """Pad `text`, which takes `lines` lines (0: not shown), to the lines kept; return how
+        many lines that is (0: the reason need not be shown)."""
+        kept = self._lines if self._key == key else 0
+        if lines < kept:
+            text.append("\n" * (kept - max(lines, 1)))  # an empty text still takes one line
+        self._key, self._lines = key, max(lines, kept)
+        return self._lines
+
+
 class GatesStrip(Drawn):
-    """The wallboard's one-line-per-gate strip: name, verdict, evidence against bound."""
+    """The wallboard's one-line-per-gate strip: name, verdict, evidence against bound, and why
+    it holds (kept in its room while the rollout runs, as the gates panel keeps it)."""
+
+    def __init__(self, *, id: str | None = None, classes: str | None = None) -> None:
+        super().__init__(id=id, classes=classes)
+        self._room = HoldingRoom()
 
     def show(self, state: State) -> None:
         failed = ended_on(state)
@@ -249,14 +270,17 @@ class GatesStrip(Drawn):
         if reasons:
             why.append("holding: ", style="bold yellow")
             why.append(" · ".join(reasons))
-        shape = (len(rows), shape_of(self.app, [why], self.content_region.width) if reasons else ())
-        self.put((rows, why), lambda: strip_table(rows, why), shape)
+        width = self.content_region.width
+        lines = shape_of(self.app, [why], width)[0] if reasons else 0
+        room = self._room.keep(why, lines, (state.rollout.phase.terminal, width))
+        self.put((rows, why, room), lambda: strip_table(rows, why, room), (len(rows), room))
 
 
-def strip_table(rows: list[tuple[Text | str, ...]], why: Text) -> RenderableType:
+def strip_table(rows: list[tuple[Text | str, ...]], why: Text, room: int) -> RenderableType:
+    """The gates, and under them why it holds when there is room kept for it."""
     table = Table.grid(padding=(0, 2))
     for justify in ("left", "left", "right", "left", "left"):
         table.add_column(justify=justify, no_wrap=True)  # type: ignore[arg-type]
     for row in rows:
         table.add_row(*row)
-    return Group(table, why) if why.plain else table
+    return Group(table, why) if room else table
