@@ -13,6 +13,7 @@ import pytest
 from support import World, make_scene
 from textual.geometry import Region
 from textual.pilot import Pilot
+from textual.widget import Widget
 
 from strategies.model import Event, Phase
 from tui.app import ReleaseApp
@@ -219,37 +220,43 @@ def test_a_plot_repaints_only_the_lines_a_new_point_changed() -> None:
     asyncio.run(scenario())
 
 
+async def keeps_holding_room(world: World, app: ReleaseApp, pilot: Pilot, panel: Widget) -> None:
+    """A reason comes (the panel grows), goes (it keeps its height: no layout pass), and the
+    rollout ends (the room is given back)."""
+    republish(world, holding=())
+    app.render_state()
+    await settle(pilot)
+    short = panel.size.height
+    republish(world, holding=("3 gates unknown: only 12 requests this step, need 20 " * 2,))
+    app.render_state()
+    for _ in range(500):  # bounded: the layout pass comes with the next update
+        if panel.size.height > short:
+            break
+        await pilot.pause(0.01)
+    tall = panel.size.height
+    assert tall > short
+    passes = count_layouts(app)
+    republish(world, holding=())
+    app.render_state()
+    await settle(pilot)
+    assert panel.size.height == tall and passes[0] == 0
+    state = world.driver.state
+    republish(world, rollout=replace(state.rollout, phase=Phase.SUCCEEDED, finished_at=state.at))
+    app.render_state()
+    for _ in range(500):  # bounded: ended, the room is given back
+        if panel.size.height < tall:
+            break
+        await pilot.pause(0.01)
+    assert panel.size.height < tall
+
+
 def test_the_holding_line_keeps_its_height_while_the_rollout_runs() -> None:
     """A holding reason that comes and goes with each step would move every panel below the
     gates up and down (a layout pass of the whole screen each time): the panel keeps the most
     lines it needed until the rollout ends."""
     async def scenario() -> None:
         async with dashboard("operate", (80, 24)) as (world, app, pilot):
-            gates = app.screen.query_one(GatesPanel)
-            short = gates.size.height
-            long_reason = "3 gates unknown: only 12 requests this step, need 20 " * 2
-            republish(world, holding=(long_reason,))
-            app.render_state()
-            for _ in range(500):  # bounded: the layout pass comes with the next update
-                if gates.size.height > short:
-                    break
-                await pilot.pause(0.01)
-            tall = gates.size.height
-            assert tall > short
-            passes = count_layouts(app)
-            republish(world, holding=())
-            app.render_state()
-            await settle(pilot)
-            assert gates.size.height == tall and passes[0] == 0
-            state = world.driver.state
-            republish(world, rollout=replace(state.rollout, phase=Phase.SUCCEEDED,
-                                             finished_at=state.at))
-            app.render_state()
-            for _ in range(500):  # bounded: ended, the room is given back
-                if gates.size.height < tall:
-                    break
-                await pilot.pause(0.01)
-            assert gates.size.height < tall
+            await keeps_holding_room(world, app, pilot, app.screen.query_one(GatesPanel))
 
     asyncio.run(scenario())
 
@@ -260,32 +267,6 @@ def test_the_wallboard_keeps_the_holding_line_while_the_rollout_runs() -> None:
     when the rollout ends."""
     async def scenario() -> None:
         async with dashboard("operate", (160, 48), wallboard=True) as (world, app, pilot):
-            republish(world, holding=())
-            app.render_state()
-            await settle(pilot)
-            strip = app.screen.query_one(GatesStrip)
-            short = strip.size.height
-            republish(world, holding=("3 gates unknown: only 12 requests this step, need 20",))
-            app.render_state()
-            for _ in range(500):  # bounded: the layout pass comes with the next update
-                if strip.size.height > short:
-                    break
-                await pilot.pause(0.01)
-            tall = strip.size.height
-            assert tall > short
-            passes = count_layouts(app)
-            republish(world, holding=())
-            app.render_state()
-            await settle(pilot)
-            assert strip.size.height == tall and passes[0] == 0
-            state = world.driver.state
-            republish(world, rollout=replace(state.rollout, phase=Phase.SUCCEEDED,
-                                             finished_at=state.at))
-            app.render_state()
-            for _ in range(500):  # bounded: ended, the room is given back
-                if strip.size.height < tall:
-                    break
-                await pilot.pause(0.01)
-            assert strip.size.height < tall
+            await keeps_holding_room(world, app, pilot, app.screen.query_one(GatesStrip))
 
     asyncio.run(scenario())
