@@ -36,7 +36,11 @@ def test_replicas_lever_moves_the_controller_and_the_pods(kube_namespace) -> Non
     # the Deployment controller made one ReplicaSet per Deployment and sized it
     sets = {rs["metadata"]["labels"]["version"]: rs["spec"]["replicas"] for rs in ns.replicasets()}
     assert sets == {"v1": 3, "v2": 1}
-    ns.wait("deployment status", lambda: ns.deployment("checkout-v2").get("status", {}).get("readyReplicas") == 1)
+    # the lever reads weights from both Deployments' status.readyReplicas, which the Deployment
+    # controller updates after the pods: wait for both (v1's 4 → 3 can lag v2's 0 → 1)
+    ns.wait("deployment status", lambda: all(
+        ns.deployment(f"checkout-{version}").get("status", {}).get("readyReplicas") == ready
+        for version, ready in (("v1", 3), ("v2", 1))))
     snap = run(platform.snapshot(["v1", "v2"], 10.0))
     assert snap.error is None, snap.error
     assert dict(snap.weights) == {"v1": 75.0, "v2": 25.0}
