@@ -53,3 +53,16 @@ def kube_namespace(kube_cluster: ControlPlane, request: pytest.FixtureRequest) -
         yield namespace
     finally:
         namespace.close()
+
+
+RERUN_LINES = 12  # the end of a rerun failure's report: the assertion and where it was
+
+
+def pytest_runtest_logreport(report: pytest.TestReport) -> None:
+    """A test that failed and passed on its rerun is still a defect (a flaky test loses a whole
+    CI run on an unlucky day), but pytest-rerunfailures keeps only the word RERUN in a quiet
+    log. Say why it failed, so the cause can be found from the CI log alone."""
+    if report.outcome != "rerun" or report.longrepr is None:
+        return
+    tail = str(report.longrepr).rstrip().splitlines()[-RERUN_LINES:]
+    print(f"\nRERUN {report.nodeid} ({report.when}) failed with:\n" + "\n".join(tail), flush=True)
