@@ -98,6 +98,12 @@ class VersionsTable(Drawn):
         self.put((rows, notes, width), lambda: versions_table(rows, notes, width), shape)
 
     def on_resize(self) -> None:
+        """A new terminal size may drop or bring back the resource lines: drawn after the
+        resize's own layout pass, so that a height that changes gets a layout pass of its own
+        (asked for inside the resize, it was lost and left blank rows behind)."""
+        self.call_after_refresh(self._show_latest)
+
+    def _show_latest(self) -> None:
         if self._state is not None:
             self.show(self._state)
 
