@@ -22,6 +22,7 @@ from strategies.model import GateResult, GateStatus, Phase, Severity, State
 from tui.app import facts, fmt
 from tui.app.widgets.drawn import Drawn, shape_of
 from tui.app.widgets.grid import GAP, Column, grid
+from tui.app.widgets.state_panel import StatePanel
 
 STATUS_STYLE = {GateStatus.PASS: "bold green", GateStatus.FAIL: "bold red",
                 GateStatus.UNKNOWN: "bold yellow"}
@@ -126,7 +127,7 @@ def _num(metric: str, value: Any) -> str:
     return fmt.metric(metric, value) if isinstance(value, int | float) else "—"
 
 
-class GatesPanel(Drawn):
+class GatesPanel(StatePanel):
     """A table of gates and, under it, the holding reasons (the thing no peer shows well).
 
     Columns are as wide as their widest cell, so no figure is ever cut. Where the table cannot
@@ -136,8 +137,6 @@ class GatesPanel(Drawn):
     changed, and laid out only when that can change its height.
 
     While the rollout runs, the holding line keeps the most lines it has needed (HoldingRoom)."""
-
-    _state: State | None = None
 
     def __init__(self, *, id: str | None = None, classes: str | None = None) -> None:
         super().__init__(id=id, classes=classes)
@@ -160,10 +159,6 @@ class GatesPanel(Drawn):
         shape = (len(rows), names_shape(rows, widths, available), room)
         self.put((widths, rows, holding, available),
                  lambda: gates_table(widths, rows, holding, available), shape)
-
-    def on_resize(self) -> None:
-        if self._state is not None:
-            self.show(self._state)
 
 
 def names_shape(rows: list[list[Text]], widths: list[int], available: int) -> object:

@@ -9,7 +9,8 @@ from rich.text import Text
 
 from strategies.model import FlagView, Phase, State
 from tui.app import facts, fmt
-from tui.app.widgets.drawn import Drawn, shape_of
+from tui.app.widgets.drawn import shape_of
+from tui.app.widgets.state_panel import StatePanel
 
 PHASE_STYLE = {
     Phase.PENDING: "dim",
@@ -57,18 +58,12 @@ def where(state: State) -> str:
     return f"step {min(state.rollout.step + 1, n)}/{n}"
 
 
-class RolloutBar(Drawn):
+class RolloutBar(StatePanel):
     """Two lines while it runs; a third (and more, one per failing gate) once it has ended.
 
     Its lines are cut at the edge, never wrapped, except the evidence under the cause: so its
     height changes only with the number of lines or the wrapping of that evidence, and a
     countdown ticking inside a line redraws the bar without a layout pass."""
-
-    _state: State | None = None
-
-    def on_resize(self) -> None:
-        if self._state is not None:
-            self.show(self._state)
 
     def show(self, state: State) -> None:
         self._state = state

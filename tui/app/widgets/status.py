@@ -11,10 +11,10 @@ from rich.text import Text
 
 from strategies.model import State, ViewMode
 from tui.app import facts, fmt
-from tui.app.widgets.drawn import Drawn
+from tui.app.widgets.state_panel import StatePanel
 
 
-class StatusBar(Drawn):
+class StatusBar(StatePanel):
     """One line. Stale metrics turn the whole bar red: an operator must never act on old data.
 
     When the line is wider than the terminal it gives up the least useful words first, k9s
@@ -22,8 +22,6 @@ class StatusBar(Drawn):
     error), then "metrics" before the source, then the host and pid of a followed driver.
     Redrawn only when a character of it changes; never laid out again (its height is 1).
     """
-
-    _state: State | None = None
 
     def __init__(self, *, read_only: bool = False, id: str | None = None) -> None:
         super().__init__(id=id)
@@ -40,10 +38,6 @@ class StatusBar(Drawn):
                 break
         self.set_class(state.stale and not facts.waiting_for_first_metrics(state), "-stale")
         self.put(text, lambda: text)
-
-    def on_resize(self) -> None:
-        if self._state is not None:
-            self.show(self._state)
 
     def line(self, state: State, level: int = 0) -> Text:
         """The bar's text at a compactness `level` (0: every word; higher: fewer words)."""

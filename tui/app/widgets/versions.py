@@ -9,8 +9,9 @@ from rich.text import Text
 
 from strategies.model import MetricSample, Role, State, VersionView
 from tui.app import facts, fmt
-from tui.app.widgets.drawn import Drawn, shape_of
+from tui.app.widgets.drawn import shape_of
 from tui.app.widgets.grid import GAP, Column, grid, share
+from tui.app.widgets.state_panel import StatePanel
 
 # column title, metric name, formatter; higher is worse for every column but throughput
 COLUMNS: tuple[tuple[str, str, Callable[[float | None], str]], ...] = (
@@ -69,15 +70,13 @@ def resource_line(view: VersionView) -> Text:
     return line
 
 
-class VersionsTable(Drawn):
-    """The table (tui.app.widgets.grid) inside a Static, built only when a cell, a note under
+class VersionsTable(StatePanel):
+    """The table (tui.app.widgets.grid), built only when a cell, a note under
     it or the width changed.
 
     Only the candidate is marked red where it is the worse one: a baseline that is worse than
     the candidate is no alarm. A version taking no traffic shows its last figures from before
     the traffic stopped, dimmed, and a line under the table says so."""
-
-    _state: State | None = None
 
     def show(self, state: State) -> None:
         self._state = state
@@ -96,16 +95,6 @@ class VersionsTable(Drawn):
         width = self.content_region.width
         shape = (len(rows), shape_of(self.app, notes, width))
         self.put((rows, notes, width), lambda: versions_table(rows, notes, width), shape)
-
-    def on_resize(self) -> None:
-        """A new terminal size may drop or bring back the resource lines: drawn after the
-        resize's own layout pass, so that a height that changes gets a layout pass of its own
-        (asked for inside the resize, it was lost and left blank rows behind)."""
-        self.call_after_refresh(self._show_latest)
-
-    def _show_latest(self) -> None:
-        if self._state is not None:
-            self.show(self._state)
 
 
 def version_cells(view: VersionView, shown: facts.Figures, worse: dict[str, str | None]) -> list[Text]:
