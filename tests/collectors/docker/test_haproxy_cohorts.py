@@ -25,6 +25,7 @@ from strategies.model import Instance, PlatformSnapshot, VersionStatus
 from strategies.spec import ReleaseSpec, parse_spec
 from tests.collectors.docker.helpers import CONFIG, HAProxy, ServersPlatform, version_servers
 from tests.support.ports import free_ports, retry_on_taken_port
+from tests.support.ticking import tick_until
 from tui.driver import Driver
 from tui.wiring import build_source
 
@@ -263,16 +264,6 @@ LONG_RING = {**RING, "hold": "10m"}  # the step never ends inside a test: only r
 def reconciles(journal: MemoryJournal, lever: str) -> list[dict]:
     return [r for r in journal.records if r.get("kind") == "reconcile"
             and any(e.get("lever") == lever for e in r.get("evidence") or ())]
-
-
-async def tick_until(driver: Driver, clock: list[float], done, limit: int = 30) -> int:
-    """Tick (one simulated second apart) until `done()` holds; bounded."""
-    for ticks in range(1, limit + 1):
-        clock[0] += 1.0
-        await driver.tick()
-        if await done():
-            return ticks
-    raise AssertionError(f"not done after {limit} ticks: {driver.engine.state.reason}")
 
 
 async def wanted_maps(router: HAProxyRouter, driver: Driver) -> dict[str, dict[str, str]]:

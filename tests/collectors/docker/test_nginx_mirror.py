@@ -28,6 +28,7 @@ from strategies.model import Phase
 from strategies.spec import parse_spec
 from tests.collectors.docker.helpers import ServersPlatform, async_wait_until, version_servers, wait_until
 from tests.support.ports import free_port, free_ports
+from tests.support.ticking import tick_until
 from tui.demo_specs import demo_spec_text
 from tui.driver import Driver
 from tui.wiring import build_source
@@ -226,14 +227,6 @@ def test_a_resumed_release_puts_the_journals_mirror_back_into_a_fresh_nginx(tmp_
         return [r for r in journal.records if r.get("kind") == "reconcile"
                 and any(e.get("lever") == "set_cohorts:" for e in r.get("evidence") or ())]
 
-    async def ticks(driver: Driver, done, limit: int = 30) -> None:
-        for _ in range(limit):
-            clock[0] += 1.0
-            await driver.tick()
-            if done():
-                return
-        raise AssertionError(f"not done after {limit} ticks: {driver.engine.state.reason}")
-
     def loaded(router: NginxRouter) -> tuple[str, float] | None:
         assert router.prefix is not None
         return mirror_in_config((router.prefix / "nginx.conf").read_text())
@@ -248,7 +241,7 @@ def test_a_resumed_release_puts_the_journals_mirror_back_into_a_fresh_nginx(tmp_
             journal = MemoryJournal()
             driver = Driver(spec, Engine(spec, journal=journal), ServersPlatform.on_ports(ports), first,
                             sources[0], clock=lambda: clock[0])
-            await ticks(driver, lambda: loaded(first) == ("rd_v2", 50.0)
+            await tick_until(driver, clock, lambda: loaded(first) == ("rd_v2", 50.0)
                         and driver.engine.route_target() is not None)
             for _ in range(2):  # in place: read back, nothing to correct
                 clock[0] += 1.0
@@ -262,7 +255,7 @@ def test_a_resumed_release_puts_the_journals_mirror_back_into_a_fresh_nginx(tmp_
             resumed = Driver(spec, Engine(spec, journal=again, records=journal.records),
                              ServersPlatform.on_ports(ports), second, sources[1],
                              clock=lambda: clock[0])
-            await ticks(resumed, lambda: loaded(second) == ("rd_v2", 50.0))
+            await tick_until(resumed, clock, lambda: loaded(second) == ("rd_v2", 50.0))
             for _ in range(3):  # settled
                 clock[0] += 1.0
                 await resumed.tick()

@@ -16,6 +16,7 @@ from strategies.engine import Engine
 from strategies.journal import MemoryJournal
 from strategies.ports import PlatformError
 from tests.collectors.kubernetes.real_cluster import closing, manifest, run, spec_for
+from tests.support.ticking import tick_until
 from tui.driver import Driver
 from tui.wiring import build_source
 
@@ -170,16 +171,8 @@ def test_a_hand_edited_route_gets_its_cohort_rule_back_and_the_other_writers_rul
     def names() -> list[str | None]:
         return [r.get("name") for r in _route(ns)["spec"]["rules"]]
 
-    async def ticks_until(done, limit: int = 30) -> None:
-        for _ in range(limit):
-            clock[0] += 1.0
-            await driver.tick()
-            if done():
-                return
-        raise AssertionError(f"not done after {limit} ticks: {names()} {driver.engine.state.reason}")
-
     async def scenario() -> None:
-        await ticks_until(lambda: "releasedeck-cohort-0" in names()
+        await tick_until(driver, clock, seen=names, done=lambda: "releasedeck-cohort-0" in names()
                           and "set_cohorts:" in driver.engine.state.targets)
         for _ in range(2):  # in place: read back, nothing to correct
             clock[0] += 1.0
@@ -192,7 +185,7 @@ def test_a_hand_edited_route_gets_its_cohort_rule_back_and_the_other_writers_rul
             HTTPROUTE.group, HTTPROUTE.version, ns.name, HTTPROUTE.plural, "checkout",
             {"spec": {"rules": edited}}, field_manager="other-writer")
         assert "releasedeck-cohort-0" not in names()
-        await ticks_until(lambda: "releasedeck-cohort-0" in names())
+        await tick_until(driver, clock, seen=names, done=lambda: "releasedeck-cohort-0" in names())
         for _ in range(3):  # settled: nothing more to correct
             clock[0] += 1.0
             await driver.tick()

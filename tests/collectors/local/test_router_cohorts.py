@@ -21,6 +21,7 @@ from strategies.ports import CohortRouter
 from strategies.spec import parse_spec
 from tests.collectors.docker.helpers import ServersPlatform
 from tests.support.ports import free_port
+from tests.support.ticking import tick_until
 from tui.driver import Driver
 from tui.wiring import build_source
 
@@ -133,13 +134,10 @@ def test_a_killed_router_comes_back_without_its_rings_and_the_ticks_put_them_bac
     clock = [1000.0]
     wanted = build_plan(spec).route_for(1, 0, "v2")
 
-    async def ticks(driver: Driver, router: LocalRouter, limit: int = 30) -> None:
-        for _ in range(limit):
-            clock[0] += 1.0
-            await driver.tick()
-            if await router.route() == wanted:
-                return
-        raise AssertionError(f"route not back after {limit} ticks: {await router.route()}")
+    async def ticks(driver: Driver, router: LocalRouter) -> None:
+        async def back() -> bool:
+            return await router.route() == wanted
+        await tick_until(driver, clock, back, seen=router.route)
 
     async def scenario() -> None:
         router = LocalRouter(port=spec.router.options["port"], weights={"v1": 100, "v2": 0})
