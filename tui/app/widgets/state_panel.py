@@ -13,6 +13,8 @@ from tui.app.widgets.drawn import Drawn
 
 
 class StatePanel(Drawn):
+    """A Drawn panel that shows a State (`show` keeps it in `_state`)."""
+
     _state: State | None = None  # the latest State shown (`show` keeps it)
 
     def show(self, state: State) -> None:

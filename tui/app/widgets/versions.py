@@ -71,8 +71,8 @@ def resource_line(view: VersionView) -> Text:
 
 
 class VersionsTable(StatePanel):
-    """The table (tui.app.widgets.grid), built only when a cell, a note under
-    it or the width changed.
+    """The table (tui.app.widgets.grid), built only when a cell, a note under it or the width
+    changed.
 
     Only the candidate is marked red where it is the worse one: a baseline that is worse than
     the candidate is no alarm. A version taking no traffic shows its last figures from before
