@@ -110,6 +110,50 @@ def test_another_screen_gets_one_clear_line_not_nobody_drives(refused: tuple[Pat
         "releasedeck: checkout is already driven by another session, but its lease ")
 
 
+HEADLESS_DRIVER = """
+import asyncio, contextlib, resource, sys
+from collectors.lease.file_lease import FileLease
+from tests.headless.support import Platform, Source, make_spec
+from tui.headless import run_headless_async
+from tui.seat import ServeOptions, take_seat
+from tui.session import RunOptions, assemble
+from tui.wiring import Adapters
+
+async def main() -> int:
+    spec = make_spec(strategy={"kind": "canary", "steps": [50, 100], "hold": "1h"})
+    async with contextlib.AsyncExitStack() as resources:
+        seat = await take_seat(resources, spec, FileLease(sys.argv[1], "checkout"), ServeOptions())
+        session = assemble(spec, Adapters(Platform(), None, Source()),
+                           RunOptions(memory_journal=True, seat=seat))
+        return await run_headless_async(session, timeout=3, out=sys.stdout, err=sys.stderr)
+
+resource.setrlimit(resource.RLIMIT_FSIZE, (0, resource.RLIM_INFINITY))  # the lock file only
+sys.exit(asyncio.run(main()))
+"""
+
+
+def test_a_headless_driver_says_it_once_with_its_address_and_drives_on(tmp_path: Path) -> None:
+    """A real run (its journal in memory, so the size limit of 0 bytes refuses only the lease's
+    file): one warning event on stdout and one line on stderr, each with the state server's
+    address, and the run goes on to its own end (its timeout here)."""
+    lock = tmp_path / "release.journal.lock"
+    done = subprocess.run([sys.executable, "-c", HEADLESS_DRIVER, str(lock)], cwd=ROOT, env=env(),
+                          capture_output=True, text=True, timeout=120, check=False)
+    assert "Traceback" not in done.stderr, done.stderr
+    said = [json.loads(line) for line in done.stdout.splitlines()
+            if '"lease_details_failed"' in line]
+    assert len(said) == 1
+    schema = json.loads((ROOT / "tui" / "schemas" / "events.schema.json").read_text())
+    jsonschema.Draft202012Validator(schema).validate(said[0])
+    attach = said[0]["attach"]
+    assert attach.startswith("http://127.0.0.1:")
+    warned = [line for line in done.stderr.splitlines() if "cannot write who drives" in line]
+    assert warned == [f"releasedeck: warning: lease {lock}: cannot write who drives (File too "
+                      "large); the lease is held and the release goes on, but other screens "
+                      f"cannot find this driver: attach with releasedeck attach {attach}"]
+    assert any(json.loads(line)["event"] == "started" for line in done.stdout.splitlines())
+
+
 def test_the_warning_event_is_valid_and_said_once_on_stderr(tmp_path: Path) -> None:
     """What `Session.start` emits for such a lease, through the headless printer."""
 
