@@ -187,6 +187,7 @@ class NginxRouter:
         self._proc: subprocess.Popen[bytes] | None = None
         self._lock = asyncio.Lock()
         self._workers: set[int] = set()  # worker pids last seen serving (checked first)
+        self._workerless = False  # the last look found the master without a worker
         self._start_failed = ""  # why the last start failed ("" once one succeeded)
 
     @classmethod
@@ -248,7 +249,8 @@ class NginxRouter:
                             user="nobody nogroup" if os.geteuid() == 0 else "")
 
     async def start(self) -> NginxRouter:
-        """Start nginx (idempotent) and wait, bounded, until it answers on 127.0.0.1:PORT."""
+        """Start nginx (idempotent) and wait, bounded, until it answers on 127.0.0.1:PORT with a
+        worker (the master's socket accepts before any worker could answer)."""
         async with self._lock:
             if self._proc is not None:
                 return self
@@ -262,7 +264,7 @@ class NginxRouter:
             self._proc = subprocess.Popen(self._command("-g", "daemon off;"), start_new_session=True,
                                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
             deadline = time.monotonic() + CHANGE_TIMEOUT
-            while not await self._listening():
+            while not (await self._listening() and await asyncio.to_thread(_children, self._proc.pid)):
                 if self._proc.poll() is not None or time.monotonic() > deadline:
                     said = self._error_tail()
                     self._start_failed = f"nginx did not start on 127.0.0.1:{self.port}: {said}"
@@ -275,8 +277,8 @@ class NginxRouter:
     async def down(self) -> str:
         """`strategies.ports.RouterProcess`: "" while nginx serves, else what was found: its
         master gone (its workers, if any, serve the old config and take no change), a master
-        without a worker for RESPAWN_GRACE (it replaces a killed one at once), or a restart
-        that failed. Reading only; the next change (`set_weights`, `set_route`, a backend
+        without a worker on two looks in a row, each RESPAWN_GRACE long (it replaces a killed
+        one at once), or a restart that failed. Reading only; the next change (`set_weights`, `set_route`, a backend
         change) starts nginx again, which is what reconcile's re-applying does."""
         proc = self._proc
         if proc is None:
@@ -290,10 +292,13 @@ class NginxRouter:
         while proc.poll() is None:
             workers = await asyncio.to_thread(_children, proc.pid)
             if workers:
-                self._workers = workers
+                self._workers, self._workerless = workers, False
                 return ""
             if time.monotonic() > deadline:
-                return f"nginx: master pid {proc.pid} has no worker process"
+                # judged on the second look in a row only: a master on a loaded machine can be
+                # slow to replace a worker, and nothing of its config is lost meanwhile
+                seen, self._workerless = self._workerless, True
+                return f"nginx: master pid {proc.pid} has no worker process" if seen else ""
             await asyncio.sleep(0.05)
         return f"nginx: master pid {proc.pid} exited ({_ended(proc.returncode)})"
 
@@ -401,7 +406,7 @@ class NginxRouter:
             proc, self._proc = self._proc, None
             if proc is None:
                 return
-            self._workers = set()
+            self._workers, self._workerless = set(), False
             with contextlib.suppress(ProcessLookupError):
                 os.killpg(proc.pid, signal.SIGKILL)
             deadline = time.monotonic() + CHANGE_TIMEOUT

@@ -186,6 +186,53 @@ def test_killed_nginx_workers_are_replaced_by_their_master_and_nothing_is_correc
     asyncio.run(asyncio.wait_for(scenario(), 240))
 
 
+@needs_nginx
+def test_a_master_left_without_workers_is_reported_and_reloaded_once_it_can(
+        servers: dict[str, int], tmp_path: Path) -> None:
+    """A master that cannot replace its workers (stopped, its workers killed) is down for the
+    tick: one reconcile record says so, the step holds, and the re-applied weight (a reload)
+    goes through once the master runs again."""
+    spec = spec_for("nginx", tmp_path)
+    clock = [1000.0]
+    journal = MemoryJournal()
+
+    async def scenario() -> None:
+        router = NginxRouter(port=free_port(), weights={"v1": 100, "v2": 0},
+                             backends={v: [f"127.0.0.1:{p}"] for v, p in servers.items()})
+        driver = Driver(spec, Engine(spec, journal=journal), ServersPlatform.on_ports(servers),
+                        router, ScriptedSource(), clock=lambda: clock[0])
+        master = None
+        try:
+            await router.start()
+            await held_at_step_one(driver, clock)
+            master = router.pid
+            assert master is not None
+            os.kill(master, signal.SIGSTOP)
+            workers = psutil.Process(master).children()
+            for worker in workers:
+                worker.kill()
+            await async_wait_until(lambda: asyncio.to_thread(
+                lambda: all(dead(w.pid) for w in workers)), timeout=30, what="the workers to die")
+
+            await tick_until(driver, clock, lambda: records(journal, "reconcile"), limit=5)
+            [fix] = records(journal, "reconcile")
+            assert fix["evidence"][0]["detail"] == f"nginx: master pid {master} has no worker process"
+            assert driver.engine.hold_observed == 0 and driver.engine.state.step == 0
+            os.kill(master, signal.SIGCONT)
+            master = None
+            await tick_until(driver, clock, lambda: driver.engine.state.step == 1, limit=HOLD + 20)
+            assert router.pid is not None and psutil.Process(router.pid).children()
+            kinds = [r["kind"] for r in journal.records]
+            assert kinds.count("reconcile") == 1
+            assert "rolling_back" not in kinds and "paused" not in kinds
+        finally:
+            if master is not None:
+                os.kill(master, signal.SIGCONT)
+            await driver.close()
+
+    asyncio.run(asyncio.wait_for(scenario(), 300))
+
+
 def test_a_stopped_built_in_router_leaves_every_tick_bounded_and_the_step_held(
         servers: dict[str, int], tmp_path: Path) -> None:
     """SIGSTOP: the router's process is alive but answers nothing. Each tick still ends (its
