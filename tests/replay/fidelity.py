@@ -41,6 +41,11 @@ EVIDENCE = ("gate", "status", "test", "estimate", "low", "high", "bound", "towar
             "toward_pass", "samples")
 
 
+TO_THE_MS = 1.0
+"""A replayed event prints its time to the millisecond (cut, not rounded): its twin's exact
+live time is the same moment when they differ by less than this."""
+
+
 def _rounded(value: Any) -> Any:
     return round(value, 9) if isinstance(value, float) else value
 
@@ -98,9 +103,13 @@ def compare(live: Sequence[Mapping[str, Any]], replay: Sequence[Mapping[str, Any
         differences.append(f"live {len(mine)} events, replay {len(theirs)}: "
                            f"live ends {[key(e) for e in mine[len(theirs):]][:3]}, "
                            f"replay ends {[key(e) for e in theirs[len(mine):]][:3]}")
-    deltas = [abs(at(a) - at(b)) * 1000 for a, b in zip(mine, theirs, strict=False)
-              if key(a) == key(b)]
-    return Comparison(mine, theirs, differences, max(deltas, default=0.0))
+    deltas = [(abs(at(a) - at(b)) * 1000, index) for index, (a, b)
+              in enumerate(zip(mine, theirs, strict=False)) if key(a) == key(b)]
+    late = [(ms, index) for ms, index in deltas if ms >= TO_THE_MS]
+    if late:
+        ms, index = late[0]
+        differences.append(f"#{index} {key(mine[index])[:2]}: replayed {ms:.1f} ms from live")
+    return Comparison(mine, theirs, differences, max((ms for ms, _ in deltas), default=0.0))
 
 
 def trace_events(trace: Path) -> list[dict[str, Any]]:

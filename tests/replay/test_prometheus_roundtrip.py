@@ -43,5 +43,6 @@ def test_a_prometheus_run_replays_to_the_same_decisions_and_evidence(tmp_path: P
     assert result.same, result.differences
     if live_code == 1:
         assert summary["outcome"] == "rolled_back"
-        shown = [g["evidence"].get("test") for g in summary["gates"].values()]
-        assert "sequential" not in shown  # a window source's gates, not tallies' tests
+        # The latency gate compared the window's quantile (no histogram from Prometheus), as
+        # live did; a replay on tallies tested a share of slow requests instead.
+        assert summary["gates"]["latency-p99"]["evidence"].get("test") == "point", summary
