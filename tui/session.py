@@ -269,6 +269,7 @@ def assemble(spec: ReleaseSpec, adapters: Adapters, options: RunOptions = RunOpt
         webhooks.emit = driver.emit
     if recorder is not None:
         trace = str(recorder.path)
+        recorder.window = recorder.window or spec.metrics.window
         recorder.on_failure = lambda line: driver.emit(
             "record_failed", {"file": trace, "reason": line}, severity="warning")
         driver.add_listener(recorder)
