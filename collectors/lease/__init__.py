@@ -56,7 +56,7 @@ class Holder:
     def identity(self) -> str:
         """The Lease's holderIdentity: unique per process, readable by a person."""
         if not self.known:
-            return "a session whose details are unknown"
+            return "an unknown session"
         return f"{self.user}@{self.host}/{self.pid}"
 
     def describe(self) -> str:

@@ -8,7 +8,7 @@ that meets such a momentary reader retries for a moment before concluding someon
 The details are a courtesy to other screens, the lock is the lease: a disk that refuses to
 write them (full, a size limit, EIO) leaves the file empty, never a mix of two holders or a
 dead holder's details, and the driver keeps the lock; `unsaid()` says why, once asked, and a
-reader gets `Holder.unknown` ("a session whose details are unknown"), never "nobody".
+reader gets `Holder.unknown` ("an unknown session"), never "nobody".
 """
 
 from __future__ import annotations

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import io
 import json
 import subprocess
 import sys
@@ -29,6 +30,7 @@ from tui import exitcodes
 from tui.demo import _load
 from tui.demo_specs import DEFAULT_TARGETS
 from tui.events_out import EventPrinter
+from tui.fleet.command import fleet_command
 
 SPEC = """
 [release]
@@ -99,7 +101,7 @@ def test_another_screen_gets_one_clear_line_not_nobody_drives(refused: tuple[Pat
     attach = cli("attach", str(spec), "--headless", "--timeout", "3", cwd=spec.parent)
     lines = attach.stderr.strip().splitlines()
     assert attach.returncode == exitcodes.UNREACHABLE and "Traceback" not in attach.stderr
-    assert lines[0] == (f"releasedeck: {spec} is driven by a session whose details are unknown: "
+    assert lines[0] == (f"releasedeck: {spec} is driven by an unknown session: "
                         "its lease does not say who or where (its details could not be written); "
                         "attach with the address that session printed: releasedeck attach URL")
     assert not any("nobody drives" in line for line in lines)
@@ -108,6 +110,17 @@ def test_another_screen_gets_one_clear_line_not_nobody_drives(refused: tuple[Pat
     assert second.returncode == exitcodes.LEASE_HELD and "Traceback" not in second.stderr
     assert second.stderr.strip().splitlines()[-1].startswith(
         "releasedeck: checkout is already driven by another session, but its lease ")
+
+
+def test_the_fleet_shows_the_release_driven_by_an_unknown_session(refused: tuple[Path, str]) -> None:
+    spec, _ = refused
+    out, err = io.StringIO(), io.StringIO()
+    code = fleet_command(argparse.Namespace(paths=[str(spec.parent)], headless=True,
+                                            wallboard=False, discover=[], refresh=1.0), out, err)
+    assert code == 0, err.getvalue()
+    [row] = [json.loads(line) for line in out.getvalue().splitlines()]
+    assert (row["driver"], row["driven_by"]) == ("driven", "an unknown session")
+    assert row["problem"] == "its lease does not say where it answers"
 
 
 HEADLESS_DRIVER = """
