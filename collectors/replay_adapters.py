@@ -338,10 +338,10 @@ class TraceMetricSource:
     it gets none, and the engine treats it as having no data. A tick with no collection at all
     (a failed live collection, or a gap) answers with an error.
 
-    A line that carries the live source's own window sample (a source without exact counts:
-    Prometheus) is judged as live judged it: on that very sample when the spec's window is the
-    recorded one; otherwise on the window recomputed from the raw counters. Either way without
-    tallies, which such a source never had (its gates counted window shares, said on screen).
+    A line that carries the live source's own sample is judged as live judged it: on that very
+    sample when the spec's window is the recorded one; otherwise on the window recomputed from
+    the raw counters, with the tallies the live source had (none for Prometheus, whose gates
+    counted window shares, said on screen).
     """
 
     name = "trace"
@@ -385,17 +385,21 @@ class TraceMetricSource:
     def _sample(self, version: str, series: Sequence[RawCounters], at: float) -> MetricSample:
         latest = self.latest.get(version)
         recorded = latest.sample if latest is not None else None
-        current = self.current.records.get(version) if self.current is not None else None
-        if recorded is not None and current is None:
-            return MetricSample(version=version, at=at)  # no series in that read: no values
-        if recorded is not None and current is latest and latest.window == self.window:
-            return replace(recorded, at=at)  # what the live engine judged, to the bit
         computed = sample_from_counters(version, series, at, self.window)
-        if recorded is not None:  # a source without tallies, at another window
-            return replace(computed, custom=recorded.custom, latency_buckets=(
-                computed.latency_buckets if recorded.latency_buckets else EMPTY))
-        return replace(computed, tally=self.tallies.get(version),
-                       custom=frozen_map(series[-1].custom) if series else EMPTY)
+        if recorded is None:  # no live sample kept: counted here, as the scrape source counts
+            return replace(computed, tally=self.tallies.get(version),
+                           custom=frozen_map(series[-1].custom) if series else EMPTY)
+        here = self.current is not None and self.current.records.get(version) is latest
+        if here and latest is not None and latest.window == self.window:
+            return replace(recorded, at=at)  # what the live engine judged, to the bit
+        if recorded.tally is None and not here:
+            return MetricSample(version=version, at=at)  # a window source's read without it
+        # Another window (or a read without this version): the window from the raw counters,
+        # the counts the live source had (mixing in tallies of another origin would count
+        # the difference of the two as traffic).
+        return replace(computed, tally=recorded.tally, custom=recorded.custom,
+                       latency_buckets=computed.latency_buckets
+                       if recorded.tally is not None or recorded.latency_buckets else EMPTY)
 
     def last_raw(self) -> Sequence[RawCounters]:
         if self.current is None:

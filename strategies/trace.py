@@ -20,12 +20,14 @@ Two optional parts, added within schema 1 (a reader that does not know them igno
 - Event lines carry `"at"` (exact epoch seconds) too. Of the events, a replay reads the levers'
   outcomes (`action_done`, `action_failed`: TraceLever), so a lever takes as long in a replay
   as it did live, and fails where it failed live (see collectors.replay_adapters.LeverLog).
-- A counters line of a source without exact counts (Prometheus: its gates counted window
-  shares, never tallies) carries `"sample"`: the values that source handed the live engine
-  over its window (`{"window": 30.0, "requests": ..., "errors": ..., "error_ratio": ...,
+- A counters line carries `"sample"`: the values the live source handed the engine over its
+  window (`{"window": 30.0, "requests": ..., "errors": ..., "error_ratio": ...,
   "throughput": ..., "latency_p50": ..., "latency_p95": ..., "latency_p99": ...,
-  "custom": {...}, "latency_buckets": {...}}`). A replay with the same window judges on those
-  very values, without counting tallies the live run never had.
+  "custom": {...}, "latency_buckets": {...}, "tally": {"requests": ..., "errors": ...,
+  "latency_buckets": {...}}}`), `tally` being everything it had counted exactly (scrape: per
+  instance, a new instance's first scrape only anchoring; Prometheus has none: its gates count
+  window shares). A replay with the same window judges on those very values; with another
+  window it recomputes the window from the raw counters and keeps the recorded tallies.
 
 Files written elsewhere are read as they come: a UTF-8 byte-order mark, CRLF line endings and a
 gzip'd file (recognised by its magic bytes, whatever its name) are accepted. A line may name the
@@ -49,7 +51,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
 
-from strategies.model import Event, MetricSample, frozen_map, parse_rfc3339, rfc3339
+from strategies.model import Event, MetricSample, Tally, frozen_map, parse_rfc3339, rfc3339
 from strategies.ports import RawCounters
 
 KIND = "counters"
@@ -90,8 +92,8 @@ class TraceRecord:
     ready: int | None = None  # ready instances of this version, if recorded
     total: int | None = None
     line: int = 0
-    # What a source without exact counts gave the live engine (see the module docstring), and
-    # the window it was taken over; None for sources that count exactly (scrape).
+    # What the live source gave the engine (see the module docstring), and the window it was
+    # taken over; None in traces recorded before samples were kept, and hand-written ones.
     sample: MetricSample | None = None
     window: float | None = None
 
@@ -240,7 +242,22 @@ def _sample(data: Mapping[str, Any], version: str, at: float) -> tuple[MetricSam
     if not window:
         raise TraceLineError("sample: window must be more than 0 seconds")
     return MetricSample(version=version, at=at, custom=frozen_map(shown),
-                        latency_buckets=frozen_map(buckets), **values), window
+                        latency_buckets=frozen_map(buckets), tally=_tally(raw),
+                        **values), window
+
+
+def _tally(sample: Mapping[str, Any]) -> Tally | None:
+    """A recorded sample's `tally` (None when the source had none)."""
+    raw = sample.get("tally")
+    if raw is None:
+        return None
+    if not isinstance(raw, dict):
+        raise TraceLineError(f"sample: tally must be an object, got {raw!r}")
+    try:
+        return Tally(_number(raw, "requests") or 0.0, _number(raw, "errors") or 0.0,
+                     frozen_map(_buckets(raw)))
+    except TraceLineError as exc:
+        raise TraceLineError(f"sample: tally: {exc}") from None
 
 
 def _sample_body(sample: MetricSample, window: float) -> dict[str, Any]:
@@ -251,6 +268,11 @@ def _sample_body(sample: MetricSample, window: float) -> dict[str, Any]:
         body["custom"] = dict(sample.custom)
     if sample.latency_buckets:
         body["latency_buckets"] = dict(sample.latency_buckets)
+    if sample.tally is not None:
+        tally = sample.tally
+        body["tally"] = {"requests": tally.requests, "errors": tally.errors,
+                         **({"latency_buckets": dict(tally.latency_buckets)}
+                            if tally.latency_buckets else {})}
     return body
 
 

@@ -3,9 +3,9 @@
 Each tick writes a "kind": "tick" line with its collection time and the engine's time (so a
 replay ticks when the live run did, failed collections included), and one line per version
 with the raw cumulative counters as scraped, plus the traffic weight and readiness the
-platform reported at that moment (so a replay can run open loop). Where the source handed the
-engine a sample without exact counts (Prometheus), the line carries that sample too, so a replay
-judges on what the live engine judged. Every event is written too, as a "kind": "event" line
+platform reported at that moment (so a replay can run open loop), and the sample the source
+handed the engine (window values and exact tallies), so a replay judges on what the live engine
+judged. Every event is written too, as a "kind": "event" line
 (a replay reads the levers' outcomes among them). The file is appended to, so a resumed
 release keeps one trace, and each line is flushed as written.
 
@@ -82,11 +82,12 @@ class TraceRecorder:
                                       total=total, **self._window_sample(snapshot, counters)))
 
     def _window_sample(self, snapshot: Snapshot, counters: RawCounters) -> dict[str, Any]:
-        """The live sample of a version, when the source gave it without a tally (its gates
-        count window shares: a replay must judge those, not tallies it would make up)."""
+        """The live sample of a version: a replay cannot make it up from the summed counters
+        (the scrape source counts per instance, a new instance's first scrape only anchoring;
+        Prometheus counts no tallies at all, its gates count window shares)."""
         metrics = snapshot.metrics
         sample = metrics.samples.get(counters.version) if metrics is not None else None
-        if sample is None or sample.tally is not None or not self.window:
+        if sample is None or not self.window:
             return {}
         return {"sample": sample, "window": self.window}
 
