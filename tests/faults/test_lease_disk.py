@@ -12,6 +12,7 @@ import argparse
 import asyncio
 import io
 import json
+import select
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -70,7 +71,9 @@ def refused(tmp_path: Path) -> Iterator[tuple[Path, str]]:
                               stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
     try:
         assert driver.stdout is not None
-        said = driver.stdout.readline().strip()  # bounded: the child says once it holds the lock
+        ready, _, _ = select.select([driver.stdout], [], [], 60)  # it says once it holds the lock
+        assert ready, "the driver never said whether it holds the lease"
+        said = driver.stdout.readline().strip()
         yield spec, said
     finally:
         assert driver.stdin is not None
