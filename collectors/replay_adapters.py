@@ -32,7 +32,7 @@ from strategies.model import (
 from strategies.ports import RawCounters
 from strategies.rates import counted_between, sample_from_counters
 from strategies.spec import ReleaseSpec
-from strategies.trace import TraceLever, TraceRecord, TraceTick
+from strategies.trace import TraceCommand, TraceLever, TraceRecord, TraceTick
 
 NO_DATA = "no data in the trace at this time"
 MAX_GAP_TICKS = 10_000  # per gap, for traces without tick lines
@@ -117,6 +117,7 @@ class Tick:
     collection: Collection | None = None
     decided: float | None = None  # the live engine's time, when the trace recorded it
     levers: tuple[TraceLever, ...] = ()
+    commands: tuple[TraceCommand, ...] = ()  # an operator's, given before this tick decided
 
     @property
     def engine_at(self) -> float:
@@ -204,44 +205,65 @@ class TickMatcher:
         return [tick for _at, _kind, tick in out]
 
 
-def stream_timeline(lines: Iterable[TraceRecord | TraceTick | TraceLever], interval: float, *,
-                    recorded_ticks: bool) -> Iterator[Tick]:
-    """`timeline(group_collections(records), ticks, interval)` for lines already in time order,
-    one tick at a time (replay streams a trace of any length through this), each tick with the
-    levers' outcomes recorded between its decision and the next tick (see with_levers)."""
-    levers: deque[TraceLever] = deque()
+Line = TraceRecord | TraceTick | TraceLever | TraceCommand
 
-    def counted() -> Iterator[TraceRecord | TraceTick]:
+
+@dataclass
+class Recorded:
+    """The live run's levers' outcomes and operator commands, read ahead of the ticks."""
+
+    levers: deque[TraceLever] = field(default_factory=deque)
+    commands: deque[TraceCommand] = field(default_factory=deque)
+
+    def lines(self, lines: Iterable[Line]) -> Iterator[TraceRecord | TraceTick]:
+        """The counters and tick lines; the rest kept here as they pass."""
         for line in lines:
             if isinstance(line, TraceLever):
-                levers.append(line)
+                self.levers.append(line)
+            elif isinstance(line, TraceCommand):
+                self.commands.append(line)
             else:
                 yield line
 
-    return with_levers(_ticks(counted(), interval, recorded_ticks=recorded_ticks), levers)
+
+def stream_timeline(lines: Iterable[Line], interval: float, *,
+                    recorded_ticks: bool) -> Iterator[Tick]:
+    """`timeline(group_collections(records), ticks, interval)` for lines already in time order,
+    one tick at a time (replay streams a trace of any length through this), each tick with the
+    levers' outcomes and commands the live run recorded for it (see with_recorded)."""
+    recorded = Recorded()
+    ticks = _ticks(recorded.lines(lines), interval, recorded_ticks=recorded_ticks)
+    return with_recorded(ticks, recorded)
 
 
-def with_levers(ticks: Iterable[Tick], levers: deque[TraceLever]) -> Iterator[Tick]:
-    """Each tick with the levers' outcomes recorded from its decision on and before the next
-    tick: a live driver pulls a tick's levers inside that tick, so these are the ones it
-    pulled then. `levers` fills as the lines are read; a tick is handed on once the next one
-    is known, when every line before that one has been read."""
+def with_recorded(ticks: Iterable[Tick], recorded: Recorded) -> Iterator[Tick]:
+    """Each tick with the operator's commands recorded before its decision (and after the last
+    tick's), and the levers' outcomes recorded from its decision on and before the next tick:
+    a live driver pulls a tick's levers inside that tick, so these are the ones it pulled then.
+    `recorded` fills as the lines are read; a tick is handed on once the next one is known,
+    when every line before that one has been read."""
     pending: Tick | None = None
     for tick in ticks:
         if pending is not None:
-            yield _levered(pending, levers, tick.at)
+            yield _levered(pending, recorded, tick.at)
         pending = tick
     if pending is not None:
-        yield _levered(pending, levers, math.inf)
+        yield _levered(pending, recorded, math.inf)
 
 
-def _levered(tick: Tick, levers: deque[TraceLever], before: float) -> Tick:
+def _levered(tick: Tick, recorded: Recorded, before: float) -> Tick:
+    commands = []
+    while recorded.commands and recorded.commands[0].at < tick.engine_at:
+        commands.append(recorded.commands.popleft())
     own = []
+    levers = recorded.levers
     while levers and levers[0].at < before:
         lever = levers.popleft()
-        if lever.at >= tick.engine_at:  # earlier ones came from a command between ticks
+        if lever.at >= tick.engine_at:  # earlier ones were a command's (they answer at once)
             own.append(lever)
-    return replace(tick, levers=tuple(own)) if own else tick
+    if not own and not commands:
+        return tick
+    return replace(tick, levers=tuple(own), commands=tuple(commands))
 
 
 def _ticks(lines: Iterable[TraceRecord | TraceTick], interval: float, *,

@@ -19,7 +19,8 @@ prefers: a replay then judges at the very times the live engine did.
 Two optional parts, added within schema 1 (a reader that does not know them ignores them):
 - Event lines carry `"at"` (exact epoch seconds) too. Of the events, a replay reads the levers'
   outcomes (`action_done`, `action_failed`: TraceLever), so a lever takes as long in a replay
-  as it did live, and fails where it failed live (see collectors.replay_adapters.LeverLog).
+  as it did live, and fails where it failed live (see collectors.replay_adapters.LeverLog);
+  and the transitions a person made (TraceCommand), given again as commands.
 - A counters line carries `"sample"`: the values the live source handed the engine over its
   window (`{"window": 30.0, "requests": ..., "errors": ..., "error_ratio": ...,
   "throughput": ..., "latency_p50": ..., "latency_p95": ..., "latency_p99": ...,
@@ -115,6 +116,20 @@ class TraceLever:
     @property
     def ok(self) -> bool:
         return not self.error
+
+
+@dataclass(frozen=True)
+class TraceCommand:
+    """An operator's command as the live run carried it out: a transition event whose actor is
+    a person (not the engine, a gate, the experiment or reconcile). `kind` is a CommandKind
+    value; `value` the weight of a set_weight."""
+
+    at: float
+    kind: str
+    value: int | None = None
+    actor: str = "operator"
+    service: str = ""
+    reason: str = ""
 
 
 @dataclass(frozen=True)
@@ -280,6 +295,39 @@ LEVER_EVENTS = {"action_done": False, "action_failed": True}
 """Event names that say how a lever went (value: whether it failed)."""
 
 
+COMMAND_EVENTS = {"started": "promote", "step": "promote", "promoting": "promote_full",
+                  "promoted": "promote_full", "paused": "pause", "resumed": "resume",
+                  "rolling_back": "rollback", "aborted": "abort", "weight_set": "set_weight",
+                  "retried": "retry"}
+"""A transition an operator made -> the command that makes it (a promote past a manual pause
+and a resume of it lead to the same step; promote-full and a last promote end alike)."""
+ENGINE_ACTORS = frozenset({"engine", "reconcile", "experiment", ""})
+
+
+def _command(data: Mapping[str, Any]) -> TraceCommand | None:
+    """A transition event made by a person, as the command to give again; None otherwise."""
+    kind = COMMAND_EVENTS.get(str(data.get("event")))
+    actor = data.get("actor", "")
+    if kind is None or not isinstance(actor, str) or actor in ENGINE_ACTORS \
+            or actor.startswith("gate:"):
+        return None
+    value = data.get("weight") if kind == "set_weight" else None
+    if value is not None and (isinstance(value, bool) or not isinstance(value, int)):
+        return None
+    try:
+        at = _time(data)
+    except TraceLineError:
+        return None
+    service, reason = data.get("release", ""), data.get("reason", "")
+    return TraceCommand(at=at, kind=kind, value=value, actor=actor,
+                        service=service if isinstance(service, str) else "",
+                        reason=reason if isinstance(reason, str) else "")
+
+
+def _event(data: Mapping[str, Any]) -> TraceLever | TraceCommand | None:
+    return _lever(data) or _command(data)
+
+
 def _lever(data: Mapping[str, Any]) -> TraceLever | None:
     """An action_done / action_failed event line as a TraceLever; None for any other event or
     one without the action it is about (events are for people: never a bad line)."""
@@ -361,7 +409,8 @@ def bounded_lines(handle: IO[str]) -> Iterator[str]:
         yield f"{LONG}{length + len(more)}"
 
 
-def parse_line(text: str, number: int = 0) -> TraceRecord | TraceTick | TraceLever | None:
+def parse_line(text: str, number: int = 0
+               ) -> TraceRecord | TraceTick | TraceLever | TraceCommand | None:
     """One trace line -> a TraceRecord (or TraceTick, or TraceLever for a lever's outcome);
     None for blank lines and other kinds.
 
@@ -380,7 +429,7 @@ def parse_line(text: str, number: int = 0) -> TraceRecord | TraceTick | TraceLev
                          decided=_time(data, "decided") if "decided" in data
                          or "decided_at" in data else None)
     if kind == "event":
-        return _lever(data)
+        return _event(data)
     if kind != KIND:
         return None
     version = data.get("version")
@@ -449,7 +498,7 @@ def parse_lines(lines: Iterable[str], where: str = "<trace>") -> TraceRead:
             continue
         except TraceFormatError as exc:
             raise TraceFormatError(f"{where}:{number}: {exc}") from None
-        if record is None or isinstance(record, TraceLever):
+        if record is None or isinstance(record, TraceLever | TraceCommand):
             skipped += 1  # events, levers' outcomes included, are not counters
         elif isinstance(record, TraceTick):
             if (record.service, record.at) not in tick_times:
@@ -496,7 +545,7 @@ def read_trace(path: str | Path) -> TraceRead:
 
 # --- Streaming: a trace of any length in bounded memory -------------------------------------
 
-Item = TraceRecord | TraceTick | TraceLever
+Item = TraceRecord | TraceTick | TraceLever | TraceCommand
 REORDER_WINDOW = 300.0
 """Seconds of trace time a line may come late (behind the latest line before it) and still be
 put in place while streaming: lines from several scrapers or a merged export interleave a little.
@@ -547,7 +596,7 @@ class TraceScan:
             self.problems.append(text)
 
     def add(self, item: Item) -> None:
-        if isinstance(item, TraceLever):
+        if isinstance(item, TraceLever | TraceCommand):
             self.skipped += 1  # an event line, though a replay reads it
         elif isinstance(item, TraceTick):
             self.tick_services.add(item.service)
@@ -637,7 +686,7 @@ def _unrepeated(keyed: Iterable[Keyed], where: str,
     are adjacent here, so only the current time's lines are remembered."""
     now: float | None = None
     seen: dict[tuple[str, str], TraceRecord] = {}
-    ticks: set[str | TraceLever] = set()  # tick lines' services and levers of this time
+    ticks: set[str | TraceLever | TraceCommand] = set()  # tick lines' services, events
     for at, _number, item in keyed:
         if at != now:
             now = at

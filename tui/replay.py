@@ -40,11 +40,12 @@ from collectors.replay_adapters import (
     timeline,
 )
 from strategies.engine import TRANSITIONS, Engine
-from strategies.model import Event, State, rfc3339
+from strategies.model import Command, CommandKind, Event, State, rfc3339
 from strategies.ports import Listener
 from strategies.spec import ReleaseSpec, SpecError, load_spec
 from strategies.trace import (
     Item,
+    TraceCommand,
     TraceFormatError,
     TraceLever,
     TraceScan,
@@ -131,6 +132,7 @@ class ReplayRun:
     last_at: float = 0.0  # trace time of the last tick replayed
     stopped: str = ""  # "unreachable" when replay stopped as headless would have
     levers: LeverLog | None = None  # how many levers took their recorded time
+    commands: int = 0  # operator commands given again
 
 
 async def replay_timeline(spec: ReleaseSpec, ticks: Iterable[Tick],
@@ -154,6 +156,7 @@ async def replay_timeline(spec: ReleaseSpec, ticks: Iterable[Tick],
     limit = UNREACHABLE_FACTOR * spec.metrics.stale_after
     try:
         for tick in itertools.chain((first,), ticks):
+            run.commands += await _commands(driver, clock, tick)
             # Never back: a hand-edited `decided` before the last tick's must not run time back.
             clock.now = run.last_at = max(clock.now, tick.engine_at)
             for part in (source, platform, router):
@@ -170,6 +173,16 @@ async def replay_timeline(spec: ReleaseSpec, ticks: Iterable[Tick],
         return run
     finally:
         await session.close()
+
+
+async def _commands(driver: Driver, clock: TraceClock, tick: Tick) -> int:
+    """The operator's commands the live run carried out before this tick decided, given again
+    at their recorded moments (one that no longer fits is refused, as live would have)."""
+    for recorded in tick.commands:
+        clock.now = max(clock.now, recorded.at)
+        await driver.command(Command(CommandKind(recorded.kind), value=recorded.value,
+                                     actor=recorded.actor, reason=recorded.reason))
+    return len(tick.commands)
 
 
 async def replay_collections(spec: ReleaseSpec, collections: Sequence[Collection], *,
@@ -260,7 +273,7 @@ class TraceCounts:
             mine = not item.service or item.service == service
             if isinstance(item, TraceTick):
                 self.tick_lines += 1
-            elif isinstance(item, TraceLever):
+            elif isinstance(item, TraceLever | TraceCommand):
                 pass  # an event line: counted among the other lines by the scan
             else:
                 self.counters_lines += 1
@@ -391,6 +404,7 @@ def build_summary(trace_path: str, scan: TraceScan, counts: TraceCounts, problem
             "ticks": run.ticks,
             "failed_ticks": run.failed_ticks,
             "levers_timed": run.levers.matched if run.levers is not None else 0,
+            "commands": run.commands,
             "tick_lines": counts.tick_lines,
             "counters_lines": counts.counters_lines,
             "used_lines": counts.used_lines,
