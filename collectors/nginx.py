@@ -38,6 +38,7 @@ from strategies.spec import ReleaseSpec
 
 MIRROR_PATH = "/_releasedeck_mirror"
 CHANGE_TIMEOUT = 20.0  # seconds for a reload's old workers to finish their requests and exit
+RESPAWN_GRACE = 1.0  # seconds a live master has to replace a killed worker before it is "down"
 
 
 class NginxError(RuntimeError):
@@ -123,20 +124,47 @@ def mirror_differences(text: str | None, wanted: tuple[str, float] | None) -> tu
             f"{want[1]:g}% to {want[0]} is wanted",)
 
 
-def _children(pid: int) -> set[int]:
-    """The worker pids of master `pid` (its children, from /proc)."""
+_PPID, _PGRP = 1, 2  # fields of /proc/PID/stat after the command name: state, ppid, pgrp
+
+
+def _stat(pid: int | str) -> list[str]:
+    """/proc/PID/stat after the command name (state first); [] for a process that is gone."""
+    try:
+        return (Path("/proc") / str(pid) / "stat").read_text().rpartition(")")[2].split()
+    except OSError:
+        return []
+
+
+def _processes(field: int, value: int) -> set[int]:
+    """Live (not zombie) processes whose stat `field` is `value`, from /proc."""
     out = set()
     for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            stat = (entry / "stat").read_text()
-        except OSError:
-            continue
-        fields = stat.rpartition(")")[2].split()
-        if len(fields) > 1 and fields[1] == str(pid) and fields[0] != "Z":
-            out.add(int(entry.name))
+        if entry.name.isdigit():
+            fields = _stat(entry.name)
+            if len(fields) > field and fields[field] == str(value) and fields[0] != "Z":
+                out.add(int(entry.name))
     return out
+
+
+def _children(pid: int) -> set[int]:
+    """The worker pids of master `pid` (its children, from /proc)."""
+    return _processes(_PPID, pid)
+
+
+def _serving(worker: int, master: int) -> bool:
+    """Whether `worker` is still a live worker of `master`."""
+    fields = _stat(worker)
+    return len(fields) > _PPID and fields[0] != "Z" and fields[_PPID] == str(master)
+
+
+def _ended(code: int) -> str:
+    """How a master process ended, in words."""
+    if code < 0:
+        try:
+            return f"killed by {signal.Signals(-code).name}"
+        except ValueError:
+            return f"killed by signal {-code}"
+    return f"exit code {code}"
 
 
 class NginxRouter:
@@ -158,6 +186,9 @@ class NginxRouter:
         self.prefix: Path | None = None
         self._proc: subprocess.Popen[bytes] | None = None
         self._lock = asyncio.Lock()
+        self._workers: set[int] = set()  # worker pids last seen serving (checked first)
+        self._workerless = False  # the last look found the master without a worker
+        self._start_failed = ""  # why the last start failed ("" once one succeeded)
 
     @classmethod
     def from_spec(cls, spec: ReleaseSpec) -> NginxRouter:
@@ -189,6 +220,8 @@ class NginxRouter:
         if not self.binary or not os.access(self.binary, os.X_OK):
             raise NginxError("nginx not found: install the Debian package nginx "
                              "(apt-get install --no-install-recommends nginx) or set [router] binary")
+        if self.prefix is not None and self.prefix.is_dir():
+            return  # started again after it died: same prefix, its logs go on
         self.prefix = Path(tempfile.mkdtemp(prefix="releasedeck-nginx-", dir=self._workdir))
         for sub in ("logs", "temp"):
             (self.prefix / sub).mkdir()
@@ -216,26 +249,58 @@ class NginxRouter:
                             user="nobody nogroup" if os.geteuid() == 0 else "")
 
     async def start(self) -> NginxRouter:
-        """Start nginx (idempotent) and wait, bounded, until it answers on 127.0.0.1:PORT."""
+        """Start nginx (idempotent) and wait, bounded, until it answers on 127.0.0.1:PORT with a
+        worker (the master's socket accepts before any worker could answer)."""
         async with self._lock:
             if self._proc is not None:
                 return self
             self._prepare()
             try:
                 await asyncio.to_thread(self._write_and_test, self._config())
-            except BaseException:
+            except BaseException as exc:
+                self._start_failed = str(exc) or type(exc).__name__
                 await self.close()  # nothing of a start that failed stays behind
                 raise
             self._proc = subprocess.Popen(self._command("-g", "daemon off;"), start_new_session=True,
                                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
             deadline = time.monotonic() + CHANGE_TIMEOUT
-            while not await self._listening():
+            while not (await self._listening() and await asyncio.to_thread(_children, self._proc.pid)):
                 if self._proc.poll() is not None or time.monotonic() > deadline:
                     said = self._error_tail()
+                    self._start_failed = f"nginx did not start on 127.0.0.1:{self.port}: {said}"
                     await self.close()
-                    raise NginxError(f"nginx did not start on 127.0.0.1:{self.port}: {said}")
+                    raise NginxError(self._start_failed)
                 await asyncio.sleep(0.05)
+            self._start_failed = ""
             return self
+
+    async def down(self) -> str:
+        """`strategies.ports.RouterProcess`: "" while nginx serves, else what was found: its
+        master gone (its workers, if any, serve the old config and take no change), a master
+        without a worker on two looks in a row, each RESPAWN_GRACE long (it replaces a killed
+        one at once), or a restart that failed. Reading only; the next change (`set_weights`, `set_route`, a backend
+        change) starts nginx again, which is what reconcile's re-applying does."""
+        proc = self._proc
+        if proc is None:
+            return f"nginx: not running ({self._start_failed})" if self._start_failed else ""
+        code = proc.poll()
+        if code is not None:
+            return f"nginx: master pid {proc.pid} exited ({_ended(code)})"
+        if self._workers and any(_serving(w, proc.pid) for w in self._workers):
+            return ""
+        deadline = time.monotonic() + RESPAWN_GRACE
+        while proc.poll() is None:
+            workers = await asyncio.to_thread(_children, proc.pid)
+            if workers:
+                self._workers, self._workerless = workers, False
+                return ""
+            if time.monotonic() > deadline:
+                # judged on the second look in a row only: a master on a loaded machine can be
+                # slow to replace a worker, and nothing of its config is lost meanwhile
+                seen, self._workerless = self._workerless, True
+                return f"nginx: master pid {proc.pid} has no worker process" if seen else ""
+            await asyncio.sleep(0.05)
+        return f"nginx: master pid {proc.pid} exited ({_ended(proc.returncode)})"
 
     async def _listening(self) -> bool:
         try:
@@ -255,7 +320,10 @@ class NginxRouter:
         return (said or lines or ["it exited without a word"])[-1].partition("] ")[2].strip()
 
     async def _apply(self) -> None:
-        """Write, test, reload; return once the old workers have gone (the new config serves)."""
+        """Write, test, reload; return once the old workers have gone (the new config serves).
+        An nginx whose master died is cleared away and started again with the config."""
+        if self._proc is not None and self._proc.poll() is not None:
+            await self._clear_dead()
         if self._proc is None:
             await self.start()
             return
@@ -330,6 +398,23 @@ class NginxRouter:
             self._backends = table
             await self._apply()
         return table
+
+    async def _clear_dead(self) -> None:
+        """What a dead master left: its workers, serving the old config on the port and taking
+        no change, are killed with its process group (bounded wait), so a new nginx can bind."""
+        async with self._lock:
+            proc, self._proc = self._proc, None
+            if proc is None:
+                return
+            self._workers, self._workerless = set(), False
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(proc.pid, signal.SIGKILL)
+            deadline = time.monotonic() + CHANGE_TIMEOUT
+            while await asyncio.to_thread(_processes, _PGRP, proc.pid):
+                if time.monotonic() > deadline:
+                    raise NginxError(f"nginx: what master pid {proc.pid} left did not exit "
+                                     f"in {CHANGE_TIMEOUT:g}s")
+                await asyncio.sleep(0.05)
 
     async def _stop(self) -> None:
         proc, self._proc = self._proc, None

@@ -1,9 +1,12 @@
 """A recorded trace as the outside world: metric source, platform and router for a replay.
 
 The replay runs the live Driver and Engine over these adapters, so a replayed release takes the
-same path as a live one. The loop is open: levers "work" at once (scale and set_weights are
-accepted and remembered), but the traffic the metrics show is the traffic that was recorded,
-so the engine's decisions never change the trace.
+same path as a live one. The loop is open: levers are accepted and remembered, but the traffic
+the metrics show is the traffic that was recorded, so the engine's decisions never change the
+trace. A lever the live run pulled on the same tick takes the time it took live and fails if it
+failed live (LeverLog, from the trace's action_done / action_failed lines): the times the engine
+stamps after a lever (a rollback's end, from which the scale-down delay counts) are the live
+ones. A lever the live run did not pull then works at once.
 """
 
 from __future__ import annotations
@@ -17,6 +20,7 @@ from dataclasses import dataclass, field, replace
 from strategies.cohorts import Route
 from strategies.model import (
     EMPTY,
+    ActionKind,
     Instance,
     MetricSample,
     MetricsSnapshot,
@@ -28,7 +32,7 @@ from strategies.model import (
 from strategies.ports import RawCounters
 from strategies.rates import counted_between, sample_from_counters
 from strategies.spec import ReleaseSpec
-from strategies.trace import TraceRecord, TraceTick
+from strategies.trace import TraceCommand, TraceLever, TraceRecord, TraceTick
 
 NO_DATA = "no data in the trace at this time"
 MAX_GAP_TICKS = 10_000  # per gap, for traces without tick lines
@@ -106,15 +110,25 @@ def gap_ticks(previous: float, following: float, interval: float) -> list[float]
 
 @dataclass(frozen=True)
 class Tick:
-    """One replayed tick: collected at `at` (None collection: it failed), decided at `decided`."""
+    """One replayed tick: collected at `at` (None collection: it failed), decided at `decided`;
+    `levers`: the outcomes of the levers the live run pulled on this tick, in time order."""
 
     at: float
     collection: Collection | None = None
     decided: float | None = None  # the live engine's time, when the trace recorded it
+    levers: tuple[TraceLever, ...] = ()
+    commands: tuple[TraceCommand, ...] = ()  # an operator's, given before this tick decided
 
     @property
     def engine_at(self) -> float:
         return self.at if self.decided is None else max(self.at, self.decided)
+
+
+def unmatched(tick: TraceTick) -> Tick:
+    """A recorded tick without counters lines of its own: a failed collection when the line
+    says why it failed; otherwise a read that succeeded with no counters in it (a Prometheus
+    that has not scraped a version yet answers so), which is not a metrics outage."""
+    return Tick(tick.at, None if tick.error else Collection(tick.at), tick.decided)
 
 
 def timeline(collections: Sequence[Collection], ticks: Iterable[TraceTick],
@@ -147,7 +161,7 @@ def timeline(collections: Sequence[Collection], ticks: Iterable[TraceTick],
             j = min(near, key=lambda k: abs(times[k] - tick.at))
             merged[j] = Tick(times[j], collections[j], tick.decided)
         else:
-            failed.append(Tick(tick.at, None, tick.decided))
+            failed.append(unmatched(tick))
     return sorted([*merged.values(), *failed], key=lambda t: t.at)
 
 
@@ -173,7 +187,7 @@ class TickMatcher:
             self.taken[id(self.collections[min(near, key=lambda k: abs(times[k] - tick.at))])] = \
                 tick.decided
         else:
-            self.failed.append(Tick(tick.at, None, tick.decided))
+            self.failed.append(unmatched(tick))
 
     def flush(self, horizon: float) -> list[Tick]:
         """Ticks final once no collection or tick still to come is earlier than `horizon`."""
@@ -191,10 +205,69 @@ class TickMatcher:
         return [tick for _at, _kind, tick in out]
 
 
-def stream_timeline(lines: Iterable[TraceRecord | TraceTick], interval: float, *,
+Line = TraceRecord | TraceTick | TraceLever | TraceCommand
+
+
+@dataclass
+class Recorded:
+    """The live run's levers' outcomes and operator commands, read ahead of the ticks."""
+
+    levers: deque[TraceLever] = field(default_factory=deque)
+    commands: deque[TraceCommand] = field(default_factory=deque)
+
+    def lines(self, lines: Iterable[Line]) -> Iterator[TraceRecord | TraceTick]:
+        """The counters and tick lines; the rest kept here as they pass."""
+        for line in lines:
+            if isinstance(line, TraceLever):
+                self.levers.append(line)
+            elif isinstance(line, TraceCommand):
+                self.commands.append(line)
+            else:
+                yield line
+
+
+def stream_timeline(lines: Iterable[Line], interval: float, *,
                     recorded_ticks: bool) -> Iterator[Tick]:
     """`timeline(group_collections(records), ticks, interval)` for lines already in time order,
-    one tick at a time (replay streams a trace of any length through this)."""
+    one tick at a time (replay streams a trace of any length through this), each tick with the
+    levers' outcomes and commands the live run recorded for it (see with_recorded)."""
+    recorded = Recorded()
+    ticks = _ticks(recorded.lines(lines), interval, recorded_ticks=recorded_ticks)
+    return with_recorded(ticks, recorded)
+
+
+def with_recorded(ticks: Iterable[Tick], recorded: Recorded) -> Iterator[Tick]:
+    """Each tick with the operator's commands recorded before its decision (and after the last
+    tick's), and the levers' outcomes recorded from its decision on and before the next tick:
+    a live driver pulls a tick's levers inside that tick, so these are the ones it pulled then.
+    `recorded` fills as the lines are read; a tick is handed on once the next one is known,
+    when every line before that one has been read."""
+    pending: Tick | None = None
+    for tick in ticks:
+        if pending is not None:
+            yield _levered(pending, recorded, tick.at)
+        pending = tick
+    if pending is not None:
+        yield _levered(pending, recorded, math.inf)
+
+
+def _levered(tick: Tick, recorded: Recorded, before: float) -> Tick:
+    commands = []
+    while recorded.commands and recorded.commands[0].at < tick.engine_at:
+        commands.append(recorded.commands.popleft())
+    own = []
+    levers = recorded.levers
+    while levers and levers[0].at < before:
+        lever = levers.popleft()
+        if lever.at >= tick.engine_at:  # earlier ones were a command's (they answer at once)
+            own.append(lever)
+    if not own and not commands:
+        return tick
+    return replace(tick, levers=tuple(own), commands=tuple(commands))
+
+
+def _ticks(lines: Iterable[TraceRecord | TraceTick], interval: float, *,
+           recorded_ticks: bool) -> Iterator[Tick]:
     grouper = Grouper(interval)
     if not recorded_ticks:
         previous: float | None = None
@@ -228,6 +301,56 @@ def _collections(grouper: Grouper,
         yield last
 
 
+class TraceClock:
+    """The replay's clock: the trace time of the tick being replayed, moved on by levers that
+    took time live (LeverLog)."""
+
+    def __init__(self, now: float):
+        self.now = now
+
+    def __call__(self) -> float:
+        return self.now
+
+
+class LeverLog:
+    """The levers' outcomes the live run recorded on the tick being replayed.
+
+    A replay lever that the live run pulled on this tick (the same kind, value and version, in
+    order) moves the clock to when the live driver had its answer, and fails with the live
+    reason if it failed live. Anything else (a lever live did not pull then, a trace without
+    event lines) works at once, as it always did."""
+
+    def __init__(self, clock: TraceClock):
+        self.clock = clock
+        self.levers: list[TraceLever] = []
+        self.matched = 0  # levers that took their recorded time (for the summary)
+
+    def feed(self, levers: Sequence[TraceLever]) -> None:
+        self.levers = list(levers)
+
+    def pulled(self, kinds: tuple[str, ...], value: int | None, version: str = "") -> None:
+        """A replay lever was pulled: take the live one's time (and failure) if it has one.
+        `value` None matches any value (the route a cohort lever sets is not on the line)."""
+        for index, lever in enumerate(self.levers):
+            if lever.kind in kinds and lever.version == version \
+                    and value in (None, lever.value):
+                del self.levers[index]
+                self.matched += 1
+                self.clock.now = max(self.clock.now, lever.at)
+                if not lever.ok:
+                    raise FailedLive(lever.error)
+                return
+
+
+class FailedLive(RuntimeError):
+    """A replay lever that failed because it failed live; the driver reports it as
+    "<lever> failed: FailedLive: <the live reason>"."""
+
+    def __init__(self, error: str):
+        _lever, said, reason = error.partition(" failed: ")  # the driver names the lever again
+        super().__init__(reason if said else error)
+
+
 class TraceMetricSource:
     """Turns the recorded raw counters into samples with the live computation.
 
@@ -236,6 +359,11 @@ class TraceMetricSource:
     does when one scrape fails), until its last line is older than metrics.stale_after: then
     it gets none, and the engine treats it as having no data. A tick with no collection at all
     (a failed live collection, or a gap) answers with an error.
+
+    A line that carries the live source's own sample is judged as live judged it: on that very
+    sample when the spec's window is the recorded one; otherwise on the window recomputed from
+    the raw counters, with the tallies the live source had (none for Prometheus, whose gates
+    counted window shares, said on screen).
     """
 
     name = "trace"
@@ -245,6 +373,7 @@ class TraceMetricSource:
         self.stale_after = spec.metrics.stale_after
         self.history: dict[str, deque[RawCounters]] = {}
         self.tallies: dict[str, Tally] = {}  # version -> everything counted so far
+        self.latest: dict[str, TraceRecord] = {}  # version -> its latest line
         self.current: Collection | None = None
 
     def feed(self, collection: Collection | None) -> None:
@@ -257,6 +386,7 @@ class TraceMetricSource:
                 self.tallies[version] = self.tallies.get(version, Tally()).plus(
                     counted_between(series[-1], record.counters))
             series.append(record.counters)
+            self.latest[version] = record
 
     async def collect(self, versions: Sequence[str], platform: PlatformSnapshot | None,
                       now: float) -> MetricsSnapshot:
@@ -271,10 +401,27 @@ class TraceMetricSource:
                 continue
             while series and series[0].at <= at - self.window:
                 series.popleft()
-            samples[version] = replace(sample_from_counters(version, series, at, self.window),
-                                       tally=self.tallies.get(version),
-                                       custom=frozen_map(series[-1].custom) if series else EMPTY)
+            samples[version] = self._sample(version, series, at)
         return MetricsSnapshot(at=at, samples=frozen_map(samples), source=self.name)
+
+    def _sample(self, version: str, series: Sequence[RawCounters], at: float) -> MetricSample:
+        latest = self.latest.get(version)
+        recorded = latest.sample if latest is not None else None
+        computed = sample_from_counters(version, series, at, self.window)
+        if recorded is None:  # no live sample kept: counted here, as the scrape source counts
+            return replace(computed, tally=self.tallies.get(version),
+                           custom=frozen_map(series[-1].custom) if series else EMPTY)
+        here = self.current is not None and self.current.records.get(version) is latest
+        if here and latest is not None and latest.window == self.window:
+            return replace(recorded, at=at)  # what the live engine judged, to the bit
+        if recorded.tally is None and not here:
+            return MetricSample(version=version, at=at)  # a window source's read without it
+        # Another window (or a read without this version): the window from the raw counters,
+        # the counts the live source had (mixing in tallies of another origin would count
+        # the difference of the two as traffic).
+        return replace(computed, tally=recorded.tally, custom=recorded.custom,
+                       latency_buckets=computed.latency_buckets
+                       if recorded.tally is not None or recorded.latency_buckets else EMPTY)
 
     def last_raw(self) -> Sequence[RawCounters]:
         if self.current is None:
@@ -290,10 +437,11 @@ class TracePlatform:
 
     kind = "trace"
 
-    def __init__(self, spec: ReleaseSpec):
+    def __init__(self, spec: ReleaseSpec, levers: LeverLog | None = None):
         self.replicas: dict[str, int] = dict.fromkeys(spec.versions, spec.platform.replicas)
         self.seen: dict[str, TraceRecord] = {}
         self.scaled: list[tuple[str, int]] = []
+        self.levers = levers
 
     def feed(self, collection: Collection | None) -> None:
         if collection is not None:
@@ -313,6 +461,8 @@ class TracePlatform:
         return PlatformSnapshot(at=now, versions=frozen_map(statuses))
 
     async def scale(self, version: str, replicas: int) -> None:
+        if self.levers is not None:
+            self.levers.pulled((ActionKind.SCALE,), replicas, version)
         self.replicas[version] = replicas
         self.scaled.append((version, replicas))
 
@@ -325,7 +475,9 @@ class TraceRouter:
 
     kind = "trace"
 
-    def __init__(self, spec: ReleaseSpec):
+    def __init__(self, spec: ReleaseSpec, levers: LeverLog | None = None):
+        self.candidate = spec.release.candidate
+        self.levers = levers
         self.desired: dict[str, float] = {spec.release.baseline: 100.0,
                                           spec.release.candidate: 0.0}
         self.recorded: dict[str, float] = {}
@@ -340,6 +492,8 @@ class TraceRouter:
                 self.recorded[version] = record.weight
 
     async def set_weights(self, weights: Mapping[str, int]) -> None:
+        if self.levers is not None:
+            self.levers.pulled((ActionKind.SET_WEIGHT,), weights.get(self.candidate))
         self.desired.update({k: float(v) for k, v in weights.items()})
         self.history.append(dict(weights))
 
@@ -347,7 +501,10 @@ class TraceRouter:
         return {**self.desired, **self.recorded}
 
     async def set_route(self, route: Route) -> None:
-        """Rings, sticky users and mirror in a replay: remembered, like the weights."""
+        """Rings, sticky users and mirror in a replay: remembered, like the weights. The driver
+        applies a cohort table and a mirror the same way: either recorded kind matches."""
+        if self.levers is not None:
+            self.levers.pulled((ActionKind.SET_COHORTS, ActionKind.SET_MIRROR), None)
         self.routes.append(route)
 
     async def close(self) -> None:

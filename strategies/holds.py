@@ -31,6 +31,8 @@ def weight_problem(platform: PlatformSnapshot | None, candidate: str, weight: in
         return "platform state unknown"
     if platform.error:
         return "platform unreadable"
+    if platform.router_down:
+        return platform.router_down
     actual = platform.weights.get(candidate)
     if actual is None or platform.weight_note:
         return ""  # no exact read-back of the weight: nothing to hold against

@@ -221,11 +221,12 @@ class JournalError(OSError):
     """The journal cannot be written: nothing more may be decided or done (the driver holds;
     headless exits 3), and `line` says which file and the OS's reason, in one line."""
 
-    def __init__(self, path: Path, reason: str):
+    def __init__(self, path: Path, reason: str, *, resumable: bool = True):
         self.path = path
         self.reason = reason
-        self.line = (f"journal {path}: cannot write ({reason}); nothing more is decided or "
-                     "done: fix it, then run again to resume")
+        after = "fix it, then run again to resume" if resumable else \
+            "this run cannot be resumed (its journal is deleted on exit)"
+        self.line = f"journal {path}: cannot write ({reason}); nothing more is decided or done: {after}"
         super().__init__(self.line)
 
     def __str__(self) -> str:
@@ -249,8 +250,9 @@ class JournalWriter:
     """
 
     def __init__(self, path: str | Path, *, carry: Iterable[Mapping[str, Any]] = (),
-                 warn: Callable[[str], None] | None = None):
+                 warn: Callable[[str], None] | None = None, resumable: bool = True):
         self.path = Path(path)
+        self.resumable = resumable  # False: a demo's journal, deleted on exit (its failure says so)
         refuse_irregular(self.path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
         if _ends_without_newline(self.path):
@@ -272,7 +274,7 @@ class JournalWriter:
         except (OSError, NotAJournal) as exc:
             # Nothing may be acted on unless it is journaled: the run must stop here.
             reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
-            self._failed = JournalError(self.path, reason)
+            self._failed = JournalError(self.path, reason, resumable=self.resumable)
             raise self._failed from None
         self._lines.append(line)
 

@@ -137,6 +137,15 @@ class RouteReading:
 
 
 @dataclass(frozen=True)
+class RouterDown:
+    """A reading of a routing lever whose router process was found not serving: off target
+    whatever it was last told, since nothing routes (reconcile re-applies the target, and the
+    lever call starts the router again)."""
+
+    found: str  # one line: what was found ("nginx: master pid 4242 exited (killed by SIGKILL)")
+
+
+@dataclass(frozen=True)
 class PlatformSnapshot:
     """What the platform and router report at one moment. `error` set means the read failed."""
 
@@ -147,6 +156,7 @@ class PlatformSnapshot:
     weight_note: str = ""  # e.g. "weight ≈ replicas" where the lever is approximate
     status: str = ""  # the platform's own one-line progress note (rollout status, Argo phase/step)
     route: RouteReading | None = None  # cohort routes read back (None: not read, not judged)
+    router_down: str = ""  # the router's own process found not serving: what was found
 
     def version(self, name: str) -> VersionStatus:
         return self.versions.get(name) or VersionStatus(version=name)
@@ -498,8 +508,9 @@ class Drift:
         unit = "%" if self.lever.startswith("set_weight") else ""
         seen = "unknown" if self.observed is None else f"{self.observed:g}{unit}"
         text = f"drift: {self.what} is {seen}, journal says {self.desired}{unit}"
-        if self.detail:
-            text = f"drift: {self.what} differ from the journal's: {self.detail}"
+        if self.detail:  # cohort routes name what differs; a dead router, what was found
+            text = f"drift: {self.what} differ from the journal's: {self.detail}" \
+                if self.lever.startswith("set_cohorts") else f"drift: {self.what} unknown: {self.detail}"
         if self.settled:
             text = f"drift: {self.what} back at {self.desired}{unit}, settling"
             if self.detail:
@@ -512,7 +523,7 @@ class Drift:
         out = {"lever": self.lever, "what": self.what, "desired": self.desired,
                "observed": self.observed, "since": self.since,
                "corrections": self.corrections, "persistent": self.persistent}
-        if self.detail:  # cohort routes only: older records stay as they were
+        if self.detail:  # cohort routes and dead routers only: older records stay as they were
             out["detail"] = self.detail
         return out
 

@@ -95,6 +95,19 @@ class BackendSync(Protocol):
 
 
 @runtime_checkable
+class RouterProcess(Protocol):
+    """A router releasedeck runs as its own process and whose weights it can only report from
+    what it last told it (nginx: its workers cannot be asked). It says whether that process
+    still serves, so the driver reports a dead one as such (`PlatformSnapshot.router_down`)
+    instead of its remembered weights; reconcile then re-applies the journal's targets, and
+    the lever call that does it starts the router again from them."""
+
+    async def down(self) -> str:
+        """"" while the process serves; else one line saying what was found."""
+        ...
+
+
+@runtime_checkable
 class Startable(Protocol):
     """An adapter that must be started inside the running event loop before the first tick
     (e.g. the built-in router's process). `start` is idempotent."""

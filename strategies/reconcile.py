@@ -22,6 +22,9 @@ Rules (the same as Argo Rollouts' reconcile loop and Flagger's canary controller
   journal (`route_target`, never a router's memory, which a restart empties) and says what
   differs (`RouteReading`). The sticky map is compared only when the journal knows the weights
   its slots follow; a map or rule the route wants empty must be there and empty, not missing;
+- a router releasedeck runs itself (nginx) and finds not serving holds none of its levers: the
+  weight and cohort routes read as `RouterDown` whatever it was last told, so their targets are
+  re-applied, and that lever call starts it again from the journal's targets;
 - re-applying backs off (1, 2, 4 … 30 s); drift that survives PERSIST_AFTER corrections, or
   lasts PERSIST_SECONDS, is persistent: shown, alerted (`ReleaseDrift`), and it holds the step
   until the lever has stayed clean for SETTLE_SECONDS.
@@ -35,7 +38,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
 from strategies.cohorts import Route
-from strategies.model import Drift, LeverTarget, PlatformSnapshot, RouteReading
+from strategies.model import Drift, LeverTarget, PlatformSnapshot, RouterDown, RouteReading
 from strategies.plans import Plan
 
 WEIGHT_TOLERANCE = 1.0  # percent points: routers report effective shares as floats
@@ -47,7 +50,8 @@ BACKOFF_CAP = 30.0
 DETAIL_LINES = 3  # differences named in a drift's detail; the rest are counted
 
 Correction = tuple[str, int, str]  # (action kind, value, version): the engine's action triple
-Observed = float | RouteReading  # a lever's reading: a number, or the cohort route's differences
+Observed = float | RouteReading | RouterDown  # a number, the cohort route's differences, or a
+# router found not serving
 
 WEIGHT_LEVER = LeverTarget.key_of("set_weight", "")
 COHORT_LEVER = LeverTarget.key_of("set_cohorts", "")
@@ -171,18 +175,7 @@ def observed_values(snapshot: PlatformSnapshot | None, baseline: str, candidate:
     """What the world reports for each lever that can be judged now (see the module rules)."""
     if snapshot is None or snapshot.error:
         return {}
-    out: dict[str, Observed] = {}
-    route = _route_observed(snapshot, targets)
-    if route is not None:
-        out[COHORT_LEVER] = route
-    weight = targets.get(LeverTarget.key_of("set_weight", ""))
-    observed = snapshot.weights.get(candidate)
-    if weight is not None and observed is not None and not snapshot.weight_note:
-        shares = {candidate: weight.value, baseline: 100 - weight.value}
-        reported = [v for v in shares if v in snapshot.versions]
-        serving = all(snapshot.version(v).ready > 0 for v, share in shares.items() if share > 0)
-        if reported and serving:
-            out[weight.key] = float(observed)
+    out: dict[str, Observed] = _routing_observed(snapshot, baseline, candidate, targets)
     if snapshot.weight_note:
         return out
     for target in targets.values():
@@ -195,7 +188,32 @@ def observed_values(snapshot: PlatformSnapshot | None, baseline: str, candidate:
     return out
 
 
+def _routing_observed(snapshot: PlatformSnapshot, baseline: str, candidate: str,
+                      targets: Mapping[str, LeverTarget]) -> dict[str, Observed]:
+    """The router's levers (weight, cohort routes). A router found not serving holds none of
+    them, whatever it was last told: each is read as `RouterDown`, so its target is re-applied
+    (and the lever call starts the router again)."""
+    if snapshot.router_down:
+        return {key: RouterDown(snapshot.router_down) for key in (WEIGHT_LEVER, COHORT_LEVER)
+                if key in targets}
+    out: dict[str, Observed] = {}
+    route = _route_observed(snapshot, targets)
+    if route is not None:
+        out[COHORT_LEVER] = route
+    weight = targets.get(WEIGHT_LEVER)
+    observed = snapshot.weights.get(candidate)
+    if weight is not None and observed is not None and not snapshot.weight_note:
+        shares = {candidate: weight.value, baseline: 100 - weight.value}
+        reported = [v for v in shares if v in snapshot.versions]
+        serving = all(snapshot.version(v).ready > 0 for v, share in shares.items() if share > 0)
+        if reported and serving:
+            out[weight.key] = float(observed)
+    return out
+
+
 def _differs(target: LeverTarget, observed: Observed) -> bool:
+    if isinstance(observed, RouterDown):
+        return True
     if isinstance(observed, RouteReading):
         return not observed.in_place
     if target.kind == "set_weight":
@@ -223,10 +241,12 @@ class _Episode:
     detail: str = ""  # the cohort route's last differences seen
 
     def saw(self, value: Observed) -> None:
-        if isinstance(value, RouteReading):
+        if isinstance(value, RouterDown):
+            self.detail = value.found
+        elif isinstance(value, RouteReading):
             self.detail = detail_of(value.differences) or self.detail
         else:
-            self.observed = value
+            self.observed, self.detail = value, ""  # a number again: the router serves
 
 
 class DriftTracker:

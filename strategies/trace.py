@@ -16,6 +16,20 @@ included. Traces without tick lines are ticked at their collections. Beside each
 the recorder writes its exact epoch seconds (`"at"`, `"decided_at"`; see EXACT), which a reader
 prefers: a replay then judges at the very times the live engine did.
 
+Two optional parts, added within schema 1 (a reader that does not know them ignores them):
+- Event lines carry `"at"` (exact epoch seconds) too. Of the events, a replay reads the levers'
+  outcomes (`action_done`, `action_failed`: TraceLever), so a lever takes as long in a replay
+  as it did live, and fails where it failed live (see collectors.replay_adapters.LeverLog);
+  and the transitions a person made (TraceCommand), given again as commands.
+- A counters line carries `"sample"`: the values the live source handed the engine over its
+  window (`{"window": 30.0, "requests": ..., "errors": ..., "error_ratio": ...,
+  "throughput": ..., "latency_p50": ..., "latency_p95": ..., "latency_p99": ...,
+  "custom": {...}, "latency_buckets": {...}, "tally": {"requests": ..., "errors": ...,
+  "latency_buckets": {...}}}`), `tally` being everything it had counted exactly (scrape: per
+  instance, a new instance's first scrape only anchoring; Prometheus has none: its gates count
+  window shares). A replay with the same window judges on those very values; with another
+  window it recomputes the window from the raw counters and keeps the recorded tallies.
+
 Files written elsewhere are read as they come: a UTF-8 byte-order mark, CRLF line endings and a
 gzip'd file (recognised by its magic bytes, whatever its name) are accepted. A line may name the
 format it follows with `"schema": 1` (event lines carry their own event schema, not checked
@@ -38,7 +52,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
 
-from strategies.model import Event, parse_rfc3339, rfc3339
+from strategies.model import Event, MetricSample, Tally, frozen_map, parse_rfc3339, rfc3339
 from strategies.ports import RawCounters
 
 KIND = "counters"
@@ -79,6 +93,43 @@ class TraceRecord:
     ready: int | None = None  # ready instances of this version, if recorded
     total: int | None = None
     line: int = 0
+    # What the live source gave the engine (see the module docstring), and the window it was
+    # taken over; None in traces recorded before samples were kept, and hand-written ones.
+    sample: MetricSample | None = None
+    window: float | None = None
+
+
+@dataclass(frozen=True)
+class TraceLever:
+    """A lever's outcome as the live run saw it: an `action_done` / `action_failed` event line.
+
+    `at` is when the driver had the lever's answer (the engine stamped the outcome then);
+    `error` is why it failed ("" when it worked)."""
+
+    at: float
+    kind: str
+    value: int
+    version: str = ""
+    service: str = ""
+    error: str = ""
+
+    @property
+    def ok(self) -> bool:
+        return not self.error
+
+
+@dataclass(frozen=True)
+class TraceCommand:
+    """An operator's command as the live run carried it out: a transition event whose actor is
+    a person (not the engine, a gate, the experiment or reconcile). `kind` is a CommandKind
+    value; `value` the weight of a set_weight."""
+
+    at: float
+    kind: str
+    value: int | None = None
+    actor: str = "operator"
+    service: str = ""
+    reason: str = ""
 
 
 @dataclass(frozen=True)
@@ -124,23 +175,33 @@ float exactly). A replay compares the same differences the live engine did (a ga
 such a bound: rounded times decided those ticks otherwise than live."""
 
 
+LATEST = 253_402_300_799.0  # 9999-12-31T23:59:59Z: the last moment an RFC 3339 time can name
+
+
+def _moment(value: float, key: str) -> float:
+    """A time a replay can order and print: finite, from 1970 (epoch 0) to the year 9999.
+    (NaN would scramble the time order; a time past 9999 cannot be written in an event.)"""
+    if not 0.0 <= value <= LATEST:
+        raise TraceLineError(f"{key} {value!r} is not a time from 1970 to 9999 (epoch seconds "
+                             f"0 to {LATEST:.0f})")
+    return value
+
+
 def _time(data: Mapping[str, Any], key: str = "ts") -> float:
     """`ts` as RFC 3339 (what we write) or epoch seconds; `at` (epoch seconds) as a fallback.
     The exact twin (`at`, `decided_at`), when it is a finite number, is preferred."""
     exact = data.get(EXACT[key])
     if isinstance(exact, int | float) and not isinstance(exact, bool) and math.isfinite(exact):
-        return float(exact)
+        return _moment(float(exact), EXACT[key])
     value = data.get(key, exact if key == "ts" else None)
     if value is None:
         raise TraceLineError(f"{key} is missing")
-    if isinstance(value, bool):
-        raise TraceLineError(f"{key} must be an RFC 3339 time or epoch seconds, got {value!r}")
-    if isinstance(value, int | float):
-        return float(value)
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        return _moment(float(value), key)
     if isinstance(value, str):
         try:
-            return parse_rfc3339(value)
-        except ValueError:
+            return _moment(parse_rfc3339(value), key)
+        except (ValueError, OverflowError):
             pass
     raise TraceLineError(f"{key} must be an RFC 3339 time or epoch seconds, got {value!r}")
 
@@ -170,14 +231,148 @@ def _custom(data: Mapping[str, Any]) -> dict[str, float]:
     return {str(key): _number(raw, key) or 0.0 for key in raw}
 
 
+SAMPLE_VALUES = ("requests", "errors", "error_ratio", "throughput", "latency_p50", "latency_p95",
+                 "latency_p99")
+"""The window values of a recorded sample (MetricSample's own names); any may be missing."""
+
+
+def _sample(data: Mapping[str, Any], version: str, at: float) -> tuple[MetricSample | None,
+                                                                      float | None]:
+    """The optional "sample" block: (the live sample, its window), or (None, None)."""
+    raw = data.get("sample")
+    if raw is None:
+        return None, None
+    if not isinstance(raw, dict):
+        raise TraceLineError(f"sample must be an object, got {raw!r}")
+    try:
+        window = _number(raw, "window")
+        values = {key: _number(raw, key, required=False) for key in SAMPLE_VALUES}
+        custom = raw.get("custom") or {}
+        if not isinstance(custom, dict):
+            raise TraceLineError(f"custom must be an object, got {custom!r}")
+        shown = {str(k): _number(custom, k, required=False) for k in custom}
+        buckets = _buckets(raw)
+    except TraceLineError as exc:
+        raise TraceLineError(f"sample: {exc}") from None
+    if not window:
+        raise TraceLineError("sample: window must be more than 0 seconds")
+    return MetricSample(version=version, at=at, custom=frozen_map(shown),
+                        latency_buckets=frozen_map(buckets), tally=_tally(raw),
+                        **values), window
+
+
+def _tally(sample: Mapping[str, Any]) -> Tally | None:
+    """A recorded sample's `tally` (None when the source had none)."""
+    raw = sample.get("tally")
+    if raw is None:
+        return None
+    if not isinstance(raw, dict):
+        raise TraceLineError(f"sample: tally must be an object, got {raw!r}")
+    try:
+        return Tally(_number(raw, "requests") or 0.0, _number(raw, "errors") or 0.0,
+                     frozen_map(_buckets(raw)))
+    except TraceLineError as exc:
+        raise TraceLineError(f"sample: tally: {exc}") from None
+
+
+def _sample_body(sample: MetricSample, window: float) -> dict[str, Any]:
+    body: dict[str, Any] = {"window": window}
+    body.update({key: value for key in SAMPLE_VALUES
+                 if (value := getattr(sample, key)) is not None})
+    if sample.custom:
+        body["custom"] = dict(sample.custom)
+    if sample.latency_buckets:
+        body["latency_buckets"] = dict(sample.latency_buckets)
+    if sample.tally is not None:
+        tally = sample.tally
+        body["tally"] = {"requests": tally.requests, "errors": tally.errors,
+                         **({"latency_buckets": dict(tally.latency_buckets)}
+                            if tally.latency_buckets else {})}
+    return body
+
+
+LEVER_EVENTS = {"action_done": False, "action_failed": True}
+"""Event names that say how a lever went (value: whether it failed)."""
+
+
+COMMAND_EVENTS = {"started": "promote", "step": "promote", "promoting": "promote_full",
+                  "promoted": "promote_full", "paused": "pause", "resumed": "resume",
+                  "rolling_back": "rollback", "aborted": "abort", "weight_set": "set_weight",
+                  "retried": "retry"}
+"""A transition an operator made -> the command that makes it (a promote past a manual pause
+and a resume of it lead to the same step; promote-full and a last promote end alike)."""
+ENGINE_ACTORS = frozenset({"engine", "reconcile", "experiment", ""})
+
+
+def _command(data: Mapping[str, Any]) -> TraceCommand | None:
+    """A transition event made by a person, as the command to give again; None otherwise."""
+    kind = COMMAND_EVENTS.get(str(data.get("event")))
+    actor = data.get("actor", "")
+    if kind is None or not isinstance(actor, str) or actor in ENGINE_ACTORS \
+            or actor.startswith("gate:"):
+        return None
+    value = data.get("weight") if kind == "set_weight" else None
+    if value is not None and (isinstance(value, bool) or not isinstance(value, int)):
+        return None
+    try:
+        at = _time(data)
+    except TraceLineError:
+        return None
+    service, reason = data.get("release", ""), data.get("reason", "")
+    return TraceCommand(at=at, kind=kind, value=value, actor=actor,
+                        service=service if isinstance(service, str) else "",
+                        reason=reason if isinstance(reason, str) else "")
+
+
+def _event(data: Mapping[str, Any]) -> TraceLever | TraceCommand | None:
+    return _lever(data) or _command(data)
+
+
+def _lever(data: Mapping[str, Any]) -> TraceLever | None:
+    """An action_done / action_failed event line as a TraceLever; None for any other event or
+    one without the action it is about (events are for people: never a bad line)."""
+    failed = LEVER_EVENTS.get(str(data.get("event")))
+    evidence = data.get("evidence")
+    if failed is None or not isinstance(evidence, list) or not evidence \
+            or not isinstance(evidence[0], dict):
+        return None
+    action = evidence[0]
+    kind, value, version = action.get("kind"), action.get("value"), action.get("version", "")
+    service = data.get("release", "")
+    if not isinstance(kind, str) or isinstance(value, bool) or not isinstance(value, int) \
+            or not isinstance(version, str):
+        return None
+    try:
+        at = _time(data)
+    except TraceLineError:
+        return None
+    reason = data.get("reason", "")
+    return TraceLever(at=at, kind=kind, value=value, version=version,
+                      service=service if isinstance(service, str) else "",
+                      error=(str(reason) or "failed") if failed else "")
+
+
+MAX_INSTANCES = 10_000
+"""Instances of one version a line may state (`ready`, `total`): a replay stands them up as
+instances each tick, so a mistyped 1e12 must be a bad line, not a replay that never ends."""
+
+
+def _instances(data: Mapping[str, Any], key: str) -> int | None:
+    value = _number(data, key, required=False)
+    if value is not None and value > MAX_INSTANCES:
+        raise TraceLineError(f"{key} must be at most {MAX_INSTANCES} instances, got {value:g}")
+    return None if value is None else int(value)
+
+
 _UNDECODED = re.compile("[\udc80-\udcff]")
 MAX_LINE = 1_000_000  # characters: a counters line is a few hundred, with histograms a few thousand
 
 
 def _json_object(text: str) -> dict:
     """The JSON object on one stripped line, or TraceLineError saying why it is not one."""
-    if len(text) > MAX_LINE:
-        raise TraceLineError(f"line too long: {len(text)} characters (at most {MAX_LINE})")
+    if len(text) > MAX_LINE or text.startswith(LONG):
+        length = text.removeprefix(LONG) if text.startswith(LONG) else len(text)
+        raise TraceLineError(f"line too long: {length} characters (at most {MAX_LINE})")
     # The file is read with errors="surrogateescape": a byte that is not UTF-8 arrives as a lone
     # surrogate, told apart from a real U+FFFD. Named as such, inside a string too (a version
     # "v\xe92" is an encoding fault, not an unknown version; "Expecting value" would mislead).
@@ -196,8 +391,28 @@ def _json_object(text: str) -> dict:
     return data
 
 
-def parse_line(text: str, number: int = 0) -> TraceRecord | TraceTick | None:
-    """One trace line -> a TraceRecord (or TraceTick); None for blank lines and other kinds.
+LONG = "\0line too long\0"
+"""What bounded_lines hands on instead of a line longer than MAX_LINE (never held whole)."""
+
+
+def bounded_lines(handle: IO[str]) -> Iterator[str]:
+    """The file's lines, as iterating it gives them, but a line longer than MAX_LINE is read
+    past in pieces and handed on as LONG + its length: a file with no newline in gigabytes
+    (a binary, a dump) costs no more memory than one long line."""
+    while text := handle.readline(MAX_LINE + 1):
+        if len(text) <= MAX_LINE or text.endswith("\n"):
+            yield text
+            continue
+        length = len(text)
+        while (more := handle.readline(MAX_LINE)) and not more.endswith("\n"):
+            length += len(more)
+        yield f"{LONG}{length + len(more)}"
+
+
+def parse_line(text: str, number: int = 0
+               ) -> TraceRecord | TraceTick | TraceLever | TraceCommand | None:
+    """One trace line -> a TraceRecord (or TraceTick, or TraceLever for a lever's outcome);
+    None for blank lines and other kinds.
 
     Raises TraceLineError for a counters or tick line that cannot be used.
     """
@@ -213,22 +428,25 @@ def parse_line(text: str, number: int = 0) -> TraceRecord | TraceTick | None:
                          error=error if isinstance(error, str) else str(error),
                          decided=_time(data, "decided") if "decided" in data
                          or "decided_at" in data else None)
+    if kind == "event":
+        return _event(data)
     if kind != KIND:
         return None
     version = data.get("version")
     if not isinstance(version, str) or not version:
         raise TraceLineError(f"version must be a non-empty string, got {version!r}")
     weight = _number(data, "weight", required=False)
-    ready = _number(data, "ready", required=False)
-    total = _number(data, "total", required=False)
+    ready, total = _instances(data, "ready"), _instances(data, "total")
     requests_total = _number(data, "requests_total") or 0.0
     errors_total = _number(data, "errors_total") or 0.0
     if errors_total > requests_total:
         raise TraceLineError(f"errors_total {errors_total:g} exceeds requests_total "
                              f"{requests_total:g} (errors are counted among requests)")
+    at = _time(data)
+    sample, window = _sample(data, version, at)
     counters = RawCounters(
         version=version,
-        at=_time(data),
+        at=at,
         requests_total=requests_total,
         errors_total=errors_total,
         latency_buckets=_buckets(data),
@@ -237,8 +455,8 @@ def parse_line(text: str, number: int = 0) -> TraceRecord | TraceTick | None:
     )
     service = data.get("service", "")
     return TraceRecord(counters=counters, service=service if isinstance(service, str) else "",
-                       weight=weight, ready=None if ready is None else int(ready),
-                       total=None if total is None else int(total), line=number)
+                       weight=weight, ready=ready, total=total, line=number,
+                       sample=sample, window=window)
 
 
 def _conflict(record: TraceRecord, first: TraceRecord, where: str) -> str:
@@ -280,8 +498,8 @@ def parse_lines(lines: Iterable[str], where: str = "<trace>") -> TraceRead:
             continue
         except TraceFormatError as exc:
             raise TraceFormatError(f"{where}:{number}: {exc}") from None
-        if record is None:
-            skipped += 1
+        if record is None or isinstance(record, TraceLever | TraceCommand):
+            skipped += 1  # events, levers' outcomes included, are not counters
         elif isinstance(record, TraceTick):
             if (record.service, record.at) not in tick_times:
                 tick_times.add((record.service, record.at))
@@ -322,12 +540,12 @@ def read_trace(path: str | Path) -> TraceRead:
     scan_trace and time_ordered). OSError (missing, unreadable, a broken gzip) is the caller's
     to report; TraceFormatError too."""
     with _reading(path) as handle:
-        return parse_lines(handle, str(path))
+        return parse_lines(bounded_lines(handle), str(path))
 
 
 # --- Streaming: a trace of any length in bounded memory -------------------------------------
 
-Item = TraceRecord | TraceTick
+Item = TraceRecord | TraceTick | TraceLever | TraceCommand
 REORDER_WINDOW = 300.0
 """Seconds of trace time a line may come late (behind the latest line before it) and still be
 put in place while streaming: lines from several scrapers or a merged export interleave a little.
@@ -339,7 +557,7 @@ KEPT_PROBLEMS = 100
 
 
 def item_time(item: Item) -> float:
-    return item.at if isinstance(item, TraceTick) else item.counters.at
+    return item.counters.at if isinstance(item, TraceRecord) else item.at
 
 
 def _ignore(_problem: str) -> None:
@@ -366,7 +584,7 @@ class TraceScan:
 
     problems: list[str] = field(default_factory=list)  # the first KEPT_PROBLEMS, word for word
     bad: int = 0  # all bad lines
-    skipped: int = 0  # lines of other kinds (events ...) and blank lines
+    skipped: int = 0  # lines of other kinds (events, levers' outcomes ...) and blank lines
     counters: int = 0  # counters lines (exact repeats included)
     versions: dict[str, set[str]] = field(default_factory=dict)  # service -> versions seen
     tick_services: set[str] = field(default_factory=set)  # services with tick lines
@@ -378,7 +596,9 @@ class TraceScan:
             self.problems.append(text)
 
     def add(self, item: Item) -> None:
-        if isinstance(item, TraceTick):
+        if isinstance(item, TraceLever | TraceCommand):
+            self.skipped += 1  # an event line, though a replay reads it
+        elif isinstance(item, TraceTick):
             self.tick_services.add(item.service)
         else:
             self.counters += 1
@@ -391,7 +611,7 @@ def scan_trace(path: str | Path, window: float = REORDER_WINDOW) -> TraceScan:
     scan = TraceScan()
     latest = -math.inf
     with _reading(path) as handle:
-        for _number, _text, item in _items(handle, str(path), scan.problem):
+        for _number, _text, item in _items(bounded_lines(handle), str(path), scan.problem):
             if item is None:
                 scan.skipped += 1
                 continue
@@ -410,7 +630,7 @@ def _window_sorted(path: str | Path, window: float) -> Iterator[Keyed]:
     lines are never more than `window` behind the latest line before them (scan_trace)."""
     heap: list[Keyed] = []
     with _reading(path) as handle:
-        for number, _text, item in _items(handle, str(path), _ignore):
+        for number, _text, item in _items(bounded_lines(handle), str(path), _ignore):
             if item is None:
                 continue
             at = item_time(item)
@@ -445,7 +665,7 @@ def _file_sorted(path: str | Path, run_size: int = SORT_RUN) -> Iterator[Keyed]:
         run: list[tuple[float, int, str]] = []
         size = 0
         with _reading(path) as handle:
-            for number, text, item in _items(handle, str(path), _ignore):
+            for number, text, item in _items(bounded_lines(handle), str(path), _ignore):
                 if item is None:
                     continue
                 run.append((item_time(item), number, text.strip()))
@@ -466,15 +686,16 @@ def _unrepeated(keyed: Iterable[Keyed], where: str,
     are adjacent here, so only the current time's lines are remembered."""
     now: float | None = None
     seen: dict[tuple[str, str], TraceRecord] = {}
-    ticks: set[str] = set()
+    ticks: set[str | TraceLever | TraceCommand] = set()  # tick lines' services, events
     for at, _number, item in keyed:
         if at != now:
             now = at
             seen.clear()
             ticks.clear()
-        if isinstance(item, TraceTick):
-            if item.service not in ticks:
-                ticks.add(item.service)
+        if not isinstance(item, TraceRecord):
+            key = item.service if isinstance(item, TraceTick) else item
+            if key not in ticks:
+                ticks.add(key)
                 yield item
             continue
         first = seen.setdefault((item.service, item.counters.version), item)
@@ -494,8 +715,10 @@ def time_ordered(path: str | Path, *, in_order: bool, problem: Callable[[str], N
 
 
 def counters_line(counters: RawCounters, service: str = "", *, weight: float | None = None,
-                  ready: int | None = None, total: int | None = None) -> str:
-    """Serialize one version's counters (and the platform facts seen with them) as a line."""
+                  ready: int | None = None, total: int | None = None,
+                  sample: MetricSample | None = None, window: float | None = None) -> str:
+    """Serialize one version's counters (and the platform facts seen with them) as a line;
+    with `sample` and its `window`, the window values a source without exact counts gave."""
     body: dict[str, Any] = {"ts": rfc3339(counters.at), "at": counters.at}  # see EXACT
     if service:
         body["service"] = service
@@ -516,6 +739,8 @@ def counters_line(counters: RawCounters, service: str = "", *, weight: float | N
         body["ready"] = ready
     if total is not None:
         body["total"] = total
+    if sample is not None and window:
+        body["sample"] = _sample_body(sample, window)
     return json.dumps(body, separators=(",", ":"))
 
 
@@ -534,5 +759,7 @@ def tick_line(at: float, service: str = "", error: str | None = None,
 
 
 def event_line(event: Event) -> str:
-    """An event as a trace line: kind "event", skipped by replay, kept for post-mortems."""
-    return json.dumps({"kind": "event", **json.loads(event.to_json())}, separators=(",", ":"))
+    """An event as a trace line: kind "event", kept for post-mortems; a replay reads only the
+    levers' outcomes. `at` is the event's exact time (see EXACT)."""
+    return json.dumps({"kind": "event", **json.loads(event.to_json()), "at": event.at},
+                      separators=(",", ":"))

@@ -10,12 +10,11 @@ import argparse
 import math
 import os
 import sys
-import tempfile
 from collections.abc import Callable, Sequence
-from pathlib import Path
 from typing import Any
 
 from tui import exitcodes
+from tui.demo_specs import DEFAULT_TARGETS
 
 
 def _surface_flags(parser: argparse.ArgumentParser) -> None:
@@ -96,7 +95,7 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--prometheus", metavar="URL",
                       help="read metrics from this running Prometheus instead of scraping")
     demo.add_argument("--targets-file", metavar="FILE",
-                      default=str(Path(tempfile.gettempdir()) / "releasedeck-demo-targets.json"),
+                      default=DEFAULT_TARGETS,
                       help="with --prometheus: file_sd targets file listing the demo's instances "
                            "(default: %(default)s)")
     demo.add_argument("--with-prometheus", action="store_true",

@@ -24,7 +24,7 @@ from collectors.lease.file_lease import FileLease, lock_path_for
 from collectors.local.tempdirs import owned_tempdir
 from strategies.spec import ReleaseSpec, SpecError, load_runnable_spec, load_spec
 from tui import exitcodes
-from tui.demo_specs import FAULT, demo_spec, demo_spec_text
+from tui.demo_specs import FAULT, demo_service, demo_spec, demo_spec_text
 from tui.driver import Driver
 from tui.flags import RunFlags
 from tui.recorder import TraceRecorder
@@ -48,7 +48,15 @@ def _load(args: argparse.Namespace, prometheus_url: str | None, workdir: Path) -
             spec = replace(spec, metrics=replace(spec.metrics, source="prometheus",
                                                  url=prometheus_url))
         return spec
-    return demo_spec(args.strategy, prometheus_url, flag_file=str(workdir / "flags.json"))
+    return demo_spec(args.strategy, prometheus_url, flag_file=str(workdir / "flags.json"),
+                     service=_service(args))
+
+
+def _service(args: argparse.Namespace) -> str:
+    """The built-in demo's release name: told apart by its targets file when its metrics go to
+    a Prometheus others may share (`tui.demo_specs.demo_service`)."""
+    shared = args.prometheus and not args.with_prometheus
+    return demo_service(args.targets_file if shared else None)
 
 
 @dataclass(frozen=True)
@@ -97,7 +105,8 @@ async def demo_session(args: argparse.Namespace, workdir: Path, recorder: TraceR
 
             targets = FileSDTargets(Path(args.targets_file))
             session.add_listener(targets)
-            print(f"releasedeck demo: reading metrics from {args.prometheus}; add "
+            print(f"releasedeck demo: reading metrics from {args.prometheus} as service "
+                  f"{spec.release.service}; add "
                   f"file_sd_configs: [{{files: ['{targets.path}']}}] to its scrape "
                   "configs so it scrapes the demo's instances", file=sys.stderr)
 
@@ -117,7 +126,7 @@ async def demo_session(args: argparse.Namespace, workdir: Path, recorder: TraceR
 
         info = RunInfo(
             spec_text=Path(spec.path).read_text() if args.spec else demo_spec_text(
-                args.strategy, url, str(workdir / "flags.json")),
+                args.strategy, url, str(workdir / "flags.json"), spec.release.service),
             spec_origin=args.spec or f"built-in demo spec ({args.strategy}); "
             "`releasedeck demo --spec FILE` runs your own",
             router=stack.url, logs=str(stack.platform.log_dir),

@@ -7,16 +7,19 @@ fault rolls back within seconds, and a healthy candidate is not rolled back by n
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import tempfile
 import tomllib
+from typing import TYPE_CHECKING
 
-from strategies.spec import ReleaseSpec, parse_spec
+if TYPE_CHECKING:  # the command line imports this module for its defaults: kept light
+    from strategies.spec import ReleaseSpec
 
 _COMMON = """
 [release]
-service = "checkout"
+service = "{service}"
 baseline = "{baseline}"
 candidate = "{candidate}"
 
@@ -128,6 +131,27 @@ file = {flag_file}
 """,
 }
 
+DEFAULT_TARGETS = os.path.join(tempfile.gettempdir(), "releasedeck-demo-targets.json")
+"""`demo --targets-file`'s default: the file_sd file a Prometheus reads to find the instances."""
+SERVICE = "checkout"
+"""The demo's release, unless its metrics go to a Prometheus through a targets file of the
+user's choosing (`demo_service`)."""
+
+
+def demo_service(targets_file: str | None, default_targets: str = DEFAULT_TARGETS) -> str:
+    """The built-in demo's release name. Demos that share one Prometheus (`--prometheus URL`)
+    are told apart by their targets file: the lease sits beside it, so a second demo on the same
+    file is refused, and one on another file must not label its metrics as the first's (the
+    gates would read both demos' requests as one). So the default file keeps "checkout" and any
+    other gets "checkout-" and six hex digits of its absolute path."""
+    if targets_file is None:
+        return SERVICE
+    path, default = os.path.abspath(targets_file), os.path.abspath(default_targets)
+    if path == default:
+        return SERVICE
+    return f"{SERVICE}-{hashlib.sha256(path.encode()).hexdigest()[:6]}"
+
+
 FAULT = {"error_ratio": 0.5, "latency_ms": 600}
 """What `f` / --fault-at does to the candidate: half its requests fail, and slowly."""
 
@@ -138,19 +162,22 @@ def default_flag_file() -> str:
 
 
 def demo_spec_text(strategy: str = "canary", prometheus_url: str | None = None,
-                   flag_file: str = "") -> str:
+                   flag_file: str = "", service: str = SERVICE) -> str:
     """The flag demo is one workload (v2) holding both code paths; its versions are the flag's
-    variants "off" and "on", and the flagd file it ramps is `flag_file`."""
+    variants "off" and "on", and the flagd file it ramps is `flag_file`. `service` names the
+    release (and labels the instances' metrics)."""
     replicas = 3 if strategy == "rolling" else 1
     source = "prometheus" if prometheus_url else "scrape"
     url_line = f'url = "{prometheus_url}"' if prometheus_url else ""
     baseline, candidate = ("off", "on") if strategy == "flag" else ("v1", "v2")
-    return _COMMON.format(replicas=replicas, source=source, url_line=url_line, baseline=baseline,
-                          candidate=candidate) + \
+    return _COMMON.format(service=service, replicas=replicas, source=source, url_line=url_line,
+                          baseline=baseline, candidate=candidate) + \
         STRATEGIES[strategy].replace("{flag_file}", json.dumps(flag_file or default_flag_file()))
 
 
 def demo_spec(strategy: str = "canary", prometheus_url: str | None = None,
-              flag_file: str = "") -> ReleaseSpec:
-    text = demo_spec_text(strategy, prometheus_url, flag_file)
+              flag_file: str = "", service: str = SERVICE) -> ReleaseSpec:
+    text = demo_spec_text(strategy, prometheus_url, flag_file, service)
+    from strategies.spec import parse_spec
+
     return parse_spec(tomllib.loads(text), f"<embedded demo: {strategy}>")

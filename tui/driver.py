@@ -49,6 +49,7 @@ from strategies.ports import (
     RawCounters,
     RawCounterSource,
     RouteReadback,
+    RouterProcess,
     SnapshotListener,
     StateListener,
     TickListener,
@@ -204,16 +205,29 @@ class Driver:
             return PlatformSnapshot(at=now, error=f"platform {self.platform.kind}: "
                                                  f"{describe_error(exc)}")
         if self.router is not None and not snap.error:
-            try:
-                if isinstance(self.router, BackendSync):
-                    await self._bounded(self.router.sync_backends(snap))
-                weights = await self._bounded(self.router.weights())
-                snap = replace(snap, weights=frozen_map(weights))
-            except Exception as exc:
-                snap = replace(snap, error=f"router {self.router.kind}: {describe_error(exc)}")
+            snap = await self._observe_router(self.router, snap)
+            if snap.router_down:
+                return snap  # nothing it holds is read: reconcile re-applies it all
         if not snap.error:
             snap = await self._read_route(snap)
         return self._variants_served(snap)
+
+    async def _observe_router(self, router: TrafficRouter, snap: PlatformSnapshot
+                              ) -> PlatformSnapshot:
+        """The router's part of the world: whether its own process still serves (a router
+        releasedeck runs, whose weights would otherwise come from memory), then its backends
+        brought in line with the platform and the weights it routes."""
+        try:
+            if isinstance(router, RouterProcess):
+                down = await self._bounded(router.down())
+                if down:
+                    return replace(snap, router_down=down)
+            if isinstance(router, BackendSync):
+                await self._bounded(router.sync_backends(snap))
+            weights = await self._bounded(router.weights())
+            return replace(snap, weights=frozen_map(weights))
+        except Exception as exc:
+            return replace(snap, error=f"router {router.kind}: {describe_error(exc)}")
 
     async def _read_route(self, snap: PlatformSnapshot) -> PlatformSnapshot:
         """The cohort route read back against the journal's (reconcile judges it), for routers

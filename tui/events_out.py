@@ -14,6 +14,8 @@ from typing import TextIO
 from strategies.files import append_whole
 from strategies.model import Event
 
+SAID_ON_STDERR = frozenset({"record_failed", "lease_details_failed"})
+
 
 class EventPrinter:
     """Each event as one JSON line, flushed so a pipeline sees it at once.
@@ -24,8 +26,8 @@ class EventPrinter:
     release goes on and its exit code stays its outcome. Events redirected to a file the disk
     refuses (full, a size limit) stop the same way, and the part of the refused line that
     reached the file is cut off again, so the file ends on its last whole event. A `--record`
-    trace the disk refused (`record_failed`) is said on `err` as well: the release goes on
-    without it."""
+    trace the disk refused (`record_failed`), or a lease whose holder's details it refused
+    (`lease_details_failed`), is said on `err` as well: the release goes on without them."""
 
     def __init__(self, out: TextIO, err: TextIO | None = None):
         self.out = out
@@ -34,7 +36,7 @@ class EventPrinter:
         self._file = _regular_fd(out)
 
     def on_event(self, event: Event) -> None:
-        if event.event == "record_failed":  # a person watching stderr is told too, at once
+        if event.event in SAID_ON_STDERR:  # a person watching stderr is told too, at once
             say(self.err, f"releasedeck: warning: {event.details.get('reason', '')}")
         if self.closed:
             return

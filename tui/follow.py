@@ -36,11 +36,15 @@ class Target:
 
 
 class Locator(Protocol):
-    """Says where the driver is now; None while nobody drives."""
+    """Says where the driver is now; None while it cannot (`missing` says why)."""
 
     async def locate(self) -> Target | None: ...
 
     def describe(self) -> str: ...
+
+    def missing(self) -> str:
+        """Why the last `locate` found no driver to follow, in one line."""
+        ...
 
 
 class UrlLocator:
@@ -53,6 +57,9 @@ class UrlLocator:
     def describe(self) -> str:
         return self.url
 
+    def missing(self) -> str:
+        return f"nobody answers at {self.url}"
+
 
 class LeaseLocator:
     """The driver named by a release's lease (file or Kubernetes)."""
@@ -60,15 +67,28 @@ class LeaseLocator:
     def __init__(self, lease: Any, what: str):
         self.lease = lease
         self.what = what
+        self._holder: Holder | None = None  # as the last `locate` read it
 
     async def locate(self) -> Target | None:
-        holder = await self.lease.holder()
+        self._holder = holder = await self.lease.holder()
         if holder is None or not holder.attach:
             return None
         return Target(holder.attach, holder)
 
     def describe(self) -> str:
         return self.what
+
+    def missing(self) -> str:
+        """Nobody drives; or somebody does and the lease does not say where (yet)."""
+        holder = self._holder
+        if holder is None:
+            return f"nobody drives {self.what}"
+        if not holder.known:
+            return (f"{self.what} is driven by {holder.identity}: its lease does not say who or "
+                    "where (its details could not be written); attach with the address that "
+                    "session printed: releasedeck attach URL")
+        return f"{self.what} is driven by {holder.identity}, whose state server is not " \
+               "listening yet"
 
 
 def event_from_line(text: str) -> Event:
@@ -139,9 +159,9 @@ class Follower:
         delay = RETRY_MIN
         async with aiohttp.ClientSession(headers=headers, timeout=timeout) as session:
             while until is None or not until():
-                target = await self._locate()
+                target, why = await self._locate()
                 if target is None:
-                    self._lost(f"nobody drives {self.locator.describe()}")
+                    self._lost(why)
                 else:
                     try:
                         await self._stream(session, target)
@@ -157,12 +177,13 @@ class Follower:
                 await asyncio.sleep(delay)
                 delay = min(RETRY_MAX, delay * 2)
 
-    async def _locate(self) -> Target | None:
+    async def _locate(self) -> tuple[Target | None, str]:
+        """Where to connect, or None and why not (a lease that cannot be read says so)."""
         try:
-            return await self.locator.locate()
-        except Exception as exc:  # a lease that cannot be read is "nobody known to drive"
-            self.problem = f"cannot read the lease: {exc}"
-            return None
+            target = await self.locator.locate()
+        except Exception as exc:
+            return None, f"cannot read the lease: {exc}"
+        return target, "" if target is not None else self.locator.missing()
 
     async def _stream(self, session: aiohttp.ClientSession, target: Target) -> None:
         async with session.get(f"{target.url}/events") as response:

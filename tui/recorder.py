@@ -3,8 +3,10 @@
 Each tick writes a "kind": "tick" line with its collection time and the engine's time (so a
 replay ticks when the live run did, failed collections included), and one line per version
 with the raw cumulative counters as scraped, plus the traffic weight and readiness the
-platform reported at that moment (so a replay can run open loop). Every event is written
-too, as a "kind": "event" line that replay skips. The file is appended to, so a resumed
+platform reported at that moment (so a replay can run open loop), and the sample the source
+handed the engine (window values and exact tallies), so a replay judges on what the live engine
+judged. Every event is written too, as a "kind": "event" line
+(a replay reads the levers' outcomes among them). The file is appended to, so a resumed
 release keeps one trace, and each line is flushed as written.
 
 A trace is an observer's record, not the release's memory: when the disk refuses it mid-run
@@ -17,7 +19,7 @@ from __future__ import annotations
 import contextlib
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import BinaryIO
+from typing import Any, BinaryIO
 
 from strategies.files import append_whole
 from strategies.model import Event, Snapshot, State
@@ -29,9 +31,10 @@ class TraceRecorder:
     """Writes a trace. `service` names the release on each line (learnt from events if unset)."""
 
     def __init__(self, path: str | Path, service: str = "",
-                 on_failure: Callable[[str], None] | None = None):
+                 on_failure: Callable[[str], None] | None = None, window: float | None = None):
         self.path = Path(path)
         self.service = service
+        self.window = window  # the metrics window, written beside a sample without tallies
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self._handle: BinaryIO = self.path.open("ab", buffering=0)
         self.lines = 0
@@ -76,7 +79,17 @@ class TraceRecorder:
                 if status is not None:
                     ready, total = status.ready, status.total
             self._write(counters_line(counters, self.service, weight=weight, ready=ready,
-                                      total=total))
+                                      total=total, **self._window_sample(snapshot, counters)))
+
+    def _window_sample(self, snapshot: Snapshot, counters: RawCounters) -> dict[str, Any]:
+        """The live sample of a version: a replay cannot make it up from the summed counters
+        (the scrape source counts per instance, a new instance's first scrape only anchoring;
+        Prometheus counts no tallies at all, its gates count window shares)."""
+        metrics = snapshot.metrics
+        sample = metrics.samples.get(counters.version) if metrics is not None else None
+        if sample is None or not self.window:
+            return {}
+        return {"sample": sample, "window": self.window}
 
     def on_judged(self, at: float) -> None:
         """The engine's time for this tick, as the driver hands it to the engine. Not the first

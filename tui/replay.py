@@ -30,7 +30,9 @@ from typing import Any, TextIO
 
 from collectors.replay_adapters import (
     Collection,
+    LeverLog,
     Tick,
+    TraceClock,
     TraceMetricSource,
     TracePlatform,
     TraceRouter,
@@ -38,12 +40,14 @@ from collectors.replay_adapters import (
     timeline,
 )
 from strategies.engine import TRANSITIONS, Engine
-from strategies.model import Event, State, rfc3339
+from strategies.model import Command, CommandKind, Event, State, rfc3339
 from strategies.ports import Listener
 from strategies.spec import ReleaseSpec, SpecError, load_spec
 from strategies.trace import (
     Item,
+    TraceCommand,
     TraceFormatError,
+    TraceLever,
     TraceScan,
     TraceTick,
     scan_trace,
@@ -56,16 +60,6 @@ from tui.headless import UNREACHABLE_FACTOR, Unreachable
 from tui.headless import summary as headless_line
 from tui.session import RunOptions, assemble
 from tui.wiring import Adapters
-
-
-class TraceClock:
-    """The replay's clock: the trace time of the tick being replayed."""
-
-    def __init__(self, now: float):
-        self.now = now
-
-    def __call__(self) -> float:
-        return self.now
 
 
 @dataclass
@@ -137,6 +131,8 @@ class ReplayRun:
     failed_ticks: int = 0  # ticks without counters (failed live collections, gaps)
     last_at: float = 0.0  # trace time of the last tick replayed
     stopped: str = ""  # "unreachable" when replay stopped as headless would have
+    levers: LeverLog | None = None  # how many levers took their recorded time
+    commands: int = 0  # operator commands given again
 
 
 async def replay_timeline(spec: ReleaseSpec, ticks: Iterable[Tick],
@@ -148,19 +144,24 @@ async def replay_timeline(spec: ReleaseSpec, ticks: Iterable[Tick],
     ticks = iter(ticks)
     first = next(ticks)
     clock = TraceClock(first.engine_at)
-    source, platform, router = TraceMetricSource(spec), TracePlatform(spec), TraceRouter(spec)
+    levers = LeverLog(clock)
+    source, platform = TraceMetricSource(spec), TracePlatform(spec, levers)
+    router = TraceRouter(spec, levers)
     options = RunOptions(memory_journal=True, run_id="replay", reconcile=False, webhooks=False,
                          alerts=False, history_seconds=spec.metrics.window)
     session = assemble(spec, Adapters(platform, router, source), options, listeners=listeners,
                        clock=clock)
     engine, driver = session.engine, session.driver
-    run = ReplayRun(engine, driver, last_at=clock.now)
+    run = ReplayRun(engine, driver, last_at=clock.now, levers=levers)
     limit = UNREACHABLE_FACTOR * spec.metrics.stale_after
     try:
         for tick in itertools.chain((first,), ticks):
-            clock.now = run.last_at = tick.engine_at
+            run.commands += await _commands(driver, clock, tick)
+            # Never back: a hand-edited `decided` before the last tick's must not run time back.
+            clock.now = run.last_at = max(clock.now, tick.engine_at)
             for part in (source, platform, router):
                 part.feed(tick.collection)
+            levers.feed(tick.levers)
             await driver.tick()
             run.ticks += 1
             run.failed_ticks += tick.collection is None
@@ -172,6 +173,16 @@ async def replay_timeline(spec: ReleaseSpec, ticks: Iterable[Tick],
         return run
     finally:
         await session.close()
+
+
+async def _commands(driver: Driver, clock: TraceClock, tick: Tick) -> int:
+    """The operator's commands the live run carried out before this tick decided, given again
+    at their recorded moments (one that no longer fits is refused, as live would have)."""
+    for recorded in tick.commands:
+        clock.now = max(clock.now, recorded.at)
+        await driver.command(Command(CommandKind(recorded.kind), value=recorded.value,
+                                     actor=recorded.actor, reason=recorded.reason))
+    return len(tick.commands)
 
 
 async def replay_collections(spec: ReleaseSpec, collections: Sequence[Collection], *,
@@ -262,6 +273,8 @@ class TraceCounts:
             mine = not item.service or item.service == service
             if isinstance(item, TraceTick):
                 self.tick_lines += 1
+            elif isinstance(item, TraceLever | TraceCommand):
+                pass  # an event line: counted among the other lines by the scan
             else:
                 self.counters_lines += 1
                 mine = mine and item.counters.version in spec.versions
@@ -390,6 +403,8 @@ def build_summary(trace_path: str, scan: TraceScan, counts: TraceCounts, problem
             "collections": counts.collections,
             "ticks": run.ticks,
             "failed_ticks": run.failed_ticks,
+            "levers_timed": run.levers.matched if run.levers is not None else 0,
+            "commands": run.commands,
             "tick_lines": counts.tick_lines,
             "counters_lines": counts.counters_lines,
             "used_lines": counts.used_lines,

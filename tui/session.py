@@ -111,6 +111,7 @@ class Session:
     alerts: AlertDispatcher | None
     recorder: TraceRecorder | None
     _closed: bool = False
+    _unsaid_said: bool = False
 
     @property
     def observe(self) -> bool:
@@ -140,6 +141,7 @@ class Session:
     async def start(self) -> str:
         """Start the adapters that need the running loop (idempotent). "" or one line saying
         which part could not start."""
+        self._say_unsaid_lease()
         for part in (self.adapters.platform, self.adapters.router, self.adapters.source):
             if not isinstance(part, Startable):
                 continue
@@ -149,6 +151,20 @@ class Session:
                 name = part.name if isinstance(part, MetricSource) else part.kind
                 return f"could not start {name}: {describe_error(exc)}"
         return ""
+
+    def _say_unsaid_lease(self) -> None:
+        """A lease held whose holder's details the disk refused: said once (a warning event;
+        headless also says it on stderr) with the address other screens cannot read there."""
+        seat = self.options.seat
+        unsaid = seat.lease.unsaid() if seat is not None else ""
+        if seat is None or not unsaid or self._unsaid_said:
+            return
+        self._unsaid_said = True
+        attach = seat.holder.attach
+        self.driver.emit("lease_details_failed", {
+            "lease": seat.lease.where, "error": unsaid, "attach": attach,
+            "reason": f"{unsaid}: attach with releasedeck attach {attach}" if attach else unsaid},
+            severity="warning")
 
     async def close(self, flush_timeout: float = FLUSH_TIMEOUT) -> None:
         """Deliver queued alerts (bounded), then close webhooks, recorder, adapters, lease and
@@ -212,7 +228,7 @@ def _journal(spec: ReleaseSpec, options: RunOptions, err: TextIO
         say(err, f"releasedeck: warning: {line}")
 
     try:
-        return JournalWriter(path, carry=records, warn=warn), records
+        return JournalWriter(path, carry=records, warn=warn, resumable=not options.demo), records
     except OSError as exc:
         raise JournalUnavailable(journal_problem(path, "write", exc)) from None
 
@@ -253,6 +269,7 @@ def assemble(spec: ReleaseSpec, adapters: Adapters, options: RunOptions = RunOpt
         webhooks.emit = driver.emit
     if recorder is not None:
         trace = str(recorder.path)
+        recorder.window = recorder.window or spec.metrics.window
         recorder.on_failure = lambda line: driver.emit(
             "record_failed", {"file": trace, "reason": line}, severity="warning")
         driver.add_listener(recorder)

@@ -42,16 +42,32 @@ class Holder:
         return cls(release=release, host=socket.gethostname(), pid=os.getpid(), user=user,
                    since=since)
 
+    @classmethod
+    def unknown(cls, release: str) -> Holder:
+        """Somebody holds the lease, but what it says about them cannot be read (their disk
+        refused to write it, or they are writing it this instant)."""
+        return cls(release=release, host="", pid=0, user="", since=0.0)
+
+    @property
+    def known(self) -> bool:
+        return self.pid > 0
+
     @property
     def identity(self) -> str:
         """The Lease's holderIdentity: unique per process, readable by a person."""
+        if not self.known:
+            return "an unknown session"
         return f"{self.user}@{self.host}/{self.pid}"
 
     def describe(self) -> str:
+        if not self.known:
+            return self.identity
         return f"{self.identity} since {rfc3339(self.since)}"
 
     def attach_command(self) -> str:
         """The exact command that follows this driver (or why there is none yet)."""
+        if not self.known:
+            return "releasedeck attach URL, with the address that session printed"
         if not self.attach:
             return "(its state server is not listening yet; retry in a moment)"
         token = " --token-file FILE" if self.token else ""
@@ -89,6 +105,11 @@ class LeaseHeld(Exception):
         super().__init__(self.line())
 
     def line(self) -> str:
+        if self.holder is not None and not self.holder.known:
+            return (f"releasedeck: {self.release} is already driven by another session, but "
+                    f"its lease {self.where} does not say who or where (its details could not "
+                    "be written); attach with the address that session printed: "
+                    "releasedeck attach URL")
         if self.holder is None:
             return (f"releasedeck: {self.release} is already driven by another session "
                     f"(lease {self.where}); attach with: releasedeck attach SPEC")
@@ -117,5 +138,9 @@ class Lease(Protocol):
 
     def lost(self) -> str:
         """"" while the lease is ours; otherwise one line saying why it is not any more."""
+
+    def unsaid(self) -> str:
+        """"" while the lease names its holder for others to read; otherwise one line saying
+        why it does not (the lease is still held: only who and where cannot be read)."""
 
     async def release(self) -> None: ...

@@ -4,12 +4,18 @@ flock belongs to the open file, so the kernel releases it when the driver exits 
 (kill -9 included); the details left in the file are then only history, and `holder()` reports
 nobody. A reader checks liveness with a shared, non-blocking flock it drops at once; a driver
 that meets such a momentary reader retries for a moment before concluding someone drives.
+
+The details are a courtesy to other screens, the lock is the lease: a disk that refuses to
+write them (full, a size limit, EIO) leaves the file empty, never a mix of two holders or a
+dead holder's details, and the driver keeps the lock; `unsaid()` says why, once asked, and a
+reader gets `Holder.unknown` ("an unknown session"), never "nobody".
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import errno
 import fcntl
 import os
 from pathlib import Path
@@ -32,6 +38,7 @@ class FileLease:
         self.service = release
         self.where = str(self.path)
         self._fd: int | None = None
+        self._unsaid = ""  # why the holder's details could not be written ("" once they were)
 
     def _open(self) -> int:
         try:
@@ -50,17 +57,27 @@ class FileLease:
                 if attempt == ACQUIRE_ATTEMPTS - 1:
                     details = _read(fd)
                     os.close(fd)
-                    raise LeaseHeld(self.service, Holder.from_json(details), self.where) from None
+                    raise LeaseHeld(self.service, Holder.from_json(details) or Holder.unknown(self.service),
+                                    self.where) from None
                 await asyncio.sleep(ACQUIRE_PAUSE)
         self._fd = fd
-        _write(fd, holder.to_json())
+        self._say(fd, holder)
 
     async def update(self, holder: Holder) -> None:
         if self._fd is not None:
-            _write(self._fd, holder.to_json())
+            self._say(self._fd, holder)
+
+    def _say(self, fd: int, holder: Holder) -> None:
+        reason = _write(fd, holder.to_json())
+        self._unsaid = "" if not reason else (
+            f"lease {self.path}: cannot write who drives ({reason}); the lease is held and the "
+            "release goes on, but other screens cannot find this driver")
 
     def lost(self) -> str:
         return "" if self._fd is not None else "the lease is not held"
+
+    def unsaid(self) -> str:
+        return self._unsaid if self._fd is not None else ""
 
     async def holder(self) -> Holder | None:
         """Who drives now: the file's details if its lock is held, else None."""
@@ -75,7 +92,7 @@ class FileLease:
             try:
                 fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
             except BlockingIOError:
-                return Holder.from_json(_read(fd)) or Holder(self.service, "?", 0, "?", 0.0)
+                return Holder.from_json(_read(fd)) or Holder.unknown(self.service)
             fcntl.flock(fd, fcntl.LOCK_UN)
             return None
         finally:
@@ -93,12 +110,28 @@ class FileLease:
 
 
 def _read(fd: int) -> str:
+    """The details' line (the first: a longer text being overwritten may still follow it)."""
     with contextlib.suppress(OSError):
-        return os.pread(fd, 65536, 0).decode("utf-8", "replace")
+        return os.pread(fd, 65536, 0).decode("utf-8", "replace").partition("\n")[0]
     return ""
 
 
-def _write(fd: int, text: str) -> None:
+def _write(fd: int, text: str) -> str:
+    """Write `text` as the file's one line: "" once it is there, else the OS's reason, and the
+    file left empty (a refused write must not leave part of it, or an earlier holder's details,
+    to be read as who drives now)."""
     data = (text + "\n").encode()
-    os.ftruncate(fd, 0)
-    os.pwrite(fd, data, 0)
+    done = 0
+    try:
+        while done < len(data):  # a size limit first shortens a write, then refuses the rest
+            written = os.pwrite(fd, data[done:], done)
+            if written <= 0:
+                raise OSError(errno.EIO, "nothing written")
+            done += written
+        os.ftruncate(fd, len(data))
+        return ""
+    except OSError as exc:
+        reason = exc.strerror or str(exc)
+    with contextlib.suppress(OSError):
+        os.ftruncate(fd, 0)
+    return reason

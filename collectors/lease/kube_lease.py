@@ -222,6 +222,10 @@ class KubeLease:
             return "the lease is not held"
         return self._lost
 
+    def unsaid(self) -> str:
+        """Always "": a Lease names its holder in the very write that takes it."""
+        return ""
+
     async def release(self) -> None:
         """Give the Lease up at once (empty holder), so the next driver need not wait."""
         if self._renewer is not None:

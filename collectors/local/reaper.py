@@ -79,11 +79,14 @@ def tracked() -> list[subprocess.Popen[bytes]]:
 
 
 async def stop(proc: subprocess.Popen[bytes], grace: float = 3.0) -> int | None:
-    """SIGTERM, wait up to `grace` seconds without blocking the loop, then SIGKILL; reaps."""
+    """SIGTERM, wait up to `grace` seconds without blocking the loop, then SIGKILL; reaps.
+    SIGCONT follows the SIGTERM: a process someone stopped (SIGSTOP) would otherwise hold the
+    SIGTERM pending and take the whole grace to be killed."""
     try:
         if proc.poll() is None:
             with contextlib.suppress(ProcessLookupError):
                 proc.terminate()
+                proc.send_signal(signal.SIGCONT)
             deadline = time.monotonic() + grace
             while proc.poll() is None and time.monotonic() < deadline:
                 await asyncio.sleep(0.02)

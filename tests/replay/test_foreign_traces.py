@@ -202,3 +202,55 @@ def test_a_byte_that_is_not_utf8_inside_a_version_name_is_an_encoding_fault(tmp_
         "a trace is UTF-8" in err
     assert "not in the spec" in err and "'v\ufffd'" in err  # a real U+FFFD: a version name
     assert "udce9" not in err and code == 0 and verdict(result) == clean, err
+
+
+def _replace(line: str, **fields: object) -> str:
+    return json.dumps({**json.loads(line), **fields})
+
+
+def test_times_a_replay_cannot_order_or_print_are_bad_lines(tmp_path: Path):
+    """A NaN `ts` was a traceback (an event cannot be stamped with it), a year past 9999 too;
+    each is one bad line now, and the rest replays to the clean verdict."""
+    lines = trace_lines(HEALTHY, 90)
+    nan = lines[30].replace('"at":', '"ts":NaN,"was":').replace('"ts":"', '"shown":"', 1)
+    path = write(tmp_path / "t.jsonl", [*lines[:30], nan, _replace(lines[31], at=1e20),
+                                        _replace(lines[32], at=-5.0), *lines[33:]])
+    code, body, err = replay(path)
+    assert (code, verdict(body)) == (0, ("promoted", 61.0)), err
+    assert err.splitlines()[:3] == [
+        f"{path}:31: bad trace line: ts nan is not a time from 1970 to 9999 (epoch seconds 0 "
+        "to 253402300799)",
+        f"{path}:32: bad trace line: at 1e+20 is not a time from 1970 to 9999 (epoch seconds 0 "
+        "to 253402300799)",
+        f"{path}:33: bad trace line: at -5.0 is not a time from 1970 to 9999 (epoch seconds 0 "
+        "to 253402300799)"]
+
+
+def test_an_instance_count_no_platform_has_is_a_bad_line(tmp_path: Path):
+    """`ready: 1e12` stood up a trillion instances each tick: the replay never ended."""
+    lines = trace_lines(HEALTHY, 90)
+    path = write(tmp_path / "t.jsonl", [*lines[:5], _replace(lines[5], ready=1e12), *lines[6:]])
+    code, body, err = replay(path)
+    assert (code, verdict(body)) == (0, ("promoted", 61.0)), err
+    assert f"{path}:6: bad trace line: ready must be at most 10000 instances, got 1e+12" in err
+
+
+def test_a_line_without_end_is_read_past_in_pieces(tmp_path: Path):
+    """Megabytes with no newline (a binary, a dump pasted in) are one bad line, counted as
+    they pass: never held whole (a 300 MB one took 655 MB; bounded_lines reads 1 MB at a
+    time)."""
+    from strategies import trace
+
+    lines = trace_lines(FAULTY, 60)
+    path = tmp_path / "t.jsonl"
+    with path.open("w", encoding="utf-8") as handle:
+        handle.write("".join(line + "\n" for line in lines[:30]))
+        handle.write("x" * (3 * trace.MAX_LINE + 17) + "\n")
+        handle.write("".join(line + "\n" for line in lines[30:]))
+    code, body, err = replay(path)
+    assert (code, verdict(body)) == (1, ("rolled_back", 27.0)), err
+    assert f"{path}:31: bad trace line: line too long: {3 * trace.MAX_LINE + 18} characters " \
+        f"(at most {trace.MAX_LINE})" in err
+    with path.open(encoding="utf-8") as handle:
+        pieces = list(trace.bounded_lines(handle))
+    assert len(pieces) == len(lines) + 1 and max(map(len, pieces)) <= trace.MAX_LINE

@@ -174,6 +174,8 @@ class FleetGatherer:
                   "baseline": spec.release.baseline, "candidate": spec.release.candidate}
         if holder.token:
             return self._idle_row_problem(member, holder, "driver's state server needs a token")
+        if not holder.attach:  # not listening yet, or its disk refused to say where
+            return self._idle_row_problem(member, holder, "its lease does not say where it answers")
         try:
             state = await first_state(holder.attach, timeout=STATE_TIMEOUT)
         except Exception as exc:
