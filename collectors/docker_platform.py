@@ -18,6 +18,7 @@ import os
 import re
 import socket
 import time
+from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -161,7 +162,6 @@ class DockerPlatform:
         self.metrics_path = metrics_path
         self._factory = client_factory
         self._client: docker.DockerClient | None = None
-        self._desired: dict[str, int] = {}
         self._lock = asyncio.Lock()
         self._usage: dict[str, Usage] = {}  # container name → its latest stats read
         self._usage_task: asyncio.Task[None] | None = None
@@ -286,8 +286,12 @@ class DockerPlatform:
             groups.setdefault(version, []).append(
                 self._instance(c, version, usage.get(c.name, NOT_MEASURED)))
             image.setdefault(version, _image_name(c))
+        running = Counter(c.labels.get(self.version_label, "") for c in containers
+                          if c.status in LIVE_STATES)
+        # No wanted count is kept anywhere in Docker: what it keeps alive is what runs, so a
+        # container someone stopped or killed reads as missing and is started again.
         out = {v: VersionStatus(version=v, instances=tuple(sorted(groups[v], key=lambda i: i.id)),
-                                desired=self._desired.get(v), image=image.get(v, ""))
+                                image=image.get(v, ""), running=running[v])
                for v in groups}
         return PlatformSnapshot(at=now, versions=frozen_map(out))
 
@@ -300,7 +304,6 @@ class DockerPlatform:
             started = await self._call(lambda: self._scale(version, replicas),
                                        f"scale {version} to {replicas}",
                                        limit=self.api_timeout * (replicas + 3) + 30.0)
-            self._desired[version] = replicas
             if started and self.ready_timeout > 0:
                 await self._wait_ready(version, started)
 

@@ -79,6 +79,10 @@ class VersionStatus:
     desired: int | None = None
     image: str = ""
     updated: int | None = None  # instances already on the newest template (rolling updates)
+    # Instances the platform keeps alive, reported where nothing restores one that stopped
+    # (Docker has no replica controller: a killed container stays down). A replicas target
+    # is judged against it where the platform reports no wanted count of its own.
+    running: int | None = None
 
     @property
     def ready(self) -> int:

@@ -13,8 +13,10 @@ Rules (the same as Argo Rollouts' reconcile loop and Flagger's canary controller
 - a weight is judged only where it is exact (no `weight_note`) and every version that should get
   traffic has a ready instance (an empty version routes 0 % whatever the lever says: that is a
   readiness problem the step already holds on, not drift);
-- replicas are judged only where the platform reports its wanted count (`VersionStatus.desired`)
-  and the lever does not size versions itself;
+- replicas are judged only where the platform reports its wanted count (`VersionStatus.desired`,
+  a controller's, e.g. a Deployment's) or, where no controller restores a stopped instance
+  (Docker), the instances it keeps alive (`VersionStatus.running`), and the lever does not size
+  versions itself;
 - cohort routes (a ring's cohort rules, the sticky users' slots, a dark step's mirror) are one
   lever, `set_cohorts`: the router reads its maps or rules back against the route folded from the
   journal (`route_target`, never a router's memory, which a restart empties) and says what
@@ -179,9 +181,10 @@ def observed_values(snapshot: PlatformSnapshot | None, baseline: str, candidate:
     for target in targets.values():
         if target.kind != "scale" or target.version not in snapshot.versions:
             continue
-        desired = snapshot.version(target.version).desired
-        if desired is not None:
-            out[target.key] = float(desired)
+        status = snapshot.version(target.version)
+        seen = status.desired if status.desired is not None else status.running
+        if seen is not None:
+            out[target.key] = float(seen)
     return out
 
 

@@ -90,7 +90,7 @@ def test_scale_is_idempotent_ordered_and_serves(dockerd, docker_client, busybox_
         await platform.scale("v2", 2)
         snap = await platform.snapshot(["v2"], 1.0)
         first = snap.versions["v2"]
-        assert (first.total, first.ready, first.desired) == (2, 2, 2)
+        assert (first.total, first.ready, first.running, first.desired) == (2, 2, 2, None)
         assert [i.id for i in first.instances] == \
             [f"releasedeck-{service}-v2-1", f"releasedeck-{service}-v2-2"]
         for inst in first.instances:  # each instance answers on its own 127.0.0.1 port

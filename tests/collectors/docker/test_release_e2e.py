@@ -3,15 +3,23 @@
 The demo service runs in containers (host Python bind-mounted read-only, host network on
 127.0.0.1), HAProxy splits traffic between v1a and v2a, HAProxy's own exporter is the metric
 source, and the lead's Driver runs the engine: collect -> tick -> act, as in production.
+
+Faults an operator injects by hand, at the end: HAProxy restarted mid-release comes back with
+its config file's weights (v2 at 0 %), and the candidate's container is killed. Both are seen
+in the next ticks' read-back and put back (a `reconcile` record, never a new decision): the
+weights as the journal's step has them, the container started again (Docker keeps no wanted
+count, so what it keeps alive is compared with the journal's replicas). The release promotes.
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterator
+import threading
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
+import docker
 import httpx
 import pytest
 
@@ -19,6 +27,7 @@ from collectors.docker_platform import DockerPlatform
 from collectors.haproxy import HAProxyRouter
 from collectors.haproxy_stats import HAProxyMetricSource
 from strategies.engine import Engine
+from strategies.journal import MemoryJournal
 from strategies.model import Event, Phase, State
 from strategies.spec import ReleaseSpec, parse_spec
 from tests.collectors.docker.conftest import DEMO_ENV, demo_command, python_volumes
@@ -223,4 +232,85 @@ def test_blue_green_switches_all_traffic_at_once(release) -> None:
     assert load.versions.get("v2", 0) > 0
     snap = asyncio.run(platform.snapshot(["v1", "v2"], 0.0))
     assert (snap.versions["v1"].total, snap.versions["v2"].ready) == (0, 1)
+    asyncio.run(driver.close())
+
+# Long enough at 50 % that the fault, the read-back and the fix all happen inside the step.
+HELD_CANARY = {**CANARY, "hold": "6s"}
+
+
+class OnceAt50:
+    """Runs `fault` once, off the event loop, the first time HAProxy routes 50 % to v2."""
+
+    def __init__(self, fault: Callable[[], object]) -> None:
+        self.fault = fault
+        self.thread: threading.Thread | None = None
+
+    def __call__(self, state: State) -> None:
+        view = next((v for v in state.versions if v.version == "v2"), None)
+        if self.thread is None and view is not None and view.actual_weight == 50:
+            self.thread = threading.Thread(target=self.fault, daemon=True)
+            self.thread.start()
+
+
+def _fixes(journal: MemoryJournal, lever: str) -> list[dict[str, object]]:
+    """The journal's corrections of one lever: the drift seen and the value put back."""
+    return [{**r["evidence"][0], "value": r["actions"][0]["value"]} for r in journal.records
+            if r.get("kind") == "reconcile" and r["evidence"][0]["lever"] == lever]
+
+
+def test_a_restarted_haproxy_gets_its_weights_back_and_the_release_promotes(release) -> None:
+    proxy, spec, platform, router, source = release("shop-haproxy-restart", HELD_CANARY)
+    restart = OnceAt50(lambda: (proxy.stop(), proxy.start()))
+    recorder = Recorder(restart)
+    journal = MemoryJournal()
+    driver = Driver(spec, Engine(spec, journal=journal), platform, router, source,
+                    listeners=[recorder])
+    with Load(proxy.url):
+        final = asyncio.run(driver.run(timeout=60))
+    assert restart.thread is not None, "HAProxy never routed 50 % to the candidate"
+    restart.thread.join(timeout=30)
+    assert final.rollout.phase is Phase.SUCCEEDED, recorder.names()
+    # what HAProxy routed, in order: 50 %, the restart's 0 %, 50 % again, then 100 %
+    weights = recorder.candidate_weights()
+    at_50 = weights.index(50)
+    assert 0 in weights[at_50:] and weights[-1] == 100, weights
+    assert weights[weights.index(0, at_50):].count(50) >= 1, weights
+    # put back as a correction of the weight lever to the step's 50 %, never as a decision;
+    # no step was decided twice
+    fixes = _fixes(journal, "set_weight:")
+    assert fixes and {(f["desired"], f["value"]) for f in fixes} == {(50, 50)}, fixes
+    steps = [r.get("step") for r in journal.records if r.get("kind") == "step"]
+    assert len(steps) == len(set(steps)), steps
+    asyncio.run(driver.close())
+
+
+def test_a_killed_candidate_container_is_started_again_and_the_release_promotes(
+        release, dockerd) -> None:
+    proxy, spec, platform, router, source = release("shop-kill-v2", HELD_CANARY)
+    client = docker.DockerClient(base_url=dockerd)
+
+    def kill_v2() -> None:
+        for container in client.containers.list(filters={"label": "app=shop-kill-v2"}):
+            if container.labels.get("releasedeck.version") == "v2":
+                container.kill()
+
+    kill = OnceAt50(kill_v2)
+    recorder = Recorder(kill)
+    journal = MemoryJournal()
+    driver = Driver(spec, Engine(spec, journal=journal), platform, router, source,
+                    listeners=[recorder])
+    with Load(proxy.url):
+        final = asyncio.run(driver.run(timeout=60))
+    assert kill.thread is not None, "HAProxy never routed 50 % to the candidate"
+    kill.thread.join(timeout=30)
+    ready = [next(v.ready for v in s.versions if v.version == "v2") for s in recorder.states]
+    # it was seen down after the kill, then up again, and the release went on to promote
+    first_down = ready.index(0, ready.index(1))
+    assert 1 in ready[first_down:], ready
+    assert final.rollout.phase is Phase.SUCCEEDED, recorder.names()
+    # started again by a correction of the replicas lever (Docker itself leaves it down)
+    fixes = _fixes(journal, "scale:v2")
+    assert fixes and {(f["desired"], f["value"]) for f in fixes} == {(1, 1)}, fixes
+    assert "rolling_back" not in recorder.names()
+    client.close()
     asyncio.run(driver.close())
