@@ -32,6 +32,7 @@ import time
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
+from collectors.local.reaper import exit_words
 from strategies.cohorts import Route
 from strategies.model import PlatformSnapshot
 from strategies.spec import ReleaseSpec
@@ -157,16 +158,6 @@ def _serving(worker: int, master: int) -> bool:
     return len(fields) > _PPID and fields[0] != "Z" and fields[_PPID] == str(master)
 
 
-def _ended(code: int) -> str:
-    """How a master process ended, in words."""
-    if code < 0:
-        try:
-            return f"killed by {signal.Signals(-code).name}"
-        except ValueError:
-            return f"killed by signal {-code}"
-    return f"exit code {code}"
-
-
 class NginxRouter:
     """`TrafficRouter`, `CohortRouter` (mirror only) and `BackendSync` over releasedeck's own nginx."""
 
@@ -285,7 +276,7 @@ class NginxRouter:
             return f"nginx: not running ({self._start_failed})" if self._start_failed else ""
         code = proc.poll()
         if code is not None:
-            return f"nginx: master pid {proc.pid} exited ({_ended(code)})"
+            return f"nginx: master pid {proc.pid} exited ({exit_words(code)})"
         if self._workers and any(_serving(w, proc.pid) for w in self._workers):
             return ""
         deadline = time.monotonic() + RESPAWN_GRACE
@@ -300,7 +291,7 @@ class NginxRouter:
                 seen, self._workerless = self._workerless, True
                 return f"nginx: master pid {proc.pid} has no worker process" if seen else ""
             await asyncio.sleep(0.05)
-        return f"nginx: master pid {proc.pid} exited ({_ended(proc.returncode)})"
+        return f"nginx: master pid {proc.pid} exited ({exit_words(proc.returncode)})"
 
     async def _listening(self) -> bool:
         try:

@@ -374,6 +374,11 @@ class TraceMetricSource:
         self.history: dict[str, deque[RawCounters]] = {}
         self.tallies: dict[str, Tally] = {}  # version -> everything counted so far
         self.latest: dict[str, TraceRecord] = {}  # version -> its latest line
+        # version -> the latest live sample, for versions whose first line had one. Tallies of
+        # two origins are never mixed: a version counted from the raw counters (its first line
+        # had no sample) stays so; one judged on live samples keeps the last live tally over
+        # a line without one (that interval is not counted: never counted from another origin).
+        self.recorded: dict[str, MetricSample] = {}
         self.current: Collection | None = None
 
     def feed(self, collection: Collection | None) -> None:
@@ -386,7 +391,10 @@ class TraceMetricSource:
                 self.tallies[version] = self.tallies.get(version, Tally()).plus(
                     counted_between(series[-1], record.counters))
             series.append(record.counters)
+            first = version not in self.latest
             self.latest[version] = record
+            if record.sample is not None and (first or version in self.recorded):
+                self.recorded[version] = record.sample
 
     async def collect(self, versions: Sequence[str], platform: PlatformSnapshot | None,
                       now: float) -> MetricsSnapshot:
@@ -406,13 +414,14 @@ class TraceMetricSource:
 
     def _sample(self, version: str, series: Sequence[RawCounters], at: float) -> MetricSample:
         latest = self.latest.get(version)
-        recorded = latest.sample if latest is not None else None
+        recorded = self.recorded.get(version)
         computed = sample_from_counters(version, series, at, self.window)
         if recorded is None:  # no live sample kept: counted here, as the scrape source counts
             return replace(computed, tally=self.tallies.get(version),
                            custom=frozen_map(series[-1].custom) if series else EMPTY)
         here = self.current is not None and self.current.records.get(version) is latest
-        if here and latest is not None and latest.window == self.window:
+        if here and latest is not None and latest.sample is recorded \
+                and latest.window == self.window:
             return replace(recorded, at=at)  # what the live engine judged, to the bit
         if recorded.tally is None and not here:
             return MetricSample(version=version, at=at)  # a window source's read without it

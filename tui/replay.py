@@ -1,9 +1,11 @@
 """`releasedeck replay SPEC TRACE`: backtest a release spec's gates on a recorded trace.
 
-The trace's raw counters go through the live metric computation, Driver and Engine, ticked at
-each collection's own timestamp as fast as the CPU allows, with a memory journal. Levers are
-open loop (accepted at once); the traffic is what was recorded. Output is the headless one:
-JSON-line events on `out`, problems on `err`, and the exit code.
+The trace's raw counters (or, where the recorder kept them, the samples the live engine judged)
+go through the live metric computation, Driver and Engine, ticked at each collection's own
+timestamp as fast as the CPU allows, with a memory journal. Levers are open loop: accepted, and
+taking the time they took live where the trace recorded their outcome on the same tick; the
+traffic is what was recorded. An operator's recorded commands are given again at their moments.
+Output is the headless one: JSON-line events on `out`, problems on `err`, and the exit code.
 
 Exit codes, as headless: 0 promoted; 1 rolled back or aborted, and also 1 when the trace ends
 before the release finished (like a headless --timeout: not promoted; `--summary` says

@@ -149,6 +149,16 @@ def install() -> None:
         signal.signal(signum, _chain(signum, previous))
 
 
+def exit_words(code: int) -> str:
+    """How a child that ran ended, from its return code: "killed by SIGKILL", "exit code 1"."""
+    if code < 0:
+        try:
+            return f"killed by {signal.Signals(-code).name}"
+        except ValueError:
+            return f"killed by signal {-code}"
+    return f"exit code {code}"
+
+
 def log_tail(path: Path | None, limit: int = 300) -> str:
     """The last non-empty line of a child's log, for one-line error messages."""
     if path is None:

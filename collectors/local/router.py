@@ -170,6 +170,22 @@ class LocalRouter:
         if self._logdir is not None:
             shutil.rmtree(self._logdir, ignore_errors=True)
 
+    async def down(self) -> str:
+        """`strategies.ports.RouterProcess`: "" while the proxy runs; a proxy found dead is
+        said once (the tick holds and reconcile journals it, re-applying the journal's weights)
+        and its restart begins at once, as any call to it would begin it, so a run that
+        re-applies nothing (observing, or before the first step) gets it back too. A stopped
+        proxy (SIGSTOP) is alive: its calls time out instead."""
+        proc = self._proc
+        if self._closed or not self._started or proc is None:
+            return ""
+        code = proc.poll()
+        if code is None:
+            return ""
+        restart = asyncio.ensure_future(self._revive())  # takes the dead process over
+        restart.add_done_callback(_consume)
+        return f"local router: pid {proc.pid} exited ({reaper.exit_words(code)})"
+
     # ----------------------------------------------------------------- the port
 
     async def set_weights(self, weights: Mapping[str, int]) -> None:

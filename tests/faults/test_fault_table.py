@@ -246,8 +246,14 @@ def test_6_a_dead_local_router_is_restarted_like_an_instance(release):
     first.wait(180)
     assert first.returncode == exitcodes.PROMOTED, first.stderr.read() if first.stderr else ""
     kill(first)
-    kinds = [r["kind"] for r in release.records() if r["kind"] != "gate"]
+    records = release.records()
+    kinds = [r["kind"] for r in records if r["kind"] != "gate"]
     assert kinds.count("promoted") == 1 and "rolling_back" not in kinds
+    # the tick that found it dead held the step and journaled it, once, naming the process
+    found = [r for r in records if r["kind"] == "reconcile" and any(
+        e.get("detail") == f"local router: pid {router.pid} exited (killed by SIGKILL)"
+        for e in r["evidence"])]
+    assert len(found) == 1, [r for r in records if r["kind"] == "reconcile"]
 
 
 @pytest.mark.prometheus

@@ -32,10 +32,14 @@ def test_a_prometheus_run_replays_to_the_same_decisions_and_evidence(tmp_path: P
     trace = tmp_path / "prometheus.jsonl"
     live_code, err = record_demo(spec_path, trace, "--with-prometheus", "--fault-at", "4",
                                  "--timeout", "120", timeout=200)
+    lines = [json.loads(text) for text in trace.read_text().splitlines()] \
+        if trace.exists() else []
+    if not any(line.get("kind") == "tick" for line in lines):  # the stack never started
+        pytest.skip(f"the demo's stack or Prometheus did not start: {err.strip()[-300:]}")
     assert live_code in (1, 3), err
-    lines = [json.loads(text) for text in trace.read_text().splitlines()]
-    samples = [line["sample"] for line in lines if "sample" in line]
-    assert samples and all(s["window"] == 5.0 for s in samples)  # what live judged, kept
+    counters = [line for line in lines if "version" in line and "kind" not in line]
+    assert all(line["sample"]["window"] == 5.0 for line in counters)  # what live judged, kept
+    assert all("tally" not in line["sample"] for line in counters)  # Prometheus counts none
 
     code, events, summary, replay_err = replayed(spec_path, trace)
     assert code == live_code, replay_err

@@ -101,3 +101,23 @@ def test_a_recorded_tick_that_read_no_counters_without_an_error_is_a_read_not_an
              parse_line(tick_line(11.0, "checkout", "prometheus: query timed out"))]
     replayed = list(stream_timeline(ticks, 1.0, recorded_ticks=True))
     assert [(t.at, t.collection) for t in replayed] == [(10.0, Collection(10.0)), (11.0, None)]
+
+
+def test_tallies_of_two_origins_are_never_mixed():
+    """A trace appended to by an older releasedeck (lines without samples) and a newer one:
+    each version keeps the kind of counting its first line gave, so no tick counts the
+    difference between two origins as traffic (own tallies here start at 0, live ones at
+    1000)."""
+    source = TraceMetricSource(SPEC)
+    kept, own = [], []
+    for t in range(8):
+        live = live_sample("v2", float(t), Tally(1000.0 + t)) if t not in (3, 4) else None
+        later = live_sample("v1", float(t), Tally(5000.0 + t)) if t >= 2 else None
+        got = collect(source, Collection(float(t), {"v2": line("v2", float(t), 10.0 * t,
+                                                                 sample=live),
+                                                    "v1": line("v1", float(t), 10.0 * t,
+                                                               sample=later)}))
+        kept.append(got["v2"].tally.requests)
+        own.append(got["v1"].tally.requests if got["v1"].tally is not None else None)
+    assert kept == [1000.0, 1001.0, 1002.0, 1002.0, 1002.0, 1005.0, 1006.0, 1007.0]
+    assert own == [None, 10.0, 20.0, 30.0, 40.0, 50.0, 60.0, 70.0]
