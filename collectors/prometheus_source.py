@@ -30,6 +30,7 @@ from strategies.model import EMPTY, MetricSample, MetricsSnapshot, PlatformSnaps
 from strategies.ports import RawCounters
 from strategies.rates import bucket_labels, parse_bound
 from strategies.spec import MetricsSpec, ReleaseSpec
+from strategies.step_evidence import QUANTILE
 
 QUANTILES: Mapping[str, float] = {"latency_p50": 0.5, "latency_p95": 0.95, "latency_p99": 0.99}
 # Metrics whose NaN means garbage; a NaN quantile or custom value just means "no observations".
@@ -87,7 +88,7 @@ class PrometheusSource:
         self.budget = answer_budget(spec.timeout)
         self.custom_queries = dict(custom_queries)
         self.record_raw = record_raw
-        self.histograms = histograms  # window latency histograms, for Mann-Whitney gates
+        self.histograms = histograms  # window latency histograms, for latency gates
         for key, template in {**spec.queries, **self.custom_queries}.items():
             self._check_template(key, template)
         # No retries (a back-off would blow the timeout we promise), and a connection pool as
@@ -103,7 +104,11 @@ class PrometheusSource:
     @classmethod
     def for_release(cls, release: ReleaseSpec, **options: Any) -> PrometheusSource:
         """The source a release needs: its metrics spec, service and the gates' own PromQL."""
-        options.setdefault("histograms", any(g.compare == "mannwhitney" for g in release.gates))
+        # A latency gate is tested on the window's histogram (the share slower than its bound),
+        # as on scrape; without it only a point comparison of two window quantiles is left,
+        # which flips on noise however healthy the candidate.
+        options.setdefault("histograms", any(g.metric in QUANTILE or g.compare == "mannwhitney"
+                                             for g in release.gates))
         return cls(release.metrics, release.release.service, custom_queries=gate_queries(release), **options)
 
     # ------------------------------------------------------------------ building queries

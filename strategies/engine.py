@@ -23,7 +23,7 @@ from strategies.fingerprint import (
     plan_print,
 )
 from strategies.gates import GateTracker, settle
-from strategies.holds import ObservedHold, weight_problem
+from strategies.holds import ACTIONS_PENDING, ObservedHold, weight_problem
 from strategies.journal import RunId, decision_to_record, record_to_decision
 from strategies.model import (
     METRIC_UNITS,
@@ -475,6 +475,8 @@ class Engine:
         out = [self._emit(kind, now, reason=error or action.describe(),
                           evidence=[{"action": action.id, **action.to_dict()}])]
         if ok:
+            if not self.state.pending:
+                self._hold.actions_done(now)
             out.extend(self._after_actions(now))
         return out
 
@@ -568,7 +570,7 @@ class Engine:
         elif self.drift:
             problem = "drift"
         elif state.pending:
-            problem = "actions pending"
+            problem = ACTIONS_PENDING
         elif self.reconciles:  # a recorded world (replay) routes what was recorded: not judged
             problem = weight_problem(snapshot.platform, self.candidate, state.weight)
         self._hold.update(key, now, counting=state.phase is Phase.PROGRESSING, problem=problem,

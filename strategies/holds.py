@@ -11,7 +11,8 @@ no drift, no action waiting, and the router really sending the step's weight to 
 - A new process (a resume after a crash or a restart) starts the step's evidence from zero: the
   time before it was not observed by anyone.
 - A step entered in this process counts from its entry, so a healthy run holds exactly as long
-  as the spec says.
+  as the spec says; a tick that found the step's actions still to do counts from when they are
+  done.
 
 Pure: time is passed in.
 """
@@ -39,6 +40,9 @@ def weight_problem(platform: PlatformSnapshot | None, candidate: str, weight: in
     if abs(actual - weight) > WEIGHT_TOLERANCE:
         return f"{candidate} routed {actual:g}%, step wants {weight}%"
     return ""
+
+
+ACTIONS_PENDING = "actions pending"
 
 
 @dataclass
@@ -76,3 +80,10 @@ class ObservedHold:
         self.observed += max(0.0, now - self.last)
         self.last = now
         return self.observed
+
+    def actions_done(self, now: float) -> None:
+        """The actions the last tick waited for are all done: the world is where the step put
+        it from `now` on, as it is from a step's entry, so the hold counts from here (a resumed
+        process re-applying a journaled step's actions holds as long as one that never stopped)."""
+        if self.why == ACTIONS_PENDING:
+            self.last, self.why = now, ""
