@@ -686,17 +686,20 @@ def _unrepeated(keyed: Iterable[Keyed], where: str,
     are adjacent here, so only the current time's lines are remembered."""
     now: float | None = None
     seen: dict[tuple[str, str], TraceRecord] = {}
-    ticks: set[str | TraceLever | TraceCommand] = set()  # tick lines' services, events
-    for at, _number, item in keyed:
+    ticks: dict[object, tuple[int, Item]] = {}  # tick lines by service, events: (line, line)
+    for at, number, item in keyed:
         if at != now:
             now = at
             seen.clear()
             ticks.clear()
         if not isinstance(item, TraceRecord):
             key = item.service if isinstance(item, TraceTick) else item
-            if key not in ticks:
-                ticks.add(key)
+            line, first_item = ticks.setdefault(key, (number, item))
+            if line == number:
                 yield item
+            elif first_item != item:
+                problem(f"{where}:{number}: bad trace line: a tick at {rfc3339(at)} is already "
+                        f"recorded on line {line} otherwise; this line is ignored")
             continue
         first = seen.setdefault((item.service, item.counters.version), item)
         if first is item:

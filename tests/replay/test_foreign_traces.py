@@ -254,3 +254,20 @@ def test_a_line_without_end_is_read_past_in_pieces(tmp_path: Path):
     with path.open(encoding="utf-8") as handle:
         pieces = list(trace.bounded_lines(handle))
     assert len(pieces) == len(lines) + 1 and max(map(len, pieces)) <= trace.MAX_LINE
+
+
+def test_a_second_tick_line_at_the_same_time_that_says_otherwise_is_reported(tmp_path: Path):
+    """An exact repeat is dropped quietly; a tick line at the same moment with another
+    decision time (a hand edit, two recorders merged) is named, and the first one kept."""
+    from strategies.trace import tick_line
+
+    t0 = 1_800_000_000.0
+    ticks = [tick_line(t0 + k, "checkout", decided=t0 + k + 0.01) for k in range(91)]
+    other = tick_line(t0 + 40, "checkout", decided=t0 + 40.5)
+    lines = [*trace_lines(HEALTHY, 90), *ticks]
+    path = write(tmp_path / "t.jsonl", [*lines, ticks[40], other])
+    code, body, err = replay(path)
+    assert (code, verdict(body)) == (0, ("promoted", 61.01)), err
+    assert err.splitlines()[:-1] == [
+        f"{path}:{len(lines) + 2}: bad trace line: a tick at 2027-01-15T08:00:40.000Z is "
+        f"already recorded on line {len(lines) - 50} otherwise; this line is ignored"]

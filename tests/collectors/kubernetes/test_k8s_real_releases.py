@@ -16,8 +16,10 @@ from typing import Any
 import pytest
 
 from collectors.kubernetes import KubernetesPlatform
+from collectors.kubernetes.api import HTTPROUTE
 from collectors.scrape_source import ScrapeSource
 from strategies.engine import Engine
+from strategies.journal import MemoryJournal
 from strategies.model import Event, Phase, State
 from tests.collectors.kubernetes.real_cluster import manifest, pods_by_version, run, spec_for, wait_pods
 from tests.support.kube_traffic import ClusterTraffic
@@ -252,3 +254,55 @@ def test_httproute_canary_promotes_with_exact_weights(cluster_release) -> None:
     assert [w for w in actual if w] == [25.0, 50.0, 100.0], actual  # exact, read back from the route
     wait_pods(ns, {"v2": 2}, kubelet=kubelet)
     assert pods_by_version(ns) == {"v2": 2}
+
+
+def test_hand_edits_to_the_route_and_the_candidate_deployment_are_put_back(cluster_release) -> None:
+    """Mid-canary, someone else (another field manager, as `kubectl edit` is) sets the
+    HTTPRoute back to v1 100 / v2 0 and scales the candidate's Deployment to 0. The next ticks
+    read both back, put them back as `reconcile` records (never new decisions), and the release
+    promotes with nothing decided twice."""
+    ns, _kubelet, build = cluster_release
+    spec, platform, traffic = build(
+        "httproute", ["deployments.yaml", "httproute.yaml"], {**CANARY, "hold": "8s"}, replicas=2,
+        start={"v1": 2}, httproute="checkout", backends={"v1": "checkout-v1", "v2": "checkout-v2"},
+        deployments={"v1": "checkout-v1", "v2": "checkout-v2"})
+    edited: list[float] = []
+
+    def edit_by_hand(state: State) -> None:
+        view = next((v for v in state.versions if v.version == "v2"), None)
+        if edited or view is None or view.actual_weight != 50.0 or view.ready < 2:
+            return
+        where = (HTTPROUTE.group, HTTPROUTE.version, ns.name, HTTPROUTE.plural, "checkout")
+        route = ns.custom.get_namespaced_custom_object(*where)
+        refs = route["spec"]["rules"][0]["backendRefs"]
+        for ref in refs:
+            ref["weight"] = 100 if ref["name"] == "checkout-v1" else 0
+        ns.custom.patch_namespaced_custom_object(
+            *where, {"spec": {"rules": route["spec"]["rules"]}}, field_manager="kubectl-edit")
+        ns.apps.patch_namespaced_deployment_scale(
+            "checkout-v2", ns.name, {"spec": {"replicas": 0}}, field_manager="kubectl-scale")
+        edited.append(state.at)
+
+    recorder = Recorder(edit_by_hand)
+    journal = MemoryJournal()
+    source = ScrapeSource.for_release(spec)
+    driver = Driver(spec, Engine(spec, journal=journal), platform, platform, source,
+                    listeners=[recorder])
+
+    async def scenario() -> State:
+        try:
+            return await driver.run(timeout=RUN_TIMEOUT)
+        finally:
+            await driver.close()
+
+    with traffic:
+        final = run(scenario())
+    assert edited, f"the candidate never held 50 % with both pods ready: {recorder.weights()}"
+    assert final.rollout.phase is Phase.SUCCEEDED, recorder.names()
+    # what the corrections re-applied: the step's weight and the journal's replicas, nothing else
+    fixes = {(a["kind"], a["version"], a["value"]) for r in journal.records
+             if r["kind"] == "reconcile" for a in r["actions"]}
+    assert fixes == {("set_weight", "", 50), ("scale", "v2", 2)}, fixes
+    steps = [r["step"] for r in journal.records if r["kind"] == "step"]
+    assert len(steps) == len(set(steps)), steps
+    assert "rolling_back" not in recorder.names()
