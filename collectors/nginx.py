@@ -179,6 +179,8 @@ class NginxRouter:
         self._lock = asyncio.Lock()
         self._workers: set[int] = set()  # worker pids last seen serving (checked first)
         self._workerless = False  # the last look found the master without a worker
+        self._said = 0  # pid of the last dead master `down` reported
+        self._found = ""  # a death a change found first (and restarted), for `down` to report
         self._start_failed = ""  # why the last start failed ("" once one succeeded)
 
     @classmethod
@@ -271,11 +273,15 @@ class NginxRouter:
         without a worker on two looks in a row, each RESPAWN_GRACE long (it replaces a killed
         one at once), or a restart that failed. Reading only; the next change (`set_weights`, `set_route`, a backend
         change) starts nginx again, which is what reconcile's re-applying does."""
+        found, self._found = self._found, ""
+        if found:  # a death a backend change found first and restarted: said on this look
+            return found
         proc = self._proc
         if proc is None:
             return f"nginx: not running ({self._start_failed})" if self._start_failed else ""
         code = proc.poll()
         if code is not None:
+            self._said = proc.pid
             return f"nginx: master pid {proc.pid} exited ({exit_words(code)})"
         if self._workers and any(_serving(w, proc.pid) for w in self._workers):
             return ""
@@ -397,6 +403,8 @@ class NginxRouter:
             proc, self._proc = self._proc, None
             if proc is None:
                 return
+            if proc.pid != self._said and proc.returncode is not None:  # not looked at dead yet
+                self._found = f"nginx: master pid {proc.pid} exited ({exit_words(proc.returncode)})"
             self._workers, self._workerless = set(), False
             with contextlib.suppress(ProcessLookupError):
                 os.killpg(proc.pid, signal.SIGKILL)

@@ -63,6 +63,8 @@ class LocalRouter:
         self.restarts = 0  # times a dead proxy was started again (see `_revive`)
         self._started = False
         self._restart: asyncio.Future[None] | None = None
+        self._said = 0  # pid of the last dead proxy `down` reported
+        self._found = ""  # a death a restart found first, for `down` to report once
 
     @classmethod
     def from_spec(cls, spec: ReleaseSpec) -> LocalRouter:
@@ -176,15 +178,19 @@ class LocalRouter:
         and its restart begins at once, as any call to it would begin it, so a run that
         re-applies nothing (observing, or before the first step) gets it back too. A stopped
         proxy (SIGSTOP) is alive: its calls time out instead."""
+        found, self._found = self._found, ""
+        if found:  # a death another call found first and restarted: said on this look
+            return found
         proc = self._proc
         if self._closed or not self._started or proc is None:
             return ""
         code = proc.poll()
         if code is None:
             return ""
+        self._said = proc.pid
         restart = asyncio.ensure_future(self._revive())  # takes the dead process over
         restart.add_done_callback(_consume)
-        return f"local router: pid {proc.pid} exited ({reaper.exit_words(code)})"
+        return _death(proc.pid, code)
 
     # ----------------------------------------------------------------- the port
 
@@ -300,8 +306,11 @@ class LocalRouter:
     async def _restart_now(self) -> None:
         if self._proc is not None:
             dead, self._proc = self._proc, None
-            if dead.poll() is None:
+            code = dead.poll()
+            if code is None:
                 await reaper.stop(dead)  # started, but never answered: replace it
+            elif dead.pid != self._said:  # died between two looks: the next look says it
+                self._found = _death(dead.pid, code)
             reaper.forget(dead)
             if dead.stdout is not None:
                 dead.stdout.close()
@@ -357,6 +366,10 @@ def _log_since(log: Path, mark: int) -> str:
     except OSError:
         return ""
     return lines[-1][:300] if lines else ""
+
+
+def _death(pid: int, code: int) -> str:
+    return f"local router: pid {pid} exited ({reaper.exit_words(code)})"
 
 
 def _how_it_died(code: int | None, said: str) -> str:

@@ -178,6 +178,16 @@ def kill(proc: subprocess.Popen[str], sig: int = signal.SIGKILL) -> int:
     return int(proc.returncode)
 
 
+def exited(pid: int) -> bool:
+    """Whether our child `pid` has exited so that its parent can reap it now (not reaped here:
+    WNOWAIT). Its zombie shows in /proc a moment earlier, while a multi-threaded process's
+    other threads are still going, and waitpid (Popen.poll) does not report it yet."""
+    try:
+        return os.waitid(os.P_PID, pid, os.WEXITED | os.WNOHANG | os.WNOWAIT) is not None
+    except ChildProcessError:
+        return True  # reaped already
+
+
 def port_closed(port: int) -> bool:
     with socket.socket() as sock:
         return sock.connect_ex(("127.0.0.1", port)) != 0

@@ -28,6 +28,7 @@ from strategies.model import Phase
 from strategies.spec import ReleaseSpec, parse_spec
 from tests.collectors.docker.helpers import ServersPlatform, async_wait_until, version_servers
 from tests.doubles import ScriptedSource
+from tests.faults.support import exited
 from tests.support.ports import free_port
 from tests.support.ticking import tick_until
 from tui.driver import Driver
@@ -115,7 +116,7 @@ def test_a_killed_nginx_master_is_seen_restarted_from_the_journal_and_holds_the_
             workers = psutil.Process(master).children()
             assert workers  # left serving the old config once their master is gone
             os.kill(master, signal.SIGKILL)
-            await async_wait_until(lambda: asyncio.to_thread(dead, master), timeout=30,
+            await async_wait_until(lambda: asyncio.to_thread(exited, master), timeout=30,
                                    what="the nginx master to die")
 
             await ticks(driver, clock, 1)  # sees it, journals why, re-applies: nginx again

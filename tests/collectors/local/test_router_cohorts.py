@@ -19,7 +19,8 @@ from strategies.journal import MemoryJournal
 from strategies.plans import build_plan
 from strategies.ports import CohortRouter
 from strategies.spec import parse_spec
-from tests.collectors.docker.helpers import ServersPlatform
+from tests.collectors.docker.helpers import ServersPlatform, async_wait_until
+from tests.faults.support import exited
 from tests.support.ports import free_port
 from tests.support.ticking import tick_until
 from tui.driver import Driver
@@ -152,6 +153,8 @@ def test_a_killed_router_comes_back_without_its_rings_and_the_ticks_put_them_bac
             pid = router.pid
             assert pid is not None
             os.kill(pid, signal.SIGKILL)
+            await async_wait_until(lambda: asyncio.to_thread(exited, pid), timeout=30,
+                                   what="the router to die")  # so the next tick finds it dead
             await ticks(driver, router)
             for _ in range(3):  # settled
                 clock[0] += 1.0
@@ -162,7 +165,7 @@ def test_a_killed_router_comes_back_without_its_rings_and_the_ticks_put_them_bac
             await router.close()
         found = [r for r in journal.records if r.get("kind") == "reconcile"
                  and any(e.get("lever") == "set_cohorts:" for e in r.get("evidence") or ())]
-        assert len(found) == 1, found
+        assert len(found) == 1, [(r["at"], r["reason"]) for r in found]
         assert found[0]["evidence"][0]["detail"] == \
             f"local router: pid {pid} exited (killed by SIGKILL)"
 
