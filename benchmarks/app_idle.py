@@ -9,6 +9,8 @@ traffic at its first step); without it the canary runs its steps under --rate re
 `--hold`: each step's hold (the demo's is 8 s, so its four steps end inside a 40 s window and
 the screen changes phase every few seconds; a real canary holds minutes, e.g. "60s": figures,
 plots and countdowns move every second, phases rarely).
+`python_ref_s`: the CPU seconds of a fixed Python loop on this machine at that time (its speed
+varies; compare figures of different days only with it beside them).
 Headless (App.run_test): the compositor renders every frame; only the terminal write is skipped.
 
     PYTHONPATH=. python benchmarks/app_idle.py [--size 80x24] [--wallboard] [--idle]
@@ -35,6 +37,17 @@ from strategies.engine import Engine  # noqa: E402
 from strategies.journal import MemoryJournal  # noqa: E402
 from tui.app import ReleaseApp  # noqa: E402
 from tui.driver import Driver  # noqa: E402
+
+
+def python_reference_seconds() -> float:
+    """CPU seconds of a fixed pure-Python loop, measured beside each run. This shared machine's
+    speed moves by 20 % from hour to hour; a figure is comparable with another day's only
+    together with this one (a slower machine shows a higher app CPU % for the same code)."""
+    began = time.process_time()
+    total = 0
+    for i in range(3_000_000):
+        total += i * i % 7
+    return round(time.process_time() - began, 2)
 
 
 def rss_mib() -> float:
@@ -87,7 +100,8 @@ def main() -> int:
                         "(default: the demo's 8s)")
     args = parser.parse_args()
     args.cols, args.rows = (int(n) for n in args.size.lower().split("x"))
-    result = asyncio.run(measure(args))
+    reference = python_reference_seconds()
+    result = {**asyncio.run(measure(args)), "python_ref_s": reference}
     hold = f", hold {args.hold}" if args.hold else ""
     print(report(f"app over the {args.stack} stack, {'idle (no load)' if args.idle else 'running'}"
                  f"{hold}, {args.size}, refresh {args.refresh:g}s"
