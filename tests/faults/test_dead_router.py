@@ -81,6 +81,17 @@ def dead(pid: int) -> bool:
         return True
 
 
+def nginx_release(spec: ReleaseSpec, servers: dict[str, int], journal: MemoryJournal,
+                  clock: list[float]) -> tuple[NginxRouter, Driver]:
+    """releasedeck's nginx in front of the two version servers (all traffic on v1 until the
+    first step), and a Driver on the test's clock that journals into `journal`."""
+    router = NginxRouter(port=free_port(), weights={"v1": 100, "v2": 0},
+                         backends={v: [f"127.0.0.1:{p}"] for v, p in servers.items()})
+    driver = Driver(spec, Engine(spec, journal=journal), ServersPlatform.on_ports(servers),
+                    router, ScriptedSource(), clock=lambda: clock[0])
+    return router, driver
+
+
 async def held_at_step_one(driver: Driver, clock: list[float]) -> None:
     """Step 1 (20 %) applied, then HELD of its HOLD seconds observed."""
     await tick_until(driver, clock, lambda: at_weight(driver, 20))
@@ -104,10 +115,7 @@ def test_a_killed_nginx_master_is_seen_restarted_from_the_journal_and_holds_the_
     journal = MemoryJournal()
 
     async def scenario() -> None:
-        router = NginxRouter(port=free_port(), weights={"v1": 100, "v2": 0},
-                             backends={v: [f"127.0.0.1:{p}"] for v, p in servers.items()})
-        driver = Driver(spec, Engine(spec, journal=journal), ServersPlatform.on_ports(servers),
-                        router, ScriptedSource(), clock=lambda: clock[0])
+        router, driver = nginx_release(spec, servers, journal, clock)
         try:
             await router.start()
             await held_at_step_one(driver, clock)
@@ -159,10 +167,7 @@ def test_killed_nginx_workers_are_replaced_by_their_master_and_nothing_is_correc
     journal = MemoryJournal()
 
     async def scenario() -> None:
-        router = NginxRouter(port=free_port(), weights={"v1": 100, "v2": 0},
-                             backends={v: [f"127.0.0.1:{p}"] for v, p in servers.items()})
-        driver = Driver(spec, Engine(spec, journal=journal), ServersPlatform.on_ports(servers),
-                        router, ScriptedSource(), clock=lambda: clock[0])
+        router, driver = nginx_release(spec, servers, journal, clock)
         try:
             await router.start()
             await held_at_step_one(driver, clock)
@@ -198,10 +203,7 @@ def test_a_master_left_without_workers_is_reported_and_reloaded_once_it_can(
     journal = MemoryJournal()
 
     async def scenario() -> None:
-        router = NginxRouter(port=free_port(), weights={"v1": 100, "v2": 0},
-                             backends={v: [f"127.0.0.1:{p}"] for v, p in servers.items()})
-        driver = Driver(spec, Engine(spec, journal=journal), ServersPlatform.on_ports(servers),
-                        router, ScriptedSource(), clock=lambda: clock[0])
+        router, driver = nginx_release(spec, servers, journal, clock)
         master = None
         try:
             await router.start()

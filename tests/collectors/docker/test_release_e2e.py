@@ -252,6 +252,24 @@ class OnceAt50:
             self.thread.start()
 
 
+def run_faulted(built: tuple[Any, ...], fault: Callable[[], object]
+                ) -> tuple[State, Recorder, MemoryJournal]:
+    """Drive the release `release(...)` built under load, with `fault` once at 50 %; returns
+    the final state, what was seen and the journal, once the fault has run to its end."""
+    proxy, spec, platform, router, source = built
+    once = OnceAt50(fault)
+    recorder = Recorder(once)
+    journal = MemoryJournal()
+    driver = Driver(spec, Engine(spec, journal=journal), platform, router, source,
+                    listeners=[recorder])
+    with Load(proxy.url):
+        final = asyncio.run(driver.run(timeout=60))
+    asyncio.run(driver.close())
+    assert once.thread is not None, "HAProxy never routed 50 % to the candidate"
+    once.thread.join(timeout=30)
+    return final, recorder, journal
+
+
 def _fixes(journal: MemoryJournal) -> set[tuple[str, str, int]]:
     """What the journal's corrections re-applied: (action kind, version, value)."""
     return {(a["kind"], a["version"], a["value"]) for r in journal.records
@@ -259,16 +277,9 @@ def _fixes(journal: MemoryJournal) -> set[tuple[str, str, int]]:
 
 
 def test_a_restarted_haproxy_gets_its_weights_back_and_the_release_promotes(release) -> None:
-    proxy, spec, platform, router, source = release("shop-haproxy-restart", HELD_CANARY)
-    restart = OnceAt50(lambda: (proxy.stop(), proxy.start()))
-    recorder = Recorder(restart)
-    journal = MemoryJournal()
-    driver = Driver(spec, Engine(spec, journal=journal), platform, router, source,
-                    listeners=[recorder])
-    with Load(proxy.url):
-        final = asyncio.run(driver.run(timeout=60))
-    assert restart.thread is not None, "HAProxy never routed 50 % to the candidate"
-    restart.thread.join(timeout=30)
+    built = release("shop-haproxy-restart", HELD_CANARY)
+    proxy = built[0]
+    final, recorder, journal = run_faulted(built, lambda: (proxy.stop(), proxy.start()))
     assert final.rollout.phase is Phase.SUCCEEDED, recorder.names()
     # what HAProxy routed, in order: 50 %, the restart's 0 %, 50 % again, then 100 %
     weights = recorder.candidate_weights()
@@ -280,12 +291,11 @@ def test_a_restarted_haproxy_gets_its_weights_back_and_the_release_promotes(rele
     assert _fixes(journal) == {("set_weight", "", 50)}, journal.records
     steps = [r.get("step") for r in journal.records if r.get("kind") == "step"]
     assert len(steps) == len(set(steps)), steps
-    asyncio.run(driver.close())
 
 
 def test_a_killed_candidate_container_is_started_again_and_the_release_promotes(
         release, dockerd) -> None:
-    proxy, spec, platform, router, source = release("shop-kill-v2", HELD_CANARY)
+    built = release("shop-kill-v2", HELD_CANARY)
     client = docker.DockerClient(base_url=dockerd)
 
     def kill_v2() -> None:
@@ -293,15 +303,7 @@ def test_a_killed_candidate_container_is_started_again_and_the_release_promotes(
             if container.labels.get("releasedeck.version") == "v2":
                 container.kill()
 
-    kill = OnceAt50(kill_v2)
-    recorder = Recorder(kill)
-    journal = MemoryJournal()
-    driver = Driver(spec, Engine(spec, journal=journal), platform, router, source,
-                    listeners=[recorder])
-    with Load(proxy.url):
-        final = asyncio.run(driver.run(timeout=60))
-    assert kill.thread is not None, "HAProxy never routed 50 % to the candidate"
-    kill.thread.join(timeout=30)
+    final, recorder, journal = run_faulted(built, kill_v2)
     ready = [next(v.ready for v in s.versions if v.version == "v2") for s in recorder.states]
     # it was seen down after the kill, then up again, and the release went on to promote
     first_down = ready.index(0, ready.index(1))
@@ -311,4 +313,3 @@ def test_a_killed_candidate_container_is_started_again_and_the_release_promotes(
     assert ("scale", "v2", 1) in _fixes(journal), journal.records
     assert "rolling_back" not in recorder.names()
     client.close()
-    asyncio.run(driver.close())
