@@ -104,9 +104,11 @@ def cluster_release(kube_namespace) -> Iterator:
     kubelet.stop()
 
 
-def drive(spec, platform, traffic, recorder: Recorder) -> State:
+def drive(spec, platform, traffic, recorder: Recorder, journal: MemoryJournal | None = None) -> State:
+    """The release driven to its end under the traffic; its decisions into `journal` if given."""
     source = ScrapeSource.for_release(spec)
-    driver = Driver(spec, Engine(spec), platform, platform, source, listeners=[recorder])
+    driver = Driver(spec, Engine(spec, journal=journal), platform, platform, source,
+                    listeners=[recorder])
 
     async def scenario() -> State:
         try:
@@ -285,18 +287,7 @@ def test_hand_edits_to_the_route_and_the_candidate_deployment_are_put_back(clust
 
     recorder = Recorder(edit_by_hand)
     journal = MemoryJournal()
-    source = ScrapeSource.for_release(spec)
-    driver = Driver(spec, Engine(spec, journal=journal), platform, platform, source,
-                    listeners=[recorder])
-
-    async def scenario() -> State:
-        try:
-            return await driver.run(timeout=RUN_TIMEOUT)
-        finally:
-            await driver.close()
-
-    with traffic:
-        final = run(scenario())
+    final = drive(spec, platform, traffic, recorder, journal)
     assert edited, f"the candidate never held 50 % with both pods ready: {recorder.weights()}"
     assert final.rollout.phase is Phase.SUCCEEDED, recorder.names()
     # what the corrections re-applied: the step's weight and the journal's replicas, nothing else
