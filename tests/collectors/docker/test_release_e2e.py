@@ -33,6 +33,7 @@ from strategies.spec import ReleaseSpec, parse_spec
 from tests.collectors.docker.conftest import DEMO_ENV, demo_command, python_volumes
 from tests.collectors.docker.helpers import HAProxy, Load
 from tests.support.ports import free_run
+from tests.support.reconciles import reapplied
 from tui.driver import Driver
 
 pytestmark = [pytest.mark.docker, pytest.mark.haproxy]
@@ -270,12 +271,6 @@ def run_faulted(built: tuple[Any, ...], fault: Callable[[], object]
     return final, recorder, journal
 
 
-def _fixes(journal: MemoryJournal) -> set[tuple[str, str, int]]:
-    """What the journal's corrections re-applied: (action kind, version, value)."""
-    return {(a["kind"], a["version"], a["value"]) for r in journal.records
-            if r["kind"] == "reconcile" for a in r["actions"]}
-
-
 def test_a_restarted_haproxy_gets_its_weights_back_and_the_release_promotes(release) -> None:
     built = release("shop-haproxy-restart", HELD_CANARY)
     proxy = built[0]
@@ -288,7 +283,7 @@ def test_a_restarted_haproxy_gets_its_weights_back_and_the_release_promotes(rele
     assert weights[weights.index(0, at_50):].count(50) >= 1, weights
     # put back as a correction of the weight lever to the step's 50 %, never as a decision;
     # no step was decided twice
-    assert _fixes(journal) == {("set_weight", "", 50)}, journal.records
+    assert reapplied(journal.records) == {("set_weight", "", 50)}, journal.records
     steps = [r.get("step") for r in journal.records if r.get("kind") == "step"]
     assert len(steps) == len(set(steps)), steps
 
@@ -310,6 +305,6 @@ def test_a_killed_candidate_container_is_started_again_and_the_release_promotes(
     assert 1 in ready[first_down:], ready
     assert final.rollout.phase is Phase.SUCCEEDED, recorder.names()
     # started again by a correction of the replicas lever (Docker itself leaves it down)
-    assert ("scale", "v2", 1) in _fixes(journal), journal.records
+    assert ("scale", "v2", 1) in reapplied(journal.records), journal.records
     assert "rolling_back" not in recorder.names()
     client.close()

@@ -23,6 +23,7 @@ from strategies.journal import MemoryJournal
 from strategies.model import Event, Phase, State
 from tests.collectors.kubernetes.real_cluster import manifest, pods_by_version, run, spec_for, wait_pods
 from tests.support.kube_traffic import ClusterTraffic
+from tests.support.reconciles import reapplied
 from tui.driver import Driver
 
 pytestmark = pytest.mark.timeout(600)  # the first test also waits for the control plane to start
@@ -291,8 +292,7 @@ def test_hand_edits_to_the_route_and_the_candidate_deployment_are_put_back(clust
     assert edited, f"the candidate never held 50 % with both pods ready: {recorder.weights()}"
     assert final.rollout.phase is Phase.SUCCEEDED, recorder.names()
     # what the corrections re-applied: the step's weight and the journal's replicas, nothing else
-    fixes = {(a["kind"], a["version"], a["value"]) for r in journal.records
-             if r["kind"] == "reconcile" for a in r["actions"]}
+    fixes = reapplied(journal.records)
     assert fixes == {("set_weight", "", 50), ("scale", "v2", 2)}, fixes
     steps = [r["step"] for r in journal.records if r["kind"] == "step"]
     assert len(steps) == len(set(steps)), steps
