@@ -279,6 +279,9 @@ class DockerPlatform:
         usage = self._usage
         groups: dict[str, list[Instance]] = {v: [] for v in versions}
         image: dict[str, str] = {}
+        # No wanted count is kept anywhere in Docker: what it keeps alive is what runs, so a
+        # container someone stopped or killed reads as missing and is started again.
+        running: Counter[str] = Counter()
         for c in containers:
             version = c.labels.get(self.version_label, "")
             if not version:
@@ -286,10 +289,8 @@ class DockerPlatform:
             groups.setdefault(version, []).append(
                 self._instance(c, version, usage.get(c.name, NOT_MEASURED)))
             image.setdefault(version, _image_name(c))
-        running = Counter(c.labels.get(self.version_label, "") for c in containers
-                          if c.status in LIVE_STATES)
-        # No wanted count is kept anywhere in Docker: what it keeps alive is what runs, so a
-        # container someone stopped or killed reads as missing and is started again.
+            if c.status in LIVE_STATES:
+                running[version] += 1
         out = {v: VersionStatus(version=v, instances=tuple(sorted(groups[v], key=lambda i: i.id)),
                                 image=image.get(v, ""), running=running[v])
                for v in groups}
